@@ -1,0 +1,148 @@
+//! Message types of Lookout's WebSocket signalling protocol (see PROTOCOL.md).
+//!
+//! Every message is one JSON object in one WebSocket text frame, tagged by `"type"`.
+//! The server speaks first with [`ServerMessage::Hello`], which carries
+//! [`PROTOCOL_VERSION`]; a client that does not know that version should close.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the protocol described in PROTOCOL.md. Bumped on any incompatible change.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest text message the server accepts, in bytes. An SDP answer is a few kilobytes.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// A message from the client (browser or custom viewer) to the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// Ask to watch a path. The server answers with `offer` or `error`.
+    /// Watching again on the same socket replaces the previous session.
+    Watch { path: String },
+    /// The client's SDP answer to the server's offer.
+    Answer { sdp: String },
+    /// A trickled ICE candidate of the client. `null`-like end of candidates is
+    /// an empty `candidate` string, as in the browser API.
+    Candidate { candidate: IceCandidate },
+    /// End the current session; the socket stays open for another `watch`.
+    Stop,
+}
+
+/// A message from the server to the client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ServerMessage {
+    /// First message on every connection.
+    Hello {
+        protocol_version: u32,
+        server: String,
+        /// ICE servers the client should use, in the browser's RTCIceServer shape.
+        ice_servers: Vec<IceServer>,
+    },
+    /// The server's SDP offer for a `watch`.
+    Offer { session: String, path: String, sdp: String },
+    /// A trickled ICE candidate of the server.
+    Candidate { candidate: IceCandidate },
+    /// The session's connection state changed (`connecting`, `connected`, `failed`, `closed`).
+    State { session: String, state: String },
+    /// Something the client asked for could not be done. The socket stays open.
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+/// An ICE candidate in the shape of the browser's `RTCIceCandidateInit`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IceCandidate {
+    pub candidate: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdp_mid: Option<String>,
+    #[serde(default, rename = "sdpMLineIndex", skip_serializing_if = "Option::is_none")]
+    pub sdp_m_line_index: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username_fragment: Option<String>,
+}
+
+/// An ICE server in the shape of the browser's `RTCIceServer`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// Machine-readable reason of an [`ServerMessage::Error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// No path of that name is configured.
+    UnknownPath,
+    /// The path exists but its camera is not delivering video yet (connecting or retrying).
+    PathNotLive,
+    /// The SDP could not be parsed or applied.
+    BadSdp,
+    /// The message was not valid JSON or not a known message.
+    BadMessage,
+    /// The message exceeded [`MAX_MESSAGE_BYTES`].
+    MessageTooLarge,
+    /// The message is valid but not expected now (an answer with no offer pending).
+    UnexpectedMessage,
+    /// The server could not set up the session.
+    Internal,
+}
+
+impl ClientMessage {
+    /// Parses one text frame, telling apart bad JSON from an unknown message shape.
+    pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+}
+
+impl ServerMessage {
+    pub fn to_json(&self) -> String {
+        // Serialising these plain structs cannot fail: no maps with non-string keys, no floats.
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            format!(r#"{{"type":"error","code":"internal","message":"serialise: {e}"}}"#)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watch_round_trips_with_its_tag() {
+        let text = r#"{"type":"watch","path":"demo"}"#;
+        let message = ClientMessage::parse(text).expect("valid watch");
+        assert_eq!(message, ClientMessage::Watch { path: "demo".into() });
+        assert_eq!(serde_json::to_string(&message).unwrap(), text);
+    }
+
+    #[test]
+    fn candidate_uses_browser_field_names() {
+        let text = r#"{"type":"candidate","candidate":{"candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdpMid":"0","sdpMLineIndex":0}}"#;
+        let ClientMessage::Candidate { candidate } = ClientMessage::parse(text).expect("valid") else {
+            panic!("not a candidate");
+        };
+        assert_eq!(candidate.sdp_mid.as_deref(), Some("0"));
+        assert_eq!(candidate.sdp_m_line_index, Some(0));
+    }
+
+    #[test]
+    fn unknown_type_and_extra_fields_are_rejected() {
+        assert!(ClientMessage::parse(r#"{"type":"dance"}"#).is_err());
+        assert!(ClientMessage::parse(r#"{"type":"stop","x":1}"#).is_err());
+        assert!(ClientMessage::parse("not json").is_err());
+    }
+
+    #[test]
+    fn error_code_is_snake_case() {
+        let json = ServerMessage::Error { code: ErrorCode::PathNotLive, message: "m".into() }.to_json();
+        assert!(json.contains(r#""code":"path_not_live""#), "{json}");
+    }
+}

@@ -1,0 +1,3 @@
+//! Ways frames leave Lookout.
+
+pub mod webrtc;

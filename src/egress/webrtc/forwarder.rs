@@ -1,0 +1,152 @@
+//! Feeds one viewer's track from its stream: shared payloads, per-viewer RTP headers.
+
+use super::packetizer;
+use super::session::is_terminal;
+use crate::media::Frame;
+use crate::stream::{Reader, Stream};
+use rtc::rtp::{header::Header, packet::Packet};
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::peer_connection::RTCPeerConnectionState;
+use webrtc::rtp_transceiver::RtpSender;
+
+/// A viewer that has not connected by then will not: ICE gives up well before.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A cached GOP longer than this is not replayed: sent in one burst, its frames would be shown
+/// late (or fast) and hold the viewer behind live. Such a viewer gets the cached keyframe at
+/// once, for a picture now, and then continues from the next live keyframe.
+const MAX_REPLAY_SPAN_90K: u64 = 90_000 / 5;
+
+#[derive(Default, Debug)]
+pub struct ForwarderStats {
+    pub frames_sent: AtomicU64,
+    pub packets_sent: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub frames_skipped: AtomicU64,
+}
+
+#[derive(Serialize)]
+pub struct ForwarderStatsSnapshot {
+    pub frames_sent: u64,
+    pub packets_sent: u64,
+    pub bytes_sent: u64,
+    pub frames_skipped: u64,
+}
+
+impl ForwarderStats {
+    pub fn snapshot(&self) -> ForwarderStatsSnapshot {
+        ForwarderStatsSnapshot {
+            frames_sent: self.frames_sent.load(Ordering::Relaxed),
+            packets_sent: self.packets_sent.load(Ordering::Relaxed),
+            bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
+            frames_skipped: self.frames_skipped.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The per-viewer part of the RTP header.
+struct RtpHeaderState {
+    ssrc: u32,
+    payload_type: u8,
+    sequence_number: u16,
+    timestamp_offset: u32,
+}
+
+impl RtpHeaderState {
+    fn packets<'a>(&'a mut self, frame: &'a Frame) -> impl Iterator<Item = Packet> + 'a {
+        let payloads = packetizer::payloads_of(frame);
+        let timestamp = (frame.timestamp as u32).wrapping_add(self.timestamp_offset);
+        payloads.iter().enumerate().map(move |(i, payload)| {
+            self.sequence_number = self.sequence_number.wrapping_add(1);
+            Packet {
+                header: Header {
+                    version: 2,
+                    marker: i + 1 == payloads.len(),
+                    payload_type: self.payload_type,
+                    sequence_number: self.sequence_number,
+                    timestamp,
+                    ssrc: self.ssrc,
+                    ..Default::default()
+                },
+                payload: payload.clone(),
+            }
+        })
+    }
+}
+
+pub(super) async fn run(
+    track: Arc<TrackLocalStaticRTP>,
+    sender: Arc<dyn RtpSender>,
+    ssrc: u32,
+    stream: Arc<Stream>,
+    mut state: watch::Receiver<RTCPeerConnectionState>,
+    stats: Arc<ForwarderStats>,
+) {
+    let connected = tokio::time::timeout(CONNECT_TIMEOUT, state.wait_for(|s| *s == RTCPeerConnectionState::Connected || is_terminal(*s)))
+        .await
+        .is_ok_and(|reached| reached.is_ok_and(|s| *s == RTCPeerConnectionState::Connected));
+    if !connected {
+        return;
+    }
+    // The payload type is the one negotiated, which in WHEP is the viewer's choice.
+    let payload_type = match sender.get_parameters().await {
+        Ok(parameters) => match parameters.rtp_parameters.codecs.first() {
+            Some(codec) => codec.payload_type,
+            None => return tracing::warn!(path = stream.name(), "no codec negotiated; not sending"),
+        },
+        Err(error) => return tracing::warn!(path = stream.name(), %error, "cannot read the negotiated codec"),
+    };
+    let mut header = RtpHeaderState { ssrc, payload_type, sequence_number: rand::random(), timestamp_offset: rand::random() };
+    let mut reader = stream.subscribe();
+    if replay_span(&reader) > MAX_REPLAY_SPAN_90K {
+        if let Some(keyframe) = reader.try_next() {
+            if send(&track, &mut header, &keyframe, &stats).await.is_err() {
+                return;
+            }
+        }
+        reader.skip_to_next_keyframe();
+    }
+    loop {
+        tokio::select! {
+            frame = reader.next() => {
+                let Some(frame) = frame else { return };
+                if send(&track, &mut header, &frame, &stats).await.is_err() {
+                    return;
+                }
+            }
+            changed = state.changed() => {
+                if changed.is_err() || is_terminal(*state.borrow()) {
+                    return;
+                }
+            }
+        }
+        stats.frames_skipped.store(reader.frames_lost(), Ordering::Relaxed);
+    }
+}
+
+fn replay_span(reader: &Reader) -> u64 {
+    match (reader.backlog().front(), reader.backlog().back()) {
+        (Some(first), Some(last)) => last.timestamp.saturating_sub(first.timestamp),
+        _ => 0,
+    }
+}
+
+async fn send(track: &TrackLocalStaticRTP, header: &mut RtpHeaderState, frame: &Frame, stats: &ForwarderStats) -> Result<(), ()> {
+    for packet in header.packets(frame) {
+        let size = packet.payload.len() as u64;
+        if let Err(error) = track.write_rtp(packet).await {
+            tracing::debug!(%error, "viewer track closed");
+            return Err(());
+        }
+        stats.packets_sent.fetch_add(1, Ordering::Relaxed);
+        stats.bytes_sent.fetch_add(size, Ordering::Relaxed);
+    }
+    stats.frames_sent.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}

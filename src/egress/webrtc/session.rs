@@ -1,0 +1,195 @@
+//! One viewer of one path over one PeerConnection, whichever signalling set it up (/ws or WHEP).
+
+use super::forwarder::{self, ForwarderStats};
+pub use super::forwarder::ForwarderStatsSnapshot as SessionStats;
+use super::peer::{self, PeerEvent, WebRtcSettings};
+use crate::stream::{Stream, ViewerGuard};
+use lookout_signaling::IceCandidate;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
+use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch, Mutex};
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription};
+
+/// Host candidates gather in milliseconds; this bounds a WHEP answer when something is wrong.
+const GATHERING_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("path {path:?} is not live: {state}")]
+    PathNotLive { path: String, state: String },
+    #[error("bad SDP: {0}")]
+    BadSdp(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// What a session tells the signalling side that set it up.
+#[derive(Debug)]
+pub enum SessionEvent {
+    Candidate(IceCandidate),
+    GatheringComplete,
+}
+
+/// Who sends the offer: Lookout over /ws, the viewer over WHEP.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum OfferFrom {
+    Server,
+    Viewer,
+}
+
+pub struct ViewerSession {
+    pub id: String,
+    pub path: String,
+    connection: Arc<dyn PeerConnection>,
+    state: watch::Receiver<RTCPeerConnectionState>,
+    events: Mutex<mpsc::UnboundedReceiver<PeerEvent>>,
+    forwarder: tokio::task::JoinHandle<()>,
+    pub stats: Arc<ForwarderStats>,
+    _viewer: ViewerGuard,
+}
+
+impl ViewerSession {
+    /// Sets up the PeerConnection and the track; media flows once ICE and DTLS connect.
+    pub async fn start(stream: &Arc<Stream>, settings: &WebRtcSettings, offer_from: OfferFrom) -> Result<Self, SessionError> {
+        let state = stream.state();
+        if !state.is_live() {
+            return Err(SessionError::PathNotLive { path: stream.name().to_owned(), state: state.to_string() });
+        }
+        let internal = |context: &str| {
+            let context = context.to_owned();
+            move |e: webrtc::error::Error| SessionError::Internal(format!("{context}: {e}"))
+        };
+        let peer = peer::build(settings).await.map_err(internal("creating the peer connection"))?;
+        let ssrc = rand::random::<u32>();
+        let id = random_id();
+        let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+            format!("lookout-{}", stream.name()),
+            format!("video-{id}"),
+            format!("{} video", stream.name()),
+            RtpCodecKind::Video,
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
+                codec: peer::h264_codec(),
+                ..Default::default()
+            }],
+        )));
+        let as_track = Arc::clone(&track) as Arc<dyn TrackLocal>;
+        let sender = match offer_from {
+            OfferFrom::Server => {
+                let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Sendonly, ..Default::default() };
+                let transceiver = peer.connection.add_transceiver_from_track(as_track, Some(init)).await;
+                let transceiver = transceiver.map_err(internal("adding the video transceiver"))?;
+                transceiver.sender().await.map_err(internal("reading the transceiver's sender"))?
+            }
+            // The viewer's offer brings its own recvonly m-line; add_track attaches to it.
+            OfferFrom::Viewer => Some(peer.connection.add_track(as_track).await.map_err(internal("adding the video track"))?),
+        };
+        let sender = sender.ok_or_else(|| SessionError::Internal("the transceiver has no sender".into()))?;
+        let stats = Arc::new(ForwarderStats::default());
+        let forwarder = tokio::spawn(forwarder::run(track, sender, ssrc, stream.clone(), peer.state.clone(), stats.clone()));
+        tracing::info!(session = %id, path = stream.name(), "viewer session created");
+        Ok(Self {
+            id,
+            path: stream.name().to_owned(),
+            connection: peer.connection,
+            state: peer.state,
+            events: Mutex::new(peer.events),
+            forwarder,
+            stats,
+            _viewer: stream.add_viewer(),
+        })
+    }
+
+    /// Lookout's offer (the /ws flow); candidates follow as events.
+    pub async fn create_offer(&self) -> Result<String, SessionError> {
+        let offer = self.connection.create_offer(None).await.map_err(|e| SessionError::Internal(format!("creating the offer: {e}")))?;
+        let sdp = offer.sdp.clone();
+        self.connection
+            .set_local_description(offer)
+            .await
+            .map_err(|e| SessionError::Internal(format!("applying the offer: {e}")))?;
+        Ok(sdp)
+    }
+
+    /// The viewer's answer to Lookout's offer.
+    pub async fn accept_answer(&self, sdp: String) -> Result<(), SessionError> {
+        let answer = RTCSessionDescription::answer(sdp).map_err(|e| SessionError::BadSdp(e.to_string()))?;
+        self.connection.set_remote_description(answer).await.map_err(|e| SessionError::BadSdp(e.to_string()))
+    }
+
+    /// Answers the viewer's offer (the WHEP flow) with all candidates included, as WHEP
+    /// clients may not trickle.
+    pub async fn answer_offer(&self, sdp: String) -> Result<String, SessionError> {
+        let offer = RTCSessionDescription::offer(sdp).map_err(|e| SessionError::BadSdp(e.to_string()))?;
+        self.connection.set_remote_description(offer).await.map_err(|e| SessionError::BadSdp(e.to_string()))?;
+        let answer = self.connection.create_answer(None).await.map_err(|e| SessionError::BadSdp(format!("no usable H.264 video in the offer: {e}")))?;
+        self.connection
+            .set_local_description(answer)
+            .await
+            .map_err(|e| SessionError::Internal(format!("applying the answer: {e}")))?;
+        let _ = tokio::time::timeout(GATHERING_TIMEOUT, async {
+            while let Some(event) = self.next_event().await {
+                if matches!(event, SessionEvent::GatheringComplete) {
+                    break;
+                }
+            }
+        })
+        .await;
+        let local = self.connection.local_description().await;
+        local.map(|d| d.sdp).ok_or_else(|| SessionError::Internal("no local description after answering".into()))
+    }
+
+    pub async fn add_remote_candidate(&self, candidate: IceCandidate) -> Result<(), SessionError> {
+        if candidate.candidate.is_empty() {
+            return Ok(()); // end of candidates
+        }
+        let init = RTCIceCandidateInit {
+            candidate: candidate.candidate,
+            sdp_mid: candidate.sdp_mid,
+            sdp_mline_index: candidate.sdp_m_line_index,
+            username_fragment: candidate.username_fragment,
+            url: None,
+        };
+        self.connection.add_ice_candidate(init).await.map_err(|e| SessionError::BadSdp(format!("bad ICE candidate: {e}")))
+    }
+
+    /// The next local candidate or gathering event; `None` once the connection is gone.
+    pub async fn next_event(&self) -> Option<SessionEvent> {
+        Some(match self.events.lock().await.recv().await? {
+            PeerEvent::Candidate(candidate) => SessionEvent::Candidate(candidate),
+            PeerEvent::GatheringComplete => SessionEvent::GatheringComplete,
+        })
+    }
+
+    pub fn state(&self) -> watch::Receiver<RTCPeerConnectionState> {
+        self.state.clone()
+    }
+
+    pub async fn close(&self) {
+        self.forwarder.abort();
+        if let Err(error) = self.connection.close().await {
+            tracing::debug!(session = %self.id, %error, "closing the peer connection");
+        }
+        tracing::info!(session = %self.id, path = %self.path, "viewer session closed");
+    }
+}
+
+impl Drop for ViewerSession {
+    fn drop(&mut self) {
+        self.forwarder.abort();
+    }
+}
+
+/// Whether a connection state means the session is over for good.
+pub fn is_terminal(state: RTCPeerConnectionState) -> bool {
+    matches!(state, RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed)
+}
+
+fn random_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}

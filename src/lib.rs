@@ -1,0 +1,75 @@
+//! Lookout: a camera streaming gateway. RTSP cameras in, many WebRTC viewers out.
+//!
+//! The binary and the tests share this library; `Server::start` runs a whole gateway.
+
+pub mod config;
+pub mod egress;
+pub mod http;
+pub mod media;
+pub mod source;
+pub mod stream;
+
+use config::Config;
+use egress::webrtc::{Sessions, WebRtcSettings};
+use source::SourceHandle;
+use std::net::SocketAddr;
+use stream::{Registry, Stream};
+
+/// A running gateway: its sources, its viewers and its HTTP server. Dropping it stops it.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub registry: Registry,
+    pub sessions: Sessions,
+    _sources: Vec<SourceHandle>,
+    http: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Binds the HTTP address and starts every path's source. Must run in a Tokio runtime.
+    pub async fn start(config: Config) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let mut sources = Vec::new();
+        let mut streams = Vec::new();
+        for (name, path) in &config.paths {
+            let stream = Stream::new(name.clone(), source::describe(path));
+            tracing::info!(path = %name, source = stream.source_description(), "path configured");
+            sources.push(source::spawn(path, stream.clone()));
+            streams.push(stream);
+        }
+        let registry = Registry::new(streams);
+        let sessions = Sessions::default();
+        let app = http::AppState { registry: registry.clone(), sessions: sessions.clone(), webrtc: WebRtcSettings::default() };
+        let router = http::router(app);
+        let http = tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, router).await {
+                tracing::error!(%error, "HTTP server stopped");
+            }
+        });
+        Ok(Self { addr, registry, sessions, _sources: sources, http })
+    }
+
+    /// The URL of the page, with a loopback host when listening on every interface.
+    pub fn page_url(&self) -> String {
+        let host = match self.addr {
+            SocketAddr::V4(a) if a.ip().is_unspecified() => format!("127.0.0.1:{}", a.port()),
+            SocketAddr::V6(a) if a.ip().is_unspecified() => format!("[::1]:{}", a.port()),
+            other => other.to_string(),
+        };
+        format!("http://{host}/")
+    }
+
+    /// Runs until the HTTP server stops.
+    pub async fn wait(self) {
+        let mut this = self;
+        let _ = (&mut this.http).await;
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.http.abort();
+    }
+}

@@ -1,0 +1,84 @@
+//! The `lookout` command: parse arguments, load the configuration, run the gateway.
+
+use clap::Parser;
+use lookout::config::{Config, ConfigError};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit code for a configuration the user must fix (as for a usage error).
+const EXIT_BAD_CONFIG: u8 = 2;
+
+#[derive(Parser)]
+#[command(name = "lookout", version, about = "Camera streaming gateway: RTSP cameras to WebRTC viewers")]
+struct Args {
+    /// TOML configuration file (see lookout.example.toml). Without it, Lookout serves the
+    /// built-in test pattern at path `demo`.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// HTTP address for the page, signalling, WHEP and API [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Adds a camera path, for example `--source front=rtsp://user:pass@10.0.0.5/stream1`.
+    /// Repeatable.
+    #[arg(long = "source", value_name = "NAME=URL")]
+    sources: Vec<String>,
+}
+
+fn load(args: &Args) -> Result<Config, ConfigError> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::builtin_default(),
+    };
+    if let Some(listen) = &args.listen {
+        config.set_listen(listen)?;
+    }
+    for source in &args.sources {
+        config.add_source_argument(source)?;
+    }
+    Ok(config)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,webrtc=warn,rtc=warn".into()),
+        )
+        .init();
+    let config = match load(&args) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("lookout: invalid configuration: {error}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("lookout: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let server = match lookout::Server::start(config).await {
+            Ok(server) => server,
+            Err(error) => {
+                eprintln!("lookout: {error:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let url = server.page_url();
+        let first_path = server.registry.iter().next().map(|s| s.name().to_owned());
+        match first_path {
+            Some(path) => println!("Lookout is running: open {url}?path={path}"),
+            None => println!("Lookout is running: open {url} (no paths configured)"),
+        }
+        tokio::select! {
+            _ = server.wait() => ExitCode::FAILURE,
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!("stopping");
+                ExitCode::SUCCESS
+            }
+        }
+    })
+}

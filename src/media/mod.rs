@@ -1,0 +1,9 @@
+//! Codec facts shared by sources and egress: the `Frame`, H.264 NAL helpers, clocks.
+
+pub mod frame;
+pub mod h264;
+
+pub use frame::{Frame, VideoParameters};
+
+/// RTP clock rate of video, in Hz (RFC 6184 §8.2.1).
+pub const VIDEO_CLOCK_RATE: u32 = 90_000;

@@ -1,0 +1,166 @@
+//! RTSP cameras through retina: one session at a time per path, retried forever.
+
+use super::backoff::Backoff;
+use crate::config::{RtspSource, Transport};
+use crate::media::h264::{self, NAL_PPS, NAL_SPS};
+use crate::media::{Frame, VideoParameters, VIDEO_CLOCK_RATE};
+use crate::stream::{PathState, Stream};
+use anyhow::{anyhow, bail, Context};
+use bytes::Bytes;
+use futures::StreamExt;
+use retina::client::{Credentials, PlayOptions, Session, SessionOptions, SetupOptions, TcpTransportOptions, UdpTransportOptions};
+use retina::codec::{CodecItem, FrameFormat, ParametersRef};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long DESCRIBE, SETUP and PLAY may take together before the camera counts as dead.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A playing camera that sends no video for this long is dead; reconnect.
+const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+/// A session that delivered video at least this long was healthy: retry fast after it ends.
+const HEALTHY_SESSION: Duration = Duration::from_secs(10);
+
+/// Runs the camera of one path until the task is aborted.
+pub async fn run(stream: Arc<Stream>, source: RtspSource) {
+    let mut backoff = Backoff::default();
+    loop {
+        stream.set_state(PathState::Connecting);
+        let started = Instant::now();
+        let outcome = play(&stream, &source).await;
+        let error = match outcome {
+            Ok(()) => "the camera ended the stream".to_owned(),
+            Err(error) => {
+                tracing::debug!(path = stream.name(), "camera session error: {error:#}");
+                describe_error(&error)
+            }
+        };
+        if stream.state().is_live() && started.elapsed() >= HEALTHY_SESSION {
+            backoff.reset();
+        }
+        let delay = backoff.next_delay();
+        tracing::warn!(path = stream.name(), url = %source.url, "camera lost: {error}; retrying in {:.1} s", delay.as_secs_f64());
+        stream.set_state(PathState::Retrying { error, retry_in_ms: delay.as_millis() as u64, attempt: backoff.attempt() });
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// One camera session: connect, then publish frames until it fails.
+async fn play(stream: &Stream, source: &RtspSource) -> anyhow::Result<()> {
+    let (mut session, video_index) = tokio::time::timeout(CONNECT_TIMEOUT, connect(source))
+        .await
+        .map_err(|_| anyhow!("timed out after {} s waiting for the camera to answer", CONNECT_TIMEOUT.as_secs()))??;
+    tracing::info!(path = stream.name(), url = %source.url, transport = ?source.transport, "camera playing");
+    stream.begin_source_session();
+    let mut parameters: Option<Arc<VideoParameters>> = None;
+    loop {
+        let item = tokio::time::timeout(FRAME_TIMEOUT, session.next())
+            .await
+            .map_err(|_| anyhow!("timed out: no video for {} s", FRAME_TIMEOUT.as_secs()))?;
+        let frame = match item {
+            None => return Ok(()),
+            Some(Err(error)) => return Err(error).context("reading from the camera"),
+            Some(Ok(CodecItem::VideoFrame(frame))) if frame.stream_id() == video_index => frame,
+            Some(Ok(_)) => continue,
+        };
+        let keyframe = frame.is_random_access_point();
+        let timestamp = frame.timestamp().elapsed().max(0) as u64;
+        let clock_rate = frame.timestamp().clock_rate().get();
+        let timestamp = timestamp * u64::from(VIDEO_CLOCK_RATE) / u64::from(clock_rate);
+        let data = Bytes::from(frame.into_data());
+        if keyframe || parameters.is_none() {
+            let dimensions = session.streams()[video_index].parameters().and_then(|p| match p {
+                ParametersRef::Video(video) => Some(video.pixel_dimensions()),
+                _ => None,
+            });
+            if let Some(found) = parameters_from(&data, dimensions.unwrap_or((0, 0))) {
+                if parameters.as_deref() != Some(&found) {
+                    tracing::info!(path = stream.name(), "video {}x{} {}", found.width, found.height, found.codec_string());
+                }
+                parameters = Some(Arc::new(found));
+            }
+        }
+        let Some(parameters) = parameters.clone() else { continue };
+        stream.publish(Frame::new(timestamp, keyframe, data, parameters));
+    }
+}
+
+async fn connect(source: &RtspSource) -> anyhow::Result<(retina::client::Demuxed, usize)> {
+    let credentials = source.credentials.as_ref().map(|c| Credentials { username: c.username.clone(), password: c.password.clone() });
+    let options = SessionOptions::default()
+        .creds(credentials)
+        .user_agent(format!("Lookout/{}", env!("CARGO_PKG_VERSION")));
+    let mut session = Session::describe(source.url.clone(), options).await?;
+    let video_index = session
+        .streams()
+        .iter()
+        .position(|s| s.media() == "video" && s.encoding_name().eq_ignore_ascii_case("h264"));
+    for (i, s) in session.streams().iter().enumerate() {
+        if Some(i) != video_index {
+            tracing::info!(url = %source.url, "ignoring {} track {} (not supported yet)", s.media(), s.encoding_name());
+        }
+    }
+    let Some(video_index) = video_index else {
+        let found: Vec<String> = session.streams().iter().map(|s| format!("{}/{}", s.media(), s.encoding_name())).collect();
+        bail!("the camera offers no H.264 video (tracks: {})", found.join(", "));
+    };
+    let transport = match source.transport {
+        Transport::Tcp => retina::client::Transport::Tcp(TcpTransportOptions::default()),
+        Transport::Udp => retina::client::Transport::Udp(UdpTransportOptions::default()),
+    };
+    // Four-byte lengths and SPS/PPS in front of every keyframe: what Frame promises.
+    let format = FrameFormat::MP4;
+    let format = FrameFormat { parameter_set_insertion: retina::codec::ParameterSetInsertion::EachKeyFrame, ..format };
+    session.setup(video_index, SetupOptions::default().transport(transport).frame_format(format)).await?;
+    let playing = session.play(PlayOptions::default()).await?;
+    Ok((playing.demuxed()?, video_index))
+}
+
+fn parameters_from(data: &Bytes, (width, height): (u32, u32)) -> Option<VideoParameters> {
+    let nals = h264::split_length_prefixed(data).ok()?;
+    let find = |kind| nals.iter().find(|nal| h264::nal_type(nal) == kind).cloned();
+    Some(VideoParameters { width, height, sps: find(NAL_SPS)?, pps: find(NAL_PPS)? })
+}
+
+/// The failure as a person wants to read it on the page; the full chain goes to the log.
+pub fn describe_error(error: &anyhow::Error) -> String {
+    let text = format!("{error:#}");
+    let known = [
+        ("401", "401 Unauthorized: check the username and password"),
+        ("403", "403 Forbidden"),
+        ("404", "404 Not Found: check the path in the camera URL"),
+        ("Connection refused", "connection refused: nothing listens on that host and port"),
+        ("connection refused", "connection refused: nothing listens on that host and port"),
+        ("No route to host", "no route to host"),
+        ("Network is unreachable", "network unreachable"),
+        ("failed to lookup address", "unknown host name"),
+        ("Name or service not known", "unknown host name"),
+        ("Connection reset", "connection reset by the camera"),
+    ];
+    for (needle, summary) in known {
+        if text.contains(needle) {
+            return summary.to_owned();
+        }
+    }
+    const MAX_LEN: usize = 300;
+    match text.char_indices().nth(MAX_LEN) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_failures_are_put_in_words() {
+        let cases = [
+            ("DESCRIBE failed: 401 Unauthorized", "401 Unauthorized: check the username and password"),
+            ("Unable to connect: Connection refused (os error 111)", "connection refused: nothing listens on that host and port"),
+            ("timed out after 10 s waiting for the camera to answer", "timed out after 10 s waiting for the camera to answer"),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(describe_error(&anyhow!(raw.to_owned())), expected);
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! The hub of one path: owns what the source produces and hands it to every reader.
+
+mod gop;
+mod reader;
+pub mod registry;
+pub mod state;
+mod stats;
+
+pub use reader::Reader;
+pub use registry::Registry;
+pub use state::PathState;
+pub use stats::StreamStatsSnapshot;
+
+use crate::media::{Frame, VIDEO_CLOCK_RATE};
+use gop::GopCache;
+use stats::StreamStats;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+use tokio::sync::{broadcast, watch};
+
+/// How many frames a reader may fall behind before it loses frames (about 8 s at 30 fps).
+/// A reader that lags loses whole frames and resumes at the next keyframe.
+const READER_QUEUE_FRAMES: usize = 256;
+
+pub struct Stream {
+    name: String,
+    /// What feeds this path, for people: a camera URL without credentials, or "test pattern".
+    source_description: String,
+    state: watch::Sender<PathState>,
+    hub: Mutex<Hub>,
+    viewers: AtomicUsize,
+}
+
+/// Everything a publish changes, behind one lock so that a new reader sees the cached GOP
+/// and then the live frames with neither a gap nor a repeat.
+struct Hub {
+    live: broadcast::Sender<Arc<Frame>>,
+    gop: GopCache,
+    stats: StreamStats,
+    timeline: Timeline,
+}
+
+/// Keeps the timestamps readers see continuous when a source reconnects and starts its
+/// clock again: each source session is shifted to follow the last frame by the wall-clock gap.
+#[derive(Default)]
+struct Timeline {
+    last: Option<(u64, Instant)>,
+    session_offset: Option<i128>,
+}
+
+impl Timeline {
+    fn place(&mut self, source_timestamp: u64) -> u64 {
+        let offset = *self.session_offset.get_or_insert_with(|| match self.last {
+            Some((last, at)) => {
+                let gap = (at.elapsed().as_secs_f64() * f64::from(VIDEO_CLOCK_RATE)) as i128;
+                i128::from(last) + gap.max(1) - i128::from(source_timestamp)
+            }
+            None => 0,
+        });
+        let timestamp = (i128::from(source_timestamp) + offset).max(0) as u64;
+        self.last = Some((timestamp, Instant::now()));
+        timestamp
+    }
+}
+
+impl Stream {
+    pub fn new(name: impl Into<String>, source_description: impl Into<String>) -> Arc<Self> {
+        let (live, _) = broadcast::channel(READER_QUEUE_FRAMES);
+        Arc::new(Self {
+            name: name.into(),
+            source_description: source_description.into(),
+            state: watch::channel(PathState::Connecting).0,
+            hub: Mutex::new(Hub {
+                live,
+                gop: GopCache::default(),
+                stats: StreamStats::default(),
+                timeline: Timeline::default(),
+            }),
+            viewers: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn source_description(&self) -> &str {
+        &self.source_description
+    }
+
+    pub fn state(&self) -> PathState {
+        self.state.borrow().clone()
+    }
+
+    pub fn watch_state(&self) -> watch::Receiver<PathState> {
+        self.state.subscribe()
+    }
+
+    pub fn set_state(&self, state: PathState) {
+        self.state.send_if_modified(|current| {
+            let changed = *current != state;
+            *current = state;
+            changed
+        });
+    }
+
+    /// A source calls this when it starts a new session with the camera: the next frames
+    /// may not continue the previous ones, so readers resume at the session's first keyframe.
+    pub fn begin_source_session(&self) {
+        let mut hub = self.lock();
+        hub.timeline.session_offset = None;
+        hub.gop.clear();
+    }
+
+    /// Hands a frame to every reader without waiting for any of them.
+    pub fn publish(&self, mut frame: Frame) {
+        let mut hub = self.lock();
+        if !frame.keyframe && hub.gop.is_empty() {
+            // Nothing decodable precedes this frame in this session.
+            hub.stats.record_unusable();
+            return;
+        }
+        frame.timestamp = hub.timeline.place(frame.timestamp);
+        let frame = Arc::new(frame);
+        hub.stats.record(&frame);
+        hub.gop.push(frame.clone());
+        // An error only means that nobody is reading now.
+        let _ = hub.live.send(frame);
+        drop(hub);
+        if !matches!(*self.state.borrow(), PathState::Live) {
+            self.set_state(PathState::Live);
+        }
+    }
+
+    /// A new reader: it first gets the cached GOP (starting at a keyframe), then live frames.
+    pub fn subscribe(&self) -> Reader {
+        let hub = self.lock();
+        Reader::new(hub.gop.frames(), hub.live.subscribe())
+    }
+
+    pub fn stats(&self) -> StreamStatsSnapshot {
+        self.lock().stats.snapshot()
+    }
+
+    /// Counts a viewer for as long as the returned guard lives.
+    pub fn add_viewer(self: &Arc<Self>) -> ViewerGuard {
+        self.viewers.fetch_add(1, Ordering::Relaxed);
+        ViewerGuard(self.clone())
+    }
+
+    pub fn viewer_count(&self) -> usize {
+        self.viewers.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Hub> {
+        // A panic while holding this lock leaves only counters half-updated; keep serving.
+        self.hub.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+pub struct ViewerGuard(Arc<Stream>);
+
+impl Drop for ViewerGuard {
+    fn drop(&mut self) {
+        self.0.viewers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::VideoParameters;
+    use bytes::Bytes;
+
+    fn frame(timestamp: u64, keyframe: bool) -> Frame {
+        let parameters = Arc::new(VideoParameters { width: 2, height: 2, sps: Bytes::new(), pps: Bytes::new() });
+        Frame::new(timestamp, keyframe, Bytes::from_static(&[0, 0, 0, 1, 0x41]), parameters)
+    }
+
+    #[tokio::test]
+    async fn new_reader_starts_at_the_cached_keyframe_then_gets_live_frames() {
+        let stream = Stream::new("t", "test");
+        stream.publish(frame(0, false)); // before any keyframe: unusable
+        stream.publish(frame(3000, true));
+        stream.publish(frame(6000, false));
+        let mut reader = stream.subscribe();
+        stream.publish(frame(9000, false));
+        let got: Vec<(u64, bool)> = [reader.next().await, reader.next().await, reader.next().await]
+            .into_iter()
+            .map(|f| f.map(|f| (f.timestamp, f.keyframe)).expect("a frame"))
+            .collect();
+        assert_eq!(got, vec![(3000, true), (6000, false), (9000, false)]);
+        assert_eq!(stream.stats().frames_unusable, 1);
+        assert_eq!(stream.state(), PathState::Live);
+    }
+
+    #[tokio::test]
+    async fn a_reader_that_lags_skips_to_the_next_keyframe() {
+        let stream = Stream::new("t", "test");
+        stream.publish(frame(0, true));
+        let mut reader = stream.subscribe();
+        for i in 1..=(READER_QUEUE_FRAMES as u64 + 10) {
+            stream.publish(frame(i * 3000, false));
+        }
+        stream.publish(frame(999_000, true));
+        let first = reader.next().await.expect("frame");
+        assert!(first.keyframe, "first frame after lagging is a keyframe");
+        assert_eq!(first.timestamp, 999_000);
+        assert!(reader.frames_lost() > 0);
+    }
+
+    #[test]
+    fn a_new_source_session_continues_the_timeline() {
+        let stream = Stream::new("t", "test");
+        stream.publish(frame(1_000_000, true));
+        stream.begin_source_session();
+        stream.publish(frame(0, true));
+        let mut reader = stream.subscribe();
+        let last = reader.try_next().expect("cached keyframe");
+        assert!(last.timestamp > 1_000_000, "timestamps continue across sessions: {}", last.timestamp);
+    }
+}

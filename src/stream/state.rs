@@ -1,0 +1,37 @@
+//! The visible state of a path, as the page and the API show it.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum PathState {
+    /// Opening the camera session (DESCRIBE/SETUP/PLAY) or starting the test pattern.
+    Connecting,
+    /// Frames are arriving.
+    Live,
+    /// The last attempt failed; the next one starts after `retry_in_ms`.
+    Retrying {
+        /// The failure in words: "401 Unauthorized", "connection refused", "timed out …".
+        error: String,
+        retry_in_ms: u64,
+        attempt: u32,
+    },
+}
+
+impl PathState {
+    pub fn is_live(&self) -> bool {
+        matches!(self, Self::Live)
+    }
+}
+
+impl std::fmt::Display for PathState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Connecting => f.write_str("connecting"),
+            Self::Live => f.write_str("live"),
+            Self::Retrying { error, retry_in_ms, attempt } => {
+                write!(f, "retrying in {:.1} s (attempt {attempt}): {error}", *retry_in_ms as f64 / 1000.0)
+            }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Counters and rates of one stream, updated on every publish.
+
+use crate::media::Frame;
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+const RATE_WINDOW: Duration = Duration::from_secs(1);
+
+#[derive(Default)]
+pub(super) struct StreamStats {
+    frames: u64,
+    keyframes: u64,
+    bytes: u64,
+    unusable: u64,
+    width: u32,
+    height: u32,
+    codec: String,
+    last_frame_at: Option<Instant>,
+    window: Option<Window>,
+    fps: f64,
+    bitrate_bps: f64,
+}
+
+struct Window {
+    started: Instant,
+    frames: u64,
+    bytes: u64,
+}
+
+/// What `/api/paths` shows of a stream.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StreamStatsSnapshot {
+    pub frames: u64,
+    pub keyframes: u64,
+    pub bytes: u64,
+    /// Frames dropped because no keyframe preceded them in the source session.
+    pub frames_unusable: u64,
+    pub width: u32,
+    pub height: u32,
+    pub codec: String,
+    pub fps: f64,
+    pub bitrate_bps: f64,
+    /// Milliseconds since the last frame, `None` before the first.
+    pub last_frame_age_ms: Option<u64>,
+}
+
+impl StreamStats {
+    pub fn record(&mut self, frame: &Frame) {
+        let now = Instant::now();
+        self.frames += 1;
+        self.keyframes += u64::from(frame.keyframe);
+        self.bytes += frame.data.len() as u64;
+        self.last_frame_at = Some(now);
+        if frame.keyframe {
+            self.width = frame.parameters.width;
+            self.height = frame.parameters.height;
+            self.codec = frame.parameters.codec_string();
+        }
+        let window = self.window.get_or_insert(Window { started: now, frames: 0, bytes: 0 });
+        window.frames += 1;
+        window.bytes += frame.data.len() as u64;
+        let elapsed = now - window.started;
+        if elapsed >= RATE_WINDOW {
+            self.fps = window.frames as f64 / elapsed.as_secs_f64();
+            self.bitrate_bps = window.bytes as f64 * 8.0 / elapsed.as_secs_f64();
+            self.window = None;
+        }
+    }
+
+    pub fn record_unusable(&mut self) {
+        self.unusable += 1;
+    }
+
+    pub fn snapshot(&self) -> StreamStatsSnapshot {
+        StreamStatsSnapshot {
+            frames: self.frames,
+            keyframes: self.keyframes,
+            bytes: self.bytes,
+            frames_unusable: self.unusable,
+            width: self.width,
+            height: self.height,
+            codec: self.codec.clone(),
+            fps: (self.fps * 10.0).round() / 10.0,
+            bitrate_bps: self.bitrate_bps.round(),
+            last_frame_age_ms: self.last_frame_at.map(|at| at.elapsed().as_millis() as u64),
+        }
+    }
+}

@@ -1,0 +1,92 @@
+// The page: the list of paths with their state, the chosen path playing, and its figures.
+// `/?path=NAME` opens a path directly, so a link can be shared.
+
+import { Player } from './player.js';
+
+const $ = (id) => document.getElementById(id);
+const player = new Player($('video'));
+// Read by the end-to-end tests and handy in the console.
+window.lookout = { player, paths: [] };
+
+function median(values) {
+  if (!values.length) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+function showFigures(f) {
+  $('fig-resolution').textContent = f.width ? `${f.width}×${f.height}` : '–';
+  $('fig-fps').textContent = f.fps != null ? `${f.fps.toFixed(0)} fps` : '–';
+  $('fig-bitrate').textContent = f.bitrateBps != null ? `${(f.bitrateBps / 1e6).toFixed(2)} Mbit/s` : '–';
+  $('fig-loss').textContent = f.lossPercent != null ? `${f.lossPercent.toFixed(1)} % (${f.packetsLost} total)` : '–';
+  $('fig-dropped').textContent = String(f.framesDropped);
+  $('fig-freezes').textContent = String(f.freezeCount);
+  $('fig-first-frame').textContent = f.firstFrameMs != null ? `${f.firstFrameMs} ms` : '–';
+  const latency = median(f.latencyMs.slice(-30));
+  $('fig-latency').textContent = latency != null ? `${latency} ms` : 'test pattern only';
+}
+
+player.addEventListener('figures', (e) => showFigures(e.detail));
+player.addEventListener('status', (e) => {
+  $('status').textContent = e.detail.text;
+});
+
+function describeState(p) {
+  if (p.state === 'retrying') return `retrying in ${(p.retry_in_ms / 1000).toFixed(0)} s: ${p.error}`;
+  return p.state;
+}
+
+function select(name) {
+  const url = new URL(location.href);
+  url.searchParams.set('path', name);
+  history.replaceState(null, '', url);
+  $('path-name').textContent = name;
+  player.watch(name);
+  renderPaths(window.lookout.paths);
+}
+
+function renderPaths(paths) {
+  const list = $('paths');
+  list.replaceChildren(
+    ...paths.map((p) => {
+      const item = document.createElement('li');
+      item.dataset.path = p.name;
+      item.className = p.name === player.path ? 'selected' : '';
+      const badge = document.createElement('span');
+      badge.className = `badge ${p.state}`;
+      badge.textContent = p.state;
+      const detail = document.createElement('small');
+      detail.textContent = `${p.source} · ${p.viewers} viewer${p.viewers === 1 ? '' : 's'}` +
+        (p.state === 'retrying' ? ` · ${p.error}` : '');
+      item.append(`${p.name} `, badge, detail);
+      item.onclick = () => select(p.name);
+      return item;
+    }),
+  );
+  const current = paths.find((p) => p.name === player.path);
+  const badge = $('path-state');
+  badge.textContent = current ? describeState(current) : '';
+  badge.className = `badge ${current ? current.state : ''}`;
+}
+
+async function refreshPaths() {
+  try {
+    const response = await fetch('/api/paths', { cache: 'no-store' });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    window.lookout.paths = await response.json();
+    renderPaths(window.lookout.paths);
+    $('server-status').textContent = 'server up';
+    $('server-status').className = 'badge live';
+    $('paths-error').hidden = true;
+  } catch (error) {
+    $('server-status').textContent = 'server unreachable';
+    $('server-status').className = 'badge error';
+    $('paths-error').textContent = `Cannot read the paths: ${error.message}`;
+    $('paths-error').hidden = false;
+  }
+}
+
+const requested = new URLSearchParams(location.search).get('path');
+if (requested) select(requested);
+refreshPaths();
+setInterval(refreshPaths, 2000);

@@ -1,0 +1,228 @@
+// Plays one Lookout path in a <video> over WebRTC, with the WebSocket signalling of
+// signaling/PROTOCOL.md, and keeps trying: when the server restarts, the path is not live yet,
+// the connection fails, or frames stop coming.
+
+import { BarcodeReader } from './barcode.js';
+
+export const PROTOCOL_VERSION = 1;
+const RETRY_MIN_MS = 1000;
+const RETRY_MAX_MS = 5000;
+const STALL_MS = 6000;
+const LATENCY_SAMPLES = 300;
+
+export class Player extends EventTarget {
+  constructor(video) {
+    super();
+    this.video = video;
+    this.path = null;
+    this.ws = null;
+    this.pc = null;
+    this.retryMs = RETRY_MIN_MS;
+    this.retryTimer = null;
+    this.barcode = new BarcodeReader();
+    this.figures = this.freshFigures();
+    this.previousStats = null;
+    setInterval(() => this.sampleStats(), 1000);
+    setInterval(() => this.checkStall(), 1000);
+    this.watchFrames();
+  }
+
+  freshFigures() {
+    return {
+      path: this.path, state: 'idle', watchRequestedAt: null, firstFrameMs: null, framesRendered: 0,
+      lastFrameAt: null, width: 0, height: 0, fps: null, bitrateBps: null, packetsLost: 0, packetsReceived: 0,
+      lossPercent: null, framesDropped: 0, freezeCount: 0, latencyMs: [], errors: [],
+    };
+  }
+
+  watch(path) {
+    this.stop();
+    this.path = path;
+    this.figures = this.freshFigures();
+    this.connect();
+  }
+
+  stop() {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.closeSession();
+    if (this.ws) {
+      this.ws.onclose = null;
+      this.ws.close();
+      this.ws = null;
+    }
+    this.path = null;
+  }
+
+  status(text, kind = '') {
+    this.figures.state = kind || this.figures.state;
+    this.dispatchEvent(new CustomEvent('status', { detail: { text, kind } }));
+  }
+
+  send(message) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
+  }
+
+  connect() {
+    const path = this.path;
+    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const ws = new WebSocket(`${scheme}//${location.host}/ws`);
+    this.ws = ws;
+    this.status(`Connecting to the server for ${path}…`, 'connecting');
+    ws.onmessage = (event) => this.onMessage(JSON.parse(event.data));
+    ws.onclose = () => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.closeSession();
+      this.retry(`Server unreachable`);
+    };
+  }
+
+  retry(reason) {
+    if (!this.path) return;
+    const delay = this.retryMs;
+    this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
+    this.status(`${reason}; retrying in ${(delay / 1000).toFixed(0)} s`, 'retrying');
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (!this.path) return;
+      if (this.ws && this.ws.readyState === WebSocket.OPEN) this.requestWatch();
+      else this.connect();
+    }, delay);
+  }
+
+  requestWatch() {
+    this.figures.watchRequestedAt = performance.now();
+    this.figures.firstFrameMs = null;
+    this.send({ type: 'watch', path: this.path });
+  }
+
+  async onMessage(message) {
+    switch (message.type) {
+      case 'hello':
+        if (message.protocol_version !== PROTOCOL_VERSION) {
+          this.status(`Server speaks protocol ${message.protocol_version}, this page ${PROTOCOL_VERSION}`, 'error');
+          return;
+        }
+        this.iceServers = message.ice_servers || [];
+        this.requestWatch();
+        break;
+      case 'offer':
+        await this.answer(message);
+        break;
+      case 'candidate':
+        if (this.pc) await this.pc.addIceCandidate(message.candidate).catch((e) => this.noteError(`candidate: ${e}`));
+        break;
+      case 'state':
+        this.status(`WebRTC ${message.state}`, message.state === 'connected' ? 'live' : 'connecting');
+        if (message.state === 'failed') {
+          this.closeSession();
+          this.retry('Connection failed');
+        }
+        break;
+      case 'error':
+        this.noteError(`${message.code}: ${message.message}`);
+        this.closeSession();
+        this.retry(message.code === 'path_not_live' ? `${this.path} is not live yet` : `Error: ${message.message}`);
+        break;
+      default:
+        this.noteError(`unknown message ${message.type}`);
+    }
+  }
+
+  noteError(text) {
+    this.figures.errors.push(text);
+    if (this.figures.errors.length > 20) this.figures.errors.shift();
+  }
+
+  async answer(offer) {
+    this.closeSession();
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    this.pc = pc;
+    pc.ontrack = (event) => {
+      this.video.srcObject = event.streams[0] || new MediaStream([event.track]);
+      this.video.play().catch(() => {});
+    };
+    pc.onicecandidate = (event) => {
+      this.send({ type: 'candidate', candidate: event.candidate ? event.candidate.toJSON() : { candidate: '' } });
+    };
+    try {
+      await pc.setRemoteDescription({ type: 'offer', sdp: offer.sdp });
+      const answer = await pc.createAnswer();
+      await pc.setLocalDescription(answer);
+      this.send({ type: 'answer', sdp: answer.sdp });
+    } catch (error) {
+      this.noteError(`negotiation: ${error}`);
+      this.retry(`Negotiation failed: ${error}`);
+    }
+  }
+
+  closeSession() {
+    if (this.pc) {
+      this.pc.close();
+      this.pc = null;
+    }
+    this.previousStats = null;
+  }
+
+  // Counts presented frames and, for the test pattern, reads the glass-to-glass latency.
+  watchFrames() {
+    const onFrame = (now, metadata) => {
+      const f = this.figures;
+      f.framesRendered += 1;
+      f.lastFrameAt = now;
+      f.width = metadata.width;
+      f.height = metadata.height;
+      if (f.firstFrameMs === null && f.watchRequestedAt !== null) {
+        f.firstFrameMs = Math.round(now - f.watchRequestedAt);
+      }
+      this.retryMs = RETRY_MIN_MS;
+      const displayedAtMs = performance.timeOrigin + (metadata.expectedDisplayTime || now);
+      const code = this.barcode.read(this.video, displayedAtMs);
+      if (code) {
+        f.latencyMs.push(Math.round(displayedAtMs - code.captureMs));
+        if (f.latencyMs.length > LATENCY_SAMPLES) f.latencyMs.shift();
+      }
+      this.dispatchEvent(new CustomEvent('figures', { detail: f }));
+      this.video.requestVideoFrameCallback(onFrame);
+    };
+    this.video.requestVideoFrameCallback(onFrame);
+  }
+
+  // A session that stops delivering frames (camera gone, network changed) is started again.
+  checkStall() {
+    const f = this.figures;
+    if (!this.pc || this.pc.connectionState !== 'connected' || f.lastFrameAt === null) return;
+    if (performance.now() - f.lastFrameAt > STALL_MS) {
+      f.lastFrameAt = null;
+      this.closeSession();
+      this.retry('No frames for a while');
+    }
+  }
+
+  async sampleStats() {
+    if (!this.pc) return;
+    const report = await this.pc.getStats().catch(() => null);
+    if (!report) return;
+    report.forEach((s) => {
+      if (s.type !== 'inbound-rtp' || s.kind !== 'video') return;
+      const f = this.figures;
+      const previous = this.previousStats;
+      if (previous) {
+        const seconds = (s.timestamp - previous.timestamp) / 1000;
+        f.bitrateBps = seconds > 0 ? Math.round((8 * (s.bytesReceived - previous.bytesReceived)) / seconds) : null;
+        const lost = s.packetsLost - previous.packetsLost;
+        const received = s.packetsReceived - previous.packetsReceived;
+        f.lossPercent = lost + received > 0 ? (100 * lost) / (lost + received) : 0;
+      }
+      f.fps = s.framesPerSecond ?? null;
+      f.packetsLost = s.packetsLost;
+      f.packetsReceived = s.packetsReceived;
+      f.framesDropped = s.framesDropped ?? 0;
+      f.freezeCount = s.freezeCount ?? 0;
+      this.previousStats = s;
+      this.dispatchEvent(new CustomEvent('figures', { detail: f }));
+    });
+  }
+}
