@@ -1,0 +1,47 @@
+//! Helpers shared by the integration tests: a Lookout server in-process, polling with bounds.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use lookout::config::{Config, PathConfig, TestPatternSettings};
+use lookout::Server;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// A small, cheap test pattern, so tests leave CPU to the peers they talk to.
+pub fn small_pattern() -> PathConfig {
+    PathConfig::TestPattern(TestPatternSettings { width: 320, height: 180, fps: 15, keyframe_interval: Duration::from_secs(1), bitrate_kbps: 300 })
+}
+
+/// Starts Lookout on an ephemeral loopback port with the given paths.
+pub async fn start_server(paths: impl IntoIterator<Item = (&'static str, PathConfig)>) -> Server {
+    init_logging();
+    let paths: BTreeMap<String, PathConfig> = paths.into_iter().map(|(n, p)| (n.to_owned(), p)).collect();
+    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths };
+    Server::start(config).await.expect("server starts")
+}
+
+/// Lookout's logs in the test output (shown for failing tests), webrtc's warnings included:
+/// it reports rejected packets only there.
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_test_writer()
+        .try_init();
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, or fails after `timeout`.
+pub async fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the path is live.
+pub async fn wait_live(server: &Server, path: &str, timeout: Duration) {
+    let stream = server.registry.get(path).expect("path exists").clone();
+    wait_for(&format!("{path} to go live (now {})", stream.state()), timeout, || stream.state().is_live().then_some(())).await;
+}

@@ -1,0 +1,64 @@
+//! A bare WebSocket signalling client: sends whatever it is told, reads server messages.
+
+use anyhow::{anyhow, Context};
+use futures::{SinkExt, StreamExt};
+use lookout_signaling::{ClientMessage, ServerMessage};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub struct SignalingClient {
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl SignalingClient {
+    pub async fn connect(server: SocketAddr) -> anyhow::Result<Self> {
+        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{server}/ws")).await.context("opening /ws")?;
+        Ok(Self { socket })
+    }
+
+    pub async fn send(&mut self, message: &ClientMessage) -> anyhow::Result<()> {
+        self.send_text(serde_json::to_string(message)?).await
+    }
+
+    pub async fn send_text(&mut self, text: impl Into<String>) -> anyhow::Result<()> {
+        Ok(self.socket.send(Message::Text(text.into().into())).await?)
+    }
+
+    pub async fn send_binary(&mut self, data: Vec<u8>) -> anyhow::Result<()> {
+        Ok(self.socket.send(Message::Binary(data.into())).await?)
+    }
+
+    /// The next server message; an error if none comes within `timeout` or the socket closes.
+    pub async fn receive(&mut self, timeout: Duration) -> anyhow::Result<ServerMessage> {
+        loop {
+            let frame = tokio::time::timeout(timeout, self.socket.next())
+                .await
+                .map_err(|_| anyhow!("no message within {timeout:?}"))?
+                .ok_or_else(|| anyhow!("the server closed the socket"))??;
+            match frame {
+                Message::Text(text) => return serde_json::from_str(&text).with_context(|| format!("parsing {text}")),
+                Message::Close(reason) => return Err(anyhow!("the server closed the socket: {reason:?}")),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Skips candidates and states until a message `wanted` accepts.
+    pub async fn receive_until(&mut self, timeout: Duration, wanted: impl Fn(&ServerMessage) -> bool) -> anyhow::Result<ServerMessage> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let message = self.receive(left).await?;
+            if wanted(&message) {
+                return Ok(message);
+            }
+        }
+    }
+
+    pub fn into_socket(self) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
+        self.socket
+    }
+}

@@ -1,0 +1,273 @@
+//! A WebRTC viewer on webrtc 0.21, independent of Lookout's own code: it watches a path
+//! through `/ws` (Lookout offers) or WHEP (the viewer offers) and records what arrives.
+
+use crate::http;
+use crate::signaling::SignalingClient;
+use anyhow::{anyhow, bail, Context};
+use futures::{SinkExt, StreamExt};
+use lookout_signaling::{ClientMessage, IceCandidate, ServerMessage};
+use rtc::interceptor::Registry;
+use rtc::rtp::packet::Packet;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
+    RTCSessionDescription,
+};
+
+/// What a viewer has received so far.
+#[derive(Debug, Clone, Default)]
+pub struct Received {
+    pub packets: u64,
+    pub bytes: u64,
+    /// Frames, counted by marker bits.
+    pub frames: u64,
+    /// Packets missing by sequence number (forward gaps).
+    pub sequence_gaps: u64,
+    pub ssrcs: Vec<u32>,
+    pub first_packet_after: Option<Duration>,
+    /// The first packets, in arrival order, up to the viewer's `keep_packets`.
+    pub kept: Vec<Packet>,
+    last_sequence: Option<u16>,
+}
+
+impl Received {
+    fn record(&mut self, packet: Packet, started: Instant, keep_packets: usize) {
+        self.packets += 1;
+        self.bytes += packet.payload.len() as u64;
+        self.frames += u64::from(packet.header.marker);
+        self.first_packet_after.get_or_insert_with(|| started.elapsed());
+        if !self.ssrcs.contains(&packet.header.ssrc) {
+            self.ssrcs.push(packet.header.ssrc);
+        }
+        if let Some(last) = self.last_sequence {
+            let step = packet.header.sequence_number.wrapping_sub(last);
+            if (2..0x8000).contains(&step) {
+                self.sequence_gaps += u64::from(step - 1);
+            }
+        }
+        self.last_sequence = Some(packet.header.sequence_number);
+        if self.kept.len() < keep_packets {
+            self.kept.push(packet);
+        }
+    }
+}
+
+pub struct Viewer {
+    connection: Arc<dyn PeerConnection>,
+    received: Arc<Mutex<Received>>,
+    state: watch::Receiver<RTCPeerConnectionState>,
+    signaling: Option<JoinHandle<()>>,
+    whep: Option<(SocketAddr, String)>,
+    pub session: String,
+}
+
+struct Handler {
+    received: Arc<Mutex<Received>>,
+    started: Instant,
+    keep_packets: usize,
+    candidates: mpsc::UnboundedSender<IceCandidate>,
+    gathered: watch::Sender<bool>,
+    state: watch::Sender<RTCPeerConnectionState>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let received = self.received.clone();
+        let (started, keep) = (self.started, self.keep_packets);
+        tokio::spawn(async move {
+            while let Some(event) = track.poll().await {
+                if let TrackRemoteEvent::OnRtpPacket(packet) = event {
+                    if let Ok(mut received) = received.lock() {
+                        received.record(packet, started, keep);
+                    }
+                }
+            }
+        });
+    }
+
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        if let Ok(init) = event.candidate.to_json() {
+            let _ = self.candidates.send(IceCandidate {
+                candidate: init.candidate,
+                sdp_mid: init.sdp_mid,
+                sdp_m_line_index: init.sdp_mline_index,
+                username_fragment: init.username_fragment,
+            });
+        }
+    }
+
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            self.gathered.send_replace(true);
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        self.state.send_replace(state);
+    }
+}
+
+struct Parts {
+    connection: Arc<dyn PeerConnection>,
+    received: Arc<Mutex<Received>>,
+    candidates: mpsc::UnboundedReceiver<IceCandidate>,
+    gathered: watch::Receiver<bool>,
+    state: watch::Receiver<RTCPeerConnectionState>,
+}
+
+async fn peer(keep_packets: usize) -> anyhow::Result<Parts> {
+    let mut media_engine = MediaEngine::default();
+    media_engine.register_default_codecs()?;
+    let registry = register_default_interceptors(Registry::new(), &mut media_engine)?;
+    let received = Arc::new(Mutex::new(Received::default()));
+    let (candidates_tx, candidates) = mpsc::unbounded_channel();
+    let (gathered_tx, gathered) = watch::channel(false);
+    let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
+    let handler = Handler {
+        received: received.clone(),
+        started: Instant::now(),
+        keep_packets,
+        candidates: candidates_tx,
+        gathered: gathered_tx,
+        state: state_tx,
+    };
+    let connection = PeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_media_engine(media_engine)
+        .with_interceptor_registry(registry)
+        .with_handler(Arc::new(handler))
+        // Loopback explicitly: a wildcard would skip it.
+        .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
+        .build()
+        .await?;
+    Ok(Parts { connection: Arc::new(connection), received, candidates, gathered, state })
+}
+
+fn to_init(candidate: IceCandidate) -> RTCIceCandidateInit {
+    RTCIceCandidateInit {
+        candidate: candidate.candidate,
+        sdp_mid: candidate.sdp_mid,
+        sdp_mline_index: candidate.sdp_m_line_index,
+        username_fragment: candidate.username_fragment,
+        url: None,
+    }
+}
+
+impl Viewer {
+    /// Watches `path` through the WebSocket API, keeping the first `keep_packets` packets.
+    pub async fn watch_ws(server: SocketAddr, path: &str, keep_packets: usize) -> anyhow::Result<Self> {
+        let mut client = SignalingClient::connect(server).await?;
+        match client.receive(Duration::from_secs(5)).await? {
+            ServerMessage::Hello { protocol_version: 1, .. } => {}
+            other => bail!("expected hello with protocol 1, got {other:?}"),
+        }
+        client.send(&ClientMessage::Watch { path: path.to_owned() }).await?;
+        let (session, sdp) = match client.receive(Duration::from_secs(10)).await? {
+            ServerMessage::Offer { session, sdp, .. } => (session, sdp),
+            other => bail!("expected an offer, got {other:?}"),
+        };
+        let parts = peer(keep_packets).await?;
+        parts.connection.set_remote_description(RTCSessionDescription::offer(sdp)?).await?;
+        let answer = parts.connection.create_answer(None).await?;
+        let answer_sdp = answer.sdp.clone();
+        parts.connection.set_local_description(answer).await?;
+        client.send(&ClientMessage::Answer { sdp: answer_sdp }).await?;
+        // From here on one task relays candidates both ways.
+        let connection = parts.connection.clone();
+        let mut socket = client.into_socket();
+        let mut local_candidates = parts.candidates;
+        let signaling = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    local = local_candidates.recv() => {
+                        let Some(candidate) = local else { break };
+                        let text = serde_json::to_string(&ClientMessage::Candidate { candidate }).unwrap_or_default();
+                        if socket.send(Message::Text(text.into())).await.is_err() { break }
+                    }
+                    frame = socket.next() => {
+                        let Some(Ok(Message::Text(text))) = frame else { break };
+                        if let Ok(ServerMessage::Candidate { candidate }) = serde_json::from_str(&text) {
+                            let _ = connection.add_ice_candidate(to_init(candidate)).await;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Self { connection: parts.connection, received: parts.received, state: parts.state, signaling: Some(signaling), whep: None, session })
+    }
+
+    /// Watches `path` through WHEP, keeping the first `keep_packets` packets.
+    pub async fn watch_whep(server: SocketAddr, path: &str, keep_packets: usize) -> anyhow::Result<Self> {
+        let mut parts = peer(keep_packets).await?;
+        let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, ..Default::default() };
+        parts.connection.add_transceiver_from_kind(RtpCodecKind::Video, Some(init)).await?;
+        let offer = parts.connection.create_offer(None).await?;
+        parts.connection.set_local_description(offer).await?;
+        tokio::time::timeout(Duration::from_secs(5), parts.gathered.wait_for(|done| *done)).await.context("ICE gathering")??;
+        let offer = parts.connection.local_description().await.ok_or_else(|| anyhow!("no local offer"))?;
+        let response = http::request(server, "POST", &format!("/whep/{path}"), Some("application/sdp"), offer.sdp.as_bytes()).await?;
+        if response.status != 201 {
+            bail!("WHEP answered {}: {}", response.status, response.body.trim());
+        }
+        let location = response.header("location").ok_or_else(|| anyhow!("WHEP answer without Location"))?.to_owned();
+        parts.connection.set_remote_description(RTCSessionDescription::answer(response.body.clone())?).await?;
+        let session = location.rsplit('/').next().unwrap_or_default().to_owned();
+        Ok(Self { connection: parts.connection, received: parts.received, state: parts.state, signaling: None, whep: Some((server, location)), session })
+    }
+
+    pub fn received(&self) -> Received {
+        self.received.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    pub fn connection_state(&self) -> RTCPeerConnectionState {
+        *self.state.borrow()
+    }
+
+    /// Waits until at least `packets` packets have arrived.
+    pub async fn wait_for_packets(&self, packets: u64, timeout: Duration) -> anyhow::Result<Received> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let received = self.received();
+            if received.packets >= packets {
+                return Ok(received);
+            }
+            if Instant::now() >= deadline {
+                bail!("only {} packets within {timeout:?} (connection {})", received.packets, self.connection_state());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Ends the session the way its signalling would: DELETE for WHEP, closing the socket for /ws.
+    pub async fn close(mut self) -> anyhow::Result<()> {
+        if let Some(task) = self.signaling.take() {
+            task.abort();
+        }
+        if let Some((server, location)) = self.whep.take() {
+            let response = http::request(server, "DELETE", &location, None, b"").await?;
+            if response.status != 200 {
+                bail!("WHEP DELETE answered {}", response.status);
+            }
+        }
+        self.connection.close().await?;
+        Ok(())
+    }
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        if let Some(task) = self.signaling.take() {
+            task.abort();
+        }
+    }
+}
