@@ -40,7 +40,10 @@ fn load(args: &Args) -> Result<Config, ConfigError> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Logs on stderr; stdout carries only the line with the page's URL.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,webrtc=warn,rtc=warn".into()),
         )

@@ -1,0 +1,121 @@
+//! Bad input gets a clear error and loses nothing: garbage, wrong messages and malformed SDP
+//! over /ws and WHEP are each answered with an error, while another viewer keeps playing.
+
+mod common;
+
+use common::{small_pattern, start_server, wait_for, wait_live};
+use lookout::config::{PathConfig, RtspSource, Transport};
+use lookout_signaling::{ClientMessage, ErrorCode, ServerMessage, MAX_MESSAGE_BYTES};
+use lookout_testkit::http;
+use lookout_testkit::signaling::SignalingClient;
+use lookout_testkit::viewer::Viewer;
+use std::time::Duration;
+use webrtc::peer_connection::RTCPeerConnectionState;
+
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn expect_error(client: &mut SignalingClient, code: ErrorCode) -> String {
+    match client.receive_until(ANSWER_TIMEOUT, |m| matches!(m, ServerMessage::Error { .. })).await {
+        Ok(ServerMessage::Error { code: got, message }) => {
+            assert_eq!(got, code, "error message: {message}");
+            message
+        }
+        other => panic!("expected error {code:?}, got {other:?}"),
+    }
+}
+
+fn dead_camera() -> PathConfig {
+    // Nothing listens on port 1 of loopback: connection refused, forever retrying.
+    PathConfig::Rtsp(RtspSource { url: "rtsp://127.0.0.1:1/none".parse().expect("url"), credentials: None, transport: Transport::Tcp })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_gets_errors_and_other_viewers_keep_playing() {
+    let server = start_server([("demo", small_pattern()), ("dead", dead_camera())]).await;
+    wait_live(&server, "demo", Duration::from_secs(10)).await;
+    let watcher = Viewer::watch_ws(server.addr, "demo", 0).await.expect("watcher");
+    let before = watcher.wait_for_packets(50, Duration::from_secs(15)).await.expect("watcher plays");
+
+    let mut client = SignalingClient::connect(server.addr).await.expect("connect");
+    assert!(matches!(client.receive(ANSWER_TIMEOUT).await, Ok(ServerMessage::Hello { protocol_version: 1, .. })));
+
+    client.send_text("this is not json").await.expect("send");
+    expect_error(&mut client, ErrorCode::BadMessage).await;
+    client.send_text(r#"{"type":"teleport","path":"demo"}"#).await.expect("send");
+    expect_error(&mut client, ErrorCode::BadMessage).await;
+    client.send_text(r#"{"type":"watch"}"#).await.expect("send");
+    expect_error(&mut client, ErrorCode::BadMessage).await;
+    client.send_binary(vec![0xff; 64]).await.expect("send");
+    expect_error(&mut client, ErrorCode::BadMessage).await;
+    client.send_text("x".repeat(MAX_MESSAGE_BYTES + 1)).await.expect("send");
+    expect_error(&mut client, ErrorCode::MessageTooLarge).await;
+
+    client.send(&ClientMessage::Answer { sdp: "v=0".into() }).await.expect("send");
+    expect_error(&mut client, ErrorCode::UnexpectedMessage).await;
+    client.send(&ClientMessage::Watch { path: "nowhere".into() }).await.expect("send");
+    let message = expect_error(&mut client, ErrorCode::UnknownPath).await;
+    assert!(message.contains("demo"), "lists the known paths: {message}");
+    wait_for("the dead camera to be retrying", Duration::from_secs(10), || {
+        matches!(server.registry.get("dead")?.state(), lookout::stream::PathState::Retrying { .. }).then_some(())
+    })
+    .await;
+    client.send(&ClientMessage::Watch { path: "dead".into() }).await.expect("send");
+    let message = expect_error(&mut client, ErrorCode::PathNotLive).await;
+    assert!(message.contains("connection refused"), "says why: {message}");
+
+    // A real offer, answered with a malformed SDP, then a malformed candidate.
+    client.send(&ClientMessage::Watch { path: "demo".into() }).await.expect("send");
+    client.receive_until(ANSWER_TIMEOUT, |m| matches!(m, ServerMessage::Offer { .. })).await.expect("offer");
+    client.send(&ClientMessage::Answer { sdp: "v=0\r\nthis is not sdp\r\n".into() }).await.expect("send");
+    expect_error(&mut client, ErrorCode::BadSdp).await;
+    let candidate = lookout_signaling::IceCandidate { candidate: "candidate:garbage".into(), sdp_mid: Some("0".into()), sdp_m_line_index: Some(0), username_fragment: None };
+    client.send(&ClientMessage::Candidate { candidate }).await.expect("send");
+    expect_error(&mut client, ErrorCode::BadSdp).await;
+
+    // After all that, the socket still works and the watcher never stopped.
+    client.send(&ClientMessage::Stop).await.expect("send");
+    client.send(&ClientMessage::Watch { path: "demo".into() }).await.expect("send");
+    client.receive_until(ANSWER_TIMEOUT, |m| matches!(m, ServerMessage::Offer { .. })).await.expect("offer after errors");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = watcher.received();
+    assert!(after.packets > before.packets + 20, "the watcher kept receiving: {} then {}", before.packets, after.packets);
+    assert_eq!(after.sequence_gaps, 0, "and lost nothing");
+    assert_eq!(watcher.connection_state(), RTCPeerConnectionState::Connected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whep_rejects_bad_requests_with_their_reason() {
+    let server = start_server([("demo", small_pattern()), ("dead", dead_camera())]).await;
+    wait_live(&server, "demo", Duration::from_secs(10)).await;
+    let watcher = Viewer::watch_whep(server.addr, "demo", 0).await.expect("watcher");
+    let before = watcher.wait_for_packets(50, Duration::from_secs(15)).await.expect("watcher plays");
+    let post = |path: &'static str, content_type: &'static str, body: Vec<u8>| http::request(server.addr, "POST", path, Some(content_type), Box::leak(body.into_boxed_slice()));
+
+    let cases: Vec<(u16, http::Response)> = vec![
+        (415, post("/whep/demo", "text/plain", b"v=0".to_vec()).await.expect("post")),
+        (400, post("/whep/demo", "application/sdp", b"v=0\r\nnot an offer\r\n".to_vec()).await.expect("post")),
+        (400, post("/whep/demo", "application/sdp", vec![0xff, 0xfe, 0x00]).await.expect("post")),
+        (413, post("/whep/demo", "application/sdp", vec![b'a'; MAX_MESSAGE_BYTES + 1]).await.expect("post")),
+        (404, post("/whep/nowhere", "application/sdp", b"v=0".to_vec()).await.expect("post")),
+        (404, http::request(server.addr, "DELETE", "/whep/demo/0123", None, b"").await.expect("delete")),
+        (405, http::request(server.addr, "PATCH", &format!("/whep/demo/{}", watcher.session), Some("application/trickle-ice-sdpfrag"), b"a=end-of-candidates").await.expect("patch")),
+    ];
+    for (expected, response) in &cases {
+        assert_eq!(response.status, *expected, "body: {}", response.body);
+        assert!(!response.body.trim().is_empty(), "a {expected} says why");
+    }
+    wait_for("the dead camera to be retrying", Duration::from_secs(10), || {
+        matches!(server.registry.get("dead")?.state(), lookout::stream::PathState::Retrying { .. }).then_some(())
+    })
+    .await;
+    let not_live = post("/whep/dead", "application/sdp", b"v=0".to_vec()).await.expect("post");
+    assert_eq!(not_live.status, 503, "{}", not_live.body);
+    assert!(not_live.header("retry-after").is_some());
+
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = watcher.received();
+    assert!(after.packets > before.packets + 20, "the WHEP watcher kept receiving: {} then {}", before.packets, after.packets);
+    assert_eq!(after.sequence_gaps, 0, "and lost nothing");
+    assert_eq!(watcher.connection_state(), RTCPeerConnectionState::Connected);
+    assert_eq!(server.sessions.list().len(), 1, "failed requests leave no session behind");
+}

@@ -1,0 +1,61 @@
+//! The `lookout` binary: a bad configuration stops it with exit code 2 and the field named;
+//! a good one starts it and prints the URL of the page.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const LOOKOUT: &str = env!("CARGO_BIN_EXE_lookout");
+
+fn run_expecting_config_error(args: &[&str], field: &str) {
+    let output = Command::new(LOOKOUT).args(args).output().expect("run lookout");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "args {args:?}, stderr: {stderr}");
+    assert!(stderr.contains(field), "names {field:?}: {stderr}");
+}
+
+#[test]
+fn invalid_configuration_exits_2_naming_the_field() {
+    let dir = std::env::temp_dir().join(format!("lookout-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("bad.toml");
+    std::fs::File::create(&file)
+        .and_then(|mut f| f.write_all(b"[paths.cam]\nsource = \"rtsp://10.0.0.1/s\"\ntransport = \"carrier-pigeon\"\n"))
+        .expect("write config");
+    let file = file.to_str().expect("utf-8 path");
+    run_expecting_config_error(&["--config", file], "transport");
+    run_expecting_config_error(&["--config", "/nonexistent/lookout.toml"], "/nonexistent/lookout.toml");
+    run_expecting_config_error(&["--source", "cam"], "--source cam");
+    run_expecting_config_error(&["--source", "cam=http://x/y"], "scheme");
+    run_expecting_config_error(&["--listen", "everywhere"], "--listen");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn example_configuration_is_valid() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/lookout.example.toml");
+    lookout::config::Config::from_file(std::path::Path::new(example)).expect("lookout.example.toml is valid");
+}
+
+#[test]
+fn starts_with_no_arguments_but_an_address_and_prints_the_page_url() {
+    let mut child = Command::new(LOOKOUT)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start lookout");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(20));
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = line.expect("a line on stdout");
+    let url = line.trim().rsplit(' ').next().expect("a URL");
+    assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/?path=demo"), "{line}");
+}
