@@ -22,6 +22,7 @@ pub struct Server {
     pub sessions: Sessions,
     _sources: Vec<SourceHandle>,
     http: tokio::task::JoinHandle<()>,
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl Server {
@@ -41,14 +42,20 @@ impl Server {
         }
         let registry = Registry::new(streams);
         let sessions = Sessions::default();
-        let app = http::AppState { registry: registry.clone(), sessions: sessions.clone(), webrtc: WebRtcSettings::default() };
+        let (shutdown, shutdown_signal) = tokio::sync::watch::channel(false);
+        let app = http::AppState {
+            registry: registry.clone(),
+            sessions: sessions.clone(),
+            webrtc: WebRtcSettings::default(),
+            shutdown: shutdown_signal,
+        };
         let router = http::router(app);
         let http = tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, router).await {
                 tracing::error!(%error, "HTTP server stopped");
             }
         });
-        Ok(Self { addr, registry, sessions, _sources: sources, http })
+        Ok(Self { addr, registry, sessions, _sources: sources, http, shutdown })
     }
 
     /// The URL of the page, with a loopback host when listening on every interface.
@@ -69,7 +76,20 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// Stops accepting, ends every signalling socket and viewer session, stops the sources.
     fn drop(&mut self) {
         self.http.abort();
+        self.shutdown.send_replace(true);
+        let sessions = self.sessions.list();
+        for session in &sessions {
+            self.sessions.remove(&session.id);
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                for session in sessions {
+                    session.close().await;
+                }
+            });
+        }
     }
 }

@@ -15,6 +15,8 @@ pub struct AppState {
     pub registry: Registry,
     pub sessions: Sessions,
     pub webrtc: WebRtcSettings,
+    /// Becomes true when the server stops: long-lived connections (WebSockets) end then.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 pub fn router(state: AppState) -> Router {

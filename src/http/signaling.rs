@@ -6,7 +6,7 @@
 use super::AppState;
 use crate::egress::webrtc::session::{OfferFrom, SessionError};
 use crate::egress::webrtc::{SessionEvent, ViewerSession};
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
@@ -33,6 +33,7 @@ struct Connection {
     app: AppState,
     outbox: mpsc::Sender<ServerMessage>,
     watching: Option<Watching>,
+    going_away: bool,
 }
 
 async fn run(socket: WebSocket, app: AppState) {
@@ -44,9 +45,9 @@ async fn run(socket: WebSocket, app: AppState) {
                 break;
             }
         }
-        let _ = sink.close().await;
+        sink
     });
-    let mut connection = Connection { app, outbox, watching: None };
+    let mut connection = Connection { app, outbox, watching: None, going_away: false };
     connection
         .send(ServerMessage::Hello {
             protocol_version: PROTOCOL_VERSION,
@@ -54,7 +55,18 @@ async fn run(socket: WebSocket, app: AppState) {
             ice_servers: Vec::new(),
         })
         .await;
-    while let Some(received) = incoming.next().await {
+    let mut shutdown = connection.app.shutdown.clone();
+    loop {
+        let received = tokio::select! {
+            received = incoming.next() => match received {
+                Some(received) => received,
+                None => break,
+            },
+            _ = shutdown.wait_for(|stopping| *stopping) => {
+                connection.going_away = true;
+                break;
+            }
+        };
         match received {
             Ok(Message::Text(text)) => connection.handle_text(&text).await,
             Ok(Message::Binary(_)) => connection.error(ErrorCode::BadMessage, "binary frames are not part of the protocol; send JSON text").await,
@@ -67,8 +79,15 @@ async fn run(socket: WebSocket, app: AppState) {
         }
     }
     connection.stop_watching().await;
+    let close = match connection.going_away {
+        true => CloseFrame { code: close_code::AWAY, reason: "server stopping".into() },
+        false => CloseFrame { code: close_code::NORMAL, reason: "".into() },
+    };
     drop(connection);
-    let _ = writer.await;
+    if let Ok(mut sink) = writer.await {
+        // The client may have closed first; then there is no one to tell.
+        let _ = sink.send(Message::Close(Some(close))).await;
+    }
 }
 
 impl Connection {

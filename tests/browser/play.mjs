@@ -2,6 +2,10 @@
 //
 //   node play.mjs --url http://127.0.0.1:8080/?path=demo --width 1280 --height 720 --seconds 5
 //
+// With --resume, after that first check it prints {"phase":"playing"}, waits for a line on
+// stdin (the test restarts the server or the camera meanwhile) and then checks that frames
+// are rendered again, by the page's own reconnection.
+//
 // Passes (exit 0) when the page renders frames of the expected size and keeps rendering them
 // (the count still rises over the last seconds). Prints one JSON line with what it measured:
 // time to first frame, frames rendered, fps, and glass-to-glass latency when the picture
@@ -9,6 +13,12 @@
 
 import { launch } from './chromium.mjs';
 import { parseArgs } from 'node:util';
+import { createInterface } from 'node:readline';
+
+function nextStdinLine() {
+  const lines = createInterface({ input: process.stdin });
+  return new Promise((resolve) => lines.once('line', (line) => { lines.close(); resolve(line); }));
+}
 
 const { values: args } = parseArgs({
   options: {
@@ -17,6 +27,7 @@ const { values: args } = parseArgs({
     height: { type: 'string' },
     seconds: { type: 'string', default: '5' },
     'first-frame-timeout': { type: 'string', default: '15' },
+    resume: { type: 'boolean', default: false },
   },
 });
 if (!args.url) {
@@ -53,6 +64,19 @@ try {
     if (rendered < seconds * 5) failures.push(`only ${rendered} frames rendered in ${seconds} s`);
     if (args.width && f.width !== Number(args.width)) failures.push(`width ${f.width}, expected ${args.width}`);
     if (args.height && f.height !== Number(args.height)) failures.push(`height ${f.height}, expected ${args.height}`);
+  }
+  if (args.resume && !failures.length) {
+    console.log(JSON.stringify({ phase: 'playing' }));
+    await nextStdinLine();
+    const resumedFrom = (await figures()).framesRendered;
+    const resumeDeadline = Date.now() + Number(args['first-frame-timeout']) * 1000;
+    const startedWaiting = Date.now();
+    while ((await figures()).framesRendered < resumedFrom + 30 && Date.now() < resumeDeadline) {
+      await page.waitForTimeout(100);
+    }
+    f = await figures();
+    if (f.framesRendered < resumedFrom + 30) failures.push(`playback did not resume within ${args['first-frame-timeout']} s`);
+    else result.resumedAfterMs = Date.now() - startedWaiting;
   }
   const sorted = [...f.latencyMs].sort((a, b) => a - b);
   const pick = (q) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : null);

@@ -1,0 +1,98 @@
+//! The page in headless Chromium (Debian's, driven by playwright-core): it plays `demo` and a
+//! GStreamer camera path, frames are rendered at the right size, and it reconnects by itself
+//! when the server restarts. Prints time to first frame and glass-to-glass latency.
+
+mod common;
+
+use common::{start_server, wait_live};
+use lookout::config::{Config, PathConfig, RtspSource, TestPatternSettings, Transport};
+use lookout::Server;
+use lookout_testkit::camera::Camera;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn play_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/play.mjs")
+}
+
+fn node(args: &[String]) -> Command {
+    let mut command = Command::new("node");
+    command.arg(play_script()).args(args);
+    command
+}
+
+/// Runs play.mjs to completion and returns its JSON result line; fails the test on failure.
+fn play(url: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["--url".to_owned(), url.to_owned()];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let output = node(&args).stderr(Stdio::inherit()).output().expect("run node (scripts/install-test-deps installs it)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    eprintln!("play.mjs: {stdout}");
+    assert!(output.status.success(), "the page did not play {url}: {stdout}");
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("JSON result")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_plays_demo_at_full_size_and_reads_latency() {
+    let server = start_server([("demo", PathConfig::TestPattern(TestPatternSettings::default()))]).await;
+    wait_live(&server, "demo", Duration::from_secs(10)).await;
+    let url = format!("{}?path=demo", server.page_url());
+    let result = tokio::task::spawn_blocking(move || play(&url, &["--width", "1280", "--height", "720", "--seconds", "5"])).await.expect("join");
+    assert!(result["latencySamples"].as_u64().unwrap_or(0) > 30, "the barcode was read: {result}");
+    eprintln!(
+        "demo in Chromium: first frame {} ms, glass-to-glass p50 {} ms, p95 {} ms",
+        result["firstFrameMs"], result["latencyP50Ms"], result["latencyP95Ms"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_plays_a_gstreamer_camera() {
+    let camera = Camera::start(lookout_testkit::free_port(), &["--width", "640", "--height", "360"]).expect("camera");
+    let source = RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: Transport::Tcp };
+    let server = start_server([("cam", PathConfig::Rtsp(source))]).await;
+    wait_live(&server, "cam", Duration::from_secs(15)).await;
+    let url = format!("{}?path=cam", server.page_url());
+    let result = tokio::task::spawn_blocking(move || play(&url, &["--width", "640", "--height", "360", "--seconds", "4"])).await.expect("join");
+    eprintln!("camera in Chromium: first frame {} ms", result["firstFrameMs"]);
+    drop(camera);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_reconnects_by_itself_when_the_server_restarts() {
+    let small = PathConfig::TestPattern(TestPatternSettings { width: 640, height: 360, ..Default::default() });
+    let server = start_server([("demo", small.clone())]).await;
+    wait_live(&server, "demo", Duration::from_secs(10)).await;
+    let addr = server.addr;
+    let url = format!("{}?path=demo", server.page_url());
+    let mut page: Child = node(&["--url".into(), url, "--seconds".into(), "2".into(), "--resume".into(), "--first-frame-timeout".into(), "20".into()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("run node");
+    let mut lines = BufReader::new(page.stdout.take().expect("stdout")).lines();
+    let first = tokio::task::spawn_blocking(move || {
+        let line = lines.next();
+        (line, lines)
+    });
+    let (line, lines) = first.await.expect("join");
+    let line = line.expect("a line").expect("readable");
+    assert!(line.contains("playing"), "the page played before the restart: {line}");
+
+    drop(server);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let config = Config { listen: addr, paths: [("demo".to_owned(), small)].into() };
+    let restarted = Server::start(config).await.expect("server restarts on the same address");
+    wait_live(&restarted, "demo", Duration::from_secs(10)).await;
+    page.stdin.take().expect("stdin").write_all(b"continue\n").expect("tell the page script");
+
+    let result = tokio::task::spawn_blocking(move || {
+        let status = page.wait().expect("wait");
+        (status, lines.map_while(Result::ok).last())
+    });
+    let (status, last) = result.await.expect("join");
+    eprintln!("after restart: {last:?}");
+    assert!(status.success(), "playback resumed after the server restart: {last:?}");
+}
