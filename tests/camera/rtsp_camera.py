@@ -62,8 +62,9 @@ def parse_args(argv):
     p.add_argument("--no-clock", action="store_true", help="do not draw the clock overlay")
     p.add_argument("--auth", choices=("none", "basic", "digest"), default="none",
                    help="authentication scheme required from clients (default %(default)s)")
-    p.add_argument("--user", default="user")
-    p.add_argument("--password", default="pass")
+    p.add_argument("--user", default="user", help="user name for --auth (default %(default)s)")
+    p.add_argument("--password", default="pass",
+                   help="password for --auth (default %(default)s)")
     p.add_argument("--protocols", choices=("tcp", "udp", "both"), default="both",
                    help="allowed RTP lower transports (default %(default)s)")
     args = p.parse_args(argv)
@@ -90,7 +91,8 @@ def build_pipeline(args):
         "videoconvert",
         # threads=1 and sliced-threads=false: exactly one slice per picture.
         "x264enc tune=zerolatency speed-preset=ultrafast threads=1 sliced-threads=false "
-        "key-int-max=%d bitrate=%d%s" % (args.keyint, args.bitrate, PROFILE_FEATURES[args.profile]),
+        "key-int-max=%d bitrate=%d" % (args.keyint, args.bitrate)
+        + PROFILE_FEATURES[args.profile],
         "video/x-h264,profile=%s" % args.profile,
         # SPS/PPS are repeated before every IDR by the parser, not the payloader
         # (rtph264pay config-interval=-1 mishandles multi-slice IDRs in 1.22).
@@ -105,13 +107,15 @@ def make_auth(args):
     if args.auth == "none":
         return None
     auth = GstRtspServer.RTSPAuth()
-    token = GstRtspServer.RTSPToken.new_empty()
-    token.writable_structure().set_value(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, ROLE)
+    token = GstRtspServer.RTSPToken()
+    # set_string, not writable_structure(): PyGObject hands out a copy of the
+    # structure, so changes made through it would be lost.
+    token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, ROLE)
     if args.auth == "basic":
-        auth.set_supported_methods(GstRtspServer.RTSPAuthMethod.BASIC)
+        auth.set_supported_methods(GstRtsp.RTSPAuthMethod.BASIC)
         auth.add_basic(GstRtspServer.RTSPAuth.make_basic(args.user, args.password), token)
     else:
-        auth.set_supported_methods(GstRtspServer.RTSPAuthMethod.DIGEST)
+        auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
         auth.add_digest(args.user, args.password, token)
     # No default token: requests without valid credentials are answered 401.
     return auth
@@ -141,8 +145,29 @@ def make_factory(args, launch):
     return factory
 
 
+def refuse_seeking(_pad, info):
+    """Answer SEEKING queries from downstream with "not seekable".
+
+    videotestsrc claims to be seekable even when live.  The RTSP server then
+    honours every PLAY "Range: npt=0-" with a flushing seek on the shared
+    pipeline, which restarts the timestamps of every client already watching.
+    A real camera cannot seek, so say so and the server skips the seek.
+
+    The query is answered as it arrives: a fresh SEEKING query already reads
+    "seekable=false", and from Python it cannot be modified anyway (the binding
+    holds a second reference, so the query is not writable).  Returning HANDLED
+    stops it here and reports it as answered.
+    """
+    query = info.get_query()
+    if query is not None and query.type == Gst.QueryType.SEEKING:
+        return Gst.PadProbeReturn.HANDLED
+    return Gst.PadProbeReturn.OK
+
+
 def on_media_configure(_factory, media):
     log("media constructed (shared encoder started)")
+    pay = media.get_element().get_by_name("pay0")
+    pay.get_static_pad("src").add_probe(Gst.PadProbeType.QUERY_UPSTREAM, refuse_seeking)
     media.connect("unprepared", lambda _m: log("media unprepared (encoder stopped)"))
 
 
@@ -176,7 +201,8 @@ def main(argv=None):
         log("cannot listen on %s:%d: %s" % (args.address, args.port, e.message))
         return 1
     if source_id == 0:
-        log("cannot listen on %s:%d" % (args.address, args.port))
+        log("cannot listen on %s:%d (port in use or address not available)"
+            % (args.address, args.port))
         return 1
 
     def on_signal(signame):

@@ -33,7 +33,9 @@ pub struct Received {
     /// Packets missing by sequence number (forward gaps).
     pub sequence_gaps: u64,
     pub ssrcs: Vec<u32>,
+    /// From the watch request (or WHEP POST) to the first packet, and to the first whole frame.
     pub first_packet_after: Option<Duration>,
+    pub first_frame_after: Option<Duration>,
     /// The first packets, in arrival order, up to the viewer's `keep_packets`.
     pub kept: Vec<Packet>,
     last_sequence: Option<u16>,
@@ -45,6 +47,9 @@ impl Received {
         self.bytes += packet.payload.len() as u64;
         self.frames += u64::from(packet.header.marker);
         self.first_packet_after.get_or_insert_with(|| started.elapsed());
+        if packet.header.marker {
+            self.first_frame_after.get_or_insert_with(|| started.elapsed());
+        }
         if !self.ssrcs.contains(&packet.header.ssrc) {
             self.ssrcs.push(packet.header.ssrc);
         }
@@ -125,7 +130,7 @@ struct Parts {
     state: watch::Receiver<RTCPeerConnectionState>,
 }
 
-async fn peer(keep_packets: usize) -> anyhow::Result<Parts> {
+async fn peer(started: Instant, keep_packets: usize) -> anyhow::Result<Parts> {
     let mut media_engine = MediaEngine::default();
     media_engine.register_default_codecs()?;
     let registry = register_default_interceptors(Registry::new(), &mut media_engine)?;
@@ -135,7 +140,7 @@ async fn peer(keep_packets: usize) -> anyhow::Result<Parts> {
     let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
     let handler = Handler {
         received: received.clone(),
-        started: Instant::now(),
+        started,
         keep_packets,
         candidates: candidates_tx,
         gathered: gathered_tx,
@@ -166,6 +171,7 @@ fn to_init(candidate: IceCandidate) -> RTCIceCandidateInit {
 impl Viewer {
     /// Watches `path` through the WebSocket API, keeping the first `keep_packets` packets.
     pub async fn watch_ws(server: SocketAddr, path: &str, keep_packets: usize) -> anyhow::Result<Self> {
+        let started = Instant::now();
         let mut client = SignalingClient::connect(server).await?;
         match client.receive(Duration::from_secs(5)).await? {
             ServerMessage::Hello { protocol_version: 1, .. } => {}
@@ -176,7 +182,7 @@ impl Viewer {
             ServerMessage::Offer { session, sdp, .. } => (session, sdp),
             other => bail!("expected an offer, got {other:?}"),
         };
-        let parts = peer(keep_packets).await?;
+        let parts = peer(started, keep_packets).await?;
         parts.connection.set_remote_description(RTCSessionDescription::offer(sdp)?).await?;
         let answer = parts.connection.create_answer(None).await?;
         let answer_sdp = answer.sdp.clone();
@@ -208,7 +214,7 @@ impl Viewer {
 
     /// Watches `path` through WHEP, keeping the first `keep_packets` packets.
     pub async fn watch_whep(server: SocketAddr, path: &str, keep_packets: usize) -> anyhow::Result<Self> {
-        let mut parts = peer(keep_packets).await?;
+        let mut parts = peer(Instant::now(), keep_packets).await?;
         let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, ..Default::default() };
         parts.connection.add_transceiver_from_kind(RtpCodecKind::Video, Some(init)).await?;
         let offer = parts.connection.create_offer(None).await?;

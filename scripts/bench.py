@@ -1,0 +1,187 @@
+"""Lookout's benchmark: run by scripts/bench, which builds the binaries first.
+
+For each N, N non-decoding WebRTC viewers (target/release/lookout-load) watch the built-in
+`demo` path (1280x720, 30 fps, about 2.5 Mbit/s) of a `lookout` process for T seconds. The
+server's CPU time and RSS are read from /proc; the idle cost (the test pattern's encoder) is
+measured first and subtracted, so the figures are the cost of the viewers. Each N is repeated
+and the median reported, as this machine is noisy. Then headless Chromium plays `demo` and a
+GStreamer camera (x264 tune=zerolatency) and reports time to first frame and glass-to-glass
+latency read from the barcode in the picture.
+"""
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LOOKOUT = ROOT / "target/release/lookout"
+LOAD = ROOT / "target/release/lookout-load"
+CAMERA = ROOT / "tests/camera/rtsp_camera.py"
+PLAY = ROOT / "tests/browser/play.mjs"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_ms(pid):
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / TICKS  # utime + stime
+
+
+def rss_kib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+class Lookout:
+    """A lookout process on a free loopback port, stopped by its PID."""
+
+    def __init__(self, *args):
+        self.port = free_port()
+        self.process = subprocess.Popen([str(LOOKOUT), "--listen", f"127.0.0.1:{self.port}", *args],
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.process.stdout.readline()
+        self.addr = f"127.0.0.1:{self.port}"
+
+    def wait_live(self, path, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://{self.addr}/api/paths", timeout=2) as response:
+                    if any(p["name"] == path and p["state"] == "live" for p in json.load(response)):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"path {path} did not go live")
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def measure_viewers(server, viewers, seconds, idle_cpu_ms_per_s, idle_rss_kib):
+    pid = server.process.pid
+    cpu_before, started = cpu_ms(pid), time.time()
+    load = subprocess.Popen([str(LOAD), "--server", server.addr, "--path", "demo", "--viewers", str(viewers),
+                             "--seconds", str(seconds)], stdout=subprocess.PIPE, text=True)
+    # RSS when every viewer has joined (joins are spread over the first second) and is playing.
+    time.sleep(1.5 + seconds / 2)
+    rss = rss_kib(pid)
+    output, _ = load.communicate(timeout=seconds + 120)
+    elapsed, cpu_used = time.time() - started, cpu_ms(pid) - cpu_before
+    result = json.loads(output.strip().splitlines()[-1])
+    viewer_seconds = viewers * seconds
+    result["cpu_ms_per_viewer_second"] = max(0.0, cpu_used - idle_cpu_ms_per_s * elapsed) / viewer_seconds
+    result["rss_kib_per_viewer"] = max(0, rss - idle_rss_kib) / viewers
+    result["server_rss_mib"] = rss / 1024
+    return result
+
+
+def chromium(url):
+    out = subprocess.run(["node", str(PLAY), "--url", url, "--seconds", "8"], capture_output=True, text=True, timeout=120)
+    try:
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        return {"failures": [out.stdout + out.stderr]}
+
+
+def median_of(runs, key):
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return round(statistics.median(values), 2) if values else None
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--viewers", default="1,10,50", help="comma-separated viewer counts")
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--browser-runs", type=int, default=3)
+    parser.add_argument("--out", default=str(ROOT / "bench-results"))
+    args = parser.parse_args()
+    counts = [int(n) for n in args.viewers.split(",")]
+    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": os.uname().nodename,
+              "cores": os.cpu_count(), "seconds": args.seconds, "repeats": args.repeats, "viewers": {}, "chromium": {}}
+
+    server = Lookout()
+    try:
+        server.wait_live("demo")
+        time.sleep(2)
+        pid = server.process.pid
+        cpu0, t0 = cpu_ms(pid), time.time()
+        time.sleep(5)
+        idle_cpu = (cpu_ms(pid) - cpu0) / (time.time() - t0)
+        idle_rss = rss_kib(pid)
+        report["idle"] = {"cpu_ms_per_s": round(idle_cpu, 1), "rss_mib": round(idle_rss / 1024, 1)}
+        print(f"idle server (test pattern encoding): {idle_cpu:.0f} CPU-ms/s, RSS {idle_rss / 1024:.1f} MiB")
+        print(f"{'viewers':>8} {'first frame p50/p95 ms':>24} {'CPU-ms/viewer-s':>16} {'RSS KiB/viewer':>15} {'loss %':>7} {'Mbit/s/viewer':>14}")
+        for n in counts:
+            runs = [measure_viewers(server, n, args.seconds, idle_cpu, idle_rss) for _ in range(args.repeats)]
+            summary = {key: median_of(runs, key) for key in
+                       ["first_frame_ms_p50", "first_frame_ms_p95", "cpu_ms_per_viewer_second", "rss_kib_per_viewer",
+                        "loss_percent", "mbit_per_viewer", "server_rss_mib"]}
+            summary["failed_to_join"] = sum(r["failed_to_join"] for r in runs)
+            summary["without_video"] = sum(r["without_video"] for r in runs)
+            summary["runs"] = runs
+            report["viewers"][n] = summary
+            print(f"{n:>8} {summary['first_frame_ms_p50']:>12} / {summary['first_frame_ms_p95']:<9} "
+                  f"{summary['cpu_ms_per_viewer_second']:>16} {summary['rss_kib_per_viewer']:>15} "
+                  f"{summary['loss_percent']:>7} {summary['mbit_per_viewer']:>14}")
+        runs = [chromium(f"http://{server.addr}/?path=demo") for _ in range(args.browser_runs)]
+        report["chromium"]["demo"] = browser_summary(runs)
+    finally:
+        server.stop()
+
+    camera_port = free_port()
+    camera = subprocess.Popen(["/usr/bin/python3", str(CAMERA), "--port", str(camera_port), "--barcode"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        camera.stdout.readline()
+        server = Lookout("--config", "/dev/null", "--source", f"cam=rtsp://127.0.0.1:{camera_port}/test")
+        try:
+            server.wait_live("cam")
+            runs = [chromium(f"http://{server.addr}/?path=cam") for _ in range(args.browser_runs)]
+            report["chromium"]["gstreamer_camera"] = browser_summary(runs)
+        finally:
+            server.stop()
+    finally:
+        camera.terminate()
+        camera.wait(10)
+
+    for name, summary in report["chromium"].items():
+        print(f"Chromium, {name}: first frame {summary['first_frame_ms']} ms, glass-to-glass p50 "
+              f"{summary['latency_p50_ms']} ms, p95 {summary['latency_p95_ms']} ms (median of {args.browser_runs} runs)")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"bench-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(report, indent=2))
+    print(f"written to {path}")
+
+
+def browser_summary(runs):
+    failures = [f for r in runs for f in r.get("failures", [])]
+    return {"first_frame_ms": median_of(runs, "firstFrameMs"), "latency_p50_ms": median_of(runs, "latencyP50Ms"),
+            "latency_p95_ms": median_of(runs, "latencyP95Ms"), "frames_dropped": [r.get("framesDropped") for r in runs],
+            "failures": failures}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+//! Ingest from an independent RTSP server (GStreamer's, tests/camera/rtsp_camera.py):
+//! H.264 over TCP and UDP, with Digest and Basic auth; keyframes arrive flagged and the path
+//! goes live; wrong credentials are reported in words; a camera that dies and comes back is
+//! picked up again by itself.
+
+mod common;
+
+use common::{start_server, wait_for, wait_live};
+use lookout::config::{Credentials, PathConfig, RtspSource, Transport};
+use lookout::media::h264::{self, NAL_IDR, NAL_PPS, NAL_SPS};
+use lookout::stream::PathState;
+use lookout_testkit::camera::Camera;
+use lookout_testkit::free_port;
+use std::time::Duration;
+
+const WIDTH: u32 = 640;
+const HEIGHT: u32 = 360;
+
+fn camera(extra: &[&str]) -> Camera {
+    let mut args = vec!["--width", "640", "--height", "360", "--keyint", "15"];
+    args.extend_from_slice(extra);
+    Camera::start(free_port(), &args).expect("camera starts")
+}
+
+fn source(camera: &Camera, transport: Transport, credentials: Option<(&str, &str)>) -> PathConfig {
+    PathConfig::Rtsp(RtspSource {
+        url: camera.url().parse().expect("url"),
+        credentials: credentials.map(|(u, p)| Credentials { username: u.into(), password: p.into() }),
+        transport,
+    })
+}
+
+/// Reads two seconds of frames from the path and checks what the hub hands its readers.
+async fn assert_frames_flow(server: &lookout::Server, path: &str, how: &str) {
+    wait_live(server, path, Duration::from_secs(20)).await;
+    let stream = server.registry.get(path).expect("path").clone();
+    let mut reader = stream.subscribe();
+    let (mut frames, mut keyframes, mut last_timestamp) = (0, 0, None);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while tokio::time::Instant::now() < deadline {
+        let frame = tokio::time::timeout(Duration::from_secs(5), reader.next()).await.expect("a frame within 5 s").expect("stream open");
+        let types: Vec<u8> = h264::split_length_prefixed(&frame.data).expect("well-formed").iter().map(|n| h264::nal_type(n)).collect();
+        if frame.keyframe {
+            keyframes += 1;
+            for wanted in [NAL_SPS, NAL_PPS, NAL_IDR] {
+                assert!(types.contains(&wanted), "{how}: keyframe has NAL type {wanted}: {types:?}");
+            }
+        } else {
+            assert!(!types.contains(&NAL_IDR), "{how}: an IDR not flagged as a keyframe: {types:?}");
+        }
+        if let Some(last) = last_timestamp {
+            assert!(frame.timestamp > last, "{how}: timestamps increase");
+        }
+        last_timestamp = Some(frame.timestamp);
+        assert_eq!((frame.parameters.width, frame.parameters.height), (WIDTH, HEIGHT), "{how}");
+        frames += 1;
+    }
+    assert!(frames >= 30, "{how}: {frames} frames in 2 s");
+    assert!(keyframes >= 2, "{how}: {keyframes} keyframes in 2 s with one every 15 frames");
+    eprintln!("{how}: {frames} frames, {keyframes} keyframes in 2 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h264_over_tcp_and_udp() {
+    let camera = camera(&[]);
+    let server = start_server([("tcp", source(&camera, Transport::Tcp, None)), ("udp", source(&camera, Transport::Udp, None))]).await;
+    assert_frames_flow(&server, "tcp", "TCP interleaved").await;
+    assert_frames_flow(&server, "udp", "UDP").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digest_and_basic_auth() {
+    let digest = camera(&["--auth", "digest", "--user", "admin", "--password", "s3cret!"]);
+    let basic = camera(&["--auth", "basic", "--user", "admin", "--password", "s3cret!"]);
+    let mut in_url = RtspSource { url: digest.url().parse().expect("url"), credentials: None, transport: Transport::Tcp };
+    in_url.credentials = Some(Credentials { username: "admin".into(), password: "s3cret!".into() });
+    let server = start_server([
+        ("digest", PathConfig::Rtsp(in_url)),
+        ("basic", source(&basic, Transport::Tcp, Some(("admin", "s3cret!")))),
+        ("wrong", source(&digest, Transport::Tcp, Some(("admin", "guess")))),
+    ])
+    .await;
+    assert_frames_flow(&server, "digest", "Digest auth").await;
+    assert_frames_flow(&server, "basic", "Basic auth").await;
+    let wrong = server.registry.get("wrong").expect("path").clone();
+    let error = wait_for("the wrong password to be reported", Duration::from_secs(15), || match wrong.state() {
+        PathState::Retrying { error, .. } => Some(error),
+        _ => None,
+    })
+    .await;
+    assert!(error.contains("401 Unauthorized"), "in words: {error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_that_dies_and_returns_is_picked_up_again() {
+    let mut camera = camera(&[]);
+    let server = start_server([("cam", source(&camera, Transport::Tcp, None))]).await;
+    assert_frames_flow(&server, "cam", "before the camera died").await;
+    let stream = server.registry.get("cam").expect("path").clone();
+
+    camera.stop();
+    let error = wait_for("the path to notice the camera is gone", Duration::from_secs(15), || match stream.state() {
+        PathState::Retrying { error, .. } => Some(error),
+        _ => None,
+    })
+    .await;
+    eprintln!("while the camera was down: {error}");
+    // Let it fail a few times against the closed port, as a real outage would.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!stream.state().is_live());
+
+    camera.restart().expect("camera restarts on the same port");
+    assert_frames_flow(&server, "cam", "after the camera returned").await;
+}

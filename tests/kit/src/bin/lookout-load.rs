@@ -1,0 +1,86 @@
+//! Load generator for scripts/bench: N viewers (webrtc 0.21, no decoding) watch one path
+//! through /ws for T seconds; prints one JSON line with what they received.
+//!
+//!   lookout-load --server 127.0.0.1:8080 --path demo --viewers 10 --seconds 10
+
+use anyhow::{bail, Context};
+use lookout_testkit::viewer::{Received, Viewer};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+struct Args {
+    server: SocketAddr,
+    path: String,
+    viewers: usize,
+    seconds: u64,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut args = Args { server: "127.0.0.1:8080".parse()?, path: "demo".into(), viewers: 1, seconds: 10 };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--server" => args.server = value.parse().context("--server")?,
+            "--path" => args.path = value,
+            "--viewers" => args.viewers = value.parse().context("--viewers")?,
+            "--seconds" => args.seconds = value.parse().context("--seconds")?,
+            other => bail!("unknown option {other}; see the comment at the top of lookout-load.rs"),
+        }
+    }
+    Ok(args)
+}
+
+fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
+    (!sorted.is_empty()).then(|| sorted[((sorted.len() - 1) as f64 * q).round() as usize])
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = parse_args()?;
+    // Joins are spread over a second so the measure is of steady state, not of a thundering herd.
+    let stagger = Duration::from_millis(1000 / args.viewers.max(1) as u64);
+    let mut joins = Vec::new();
+    for _ in 0..args.viewers {
+        let (server, path) = (args.server, args.path.clone());
+        joins.push(tokio::spawn(async move { Viewer::watch_ws(server, &path, 0).await }));
+        tokio::time::sleep(stagger).await;
+    }
+    let mut viewers = Vec::new();
+    let mut failed = 0;
+    for join in joins {
+        match join.await? {
+            Ok(viewer) => viewers.push(viewer),
+            Err(error) => {
+                eprintln!("a viewer failed to join: {error:#}");
+                failed += 1;
+            }
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    let received: Vec<Received> = viewers.iter().map(Viewer::received).collect();
+    let mut first_frame_ms: Vec<f64> = received.iter().filter_map(|r| r.first_frame_after).map(|d| d.as_secs_f64() * 1000.0).collect();
+    first_frame_ms.sort_by(f64::total_cmp);
+    let packets: u64 = received.iter().map(|r| r.packets).sum();
+    let lost: u64 = received.iter().map(|r| r.sequence_gaps).sum();
+    let bytes: u64 = received.iter().map(|r| r.bytes).sum();
+    let without_video = received.iter().filter(|r| r.frames == 0).count();
+    let report = serde_json::json!({
+        "viewers": args.viewers,
+        "joined": viewers.len(),
+        "failed_to_join": failed,
+        "without_video": without_video,
+        "seconds": args.seconds,
+        "first_frame_ms_p50": percentile(&first_frame_ms, 0.5),
+        "first_frame_ms_p95": percentile(&first_frame_ms, 0.95),
+        "packets": packets,
+        "packets_lost": lost,
+        "loss_percent": if packets + lost > 0 { 100.0 * lost as f64 / (packets + lost) as f64 } else { 0.0 },
+        "mbit_per_viewer": bytes as f64 * 8.0 / 1e6 / args.seconds as f64 / viewers.len().max(1) as f64,
+    });
+    println!("{report}");
+    for viewer in viewers {
+        let _ = viewer.close().await;
+    }
+    Ok(())
+}
