@@ -73,7 +73,7 @@ async fn garbage_gets_errors_and_other_viewers_keep_playing() {
     expect_error(&mut client, ErrorCode::BadSdp).await;
 
     // After all that, the socket still works and the watcher never stopped.
-    client.send(&ClientMessage::Stop).await.expect("send");
+    client.send(&ClientMessage::Stop {}).await.expect("send");
     client.send(&ClientMessage::Watch { path: "demo".into() }).await.expect("send");
     client.receive_until(ANSWER_TIMEOUT, |m| matches!(m, ServerMessage::Offer { .. })).await.expect("offer after errors");
     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -25,7 +25,8 @@ pub enum ClientMessage {
     /// an empty `candidate` string, as in the browser API.
     Candidate { candidate: IceCandidate },
     /// End the current session; the socket stays open for another `watch`.
-    Stop,
+    /// (An empty struct rather than a unit variant, so that unknown fields are refused.)
+    Stop {},
 }
 
 /// A message from the server to the client.
@@ -131,6 +132,12 @@ mod tests {
         };
         assert_eq!(candidate.sdp_mid.as_deref(), Some("0"));
         assert_eq!(candidate.sdp_m_line_index, Some(0));
+    }
+
+    #[test]
+    fn stop_has_no_fields() {
+        assert_eq!(ClientMessage::parse(r#"{"type":"stop"}"#).expect("valid"), ClientMessage::Stop {});
+        assert_eq!(serde_json::to_string(&ClientMessage::Stop {}).unwrap(), r#"{"type":"stop"}"#);
     }
 
     #[test]

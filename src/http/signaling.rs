@@ -128,7 +128,7 @@ impl Connection {
                     self.session_error(error).await;
                 }
             }
-            ClientMessage::Stop => self.stop_watching().await,
+            ClientMessage::Stop {} => self.stop_watching().await,
         }
     }
 

@@ -200,6 +200,7 @@ mod tests {
         let stream = Stream::new("t", "test");
         stream.publish(frame(0, true));
         let mut reader = stream.subscribe();
+        assert_eq!(reader.next().await.map(|f| f.timestamp), Some(0), "the cached keyframe first");
         for i in 1..=(READER_QUEUE_FRAMES as u64 + 10) {
             stream.publish(frame(i * 3000, false));
         }

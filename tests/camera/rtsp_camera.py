@@ -4,6 +4,12 @@
 It serves one live H.264 stream (a moving test pattern with a clock overlay)
 through GStreamer's RTSP server library.  All clients share one encoder.
 
+With --barcode the raw pictures come instead from an appsrc fed by this script
+(numpy-generated I420 frames, paced in real time).  Each frame carries its
+capture wall-clock time and its frame number in Lookout's machine-readable
+barcode (src/source/testpattern/barcode.rs, web/barcode.js), so a viewer can
+measure glass-to-glass latency and count lost frames.
+
 Once the server socket is listening, exactly one line is written to stdout:
 
     READY rtsp://ADDRESS:PORT/PATH
@@ -11,12 +17,15 @@ Once the server socket is listening, exactly one line is written to stdout:
 Everything else goes to stderr.  SIGTERM or SIGINT stops the server.
 
 Needs the Debian packages python3-gi, gir1.2-gst-rtsp-server-1.0 and the
-GStreamer plugin sets (base, good, ugly for x264enc, bad for h264parse).
+GStreamer plugin sets (base, good, ugly for x264enc, bad for h264parse);
+--barcode also needs python3-numpy.
 """
 
 import argparse
 import signal
 import sys
+import threading
+import time
 
 import gi
 
@@ -36,6 +45,8 @@ PROFILE_FEATURES = {
 }
 PATTERNS = ("ball", "smpte", "snow", "pinwheel", "spokes", "gradient", "circular")
 ROLE = "camera-user"
+# Name of the appsrc in the --barcode pipeline.
+BARCODE_SRC = "barcodesrc"
 
 
 def log(msg):
@@ -57,9 +68,12 @@ def parse_args(argv):
     p.add_argument("--bitrate", type=int, default=2000, help="kbit/s (default %(default)s)")
     p.add_argument("--profile", choices=PROFILES, default="high",
                    help="H.264 profile (default %(default)s)")
-    p.add_argument("--pattern", choices=PATTERNS, default="ball",
-                   help="videotestsrc pattern (default %(default)s)")
+    p.add_argument("--pattern", choices=PATTERNS, default=None,
+                   help="videotestsrc pattern (default ball; not with --barcode)")
     p.add_argument("--no-clock", action="store_true", help="do not draw the clock overlay")
+    p.add_argument("--barcode", action="store_true",
+                   help="generate the pictures in Python, each carrying its capture time and "
+                   "frame number in Lookout's barcode strips (instead of videotestsrc)")
     p.add_argument("--auth", choices=("none", "basic", "digest"), default="none",
                    help="authentication scheme required from clients (default %(default)s)")
     p.add_argument("--user", default="user", help="user name for --auth (default %(default)s)")
@@ -73,6 +87,15 @@ def parse_args(argv):
     for name in ("width", "height", "fps", "keyint", "bitrate"):
         if getattr(args, name) <= 0:
             p.error("--%s must be positive" % name)
+    if args.barcode:
+        if args.pattern is not None:
+            p.error("--pattern does not apply to --barcode")
+        if args.width < BARCODE_BITS:
+            p.error("--barcode needs --width of at least %d" % BARCODE_BITS)
+        if args.height < 2 * barcode_block_size(args.width, args.height)[1]:
+            p.error("--barcode needs --height of at least 16")
+    elif args.pattern is None:
+        args.pattern = "ball"
     args.path = "/" + args.path.strip("/")
     if args.path == "/":
         p.error("--path must not be empty")
@@ -81,12 +104,21 @@ def parse_args(argv):
 
 def build_pipeline(args):
     """The launch line handed to the media factory (without the outer parentheses)."""
-    parts = [
-        "videotestsrc is-live=true pattern=%s" % args.pattern,
-        "video/x-raw,width=%d,height=%d,framerate=%d/1" % (args.width, args.height, args.fps),
-    ]
-    if not args.no_clock:
-        parts.append('clockoverlay time-format="%H:%M:%S" shaded-background=true')
+    if args.barcode:
+        parts = [
+            # Fed by BarcodeFeeder.  A short leaky queue: if the encoder stalls, the oldest
+            # pictures are dropped (as a camera would) instead of piling up in memory.
+            "appsrc name=%s is-live=true format=time do-timestamp=true "
+            "max-bytes=0 max-buffers=%d leaky-type=downstream "
+            'caps="%s"' % (BARCODE_SRC, max(2, args.fps // 2), barcode_caps_string(args)),
+        ]
+    else:
+        parts = [
+            "videotestsrc is-live=true pattern=%s" % args.pattern,
+            "video/x-raw,width=%d,height=%d,framerate=%d/1" % (args.width, args.height, args.fps),
+        ]
+        if not args.no_clock:
+            parts.append('clockoverlay time-format="%H:%M:%S" shaded-background=true')
     parts += [
         "videoconvert",
         # threads=1 and sliced-threads=false: exactly one slice per picture.
@@ -100,6 +132,189 @@ def build_pipeline(args):
         "rtph264pay name=pay0 pt=96 config-interval=0",
     ]
     return " ! ".join(parts)
+
+
+# --- --barcode: pictures generated here, stamped with Lookout's barcode -------------------
+#
+# Keep in step with src/source/testpattern/barcode.rs and web/barcode.js.  Two strips at the
+# top of the luma plane, BARCODE_BITS blocks each, most significant bit first: 32 data bits
+# then an 8-bit check; white (235) is 1, black (16) is 0.  Strip 0 carries the low 32 bits of
+# the Unix time in ms when the picture was made, strip 1 the frame number.
+
+BARCODE_BITS = 40
+BARCODE_CHECK_SALT = 0x5A
+LUMA_BLACK = 16
+LUMA_WHITE = 235
+CHROMA_NEUTRAL = 128
+
+
+def barcode_block_size(width, height):
+    """(block width, block height) in pixels for a picture of this size."""
+    return width // BARCODE_BITS, max(8, height // 24)
+
+
+def barcode_encode(value):
+    """The 40-bit code for a 32-bit value: the value, then its check byte."""
+    value &= 0xFFFFFFFF
+    check = (sum(value.to_bytes(4, "big")) & 0xFF) ^ BARCODE_CHECK_SALT
+    return (value << 8) | check
+
+
+def barcode_caps_string(args):
+    return "video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1,pixel-aspect-ratio=1/1" % (
+        args.width, args.height, args.fps)
+
+
+class BarcodePainter:
+    """Paints I420 pictures: moving stripes over colour bars, a moving box, the two strips.
+
+    Everything that does not depend on the frame number is computed once, so a picture
+    costs a few array copies.  paint() only reads shared state, so one painter can serve
+    more than one media (an old one still stopping while a new one starts).
+    """
+
+    STRIPE = 8     # stripe width in pixels; the pattern repeats every 2 * STRIPE
+    STEP = 4       # pixels the stripes move right per frame
+    BOX_STEP = 6   # pixels the box moves sideways per frame
+
+    def __init__(self, args):
+        global np
+        try:
+            import numpy as np
+        except ImportError:
+            raise SystemExit("rtsp_camera: --barcode needs numpy (Debian: python3-numpy)")
+        gi.require_version("GstVideo", "1.0")
+        from gi.repository import GstVideo
+
+        w, h = self.width, self.height = args.width, args.height
+        # GStreamer's own layout for I420 (rows padded to 4 bytes, odd sizes rounded up).
+        info = GstVideo.VideoInfo.new_from_caps(Gst.Caps.from_string(barcode_caps_string(args)))
+        self.size = info.size
+        self.offsets = [info.offset[i] for i in range(3)]
+        self.strides = [info.stride[i] for i in range(3)]
+        self.block_w, self.block_h = barcode_block_size(w, h)
+
+        self.template = np.zeros(self.size, np.uint8)
+        y, u, v = self.planes(self.template)
+        # Colour bars in the chroma planes, neutral under the strips (2 * block_h luma rows
+        # are block_h chroma rows) so colour does not tint the blocks.
+        bars = np.array([(128, 128), (44, 142), (156, 44), (72, 58),
+                         (184, 198), (212, 114), (100, 212), (128, 128)], np.uint8)
+        chroma_w = u.shape[1]
+        bar = np.arange(chroma_w) * len(bars) // chroma_w
+        u[:] = bars[bar, 0]
+        v[:] = bars[bar, 1]
+        u[: self.block_h] = CHROMA_NEUTRAL
+        v[: self.block_h] = CHROMA_NEUTRAL
+
+        # Diagonal stripes plus a horizontal ramp; the stripes move STEP pixels a frame, so
+        # there are 2 * STRIPE / STEP distinct luma planes.  Precompute them all.
+        period = 2 * self.STRIPE
+        diagonal = np.arange(w)[None, :] + np.arange(h)[:, None] + period
+        ramp = np.arange(w) * 64 // w
+        self.luma_phases = [
+            (60 + ((diagonal - shift) // self.STRIPE % 2) * 40 + ramp).astype(np.uint8)
+            for shift in range(0, period, self.STEP)
+        ]
+        self.box = max(1, h // 6)
+        self.strip_cols = BARCODE_BITS * self.block_w
+        self.bit_shifts = list(range(BARCODE_BITS - 1, -1, -1))
+
+    def planes(self, frame):
+        """Views of the Y, U and V planes (without row padding) inside a frame buffer."""
+        w, h = self.width, self.height
+        sizes = ((w, h), ((w + 1) // 2, (h + 1) // 2), ((w + 1) // 2, (h + 1) // 2))
+        views = []
+        for (pw, ph), offset, stride in zip(sizes, self.offsets, self.strides):
+            views.append(frame[offset: offset + stride * ph].reshape(ph, stride)[:, :pw])
+        return views
+
+    def strip(self, code):
+        """One row of the strip for a 40-bit code: block_w pixels per bit."""
+        levels = np.array([LUMA_WHITE if code >> s & 1 else LUMA_BLACK for s in self.bit_shifts],
+                          np.uint8)
+        return np.repeat(levels, self.block_w)
+
+    def paint(self, frame_number, capture_ms):
+        """The I420 picture (bytes) for this frame number and capture time."""
+        w, h, bh = self.width, self.height, self.block_h
+        frame = self.template.copy()
+        y = self.planes(frame)[0]
+        y[:] = self.luma_phases[frame_number % len(self.luma_phases)]
+
+        # A box bouncing sideways and, more slowly, up and down below the strips.
+        size = self.box
+        travel = max(1, w - size)
+        pos = frame_number * self.BOX_STEP % (2 * travel)
+        left = pos if pos < travel else 2 * travel - pos
+        vtravel = max(1, h - 2 * bh - size)
+        vpos = frame_number * 2 % (2 * vtravel)
+        top = 2 * bh + (vpos if vpos < vtravel else 2 * vtravel - vpos)
+        y[top: top + size, left: left + size] = LUMA_WHITE
+
+        y[0:bh, : self.strip_cols] = self.strip(barcode_encode(capture_ms))
+        y[bh: 2 * bh, : self.strip_cols] = self.strip(barcode_encode(frame_number))
+        return frame.tobytes()
+
+
+# Feeders still running, so main() can stop them before the interpreter exits.
+FEEDERS = set()
+
+
+class BarcodeFeeder:
+    """Pushes one picture every 1/fps seconds into the appsrc of one media, from a thread.
+
+    The schedule is start + n/fps (no drift).  If the thread falls more than a frame behind,
+    the missed slots are skipped rather than caught up in a burst, as a camera drops frames.
+    The frame counter counts the pictures appsrc accepted, starting at 0 for each media.
+    """
+
+    def __init__(self, appsrc, painter, fps):
+        self.appsrc = appsrc
+        self.painter = painter
+        self.fps = fps
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="barcode-feeder", daemon=True)
+
+    def start(self):
+        FEEDERS.add(self)
+        self.thread.start()
+
+    def stop(self, *_ignored):
+        """Ask the thread to end; safe from any thread, more than once."""
+        self.stopping.set()
+
+    def run(self):
+        period = 1.0 / self.fps
+        start = time.monotonic()
+        slot = frames = skipped = 0
+        refused = set()
+        try:
+            while not self.stopping.is_set():
+                late = time.monotonic() - (start + slot * period)
+                if late < 0:
+                    if self.stopping.wait(-late):
+                        break
+                elif late >= period:
+                    missed = int(late / period)
+                    slot += missed
+                    skipped += missed
+                capture_ms = int(time.time() * 1000) & 0xFFFFFFFF
+                data = self.painter.paint(frames & 0xFFFFFFFF, capture_ms)
+                ret = self.appsrc.emit("push-buffer", Gst.Buffer.new_wrapped(data))
+                if ret == Gst.FlowReturn.OK:
+                    frames += 1
+                elif ret != Gst.FlowReturn.FLUSHING and ret not in refused:
+                    # FLUSHING is normal before the media is prepared and while it stops.
+                    refused.add(ret)
+                    log("appsrc refused a picture: %s" % ret.value_nick)
+                slot += 1
+        finally:
+            elapsed = time.monotonic() - start
+            log("barcode feeder stopped: %d frames in %.1f s (%.2f/s), %d slots skipped"
+                % (frames, elapsed, frames / elapsed if elapsed > 0 else 0.0, skipped))
+            self.appsrc = None
+            FEEDERS.discard(self)
 
 
 def make_auth(args):
@@ -121,7 +336,7 @@ def make_auth(args):
     return auth
 
 
-def make_factory(args, launch):
+def make_factory(args, launch, painter=None):
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch("( " + launch + " )")
     factory.set_shared(True)
@@ -141,7 +356,7 @@ def make_factory(args, launch):
             )
         )
         factory.add_role_from_structure(perms)
-    factory.connect("media-configure", on_media_configure)
+    factory.connect("media-configure", on_media_configure, painter)
     return factory
 
 
@@ -164,11 +379,19 @@ def refuse_seeking(_pad, info):
     return Gst.PadProbeReturn.OK
 
 
-def on_media_configure(_factory, media):
+def on_media_configure(_factory, media, painter):
     log("media constructed (shared encoder started)")
-    pay = media.get_element().get_by_name("pay0")
+    bin_ = media.get_element()
+    pay = bin_.get_by_name("pay0")
     pay.get_static_pad("src").add_probe(Gst.PadProbeType.QUERY_UPSTREAM, refuse_seeking)
     media.connect("unprepared", lambda _m: log("media unprepared (encoder stopped)"))
+    if painter is not None:
+        # Each construction of the shared media (the first client, or the first after all
+        # had left) has a new appsrc: give it its own feeder, stopped with the media.
+        feeder = BarcodeFeeder(bin_.get_by_name(BARCODE_SRC), painter, painter.fps)
+        media.connect("unprepared", feeder.stop)
+        media.weak_ref(feeder.stop)  # in case it is dropped without being unprepared
+        feeder.start()
 
 
 def on_client_connected(_server, client):
@@ -184,6 +407,7 @@ def main(argv=None):
 
     launch = build_pipeline(args)
     log("pipeline: " + launch)
+    painter = BarcodePainter(args) if args.barcode else None
 
     server = GstRtspServer.RTSPServer()
     server.set_address(args.address)
@@ -191,7 +415,7 @@ def main(argv=None):
     auth = make_auth(args)
     if auth is not None:
         server.set_auth(auth)
-    server.get_mount_points().add_factory(args.path, make_factory(args, launch))
+    server.get_mount_points().add_factory(args.path, make_factory(args, launch, painter))
     server.connect("client-connected", on_client_connected)
 
     loop = GLib.MainLoop()
@@ -227,6 +451,9 @@ def main(argv=None):
     pool = server.get_session_pool()
     if pool is not None:
         pool.filter(lambda _pool, _session: GstRtspServer.RTSPFilterResult.REMOVE)
+    for feeder in list(FEEDERS):
+        feeder.stop()
+        feeder.thread.join(2)
     log("stopped")
     return 0
 
