@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{small_pattern, start_server, wait_for, wait_live};
+use common::{small_pattern, start_server, wait_live, wait_retrying};
 use lookout::config::{PathConfig, RtspSource, Transport};
 use lookout_signaling::{ClientMessage, ErrorCode, ServerMessage, MAX_MESSAGE_BYTES};
 use lookout_testkit::http;
@@ -55,10 +55,7 @@ async fn garbage_gets_errors_and_other_viewers_keep_playing() {
     client.send(&ClientMessage::Watch { path: "nowhere".into() }).await.expect("send");
     let message = expect_error(&mut client, ErrorCode::UnknownPath).await;
     assert!(message.contains("demo"), "lists the known paths: {message}");
-    wait_for("the dead camera to be retrying", Duration::from_secs(10), || {
-        matches!(server.registry.get("dead")?.state(), lookout::stream::PathState::Retrying { .. }).then_some(())
-    })
-    .await;
+    wait_retrying(&server, "dead", Duration::from_secs(10)).await;
     client.send(&ClientMessage::Watch { path: "dead".into() }).await.expect("send");
     let message = expect_error(&mut client, ErrorCode::PathNotLive).await;
     assert!(message.contains("connection refused"), "says why: {message}");
@@ -89,7 +86,10 @@ async fn whep_rejects_bad_requests_with_their_reason() {
     wait_live(&server, "demo", Duration::from_secs(10)).await;
     let watcher = Viewer::watch_whep(server.addr, "demo", 0).await.expect("watcher");
     let before = watcher.wait_for_packets(50, Duration::from_secs(15)).await.expect("watcher plays");
-    let post = |path: &'static str, content_type: &'static str, body: Vec<u8>| http::request(server.addr, "POST", path, Some(content_type), Box::leak(body.into_boxed_slice()));
+    let post = |path: &'static str, content_type: &'static str, body: Vec<u8>| {
+        let server = server.addr;
+        async move { http::request(server, "POST", path, Some(content_type), &body).await }
+    };
 
     let cases: Vec<(u16, http::Response)> = vec![
         (415, post("/whep/demo", "text/plain", b"v=0".to_vec()).await.expect("post")),
@@ -104,10 +104,7 @@ async fn whep_rejects_bad_requests_with_their_reason() {
         assert_eq!(response.status, *expected, "body: {}", response.body);
         assert!(!response.body.trim().is_empty(), "a {expected} says why");
     }
-    wait_for("the dead camera to be retrying", Duration::from_secs(10), || {
-        matches!(server.registry.get("dead")?.state(), lookout::stream::PathState::Retrying { .. }).then_some(())
-    })
-    .await;
+    wait_retrying(&server, "dead", Duration::from_secs(10)).await;
     let not_live = post("/whep/dead", "application/sdp", b"v=0".to_vec()).await.expect("post");
     assert_eq!(not_live.status, 503, "{}", not_live.body);
     assert!(not_live.header("retry-after").is_some());

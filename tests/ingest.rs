@@ -5,10 +5,9 @@
 
 mod common;
 
-use common::{start_server, wait_for, wait_live};
+use common::{start_server, wait_live, wait_retrying};
 use lookout::config::{Credentials, PathConfig, RtspSource, Transport};
 use lookout::media::h264::{self, NAL_IDR, NAL_PPS, NAL_SPS};
-use lookout::stream::PathState;
 use lookout_testkit::camera::Camera;
 use lookout_testkit::free_port;
 use std::time::Duration;
@@ -82,12 +81,7 @@ async fn digest_and_basic_auth() {
     .await;
     assert_frames_flow(&server, "digest", "Digest auth").await;
     assert_frames_flow(&server, "basic", "Basic auth").await;
-    let wrong = server.registry.get("wrong").expect("path").clone();
-    let error = wait_for("the wrong password to be reported", Duration::from_secs(15), || match wrong.state() {
-        PathState::Retrying { error, .. } => Some(error),
-        _ => None,
-    })
-    .await;
+    let error = wait_retrying(&server, "wrong", Duration::from_secs(15)).await;
     assert!(error.contains("401 Unauthorized"), "in words: {error}");
 }
 
@@ -99,11 +93,7 @@ async fn a_camera_that_dies_and_returns_is_picked_up_again() {
     let stream = server.registry.get("cam").expect("path").clone();
 
     camera.stop();
-    let error = wait_for("the path to notice the camera is gone", Duration::from_secs(15), || match stream.state() {
-        PathState::Retrying { error, .. } => Some(error),
-        _ => None,
-    })
-    .await;
+    let error = wait_retrying(&server, "cam", Duration::from_secs(15)).await;
     eprintln!("while the camera was down: {error}");
     // Let it fail a few times against the closed port, as a real outage would.
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -187,6 +187,7 @@ class BarcodePainter:
         from gi.repository import GstVideo
 
         w, h = self.width, self.height = args.width, args.height
+        self.fps = args.fps
         # GStreamer's own layout for I420 (rows padded to 4 bytes, odd sizes rounded up).
         info = GstVideo.VideoInfo.new_from_caps(Gst.Caps.from_string(barcode_caps_string(args)))
         self.size = info.size

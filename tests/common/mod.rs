@@ -45,3 +45,13 @@ pub async fn wait_live(server: &Server, path: &str, timeout: Duration) {
     let stream = server.registry.get(path).expect("path exists").clone();
     wait_for(&format!("{path} to go live (now {})", stream.state()), timeout, || stream.state().is_live().then_some(())).await;
 }
+
+/// Waits until the path is retrying and returns its last error, in words.
+pub async fn wait_retrying(server: &Server, path: &str, timeout: Duration) -> String {
+    let stream = server.registry.get(path).expect("path exists").clone();
+    wait_for(&format!("{path} to be retrying (now {})", stream.state()), timeout, || match stream.state() {
+        lookout::stream::PathState::Retrying { error, .. } => Some(error),
+        _ => None,
+    })
+    .await
+}
