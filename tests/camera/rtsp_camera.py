@@ -50,7 +50,9 @@ BARCODE_SRC = "barcodesrc"
 
 
 def log(msg):
-    print("rtsp_camera: " + msg, file=sys.stderr, flush=True)
+    # One write per line: with --barcode, feeder threads log too.
+    sys.stderr.write("rtsp_camera: " + msg + "\n")
+    sys.stderr.flush()
 
 
 def parse_args(argv):
@@ -312,8 +314,9 @@ class BarcodeFeeder:
                 slot += 1
         finally:
             elapsed = time.monotonic() - start
-            log("barcode feeder stopped: %d frames in %.1f s (%.2f/s), %d slots skipped"
-                % (frames, elapsed, frames / elapsed if elapsed > 0 else 0.0, skipped))
+            rate = " (%.2f/s)" % (frames / elapsed) if elapsed >= 1 else ""
+            log("barcode feeder stopped: %d frames in %.1f s%s, %d slots skipped"
+                % (frames, elapsed, rate, skipped))
             self.appsrc = None
             FEEDERS.discard(self)
 
