@@ -45,7 +45,7 @@ pub async fn sessions(State(app): State<AppState>) -> Json<Vec<SessionInfo>> {
         app.sessions
             .list()
             .iter()
-            .map(|s| SessionInfo { id: s.id.clone(), path: s.path.clone(), state: s.state().borrow().to_string(), stats: s.stats.snapshot() })
+            .map(|s| SessionInfo { id: s.id.clone(), path: s.path.clone(), state: s.state().borrow().to_string(), stats: s.stats() })
             .collect(),
     )
 }

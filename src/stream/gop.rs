@@ -41,6 +41,10 @@ impl GopCache {
         self.frames.is_empty()
     }
 
+    pub fn keyframe(&self) -> Option<Arc<Frame>> {
+        self.frames.first().cloned()
+    }
+
     /// The cached frames, starting at a keyframe; empty before the first keyframe.
     /// When truncated, only the keyframe: the reader must then wait for the next keyframe.
     pub fn frames(&self) -> (Vec<Arc<Frame>>, bool) {

@@ -139,6 +139,11 @@ impl Stream {
         Reader::new(hub.gop.frames(), hub.live.subscribe())
     }
 
+    /// The keyframe that starts the cached GOP, to resynchronise a viewer that lost its picture.
+    pub fn cached_keyframe(&self) -> Option<Arc<Frame>> {
+        self.lock().gop.keyframe()
+    }
+
     pub fn stats(&self) -> StreamStatsSnapshot {
         self.lock().stats.snapshot()
     }

@@ -1,5 +1,7 @@
-//! Feeds one viewer's track from its stream: shared payloads, per-viewer RTP headers.
+//! Feeds one viewer's track from its stream: shared payloads, per-viewer RTP headers, and a
+//! fresh keyframe when the viewer asks for one.
 
+use super::keyframe_requests::KeyframeRequests;
 use super::packetizer;
 use super::session::is_terminal;
 use crate::media::Frame;
@@ -8,7 +10,7 @@ use rtc::rtp::{header::Header, packet::Packet};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
@@ -23,12 +25,16 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// once, for a picture now, and then continues from the next live keyframe.
 const MAX_REPLAY_SPAN_90K: u64 = 90_000 / 5;
 
+/// Browsers repeat keyframe requests while they wait; one answer per interval is enough.
+const MIN_RESYNC_INTERVAL: Duration = Duration::from_millis(300);
+
 #[derive(Default, Debug)]
 pub struct ForwarderStats {
     pub frames_sent: AtomicU64,
     pub packets_sent: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub frames_skipped: AtomicU64,
+    pub keyframes_resent: AtomicU64,
 }
 
 #[derive(Serialize)]
@@ -37,15 +43,19 @@ pub struct ForwarderStatsSnapshot {
     pub packets_sent: u64,
     pub bytes_sent: u64,
     pub frames_skipped: u64,
+    pub keyframe_requests: u64,
+    pub keyframes_resent: u64,
 }
 
 impl ForwarderStats {
-    pub fn snapshot(&self) -> ForwarderStatsSnapshot {
+    pub fn snapshot(&self, keyframe_requests: &KeyframeRequests) -> ForwarderStatsSnapshot {
         ForwarderStatsSnapshot {
             frames_sent: self.frames_sent.load(Ordering::Relaxed),
             packets_sent: self.packets_sent.load(Ordering::Relaxed),
             bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
             frames_skipped: self.frames_skipped.load(Ordering::Relaxed),
+            keyframe_requests: keyframe_requests.received(),
+            keyframes_resent: self.keyframes_resent.load(Ordering::Relaxed),
         }
     }
 }
@@ -56,12 +66,19 @@ struct RtpHeaderState {
     payload_type: u8,
     sequence_number: u16,
     timestamp_offset: u32,
+    /// Never goes backwards, so a keyframe resent from the cache is not taken for a stale frame.
+    last_timestamp: Option<u64>,
 }
 
 impl RtpHeaderState {
     fn packets<'a>(&'a mut self, frame: &'a Frame) -> impl Iterator<Item = Packet> + 'a {
         let payloads = packetizer::payloads_of(frame);
-        let timestamp = (frame.timestamp as u32).wrapping_add(self.timestamp_offset);
+        let timestamp = match self.last_timestamp {
+            Some(last) if frame.timestamp <= last => last + 1,
+            _ => frame.timestamp,
+        };
+        self.last_timestamp = Some(timestamp);
+        let rtp_timestamp = (timestamp as u32).wrapping_add(self.timestamp_offset);
         payloads.iter().enumerate().map(move |(i, payload)| {
             self.sequence_number = self.sequence_number.wrapping_add(1);
             Packet {
@@ -70,7 +87,7 @@ impl RtpHeaderState {
                     marker: i + 1 == payloads.len(),
                     payload_type: self.payload_type,
                     sequence_number: self.sequence_number,
-                    timestamp,
+                    timestamp: rtp_timestamp,
                     ssrc: self.ssrc,
                     ..Default::default()
                 },
@@ -80,53 +97,93 @@ impl RtpHeaderState {
     }
 }
 
-pub(super) async fn run(
-    track: Arc<TrackLocalStaticRTP>,
-    sender: Arc<dyn RtpSender>,
-    ssrc: u32,
-    stream: Arc<Stream>,
-    mut state: watch::Receiver<RTCPeerConnectionState>,
-    stats: Arc<ForwarderStats>,
-) {
-    let connected = tokio::time::timeout(CONNECT_TIMEOUT, state.wait_for(|s| *s == RTCPeerConnectionState::Connected || is_terminal(*s)))
-        .await
-        .is_ok_and(|reached| reached.is_ok_and(|s| *s == RTCPeerConnectionState::Connected));
-    if !connected {
-        return;
-    }
-    // The payload type is the one negotiated, which in WHEP is the viewer's choice.
-    let payload_type = match sender.get_parameters().await {
-        Ok(parameters) => match parameters.rtp_parameters.codecs.first() {
-            Some(codec) => codec.payload_type,
-            None => return tracing::warn!(path = stream.name(), "no codec negotiated; not sending"),
-        },
-        Err(error) => return tracing::warn!(path = stream.name(), %error, "cannot read the negotiated codec"),
-    };
-    let mut header = RtpHeaderState { ssrc, payload_type, sequence_number: rand::random(), timestamp_offset: rand::random() };
-    let mut reader = stream.subscribe();
-    if replay_span(&reader) > MAX_REPLAY_SPAN_90K {
-        if let Some(keyframe) = reader.try_next() {
-            if send(&track, &mut header, &keyframe, &stats).await.is_err() {
-                return;
-            }
+pub(super) struct Forwarder {
+    pub track: Arc<TrackLocalStaticRTP>,
+    pub sender: Arc<dyn RtpSender>,
+    pub ssrc: u32,
+    pub stream: Arc<Stream>,
+    pub state: watch::Receiver<RTCPeerConnectionState>,
+    pub stats: Arc<ForwarderStats>,
+    pub keyframe_requests: Arc<KeyframeRequests>,
+}
+
+impl Forwarder {
+    pub async fn run(mut self) {
+        let connected = tokio::time::timeout(CONNECT_TIMEOUT, self.state.wait_for(|s| *s == RTCPeerConnectionState::Connected || is_terminal(*s)))
+            .await
+            .is_ok_and(|reached| reached.is_ok_and(|s| *s == RTCPeerConnectionState::Connected));
+        if !connected {
+            return;
         }
-        reader.skip_to_next_keyframe();
-    }
-    loop {
-        tokio::select! {
-            frame = reader.next() => {
-                let Some(frame) = frame else { return };
-                if send(&track, &mut header, &frame, &stats).await.is_err() {
+        // The payload type is the one negotiated, which in WHEP is the viewer's choice.
+        let payload_type = match self.sender.get_parameters().await {
+            Ok(parameters) => match parameters.rtp_parameters.codecs.first() {
+                Some(codec) => codec.payload_type,
+                None => return tracing::warn!(path = self.stream.name(), "no codec negotiated; not sending"),
+            },
+            Err(error) => return tracing::warn!(path = self.stream.name(), %error, "cannot read the negotiated codec"),
+        };
+        let mut header = RtpHeaderState {
+            ssrc: self.ssrc,
+            payload_type,
+            sequence_number: rand::random(),
+            timestamp_offset: rand::random(),
+            last_timestamp: None,
+        };
+        let mut reader = self.stream.subscribe();
+        if replay_span(&reader) > MAX_REPLAY_SPAN_90K {
+            if let Some(keyframe) = reader.try_next() {
+                if self.send(&mut header, &keyframe).await.is_err() {
                     return;
                 }
             }
-            changed = state.changed() => {
-                if changed.is_err() || is_terminal(*state.borrow()) {
-                    return;
+            reader.skip_to_next_keyframe();
+        }
+        let mut last_resync: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                frame = reader.next() => {
+                    let Some(frame) = frame else { return };
+                    if self.send(&mut header, &frame).await.is_err() {
+                        return;
+                    }
+                }
+                _ = self.keyframe_requests.next() => {
+                    if last_resync.is_some_and(|at| at.elapsed() < MIN_RESYNC_INTERVAL) {
+                        continue;
+                    }
+                    last_resync = Some(Instant::now());
+                    let Some(keyframe) = self.stream.cached_keyframe() else { continue };
+                    // Frames after the cached keyframe would reference pictures this viewer
+                    // may not have: after the keyframe it continues at the next live one.
+                    reader.skip_to_next_keyframe();
+                    if self.send(&mut header, &keyframe).await.is_err() {
+                        return;
+                    }
+                    self.stats.keyframes_resent.fetch_add(1, Ordering::Relaxed);
+                }
+                changed = self.state.changed() => {
+                    if changed.is_err() || is_terminal(*self.state.borrow()) {
+                        return;
+                    }
                 }
             }
+            self.stats.frames_skipped.store(reader.frames_lost(), Ordering::Relaxed);
         }
-        stats.frames_skipped.store(reader.frames_lost(), Ordering::Relaxed);
+    }
+
+    async fn send(&self, header: &mut RtpHeaderState, frame: &Frame) -> Result<(), ()> {
+        for packet in header.packets(frame) {
+            let size = packet.payload.len() as u64;
+            if let Err(error) = self.track.write_rtp(packet).await {
+                tracing::debug!(%error, "viewer track closed");
+                return Err(());
+            }
+            self.stats.packets_sent.fetch_add(1, Ordering::Relaxed);
+            self.stats.bytes_sent.fetch_add(size, Ordering::Relaxed);
+        }
+        self.stats.frames_sent.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -135,18 +192,4 @@ fn replay_span(reader: &Reader) -> u64 {
         (Some(first), Some(last)) => last.timestamp.saturating_sub(first.timestamp),
         _ => 0,
     }
-}
-
-async fn send(track: &TrackLocalStaticRTP, header: &mut RtpHeaderState, frame: &Frame, stats: &ForwarderStats) -> Result<(), ()> {
-    for packet in header.packets(frame) {
-        let size = packet.payload.len() as u64;
-        if let Err(error) = track.write_rtp(packet).await {
-            tracing::debug!(%error, "viewer track closed");
-            return Err(());
-        }
-        stats.packets_sent.fetch_add(1, Ordering::Relaxed);
-        stats.bytes_sent.fetch_add(size, Ordering::Relaxed);
-    }
-    stats.frames_sent.fetch_add(1, Ordering::Relaxed);
-    Ok(())
 }

@@ -1,6 +1,7 @@
 //! WebRTC egress: one viewer session per PeerConnection, fed from the stream's shared packets.
 
 mod forwarder;
+mod keyframe_requests;
 pub mod packetizer;
 mod peer;
 pub mod session;

@@ -1,13 +1,15 @@
 //! Builds the PeerConnection of one viewer: codecs, interceptors, sockets, events.
 
+use super::keyframe_requests::{KeyframeRequestWatcher, KeyframeRequests};
 use lookout_signaling::IceCandidate;
-use rtc::interceptor::Registry;
+use rtc::interceptor::{Registry, Slot};
 use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use webrtc::peer_connection::{
     register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceGatheringState, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
+    RTCConfigurationBuilder, RTCIceGatheringState, SettingEngineBuilder, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
 };
 
 /// The payload type Lookout offers for H.264; in WHEP the viewer's offer decides instead.
@@ -85,7 +87,18 @@ pub struct Peer {
     pub connection: Arc<dyn PeerConnection>,
     pub events: mpsc::UnboundedReceiver<PeerEvent>,
     pub state: watch::Receiver<RTCPeerConnectionState>,
+    pub keyframe_requests: Arc<KeyframeRequests>,
 }
+
+/// Pace of ICE connectivity checks: RFC 8445's 50 ms rather than the library's 200 ms. Lookout
+/// is the controlling agent over /ws and nominates on this tick, so it sets the time to first
+/// frame. The budget per candidate pair stays about 2.5 s.
+const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
+const ICE_MAX_BINDING_REQUESTS: u16 = 50;
+
+/// Where the keyframe-request watcher sits: after the default interceptors on the read path
+/// (closest to the application of them all), so it sees what reached the end of the chain.
+const KEYFRAME_REQUEST_SLOT: usize = 14_000;
 
 pub async fn build(settings: &WebRtcSettings) -> webrtc::error::Result<Peer> {
     let mut media_engine = MediaEngine::default();
@@ -93,16 +106,22 @@ pub async fn build(settings: &WebRtcSettings) -> webrtc::error::Result<Peer> {
         RTCRtpCodecParameters { rtp_codec: h264_codec(), payload_type: H264_PAYLOAD_TYPE },
         RtpCodecKind::Video,
     )?;
-    let registry = register_default_interceptors(Registry::new(), &mut media_engine)?;
+    let keyframe_requests = Arc::new(KeyframeRequests::default());
+    let registry = register_default_interceptors(Registry::new(), &mut media_engine)?
+        .with(Slot::from(KEYFRAME_REQUEST_SLOT), KeyframeRequestWatcher::new(keyframe_requests.clone()));
     let (events_tx, events) = mpsc::unbounded_channel();
     let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
+    let setting_engine = SettingEngineBuilder::new()
+        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS))
+        .build();
     let connection = PeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_setting_engine(setting_engine)
         .with_media_engine(media_engine)
         .with_interceptor_registry(registry)
         .with_handler(Arc::new(Handler { events: events_tx, state: state_tx }))
         .with_udp_addrs(settings.udp_addrs.clone())
         .build()
         .await?;
-    Ok(Peer { connection: Arc::new(connection), events, state })
+    Ok(Peer { connection: Arc::new(connection), events, state, keyframe_requests })
 }

@@ -1,6 +1,7 @@
 //! One viewer of one path over one PeerConnection, whichever signalling set it up (/ws or WHEP).
 
-use super::forwarder::{self, ForwarderStats};
+use super::forwarder::{Forwarder, ForwarderStats};
+use super::keyframe_requests::KeyframeRequests;
 pub use super::forwarder::ForwarderStatsSnapshot as SessionStats;
 use super::peer::{self, PeerEvent, WebRtcSettings};
 use crate::stream::{Stream, ViewerGuard};
@@ -49,7 +50,8 @@ pub struct ViewerSession {
     state: watch::Receiver<RTCPeerConnectionState>,
     events: Mutex<mpsc::UnboundedReceiver<PeerEvent>>,
     forwarder: tokio::task::JoinHandle<()>,
-    pub stats: Arc<ForwarderStats>,
+    stats: Arc<ForwarderStats>,
+    keyframe_requests: Arc<KeyframeRequests>,
     _viewer: ViewerGuard,
 }
 
@@ -91,7 +93,16 @@ impl ViewerSession {
         };
         let sender = sender.ok_or_else(|| SessionError::Internal("the transceiver has no sender".into()))?;
         let stats = Arc::new(ForwarderStats::default());
-        let forwarder = tokio::spawn(forwarder::run(track, sender, ssrc, stream.clone(), peer.state.clone(), stats.clone()));
+        let forwarder = Forwarder {
+            track,
+            sender,
+            ssrc,
+            stream: stream.clone(),
+            state: peer.state.clone(),
+            stats: stats.clone(),
+            keyframe_requests: peer.keyframe_requests.clone(),
+        };
+        let forwarder = tokio::spawn(forwarder.run());
         tracing::info!(session = %id, path = stream.name(), "viewer session created");
         Ok(Self {
             id,
@@ -101,6 +112,7 @@ impl ViewerSession {
             events: Mutex::new(peer.events),
             forwarder,
             stats,
+            keyframe_requests: peer.keyframe_requests,
             _viewer: stream.add_viewer(),
         })
     }
@@ -164,6 +176,10 @@ impl ViewerSession {
             PeerEvent::Candidate(candidate) => SessionEvent::Candidate(candidate),
             PeerEvent::GatheringComplete => SessionEvent::GatheringComplete,
         })
+    }
+
+    pub fn stats(&self) -> SessionStats {
+        self.stats.snapshot(&self.keyframe_requests)
     }
 
     pub fn state(&self) -> watch::Receiver<RTCPeerConnectionState> {

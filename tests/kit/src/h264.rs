@@ -12,6 +12,24 @@ pub const SPS: u8 = 7;
 pub const PPS: u8 = 8;
 pub const IDR: u8 = 5;
 
+/// Whether an RTP payload (RFC 6184) begins an IDR access unit: SPS, an IDR slice, a STAP-A
+/// that starts with either, or the first fragment of an IDR.
+pub fn starts_keyframe(payload: &[u8]) -> bool {
+    let kind = |byte: u8| byte & 0x1f;
+    match payload {
+        [first, ..] if matches!(kind(*first), IDR | SPS) => true,
+        [first, _, _, inner, ..] if kind(*first) == STAP_A => matches!(kind(*inner), IDR | SPS),
+        [first, fu, ..] if kind(*first) == FU_A => fu & 0x80 != 0 && kind(*fu) == IDR,
+        _ => false,
+    }
+}
+
+/// The packets from the first one that starts a keyframe: where a decoder can begin.
+pub fn from_first_keyframe(packets: &[Packet]) -> &[Packet] {
+    let start = packets.iter().position(|p| starts_keyframe(&p.payload)).unwrap_or(packets.len());
+    &packets[start..]
+}
+
 /// Reassembles RFC 6184 payloads into NAL units, one list per access unit (split at marker bits).
 pub fn access_units(packets: &[Packet]) -> anyhow::Result<Vec<Vec<Vec<u8>>>> {
     let mut units = Vec::new();

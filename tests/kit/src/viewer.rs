@@ -7,6 +7,7 @@ use anyhow::{anyhow, bail, Context};
 use futures::{SinkExt, StreamExt};
 use lookout_signaling::{ClientMessage, IceCandidate, ServerMessage};
 use rtc::interceptor::Registry;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::packet::Packet;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
@@ -20,7 +21,7 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
-    RTCSessionDescription,
+    RTCSessionDescription, SettingEngineBuilder,
 };
 
 /// What a viewer has received so far.
@@ -33,9 +34,17 @@ pub struct Received {
     /// Packets missing by sequence number (forward gaps).
     pub sequence_gaps: u64,
     pub ssrcs: Vec<u32>,
-    /// From the watch request (or WHEP POST) to the first packet, and to the first whole frame.
+    /// From the watch request (or WHEP POST) to the first packet, and to the end of the first
+    /// keyframe received from its start: the first picture a decoder could show.
     pub first_packet_after: Option<Duration>,
-    pub first_frame_after: Option<Duration>,
+    pub first_keyframe_after: Option<Duration>,
+    /// PLIs sent, while waiting for that first keyframe as a browser does, or on request.
+    pub keyframe_requests_sent: u64,
+    /// Packets that began a keyframe (SPS, IDR, or an aggregate or first fragment of them).
+    pub keyframe_starts: u64,
+    /// Inside a keyframe that began with its first packet.
+    in_first_keyframe: bool,
+    previous_started_keyframe: bool,
     /// The first packets, in arrival order, up to the viewer's `keep_packets`.
     pub kept: Vec<Packet>,
     last_sequence: Option<u16>,
@@ -47,8 +56,17 @@ impl Received {
         self.bytes += packet.payload.len() as u64;
         self.frames += u64::from(packet.header.marker);
         self.first_packet_after.get_or_insert_with(|| started.elapsed());
-        if packet.header.marker {
-            self.first_frame_after.get_or_insert_with(|| started.elapsed());
+        let starts = crate::h264::starts_keyframe(&packet.payload);
+        // SPS and PPS precede the IDR: count an access unit once, at its first packet.
+        if starts && !self.previous_started_keyframe {
+            self.keyframe_starts += 1;
+        }
+        self.previous_started_keyframe = starts && !packet.header.marker;
+        if self.first_keyframe_after.is_none() {
+            self.in_first_keyframe |= starts;
+            if self.in_first_keyframe && packet.header.marker {
+                self.first_keyframe_after = Some(started.elapsed());
+            }
         }
         if !self.ssrcs.contains(&packet.header.ssrc) {
             self.ssrcs.push(packet.header.ssrc);
@@ -66,9 +84,16 @@ impl Received {
     }
 }
 
+/// A viewer without a picture asks for a keyframe as soon as packets arrive that cannot start
+/// one, then at most once per interval, a bounded number of times (as browsers do).
+const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(300);
+const KEYFRAME_REQUEST_POLL: Duration = Duration::from_millis(20);
+const MAX_KEYFRAME_REQUESTS: u64 = 100;
+
 pub struct Viewer {
     connection: Arc<dyn PeerConnection>,
     received: Arc<Mutex<Received>>,
+    track: Arc<Mutex<Option<Arc<dyn TrackRemote>>>>,
     state: watch::Receiver<RTCPeerConnectionState>,
     signaling: Option<JoinHandle<()>>,
     whep: Option<(SocketAddr, String)>,
@@ -77,6 +102,7 @@ pub struct Viewer {
 
 struct Handler {
     received: Arc<Mutex<Received>>,
+    track: Arc<Mutex<Option<Arc<dyn TrackRemote>>>>,
     started: Instant,
     keep_packets: usize,
     candidates: mpsc::UnboundedSender<IceCandidate>,
@@ -89,6 +115,10 @@ impl PeerConnectionEventHandler for Handler {
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let received = self.received.clone();
         let (started, keep) = (self.started, self.keep_packets);
+        if let Ok(mut slot) = self.track.lock() {
+            *slot = Some(track.clone());
+        }
+        tokio::spawn(request_first_keyframe(track.clone(), received.clone()));
         tokio::spawn(async move {
             while let Some(event) = track.poll().await {
                 if let TrackRemoteEvent::OnRtpPacket(packet) = event {
@@ -122,9 +152,37 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
+/// Asks for a keyframe until the first one has arrived whole, as a browser that cannot decode
+/// what it got does.
+async fn request_first_keyframe(track: Arc<dyn TrackRemote>, received: Arc<Mutex<Received>>) {
+    let mut last_request: Option<Instant> = None;
+    loop {
+        tokio::time::sleep(KEYFRAME_REQUEST_POLL).await;
+        let media_ssrc = match received.lock() {
+            Ok(r) if r.first_keyframe_after.is_some() || r.keyframe_requests_sent >= MAX_KEYFRAME_REQUESTS => return,
+            Ok(r) if r.in_first_keyframe => continue,
+            Ok(r) => r.ssrcs.first().copied(),
+            Err(_) => return,
+        };
+        let Some(media_ssrc) = media_ssrc else { continue };
+        if last_request.is_some_and(|at| at.elapsed() < KEYFRAME_REQUEST_INTERVAL) {
+            continue;
+        }
+        last_request = Some(Instant::now());
+        let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc };
+        if track.write_rtcp(vec![Box::new(pli)]).await.is_err() {
+            return;
+        }
+        if let Ok(mut r) = received.lock() {
+            r.keyframe_requests_sent += 1;
+        }
+    }
+}
+
 struct Parts {
     connection: Arc<dyn PeerConnection>,
     received: Arc<Mutex<Received>>,
+    track: Arc<Mutex<Option<Arc<dyn TrackRemote>>>>,
     candidates: mpsc::UnboundedReceiver<IceCandidate>,
     gathered: watch::Receiver<bool>,
     state: watch::Receiver<RTCPeerConnectionState>,
@@ -135,19 +193,24 @@ async fn peer(started: Instant, keep_packets: usize) -> anyhow::Result<Parts> {
     media_engine.register_default_codecs()?;
     let registry = register_default_interceptors(Registry::new(), &mut media_engine)?;
     let received = Arc::new(Mutex::new(Received::default()));
+    let track = Arc::new(Mutex::new(None));
     let (candidates_tx, candidates) = mpsc::unbounded_channel();
     let (gathered_tx, gathered) = watch::channel(false);
     let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
     let handler = Handler {
         received: received.clone(),
+        track: track.clone(),
         started,
         keep_packets,
         candidates: candidates_tx,
         gathered: gathered_tx,
         state: state_tx,
     };
+    // Checks paced at 50 ms as browsers do, not webrtc-rs's default 200 ms.
+    let setting_engine = SettingEngineBuilder::new().with_ice_connection_attempts(Some(Duration::from_millis(50)), Some(50)).build();
     let connection = PeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_setting_engine(setting_engine)
         .with_media_engine(media_engine)
         .with_interceptor_registry(registry)
         .with_handler(Arc::new(handler))
@@ -155,7 +218,7 @@ async fn peer(started: Instant, keep_packets: usize) -> anyhow::Result<Parts> {
         .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
         .build()
         .await?;
-    Ok(Parts { connection: Arc::new(connection), received, candidates, gathered, state })
+    Ok(Parts { connection: Arc::new(connection), received, track, candidates, gathered, state })
 }
 
 fn to_init(candidate: IceCandidate) -> RTCIceCandidateInit {
@@ -209,7 +272,7 @@ impl Viewer {
                 }
             }
         });
-        Ok(Self { connection: parts.connection, received: parts.received, state: parts.state, signaling: Some(signaling), whep: None, session })
+        Ok(Self { connection: parts.connection, received: parts.received, track: parts.track, state: parts.state, signaling: Some(signaling), whep: None, session })
     }
 
     /// Watches `path` through WHEP, keeping the first `keep_packets` packets.
@@ -228,11 +291,22 @@ impl Viewer {
         let location = response.header("location").ok_or_else(|| anyhow!("WHEP answer without Location"))?.to_owned();
         parts.connection.set_remote_description(RTCSessionDescription::answer(response.body.clone())?).await?;
         let session = location.rsplit('/').next().unwrap_or_default().to_owned();
-        Ok(Self { connection: parts.connection, received: parts.received, state: parts.state, signaling: None, whep: Some((server, location)), session })
+        Ok(Self { connection: parts.connection, received: parts.received, track: parts.track, state: parts.state, signaling: None, whep: Some((server, location)), session })
     }
 
     pub fn received(&self) -> Received {
         self.received.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Sends one PLI for the video track.
+    pub async fn request_keyframe(&self) -> anyhow::Result<()> {
+        let track = self.track.lock().ok().and_then(|t| t.clone()).ok_or_else(|| anyhow!("no track yet"))?;
+        let media_ssrc = *self.received().ssrcs.first().ok_or_else(|| anyhow!("no packet yet"))?;
+        track.write_rtcp(vec![Box::new(PictureLossIndication { sender_ssrc: 0, media_ssrc })]).await?;
+        if let Ok(mut r) = self.received.lock() {
+            r.keyframe_requests_sent += 1;
+        }
+        Ok(())
     }
 
     pub fn connection_state(&self) -> RTCPeerConnectionState {

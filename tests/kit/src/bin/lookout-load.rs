@@ -59,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
     }
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
     let received: Vec<Received> = viewers.iter().map(Viewer::received).collect();
-    let mut first_frame_ms: Vec<f64> = received.iter().filter_map(|r| r.first_frame_after).map(|d| d.as_secs_f64() * 1000.0).collect();
+    let mut first_frame_ms: Vec<f64> = received.iter().filter_map(|r| r.first_keyframe_after).map(|d| d.as_secs_f64() * 1000.0).collect();
     first_frame_ms.sort_by(f64::total_cmp);
     let packets: u64 = received.iter().map(|r| r.packets).sum();
     let lost: u64 = received.iter().map(|r| r.sequence_gaps).sum();
@@ -73,6 +73,7 @@ async fn main() -> anyhow::Result<()> {
         "seconds": args.seconds,
         "first_frame_ms_p50": percentile(&first_frame_ms, 0.5),
         "first_frame_ms_p95": percentile(&first_frame_ms, 0.95),
+        "keyframe_requests_sent": received.iter().map(|r| r.keyframe_requests_sent).sum::<u64>(),
         "packets": packets,
         "packets_lost": lost,
         "loss_percent": if packets + lost > 0 { 100.0 * lost as f64 / (packets + lost) as f64 } else { 0.0 },
