@@ -105,6 +105,8 @@ pub(super) struct Forwarder {
     pub state: watch::Receiver<RTCPeerConnectionState>,
     pub stats: Arc<ForwarderStats>,
     pub keyframe_requests: Arc<KeyframeRequests>,
+    /// When the session was created, to log how long the viewer waited for its first frame.
+    pub created: Instant,
 }
 
 impl Forwarder {
@@ -130,6 +132,7 @@ impl Forwarder {
             timestamp_offset: rand::random(),
             last_timestamp: None,
         };
+        tracing::info!(path = self.stream.name(), "viewer connected after {} ms", self.created.elapsed().as_millis());
         let mut reader = self.stream.subscribe();
         if replay_span(&reader) > MAX_REPLAY_SPAN_90K {
             if let Some(keyframe) = reader.try_next() {

@@ -5,7 +5,6 @@ use lookout_signaling::IceCandidate;
 use rtc::interceptor::{Registry, Slot};
 use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use webrtc::peer_connection::{
     register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
@@ -90,11 +89,13 @@ pub struct Peer {
     pub keyframe_requests: Arc<KeyframeRequests>,
 }
 
-/// Pace of ICE connectivity checks: RFC 8445's 50 ms rather than the library's 200 ms. Lookout
-/// is the controlling agent over /ws and nominates on this tick, so it sets the time to first
-/// frame. The budget per candidate pair stays about 2.5 s.
-const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
-const ICE_MAX_BINDING_REQUESTS: u16 = 50;
+/// ICE-lite (RFC 8445 §2.5), as SFUs run: Lookout has only host candidates and answers checks,
+/// and the viewer, as the controlling agent, nominates. This fixes the order of events: Lookout
+/// is connected, and its DTLS endpoint started, when it answers the nominating check, before
+/// the viewer can send its ClientHello. With Lookout controlling, a ClientHello that arrived
+/// before Lookout saw its own check succeed was dropped, and a viewer that retransmits after
+/// 1 s (webrtc-rs does) waited that long for its first frame.
+const ICE_LITE: bool = true;
 
 /// Where the keyframe-request watcher sits: after the default interceptors on the read path
 /// (closest to the application of them all), so it sees what reached the end of the chain.
@@ -111,9 +112,7 @@ pub async fn build(settings: &WebRtcSettings) -> webrtc::error::Result<Peer> {
         .with(Slot::from(KEYFRAME_REQUEST_SLOT), KeyframeRequestWatcher::new(keyframe_requests.clone()));
     let (events_tx, events) = mpsc::unbounded_channel();
     let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
-    let setting_engine = SettingEngineBuilder::new()
-        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS))
-        .build();
+    let setting_engine = SettingEngineBuilder::new().with_lite(ICE_LITE).build();
     let connection = PeerConnectionBuilder::new()
         .with_configuration(RTCConfigurationBuilder::new().build())
         .with_setting_engine(setting_engine)

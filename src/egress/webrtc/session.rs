@@ -101,6 +101,7 @@ impl ViewerSession {
             state: peer.state.clone(),
             stats: stats.clone(),
             keyframe_requests: peer.keyframe_requests.clone(),
+            created: std::time::Instant::now(),
         };
         let forwarder = tokio::spawn(forwarder.run());
         tracing::info!(session = %id, path = stream.name(), "viewer session created");
