@@ -10,7 +10,8 @@ pub mod source;
 pub mod stream;
 
 use config::Config;
-use egress::webrtc::{Sessions, WebRtcSettings};
+use egress::webrtc::{Network, Sessions};
+use std::sync::Arc;
 use source::SourceHandle;
 use std::net::SocketAddr;
 use stream::{Registry, Stream};
@@ -32,6 +33,8 @@ impl Server {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         let addr = listener.local_addr()?;
+        let network = Arc::new(Network::new(config.webrtc.clone()));
+        tracing::info!("{}", network.summary());
         let mut sources = Vec::new();
         let mut streams = Vec::new();
         for (name, path) in &config.paths {
@@ -46,7 +49,7 @@ impl Server {
         let app = http::AppState {
             registry: registry.clone(),
             sessions: sessions.clone(),
-            webrtc: WebRtcSettings::default(),
+            network,
             shutdown: shutdown_signal,
         };
         let router = http::router(app);

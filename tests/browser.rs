@@ -88,7 +88,7 @@ async fn page_reconnects_by_itself_when_the_server_restarts() {
 
     drop(server);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let config = Config { listen: addr, paths: [("demo".to_owned(), small)].into() };
+    let config = Config { listen: addr, paths: [("demo".to_owned(), small)].into(), webrtc: Default::default() };
     let restarted = Server::start(config).await.expect("server restarts on the same address");
     wait_live(&restarted, "demo", Duration::from_secs(10)).await;
     page.stdin.take().expect("stdin").write_all(b"continue\n").expect("tell the page script");

@@ -92,6 +92,8 @@ pub enum ErrorCode {
     MessageTooLarge,
     /// The message is valid but not expected now (an answer with no offer pending).
     UnexpectedMessage,
+    /// Every media port of the server is in use: try again later or elsewhere.
+    ServerFull,
     /// The server could not set up the session.
     Internal,
 }

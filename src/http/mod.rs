@@ -5,7 +5,8 @@ mod assets;
 mod signaling;
 mod whep;
 
-use crate::egress::webrtc::{Sessions, WebRtcSettings};
+use crate::egress::webrtc::{Network, Sessions};
+use std::sync::Arc;
 use crate::stream::Registry;
 use axum::routing::{get, post};
 use axum::Router;
@@ -14,7 +15,7 @@ use axum::Router;
 pub struct AppState {
     pub registry: Registry,
     pub sessions: Sessions,
-    pub webrtc: WebRtcSettings,
+    pub network: Arc<Network>,
     /// Becomes true when the server stops: long-lived connections (WebSockets) end then.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }

@@ -52,7 +52,7 @@ async fn run(socket: WebSocket, app: AppState) {
         .send(ServerMessage::Hello {
             protocol_version: PROTOCOL_VERSION,
             server: format!("lookout/{}", env!("CARGO_PKG_VERSION")),
-            ice_servers: Vec::new(),
+            ice_servers: connection.app.network.ice_servers_for(&format!("viewer-{:08x}", rand::random::<u32>())),
         })
         .await;
     let mut shutdown = connection.app.shutdown.clone();
@@ -138,7 +138,7 @@ impl Connection {
             let known: Vec<&str> = self.app.registry.iter().map(|s| s.name()).collect();
             return self.error(ErrorCode::UnknownPath, format!("no path {path:?}; known paths: {}", known.join(", "))).await;
         };
-        let session = match ViewerSession::start(&stream, &self.app.webrtc, OfferFrom::Server).await {
+        let session = match ViewerSession::start(&stream, &self.app.network, OfferFrom::Server).await {
             Ok(session) => Arc::new(session),
             Err(error) => return self.session_error(error).await,
         };
@@ -167,6 +167,7 @@ impl Connection {
         let code = match &error {
             SessionError::PathNotLive { .. } => ErrorCode::PathNotLive,
             SessionError::BadSdp(_) => ErrorCode::BadSdp,
+            SessionError::ServerFull(_) => ErrorCode::ServerFull,
             SessionError::Internal(_) => ErrorCode::Internal,
         };
         self.error(code, error.to_string()).await;

@@ -3,7 +3,7 @@
 
 use super::AppState;
 use crate::egress::webrtc::session::{OfferFrom, SessionError};
-use crate::egress::webrtc::ViewerSession;
+use crate::egress::webrtc::{ice_servers, ViewerSession};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -45,7 +45,7 @@ pub async fn create(State(app): State<AppState>, Path(path): Path<String>, heade
     let Some(stream) = app.registry.get(&path).cloned() else {
         return problem(StatusCode::NOT_FOUND, format!("no path {path:?}"));
     };
-    let session = match ViewerSession::start(&stream, &app.webrtc, OfferFrom::Viewer).await {
+    let session = match ViewerSession::start(&stream, &app.network, OfferFrom::Viewer).await {
         Ok(session) => Arc::new(session),
         Err(error) => return session_problem(error),
     };
@@ -57,8 +57,16 @@ pub async fn create(State(app): State<AppState>, Path(path): Path<String>, heade
         }
     };
     let location = format!("/whep/{path}/{}", session.id);
+    let ice_servers = app.network.ice_servers_for(&format!("viewer-{}", session.id));
     app.sessions.insert(session);
-    cors((StatusCode::CREATED, [(header::CONTENT_TYPE, SDP.to_owned()), (header::LOCATION, location)], answer).into_response())
+    let mut response = (StatusCode::CREATED, [(header::CONTENT_TYPE, SDP.to_owned()), (header::LOCATION, location)], answer).into_response();
+    // The ICE servers the player may use, credentials included (RFC 9725 §4.6).
+    for link in ice_servers::link_headers(&ice_servers) {
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            response.headers_mut().append(header::LINK, value);
+        }
+    }
+    cors(response)
 }
 
 pub async fn delete(State(app): State<AppState>, Path((path, id)): Path<(String, String)>) -> Response {
@@ -88,6 +96,7 @@ fn session_problem(error: SessionError) -> Response {
             response
         }
         SessionError::BadSdp(_) => problem(StatusCode::BAD_REQUEST, error.to_string()),
+        SessionError::ServerFull(_) => problem(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
         SessionError::Internal(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()),
     }
 }

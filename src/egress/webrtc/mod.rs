@@ -1,12 +1,15 @@
 //! WebRTC egress: one viewer session per PeerConnection, fed from the stream's shared packets.
 
 mod forwarder;
+pub mod ice_servers;
 mod keyframe_requests;
+pub mod network;
+mod ports;
 pub mod packetizer;
 mod peer;
 pub mod session;
 pub mod sessions;
 
-pub use peer::WebRtcSettings;
+pub use network::Network;
 pub use session::{SessionError, SessionEvent, ViewerSession};
 pub use sessions::Sessions;

@@ -1,14 +1,16 @@
 //! Builds the PeerConnection of one viewer: codecs, interceptors, sockets, events.
 
 use super::keyframe_requests::{KeyframeRequestWatcher, KeyframeRequests};
-use lookout_signaling::IceCandidate;
+use super::network::{Network, PortsExhausted};
+use super::ports::PortLease;
+use lookout_signaling::{IceCandidate, IceServer};
 use rtc::interceptor::{Registry, Slot};
 use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use webrtc::peer_connection::{
     register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceGatheringState, SettingEngineBuilder, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
+    RTCConfigurationBuilder, RTCIceCandidateType, RTCIceGatheringState, RTCIceServer, SettingEngineBuilder, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
 };
 
 /// The payload type Lookout offers for H.264; in WHEP the viewer's offer decides instead.
@@ -17,20 +19,6 @@ const H264_PAYLOAD_TYPE: u8 = 102;
 /// Constrained Baseline level 3.1, with level asymmetry allowed: every browser accepts it,
 /// and Chromium and Firefox decode Main and High streams sent under it.
 pub const H264_FMTP: &str = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
-
-/// Network settings of the WebRTC side.
-#[derive(Debug, Clone)]
-pub struct WebRtcSettings {
-    /// Local addresses for media sockets. A wildcard stands for every non-loopback interface,
-    /// so the default pairs it with loopback to serve the LAN and this machine at once.
-    pub udp_addrs: Vec<String>,
-}
-
-impl Default for WebRtcSettings {
-    fn default() -> Self {
-        Self { udp_addrs: vec!["127.0.0.1:0".to_owned(), "0.0.0.0:0".to_owned()] }
-    }
-}
 
 pub fn h264_codec() -> RTCRtpCodec {
     let feedback = |typ: &str, parameter: &str| RTCPFeedback { typ: typ.to_owned(), parameter: parameter.to_owned() };
@@ -87,21 +75,27 @@ pub struct Peer {
     pub events: mpsc::UnboundedReceiver<PeerEvent>,
     pub state: watch::Receiver<RTCPeerConnectionState>,
     pub keyframe_requests: Arc<KeyframeRequests>,
+    /// The UDP port this connection holds in the configured range, if any.
+    pub port: Option<PortLease>,
 }
-
-/// ICE-lite (RFC 8445 §2.5), as SFUs run: Lookout has only host candidates and answers checks,
-/// and the viewer, as the controlling agent, nominates. This fixes the order of events: Lookout
-/// is connected, and its DTLS endpoint started, when it answers the nominating check, before
-/// the viewer can send its ClientHello. With Lookout controlling, a ClientHello that arrived
-/// before Lookout saw its own check succeed was dropped, and a viewer that retransmits after
-/// 1 s (webrtc-rs does) waited that long for its first frame.
-const ICE_LITE: bool = true;
 
 /// Where the keyframe-request watcher sits: after the default interceptors on the read path
 /// (closest to the application of them all), so it sees what reached the end of the chain.
 const KEYFRAME_REQUEST_SLOT: usize = 14_000;
 
-pub async fn build(settings: &WebRtcSettings) -> webrtc::error::Result<Peer> {
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("server full: every UDP port of {0} is in use")]
+    PortsExhausted(crate::config::PortRange),
+    #[error("{0}")]
+    WebRtc(#[from] webrtc::error::Error),
+}
+
+/// `own_ice_servers`: the ICE servers with the credentials Lookout itself uses.
+pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>) -> Result<Peer, BuildError> {
+    let binding = network.bind().map_err(|PortsExhausted| {
+        BuildError::PortsExhausted(network.config.udp_ports.expect("only a configured range runs out"))
+    })?;
     let mut media_engine = MediaEngine::default();
     media_engine.register_codec(
         RTCRtpCodecParameters { rtp_codec: h264_codec(), payload_type: H264_PAYLOAD_TYPE },
@@ -112,15 +106,24 @@ pub async fn build(settings: &WebRtcSettings) -> webrtc::error::Result<Peer> {
         .with(Slot::from(KEYFRAME_REQUEST_SLOT), KeyframeRequestWatcher::new(keyframe_requests.clone()));
     let (events_tx, events) = mpsc::unbounded_channel();
     let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
-    let setting_engine = SettingEngineBuilder::new().with_lite(ICE_LITE).build();
+    let mut setting_engine = SettingEngineBuilder::new().with_lite(network.ice_lite());
+    if !network.config.public_ips.is_empty() {
+        // Host: the public addresses replace the machine's own; Srflx: they are added beside them.
+        let kind = if network.config.hide_private_addresses { RTCIceCandidateType::Host } else { RTCIceCandidateType::Srflx };
+        setting_engine = setting_engine.with_nat_1to1_ips(network.config.public_ips.iter().map(|ip| ip.to_string()).collect(), kind);
+    }
+    let ice_servers = own_ice_servers
+        .into_iter()
+        .map(|s| RTCIceServer { urls: s.urls, username: s.username.unwrap_or_default(), credential: s.credential.unwrap_or_default() })
+        .collect();
     let connection = PeerConnectionBuilder::new()
-        .with_configuration(RTCConfigurationBuilder::new().build())
-        .with_setting_engine(setting_engine)
+        .with_configuration(RTCConfigurationBuilder::new().with_ice_servers(ice_servers).build())
+        .with_setting_engine(setting_engine.build())
         .with_media_engine(media_engine)
         .with_interceptor_registry(registry)
         .with_handler(Arc::new(Handler { events: events_tx, state: state_tx }))
-        .with_udp_addrs(settings.udp_addrs.clone())
+        .with_udp_addrs(binding.udp_addrs)
         .build()
         .await?;
-    Ok(Peer { connection: Arc::new(connection), events, state, keyframe_requests })
+    Ok(Peer { connection: Arc::new(connection), events, state, keyframe_requests, port: binding.lease })
 }

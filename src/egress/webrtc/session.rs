@@ -3,7 +3,9 @@
 use super::forwarder::{Forwarder, ForwarderStats};
 use super::keyframe_requests::KeyframeRequests;
 pub use super::forwarder::ForwarderStatsSnapshot as SessionStats;
-use super::peer::{self, PeerEvent, WebRtcSettings};
+use super::network::Network;
+use super::peer::{self, BuildError, PeerEvent};
+use super::ports::PortLease;
 use crate::stream::{Stream, ViewerGuard};
 use lookout_signaling::IceCandidate;
 use rtc::media_stream::MediaStreamTrack;
@@ -25,6 +27,8 @@ pub enum SessionError {
     PathNotLive { path: String, state: String },
     #[error("bad SDP: {0}")]
     BadSdp(String),
+    #[error("{0}")]
+    ServerFull(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -53,11 +57,12 @@ pub struct ViewerSession {
     stats: Arc<ForwarderStats>,
     keyframe_requests: Arc<KeyframeRequests>,
     _viewer: ViewerGuard,
+    _port: Option<PortLease>,
 }
 
 impl ViewerSession {
     /// Sets up the PeerConnection and the track; media flows once ICE and DTLS connect.
-    pub async fn start(stream: &Arc<Stream>, settings: &WebRtcSettings, offer_from: OfferFrom) -> Result<Self, SessionError> {
+    pub async fn start(stream: &Arc<Stream>, network: &Network, offer_from: OfferFrom) -> Result<Self, SessionError> {
         let state = stream.state();
         if !state.is_live() {
             return Err(SessionError::PathNotLive { path: stream.name().to_owned(), state: state.to_string() });
@@ -66,9 +71,13 @@ impl ViewerSession {
             let context = context.to_owned();
             move |e: webrtc::error::Error| SessionError::Internal(format!("{context}: {e}"))
         };
-        let peer = peer::build(settings).await.map_err(internal("creating the peer connection"))?;
-        let ssrc = rand::random::<u32>();
         let id = random_id();
+        let peer = match peer::build(network, network.ice_servers_for(&format!("lookout-{id}"))).await {
+            Ok(peer) => peer,
+            Err(error @ BuildError::PortsExhausted(_)) => return Err(SessionError::ServerFull(error.to_string())),
+            Err(BuildError::WebRtc(error)) => return Err(internal("creating the peer connection")(error)),
+        };
+        let ssrc = rand::random::<u32>();
         let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
             format!("lookout-{}", stream.name()),
             format!("video-{id}"),
@@ -115,6 +124,7 @@ impl ViewerSession {
             stats,
             keyframe_requests: peer.keyframe_requests,
             _viewer: stream.add_viewer(),
+            _port: peer.port,
         })
     }
 

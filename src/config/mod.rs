@@ -4,12 +4,17 @@
 //! With no file at all, Lookout serves the built-in test pattern at path `demo` on
 //! `127.0.0.1:8080`, so `cargo run --release` shows a picture on any machine.
 
+mod path;
+mod webrtc;
+
+pub use path::{Credentials, PathConfig, RtspSource, TestPatternSettings, Transport};
+pub use webrtc::{IceServerConfig, PortRange, TurnCredentials, WebRtcConfig};
+
+use path::{path_config, validate_path_name, FilePath};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
-use url::Url;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEMO_PATH: &str = "demo";
@@ -20,64 +25,7 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Paths in name order; names are unique by construction.
     pub paths: BTreeMap<String, PathConfig>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum PathConfig {
-    Rtsp(RtspSource),
-    TestPattern(TestPatternSettings),
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct RtspSource {
-    /// The camera URL without credentials; those are in `credentials`.
-    pub url: Url,
-    pub credentials: Option<Credentials>,
-    pub transport: Transport,
-}
-
-#[derive(Clone, PartialEq)]
-pub struct Credentials {
-    pub username: String,
-    pub password: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    // Keep passwords out of logs and panics.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").field("username", &self.username).finish_non_exhaustive()
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transport {
-    /// RTP interleaved on the RTSP TCP connection: passes NAT and firewalls, never reorders.
-    #[default]
-    Tcp,
-    /// RTP on separate UDP ports: lower latency on a clean LAN, lost packets stay lost.
-    Udp,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct TestPatternSettings {
-    pub width: u32,
-    pub height: u32,
-    pub fps: u32,
-    pub keyframe_interval: Duration,
-    pub bitrate_kbps: u32,
-}
-
-impl Default for TestPatternSettings {
-    fn default() -> Self {
-        Self {
-            width: 1280,
-            height: 720,
-            fps: 30,
-            keyframe_interval: Duration::from_secs(2),
-            bitrate_kbps: 2500,
-        }
-    }
+    pub webrtc: WebRtcConfig,
 }
 
 /// What is wrong with a configuration, naming the field so the user can fix it.
@@ -91,7 +39,7 @@ pub enum ConfigError {
     Invalid { field: String, problem: String },
 }
 
-fn invalid(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { field: field.into(), problem: problem.into() }
 }
 
@@ -103,37 +51,20 @@ struct FileConfig {
     listen: Option<String>,
     #[serde(default)]
     paths: BTreeMap<String, FilePath>,
+    #[serde(default)]
+    webrtc: webrtc::FileWebRtc,
 }
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FilePath {
-    /// `rtsp://…`, `rtsps://…`, or `testpattern`.
-    source: String,
-    username: Option<String>,
-    password: Option<String>,
-    transport: Option<Transport>,
-    test_pattern: Option<FileTestPattern>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileTestPattern {
-    width: Option<u32>,
-    height: Option<u32>,
-    fps: Option<u32>,
-    keyframe_interval_secs: Option<f64>,
-    bitrate_kbps: Option<u32>,
-}
-
-const TEST_PATTERN_SOURCE: &str = "testpattern";
 
 impl Config {
     /// The configuration used when no file is given: the test pattern at `demo`.
     pub fn builtin_default() -> Self {
         let mut paths = BTreeMap::new();
         paths.insert(DEMO_PATH.to_owned(), PathConfig::TestPattern(TestPatternSettings::default()));
-        Self { listen: parse_listen("listen", DEFAULT_LISTEN).expect("default address is valid"), paths }
+        Self {
+            listen: parse_listen("listen", DEFAULT_LISTEN).expect("default address is valid"),
+            paths,
+            webrtc: WebRtcConfig::default(),
+        }
     }
 
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
@@ -159,7 +90,7 @@ impl Config {
             validate_path_name(&field, &name)?;
             paths.insert(name, path_config(&field, path)?);
         }
-        Ok(Self { listen, paths })
+        Ok(Self { listen, paths, webrtc: webrtc::webrtc_config(file.webrtc)? })
     }
 
     /// Applies `--listen ADDR`.
@@ -193,96 +124,10 @@ fn parse_listen(field: &str, value: &str) -> Result<SocketAddr, ConfigError> {
     })
 }
 
-/// Path names appear in URLs (`/whep/NAME`, `/?path=NAME`): keep them URL-safe.
-fn validate_path_name(field: &str, name: &str) -> Result<(), ConfigError> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-    if name.is_empty() || name.len() > 64 || !name.chars().all(allowed) || name.starts_with('.') {
-        return Err(invalid(
-            field,
-            format!("path name {name:?} must be 1-64 characters of letters, digits, '-', '_' or '.', not starting with '.'"),
-        ));
-    }
-    Ok(())
-}
-
-fn path_config(field: &str, path: FilePath) -> Result<PathConfig, ConfigError> {
-    if path.source == TEST_PATTERN_SOURCE {
-        if path.username.is_some() || path.password.is_some() || path.transport.is_some() {
-            return Err(invalid(field, "username, password and transport apply to rtsp sources only"));
-        }
-        return test_pattern(&format!("{field}.test_pattern"), path.test_pattern.unwrap_or_default())
-            .map(PathConfig::TestPattern);
-    }
-    if path.test_pattern.is_some() {
-        return Err(invalid(format!("{field}.test_pattern"), "applies only when source = \"testpattern\""));
-    }
-    rtsp_source(&format!("{field}.source"), path).map(PathConfig::Rtsp)
-}
-
-fn rtsp_source(field: &str, path: FilePath) -> Result<RtspSource, ConfigError> {
-    let mut url = Url::parse(&path.source).map_err(|e| {
-        invalid(field, format!("{:?} is not a URL ({e}); expected rtsp://host[:port]/path or \"testpattern\"", path.source))
-    })?;
-    if !matches!(url.scheme(), "rtsp" | "rtsps") {
-        return Err(invalid(field, format!("scheme {:?} is not supported; use rtsp:// or rtsps://", url.scheme())));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(invalid(field, "the URL has no host"));
-    }
-    let in_url = (!url.username().is_empty()).then(|| Credentials {
-        username: percent_decode(url.username()),
-        password: percent_decode(url.password().unwrap_or("")),
-    });
-    let in_fields = match (path.username, path.password) {
-        (Some(username), password) => Some(Credentials { username, password: password.unwrap_or_default() }),
-        (None, Some(_)) => return Err(invalid(field, "password is set but username is not")),
-        (None, None) => None,
-    };
-    if in_url.is_some() && in_fields.is_some() {
-        return Err(invalid(field, "credentials are given both in the URL and in username/password; keep one"));
-    }
-    // Credentials travel separately so that the URL can be logged and shown as it is.
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
-    Ok(RtspSource { url, credentials: in_url.or(in_fields), transport: path.transport.unwrap_or_default() })
-}
-
-fn percent_decode(text: &str) -> String {
-    url::form_urlencoded::parse(format!("x={}", text.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, value)| value.into_owned())
-        .unwrap_or_default()
-}
-
-fn test_pattern(field: &str, file: FileTestPattern) -> Result<TestPatternSettings, ConfigError> {
-    let default = TestPatternSettings::default();
-    let even_in = |name: &str, value: u32| {
-        if !(16..=3840).contains(&value) || value % 2 != 0 {
-            Err(invalid(format!("{field}.{name}"), format!("{value} must be an even number from 16 to 3840")))
-        } else {
-            Ok(value)
-        }
-    };
-    let width = even_in("width", file.width.unwrap_or(default.width))?;
-    let height = even_in("height", file.height.unwrap_or(default.height))?;
-    let fps = file.fps.unwrap_or(default.fps);
-    if !(1..=60).contains(&fps) {
-        return Err(invalid(format!("{field}.fps"), format!("{fps} must be from 1 to 60")));
-    }
-    let keyframe_secs = file.keyframe_interval_secs.unwrap_or(default.keyframe_interval.as_secs_f64());
-    if !(0.1..=60.0).contains(&keyframe_secs) {
-        return Err(invalid(format!("{field}.keyframe_interval_secs"), format!("{keyframe_secs} must be from 0.1 to 60 seconds")));
-    }
-    let bitrate_kbps = file.bitrate_kbps.unwrap_or(default.bitrate_kbps);
-    if !(50..=50_000).contains(&bitrate_kbps) {
-        return Err(invalid(format!("{field}.bitrate_kbps"), format!("{bitrate_kbps} must be from 50 to 50000")));
-    }
-    Ok(TestPatternSettings { width, height, fps, keyframe_interval: Duration::from_secs_f64(keyframe_secs), bitrate_kbps })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn field_of(error: ConfigError) -> String {
         match error {

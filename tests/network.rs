@@ -1,0 +1,79 @@
+//! Network settings proven against real peers: a UDP port range that holds every session and
+//! refuses one past it; STUN/TURN servers handed to the page, which plays through a real TURN
+//! server (coturn) with static and time-limited credentials.
+
+mod common;
+
+use common::{small_pattern, wait_live};
+use lookout::config::{Config, PortRange, WebRtcConfig};
+use lookout::Server;
+use lookout_signaling::{ClientMessage, ErrorCode, ServerMessage};
+use lookout_testkit::signaling::SignalingClient;
+use lookout_testkit::viewer::Viewer;
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::Duration;
+
+async fn start(webrtc: WebRtcConfig) -> Server {
+    common::init_logging();
+    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths: [("demo".to_owned(), small_pattern())].into(), webrtc };
+    Server::start(config).await.expect("server starts")
+}
+
+/// UDP ports bound on this machine inside `range`, read with `ss` as an operator would.
+fn udp_ports_in(range: PortRange) -> BTreeSet<u16> {
+    let output = Command::new("ss").args(["-H", "-u", "-a", "-n"]).output().expect("run ss (iproute2)");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(3)?.rsplit(':').next()?.parse().ok())
+        .filter(|port| range.contains(*port))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_range_holds_each_session_and_refuses_one_past_it() {
+    // Above Linux's ephemeral ports (32768-60999), so no client socket lands in it by chance.
+    let range = PortRange { first: 61100, last: 61102 };
+    let webrtc = WebRtcConfig { listen_ips: vec!["127.0.0.1".parse().expect("ip")], udp_ports: Some(range), ..Default::default() };
+    let server = start(webrtc).await;
+    wait_live(&server, "demo", Duration::from_secs(10)).await;
+
+    let mut viewers = Vec::new();
+    for _ in 0..range.len() {
+        let viewer = Viewer::watch_ws(server.addr, "demo", 0).await.expect("viewer within the range");
+        viewer.wait_for_packets(30, Duration::from_secs(15)).await.expect("plays");
+        viewers.push(viewer);
+    }
+    assert_eq!(udp_ports_in(range).len(), range.len(), "each session holds one port of the range");
+
+    let mut refused = SignalingClient::connect(server.addr).await.expect("connect");
+    refused.receive(Duration::from_secs(5)).await.expect("hello");
+    refused.send(&ClientMessage::Watch { path: "demo".into() }).await.expect("send");
+    match refused.receive_until(Duration::from_secs(5), |m| matches!(m, ServerMessage::Error { .. })).await {
+        Ok(ServerMessage::Error { code: ErrorCode::ServerFull, message }) => assert!(message.contains("61100-61102"), "{message}"),
+        other => panic!("expected server_full, got {other:?}"),
+    }
+    let whep = Viewer::watch_whep(server.addr, "demo", 0).await.err().expect("WHEP refused too").to_string();
+    assert!(whep.contains("503") && whep.contains("server full"), "{whep}");
+
+    let before: Vec<u64> = viewers.iter().map(|v| v.received().packets).collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for (viewer, before) in viewers.iter().zip(before) {
+        assert!(viewer.received().packets > before + 10, "the viewers in the range kept playing");
+    }
+
+    // A session that ends gives its port back.
+    viewers.pop().expect("a viewer").close().await.expect("close");
+    let mut again = None;
+    for _ in 0..50 {
+        match Viewer::watch_ws(server.addr, "demo", 0).await {
+            Ok(viewer) => {
+                again = Some(viewer);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let again = again.expect("a port came back");
+    again.wait_for_packets(30, Duration::from_secs(15)).await.expect("plays on the freed port");
+}
