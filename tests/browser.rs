@@ -7,31 +7,15 @@ mod common;
 use common::{start_server, wait_live};
 use lookout::config::{Config, PathConfig, RtspSource, TestPatternSettings, Transport};
 use lookout::Server;
+use lookout_testkit::browser;
 use lookout_testkit::camera::Camera;
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
-fn play_script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/play.mjs")
-}
-
-fn node(args: &[String]) -> Command {
-    let mut command = Command::new("node");
-    command.arg(play_script()).args(args);
-    command
-}
-
-/// Runs play.mjs to completion and returns its JSON result line; fails the test on failure.
+/// Runs play.mjs to completion; fails the test when the page did not play.
 fn play(url: &str, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec!["--url".to_owned(), url.to_owned()];
-    args.extend(extra.iter().map(|a| a.to_string()));
-    let output = node(&args).stderr(Stdio::inherit()).output().expect("run node (scripts/install-test-deps installs it)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    eprintln!("play.mjs: {stdout}");
-    assert!(output.status.success(), "the page did not play {url}: {stdout}");
-    serde_json::from_str(stdout.lines().last().unwrap_or_default()).expect("JSON result")
+    browser::play(url, extra).unwrap_or_else(|failure| panic!("the page did not play {url}: {failure}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,7 +55,7 @@ async fn page_reconnects_by_itself_when_the_server_restarts() {
     wait_live(&server, "demo", Duration::from_secs(10)).await;
     let addr = server.addr;
     let url = format!("{}?path=demo", server.page_url());
-    let mut page: Child = node(&["--url".into(), url, "--seconds".into(), "2".into(), "--resume".into(), "--first-frame-timeout".into(), "20".into()])
+    let mut page: Child = browser::play_command(&["--url".into(), url, "--seconds".into(), "2".into(), "--resume".into(), "--first-frame-timeout".into(), "20".into()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

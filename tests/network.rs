@@ -77,3 +77,55 @@ async fn a_port_range_holds_each_session_and_refuses_one_past_it() {
     let again = again.expect("a port came back");
     again.wait_for_packets(30, Duration::from_secs(15)).await.expect("plays on the freed port");
 }
+
+mod through_turn {
+    use super::*;
+    use lookout::config::{IceServerConfig, TurnCredentials};
+    use lookout_testkit::browser;
+    use lookout_testkit::turn::{TurnAuth, TurnServer};
+
+    fn turn_config(port: u16, credentials: TurnCredentials) -> WebRtcConfig {
+        WebRtcConfig {
+            ice_servers: vec![IceServerConfig { urls: vec![format!("turn:127.0.0.1:{port}?transport=udp")], credentials: Some(credentials) }],
+            ..Default::default()
+        }
+    }
+
+    /// The page with `ice=relay` may use TURN candidates only: it plays through coturn or not at all.
+    async fn play_relayed(server: &Server, first_frame_timeout: &str) -> Result<serde_json::Value, String> {
+        let url = format!("{}?path=demo&ice=relay", server.page_url());
+        let timeout = first_frame_timeout.to_owned();
+        tokio::task::spawn_blocking(move || browser::play(&url, &["--seconds", "3", "--first-frame-timeout", &timeout])).await.expect("join")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_page_plays_through_turn_with_static_credentials() {
+        let turn = TurnServer::start(lookout_testkit::free_port(), TurnAuth::User { username: "viewer", password: "pa55" }).expect("coturn");
+        let credentials = TurnCredentials::Static { username: "viewer".into(), credential: "pa55".into() };
+        let server = start(turn_config(turn.port, credentials)).await;
+        wait_live(&server, "demo", Duration::from_secs(10)).await;
+        let result = play_relayed(&server, "20").await.unwrap_or_else(|e| panic!("no play through TURN: {e}\ncoturn log:\n{}", turn.log()));
+        assert_eq!(result["route"].as_str().map(|r| r.starts_with("relay")), Some(true), "{result}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_page_plays_through_turn_with_time_limited_credentials() {
+        let turn = TurnServer::start(lookout_testkit::free_port(), TurnAuth::SharedSecret("north-wind")).expect("coturn");
+        let credentials = TurnCredentials::SharedSecret { secret: "north-wind".into(), ttl: Duration::from_secs(600) };
+        let server = start(turn_config(turn.port, credentials)).await;
+        wait_live(&server, "demo", Duration::from_secs(10)).await;
+        let result = play_relayed(&server, "20").await.unwrap_or_else(|e| panic!("no play through TURN: {e}\ncoturn log:\n{}", turn.log()));
+        assert_eq!(result["route"].as_str().map(|r| r.starts_with("relay")), Some(true), "{result}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn wrong_turn_credentials_fail_clearly() {
+        let turn = TurnServer::start(lookout_testkit::free_port(), TurnAuth::User { username: "viewer", password: "pa55" }).expect("coturn");
+        let credentials = TurnCredentials::Static { username: "viewer".into(), credential: "wrong".into() };
+        let server = start(turn_config(turn.port, credentials)).await;
+        wait_live(&server, "demo", Duration::from_secs(10)).await;
+        let failure = play_relayed(&server, "8").await.expect_err("no relay, no picture");
+        assert!(failure.contains("no frame rendered"), "{failure}");
+        assert!(turn.log().contains("credentials are incorrect"), "coturn refused the credentials:\n{}", turn.log());
+    }
+}

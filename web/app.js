@@ -4,7 +4,9 @@
 import { Player } from './player.js';
 
 const $ = (id) => document.getElementById(id);
-const player = new Player($('video'));
+const query = new URLSearchParams(location.search);
+// `&ice=relay` plays through the TURN servers only, to check that they work.
+const player = new Player($('video'), { iceTransportPolicy: query.get('ice') === 'relay' ? 'relay' : 'all' });
 // Read by the end-to-end tests and handy in the console.
 window.lookout = { player, paths: [] };
 
@@ -21,6 +23,7 @@ function showFigures(f) {
   $('fig-loss').textContent = f.lossPercent != null ? `${f.lossPercent.toFixed(1)} % (${f.packetsLost} total)` : '–';
   $('fig-dropped').textContent = String(f.framesDropped);
   $('fig-freezes').textContent = String(f.freezeCount);
+  $('fig-route').textContent = f.route || '–';
   $('fig-first-frame').textContent = f.firstFrameMs != null ? `${f.firstFrameMs} ms` : '–';
   const latency = median(f.latencyMs.slice(-30));
   $('fig-latency').textContent = latency != null ? `${latency} ms` : 'test pattern only';
@@ -86,7 +89,7 @@ async function refreshPaths() {
   }
 }
 
-const requested = new URLSearchParams(location.search).get('path');
+const requested = query.get('path');
 if (requested) select(requested);
 refreshPaths();
 setInterval(refreshPaths, 2000);

@@ -11,9 +11,11 @@ const STALL_MS = 6000;
 const LATENCY_SAMPLES = 300;
 
 export class Player extends EventTarget {
-  constructor(video) {
+  // `iceTransportPolicy` 'relay' uses TURN only: a way to check a TURN setup.
+  constructor(video, { iceTransportPolicy = 'all' } = {}) {
     super();
     this.video = video;
+    this.iceTransportPolicy = iceTransportPolicy;
     this.path = null;
     this.ws = null;
     this.pc = null;
@@ -31,7 +33,7 @@ export class Player extends EventTarget {
     return {
       path: this.path, state: 'idle', watchRequestedAt: null, firstFrameMs: null, framesRendered: 0,
       lastFrameAt: null, width: 0, height: 0, fps: null, bitrateBps: null, packetsLost: 0, packetsReceived: 0,
-      lossPercent: null, framesDropped: 0, freezeCount: 0, latencyMs: [], errors: [],
+      lossPercent: null, framesDropped: 0, freezeCount: 0, latencyMs: [], errors: [], route: null,
     };
   }
 
@@ -138,7 +140,7 @@ export class Player extends EventTarget {
 
   async answer(offer) {
     this.closeSession();
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers, iceTransportPolicy: this.iceTransportPolicy });
     this.pc = pc;
     pc.ontrack = (event) => {
       this.video.srcObject = event.streams[0] || new MediaStream([event.track]);
@@ -205,6 +207,10 @@ export class Player extends EventTarget {
     if (!this.pc) return;
     const report = await this.pc.getStats().catch(() => null);
     if (!report) return;
+    const transport = [...report.values()].find((s) => s.type === 'transport' && s.selectedCandidatePairId);
+    const pair = transport && report.get(transport.selectedCandidatePairId);
+    const local = pair && report.get(pair.localCandidateId);
+    if (local) this.figures.route = `${local.candidateType} ${local.protocol}`;
     report.forEach((s) => {
       if (s.type !== 'inbound-rtp' || s.kind !== 'video') return;
       const f = this.figures;

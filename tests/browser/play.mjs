@@ -93,6 +93,7 @@ try {
     latencySamples: sorted.length,
     latencyP50Ms: pick(0.5),
     latencyP95Ms: pick(0.95),
+    route: f.route,
     errors: f.errors,
   };
 } catch (error) {

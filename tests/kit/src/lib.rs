@@ -6,10 +6,12 @@
 //! * [`camera`]: GStreamer's RTSP server (tests/camera/rtsp_camera.py) as a camera.
 //! * [`h264`]: depacketizes what a viewer received and decodes it with openh264.
 
+pub mod browser;
 pub mod camera;
 pub mod h264;
 pub mod http;
 pub mod signaling;
+pub mod turn;
 pub mod viewer;
 
 /// A free TCP port on loopback (bound, read, released: fine for tests on one machine).

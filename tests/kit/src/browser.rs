@@ -1,0 +1,31 @@
+//! Runs tests/browser/play.mjs: Debian's Chromium, driven by playwright-core, on Lookout's page.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// `node play.mjs ARGS`, for tests that drive it step by step.
+pub fn play_command(args: &[String]) -> Command {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../browser/play.mjs");
+    let mut command = Command::new("node");
+    command.arg(script).args(args);
+    command
+}
+
+/// Plays `url` to the end; `Ok` with the JSON result when the page played, `Err` with the
+/// result (or the failure) when it did not.
+pub fn play(url: &str, extra: &[&str]) -> Result<serde_json::Value, String> {
+    let mut args = vec!["--url".to_owned(), url.to_owned()];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let output = play_command(&args)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run node (scripts/install-test-deps installs it): {e}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    eprintln!("play.mjs: {stdout}");
+    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).map_err(|_| stdout.clone())?;
+    if output.status.success() {
+        Ok(result)
+    } else {
+        Err(result.to_string())
+    }
+}
