@@ -129,3 +129,32 @@ mod through_turn {
         assert!(turn.log().contains("credentials are incorrect"), "coturn refused the credentials:\n{}", turn.log());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hidden_private_addresses_are_announced_only_as_the_public_one() {
+    let webrtc = WebRtcConfig {
+        listen_ips: vec!["127.0.0.1".parse().expect("ip")],
+        public_ips: vec!["203.0.113.7".parse().expect("ip")],
+        hide_private_addresses: true,
+        ..Default::default()
+    };
+    let server = start(webrtc).await;
+    wait_live(&server, "demo", Duration::from_secs(10)).await;
+    let mut client = SignalingClient::connect(server.addr).await.expect("connect");
+    client.receive(Duration::from_secs(5)).await.expect("hello");
+    client.send(&ClientMessage::Watch { path: "demo".into() }).await.expect("send");
+    let mut candidates: Vec<String> = Vec::new();
+    if let Ok(ServerMessage::Offer { sdp, .. }) = client.receive_until(Duration::from_secs(5), |m| matches!(m, ServerMessage::Offer { .. })).await {
+        candidates.extend(sdp.lines().filter(|l| l.starts_with("a=candidate:")).map(str::to_owned));
+    }
+    // Trickled candidates follow the offer; gathering host candidates takes milliseconds.
+    while let Ok(ServerMessage::Candidate { candidate }) =
+        client.receive_until(Duration::from_secs(1), |m| matches!(m, ServerMessage::Candidate { .. })).await
+    {
+        candidates.push(candidate.candidate);
+    }
+    assert!(!candidates.is_empty(), "some candidate was announced");
+    for candidate in candidates.iter().filter(|c| !c.is_empty()) {
+        assert!(candidate.contains(" 203.0.113.7 ") && !candidate.contains("127.0.0.1"), "{candidate}");
+    }
+}

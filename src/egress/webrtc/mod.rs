@@ -1,5 +1,6 @@
 //! WebRTC egress: one viewer session per PeerConnection, fed from the stream's shared packets.
 
+mod announce;
 mod forwarder;
 pub mod ice_servers;
 mod keyframe_requests;

@@ -1,6 +1,7 @@
 //! The network side of WebRTC as configured: which sockets a session binds, which addresses
 //! and ICE servers viewers get, and whether Lookout runs ICE-lite.
 
+use super::announce::Announcer;
 use super::ice_servers;
 use super::ports::{PortLease, PortPool};
 use crate::config::WebRtcConfig;
@@ -12,6 +13,7 @@ use std::time::SystemTime;
 pub struct Network {
     pub config: WebRtcConfig,
     ports: Option<Arc<PortPool>>,
+    pub announcer: Arc<Announcer>,
 }
 
 /// Every port of the configured range is held by a session (or by another program).
@@ -27,7 +29,8 @@ pub struct Binding {
 impl Network {
     pub fn new(config: WebRtcConfig) -> Self {
         let ports = config.udp_ports.map(PortPool::new);
-        Self { config, ports }
+        let announcer = Arc::new(Announcer::new(config.public_ips.clone(), config.hide_private_addresses));
+        Self { config, ports, announcer }
     }
 
     /// ICE-lite (RFC 8445 §2.5), as SFUs run, unless Lookout has STUN/TURN servers of its own

@@ -1,16 +1,18 @@
 //! Builds the PeerConnection of one viewer: codecs, interceptors, sockets, events.
 
+use super::announce::Announcer;
 use super::keyframe_requests::{KeyframeRequestWatcher, KeyframeRequests};
 use super::network::{Network, PortsExhausted};
 use super::ports::PortLease;
 use lookout_signaling::{IceCandidate, IceServer};
+use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{Registry, Slot};
 use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use webrtc::peer_connection::{
     register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceCandidateType, RTCIceGatheringState, RTCIceServer, SettingEngineBuilder, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
+    RTCConfigurationBuilder, RTCIceGatheringState, RTCIceServer, SettingEngineBuilder, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
 };
 
 /// The payload type Lookout offers for H.264; in WHEP the viewer's offer decides instead.
@@ -40,6 +42,7 @@ pub enum PeerEvent {
 
 struct Handler {
     events: mpsc::UnboundedSender<PeerEvent>,
+    announcer: Arc<Announcer>,
     state: watch::Sender<RTCPeerConnectionState>,
 }
 
@@ -48,12 +51,14 @@ impl PeerConnectionEventHandler for Handler {
     async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
         match event.candidate.to_json() {
             Ok(init) => {
-                let _ = self.events.send(PeerEvent::Candidate(IceCandidate {
-                    candidate: init.candidate,
-                    sdp_mid: init.sdp_mid,
-                    sdp_m_line_index: init.sdp_mline_index,
-                    username_fragment: init.username_fragment,
-                }));
+                for candidate in self.announcer.candidates(&init.candidate) {
+                    let _ = self.events.send(PeerEvent::Candidate(IceCandidate {
+                        candidate,
+                        sdp_mid: init.sdp_mid.clone(),
+                        sdp_m_line_index: init.sdp_mline_index,
+                        username_fragment: init.username_fragment.clone(),
+                    }));
+                }
             }
             Err(error) => tracing::warn!(%error, "cannot encode a local ICE candidate"),
         }
@@ -106,12 +111,12 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>) -> Result
         .with(Slot::from(KEYFRAME_REQUEST_SLOT), KeyframeRequestWatcher::new(keyframe_requests.clone()));
     let (events_tx, events) = mpsc::unbounded_channel();
     let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
-    let mut setting_engine = SettingEngineBuilder::new().with_lite(network.ice_lite());
-    if !network.config.public_ips.is_empty() {
-        // Host: the public addresses replace the machine's own; Srflx: they are added beside them.
-        let kind = if network.config.hide_private_addresses { RTCIceCandidateType::Host } else { RTCIceCandidateType::Srflx };
-        setting_engine = setting_engine.with_nat_1to1_ips(network.config.public_ips.iter().map(|ip| ip.to_string()).collect(), kind);
-    }
+    // No mDNS: Lookout announces real addresses, and learns a browser's hidden one from its
+    // connectivity checks. Its multicast socket also fails (ENODEV) on hosts without a
+    // multicast route, which would stop every session there.
+    let setting_engine = SettingEngineBuilder::new()
+        .with_lite(network.ice_lite())
+        .with_multicast_dns_mode(MulticastDnsMode::Disabled);
     let ice_servers = own_ice_servers
         .into_iter()
         .map(|s| RTCIceServer { urls: s.urls, username: s.username.unwrap_or_default(), credential: s.credential.unwrap_or_default() })
@@ -121,7 +126,7 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>) -> Result
         .with_setting_engine(setting_engine.build())
         .with_media_engine(media_engine)
         .with_interceptor_registry(registry)
-        .with_handler(Arc::new(Handler { events: events_tx, state: state_tx }))
+        .with_handler(Arc::new(Handler { events: events_tx, announcer: network.announcer.clone(), state: state_tx }))
         .with_udp_addrs(binding.udp_addrs)
         .build()
         .await?;

@@ -3,6 +3,7 @@
 use super::forwarder::{Forwarder, ForwarderStats};
 use super::keyframe_requests::KeyframeRequests;
 pub use super::forwarder::ForwarderStatsSnapshot as SessionStats;
+use super::announce::Announcer;
 use super::network::Network;
 use super::peer::{self, BuildError, PeerEvent};
 use super::ports::PortLease;
@@ -53,6 +54,7 @@ pub struct ViewerSession {
     connection: Arc<dyn PeerConnection>,
     state: watch::Receiver<RTCPeerConnectionState>,
     events: Mutex<mpsc::UnboundedReceiver<PeerEvent>>,
+    announcer: Arc<Announcer>,
     forwarder: tokio::task::JoinHandle<()>,
     stats: Arc<ForwarderStats>,
     keyframe_requests: Arc<KeyframeRequests>,
@@ -120,6 +122,7 @@ impl ViewerSession {
             connection: peer.connection,
             state: peer.state,
             events: Mutex::new(peer.events),
+            announcer: network.announcer.clone(),
             forwarder,
             stats,
             keyframe_requests: peer.keyframe_requests,
@@ -131,7 +134,7 @@ impl ViewerSession {
     /// Lookout's offer (the /ws flow); candidates follow as events.
     pub async fn create_offer(&self) -> Result<String, SessionError> {
         let offer = self.connection.create_offer(None).await.map_err(|e| SessionError::Internal(format!("creating the offer: {e}")))?;
-        let sdp = offer.sdp.clone();
+        let sdp = self.announcer.sdp(&offer.sdp);
         self.connection
             .set_local_description(offer)
             .await
@@ -164,7 +167,7 @@ impl ViewerSession {
         })
         .await;
         let local = self.connection.local_description().await;
-        local.map(|d| d.sdp).ok_or_else(|| SessionError::Internal("no local description after answering".into()))
+        local.map(|d| self.announcer.sdp(&d.sdp)).ok_or_else(|| SessionError::Internal("no local description after answering".into()))
     }
 
     pub async fn add_remote_candidate(&self, candidate: IceCandidate) -> Result<(), SessionError> {

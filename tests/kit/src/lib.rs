@@ -10,6 +10,7 @@ pub mod browser;
 pub mod camera;
 pub mod h264;
 pub mod http;
+pub mod netns;
 pub mod signaling;
 pub mod turn;
 pub mod viewer;

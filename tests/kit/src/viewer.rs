@@ -11,7 +11,7 @@ use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication
 use rtc::rtp::packet::Packet;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -89,6 +89,9 @@ impl Received {
 const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(300);
 const KEYFRAME_REQUEST_POLL: Duration = Duration::from_millis(20);
 const MAX_KEYFRAME_REQUESTS: u64 = 100;
+
+/// Tests on one machine: loopback explicitly, as a wildcard would skip it.
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 pub struct Viewer {
     connection: Arc<dyn PeerConnection>,
@@ -188,7 +191,7 @@ struct Parts {
     state: watch::Receiver<RTCPeerConnectionState>,
 }
 
-async fn peer(started: Instant, keep_packets: usize) -> anyhow::Result<Parts> {
+async fn peer(bind: IpAddr, started: Instant, keep_packets: usize) -> anyhow::Result<Parts> {
     let mut media_engine = MediaEngine::default();
     media_engine.register_default_codecs()?;
     let registry = register_default_interceptors(Registry::new(), &mut media_engine)?;
@@ -214,8 +217,7 @@ async fn peer(started: Instant, keep_packets: usize) -> anyhow::Result<Parts> {
         .with_media_engine(media_engine)
         .with_interceptor_registry(registry)
         .with_handler(Arc::new(handler))
-        // Loopback explicitly: a wildcard would skip it.
-        .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
+        .with_udp_addrs(vec![SocketAddr::new(bind, 0)])
         .build()
         .await?;
     Ok(Parts { connection: Arc::new(connection), received, track, candidates, gathered, state })
@@ -234,6 +236,12 @@ fn to_init(candidate: IceCandidate) -> RTCIceCandidateInit {
 impl Viewer {
     /// Watches `path` through the WebSocket API, keeping the first `keep_packets` packets.
     pub async fn watch_ws(server: SocketAddr, path: &str, keep_packets: usize) -> anyhow::Result<Self> {
+        Self::watch_ws_from(LOOPBACK, server, path, keep_packets).await
+    }
+
+    /// Like `watch_ws`, with media sockets on `bind` (a wildcard means every non-loopback
+    /// interface, as inside a network namespace).
+    pub async fn watch_ws_from(bind: IpAddr, server: SocketAddr, path: &str, keep_packets: usize) -> anyhow::Result<Self> {
         let started = Instant::now();
         let mut client = SignalingClient::connect(server).await?;
         match client.receive(Duration::from_secs(5)).await? {
@@ -245,7 +253,7 @@ impl Viewer {
             ServerMessage::Offer { session, sdp, .. } => (session, sdp),
             other => bail!("expected an offer, got {other:?}"),
         };
-        let parts = peer(started, keep_packets).await?;
+        let parts = peer(bind, started, keep_packets).await?;
         parts.connection.set_remote_description(RTCSessionDescription::offer(sdp)?).await?;
         let answer = parts.connection.create_answer(None).await?;
         let answer_sdp = answer.sdp.clone();
@@ -277,7 +285,7 @@ impl Viewer {
 
     /// Watches `path` through WHEP, keeping the first `keep_packets` packets.
     pub async fn watch_whep(server: SocketAddr, path: &str, keep_packets: usize) -> anyhow::Result<Self> {
-        let mut parts = peer(Instant::now(), keep_packets).await?;
+        let mut parts = peer(LOOPBACK, Instant::now(), keep_packets).await?;
         let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, ..Default::default() };
         parts.connection.add_transceiver_from_kind(RtpCodecKind::Video, Some(init)).await?;
         let offer = parts.connection.create_offer(None).await?;

@@ -1,11 +1,14 @@
 //! Load generator for scripts/bench: N viewers (webrtc 0.21, no decoding) watch one path
 //! through /ws for T seconds; prints one JSON line with what they received.
 //!
-//!   lookout-load --server 127.0.0.1:8080 --path demo --viewers 10 --seconds 10
+//!   lookout-load --server 127.0.0.1:8080 --path demo --viewers 10 --seconds 10 [--bind 0.0.0.0]
+//!
+//! Media sockets bind loopback unless --bind says otherwise (0.0.0.0: every non-loopback
+//! interface, as inside a network namespace).
 
 use anyhow::{bail, Context};
 use lookout_testkit::viewer::{Received, Viewer};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 struct Args {
@@ -13,10 +16,11 @@ struct Args {
     path: String,
     viewers: usize,
     seconds: u64,
+    bind: IpAddr,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
-    let mut args = Args { server: "127.0.0.1:8080".parse()?, path: "demo".into(), viewers: 1, seconds: 10 };
+    let mut args = Args { server: "127.0.0.1:8080".parse()?, path: "demo".into(), viewers: 1, seconds: 10, bind: IpAddr::from([127, 0, 0, 1]) };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
@@ -25,6 +29,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--path" => args.path = value,
             "--viewers" => args.viewers = value.parse().context("--viewers")?,
             "--seconds" => args.seconds = value.parse().context("--seconds")?,
+            "--bind" => args.bind = value.parse().context("--bind")?,
             other => bail!("unknown option {other}; see the comment at the top of lookout-load.rs"),
         }
     }
@@ -42,8 +47,8 @@ async fn main() -> anyhow::Result<()> {
     let stagger = Duration::from_millis(1000 / args.viewers.max(1) as u64);
     let mut joins = Vec::new();
     for _ in 0..args.viewers {
-        let (server, path) = (args.server, args.path.clone());
-        joins.push(tokio::spawn(async move { Viewer::watch_ws(server, &path, 0).await }));
+        let (server, path, bind) = (args.server, args.path.clone(), args.bind);
+        joins.push(tokio::spawn(async move { Viewer::watch_ws_from(bind, server, &path, 0).await }));
         tokio::time::sleep(stagger).await;
     }
     let mut viewers = Vec::new();
