@@ -17,6 +17,8 @@ pub struct WebRtcConfig {
     pub public_ips: Vec<IpAddr>,
     /// Announce only `public_ips`, never the machine's own addresses.
     pub hide_private_addresses: bool,
+    /// Also accept ICE over TCP (RFC 6544, passive), for viewers whose networks block UDP.
+    pub ice_tcp: bool,
     pub ice_servers: Vec<IceServerConfig>,
 }
 
@@ -27,6 +29,7 @@ impl Default for WebRtcConfig {
             udp_ports: None,
             public_ips: Vec::new(),
             hide_private_addresses: false,
+            ice_tcp: false,
             ice_servers: Vec::new(),
         }
     }
@@ -92,6 +95,8 @@ pub(super) struct FileWebRtc {
     #[serde(default)]
     hide_private_addresses: bool,
     #[serde(default)]
+    ice_tcp: bool,
+    #[serde(default)]
     ice_servers: Vec<FileIceServer>,
 }
 
@@ -128,7 +133,7 @@ pub(super) fn webrtc_config(file: FileWebRtc) -> Result<WebRtcConfig, ConfigErro
         .enumerate()
         .map(|(i, server)| ice_server(&format!("webrtc.ice_servers[{i}]"), server))
         .collect::<Result<_, _>>()?;
-    Ok(WebRtcConfig { listen_ips, udp_ports, public_ips, hide_private_addresses: file.hide_private_addresses, ice_servers })
+    Ok(WebRtcConfig { listen_ips, udp_ports, public_ips, hide_private_addresses: file.hide_private_addresses, ice_tcp: file.ice_tcp, ice_servers })
 }
 
 fn parse_ip(field: &str, text: &str) -> Result<IpAddr, ConfigError> {
@@ -245,6 +250,7 @@ mod tests {
             udp_ports = "40000-40999"
             public_ips = ["203.0.113.7", "2001:db8::7"]
             hide_private_addresses = true
+            ice_tcp = true
             [[ice_servers]]
             urls = ["stun:stun.example.org:3478"]
             [[ice_servers]]
@@ -261,6 +267,7 @@ mod tests {
         assert_eq!(config.udp_ports, Some(PortRange { first: 40000, last: 40999 }));
         assert_eq!(config.udp_ports.map(|r| r.len()), Some(1000));
         assert_eq!(config.public_ips.len(), 2);
+        assert!(config.ice_tcp);
         assert_eq!(config.ice_servers.len(), 3);
         assert_eq!(config.ice_servers[2].credentials, Some(TurnCredentials::SharedSecret { secret: "s3cret".into(), ttl: Duration::from_secs(3600) }));
     }

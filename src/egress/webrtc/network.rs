@@ -23,6 +23,8 @@ pub struct PortsExhausted;
 /// What one session binds.
 pub struct Binding {
     pub udp_addrs: Vec<String>,
+    /// Passive ICE-TCP listeners, on the same port as UDP; empty without ICE-TCP.
+    pub tcp_addrs: Vec<String>,
     pub lease: Option<PortLease>,
 }
 
@@ -48,16 +50,17 @@ impl Network {
         ice_servers::for_viewer(&self.config.ice_servers, name, SystemTime::now())
     }
 
-    /// The addresses a new session binds: every listen IP on one port of the range, or on
-    /// ports the system chooses when no range is configured.
+    /// The addresses a new session binds: every listen IP on one port of the range (UDP, and
+    /// TCP with ICE-TCP), or on ports the system chooses when no range is configured.
     pub fn bind(&self) -> Result<Binding, PortsExhausted> {
         let lease = match &self.ports {
-            Some(pool) => Some(pool.lease(&self.config.listen_ips).ok_or(PortsExhausted)?),
+            Some(pool) => Some(pool.lease(&self.config.listen_ips, self.config.ice_tcp).ok_or(PortsExhausted)?),
             None => None,
         };
         let port = lease.as_ref().map_or(0, |l| l.port);
-        let udp_addrs = self.config.listen_ips.iter().map(|ip| SocketAddr::new(*ip, port).to_string()).collect();
-        Ok(Binding { udp_addrs, lease })
+        let udp_addrs: Vec<String> = self.config.listen_ips.iter().map(|ip| SocketAddr::new(*ip, port).to_string()).collect();
+        let tcp_addrs = if self.config.ice_tcp { udp_addrs.clone() } else { Vec::new() };
+        Ok(Binding { udp_addrs, tcp_addrs, lease })
     }
 
     /// The effective settings, for the startup log.
@@ -66,9 +69,10 @@ impl Network {
         let c = &self.config;
         let ice = c.ice_servers.iter().map(|s| format!("{} ({})", s.urls.join(" "), s.credentials.as_ref().map_or("no credentials".to_owned(), |c| format!("{c:?}"))));
         format!(
-            "WebRTC network settings:\n  media sockets bind: {}\n  UDP ports: {}\n  announced public addresses: {}{}\n  ICE servers: {}\n  ICE mode: {}",
+            "WebRTC network settings:\n  media sockets bind: {}\n  UDP ports: {}\n  ICE-TCP: {}\n  announced public addresses: {}{}\n  ICE servers: {}\n  ICE mode: {}",
             list(c.listen_ips.iter().map(|ip| ip.to_string()).collect()),
             c.udp_ports.map_or("any free port (one socket per viewer)".to_owned(), |r| format!("{r} ({} viewers at most)", r.len())),
+            if c.ice_tcp { "passive, on each session's UDP port number" } else { "off" },
             list(c.public_ips.iter().map(|ip| ip.to_string()).collect()),
             if c.hide_private_addresses { " (only these are announced)" } else { "" },
             list(ice.collect()),

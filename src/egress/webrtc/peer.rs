@@ -128,6 +128,7 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>) -> Result
         .with_interceptor_registry(registry)
         .with_handler(Arc::new(Handler { events: events_tx, announcer: network.announcer.clone(), state: state_tx }))
         .with_udp_addrs(binding.udp_addrs)
+        .with_tcp_addrs(binding.tcp_addrs)
         .build()
         .await?;
     Ok(Peer { connection: Arc::new(connection), events, state, keyframe_requests, port: binding.lease })

@@ -4,7 +4,7 @@
 
 use crate::config::PortRange;
 use std::collections::BTreeSet;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
 use std::sync::{Arc, Mutex};
 
 pub struct PortPool {
@@ -30,12 +30,17 @@ impl PortPool {
     }
 
     /// A port of the range that no session holds and that every address in `ips` can bind
-    /// now (another program may use some), or `None` when the range is exhausted.
-    pub fn lease(self: &Arc<Self>, ips: &[IpAddr]) -> Option<PortLease> {
+    /// now, for UDP and, with `tcp_too`, for TCP (another program may use some), or `None`
+    /// when the range is exhausted.
+    pub fn lease(self: &Arc<Self>, ips: &[IpAddr], tcp_too: bool) -> Option<PortLease> {
         let mut leased = self.lock();
-        let port = (self.range.first..=self.range.last)
-            .filter(|port| !leased.contains(port))
-            .find(|port| ips.iter().all(|ip| UdpSocket::bind(SocketAddr::new(*ip, *port)).is_ok()))?;
+        let free = |port: u16| {
+            ips.iter().all(|ip| {
+                let address = SocketAddr::new(*ip, port);
+                UdpSocket::bind(address).is_ok() && (!tcp_too || TcpListener::bind(address).is_ok())
+            })
+        };
+        let port = (self.range.first..=self.range.last).filter(|port| !leased.contains(port)).find(|port| free(*port))?;
         leased.insert(port);
         Some(PortLease { pool: self.clone(), port })
     }
@@ -64,12 +69,12 @@ mod tests {
         let loopback = [IpAddr::from([127, 0, 0, 1])];
         // A port some other program holds is skipped.
         let held = UdpSocket::bind(("127.0.0.1", first + 1));
-        let leases: Vec<PortLease> = std::iter::from_fn(|| pool.lease(&loopback)).take(4).collect();
+        let leases: Vec<PortLease> = std::iter::from_fn(|| pool.lease(&loopback, true)).take(4).collect();
         let expected = if held.is_ok() { 2 } else { 3 };
         assert_eq!(leases.len(), expected, "the range is exhausted after its free ports");
         assert!(leases.iter().all(|l| (first..=last).contains(&l.port)));
         drop(leases);
         assert_eq!(pool.in_use(), 0);
-        assert!(pool.lease(&loopback).is_some(), "ports come back when sessions end");
+        assert!(pool.lease(&loopback, false).is_some(), "ports come back when sessions end");
     }
 }

@@ -3,11 +3,14 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+pub fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../browser/play.mjs")
+}
+
 /// `node play.mjs ARGS`, for tests that drive it step by step.
 pub fn play_command(args: &[String]) -> Command {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../browser/play.mjs");
     let mut command = Command::new("node");
-    command.arg(script).args(args);
+    command.arg(script()).args(args);
     command
 }
 
@@ -16,7 +19,12 @@ pub fn play_command(args: &[String]) -> Command {
 pub fn play(url: &str, extra: &[&str]) -> Result<serde_json::Value, String> {
     let mut args = vec!["--url".to_owned(), url.to_owned()];
     args.extend(extra.iter().map(|a| a.to_string()));
-    let output = play_command(&args)
+    run(play_command(&args))
+}
+
+/// Runs a prepared play.mjs command (inside a network namespace, say) to the end.
+pub fn run(mut command: Command) -> Result<serde_json::Value, String> {
+    let output = command
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| format!("cannot run node (scripts/install-test-deps installs it): {e}"))?;

@@ -1,0 +1,149 @@
+//! Real networks in namespaces these tests make (they need root): NAT on both sides, and a
+//! viewer whose network drops UDP.
+
+use lookout_testkit::browser;
+use lookout_testkit::netns::Namespace;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+const LOOKOUT: &str = env!("CARGO_BIN_EXE_lookout");
+
+fn load_generator() -> PathBuf {
+    let path = PathBuf::from(LOOKOUT).with_file_name("lookout-load");
+    assert!(path.exists(), "{} is missing: build the workspace (scripts/test does)", path.display());
+    path
+}
+
+/// Packets a NAT rule has matched, from `iptables -L -v -x`.
+fn nat_rule_packets(namespace: &Namespace, chain: &str) -> u64 {
+    let output = namespace.exec("iptables", &["-t", "nat", "-L", chain, "-v", "-n", "-x"]).expect("iptables -L");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .skip(2)
+        .filter_map(|line| line.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Lookout (the binary) in a namespace with this configuration, stopped by its PID.
+struct Lookout {
+    child: Child,
+    config: PathBuf,
+}
+
+impl Lookout {
+    fn start(namespace: &Namespace, config_text: &str) -> Self {
+        let config = std::env::temp_dir().join(format!("lookout-{}.toml", namespace.name));
+        std::fs::write(&config, config_text).expect("write config");
+        let mut child = namespace
+            .command(LOOKOUT)
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start lookout in its namespace");
+        let mut line = String::new();
+        let _ = BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line);
+        assert!(line.contains("Lookout is running"), "lookout started: {line:?}");
+        std::thread::sleep(Duration::from_secs(1)); // the test pattern's first keyframe
+        Self { child, config }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.config);
+    }
+}
+
+impl Drop for Lookout {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A viewer behind a router that masquerades (as a home router does) watches Lookout running
+/// behind 1:1 NAT (as on a cloud host), which announces only its public address.
+///
+///   viewer 192.168.77.2 ── router (MASQUERADE) 192.168.77.1 | 100.64.0.2 ── 100.64.0.1 server
+///                                                        public address, DNAT to 10.204.0.1
+#[test]
+fn a_viewer_behind_masquerade_plays_from_a_server_behind_one_to_one_nat() {
+    let id = std::process::id() % 100_000;
+    let server = Namespace::new(format!("lk-srv-{id}")).expect("server namespace");
+    let router = Namespace::new(format!("lk-rtr-{id}")).expect("router namespace");
+    let viewer = Namespace::new(format!("lk-vwr-{id}")).expect("viewer namespace");
+    server.link(("s0", "100.64.0.1/24"), &router, ("rwan", "100.64.0.2/24")).expect("wan link");
+    router.link(("rlan", "192.168.77.1/24"), &viewer, ("v0", "192.168.77.2/24")).expect("lan link");
+    viewer.exec("ip", &["route", "add", "default", "via", "192.168.77.1"]).expect("viewer route");
+    router.exec("sysctl", &["-q", "-w", "net.ipv4.ip_forward=1"]).expect("router forwards");
+    router.exec("iptables", &["-t", "nat", "-A", "POSTROUTING", "-o", "rwan", "-j", "MASQUERADE"]).expect("masquerade");
+    // The server's media sockets are on a private address, reached through 1:1 NAT. It sits on
+    // a veth pair of its own: a dummy device needs a kernel module not every machine has, and
+    // webrtc-rs does not bind addresses of the loopback device.
+    server.exec("ip", &["link", "add", "priv", "type", "veth", "peer", "name", "priv-peer"]).expect("private device");
+    server.exec("ip", &["addr", "add", "10.204.0.1/32", "dev", "priv"]).expect("private address");
+    for device in ["priv", "priv-peer"] {
+        server.exec("ip", &["link", "set", device, "up"]).expect("up");
+    }
+    server
+        .exec("iptables", &["-t", "nat", "-A", "PREROUTING", "-i", "s0", "-d", "100.64.0.1", "-p", "udp", "-j", "DNAT", "--to-destination", "10.204.0.1"])
+        .expect("1:1 NAT");
+
+    let mut lookout = Lookout::start(&server, r#"listen = "100.64.0.1:8080"
+[paths.demo]
+source = "testpattern"
+test_pattern = { width = 320, height = 180, fps = 15, keyframe_interval_secs = 1, bitrate_kbps = 300 }
+[webrtc]
+listen_ips = ["10.204.0.1"]
+public_ips = ["100.64.0.1"]
+hide_private_addresses = true
+"#);
+
+    let load = viewer
+        .command(load_generator().to_str().expect("utf-8 path"))
+        .args(["--server", "100.64.0.1:8080", "--viewers", "2", "--seconds", "3", "--bind", "0.0.0.0"])
+        .output()
+        .expect("run lookout-load in the viewer namespace");
+    lookout.stop();
+    let report = String::from_utf8_lossy(&load.stdout);
+    eprintln!("through NAT: {report}\n{}", String::from_utf8_lossy(&load.stderr));
+    let report: serde_json::Value = serde_json::from_str(report.trim()).expect("JSON report");
+    assert_eq!(report["joined"], 2, "{report}");
+    assert_eq!(report["without_video"], 0, "{report}");
+    assert!(report["packets"].as_u64().unwrap_or(0) > 100, "{report}");
+    assert!(nat_rule_packets(&router, "POSTROUTING") > 0, "the viewer's traffic was masqueraded");
+    assert!(nat_rule_packets(&server, "PREROUTING") > 0, "the media reached the server through its 1:1 NAT");
+}
+
+/// A viewer whose network drops all UDP plays over ICE-TCP (Chromium's active TCP candidate to
+/// Lookout's passive one).
+#[test]
+fn a_viewer_without_udp_plays_over_ice_tcp() {
+    let id = std::process::id() % 100_000;
+    let server = Namespace::new(format!("lk-tsrv-{id}")).expect("server namespace");
+    let viewer = Namespace::new(format!("lk-tvwr-{id}")).expect("viewer namespace");
+    server.link(("s0", "10.210.0.1/24"), &viewer, ("v0", "10.210.0.2/24")).expect("link");
+    for chain in ["INPUT", "OUTPUT"] {
+        viewer.exec("iptables", &["-A", chain, "-p", "udp", "-j", "DROP"]).expect("drop UDP");
+    }
+    let mut lookout = Lookout::start(&server, r#"listen = "10.210.0.1:8080"
+[paths.demo]
+source = "testpattern"
+test_pattern = { width = 320, height = 180, fps = 15, keyframe_interval_secs = 1, bitrate_kbps = 300 }
+[webrtc]
+listen_ips = ["10.210.0.1"]
+ice_tcp = true
+"#);
+    let mut command = viewer.command("node");
+    command.arg(browser::script()).args(["--url", "http://10.210.0.1:8080/?path=demo", "--seconds", "3", "--first-frame-timeout", "20"]);
+    let result = browser::run(command);
+    lookout.stop();
+    let result = result.unwrap_or_else(|failure| panic!("the page did not play without UDP: {failure}"));
+    // Chromium's active TCP candidate shows as peer-reflexive ("prflx tcp"): the transport is what counts.
+    assert!(result["route"].as_str().is_some_and(|route| route.ends_with(" tcp")), "{result}");
+    let dropped = String::from_utf8_lossy(&viewer.exec("iptables", &["-L", "OUTPUT", "-v", "-n", "-x"]).expect("iptables").stdout).into_owned();
+    eprintln!("UDP the viewer tried and lost:\n{dropped}");
+}
