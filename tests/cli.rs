@@ -22,8 +22,16 @@ fn invalid_configuration_exits_2_naming_the_field() {
     std::fs::File::create(&file)
         .and_then(|mut f| f.write_all(b"[paths.cam]\nsource = \"rtsp://10.0.0.1/s\"\ntransport = \"carrier-pigeon\"\n"))
         .expect("write config");
-    let file = file.to_str().expect("utf-8 path");
-    run_expecting_config_error(&["--config", file], "transport");
+    let file_name = file.to_str().expect("utf-8 path");
+    run_expecting_config_error(&["--config", file_name], "transport");
+    for (text, field) in [
+        ("[webrtc]\nudp_ports = \"50000-40000\"\n", "webrtc.udp_ports"),
+        ("[[webrtc.ice_servers]]\nurls = [\"turn:turn.example.org\"]\n", "webrtc.ice_servers[0]"),
+        ("[[webrtc.ice_servers]]\nurls = [\"http://stun.example.org\"]\n", "webrtc.ice_servers[0].urls"),
+    ] {
+        std::fs::write(&file, text).expect("write config");
+        run_expecting_config_error(&["--config", file_name], field);
+    }
     run_expecting_config_error(&["--config", "/nonexistent/lookout.toml"], "/nonexistent/lookout.toml");
     run_expecting_config_error(&["--source", "cam"], "--source cam");
     run_expecting_config_error(&["--source", "cam=http://x/y"], "scheme");

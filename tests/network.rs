@@ -158,3 +158,13 @@ async fn hidden_private_addresses_are_announced_only_as_the_public_one() {
         assert!(candidate.contains(" 203.0.113.7 ") && !candidate.contains("127.0.0.1"), "{candidate}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_flows_over_ipv6() {
+    let webrtc = WebRtcConfig { listen_ips: vec!["::1".parse().expect("ip")], ..Default::default() };
+    let server = start(webrtc).await;
+    wait_live(&server, "demo", Duration::from_secs(10)).await;
+    let viewer = Viewer::watch_ws_from("::1".parse().expect("ip"), server.addr, "demo", 0).await.expect("watch over IPv6");
+    let received = viewer.wait_for_packets(50, Duration::from_secs(15)).await.expect("media over ::1");
+    assert_eq!(received.sequence_gaps, 0);
+}
