@@ -26,6 +26,15 @@ fn nat_rule_packets(namespace: &Namespace, chain: &str) -> u64 {
         .sum()
 }
 
+/// A configuration serving a small test pattern at `demo` on `http_ip:8080`.
+fn config(http_ip: &str, webrtc_section: &str) -> String {
+    format!(
+        "listen = \"{http_ip}:8080\"\n[paths.demo]\nsource = \"testpattern\"\n\
+         test_pattern = {{ width = 320, height = 180, fps = 15, keyframe_interval_secs = 1, bitrate_kbps = 300 }}\n\
+         [webrtc]\n{webrtc_section}\n"
+    )
+}
+
 /// Lookout (the binary) in a namespace with this configuration, stopped by its PID.
 struct Lookout {
     child: Child,
@@ -92,15 +101,8 @@ fn a_viewer_behind_masquerade_plays_from_a_server_behind_one_to_one_nat() {
         .exec("iptables", &["-t", "nat", "-A", "PREROUTING", "-i", "s0", "-d", "100.64.0.1", "-p", "udp", "-j", "DNAT", "--to-destination", "10.204.0.1"])
         .expect("1:1 NAT");
 
-    let mut lookout = Lookout::start(&server, r#"listen = "100.64.0.1:8080"
-[paths.demo]
-source = "testpattern"
-test_pattern = { width = 320, height = 180, fps = 15, keyframe_interval_secs = 1, bitrate_kbps = 300 }
-[webrtc]
-listen_ips = ["10.204.0.1"]
-public_ips = ["100.64.0.1"]
-hide_private_addresses = true
-"#);
+    let webrtc = "listen_ips = [\"10.204.0.1\"]\npublic_ips = [\"100.64.0.1\"]\nhide_private_addresses = true";
+    let mut lookout = Lookout::start(&server, &config("100.64.0.1", webrtc));
 
     let load = viewer
         .command(load_generator().to_str().expect("utf-8 path"))
@@ -129,14 +131,7 @@ fn a_viewer_without_udp_plays_over_ice_tcp() {
     for chain in ["INPUT", "OUTPUT"] {
         viewer.exec("iptables", &["-A", chain, "-p", "udp", "-j", "DROP"]).expect("drop UDP");
     }
-    let mut lookout = Lookout::start(&server, r#"listen = "10.210.0.1:8080"
-[paths.demo]
-source = "testpattern"
-test_pattern = { width = 320, height = 180, fps = 15, keyframe_interval_secs = 1, bitrate_kbps = 300 }
-[webrtc]
-listen_ips = ["10.210.0.1"]
-ice_tcp = true
-"#);
+    let mut lookout = Lookout::start(&server, &config("10.210.0.1", "listen_ips = [\"10.210.0.1\"]\nice_tcp = true"));
     let mut command = viewer.command("node");
     command.arg(browser::script()).args(["--url", "http://10.210.0.1:8080/?path=demo", "--seconds", "3", "--first-frame-timeout", "20"]);
     let result = browser::run(command);

@@ -91,40 +91,42 @@ mod through_turn {
         }
     }
 
-    /// The page with `ice=relay` may use TURN candidates only: it plays through coturn or not at all.
-    async fn play_relayed(server: &Server, first_frame_timeout: &str) -> Result<serde_json::Value, String> {
+    /// Starts coturn with `auth` and Lookout with `credentials` for it, and plays the page with
+    /// `ice=relay`: TURN candidates only, so it plays through coturn or not at all.
+    async fn play_relayed(auth: TurnAuth<'_>, credentials: TurnCredentials, first_frame_timeout: &str) -> (TurnServer, Result<serde_json::Value, String>) {
+        let turn = TurnServer::start(lookout_testkit::free_port(), auth).expect("coturn");
+        let server = start(turn_config(turn.port, credentials)).await;
+        wait_live(&server, "demo", Duration::from_secs(10)).await;
         let url = format!("{}?path=demo&ice=relay", server.page_url());
         let timeout = first_frame_timeout.to_owned();
-        tokio::task::spawn_blocking(move || browser::play(&url, &["--seconds", "3", "--first-frame-timeout", &timeout])).await.expect("join")
+        let result = tokio::task::spawn_blocking(move || browser::play(&url, &["--seconds", "3", "--first-frame-timeout", &timeout])).await.expect("join");
+        (turn, result)
+    }
+
+    fn assert_relayed(turn: &TurnServer, result: Result<serde_json::Value, String>) {
+        let result = result.unwrap_or_else(|e| panic!("no play through TURN: {e}\ncoturn log:\n{}", turn.log()));
+        assert_eq!(result["route"].as_str().map(|r| r.starts_with("relay")), Some(true), "{result}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_page_plays_through_turn_with_static_credentials() {
-        let turn = TurnServer::start(lookout_testkit::free_port(), TurnAuth::User { username: "viewer", password: "pa55" }).expect("coturn");
         let credentials = TurnCredentials::Static { username: "viewer".into(), credential: "pa55".into() };
-        let server = start(turn_config(turn.port, credentials)).await;
-        wait_live(&server, "demo", Duration::from_secs(10)).await;
-        let result = play_relayed(&server, "20").await.unwrap_or_else(|e| panic!("no play through TURN: {e}\ncoturn log:\n{}", turn.log()));
-        assert_eq!(result["route"].as_str().map(|r| r.starts_with("relay")), Some(true), "{result}");
+        let (turn, result) = play_relayed(TurnAuth::User { username: "viewer", password: "pa55" }, credentials, "20").await;
+        assert_relayed(&turn, result);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_page_plays_through_turn_with_time_limited_credentials() {
-        let turn = TurnServer::start(lookout_testkit::free_port(), TurnAuth::SharedSecret("north-wind")).expect("coturn");
         let credentials = TurnCredentials::SharedSecret { secret: "north-wind".into(), ttl: Duration::from_secs(600) };
-        let server = start(turn_config(turn.port, credentials)).await;
-        wait_live(&server, "demo", Duration::from_secs(10)).await;
-        let result = play_relayed(&server, "20").await.unwrap_or_else(|e| panic!("no play through TURN: {e}\ncoturn log:\n{}", turn.log()));
-        assert_eq!(result["route"].as_str().map(|r| r.starts_with("relay")), Some(true), "{result}");
+        let (turn, result) = play_relayed(TurnAuth::SharedSecret("north-wind"), credentials, "20").await;
+        assert_relayed(&turn, result);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn wrong_turn_credentials_fail_clearly() {
-        let turn = TurnServer::start(lookout_testkit::free_port(), TurnAuth::User { username: "viewer", password: "pa55" }).expect("coturn");
         let credentials = TurnCredentials::Static { username: "viewer".into(), credential: "wrong".into() };
-        let server = start(turn_config(turn.port, credentials)).await;
-        wait_live(&server, "demo", Duration::from_secs(10)).await;
-        let failure = play_relayed(&server, "8").await.expect_err("no relay, no picture");
+        let (turn, result) = play_relayed(TurnAuth::User { username: "viewer", password: "pa55" }, credentials, "8").await;
+        let failure = result.expect_err("no relay, no picture");
         assert!(failure.contains("no frame rendered"), "{failure}");
         assert!(turn.log().contains("credentials are incorrect"), "coturn refused the credentials:\n{}", turn.log());
     }
