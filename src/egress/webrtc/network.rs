@@ -4,7 +4,7 @@
 use super::announce::Announcer;
 use super::ice_servers;
 use super::ports::{PortLease, PortPool};
-use crate::config::WebRtcConfig;
+use crate::config::{PortRange, WebRtcConfig};
 use lookout_signaling::IceServer;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,9 +16,9 @@ pub struct Network {
     pub announcer: Arc<Announcer>,
 }
 
-/// Every port of the configured range is held by a session (or by another program).
+/// Every port of this range is held by a session (or by another program).
 #[derive(Debug)]
-pub struct PortsExhausted;
+pub struct PortsExhausted(pub PortRange);
 
 /// What one session binds.
 pub struct Binding {
@@ -54,7 +54,7 @@ impl Network {
     /// TCP with ICE-TCP), or on ports the system chooses when no range is configured.
     pub fn bind(&self) -> Result<Binding, PortsExhausted> {
         let lease = match &self.ports {
-            Some(pool) => Some(pool.lease(&self.config.listen_ips, self.config.ice_tcp).ok_or(PortsExhausted)?),
+            Some(pool) => Some(pool.lease(&self.config.listen_ips, self.config.ice_tcp).ok_or(PortsExhausted(pool.range()))?),
             None => None,
         };
         let port = lease.as_ref().map_or(0, |l| l.port);

@@ -98,9 +98,7 @@ pub enum BuildError {
 
 /// `own_ice_servers`: the ICE servers with the credentials Lookout itself uses.
 pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>) -> Result<Peer, BuildError> {
-    let binding = network.bind().map_err(|PortsExhausted| {
-        BuildError::PortsExhausted(network.config.udp_ports.expect("only a configured range runs out"))
-    })?;
+    let binding = network.bind().map_err(|PortsExhausted(range)| BuildError::PortsExhausted(range))?;
     let mut media_engine = MediaEngine::default();
     media_engine.register_codec(
         RTCRtpCodecParameters { rtp_codec: h264_codec(), payload_type: H264_PAYLOAD_TYPE },

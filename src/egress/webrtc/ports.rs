@@ -29,6 +29,10 @@ impl PortPool {
         Arc::new(Self { range, leased: Mutex::new(BTreeSet::new()) })
     }
 
+    pub fn range(&self) -> PortRange {
+        self.range
+    }
+
     /// A port of the range that no session holds and that every address in `ips` can bind
     /// now, for UDP and, with `tcp_too`, for TCP (another program may use some), or `None`
     /// when the range is exhausted.
