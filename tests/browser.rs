@@ -48,40 +48,69 @@ async fn page_plays_a_gstreamer_camera() {
     drop(camera);
 }
 
+/// The page playing a path under play.mjs --resume: it has played, and waits for the test to
+/// break something and say "continue", then checks that playback resumes by itself.
+struct PausedPage {
+    page: Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+}
+
+impl PausedPage {
+    async fn open(url: String) -> Self {
+        let mut page = browser::play_command(&["--url".into(), url, "--seconds".into(), "2".into(), "--resume".into(), "--first-frame-timeout".into(), "30".into()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("run node");
+        let mut lines = BufReader::new(page.stdout.take().expect("stdout")).lines();
+        let (line, lines) = tokio::task::spawn_blocking(move || (lines.next(), lines)).await.expect("join");
+        let line = line.expect("a line").expect("readable");
+        assert!(line.contains("playing"), "the page played first: {line}");
+        Self { page, lines }
+    }
+
+    /// Lets the page go on and fails the test unless playback resumes.
+    async fn assert_resumes(mut self, after: &str) {
+        self.page.stdin.take().expect("stdin").write_all(b"continue\n").expect("tell the page script");
+        let (status, last) = tokio::task::spawn_blocking(move || {
+            let status = self.page.wait().expect("wait");
+            (status, self.lines.map_while(Result::ok).last())
+        })
+        .await
+        .expect("join");
+        eprintln!("after {after}: {last:?}");
+        assert!(status.success(), "playback resumed after {after}: {last:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_reconnects_by_itself_when_the_server_restarts() {
     let small = PathConfig::TestPattern(TestPatternSettings { width: 640, height: 360, ..Default::default() });
     let server = start_server([("demo", small.clone())]).await;
     wait_live(&server, "demo", Duration::from_secs(10)).await;
     let addr = server.addr;
-    let url = format!("{}?path=demo", server.page_url());
-    let mut page: Child = browser::play_command(&["--url".into(), url, "--seconds".into(), "2".into(), "--resume".into(), "--first-frame-timeout".into(), "20".into()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("run node");
-    let mut lines = BufReader::new(page.stdout.take().expect("stdout")).lines();
-    let first = tokio::task::spawn_blocking(move || {
-        let line = lines.next();
-        (line, lines)
-    });
-    let (line, lines) = first.await.expect("join");
-    let line = line.expect("a line").expect("readable");
-    assert!(line.contains("playing"), "the page played before the restart: {line}");
+    let page = PausedPage::open(format!("{}?path=demo", server.page_url())).await;
 
     drop(server);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let config = Config { listen: addr, paths: [("demo".to_owned(), small)].into(), webrtc: Default::default() };
     let restarted = Server::start(config).await.expect("server restarts on the same address");
     wait_live(&restarted, "demo", Duration::from_secs(10)).await;
-    page.stdin.take().expect("stdin").write_all(b"continue\n").expect("tell the page script");
+    page.assert_resumes("the server restart").await;
+}
 
-    let result = tokio::task::spawn_blocking(move || {
-        let status = page.wait().expect("wait");
-        (status, lines.map_while(Result::ok).last())
-    });
-    let (status, last) = result.await.expect("join");
-    eprintln!("after restart: {last:?}");
-    assert!(status.success(), "playback resumed after the server restart: {last:?}");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_resumes_by_itself_when_the_camera_comes_back() {
+    let mut camera = Camera::start(lookout_testkit::free_port(), &["--width", "640", "--height", "360"]).expect("camera");
+    let source = RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: Transport::Tcp };
+    let server = start_server([("cam", PathConfig::Rtsp(source))]).await;
+    wait_live(&server, "cam", Duration::from_secs(15)).await;
+    let page = PausedPage::open(format!("{}?path=cam", server.page_url())).await;
+
+    camera.stop();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!server.registry.get("cam").expect("cam").state().is_live(), "the path noticed the camera was gone");
+    camera.restart().expect("camera restarts on the same port");
+    page.assert_resumes("the camera came back").await;
 }
