@@ -50,6 +50,7 @@ impl Server {
             registry: registry.clone(),
             sessions: sessions.clone(),
             network,
+            hls: Default::default(),
             shutdown: shutdown_signal,
         };
         let router = http::router(app);

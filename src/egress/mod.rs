@@ -1,3 +1,4 @@
 //! Ways frames leave Lookout.
 
+pub mod hls;
 pub mod webrtc;

@@ -2,6 +2,7 @@
 
 mod api;
 mod assets;
+mod hls;
 mod signaling;
 mod whep;
 
@@ -16,6 +17,7 @@ pub struct AppState {
     pub registry: Registry,
     pub sessions: Sessions,
     pub network: Arc<Network>,
+    pub hls: crate::egress::hls::Hls,
     /// Becomes true when the server stops: long-lived connections (WebSockets) end then.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
@@ -27,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/paths", get(api::paths))
         .route("/api/sessions", get(api::sessions))
         .route("/ws", get(signaling::upgrade))
+        .route("/hls/{path}/{file}", get(hls::file))
         .route("/whep/{path}", post(whep::create).options(whep::options))
         .route("/whep/{path}/{session}", axum::routing::delete(whep::delete).patch(whep::patch).options(whep::options))
         .with_state(state)

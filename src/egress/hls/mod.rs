@@ -1,0 +1,46 @@
+//! HLS egress: fMP4 segments muxed once per path from the frames the hub already has.
+
+mod fmp4;
+mod muxer;
+pub mod playlist;
+
+pub use muxer::Muxer;
+
+use crate::stream::Stream;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A muxer with no request for this long stops; the next request starts a fresh one.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+pub const TARGET_SEGMENT_DURATION: Duration = Duration::from_secs(2);
+
+/// The running muxers, started on demand by the first request for a path.
+#[derive(Default, Clone)]
+pub struct Hls {
+    muxers: Arc<Mutex<HashMap<String, Arc<Muxer>>>>,
+}
+
+impl Hls {
+    /// The muxer of `stream`, started now if none runs.
+    pub fn muxer(&self, stream: &Arc<Stream>) -> Arc<Muxer> {
+        let mut muxers = self.muxers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(muxer) = muxers.get(stream.name()) {
+            muxer.touch();
+            return muxer.clone();
+        }
+        let muxer = Muxer::new(TARGET_SEGMENT_DURATION);
+        muxers.insert(stream.name().to_owned(), muxer.clone());
+        let (registry, name) = (self.muxers.clone(), stream.name().to_owned());
+        tracing::info!(path = %name, "HLS muxer started");
+        tokio::spawn(muxer.clone().run(stream.clone(), move |muxer| {
+            let idle = muxer.idle_for() > IDLE_TIMEOUT;
+            if idle {
+                registry.lock().unwrap_or_else(|p| p.into_inner()).remove(&name);
+                tracing::info!(path = %name, "HLS muxer stopped: no request for {} s", IDLE_TIMEOUT.as_secs());
+            }
+            idle
+        }));
+        muxer
+    }
+}

@@ -1,0 +1,72 @@
+//! HLS as players see it: ffprobe and ffmpeg (independent of Lookout) read the playlist of
+//! `demo` and of a GStreamer camera path and decode its segments; bad requests answer 404.
+
+mod common;
+
+use common::{small_pattern, start_server, wait_live};
+use lookout::config::{PathConfig, RtspSource, Transport};
+use lookout_testkit::camera::Camera;
+use lookout_testkit::http;
+use std::process::Command;
+use std::time::Duration;
+
+/// Decodes `seconds` of the playlist with ffmpeg; returns how many frames decoded (one
+/// `framemd5` line per frame), failing on any decoder error.
+fn decoded_frames(url: &str, seconds: u32) -> usize {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-i", url, "-t", &seconds.to_string(), "-f", "framemd5", "-"])
+        .output()
+        .expect("run ffmpeg (scripts/install-test-deps installs it)");
+    let errors = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && errors.trim().is_empty(), "ffmpeg decoded {url} cleanly: {errors}");
+    String::from_utf8_lossy(&output.stdout).lines().filter(|l| !l.starts_with('#')).count()
+}
+
+fn probe(url: &str) -> String {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v", "-show_entries", "stream=codec_name,width,height", "-of", "compact=p=0", url])
+        .output()
+        .expect("run ffprobe");
+    // The stream is listed under its program and again alone: the first line says it.
+    String::from_utf8_lossy(&output.stdout).lines().next().unwrap_or_default().trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn players_read_and_decode_demo_and_a_camera() {
+    let camera = Camera::start(lookout_testkit::free_port(), &["--width", "640", "--height", "360", "--keyint", "30"]).expect("camera");
+    let cam = PathConfig::Rtsp(RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: Transport::Tcp });
+    let server = start_server([("demo", small_pattern()), ("cam", cam)]).await;
+    wait_live(&server, "demo", Duration::from_secs(10)).await;
+    wait_live(&server, "cam", Duration::from_secs(15)).await;
+    for (path, size, fps) in [("demo", "320|height=180", 15), ("cam", "640|height=360", 30)] {
+        let url = format!("http://{}/hls/{path}/index.m3u8", server.addr);
+        let (probe_url, decode_url) = (url.clone(), url.clone());
+        let probed = tokio::task::spawn_blocking(move || probe(&probe_url)).await.expect("join");
+        assert_eq!(probed, format!("codec_name=h264|width={size}"), "{path}");
+        let frames = tokio::task::spawn_blocking(move || decoded_frames(&decode_url, 3)).await.expect("join");
+        assert!(frames >= fps * 2, "{path}: {frames} frames decoded from 3 s");
+        eprintln!("{path}: ffmpeg decoded {frames} frames from 3 s of HLS");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_hls_requests_answer_with_their_reason() {
+    let dead = PathConfig::Rtsp(RtspSource { url: "rtsp://127.0.0.1:1/none".parse().expect("url"), credentials: None, transport: Transport::Tcp });
+    let server = start_server([("demo", small_pattern()), ("dead", dead)]).await;
+    wait_live(&server, "demo", Duration::from_secs(10)).await;
+    let get = |path: String| async move { http::request(server.addr, "GET", &path, None, b"").await.expect("request") };
+    let playlist = get("/hls/demo/stream.m3u8".into()).await;
+    assert_eq!(playlist.status, 200);
+    assert!(playlist.body.contains("#EXT-X-MAP:URI=\"init.mp4\""), "{}", playlist.body);
+    for (path, status) in [
+        ("/hls/nowhere/index.m3u8", 404),
+        ("/hls/demo/..%2F..%2Fetc%2Fpasswd", 404),
+        ("/hls/demo/seg99999.m4s", 404),
+        ("/hls/demo/segX.m4s", 404),
+        ("/hls/dead/index.m3u8", 503),
+    ] {
+        let response = get(path.into()).await;
+        assert_eq!(response.status, status, "{path}: {}", response.body);
+        assert!(!response.body.trim().is_empty(), "{path} says why");
+    }
+}
