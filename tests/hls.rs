@@ -70,3 +70,56 @@ async fn bad_hls_requests_answer_with_their_reason() {
         assert!(!response.body.trim().is_empty(), "{path} says why");
     }
 }
+
+/// What a playlist says, parsed independently of Lookout's writer.
+struct Parsed {
+    part_target: f64,
+    media_sequence: u64,
+    segments: Vec<u64>,
+    part_durations: Vec<f64>,
+    parts: Vec<String>,
+    hint: String,
+}
+
+fn parse_playlist(text: &str) -> Parsed {
+    let value = |tag: &str| text.lines().find_map(|l| l.strip_prefix(tag)).unwrap_or_else(|| panic!("{tag} missing in\n{text}"));
+    assert!(text.starts_with("#EXTM3U\n"));
+    assert!(value("#EXT-X-SERVER-CONTROL:").contains("CAN-BLOCK-RELOAD=YES"));
+    let part_target: f64 = value("#EXT-X-PART-INF:PART-TARGET=").parse().expect("part target");
+    let hold_back: f64 = value("#EXT-X-SERVER-CONTROL:").split("PART-HOLD-BACK=").nth(1).and_then(|v| v.parse().ok()).expect("PART-HOLD-BACK");
+    assert!(hold_back + 1e-9 >= 3.0 * part_target, "PART-HOLD-BACK is at least three part targets (up to rounding)");
+    let attribute = |line: &str, name: &str| line.split(&format!("{name}=")).nth(1).map(|v| v.split(',').next().unwrap_or("").trim_matches('"').to_owned());
+    let parts: Vec<&str> = text.lines().filter(|l| l.starts_with("#EXT-X-PART:")).collect();
+    Parsed {
+        part_target,
+        media_sequence: value("#EXT-X-MEDIA-SEQUENCE:").parse().expect("media sequence"),
+        segments: text.lines().filter_map(|l| l.strip_prefix("seg")?.strip_suffix(".m4s")?.parse().ok()).collect(),
+        part_durations: parts.iter().filter_map(|l| attribute(l, "DURATION")?.parse().ok()).collect(),
+        parts: parts.iter().filter_map(|l| attribute(l, "URI")).collect(),
+        hint: attribute(value("#EXT-X-PRELOAD-HINT:"), "URI").expect("hint URI"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn low_latency_playlist_is_valid_and_blocking_reload_returns_the_asked_part() {
+    let server = start_server([("demo", small_pattern())]).await;
+    wait_live(&server, "demo", Duration::from_secs(10)).await;
+    let get = |path: String| async move { http::request(server.addr, "GET", &path, None, b"").await.expect("request") };
+    let first = parse_playlist(&get("/hls/demo/stream.m3u8".into()).await.body);
+    assert!(!first.parts.is_empty() && first.part_durations.iter().all(|d| *d <= first.part_target + 1e-6), "parts within PART-TARGET: {:?}", first.part_durations);
+    let consecutive = first.segments.windows(2).all(|w| w[1] == w[0] + 1);
+    assert!(consecutive && first.segments.first() == Some(&first.media_sequence), "{:?} from {}", first.segments, first.media_sequence);
+
+    // Ask for the hinted part, then block on the playlist until it is listed.
+    let (msn, part) = first.hint.strip_prefix("part").and_then(|h| h.strip_suffix(".m4s")).and_then(|h| h.split_once('.')).expect("hint form");
+    let hinted = get(format!("/hls/demo/{}", first.hint)).await;
+    assert_eq!(hinted.status, 200, "the hinted part is served once made");
+    let blocked = get(format!("/hls/demo/stream.m3u8?_HLS_msn={msn}&_HLS_part={part}")).await;
+    assert_eq!(blocked.status, 200);
+    let second = parse_playlist(&blocked.body);
+    assert!(second.parts.contains(&first.hint), "the blocking reload lists the part asked for");
+    assert!(second.media_sequence >= first.media_sequence, "the media sequence never goes back");
+    for (query, status) in [("_HLS_msn=999999", 400), ("_HLS_part=1", 400)] {
+        assert_eq!(get(format!("/hls/demo/stream.m3u8?{query}")).await.status, status, "{query}");
+    }
+}

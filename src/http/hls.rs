@@ -1,11 +1,13 @@
-//! HLS over HTTP: `/hls/NAME/index.m3u8` (multivariant), `stream.m3u8` (media playlist),
-//! `init.mp4` and `segN.m4s`, served from the path's one muxer.
+//! HLS over HTTP: `/hls/NAME/index.m3u8` (multivariant), `stream.m3u8` (media playlist, with
+//! blocking reload), `init.mp4`, `segN.m4s` and `partN.I.m4s`, served from the path's one muxer.
 
 use super::AppState;
-use crate::egress::hls::{playlist, TARGET_SEGMENT_DURATION};
-use axum::extract::{Path, State};
+use crate::egress::hls::{playlist, Muxer, Output};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a request may wait for a fresh muxer's first segment.
@@ -17,44 +19,117 @@ fn problem(status: StatusCode, message: String) -> Response {
     (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], message + "\n").into_response()
 }
 
+fn unavailable(message: String) -> Response {
+    let mut response = problem(StatusCode::SERVICE_UNAVAILABLE, message);
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
 fn body(content_type: &'static str, data: impl IntoResponse) -> Response {
-    // Playlists change every segment; segments never change.
+    // Playlists change with every part; segments and parts never change.
     let cache = if content_type == PLAYLIST { "no-cache" } else { "max-age=60" };
     let mut response = ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, cache)], data).into_response();
     response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     response
 }
 
-pub async fn file(State(app): State<AppState>, Path((path, file)): Path<(String, String)>) -> Response {
+/// Blocking playlist reload (RFC 8216bis §6.2.5.2): answer once this segment (and part) exists.
+#[derive(Deserialize)]
+pub struct Reload {
+    #[serde(rename = "_HLS_msn")]
+    msn: Option<u64>,
+    #[serde(rename = "_HLS_part")]
+    part: Option<usize>,
+}
+
+pub async fn file(State(app): State<AppState>, Path((path, file)): Path<(String, String)>, Query(reload): Query<Reload>) -> Response {
     let Some(stream) = app.registry.get(&path).cloned() else {
         return problem(StatusCode::NOT_FOUND, format!("no path {path:?}"));
     };
     let muxer = app.hls.muxer(&stream);
-    if !muxer.wait_for_first_segment(FIRST_SEGMENT_WAIT).await {
-        let mut response = problem(StatusCode::SERVICE_UNAVAILABLE, format!("path {path:?} has no video yet: {}", stream.state()));
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
-        return response;
+    if !muxer.wait_until(FIRST_SEGMENT_WAIT, |o| !o.segments.is_empty()).await {
+        return unavailable(format!("path {path:?} has no video yet: {}", stream.state()));
     }
-    let output = muxer.output();
+    if let Some(part) = parse_part(&file) {
+        return serve_part(&app, &muxer, part).await;
+    }
     match file.as_str() {
-        "index.m3u8" => body(PLAYLIST, playlist::multivariant(&output.codec, output.width, output.height, output.bandwidth_bps())),
-        "stream.m3u8" => {
-            let segments = output.segment_infos();
-            let longest = segments.iter().map(|s| s.duration_secs.round() as u64).max().unwrap_or(0);
-            body(PLAYLIST, playlist::media(longest.max(TARGET_SEGMENT_DURATION.as_secs()), &segments))
+        "stream.m3u8" => media_playlist(&app, &muxer, reload).await,
+        "index.m3u8" => {
+            let o = muxer.output();
+            body(PLAYLIST, playlist::multivariant(&o.codec, o.width, o.height, o.bandwidth_bps()))
         }
-        "init.mp4" => match &output.init {
-            Some(init) => body(MP4, init.clone()),
-            None => problem(StatusCode::SERVICE_UNAVAILABLE, "no initialization segment yet".into()),
+        "init.mp4" => match muxer.output().init.clone() {
+            Some(init) => body(MP4, init),
+            None => unavailable("no initialization segment yet".into()),
         },
         _ => {
             let Some(sequence) = file.strip_prefix("seg").and_then(|f| f.strip_suffix(".m4s")).and_then(|n| n.parse::<u64>().ok()) else {
                 return problem(StatusCode::NOT_FOUND, format!("no file {file:?}; try index.m3u8"));
             };
-            match output.segments.iter().find(|s| s.sequence == sequence) {
+            match muxer.output().segments.iter().find(|s| s.sequence == sequence) {
                 Some(segment) => body(MP4, segment.data.clone()),
                 None => problem(StatusCode::NOT_FOUND, format!("segment {sequence} is not available (gone, or not made yet)")),
             }
         }
+    }
+}
+
+/// `partN.I.m4s` → (N, I).
+fn parse_part(file: &str) -> Option<(u64, usize)> {
+    let (sequence, index) = file.strip_prefix("part")?.strip_suffix(".m4s")?.split_once('.')?;
+    Some((sequence.parse().ok()?, index.parse().ok()?))
+}
+
+/// Waits for the output to be ready, within the bound on waiting requests and on time.
+async fn wait(app: &AppState, muxer: &Muxer, ready: impl Fn(&Output) -> bool) -> Result<bool, Response> {
+    if ready(&muxer.output()) {
+        return Ok(true);
+    }
+    let Ok(_slot) = app.hls.waiting_slots.clone().try_acquire_owned() else {
+        return Err(unavailable("too many requests are waiting for new media; retry".into()));
+    };
+    // Three target durations, as the specification allows a server to hold a request.
+    Ok(muxer.wait_until(3 * muxer.target_duration, ready).await)
+}
+
+async fn media_playlist(app: &AppState, muxer: &Arc<Muxer>, reload: Reload) -> Response {
+    match (reload.msn, reload.part) {
+        (None, Some(_)) => return problem(StatusCode::BAD_REQUEST, "_HLS_part needs _HLS_msn".into()),
+        (Some(msn), part) => {
+            let next = muxer.output().next_sequence();
+            if msn > next + 2 {
+                return problem(StatusCode::BAD_REQUEST, format!("_HLS_msn={msn} is beyond the live edge (next segment is {next})"));
+            }
+            // Part P of segment N exists, or N is finished, or a later segment began.
+            let ready = move |o: &Output| o.has(msn, part) || o.has(msn, None) || o.next_sequence() > msn + 1;
+            match wait(app, muxer, ready).await {
+                Ok(true) => {}
+                Ok(false) => return unavailable(format!("segment {msn} did not come in time")),
+                Err(response) => return response,
+            }
+        }
+        (None, None) => {}
+    }
+    let output = muxer.output();
+    let segments = output.segment_infos();
+    let building = output.building_info();
+    let longest = segments.iter().map(|s| s.duration_secs.round() as u64).max().unwrap_or(0);
+    let target = longest.max(muxer.target_duration.as_secs());
+    let text = playlist::media(target, muxer.part_target.as_secs_f64(), &segments, building.as_ref().map(|(s, p)| (*s, p.as_slice())));
+    body(PLAYLIST, text)
+}
+
+async fn serve_part(app: &AppState, muxer: &Arc<Muxer>, (sequence, index): (u64, usize)) -> Response {
+    let next = muxer.output().next_sequence();
+    // The part the playlist hints at may be asked for before it exists: wait for it.
+    if sequence >= next && sequence <= next + 1 {
+        if let Err(response) = wait(app, muxer, move |o| o.has(sequence, Some(index)) || o.next_sequence() > sequence + 1).await {
+            return response;
+        }
+    }
+    match muxer.output().part(sequence, index) {
+        Some(data) => body(MP4, data),
+        None => problem(StatusCode::NOT_FOUND, format!("part {index} of segment {sequence} is not available (gone, or not made yet)")),
     }
 }

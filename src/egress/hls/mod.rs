@@ -4,7 +4,7 @@ mod fmp4;
 mod muxer;
 pub mod playlist;
 
-pub use muxer::Muxer;
+pub use muxer::{Muxer, Output};
 
 use crate::stream::Stream;
 use std::collections::HashMap;
@@ -14,11 +14,22 @@ use std::time::Duration;
 /// A muxer with no request for this long stops; the next request starts a fresh one.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const TARGET_SEGMENT_DURATION: Duration = Duration::from_secs(2);
+pub const PART_TARGET: Duration = Duration::from_millis(200);
+/// Requests (blocking playlist reloads, hinted parts) that may wait for media at once.
+const MAX_WAITING_REQUESTS: usize = 4096;
 
 /// The running muxers, started on demand by the first request for a path.
-#[derive(Default, Clone)]
+#[derive(Clone)]
 pub struct Hls {
     muxers: Arc<Mutex<HashMap<String, Arc<Muxer>>>>,
+    /// Bounds the requests waiting for media: past it they are answered 503 at once.
+    pub waiting_slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for Hls {
+    fn default() -> Self {
+        Self { muxers: Arc::default(), waiting_slots: Arc::new(tokio::sync::Semaphore::new(MAX_WAITING_REQUESTS)) }
+    }
 }
 
 impl Hls {
@@ -29,7 +40,7 @@ impl Hls {
             muxer.touch();
             return muxer.clone();
         }
-        let muxer = Muxer::new(TARGET_SEGMENT_DURATION);
+        let muxer = Muxer::new(TARGET_SEGMENT_DURATION, PART_TARGET);
         muxers.insert(stream.name().to_owned(), muxer.clone());
         let (registry, name) = (self.muxers.clone(), stream.name().to_owned());
         tracing::info!(path = %name, "HLS muxer started");

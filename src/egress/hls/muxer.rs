@@ -1,11 +1,13 @@
-//! One HLS muxer per path, shared by all its HLS viewers: it reads the stream's frames once,
-//! cuts segments at keyframes and keeps the latest few in memory.
+//! One HLS muxer per path, shared by all its HLS players: it reads the stream's frames once,
+//! cuts segments at keyframes and parts of about `part_target` within them (LL-HLS), and keeps
+//! the latest few in memory. A segment is its parts one after the other: each part is one
+//! `moof`+`mdat` fragment.
 
 use super::fmp4::{self, Sample};
-use super::playlist::SegmentInfo;
+use super::playlist::{PartInfo, SegmentInfo};
 use crate::media::{Frame, VIDEO_CLOCK_RATE};
 use crate::stream::Stream;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -14,10 +16,24 @@ use tokio::sync::watch;
 /// Segments kept for players that are behind the live edge.
 const KEPT_SEGMENTS: usize = 6;
 
+pub struct Part {
+    pub duration_secs: f64,
+    /// Starts with a keyframe: a player can begin decoding here.
+    pub independent: bool,
+    pub data: Bytes,
+}
+
 pub struct Segment {
     pub sequence: u64,
     pub duration_secs: f64,
+    pub parts: Vec<Part>,
     pub data: Bytes,
+}
+
+/// The segment being made: its parts so far.
+pub struct Building {
+    pub sequence: u64,
+    pub parts: Vec<Part>,
 }
 
 #[derive(Default)]
@@ -27,33 +43,79 @@ pub struct Output {
     pub width: u32,
     pub height: u32,
     pub segments: VecDeque<Segment>,
+    pub building: Option<Building>,
+}
+
+fn part_infos(parts: &[Part]) -> Vec<PartInfo> {
+    parts.iter().map(|p| PartInfo { duration_secs: p.duration_secs, independent: p.independent }).collect()
 }
 
 impl Output {
     pub fn segment_infos(&self) -> Vec<SegmentInfo> {
-        self.segments.iter().map(|s| SegmentInfo { sequence: s.sequence, duration_secs: s.duration_secs }).collect()
+        self.segments
+            .iter()
+            .map(|s| SegmentInfo { sequence: s.sequence, duration_secs: s.duration_secs, parts: part_infos(&s.parts) })
+            .collect()
+    }
+
+    /// The segment being made, as (its sequence number, its parts so far).
+    pub fn building_info(&self) -> Option<(u64, Vec<PartInfo>)> {
+        self.building.as_ref().map(|b| (b.sequence, part_infos(&b.parts)))
     }
 
     pub fn bandwidth_bps(&self) -> u64 {
         let (bytes, secs) = self.segments.iter().fold((0usize, 0f64), |(b, d), s| (b + s.data.len(), d + s.duration_secs));
         if secs > 0.0 { (bytes as f64 * 8.0 / secs) as u64 } else { 0 }
     }
+
+    /// Whether part `part` of segment `sequence` exists (`None`: the whole segment).
+    pub fn has(&self, sequence: u64, part: Option<usize>) -> bool {
+        let in_segment = |parts: usize| part.is_some_and(|p| p < parts);
+        if self.segments.iter().any(|s| s.sequence == sequence) {
+            return part.is_none() || self.segments.iter().any(|s| s.sequence == sequence && in_segment(s.parts.len()));
+        }
+        self.building.as_ref().is_some_and(|b| b.sequence == sequence && in_segment(b.parts.len()))
+    }
+
+    pub fn part(&self, sequence: u64, index: usize) -> Option<Bytes> {
+        let parts = match self.segments.iter().find(|s| s.sequence == sequence) {
+            Some(segment) => &segment.parts,
+            None => &self.building.as_ref().filter(|b| b.sequence == sequence)?.parts,
+        };
+        parts.get(index).map(|p| p.data.clone())
+    }
+
+    /// The sequence number the next finished segment will have.
+    pub fn next_sequence(&self) -> u64 {
+        self.building.as_ref().map(|b| b.sequence).or(self.segments.back().map(|s| s.sequence + 1)).unwrap_or(0)
+    }
 }
 
 pub struct Muxer {
     pub target_duration: Duration,
+    pub part_target: Duration,
     output: Mutex<Output>,
-    /// Counts finished segments, so a request can wait for the first one.
-    segments_made: watch::Sender<u64>,
+    /// Counts every new part and segment, for requests that wait for one.
+    changes: watch::Sender<u64>,
     last_request: Mutex<Instant>,
 }
 
+/// The frames of the part being made, and where its segment began.
+#[derive(Default)]
+struct Cutter {
+    segment_start: Option<u64>,
+    part: Vec<Arc<Frame>>,
+    base_timestamp: Option<u64>,
+    fragments: u32,
+}
+
 impl Muxer {
-    pub fn new(target_duration: Duration) -> Arc<Self> {
+    pub fn new(target_duration: Duration, part_target: Duration) -> Arc<Self> {
         Arc::new(Self {
             target_duration,
+            part_target,
             output: Mutex::new(Output::default()),
-            segments_made: watch::channel(0).0,
+            changes: watch::channel(0).0,
             last_request: Mutex::new(Instant::now()),
         })
     }
@@ -71,20 +133,27 @@ impl Muxer {
         self.last_request.lock().unwrap_or_else(|p| p.into_inner()).elapsed()
     }
 
-    /// Waits until at least one segment exists, at most `timeout`; true if one does.
-    pub async fn wait_for_first_segment(&self, timeout: Duration) -> bool {
-        let mut made = self.segments_made.subscribe();
-        tokio::time::timeout(timeout, made.wait_for(|n| *n > 0)).await.is_ok_and(|r| r.is_ok())
+    /// Waits until `ready` holds for the output, at most `timeout`; true if it does.
+    pub async fn wait_until(&self, timeout: Duration, ready: impl Fn(&Output) -> bool) -> bool {
+        let mut changes = self.changes.subscribe();
+        let waited = tokio::time::timeout(timeout, async {
+            loop {
+                if ready(&self.output()) {
+                    return;
+                }
+                if changes.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+        waited.await.is_ok() && ready(&self.output())
     }
 
-    /// Reads the stream until `stop` says so, cutting segments at keyframes.
+    /// Reads the stream until `stop` says so.
     pub async fn run(self: Arc<Self>, stream: Arc<Stream>, stop: impl Fn(&Muxer) -> bool) {
         let mut reader = stream.subscribe();
-        let mut pending: Vec<Arc<Frame>> = Vec::new();
-        let mut base_timestamp: Option<u64> = None;
-        let mut sequence: u64 = 0;
+        let mut cutter = Cutter::default();
         let mut lost = reader.frames_lost();
-        let target_90k = self.target_duration.as_secs_f64() * f64::from(VIDEO_CLOCK_RATE);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             let frame = tokio::select! {
@@ -100,29 +169,44 @@ impl Muxer {
                 }
             };
             if reader.frames_lost() != lost {
-                // Frames are missing: what is pending cannot be decoded; start again here.
+                // Frames are missing: the segment being made cannot be decoded; drop it.
                 lost = reader.frames_lost();
-                pending.clear();
+                cutter.segment_start = None;
+                cutter.part.clear();
+                self.output().building = None;
             }
-            if pending.is_empty() && !frame.keyframe {
-                continue;
-            }
-            let base = *base_timestamp.get_or_insert(frame.timestamp);
-            let span = pending.first().map_or(0.0, |first| frame.timestamp.saturating_sub(first.timestamp) as f64);
-            if frame.keyframe && !pending.is_empty() && span >= target_90k {
-                let segment = self.finish_segment(&pending, frame.timestamp, base, sequence);
-                self.publish(segment);
-                sequence += 1;
-                pending.clear();
-            }
-            if pending.is_empty() {
-                self.update_init(&frame);
-            }
-            pending.push(frame);
+            self.accept(&mut cutter, frame);
         }
     }
 
-    fn update_init(&self, keyframe: &Frame) {
+    fn accept(&self, cutter: &mut Cutter, frame: Arc<Frame>) {
+        let Some(segment_start) = cutter.segment_start else {
+            if frame.keyframe {
+                self.begin_segment(cutter, &frame);
+                cutter.part.push(frame);
+            }
+            return;
+        };
+        let to_90k = |d: Duration| d.as_secs_f64() * f64::from(VIDEO_CLOCK_RATE);
+        let segment_span = frame.timestamp.saturating_sub(segment_start) as f64;
+        if frame.keyframe && segment_span >= to_90k(self.target_duration) {
+            self.close_part(cutter, frame.timestamp);
+            self.finish_segment();
+            self.begin_segment(cutter, &frame);
+        } else if let (Some(first), Some(last)) = (cutter.part.first(), cutter.part.last()) {
+            // Close the part now if one more frame would take it past the part target.
+            let interval = frame.timestamp.saturating_sub(last.timestamp);
+            let with_next = (frame.timestamp + interval).saturating_sub(first.timestamp) as f64;
+            if with_next > to_90k(self.part_target) {
+                self.close_part(cutter, frame.timestamp);
+            }
+        }
+        cutter.part.push(frame);
+    }
+
+    fn begin_segment(&self, cutter: &mut Cutter, keyframe: &Frame) {
+        cutter.segment_start = Some(keyframe.timestamp);
+        cutter.base_timestamp.get_or_insert(keyframe.timestamp);
         let mut output = self.output();
         if output.init.is_none() {
             output.init = Some(fmp4::init_segment(&keyframe.parameters));
@@ -130,10 +214,14 @@ impl Muxer {
             output.width = keyframe.parameters.width;
             output.height = keyframe.parameters.height;
         }
+        let sequence = output.next_sequence();
+        output.building = Some(Building { sequence, parts: Vec::new() });
     }
 
-    /// One fragment of the frames from a keyframe up to (not including) the next one, at `end`.
-    fn finish_segment(&self, frames: &[Arc<Frame>], end: u64, base: u64, sequence: u64) -> Segment {
+    /// Makes the pending frames a part ending at `end` (the next frame's timestamp).
+    fn close_part(&self, cutter: &mut Cutter, end: u64) {
+        let frames = std::mem::take(&mut cutter.part);
+        let Some(first) = frames.first() else { return };
         let samples: Vec<Sample<'_>> = frames
             .iter()
             .enumerate()
@@ -142,18 +230,32 @@ impl Muxer {
                 Sample { data: &frame.data, duration: next.saturating_sub(frame.timestamp) as u32, keyframe: frame.keyframe }
             })
             .collect();
-        let start = frames[0].timestamp;
-        let data = fmp4::fragment(sequence as u32 + 1, start - base, &samples);
-        Segment { sequence, duration_secs: (end - start) as f64 / f64::from(VIDEO_CLOCK_RATE), data }
+        cutter.fragments += 1;
+        let decode_time = first.timestamp - cutter.base_timestamp.unwrap_or(first.timestamp);
+        let part = Part {
+            duration_secs: (end - first.timestamp) as f64 / f64::from(VIDEO_CLOCK_RATE),
+            independent: first.keyframe,
+            data: fmp4::fragment(cutter.fragments, decode_time, &samples),
+        };
+        if let Some(building) = self.output().building.as_mut() {
+            building.parts.push(part);
+        }
+        self.changes.send_modify(|n| *n += 1);
     }
 
-    fn publish(&self, segment: Segment) {
+    fn finish_segment(&self) {
         let mut output = self.output();
-        output.segments.push_back(segment);
+        let Some(building) = output.building.take() else { return };
+        let mut data = BytesMut::with_capacity(building.parts.iter().map(|p| p.data.len()).sum());
+        for part in &building.parts {
+            data.extend_from_slice(&part.data);
+        }
+        let duration_secs = building.parts.iter().map(|p| p.duration_secs).sum();
+        output.segments.push_back(Segment { sequence: building.sequence, duration_secs, parts: building.parts, data: data.freeze() });
         while output.segments.len() > KEPT_SEGMENTS {
             output.segments.pop_front();
         }
         drop(output);
-        self.segments_made.send_modify(|n| *n += 1);
+        self.changes.send_modify(|n| *n += 1);
     }
 }

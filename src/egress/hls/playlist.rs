@@ -1,32 +1,68 @@
-//! HLS playlists (RFC 8216): the multivariant playlist any player starts from, and the media
-//! playlist of the segments the muxer holds.
+//! HLS playlists (RFC 8216, with the Low-Latency HLS tags of its second edition): the
+//! multivariant playlist any player starts from, and the media playlist of segments and parts.
 
 use std::fmt::Write;
+
+/// How many finished segments list their parts: enough for a player joining near live.
+const SEGMENTS_WITH_PARTS: usize = 2;
+
+pub struct PartInfo {
+    pub duration_secs: f64,
+    pub independent: bool,
+}
 
 pub struct SegmentInfo {
     pub sequence: u64,
     pub duration_secs: f64,
+    pub parts: Vec<PartInfo>,
+}
+
+pub fn part_uri(sequence: u64, index: usize) -> String {
+    format!("part{sequence}.{index}.m4s")
 }
 
 /// Points players at the one rendition, with what they need to choose it up front.
 pub fn multivariant(codec: &str, width: u32, height: u32, bandwidth_bps: u64) -> String {
     format!(
-        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n\
+        "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-INDEPENDENT-SEGMENTS\n\
          #EXT-X-STREAM-INF:BANDWIDTH={bandwidth_bps},CODECS=\"{codec}\",RESOLUTION={width}x{height}\nstream.m3u8\n"
     )
 }
 
-/// The live media playlist. `target_secs` must bound every segment's rounded duration.
-pub fn media(target_secs: u64, segments: &[SegmentInfo]) -> String {
-    let first = segments.first().map_or(0, |s| s.sequence);
-    let mut text = format!(
-        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target_secs}\n#EXT-X-MEDIA-SEQUENCE:{first}\n\
-         #EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init.mp4\"\n"
-    );
-    for segment in segments {
+fn write_parts(text: &mut String, sequence: u64, parts: &[PartInfo]) {
+    for (index, part) in parts.iter().enumerate() {
+        let independent = if part.independent { ",INDEPENDENT=YES" } else { "" };
         // Writing to a String cannot fail.
-        let _ = write!(text, "#EXTINF:{:.3},\nseg{}.m4s\n", segment.duration_secs, segment.sequence);
+        let _ = writeln!(text, "#EXT-X-PART:DURATION={:.5},URI=\"{}\"{independent}", part.duration_secs, part_uri(sequence, index));
     }
+}
+
+/// The live media playlist. `target_secs` bounds every segment's rounded duration and
+/// `part_target_secs` every part's duration. `building` is the segment being made.
+pub fn media(target_secs: u64, part_target_secs: f64, segments: &[SegmentInfo], building: Option<(u64, &[PartInfo])>) -> String {
+    let first = segments.first().map(|s| s.sequence).or(building.map(|(sequence, _)| sequence)).unwrap_or(0);
+    let mut text = format!(
+        "#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-TARGETDURATION:{target_secs}\n\
+         #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={:.3}\n\
+         #EXT-X-PART-INF:PART-TARGET={part_target_secs:.3}\n#EXT-X-MEDIA-SEQUENCE:{first}\n\
+         #EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init.mp4\"\n",
+        3.0 * part_target_secs
+    );
+    let with_parts = segments.len().saturating_sub(SEGMENTS_WITH_PARTS);
+    for (i, segment) in segments.iter().enumerate() {
+        if i >= with_parts {
+            write_parts(&mut text, segment.sequence, &segment.parts);
+        }
+        let _ = write!(text, "#EXTINF:{:.5},\nseg{}.m4s\n", segment.duration_secs, segment.sequence);
+    }
+    let (next_sequence, next_part) = match building {
+        Some((sequence, parts)) => {
+            write_parts(&mut text, sequence, parts);
+            (sequence, parts.len())
+        }
+        None => (segments.last().map_or(0, |s| s.sequence + 1), 0),
+    };
+    let _ = writeln!(text, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{}\"", part_uri(next_sequence, next_part));
     text
 }
 
@@ -34,14 +70,22 @@ pub fn media(target_secs: u64, segments: &[SegmentInfo]) -> String {
 mod tests {
     use super::*;
 
+    fn parts(n: usize) -> Vec<PartInfo> {
+        (0..n).map(|i| PartInfo { duration_secs: 0.2, independent: i == 0 }).collect()
+    }
+
     #[test]
-    fn media_playlist_lists_segments_from_the_first_sequence_number() {
-        let segments = [SegmentInfo { sequence: 41, duration_secs: 2.0 }, SegmentInfo { sequence: 42, duration_secs: 1.9666 }];
-        let text = media(2, &segments);
-        assert!(text.starts_with("#EXTM3U\n"));
-        assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:41\n"));
-        assert!(text.contains("#EXT-X-MAP:URI=\"init.mp4\"\n"));
-        assert!(text.ends_with("#EXTINF:2.000,\nseg41.m4s\n#EXTINF:1.967,\nseg42.m4s\n"));
+    fn media_playlist_has_parts_hints_and_server_control() {
+        let segments: Vec<SegmentInfo> = (40..43).map(|sequence| SegmentInfo { sequence, duration_secs: 2.0, parts: parts(10) }).collect();
+        let building = parts(3);
+        let text = media(2, 0.2, &segments, Some((43, &building)));
+        assert!(text.contains("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.600\n"), "{text}");
+        assert!(text.contains("#EXT-X-PART-INF:PART-TARGET=0.200\n"));
+        assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:40\n"));
+        assert!(!text.contains("part40."), "old segments list no parts");
+        assert!(text.contains("#EXT-X-PART:DURATION=0.20000,URI=\"part41.0.m4s\",INDEPENDENT=YES\n#EXT-X-PART:DURATION=0.20000,URI=\"part41.1.m4s\"\n"));
+        assert!(text.contains("#EXTINF:2.00000,\nseg42.m4s\n#EXT-X-PART:DURATION=0.20000,URI=\"part43.0.m4s\",INDEPENDENT=YES\n"));
+        assert!(text.ends_with("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part43.3.m4s\"\n"), "{text}");
     }
 
     #[test]
