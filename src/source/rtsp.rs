@@ -124,27 +124,32 @@ fn parameters_from(data: &Bytes, (width, height): (u32, u32)) -> Option<VideoPar
 /// The failure as a person wants to read it on the page; the full chain goes to the log.
 pub fn describe_error(error: &anyhow::Error) -> String {
     let text = format!("{error:#}");
-    let known = [
-        ("401", "401 Unauthorized: check the username and password"),
-        ("403", "403 Forbidden"),
-        ("404", "404 Not Found: check the path in the camera URL"),
-        ("Connection refused", "connection refused: nothing listens on that host and port"),
-        ("connection refused", "connection refused: nothing listens on that host and port"),
-        ("No route to host", "no route to host"),
-        ("Network is unreachable", "network unreachable"),
-        ("failed to lookup address", "unknown host name"),
-        ("Name or service not known", "unknown host name"),
-        ("Connection reset", "connection reset by the camera"),
+    // Each entry: words that must all appear, and what to say. Status codes count only with
+    // their reason phrase, so that a number elsewhere in a message is not taken for one.
+    let known: [(&[&str], &str); 11] = [
+        (&["401", "Unauthorized"], "401 Unauthorized: check the username and password"),
+        (&["403", "Forbidden"], "403 Forbidden"),
+        (&["404", "Not Found"], "404 Not Found: check the path in the camera URL"),
+        (&["onnection refused"], "connection refused: nothing listens on that host and port"),
+        (&["No route to host"], "no route to host"),
+        (&["Network is unreachable"], "network unreachable"),
+        (&["failed to lookup address"], "unknown host name"),
+        (&["Name or service not known"], "unknown host name"),
+        (&["Connection reset"], "connection reset by the camera"),
+        (&["Unable to parse SDP"], "the camera sent a malformed SDP"),
+        (&["RTSP framing error"], "the camera's answer is not valid RTSP"),
     ];
-    for (needle, summary) in known {
-        if text.contains(needle) {
+    for (needles, summary) in known {
+        if needles.iter().all(|needle| text.contains(needle)) {
             return summary.to_owned();
         }
     }
+    // Otherwise the first line (retina appends hex dumps of what it received).
     const MAX_LEN: usize = 300;
-    match text.char_indices().nth(MAX_LEN) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text,
+    let line = text.lines().next().unwrap_or_default().trim_end_matches([';', ':', ' ']);
+    match line.char_indices().nth(MAX_LEN) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line.to_owned(),
     }
 }
 
@@ -158,6 +163,8 @@ mod tests {
             ("DESCRIBE failed: 401 Unauthorized", "401 Unauthorized: check the username and password"),
             ("Unable to connect: Connection refused (os error 111)", "connection refused: nothing listens on that host and port"),
             ("timed out after 10 s waiting for the camera to answer", "timed out after 10 s waiting for the camera to answer"),
+            ("bad response at byte 403 of 1234", "bad response at byte 403 of 1234"),
+            ("RTSP framing error: Invalid RTSP message; buffered:\n0000: 48 45", "the camera's answer is not valid RTSP"),
         ];
         for (raw, expected) in cases {
             assert_eq!(describe_error(&anyhow!(raw.to_owned())), expected);

@@ -1,5 +1,5 @@
-//! GStreamer's RTSP server as a test camera (tests/camera/rtsp_camera.py), run as a child
-//! process and stopped by its PID.
+//! The test cameras, run as child processes and stopped by their PIDs: GStreamer's RTSP server
+//! (tests/camera/rtsp_camera.py) and the fault-injecting proxy (tests/camera/fault_proxy.py).
 
 use anyhow::{bail, Context};
 use std::io::{BufRead, BufReader};
@@ -15,8 +15,77 @@ pub struct Camera {
     args: Vec<String>,
 }
 
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../camera/rtsp_camera.py")
+fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../camera").join(name)
+}
+
+/// Starts a helper script and waits for the `READY` line it prints once listening.
+fn spawn_until_ready(mut command: Command, what: &str) -> anyhow::Result<Child> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {what} (is python3-gi installed? run scripts/install-test-deps)"))?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("READY") {
+                let _ = ready_tx.send(());
+            }
+        }
+    });
+    if ready_rx.recv_timeout(READY_TIMEOUT).is_err() {
+        stop_child(&mut child);
+        bail!("{what} did not become ready within {READY_TIMEOUT:?}");
+    }
+    Ok(child)
+}
+
+/// SIGTERM, then SIGKILL after 3 s, and reap.
+fn stop_child(child: &mut Child) {
+    // SAFETY: kill(2) on the PID of a child we spawned and have not reaped yet.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// tests/camera/fault_proxy.py between a client and a camera: it damages the camera's answers
+/// or stream as cheap cameras do (see that script for the modes).
+pub struct FaultProxy {
+    child: Child,
+    pub port: u16,
+}
+
+impl FaultProxy {
+    pub fn start(target_port: u16, mode: &str, extra: &[&str]) -> anyhow::Result<Self> {
+        let port = crate::free_port();
+        let mut command = Command::new("/usr/bin/python3");
+        command
+            .arg(script("fault_proxy.py"))
+            .args(["--listen-port", &port.to_string(), "--target-port", &target_port.to_string(), "--mode", mode])
+            .args(extra);
+        Ok(Self { child: spawn_until_ready(command, "the fault proxy")?, port })
+    }
+
+    pub fn url(&self) -> String {
+        format!("rtsp://127.0.0.1:{}/test", self.port)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        stop_child(&mut self.child);
+    }
 }
 
 impl Camera {
@@ -35,50 +104,19 @@ impl Camera {
     /// Starts the camera again on the same port (after `stop`).
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.stop();
-        let mut child = Command::new("/usr/bin/python3")
-            .arg(script())
-            .arg("--port")
-            .arg(self.port.to_string())
-            .args(&self.args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("starting the GStreamer RTSP camera (is python3-gi installed? run scripts/install-test-deps)")?;
-        let stdout = child.stdout.take().context("camera stdout")?;
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.starts_with("READY") {
-                    let _ = ready_tx.send(());
-                }
-            }
-        });
-        self.child = Some(child);
         let started = Instant::now();
-        if ready_rx.recv_timeout(READY_TIMEOUT).is_err() {
-            self.stop();
-            bail!("the camera did not become ready within {READY_TIMEOUT:?}");
-        }
+        let mut command = Command::new("/usr/bin/python3");
+        command.arg(script("rtsp_camera.py")).arg("--port").arg(self.port.to_string()).args(&self.args);
+        self.child = Some(spawn_until_ready(command, "the GStreamer RTSP camera")?);
         eprintln!("camera on port {} ready after {:?}", self.port, started.elapsed());
         Ok(())
     }
 
     /// Stops the camera process (SIGTERM, then SIGKILL after 3 s) and reaps it.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
-        // SAFETY: kill(2) on the PID of a child we spawned and have not reaped yet.
-        unsafe {
-            libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+        if let Some(mut child) = self.child.take() {
+            stop_child(&mut child);
         }
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
     }
 }
 
