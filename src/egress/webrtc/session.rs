@@ -17,6 +17,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch, Mutex};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::rtp_transceiver::RtpSender;
 use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription};
 
 /// Host candidates gather in milliseconds; this bounds a WHEP answer when something is wrong.
@@ -69,10 +70,6 @@ impl ViewerSession {
         if !state.is_live() {
             return Err(SessionError::PathNotLive { path: stream.name().to_owned(), state: state.to_string() });
         }
-        let internal = |context: &str| {
-            let context = context.to_owned();
-            move |e: webrtc::error::Error| SessionError::Internal(format!("{context}: {e}"))
-        };
         let id = random_id();
         let peer = match peer::build(network, network.ice_servers_for(&format!("lookout-{id}"))).await {
             Ok(peer) => peer,
@@ -91,18 +88,14 @@ impl ViewerSession {
                 ..Default::default()
             }],
         )));
-        let as_track = Arc::clone(&track) as Arc<dyn TrackLocal>;
-        let sender = match offer_from {
-            OfferFrom::Server => {
-                let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Sendonly, ..Default::default() };
-                let transceiver = peer.connection.add_transceiver_from_track(as_track, Some(init)).await;
-                let transceiver = transceiver.map_err(internal("adding the video transceiver"))?;
-                transceiver.sender().await.map_err(internal("reading the transceiver's sender"))?
+        let sender = match attach_track(&peer.connection, Arc::clone(&track) as Arc<dyn TrackLocal>, offer_from).await {
+            Ok(sender) => sender,
+            Err(error) => {
+                // A dropped connection's driver task would run on, detached: close it.
+                let _ = peer.connection.close().await;
+                return Err(error);
             }
-            // The viewer's offer brings its own recvonly m-line; add_track attaches to it.
-            OfferFrom::Viewer => Some(peer.connection.add_track(as_track).await.map_err(internal("adding the video track"))?),
         };
-        let sender = sender.ok_or_else(|| SessionError::Internal("the transceiver has no sender".into()))?;
         let stats = Arc::new(ForwarderStats::default());
         let forwarder = Forwarder {
             track,
@@ -213,6 +206,26 @@ impl Drop for ViewerSession {
     fn drop(&mut self) {
         self.forwarder.abort();
     }
+}
+
+fn internal(context: &str) -> impl FnOnce(webrtc::error::Error) -> SessionError {
+    let context = context.to_owned();
+    move |e| SessionError::Internal(format!("{context}: {e}"))
+}
+
+/// Adds the video track the way the offer's side needs it, and returns its sender.
+async fn attach_track(connection: &Arc<dyn PeerConnection>, track: Arc<dyn TrackLocal>, offer_from: OfferFrom) -> Result<Arc<dyn RtpSender>, SessionError> {
+    let sender = match offer_from {
+        OfferFrom::Server => {
+            let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Sendonly, ..Default::default() };
+            let transceiver = connection.add_transceiver_from_track(track, Some(init)).await;
+            let transceiver = transceiver.map_err(internal("adding the video transceiver"))?;
+            transceiver.sender().await.map_err(internal("reading the transceiver's sender"))?
+        }
+        // The viewer's offer brings its own recvonly m-line; add_track attaches to it.
+        OfferFrom::Viewer => Some(connection.add_track(track).await.map_err(internal("adding the video track"))?),
+    };
+    sender.ok_or_else(|| SessionError::Internal("the transceiver has no sender".into()))
 }
 
 /// Whether a connection state means the session is over for good.
