@@ -33,7 +33,7 @@ impl Server {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         let addr = listener.local_addr()?;
-        let network = Arc::new(Network::new(config.webrtc.clone()));
+        let network = Arc::new(Network::start(config.webrtc.clone())?);
         tracing::info!("{}", network.summary());
         let mut sources = Vec::new();
         let mut streams = Vec::new();

@@ -18,6 +18,10 @@ struct Args {
     /// HTTP address for the page, signalling, WHEP and API [default: 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
+    /// UDP port shared by every viewer's media (and TCP port for ICE-TCP) [default: 8189];
+    /// 0 lets the system choose. Replaces `webrtc.udp_port`/`udp_ports` from the file.
+    #[arg(long, value_name = "PORT")]
+    udp_port: Option<u16>,
     /// Adds a camera path, for example `--source front=rtsp://user:pass@10.0.0.5/stream1`.
     /// Repeatable.
     #[arg(long = "source", value_name = "NAME=URL")]
@@ -32,6 +36,9 @@ fn load(args: &Args) -> Result<Config, ConfigError> {
     if let Some(listen) = &args.listen {
         config.set_listen(listen)?;
     }
+    if let Some(port) = args.udp_port {
+        config.webrtc.media_ports = lookout::config::MediaPorts::Shared(port);
+    }
     for source in &args.sources {
         config.add_source_argument(source)?;
     }
@@ -45,7 +52,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,webrtc=warn,rtc=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,webrtc=warn,rtc=warn,rtc_dtls=error".into()),
         )
         .init();
     let config = match load(&args) {

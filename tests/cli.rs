@@ -48,7 +48,7 @@ fn example_configuration_is_valid() {
 #[test]
 fn starts_with_no_arguments_but_an_address_and_prints_the_page_url() {
     let mut child = Command::new(LOOKOUT)
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0", "--udp-port", "0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

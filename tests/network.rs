@@ -5,7 +5,7 @@
 mod common;
 
 use common::{small_pattern, wait_live};
-use lookout::config::{Config, PortRange, WebRtcConfig};
+use lookout::config::{Config, MediaPorts, PortRange, WebRtcConfig};
 use lookout::Server;
 use lookout_signaling::{ClientMessage, ErrorCode, ServerMessage};
 use lookout_testkit::signaling::SignalingClient;
@@ -34,7 +34,7 @@ fn udp_ports_in(range: PortRange) -> BTreeSet<u16> {
 async fn a_port_range_holds_each_session_and_refuses_one_past_it() {
     // Above Linux's ephemeral ports (32768-60999), so no client socket lands in it by chance.
     let range = PortRange { first: 61100, last: 61102 };
-    let webrtc = WebRtcConfig { listen_ips: vec!["127.0.0.1".parse().expect("ip")], udp_ports: Some(range), ..Default::default() };
+    let webrtc = WebRtcConfig { listen_ips: vec!["127.0.0.1".parse().expect("ip")], media_ports: MediaPorts::Range(range), ..common::shared_port_of_its_own() };
     let server = start(webrtc).await;
     wait_live(&server, "demo", Duration::from_secs(10)).await;
 
@@ -87,7 +87,7 @@ mod through_turn {
     fn turn_config(port: u16, credentials: TurnCredentials) -> WebRtcConfig {
         WebRtcConfig {
             ice_servers: vec![IceServerConfig { urls: vec![format!("turn:127.0.0.1:{port}?transport=udp")], credentials: Some(credentials) }],
-            ..Default::default()
+            ..common::shared_port_of_its_own()
         }
     }
 
@@ -138,7 +138,7 @@ async fn hidden_private_addresses_are_announced_only_as_the_public_one() {
         listen_ips: vec!["127.0.0.1".parse().expect("ip")],
         public_ips: vec!["203.0.113.7".parse().expect("ip")],
         hide_private_addresses: true,
-        ..Default::default()
+        ..common::shared_port_of_its_own()
     };
     let server = start(webrtc).await;
     wait_live(&server, "demo", Duration::from_secs(10)).await;
@@ -163,7 +163,7 @@ async fn hidden_private_addresses_are_announced_only_as_the_public_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_flows_over_ipv6() {
-    let webrtc = WebRtcConfig { listen_ips: vec!["::1".parse().expect("ip")], ..Default::default() };
+    let webrtc = WebRtcConfig { listen_ips: vec!["::1".parse().expect("ip")], ..common::shared_port_of_its_own() };
     let server = start(webrtc).await;
     wait_live(&server, "demo", Duration::from_secs(10)).await;
     let viewer = Viewer::watch_ws_from("::1".parse().expect("ip"), server.addr, "demo", 0).await.expect("watch over IPv6");

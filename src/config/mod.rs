@@ -8,7 +8,7 @@ mod path;
 mod webrtc;
 
 pub use path::{Credentials, PathConfig, RtspSource, TestPatternSettings, Transport};
-pub use webrtc::{IceServerConfig, PortRange, TurnCredentials, WebRtcConfig};
+pub use webrtc::{IceServerConfig, MediaPorts, PortRange, TurnCredentials, WebRtcConfig};
 
 use path::{path_config, validate_path_name, FilePath};
 use serde::Deserialize;

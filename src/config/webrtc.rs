@@ -11,8 +11,8 @@ pub struct WebRtcConfig {
     /// Local addresses media sockets bind. A wildcard (`0.0.0.0`, `::`) stands for every
     /// non-loopback interface of that family, so the default pairs it with loopback.
     pub listen_ips: Vec<IpAddr>,
-    /// Ports media sockets bind; `None` lets the system choose.
-    pub udp_ports: Option<PortRange>,
+    /// The ports viewers' media uses.
+    pub media_ports: MediaPorts,
     /// Addresses viewers are told to reach Lookout at (1:1 NAT, as cloud hosts have).
     pub public_ips: Vec<IpAddr>,
     /// Announce only `public_ips`, never the machine's own addresses.
@@ -26,13 +26,26 @@ impl Default for WebRtcConfig {
     fn default() -> Self {
         Self {
             listen_ips: vec![IpAddr::from([127, 0, 0, 1]), IpAddr::from([0, 0, 0, 0])],
-            udp_ports: None,
+            media_ports: MediaPorts::Shared(DEFAULT_UDP_PORT),
             public_ips: Vec::new(),
             hide_private_addresses: false,
             ice_tcp: false,
             ice_servers: Vec::new(),
         }
     }
+}
+
+/// The shared media port when none is configured.
+pub const DEFAULT_UDP_PORT: u16 = 8189;
+
+/// How viewers' media uses ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaPorts {
+    /// Every viewer on one UDP port (and the same TCP port for ICE-TCP); 0 lets the system
+    /// choose one at start.
+    Shared(u16),
+    /// A port of its own for each viewer, from this range.
+    Range(PortRange),
 }
 
 /// An inclusive range of UDP ports, `first..=last`.
@@ -89,6 +102,7 @@ impl std::fmt::Debug for TurnCredentials {
 #[serde(deny_unknown_fields)]
 pub(super) struct FileWebRtc {
     listen_ips: Option<Vec<String>>,
+    udp_port: Option<u16>,
     udp_ports: Option<String>,
     #[serde(default)]
     public_ips: Vec<String>,
@@ -119,7 +133,14 @@ pub(super) fn webrtc_config(file: FileWebRtc) -> Result<WebRtcConfig, ConfigErro
         Some(ips) if ips.is_empty() => return Err(invalid("webrtc.listen_ips", "needs at least one address")),
         Some(ips) => ips.iter().map(|ip| parse_ip("webrtc.listen_ips", ip)).collect::<Result<_, _>>()?,
     };
-    let udp_ports = file.udp_ports.as_deref().map(parse_port_range).transpose()?;
+    let media_ports = match (file.udp_port, file.udp_ports.as_deref()) {
+        (Some(_), Some(_)) => {
+            return Err(invalid("webrtc.udp_ports", "set either webrtc.udp_port (one port shared by every viewer) or webrtc.udp_ports (a port per viewer), not both"))
+        }
+        (Some(port), None) => MediaPorts::Shared(port),
+        (None, Some(range)) => MediaPorts::Range(parse_port_range(range)?),
+        (None, None) => default.media_ports,
+    };
     let public_ips: Vec<IpAddr> = file.public_ips.iter().map(|ip| parse_ip("webrtc.public_ips", ip)).collect::<Result<_, _>>()?;
     if let Some(ip) = public_ips.iter().find(|ip| ip.is_unspecified()) {
         return Err(invalid("webrtc.public_ips", format!("{ip} is not an address a viewer can reach")));
@@ -133,7 +154,7 @@ pub(super) fn webrtc_config(file: FileWebRtc) -> Result<WebRtcConfig, ConfigErro
         .enumerate()
         .map(|(i, server)| ice_server(&format!("webrtc.ice_servers[{i}]"), server))
         .collect::<Result<_, _>>()?;
-    Ok(WebRtcConfig { listen_ips, udp_ports, public_ips, hide_private_addresses: file.hide_private_addresses, ice_tcp: file.ice_tcp, ice_servers })
+    Ok(WebRtcConfig { listen_ips, media_ports, public_ips, hide_private_addresses: file.hide_private_addresses, ice_tcp: file.ice_tcp, ice_servers })
 }
 
 fn parse_ip(field: &str, text: &str) -> Result<IpAddr, ConfigError> {
@@ -264,8 +285,9 @@ mod tests {
             "#,
         )
         .expect("valid");
-        assert_eq!(config.udp_ports, Some(PortRange { first: 40000, last: 40999 }));
-        assert_eq!(config.udp_ports.map(|r| r.len()), Some(1000));
+        assert_eq!(config.media_ports, MediaPorts::Range(PortRange { first: 40000, last: 40999 }));
+        assert_eq!(parse("udp_port = 50000").expect("valid").media_ports, MediaPorts::Shared(50000));
+        assert_eq!(PortRange { first: 40000, last: 40999 }.len(), 1000);
         assert_eq!(config.public_ips.len(), 2);
         assert!(config.ice_tcp);
         assert_eq!(config.ice_servers.len(), 3);
@@ -280,6 +302,7 @@ mod tests {
             (r#"udp_ports = "40000-30000""#, "webrtc.udp_ports"),
             (r#"udp_ports = "0-10""#, "webrtc.udp_ports"),
             (r#"udp_ports = "lots""#, "webrtc.udp_ports"),
+            ("udp_port = 8189\nudp_ports = \"40000-40999\"", "webrtc.udp_ports"),
             (r#"public_ips = ["0.0.0.0"]"#, "webrtc.public_ips"),
             ("hide_private_addresses = true", "webrtc.hide_private_addresses"),
             ("[[ice_servers]]\nurls = [\"http://x\"]", "webrtc.ice_servers[0].urls"),

@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests: a Lookout server in-process, polling with bounds.
 #![allow(dead_code)] // each test binary uses its own subset
 
-use lookout::config::{Config, PathConfig, TestPatternSettings};
+use lookout::config::{Config, MediaPorts, PathConfig, TestPatternSettings, WebRtcConfig};
 use lookout::Server;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -15,8 +15,14 @@ pub fn small_pattern() -> PathConfig {
 pub async fn start_server(paths: impl IntoIterator<Item = (&'static str, PathConfig)>) -> Server {
     init_logging();
     let paths: BTreeMap<String, PathConfig> = paths.into_iter().map(|(n, p)| (n.to_owned(), p)).collect();
-    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, webrtc: Default::default() };
+    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, webrtc: shared_port_of_its_own() };
     Server::start(config).await.expect("server starts")
+}
+
+/// The default network settings, but on a shared media port the system chooses, so that
+/// servers of tests running side by side do not meet.
+pub fn shared_port_of_its_own() -> WebRtcConfig {
+    WebRtcConfig { media_ports: MediaPorts::Shared(0), ..Default::default() }
 }
 
 /// Lookout's logs in the test output (shown for failing tests), webrtc's warnings included:

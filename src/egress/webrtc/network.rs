@@ -3,64 +3,114 @@
 
 use super::announce::Announcer;
 use super::ice_servers;
+use super::mux::{MuxRegistration, MuxRuntime, SharedMediaPort};
 use super::ports::{PortLease, PortPool};
-use crate::config::{PortRange, WebRtcConfig};
+use crate::config::{MediaPorts, PortRange, WebRtcConfig};
 use lookout_signaling::IceServer;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
+use webrtc::runtime::Runtime;
 
 pub struct Network {
     pub config: WebRtcConfig,
-    ports: Option<Arc<PortPool>>,
+    ports: Ports,
     pub announcer: Arc<Announcer>,
+}
+
+enum Ports {
+    Shared(SharedMediaPort),
+    Range(Arc<PortPool>),
 }
 
 /// Every port of this range is held by a session (or by another program).
 #[derive(Debug)]
 pub struct PortsExhausted(pub PortRange);
 
-/// What one session binds.
+/// What one session binds, and what it holds while it lives.
 pub struct Binding {
     pub udp_addrs: Vec<String>,
     /// Passive ICE-TCP listeners, on the same port as UDP; empty without ICE-TCP.
     pub tcp_addrs: Vec<String>,
-    pub lease: Option<PortLease>,
+    /// On the shared port, the runtime that routes the session's sockets through it.
+    pub runtime: Option<Arc<dyn Runtime>>,
+    pub hold: SocketHold,
+}
+
+/// Released when the session ends: its port of the range, or its place on the shared port.
+pub enum SocketHold {
+    Port(PortLease),
+    SharedPort(MuxRegistration),
 }
 
 impl Network {
-    pub fn new(config: WebRtcConfig) -> Self {
-        let ports = config.udp_ports.map(PortPool::new);
-        let announcer = Arc::new(Announcer::new(config.public_ips.clone(), config.hide_private_addresses));
-        Self { config, ports, announcer }
+    /// Binds the shared media port when one is configured. Must run in a Tokio runtime.
+    pub fn start(config: WebRtcConfig) -> anyhow::Result<Self> {
+        let ports = match config.media_ports {
+            MediaPorts::Shared(port) => Ports::Shared(
+                SharedMediaPort::bind(&config.listen_ips, port, config.ice_tcp)
+                    .map_err(|e| anyhow::anyhow!("webrtc.udp_port: {e} (choose another port, or 0 to let the system choose)"))?,
+            ),
+            MediaPorts::Range(range) => Ports::Range(PortPool::new(range)),
+        };
+        let shared_port = match &ports {
+            Ports::Shared(shared) => Some(shared.port()),
+            Ports::Range(_) => None,
+        };
+        let announcer = Arc::new(Announcer::new(config.public_ips.clone(), config.hide_private_addresses, shared_port));
+        Ok(Self { config, ports, announcer })
     }
 
-    /// ICE-lite (RFC 8445 §2.5), as SFUs run, unless Lookout has STUN/TURN servers of its own
-    /// to gather through. Lite fixes the order of events: the viewer nominates, and Lookout is
+    /// Whether Lookout gathers through its ICE servers itself. It does with a port per viewer;
+    /// a shared socket cannot hold one TURN allocation per viewer, so on the shared port
+    /// Lookout announces its host (and configured public) addresses and leaves STUN and TURN
+    /// to viewers.
+    fn gathers_through_ice_servers(&self) -> bool {
+        matches!(self.ports, Ports::Range(_)) && !self.config.ice_servers.is_empty()
+    }
+
+    /// ICE-lite (RFC 8445 §2.5), as SFUs run, unless Lookout gathers through ICE servers of
+    /// its own. Lite fixes the order of events: the viewer nominates, and Lookout is
     /// connected, its DTLS endpoint started, when it answers the nominating check, before the
     /// viewer's ClientHello can arrive. As the controlling agent, Lookout could get that
     /// ClientHello before it saw its own check succeed; rtc drops it, and a viewer that
     /// retransmits after 1 s (webrtc-rs does) waited that long for its first frame.
     pub fn ice_lite(&self) -> bool {
-        self.config.ice_servers.is_empty()
+        !self.gathers_through_ice_servers()
     }
 
-    /// The configured ICE servers with credentials for `name` (a viewer, or Lookout itself).
+    /// The configured ICE servers with credentials for `name`, a viewer.
     pub fn ice_servers_for(&self, name: &str) -> Vec<IceServer> {
         ice_servers::for_viewer(&self.config.ice_servers, name, SystemTime::now())
     }
 
-    /// The addresses a new session binds: every listen IP on one port of the range (UDP, and
-    /// TCP with ICE-TCP), or on ports the system chooses when no range is configured.
-    pub fn bind(&self) -> Result<Binding, PortsExhausted> {
-        let lease = match &self.ports {
-            Some(pool) => Some(pool.lease(&self.config.listen_ips, self.config.ice_tcp).ok_or(PortsExhausted(pool.range()))?),
-            None => None,
+    /// The ICE servers Lookout's own agent uses for session `id`.
+    pub fn own_ice_servers(&self, id: &str) -> Vec<IceServer> {
+        if self.gathers_through_ice_servers() {
+            self.ice_servers_for(&format!("lookout-{id}"))
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The addresses a new session binds, given the ICE username fragment it will use: every
+    /// listen IP on one port of the range (UDP, and TCP with ICE-TCP), or, on the shared port,
+    /// label sockets on ports the system chooses that the session's runtime swaps for the mux.
+    pub fn bind(&self, ufrag: &str) -> Result<Binding, PortsExhausted> {
+        let (port, runtime, hold) = match &self.ports {
+            Ports::Range(pool) => {
+                let lease = pool.lease(&self.config.listen_ips, self.config.ice_tcp).ok_or(PortsExhausted(pool.range()))?;
+                (lease.port, None, SocketHold::Port(lease))
+            }
+            Ports::Shared(shared) => {
+                let registration = shared.register(ufrag.to_owned());
+                let runtime: Arc<dyn Runtime> = Arc::new(MuxRuntime::new(registration.route.clone()));
+                (0, Some(runtime), SocketHold::SharedPort(registration))
+            }
         };
-        let port = lease.as_ref().map_or(0, |l| l.port);
         let udp_addrs: Vec<String> = self.config.listen_ips.iter().map(|ip| SocketAddr::new(*ip, port).to_string()).collect();
         let tcp_addrs = if self.config.ice_tcp { udp_addrs.clone() } else { Vec::new() };
-        Ok(Binding { udp_addrs, tcp_addrs, lease })
+        Ok(Binding { udp_addrs, tcp_addrs, runtime, hold })
     }
 
     /// The effective settings, for the startup log.
@@ -68,15 +118,21 @@ impl Network {
         let list = |items: Vec<String>| if items.is_empty() { "none".to_owned() } else { items.join(", ") };
         let c = &self.config;
         let ice = c.ice_servers.iter().map(|s| format!("{} ({})", s.urls.join(" "), s.credentials.as_ref().map_or("no credentials".to_owned(), |c| format!("{c:?}"))));
+        let ports = match &self.ports {
+            Ports::Shared(shared) => format!("one port shared by every viewer: {}", shared.describe()),
+            Ports::Range(pool) => format!("a port per viewer from {} ({} viewers at most), on {}", pool.range(), pool.range().len(), list(c.listen_ips.iter().map(|ip| ip.to_string()).collect())),
+        };
+        let ice_tcp = match (&self.ports, c.ice_tcp) {
+            (_, false) => "off",
+            (Ports::Shared(_), true) => "passive, on the shared port",
+            (Ports::Range(_), true) => "passive, on each viewer's UDP port number",
+        };
+        let ice_mode = if self.ice_lite() { "lite (viewers nominate; ICE servers are for viewers)" } else { "full (gathers through the ICE servers)" };
         format!(
-            "WebRTC network settings:\n  media sockets bind: {}\n  UDP ports: {}\n  ICE-TCP: {}\n  announced public addresses: {}{}\n  ICE servers: {}\n  ICE mode: {}",
-            list(c.listen_ips.iter().map(|ip| ip.to_string()).collect()),
-            c.udp_ports.map_or("any free port (one socket per viewer)".to_owned(), |r| format!("{r} ({} viewers at most)", r.len())),
-            if c.ice_tcp { "passive, on each session's UDP port number" } else { "off" },
+            "WebRTC network settings:\n  media ports: {ports}\n  ICE-TCP: {ice_tcp}\n  announced public addresses: {}{}\n  ICE servers: {}\n  ICE mode: {ice_mode}",
             list(c.public_ips.iter().map(|ip| ip.to_string()).collect()),
             if c.hide_private_addresses { " (only these are announced)" } else { "" },
             list(ice.collect()),
-            if self.ice_lite() { "lite (viewers nominate)" } else { "full (gathers through the ICE servers)" },
         )
     }
 }

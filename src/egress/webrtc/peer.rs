@@ -2,8 +2,7 @@
 
 use super::announce::Announcer;
 use super::keyframe_requests::{KeyframeRequestWatcher, KeyframeRequests};
-use super::network::{Network, PortsExhausted};
-use super::ports::PortLease;
+use super::network::{Network, PortsExhausted, SocketHold};
 use lookout_signaling::{IceCandidate, IceServer};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{Registry, Slot};
@@ -80,8 +79,8 @@ pub struct Peer {
     pub events: mpsc::UnboundedReceiver<PeerEvent>,
     pub state: watch::Receiver<RTCPeerConnectionState>,
     pub keyframe_requests: Arc<KeyframeRequests>,
-    /// The UDP port this connection holds in the configured range, if any.
-    pub port: Option<PortLease>,
+    /// Its port of the range, or its place on the shared port.
+    pub hold: SocketHold,
 }
 
 /// Where the keyframe-request watcher sits: after the default interceptors on the read path
@@ -96,9 +95,19 @@ pub enum BuildError {
     WebRtc(#[from] webrtc::error::Error),
 }
 
+/// ICE credentials made here rather than by webrtc, so that the shared media port knows the
+/// username fragment before the first check arrives. ICE asks for 24 bits of randomness in the
+/// ufrag and 128 in the password (RFC 8445 §5.3); these carry about 95 and 190.
+fn ice_credentials() -> (String, String) {
+    use rand::distr::{Alphanumeric, SampleString};
+    let mut rng = rand::rng();
+    (Alphanumeric.sample_string(&mut rng, 16), Alphanumeric.sample_string(&mut rng, 32))
+}
+
 /// `own_ice_servers`: the ICE servers with the credentials Lookout itself uses.
 pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>) -> Result<Peer, BuildError> {
-    let binding = network.bind().map_err(|PortsExhausted(range)| BuildError::PortsExhausted(range))?;
+    let (ufrag, password) = ice_credentials();
+    let binding = network.bind(&ufrag).map_err(|PortsExhausted(range)| BuildError::PortsExhausted(range))?;
     let mut media_engine = MediaEngine::default();
     media_engine.register_codec(
         RTCRtpCodecParameters { rtp_codec: h264_codec(), payload_type: H264_PAYLOAD_TYPE },
@@ -114,12 +123,17 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>) -> Result
     // multicast route, which would stop every session there.
     let setting_engine = SettingEngineBuilder::new()
         .with_lite(network.ice_lite())
+        .with_ice_credentials(ufrag, password)
         .with_multicast_dns_mode(MulticastDnsMode::Disabled);
     let ice_servers = own_ice_servers
         .into_iter()
         .map(|s| RTCIceServer { urls: s.urls, username: s.username.unwrap_or_default(), credential: s.credential.unwrap_or_default() })
         .collect();
-    let connection = PeerConnectionBuilder::new()
+    let mut builder = PeerConnectionBuilder::new();
+    if let Some(runtime) = binding.runtime {
+        builder = builder.with_runtime(runtime);
+    }
+    let connection = builder
         .with_configuration(RTCConfigurationBuilder::new().with_ice_servers(ice_servers).build())
         .with_setting_engine(setting_engine.build())
         .with_media_engine(media_engine)
@@ -129,5 +143,5 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>) -> Result
         .with_tcp_addrs(binding.tcp_addrs)
         .build()
         .await?;
-    Ok(Peer { connection: Arc::new(connection), events, state, keyframe_requests, port: binding.lease })
+    Ok(Peer { connection: Arc::new(connection), events, state, keyframe_requests, hold: binding.hold })
 }

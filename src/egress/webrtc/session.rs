@@ -4,9 +4,8 @@ use super::forwarder::{Forwarder, ForwarderStats};
 use super::keyframe_requests::KeyframeRequests;
 pub use super::forwarder::ForwarderStatsSnapshot as SessionStats;
 use super::announce::Announcer;
-use super::network::Network;
+use super::network::{Network, SocketHold};
 use super::peer::{self, BuildError, PeerEvent};
-use super::ports::PortLease;
 use crate::stream::{Stream, ViewerGuard};
 use lookout_signaling::IceCandidate;
 use rtc::media_stream::MediaStreamTrack;
@@ -60,7 +59,7 @@ pub struct ViewerSession {
     stats: Arc<ForwarderStats>,
     keyframe_requests: Arc<KeyframeRequests>,
     _viewer: ViewerGuard,
-    _port: Option<PortLease>,
+    _sockets: SocketHold,
 }
 
 impl ViewerSession {
@@ -71,7 +70,7 @@ impl ViewerSession {
             return Err(SessionError::PathNotLive { path: stream.name().to_owned(), state: state.to_string() });
         }
         let id = random_id();
-        let peer = match peer::build(network, network.ice_servers_for(&format!("lookout-{id}"))).await {
+        let peer = match peer::build(network, network.own_ice_servers(&id)).await {
             Ok(peer) => peer,
             Err(error @ BuildError::PortsExhausted(_)) => return Err(SessionError::ServerFull(error.to_string())),
             Err(BuildError::WebRtc(error)) => return Err(internal("creating the peer connection")(error)),
@@ -120,7 +119,7 @@ impl ViewerSession {
             stats,
             keyframe_requests: peer.keyframe_requests,
             _viewer: stream.add_viewer(),
-            _port: peer.port,
+            _sockets: peer.hold,
         })
     }
 

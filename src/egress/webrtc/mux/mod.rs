@@ -1,0 +1,260 @@
+//! The shared media port: every viewer's WebRTC media through one UDP port (and, with ICE-TCP,
+//! one TCP port of the same number), so a firewall needs one rule.
+//!
+//! webrtc 0.21 gives each PeerConnection sockets of its own. Lookout builds each connection with
+//! a runtime (`runtime::MuxRuntime`) that swaps those sockets for a `SessionSocket` fed by the
+//! shared socket's receive loop, which routes datagrams by ICE username fragment, then by the
+//! viewer's address (`routes`). Sends go straight out of the shared socket.
+
+mod routes;
+mod runtime;
+mod session_socket;
+mod shared_socket;
+mod stun;
+mod tcp;
+
+pub use runtime::MuxRuntime;
+
+use routes::Routes;
+use session_socket::{Datagram, SessionSocket};
+use shared_socket::SharedSocket;
+use std::io::{self, IoSliceMut};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use tcp::{AcceptedStream, SessionListener, SharedListener};
+use tokio::sync::mpsc;
+
+/// Datagrams waiting for one session's connection to read them; more are dropped. Inbound
+/// traffic of a viewer is checks and RTCP, a few packets a second.
+const SESSION_INBOX: usize = 256;
+/// A failed bind on one address of a system-chosen port: how often to try another port.
+const BIND_ATTEMPTS: usize = 8;
+
+pub struct SharedMediaPort {
+    shared: Arc<Shared>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+struct Shared {
+    udp: Arc<[Arc<SharedSocket>]>,
+    tcp: Arc<[SocketAddr]>,
+    routes: Mutex<Routes<Arc<SessionRoute>>>,
+}
+
+impl Shared {
+    fn routes(&self) -> std::sync::MutexGuard<'_, Routes<Arc<SessionRoute>>> {
+        self.routes.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Drop for SharedMediaPort {
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(|task| task.abort());
+    }
+}
+
+/// The addresses to bind: a wildcard covers every address of its family, loopback included.
+fn socket_addresses(listen_ips: &[IpAddr], port: u16) -> Vec<SocketAddr> {
+    let mut ips: Vec<IpAddr> = Vec::new();
+    for ip in listen_ips {
+        let covered = ips.iter().any(|bound| bound.is_unspecified() && bound.is_ipv4() == ip.is_ipv4());
+        if covered || ips.contains(ip) {
+            continue;
+        }
+        if ip.is_unspecified() {
+            ips.retain(|bound| bound.is_ipv4() != ip.is_ipv4());
+        }
+        ips.push(*ip);
+    }
+    ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect()
+}
+
+impl SharedMediaPort {
+    /// Binds `port` (0: one the system chooses) on every listen address, for UDP and, with
+    /// `tcp`, for TCP, and starts routing. Must run in a Tokio runtime.
+    pub fn bind(listen_ips: &[IpAddr], port: u16, tcp: bool) -> io::Result<Self> {
+        let mut attempt = 0;
+        let (udp, tcp_listeners) = loop {
+            attempt += 1;
+            match bind_all(listen_ips, port, tcp) {
+                Err(error) if port == 0 && error.kind() == io::ErrorKind::AddrInUse && attempt < BIND_ATTEMPTS => continue,
+                other => break other?,
+            }
+        };
+        let shared = Arc::new(Shared {
+            udp: udp.into_iter().map(Arc::new).collect(),
+            tcp: tcp_listeners.iter().map(|l| l.bound).collect(),
+            routes: Mutex::new(Routes::default()),
+        });
+        let mut tasks: Vec<_> = shared.udp.iter().map(|socket| tokio::spawn(receive(socket.clone(), shared.clone()))).collect();
+        tasks.extend(tcp_listeners.into_iter().map(|listener| {
+            let shared = shared.clone();
+            tokio::spawn(listener.accept_loop(move |ufrag| shared.routes().session(ufrag).cloned()))
+        }));
+        Ok(Self { shared, tasks })
+    }
+
+    /// The port number, UDP and TCP alike.
+    pub fn port(&self) -> u16 {
+        self.shared.udp.first().map_or(0, |socket| socket.bound.port())
+    }
+
+    /// The sockets, for the startup log.
+    pub fn describe(&self) -> String {
+        let udp = self.shared.udp.iter().map(|s| format!("udp {}", s.bound));
+        let tcp = self.shared.tcp.iter().map(|a| format!("tcp {a}"));
+        udp.chain(tcp).collect::<Vec<_>>().join(", ")
+    }
+
+    /// Admits a session whose ICE username fragment is `ufrag` (unique and unguessable);
+    /// it leaves when the registration is dropped.
+    pub fn register(&self, ufrag: String) -> MuxRegistration {
+        let route = Arc::new(SessionRoute {
+            ufrag: ufrag.clone(),
+            udp: self.shared.udp.clone(),
+            tcp: self.shared.tcp.clone(),
+            udp_inboxes: Mutex::new(Vec::new()),
+            tcp_inboxes: Mutex::new(Vec::new()),
+        });
+        self.shared.routes().insert(ufrag, route.clone());
+        MuxRegistration { shared: self.shared.clone(), route }
+    }
+}
+
+fn bind_all(listen_ips: &[IpAddr], port: u16, tcp: bool) -> io::Result<(Vec<SharedSocket>, Vec<SharedListener>)> {
+    let mut udp: Vec<SharedSocket> = Vec::new();
+    let mut tcp_listeners = Vec::new();
+    for address in socket_addresses(listen_ips, port) {
+        // Every address takes the port the first one got.
+        let address = SocketAddr::new(address.ip(), udp.first().map_or(port, |s| s.bound.port()));
+        let socket = SharedSocket::bind(address).map_err(|e| io::Error::new(e.kind(), format!("cannot bind UDP {address}: {e}")))?;
+        if tcp {
+            let address = socket.bound;
+            tcp_listeners.push(SharedListener::bind(address).map_err(|e| io::Error::new(e.kind(), format!("cannot bind TCP {address}: {e}")))?);
+        }
+        udp.push(socket);
+    }
+    Ok((udp, tcp_listeners))
+}
+
+/// A session's place on the shared port, held for as long as the session lives.
+pub struct MuxRegistration {
+    shared: Arc<Shared>,
+    pub route: Arc<SessionRoute>,
+}
+
+impl Drop for MuxRegistration {
+    fn drop(&mut self) {
+        self.shared.routes().remove(&self.route.ufrag);
+    }
+}
+
+/// Where the shared port delivers one session's traffic: an inbox per local address its
+/// connection bound (the label its ICE agent knows the candidate by).
+pub struct SessionRoute {
+    ufrag: String,
+    udp: Arc<[Arc<SharedSocket>]>,
+    tcp: Arc<[SocketAddr]>,
+    udp_inboxes: Mutex<Vec<(IpAddr, mpsc::Sender<Datagram>)>>,
+    tcp_inboxes: Mutex<Vec<(IpAddr, mpsc::Sender<AcceptedStream>)>>,
+}
+
+impl std::fmt::Debug for SessionRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRoute").field("ufrag", &self.ufrag).finish_non_exhaustive()
+    }
+}
+
+/// The bound address that serves `ip`: itself, or the wildcard of its family.
+fn serving<'a, T>(items: &'a [T], address: impl Fn(&T) -> SocketAddr, ip: IpAddr) -> Option<&'a T> {
+    items.iter().find(|i| address(i).ip() == ip).or_else(|| items.iter().find(|i| address(i).ip().is_unspecified() && address(i).is_ipv4() == ip.is_ipv4()))
+}
+
+fn no_shared_socket(kind: &str, ip: IpAddr) -> io::Error {
+    io::Error::new(io::ErrorKind::AddrNotAvailable, format!("no shared {kind} media socket serves {ip}"))
+}
+
+/// The inbox for traffic that arrived on `local_ip`: the one of that address, else the first
+/// of the family (a wildcard socket may see an address the connection did not bind).
+fn inbox_for<T: Clone>(inboxes: &Mutex<Vec<(IpAddr, T)>>, local_ip: IpAddr) -> Option<T> {
+    let inboxes = inboxes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    inboxes.iter().find(|(ip, _)| *ip == local_ip).or_else(|| inboxes.iter().find(|(ip, _)| ip.is_ipv4() == local_ip.is_ipv4())).map(|(_, tx)| tx.clone())
+}
+
+impl SessionRoute {
+    fn udp_socket(&self, label: SocketAddr) -> io::Result<SessionSocket> {
+        let shared = serving(&self.udp, |s| s.bound, label.ip()).ok_or_else(|| no_shared_socket("UDP", label.ip()))?;
+        let (tx, rx) = mpsc::channel(SESSION_INBOX);
+        self.udp_inboxes.lock().unwrap_or_else(|p| p.into_inner()).push((label.ip(), tx));
+        Ok(SessionSocket::new(label, rx, shared.clone()))
+    }
+
+    fn tcp_listener(&self, label: SocketAddr) -> io::Result<SessionListener> {
+        serving(&self.tcp, |a| *a, label.ip()).ok_or_else(|| no_shared_socket("TCP", label.ip()))?;
+        let (tx, rx) = mpsc::channel(tcp::SESSION_BACKLOG);
+        self.tcp_inboxes.lock().unwrap_or_else(|p| p.into_inner()).push((label.ip(), tx));
+        Ok(SessionListener::new(label, rx))
+    }
+
+    fn deliver_datagram(&self, local_ip: IpAddr, datagram: Datagram) {
+        let Some(inbox) = inbox_for(&self.udp_inboxes, local_ip) else { return };
+        if inbox.try_send(datagram).is_err() {
+            tracing::debug!(ufrag = %self.ufrag, "session inbox full or closed: datagram dropped");
+        }
+    }
+
+    fn deliver_stream(&self, accepted: AcceptedStream) {
+        let Some(inbox) = inbox_for(&self.tcp_inboxes, accepted.local_ip()) else { return };
+        if inbox.try_send(accepted).is_err() {
+            tracing::debug!(ufrag = %self.ufrag, "session has too many TCP connections waiting: closed one");
+        }
+    }
+}
+
+/// Reads one shared socket for as long as Lookout runs and hands each datagram to its session.
+async fn receive(socket: Arc<SharedSocket>, shared: Arc<Shared>) {
+    let buffer_len = socket.gro_segments().max(1) * 1500;
+    let mut buffers = vec![vec![0u8; buffer_len]; quinn_udp::BATCH_SIZE];
+    let mut meta = vec![quinn_udp::RecvMeta::default(); quinn_udp::BATCH_SIZE];
+    loop {
+        let mut slices: Vec<IoSliceMut<'_>> = buffers.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+        let received = futures::future::poll_fn(|cx| socket.poll_recv(cx, &mut slices, &mut meta)).await;
+        drop(slices);
+        let count = match received {
+            Ok(count) => count,
+            // ICMP errors from viewers that went away surface here; they concern one viewer.
+            Err(error) if matches!(error.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted) => continue,
+            Err(error) => {
+                tracing::error!(%error, socket = %socket.bound, "shared media socket failed; retrying in a second");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        for (buffer, meta) in buffers.iter().zip(&meta).take(count) {
+            let local_ip = meta.dst_ip.unwrap_or(socket.bound.ip());
+            // With GRO, one buffer holds several datagrams of `stride` bytes from one sender.
+            for datagram in buffer[..meta.len].chunks(meta.stride.max(1)) {
+                let session = shared.routes().route(meta.addr, datagram).cloned();
+                match session {
+                    Some(session) => session.deliver_datagram(local_ip, Datagram { from: meta.addr, data: bytes::Bytes::copy_from_slice(datagram) }),
+                    None => tracing::trace!(from = %meta.addr, len = datagram.len(), "datagram for no session on the shared port"),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wildcard_covers_its_family() {
+        let ips = |list: &[&str]| list.iter().map(|ip| ip.parse().expect("ip")).collect::<Vec<IpAddr>>();
+        let addresses = |list: &[&str]| socket_addresses(&ips(list), 9).into_iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        assert_eq!(addresses(&["127.0.0.1", "0.0.0.0"]), ["0.0.0.0:9"]);
+        assert_eq!(addresses(&["0.0.0.0", "127.0.0.1", "::1"]), ["0.0.0.0:9", "[::1]:9"]);
+        assert_eq!(addresses(&["127.0.0.1", "10.0.0.2", "127.0.0.1"]), ["127.0.0.1:9", "10.0.0.2:9"]);
+        assert_eq!(addresses(&["::1", "::", "0.0.0.0"]), ["[::]:9", "0.0.0.0:9"]);
+    }
+}

@@ -1,0 +1,217 @@
+//! ICE-TCP (RFC 6544, passive) on the shared port: one listener per address for every session.
+//! A viewer's first frame on a new connection (RFC 4571 framing: a 16-bit length, then the
+//! packet) is a connectivity check naming the session's ufrag; the connection is handed to that
+//! session's listener with the frame still to be read.
+
+use super::stun::binding_request_ufrag;
+use super::SessionRoute;
+use bytes::{Buf, Bytes};
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, Semaphore};
+use webrtc::runtime::{AsyncTcpListener, AsyncTcpStream};
+
+/// Connections waiting for one session to accept them.
+pub const SESSION_BACKLOG: usize = 8;
+/// Connections still to say which session they are for; more wait in the kernel's backlog.
+const PENDING_HANDSHAKES: usize = 256;
+/// How long a new connection has to send its first check.
+const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(5);
+/// A connectivity check is a few hundred bytes.
+const MAX_FIRST_FRAME: usize = 2048;
+
+pub struct SharedListener {
+    io: tokio::net::TcpListener,
+    pub bound: SocketAddr,
+}
+
+impl SharedListener {
+    pub fn bind(address: SocketAddr) -> io::Result<Self> {
+        let domain = socket2::Domain::for_address(address);
+        let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+        if address.is_ipv6() {
+            socket.set_only_v6(true)?;
+        }
+        socket.set_reuse_address(true)?;
+        socket.set_nonblocking(true)?;
+        socket.bind(&address.into())?;
+        socket.listen(1024)?;
+        let io = tokio::net::TcpListener::from_std(socket.into())?;
+        let bound = io.local_addr()?;
+        Ok(Self { io, bound })
+    }
+
+    /// Accepts for as long as Lookout runs; `session` finds the session of a ufrag.
+    pub async fn accept_loop(self, session: impl Fn(&str) -> Option<Arc<SessionRoute>> + Send + Sync + 'static) {
+        let session = Arc::new(session);
+        let pending = Arc::new(Semaphore::new(PENDING_HANDSHAKES));
+        loop {
+            let (stream, peer) = match self.io.accept().await {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, listener = %self.bound, "ICE-TCP accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = pending.clone().try_acquire_owned() else {
+                tracing::warn!(%peer, "too many ICE-TCP connections without a first check: closed one");
+                continue;
+            };
+            let session = session.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                match tokio::time::timeout(FIRST_FRAME_TIMEOUT, first_frame(stream)).await {
+                    Ok(Ok((accepted, ufrag))) => match session(&ufrag) {
+                        Some(route) => route.deliver_stream(accepted),
+                        None => tracing::debug!(%peer, %ufrag, "ICE-TCP check for no session"),
+                    },
+                    Ok(Err(error)) => tracing::debug!(%peer, %error, "ICE-TCP connection closed before its first check"),
+                    Err(_) => tracing::debug!(%peer, "ICE-TCP connection sent no check in time"),
+                }
+            });
+        }
+    }
+}
+
+/// Reads the first framed packet of a new connection and the ufrag its check names.
+async fn first_frame(mut stream: tokio::net::TcpStream) -> io::Result<(AcceptedStream, String)> {
+    let mut length = [0u8; 2];
+    stream.read_exact(&mut length).await?;
+    let frame_len = usize::from(u16::from_be_bytes(length));
+    if frame_len > MAX_FIRST_FRAME {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("first frame of {frame_len} bytes is no connectivity check")));
+    }
+    let mut prefix = vec![0u8; 2 + frame_len];
+    prefix[..2].copy_from_slice(&length);
+    stream.read_exact(&mut prefix[2..]).await?;
+    let ufrag = binding_request_ufrag(&prefix[2..])
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "first frame is no connectivity check"))?
+        .to_owned();
+    let local = stream.local_addr()?;
+    let peer = stream.peer_addr()?;
+    let (read_half, write_half) = stream.into_split();
+    Ok((AcceptedStream { read_half, write_half, local, peer, prefix: Bytes::from(prefix) }, ufrag))
+}
+
+/// A connection handed to a session, its first frame already read.
+#[derive(Debug)]
+pub struct AcceptedStream {
+    read_half: OwnedReadHalf,
+    write_half: OwnedWriteHalf,
+    local: SocketAddr,
+    peer: SocketAddr,
+    prefix: Bytes,
+}
+
+impl AcceptedStream {
+    pub fn local_ip(&self) -> IpAddr {
+        self.local.ip()
+    }
+}
+
+/// One session's listener: it accepts what the shared listener routed to it.
+#[derive(Debug)]
+pub struct SessionListener {
+    label: SocketAddr,
+    inbox: tokio::sync::Mutex<mpsc::Receiver<AcceptedStream>>,
+}
+
+impl SessionListener {
+    pub fn new(label: SocketAddr, inbox: mpsc::Receiver<AcceptedStream>) -> Self {
+        Self { label, inbox: tokio::sync::Mutex::new(inbox) }
+    }
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+impl AsyncTcpListener for SessionListener {
+    fn accept<'a>(&'a self) -> BoxFuture<'a, io::Result<(Arc<dyn AsyncTcpStream>, SocketAddr)>> {
+        Box::pin(async move {
+            let accepted = self.inbox.lock().await.recv().await.ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "session left the shared media port"))?;
+            let peer = accepted.peer;
+            let stream = SessionStream {
+                label: self.label,
+                peer,
+                unread: Mutex::new(accepted.prefix),
+                read_half: accepted.read_half,
+                write_half: accepted.write_half,
+            };
+            Ok((Arc::new(stream) as Arc<dyn AsyncTcpStream>, peer))
+        })
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.label)
+    }
+}
+
+/// A routed connection as the session's ICE agent sees it: on its labelled address, with the
+/// first frame replayed before the rest of the stream.
+#[derive(Debug)]
+struct SessionStream {
+    label: SocketAddr,
+    peer: SocketAddr,
+    unread: Mutex<Bytes>,
+    read_half: OwnedReadHalf,
+    write_half: OwnedWriteHalf,
+}
+
+impl AsyncTcpStream for SessionStream {
+    fn read<'a, 'b>(&'a self, buf: &'b mut [u8]) -> BoxFuture<'b, io::Result<usize>>
+    where
+        'a: 'b,
+    {
+        Box::pin(async move {
+            {
+                let mut unread = self.unread.lock().unwrap_or_else(|p| p.into_inner());
+                if !unread.is_empty() {
+                    let n = unread.len().min(buf.len());
+                    buf[..n].copy_from_slice(&unread[..n]);
+                    unread.advance(n);
+                    return Ok(n);
+                }
+            }
+            loop {
+                self.read_half.readable().await?;
+                match self.read_half.try_read(buf) {
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
+                    other => return other,
+                }
+            }
+        })
+    }
+
+    fn write_all<'a, 'b>(&'a self, buf: &'b [u8]) -> BoxFuture<'b, io::Result<()>>
+    where
+        'a: 'b,
+    {
+        Box::pin(async move {
+            let mut remaining = buf;
+            while !remaining.is_empty() {
+                self.write_half.writable().await?;
+                match self.write_half.try_write(remaining) {
+                    Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "ICE-TCP connection wrote nothing")),
+                    Ok(n) => remaining = &remaining[n..],
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(error) => return Err(error),
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.label)
+    }
+
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.peer)
+    }
+}
