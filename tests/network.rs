@@ -84,23 +84,24 @@ mod through_turn {
     use lookout_testkit::browser;
     use lookout_testkit::turn::{TurnAuth, TurnServer};
 
-    fn turn_config(port: u16, credentials: TurnCredentials) -> WebRtcConfig {
+    fn turn_config(port: u16, credentials: TurnCredentials, media_ports: MediaPorts) -> WebRtcConfig {
         WebRtcConfig {
             ice_servers: vec![IceServerConfig { urls: vec![format!("turn:127.0.0.1:{port}?transport=udp")], credentials: Some(credentials) }],
+            media_ports,
             ..common::shared_port_of_its_own()
         }
     }
 
     /// Starts coturn with `auth` and Lookout with `credentials` for it, and plays the page with
     /// `ice=relay`: TURN candidates only, so it plays through coturn or not at all.
-    async fn play_relayed(auth: TurnAuth<'_>, credentials: TurnCredentials, first_frame_timeout: &str) -> (TurnServer, Result<serde_json::Value, String>) {
+    async fn play_relayed(auth: TurnAuth<'_>, credentials: TurnCredentials, media_ports: MediaPorts, first_frame_timeout: &str) -> (TurnServer, Server, Result<serde_json::Value, String>) {
         let turn = TurnServer::start(lookout_testkit::free_port(), auth).expect("coturn");
-        let server = start(turn_config(turn.port, credentials)).await;
+        let server = start(turn_config(turn.port, credentials, media_ports)).await;
         wait_live(&server, "demo", Duration::from_secs(10)).await;
         let url = format!("{}?path=demo&ice=relay", server.page_url());
         let timeout = first_frame_timeout.to_owned();
         let result = tokio::task::spawn_blocking(move || browser::play(&url, &["--seconds", "3", "--first-frame-timeout", &timeout])).await.expect("join");
-        (turn, result)
+        (turn, server, result)
     }
 
     fn assert_relayed(turn: &TurnServer, result: Result<serde_json::Value, String>) {
@@ -111,24 +112,60 @@ mod through_turn {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_page_plays_through_turn_with_static_credentials() {
         let credentials = TurnCredentials::Static { username: "viewer".into(), credential: "pa55".into() };
-        let (turn, result) = play_relayed(TurnAuth::User { username: "viewer", password: "pa55" }, credentials, "20").await;
+        let (turn, _server, result) = play_relayed(TurnAuth::User { username: "viewer", password: "pa55" }, credentials, MediaPorts::Shared(0), "20").await;
         assert_relayed(&turn, result);
     }
 
+    /// With a port per viewer, Lookout's own ICE agent gathers through TURN too, with
+    /// credentials of its own.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_page_plays_through_turn_with_time_limited_credentials() {
         let credentials = TurnCredentials::SharedSecret { secret: "north-wind".into(), ttl: Duration::from_secs(600) };
-        let (turn, result) = play_relayed(TurnAuth::SharedSecret("north-wind"), credentials, "20").await;
+        let range = MediaPorts::Range(PortRange { first: 61110, last: 61119 });
+        let (turn, server, result) = play_relayed(TurnAuth::SharedSecret("north-wind"), credentials, range, "20").await;
         assert_relayed(&turn, result);
+        let candidates = announced_candidates(&server).await;
+        assert!(candidates.iter().any(|c| c.contains(" typ relay ")), "Lookout gathered a relay candidate: {candidates:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn wrong_turn_credentials_fail_clearly() {
         let credentials = TurnCredentials::Static { username: "viewer".into(), credential: "wrong".into() };
-        let (turn, result) = play_relayed(TurnAuth::User { username: "viewer", password: "pa55" }, credentials, "8").await;
+        let (turn, _server, result) = play_relayed(TurnAuth::User { username: "viewer", password: "pa55" }, credentials, MediaPorts::Shared(0), "8").await;
         let failure = result.expect_err("no relay, no picture");
         assert!(failure.contains("no frame rendered"), "{failure}");
         assert!(turn.log().contains("credentials are incorrect"), "coturn refused the credentials:\n{}", turn.log());
+    }
+}
+
+/// The candidates Lookout announces to a /ws viewer: in its offer and trickled after it.
+async fn announced_candidates(server: &Server) -> Vec<String> {
+    let mut client = SignalingClient::connect(server.addr).await.expect("connect");
+    client.receive(Duration::from_secs(5)).await.expect("hello");
+    client.send(&ClientMessage::Watch { path: "demo".into() }).await.expect("send");
+    let mut candidates: Vec<String> = Vec::new();
+    if let Ok(ServerMessage::Offer { sdp, .. }) = client.receive_until(Duration::from_secs(5), |m| matches!(m, ServerMessage::Offer { .. })).await {
+        candidates.extend(sdp.lines().filter_map(|l| l.strip_prefix("a=")).filter(|l| l.starts_with("candidate:")).map(str::to_owned));
+    }
+    // Trickled candidates follow the offer; host candidates take milliseconds, TURN a round trip.
+    while let Ok(ServerMessage::Candidate { candidate }) =
+        client.receive_until(Duration::from_secs(2), |m| matches!(m, ServerMessage::Candidate { .. })).await
+    {
+        candidates.push(candidate.candidate);
+    }
+    candidates.retain(|c| !c.is_empty());
+    assert!(!candidates.is_empty(), "some candidate was announced");
+    candidates
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_candidates_carry_the_shared_port() {
+    let media_port = lookout_testkit::free_port();
+    let webrtc = WebRtcConfig { listen_ips: vec!["127.0.0.1".parse().expect("ip")], media_ports: MediaPorts::Shared(media_port), ..Default::default() };
+    let server = start(webrtc).await;
+    wait_live(&server, "demo", Duration::from_secs(10)).await;
+    for candidate in announced_candidates(&server).await {
+        assert!(candidate.contains(&format!(" 127.0.0.1 {media_port} typ host")), "{candidate}");
     }
 }
 
@@ -142,21 +179,8 @@ async fn hidden_private_addresses_are_announced_only_as_the_public_one() {
     };
     let server = start(webrtc).await;
     wait_live(&server, "demo", Duration::from_secs(10)).await;
-    let mut client = SignalingClient::connect(server.addr).await.expect("connect");
-    client.receive(Duration::from_secs(5)).await.expect("hello");
-    client.send(&ClientMessage::Watch { path: "demo".into() }).await.expect("send");
-    let mut candidates: Vec<String> = Vec::new();
-    if let Ok(ServerMessage::Offer { sdp, .. }) = client.receive_until(Duration::from_secs(5), |m| matches!(m, ServerMessage::Offer { .. })).await {
-        candidates.extend(sdp.lines().filter(|l| l.starts_with("a=candidate:")).map(str::to_owned));
-    }
-    // Trickled candidates follow the offer; gathering host candidates takes milliseconds.
-    while let Ok(ServerMessage::Candidate { candidate }) =
-        client.receive_until(Duration::from_secs(1), |m| matches!(m, ServerMessage::Candidate { .. })).await
-    {
-        candidates.push(candidate.candidate);
-    }
-    assert!(!candidates.is_empty(), "some candidate was announced");
-    for candidate in candidates.iter().filter(|c| !c.is_empty()) {
+    let candidates = announced_candidates(&server).await;
+    for candidate in &candidates {
         assert!(candidate.contains(" 203.0.113.7 ") && !candidate.contains("127.0.0.1"), "{candidate}");
     }
 }

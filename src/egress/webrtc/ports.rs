@@ -1,6 +1,11 @@
 //! Hands out UDP ports from the configured range, one per viewer session, and takes them back
 //! when the session ends. webrtc 0.21 binds its own sockets and has no range setting, so
 //! Lookout picks a free port and gives the PeerConnection `IP:port` to bind.
+//!
+//! Ports are handed out in turn around the range rather than lowest first: a port just given
+//! back may still be known elsewhere for a while (a TURN server keeps an allocation for its
+//! 5-tuple until it expires, since a closed connection does not release it), and a new session
+//! on it would be refused there.
 
 use crate::config::PortRange;
 use std::collections::BTreeSet;
@@ -9,7 +14,13 @@ use std::sync::{Arc, Mutex};
 
 pub struct PortPool {
     range: PortRange,
-    leased: Mutex<BTreeSet<u16>>,
+    state: Mutex<Leases>,
+}
+
+struct Leases {
+    leased: BTreeSet<u16>,
+    /// Where the search for the next free port starts.
+    next: u16,
 }
 
 /// A port held for one session; returned to the pool when dropped.
@@ -20,13 +31,13 @@ pub struct PortLease {
 
 impl Drop for PortLease {
     fn drop(&mut self) {
-        self.pool.lock().remove(&self.port);
+        self.pool.lock().leased.remove(&self.port);
     }
 }
 
 impl PortPool {
     pub fn new(range: PortRange) -> Arc<Self> {
-        Arc::new(Self { range, leased: Mutex::new(BTreeSet::new()) })
+        Arc::new(Self { range, state: Mutex::new(Leases { leased: BTreeSet::new(), next: range.first }) })
     }
 
     pub fn range(&self) -> PortRange {
@@ -37,25 +48,27 @@ impl PortPool {
     /// now, for UDP and, with `tcp_too`, for TCP (another program may use some), or `None`
     /// when the range is exhausted.
     pub fn lease(self: &Arc<Self>, ips: &[IpAddr], tcp_too: bool) -> Option<PortLease> {
-        let mut leased = self.lock();
+        let mut state = self.lock();
         let free = |port: u16| {
             ips.iter().all(|ip| {
                 let address = SocketAddr::new(*ip, port);
                 UdpSocket::bind(address).is_ok() && (!tcp_too || TcpListener::bind(address).is_ok())
             })
         };
-        let port = (self.range.first..=self.range.last).filter(|port| !leased.contains(port)).find(|port| free(*port))?;
-        leased.insert(port);
+        let in_turn = (state.next..=self.range.last).chain(self.range.first..state.next);
+        let port = in_turn.filter(|port| !state.leased.contains(port)).find(|port| free(*port))?;
+        state.leased.insert(port);
+        state.next = if port == self.range.last { self.range.first } else { port + 1 };
         Some(PortLease { pool: self.clone(), port })
     }
 
     #[cfg(test)]
     fn in_use(&self) -> usize {
-        self.lock().len()
+        self.lock().leased.len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<u16>> {
-        self.leased.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Leases> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -80,5 +93,20 @@ mod tests {
         drop(leases);
         assert_eq!(pool.in_use(), 0);
         assert!(pool.lease(&loopback, false).is_some(), "ports come back when sessions end");
+    }
+
+    #[test]
+    fn a_port_given_back_is_not_the_next_one_handed_out() {
+        let probe = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let base = probe.local_addr().expect("addr").port();
+        drop(probe);
+        let first = base.min(65000);
+        let pool = PortPool::new(PortRange { first, last: first + 2 });
+        let loopback = [IpAddr::from([127, 0, 0, 1])];
+        let one = pool.lease(&loopback, false).expect("a port");
+        let given_back = one.port;
+        drop(one);
+        let next = pool.lease(&loopback, false).expect("another port");
+        assert_ne!(next.port, given_back);
     }
 }
