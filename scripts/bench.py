@@ -1,7 +1,9 @@
 """Lookout's benchmark: run by scripts/bench, which builds the binaries first.
 
 For each N, N non-decoding WebRTC viewers (target/release/lookout-load) watch the built-in
-`demo` path (1280x720, 30 fps, about 2.5 Mbit/s) of a `lookout` process for T seconds. The
+`demo` path (1280x720, 30 fps, about 2.5 Mbit/s) of a `lookout` process for T seconds, once
+with every viewer on the shared media port (the default) and once with a port per viewer
+(`webrtc.udp_ports`), so the two can be compared. The
 server's CPU time and RSS are read from /proc; the idle cost (the test pattern's encoder) is
 measured first and subtracted, so the figures are the cost of the viewers. Each N is repeated
 and the median reported, as this machine is noisy. Then headless Chromium plays `demo` and a
@@ -104,6 +106,20 @@ def chromium(url):
         return {"failures": [out.stdout + out.stderr]}
 
 
+MEDIA_PORTS = {
+    "shared": "udp_port = 0",
+    "range": 'udp_ports = "61300-61999"',
+}
+
+
+def config_file(out, media_ports):
+    """The built-in default (the test pattern at `demo`), media on loopback, with these ports."""
+    path = out / f"bench-{media_ports}.toml"
+    path.write_text(f'[paths.demo]\nsource = "testpattern"\n[webrtc]\nlisten_ips = ["127.0.0.1"]\n'
+                    f'{MEDIA_PORTS[media_ports]}\n')
+    return path
+
+
 def median_of(runs, key):
     values = [r[key] for r in runs if r.get(key) is not None]
     return round(statistics.median(values), 2) if values else None
@@ -115,47 +131,59 @@ def main():
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--browser-runs", type=int, default=3)
+    parser.add_argument("--media-ports", default="shared,range", help="comma-separated: shared, range")
     parser.add_argument("--out", default=str(ROOT / "bench-results"))
     args = parser.parse_args()
     counts = [int(n) for n in args.viewers.split(",")]
     report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": os.uname().nodename,
               "cores": os.cpu_count(), "seconds": args.seconds, "repeats": args.repeats, "viewers": {}, "chromium": {}}
 
-    server = Lookout()
-    try:
-        server.wait_live("demo")
-        time.sleep(2)
-        pid = server.process.pid
-        cpu0, t0 = cpu_ms(pid), time.time()
-        time.sleep(5)
-        idle_cpu = (cpu_ms(pid) - cpu0) / (time.time() - t0)
-        idle_rss = rss_kib(pid)
-        report["idle"] = {"cpu_ms_per_s": round(idle_cpu, 1), "rss_mib": round(idle_rss / 1024, 1)}
-        print(f"idle server (test pattern encoding): {idle_cpu:.0f} CPU-ms/s, RSS {idle_rss / 1024:.1f} MiB")
-        print(f"{'viewers':>8} {'first frame p50/p95 ms':>24} {'CPU-ms/viewer-s':>16} {'RSS KiB/viewer':>15} {'loss %':>7} {'Mbit/s/viewer':>14}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    modes = args.media_ports.split(",")
+    for mode in modes:
+        report["viewers"][mode] = {}
+        server = Lookout("--config", str(config_file(out, mode)))
+        try:
+            server.wait_live("demo")
+            time.sleep(2)
+            pid = server.process.pid
+            cpu0, t0 = cpu_ms(pid), time.time()
+            time.sleep(5)
+            idle_cpu = (cpu_ms(pid) - cpu0) / (time.time() - t0)
+            idle_rss = rss_kib(pid)
+            report.setdefault("idle", {})[mode] = {"cpu_ms_per_s": round(idle_cpu, 1), "rss_mib": round(idle_rss / 1024, 1)}
+            print(f"media ports: {mode}; idle server (test pattern encoding): {idle_cpu:.0f} CPU-ms/s, RSS {idle_rss / 1024:.1f} MiB")
+            print(f"{'viewers':>8} {'first frame p50/p95 ms':>24} {'CPU-ms/viewer-s':>16} {'RSS KiB/viewer':>15} {'loss %':>7} {'Mbit/s/viewer':>14}")
+            for n in counts:
+                runs = [measure_viewers(server, n, args.seconds, idle_cpu, idle_rss) for _ in range(args.repeats)]
+                summary = {key: median_of(runs, key) for key in
+                           ["first_frame_ms_p50", "first_frame_ms_p95", "cpu_ms_per_viewer_second", "rss_kib_per_viewer",
+                            "loss_percent", "mbit_per_viewer", "server_rss_mib"]}
+                summary["failed_to_join"] = sum(r["failed_to_join"] for r in runs)
+                summary["without_video"] = sum(r["without_video"] for r in runs)
+                summary["runs"] = runs
+                report["viewers"][mode][n] = summary
+                print(f"{n:>8} {summary['first_frame_ms_p50']:>12} / {summary['first_frame_ms_p95']:<9} "
+                      f"{summary['cpu_ms_per_viewer_second']:>16} {summary['rss_kib_per_viewer']:>15} "
+                      f"{summary['loss_percent']:>7} {summary['mbit_per_viewer']:>14}")
+            if mode == modes[0]:
+                runs = [chromium(f"http://{server.addr}/?path=demo") for _ in range(args.browser_runs)]
+                report["chromium"]["demo"] = browser_summary(runs)
+        finally:
+            server.stop()
+    if {"shared", "range"} <= set(modes):
         for n in counts:
-            runs = [measure_viewers(server, n, args.seconds, idle_cpu, idle_rss) for _ in range(args.repeats)]
-            summary = {key: median_of(runs, key) for key in
-                       ["first_frame_ms_p50", "first_frame_ms_p95", "cpu_ms_per_viewer_second", "rss_kib_per_viewer",
-                        "loss_percent", "mbit_per_viewer", "server_rss_mib"]}
-            summary["failed_to_join"] = sum(r["failed_to_join"] for r in runs)
-            summary["without_video"] = sum(r["without_video"] for r in runs)
-            summary["runs"] = runs
-            report["viewers"][n] = summary
-            print(f"{n:>8} {summary['first_frame_ms_p50']:>12} / {summary['first_frame_ms_p95']:<9} "
-                  f"{summary['cpu_ms_per_viewer_second']:>16} {summary['rss_kib_per_viewer']:>15} "
-                  f"{summary['loss_percent']:>7} {summary['mbit_per_viewer']:>14}")
-        runs = [chromium(f"http://{server.addr}/?path=demo") for _ in range(args.browser_runs)]
-        report["chromium"]["demo"] = browser_summary(runs)
-    finally:
-        server.stop()
+            shared, own = (report["viewers"][m][n]["cpu_ms_per_viewer_second"] for m in ("shared", "range"))
+            if shared and own:
+                print(f"{n} viewers: CPU per viewer, shared port / port per viewer = {shared / own:.2f}")
 
     camera_port = free_port()
     camera = subprocess.Popen(["/usr/bin/python3", str(CAMERA), "--port", str(camera_port), "--barcode"],
                               stdout=subprocess.PIPE, text=True)
     try:
         camera.stdout.readline()
-        server = Lookout("--config", "/dev/null", "--source", f"cam=rtsp://127.0.0.1:{camera_port}/test")
+        server = Lookout("--config", "/dev/null", "--udp-port", "0", "--source", f"cam=rtsp://127.0.0.1:{camera_port}/test")
         try:
             server.wait_live("cam")
             runs = [chromium(f"http://{server.addr}/?path=cam") for _ in range(args.browser_runs)]
@@ -169,8 +197,6 @@ def main():
     for name, summary in report["chromium"].items():
         print(f"Chromium, {name}: first frame {summary['first_frame_ms']} ms, glass-to-glass p50 "
               f"{summary['latency_p50_ms']} ms, p95 {summary['latency_p95_ms']} ms (median of {args.browser_runs} runs)")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     path = out / f"bench-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(report, indent=2))
     print(f"written to {path}")
