@@ -8,6 +8,7 @@
 
 mod routes;
 mod runtime;
+mod send_queue;
 mod session_socket;
 mod shared_socket;
 mod stun;
@@ -87,6 +88,10 @@ impl SharedMediaPort {
             routes: Mutex::new(Routes::default()),
         });
         let mut tasks: Vec<_> = shared.udp.iter().map(|socket| tokio::spawn(receive(socket.clone(), shared.clone()))).collect();
+        tasks.extend(shared.udp.iter().map(|socket| {
+            let socket = socket.clone();
+            tokio::spawn(async move { socket.sends.run(&socket).await })
+        }));
         tasks.extend(tcp_listeners.into_iter().map(|listener| {
             let shared = shared.clone();
             tokio::spawn(listener.accept_loop(move |ufrag| shared.routes().session(ufrag).cloned()))

@@ -46,8 +46,13 @@ impl AsyncUdpSocket for SessionSocket {
     }
 
     fn poll_send(&self, cx: &mut Context<'_>, transmit: &Transmit<'_>) -> Poll<io::Result<usize>> {
-        let from_label = Transmit { src_ip: self.source_ip, ..*transmit };
-        self.shared.poll_send(cx, &from_label)
+        if transmit.segment_size.is_some() {
+            // Already a batch of its own: straight out.
+            let from_label = Transmit { src_ip: self.source_ip, ..*transmit };
+            return self.shared.poll_send(cx, &from_label);
+        }
+        self.shared.sends.push(transmit.destination, self.source_ip, transmit.contents);
+        Poll::Ready(Ok(transmit.contents.len()))
     }
 
     fn poll_recv(&self, cx: &mut Context<'_>, bufs: &mut [IoSliceMut<'_>], meta: &mut [RecvMeta]) -> Poll<io::Result<usize>> {

@@ -2,6 +2,7 @@
 //! receives that also say which local address a datagram was sent to (needed when the socket is
 //! bound to a wildcard), sends from a chosen source address, and GSO where the kernel has it.
 
+use super::send_queue::SendQueue;
 use quinn_udp::{RecvMeta, Transmit, UdpSockRef, UdpSocketState};
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
@@ -13,11 +14,18 @@ use tokio::io::Interest;
 const SEND_BUFFER_BYTES: usize = 4 << 20;
 const RECEIVE_BUFFER_BYTES: usize = 1 << 20;
 
-#[derive(Debug)]
 pub struct SharedSocket {
     io: tokio::net::UdpSocket,
     state: UdpSocketState,
     pub bound: SocketAddr,
+    /// What sessions send, batched by `SendQueue::run`.
+    pub sends: SendQueue,
+}
+
+impl std::fmt::Debug for SharedSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedSocket").field("bound", &self.bound).finish_non_exhaustive()
+    }
 }
 
 impl SharedSocket {
@@ -36,7 +44,7 @@ impl SharedSocket {
         let std_socket: std::net::UdpSocket = socket.into();
         let state = UdpSocketState::new(UdpSockRef::from(&std_socket))?;
         let bound = std_socket.local_addr()?;
-        Ok(Self { io: tokio::net::UdpSocket::from_std(std_socket)?, state, bound })
+        Ok(Self { io: tokio::net::UdpSocket::from_std(std_socket)?, state, bound, sends: SendQueue::default() })
     }
 
     pub fn is_wildcard(&self) -> bool {
