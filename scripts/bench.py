@@ -12,7 +12,10 @@ latency read from the barcode in the picture.
 """
 
 import argparse
+import http.client
 import json
+import re
+import threading
 import os
 import socket
 import statistics
@@ -98,6 +101,59 @@ def measure_viewers(server, viewers, seconds, idle_cpu_ms_per_s, idle_rss_kib):
     return result
 
 
+def hls_viewer(addr, path, stop, counts):
+    """An LL-HLS player's requests: the preload-hinted part (which waits until it is ready),
+    then the playlist reload blocked on that part, on one keep-alive connection."""
+    host, port = addr.split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+
+    def get(url):
+        connection.request("GET", url)
+        response = connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{url}: HTTP {response.status}")
+        return body
+
+    base = f"/hls/{path}"
+    try:
+        playlist = get(f"{base}/stream.m3u8").decode()
+        while not stop.is_set():
+            hint = re.search(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part(\d+)\.(\d+)\.m4s"', playlist)
+            if not hint:
+                raise RuntimeError("no preload hint in the playlist")
+            sequence, index = hint.groups()
+            counts["bytes"] += len(get(f"{base}/part{sequence}.{index}.m4s"))
+            playlist = get(f"{base}/stream.m3u8?_HLS_msn={sequence}&_HLS_part={index}").decode()
+            counts["parts"] += 1
+    except (OSError, RuntimeError, http.client.HTTPException) as error:
+        counts["errors"].append(str(error))
+    finally:
+        connection.close()
+
+
+def measure_hls_viewers(server, viewers, seconds, idle_cpu_ms_per_s):
+    """CPU of N LL-HLS viewers of `demo`, the muxer included (it runs while anyone watches)."""
+    pid = server.process.pid
+    stop = threading.Event()
+    counts = [{"bytes": 0, "parts": 0, "errors": []} for _ in range(viewers)]
+    threads = [threading.Thread(target=hls_viewer, args=(server.addr, "demo", stop, c)) for c in counts]
+    for thread in threads:
+        thread.start()
+    time.sleep(2)  # the muxer starts on the first request and needs a keyframe
+    cpu_before, started = cpu_ms(pid), time.time()
+    parts_before = sum(c["parts"] for c in counts)
+    time.sleep(seconds)
+    elapsed, cpu_used = time.time() - started, cpu_ms(pid) - cpu_before
+    parts = sum(c["parts"] for c in counts) - parts_before
+    stop.set()
+    for thread in threads:
+        thread.join(15)
+    errors = [e for c in counts for e in c["errors"]]
+    return {"viewers": viewers, "cpu_ms_per_s": max(0.0, cpu_used / elapsed - idle_cpu_ms_per_s),
+            "parts_per_viewer_s": parts / viewers / elapsed, "errors": errors[:5]}
+
+
 def chromium(url):
     out = subprocess.run(["node", str(PLAY), "--url", url, "--seconds", "8"], capture_output=True, text=True, timeout=120)
     try:
@@ -132,6 +188,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--browser-runs", type=int, default=3)
     parser.add_argument("--media-ports", default="shared,range", help="comma-separated: shared, range")
+    parser.add_argument("--hls-viewers", type=int, default=20, help="LL-HLS viewers for the per-viewer cost")
     parser.add_argument("--out", default=str(ROOT / "bench-results"))
     args = parser.parse_args()
     counts = [int(n) for n in args.viewers.split(",")]
@@ -170,6 +227,9 @@ def main():
             if mode == modes[0]:
                 runs = [chromium(f"http://{server.addr}/?path=demo") for _ in range(args.browser_runs)]
                 report["chromium"]["demo"] = browser_summary(runs)
+                runs = [chromium(f"http://{server.addr}/?path=demo&transport=hls") for _ in range(args.browser_runs)]
+                report["chromium"]["demo_ll_hls"] = browser_summary(runs)
+                report["ll_hls"] = measure_hls(server, args, idle_cpu)
         finally:
             server.stop()
     if {"shared", "range"} <= set(modes):
@@ -200,6 +260,22 @@ def main():
     path = out / f"bench-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(report, indent=2))
     print(f"written to {path}")
+
+
+def measure_hls(server, args, idle_cpu):
+    """LL-HLS viewers: the muxer with one viewer, and the cost of each further viewer."""
+    few, many = 1, max(args.hls_viewers, 2)
+    runs = {n: [measure_hls_viewers(server, n, args.seconds, idle_cpu) for _ in range(args.repeats)] for n in (few, many)}
+    one = statistics.median(r["cpu_ms_per_s"] for r in runs[few])
+    all_ = statistics.median(r["cpu_ms_per_s"] for r in runs[many])
+    summary = {"muxer_and_one_viewer_cpu_ms_per_s": round(one, 1),
+               "cpu_ms_per_viewer_second": round((all_ - one) / (many - few), 2),
+               "viewers": many, "parts_per_viewer_s": round(statistics.median(r["parts_per_viewer_s"] for r in runs[many]), 2),
+               "errors": [e for n in runs for r in runs[n] for e in r["errors"]][:5], "runs": runs}
+    print(f"LL-HLS: muxer + 1 viewer {summary['muxer_and_one_viewer_cpu_ms_per_s']} CPU-ms/s; each further viewer "
+          f"{summary['cpu_ms_per_viewer_second']} CPU-ms/viewer-s ({many} viewers, {summary['parts_per_viewer_s']} parts/s each)"
+          + (f"; errors: {summary['errors']}" if summary["errors"] else ""))
+    return summary
 
 
 def browser_summary(runs):

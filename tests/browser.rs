@@ -1,6 +1,7 @@
 //! The page in headless Chromium (Debian's, driven by playwright-core): it plays `demo` and a
-//! GStreamer camera path, frames are rendered at the right size, and it reconnects by itself
-//! when the server restarts. Prints time to first frame and glass-to-glass latency.
+//! GStreamer camera path, over WebRTC and over LL-HLS with hls.js, frames are rendered at the
+//! right size, and it reconnects by itself when the server restarts. Prints time to first frame
+//! and glass-to-glass latency.
 
 mod common;
 
@@ -46,6 +47,24 @@ async fn page_plays_a_gstreamer_camera() {
         result["firstFrameMs"], result["latencyP50Ms"], result["latencyP95Ms"]
     );
     drop(camera);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_plays_ll_hls_through_hls_js() {
+    let small = PathConfig::TestPattern(TestPatternSettings { width: 640, height: 360, ..Default::default() });
+    let server = start_server([("demo", small)]).await;
+    wait_live(&server, "demo", Duration::from_secs(10)).await;
+    let url = format!("{}?path=demo&transport=hls", server.page_url());
+    let result = tokio::task::spawn_blocking(move || play(&url, &["--width", "640", "--height", "360", "--seconds", "8", "--first-frame-timeout", "20"]))
+        .await
+        .expect("join");
+    assert_eq!(result["transport"], "hls", "{result}");
+    assert_eq!(result["route"], "LL-HLS over HTTP", "{result}");
+    assert!(result["latencySamples"].as_u64().unwrap_or(0) > 30, "the barcode was read: {result}");
+    eprintln!(
+        "demo over LL-HLS (hls.js) in Chromium: first frame {} ms, glass-to-glass p50 {} ms, p95 {} ms",
+        result["firstFrameMs"], result["latencyP50Ms"], result["latencyP95Ms"]
+    );
 }
 
 /// The page playing a path under play.mjs --resume: it has played, and waits for the test to

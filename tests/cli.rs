@@ -67,3 +67,13 @@ fn starts_with_no_arguments_but_an_address_and_prints_the_page_url() {
     let url = line.trim().rsplit(' ').next().expect("a URL");
     assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/?path=demo"), "{line}");
 }
+
+#[test]
+fn a_media_port_in_use_stops_it_with_the_setting_named() {
+    let taken = std::net::UdpSocket::bind("0.0.0.0:0").expect("bind a UDP port");
+    let port = taken.local_addr().expect("address").port().to_string();
+    let output = Command::new(LOOKOUT).args(["--listen", "127.0.0.1:0", "--udp-port", &port]).output().expect("run lookout");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "refused to start: {stderr}");
+    assert!(stderr.contains("webrtc.udp_port") && stderr.contains(&port) && stderr.contains("in use"), "{stderr}");
+}

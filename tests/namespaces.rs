@@ -120,25 +120,43 @@ fn a_viewer_behind_masquerade_plays_from_a_server_behind_one_to_one_nat() {
     assert!(nat_rule_packets(&server, "PREROUTING") > 0, "the media reached the server through its 1:1 NAT");
 }
 
-/// A viewer whose network drops all UDP plays over ICE-TCP (Chromium's active TCP candidate to
-/// Lookout's passive one).
-#[test]
-fn a_viewer_without_udp_plays_over_ice_tcp() {
+/// Chromium in a namespace whose network drops all UDP plays `demo` from Lookout in another,
+/// with `webrtc_section` as Lookout's settings; returns play.mjs's result.
+fn play_without_udp(name: &str, webrtc_section: &str, seconds: &str) -> Result<serde_json::Value, String> {
     let id = std::process::id() % 100_000;
-    let server = Namespace::new(format!("lk-tsrv-{id}")).expect("server namespace");
-    let viewer = Namespace::new(format!("lk-tvwr-{id}")).expect("viewer namespace");
+    let server = Namespace::new(format!("lk-{name}s-{id}")).expect("server namespace");
+    let viewer = Namespace::new(format!("lk-{name}v-{id}")).expect("viewer namespace");
     server.link(("s0", "10.210.0.1/24"), &viewer, ("v0", "10.210.0.2/24")).expect("link");
     for chain in ["INPUT", "OUTPUT"] {
         viewer.exec("iptables", &["-A", chain, "-p", "udp", "-j", "DROP"]).expect("drop UDP");
     }
-    let mut lookout = Lookout::start(&server, &config("10.210.0.1", "listen_ips = [\"10.210.0.1\"]\nice_tcp = true"));
+    let mut lookout = Lookout::start(&server, &config("10.210.0.1", &format!("listen_ips = [\"10.210.0.1\"]\n{webrtc_section}")));
     let mut command = viewer.command("node");
-    command.arg(browser::script()).args(["--url", "http://10.210.0.1:8080/?path=demo", "--seconds", "3", "--first-frame-timeout", "20"]);
+    command.arg(browser::script()).args(["--url", "http://10.210.0.1:8080/?path=demo", "--seconds", seconds, "--first-frame-timeout", "20"]);
     let result = browser::run(command);
     lookout.stop();
-    let result = result.unwrap_or_else(|failure| panic!("the page did not play without UDP: {failure}"));
-    // Chromium's active TCP candidate shows as peer-reflexive ("prflx tcp"): the transport is what counts.
-    assert!(result["route"].as_str().is_some_and(|route| route.ends_with(" tcp")), "{result}");
     let dropped = String::from_utf8_lossy(&viewer.exec("iptables", &["-L", "OUTPUT", "-v", "-n", "-x"]).expect("iptables").stdout).into_owned();
     eprintln!("UDP the viewer tried and lost:\n{dropped}");
+    result
+}
+
+/// A viewer whose network drops all UDP plays over ICE-TCP (Chromium's active TCP candidate to
+/// Lookout's passive one on the shared port).
+#[test]
+fn a_viewer_without_udp_plays_over_ice_tcp() {
+    let result = play_without_udp("tcp", "ice_tcp = true", "3").unwrap_or_else(|failure| panic!("the page did not play without UDP: {failure}"));
+    assert_eq!(result["transport"], "webrtc", "{result}");
+    // Chromium's active TCP candidate shows as peer-reflexive ("prflx tcp"): the transport is what counts.
+    assert!(result["route"].as_str().is_some_and(|route| route.ends_with(" tcp")), "{result}");
+}
+
+/// Without UDP and without ICE-TCP, WebRTC cannot get through: the page falls back to LL-HLS
+/// by itself, says why, and plays. (Over 8 s: hls.js stalls once, for about a keyframe
+/// interval, at the end of the first segment of a muxer that has just started.)
+#[test]
+fn a_page_without_udp_falls_back_to_ll_hls() {
+    let result = play_without_udp("hls", "", "8").unwrap_or_else(|failure| panic!("the page did not play without UDP: {failure}"));
+    assert_eq!(result["transport"], "hls", "{result}");
+    assert_eq!(result["fallbackReason"], "UDP unreachable", "{result}");
+    assert!(result["status"].as_str().is_some_and(|s| s.starts_with("LL-HLS fallback: UDP unreachable")), "{result}");
 }

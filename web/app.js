@@ -5,8 +5,10 @@ import { Player } from './player.js';
 
 const $ = (id) => document.getElementById(id);
 const query = new URLSearchParams(location.search);
-// `&ice=relay` plays through the TURN servers only, to check that they work.
-const player = new Player($('video'), { iceTransportPolicy: query.get('ice') === 'relay' ? 'relay' : 'all' });
+// `&ice=relay` plays through the TURN servers only, to check that they work;
+// `&transport=webrtc` or `&transport=hls` forces one transport (the default tries WebRTC first).
+const transport = ['webrtc', 'hls'].includes(query.get('transport')) ? query.get('transport') : 'auto';
+const player = new Player($('video'), { iceTransportPolicy: query.get('ice') === 'relay' ? 'relay' : 'all', transport });
 // Read by the end-to-end tests and handy in the console.
 window.lookout = { player, paths: [] };
 
@@ -24,6 +26,7 @@ function showFigures(f) {
   $('fig-dropped').textContent = String(f.framesDropped);
   $('fig-freezes').textContent = String(f.freezeCount);
   $('fig-route').textContent = f.route || '–';
+  $('fig-transport').textContent = f.transport === 'hls' ? `LL-HLS${f.fallbackReason ? ` (fallback: ${f.fallbackReason})` : ''}` : f.transport === 'webrtc' ? 'WebRTC' : '–';
   $('fig-first-frame').textContent = f.firstFrameMs != null ? `${f.firstFrameMs} ms` : '–';
   const latency = median(f.latencyMs.slice(-30));
   $('fig-latency').textContent = latency != null ? `${latency} ms` : 'test pattern only';

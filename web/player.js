@@ -1,21 +1,40 @@
 // Plays one Lookout path in a <video> over WebRTC, with the WebSocket signalling of
 // signaling/PROTOCOL.md, and keeps trying: when the server restarts, the path is not live yet,
 // the connection fails, or frames stop coming.
+//
+// Where WebRTC cannot get through (ICE fails, or no frame comes within FALLBACK_MS of the
+// offer) it falls back to LL-HLS by itself, says why, and tries WebRTC again in the background
+// now and then, switching back once a connection is up. `transport` 'webrtc' or 'hls' forces one.
 
 import { BarcodeReader } from './barcode.js';
+import { LlHlsPlayer } from './llhls.js';
 
 export const PROTOCOL_VERSION = 1;
 const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 5000;
 const STALL_MS = 6000;
 const LATENCY_SAMPLES = 300;
+const FALLBACK_MS = 4000;
+const PROBE_FIRST_MS = 30000;
+const PROBE_MAX_MS = 120000;
+const PROBE_TIMEOUT_MS = 8000;
 
 export class Player extends EventTarget {
   // `iceTransportPolicy` 'relay' uses TURN only: a way to check a TURN setup.
-  constructor(video, { iceTransportPolicy = 'all' } = {}) {
+  // `transport`: 'auto' (WebRTC, LL-HLS where it cannot get through), 'webrtc' or 'hls'.
+  constructor(video, { iceTransportPolicy = 'all', transport = 'auto' } = {}) {
     super();
     this.video = video;
     this.iceTransportPolicy = iceTransportPolicy;
+    this.transport = transport;
+    this.hls = new LlHlsPlayer(video, (error) => this.noteError(`LL-HLS ${error}`));
+    this.fallbackTimer = null;
+    this.probing = false;
+    this.probeTimer = null;
+    this.probeDelayMs = PROBE_FIRST_MS;
+    this.remoteStream = null;
+    this.framesAtOffer = 0;
+    this.previousHlsBytes = null;
     this.path = null;
     this.ws = null;
     this.pc = null;
@@ -34,6 +53,7 @@ export class Player extends EventTarget {
       path: this.path, state: 'idle', watchRequestedAt: null, firstFrameMs: null, framesRendered: 0,
       lastFrameAt: null, width: 0, height: 0, fps: null, bitrateBps: null, packetsLost: 0, packetsReceived: 0,
       lossPercent: null, framesDropped: 0, freezeCount: 0, latencyMs: [], errors: [], route: null,
+      transport: null, fallbackReason: null,
     };
   }
 
@@ -41,10 +61,26 @@ export class Player extends EventTarget {
     this.stop();
     this.path = path;
     this.figures = this.freshFigures();
-    this.connect();
+    this.probeDelayMs = PROBE_FIRST_MS;
+    if (this.transport === 'hls') {
+      this.figures.watchRequestedAt = performance.now();
+      this.playHls('LL-HLS (chosen with &transport=hls)');
+    } else {
+      this.connect();
+    }
   }
 
   stop() {
+    this.closeWebRtc();
+    clearTimeout(this.fallbackTimer);
+    clearTimeout(this.probeTimer);
+    this.probing = false;
+    this.hls.stop();
+    this.path = null;
+  }
+
+  // Ends the WebRTC session and its signalling without retrying.
+  closeWebRtc() {
     clearTimeout(this.retryTimer);
     this.retryTimer = null;
     this.closeSession();
@@ -53,7 +89,75 @@ export class Player extends EventTarget {
       this.ws.close();
       this.ws = null;
     }
-    this.path = null;
+  }
+
+  // ── LL-HLS fallback ──────────────────────────────────────────────────────────────────────
+
+  // Gives a WebRTC attempt that got an offer FALLBACK_MS to show a frame.
+  armFallback() {
+    if (this.transport !== 'auto' || this.hls.active) return;
+    clearTimeout(this.fallbackTimer);
+    this.framesAtOffer = this.figures.framesRendered;
+    this.fallbackTimer = setTimeout(() => {
+      if (this.figures.framesRendered > this.framesAtOffer || !this.path) return;
+      const ice = this.pc ? this.pc.iceConnectionState : 'new';
+      this.fallBack(['connected', 'completed'].includes(ice) ? 'no frames over WebRTC' : 'UDP unreachable');
+    }, FALLBACK_MS);
+  }
+
+  fallBack(reason) {
+    if (this.transport !== 'auto' || this.hls.active || !this.path) return;
+    clearTimeout(this.fallbackTimer);
+    this.closeWebRtc();
+    this.figures.fallbackReason = reason;
+    this.playHls(`LL-HLS fallback: ${reason}`);
+    this.scheduleProbe();
+  }
+
+  playHls(statusText) {
+    this.figures.transport = 'hls';
+    this.figures.route = 'LL-HLS over HTTP';
+    this.previousHlsBytes = null;
+    this.status(`${statusText}; starting…`, 'connecting');
+    this.hls.start(this.path).then(
+      () => this.status(statusText, 'live'),
+      (error) => {
+        this.noteError(`LL-HLS: ${error.message}`);
+        this.status(`${statusText}, but LL-HLS is unavailable: ${error.message}`, 'error');
+      },
+    );
+  }
+
+  // Tries WebRTC again in the background while LL-HLS plays.
+  scheduleProbe() {
+    if (this.transport !== 'auto') return;
+    clearTimeout(this.probeTimer);
+    this.probeTimer = setTimeout(() => {
+      if (!this.path || !this.hls.active) return;
+      this.probing = true;
+      this.connect();
+      this.probeTimer = setTimeout(() => this.probeFailed(), PROBE_TIMEOUT_MS);
+    }, this.probeDelayMs);
+    this.probeDelayMs = Math.min(this.probeDelayMs * 2, PROBE_MAX_MS);
+  }
+
+  probeFailed() {
+    this.probing = false;
+    this.closeWebRtc();
+    this.scheduleProbe();
+  }
+
+  switchToWebRtc() {
+    this.probing = false;
+    clearTimeout(this.probeTimer);
+    this.hls.stop();
+    this.figures.transport = 'webrtc';
+    this.figures.fallbackReason = null;
+    this.probeDelayMs = PROBE_FIRST_MS;
+    this.video.srcObject = this.remoteStream;
+    this.video.play().catch(() => {});
+    this.status('WebRTC connected again (was LL-HLS)', 'live');
+    this.armFallback();
   }
 
   status(text, kind = '') {
@@ -82,6 +186,12 @@ export class Player extends EventTarget {
 
   retry(reason) {
     if (!this.path) return;
+    if (this.hls.active) {
+      // A background attempt failed; LL-HLS plays on.
+      clearTimeout(this.probeTimer);
+      this.probeFailed();
+      return;
+    }
     const delay = this.retryMs;
     this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
     this.status(`${reason}; retrying in ${(delay / 1000).toFixed(0)} s`, 'retrying');
@@ -95,8 +205,10 @@ export class Player extends EventTarget {
   }
 
   requestWatch() {
-    this.figures.watchRequestedAt = performance.now();
-    this.figures.firstFrameMs = null;
+    if (!this.hls.active) {
+      this.figures.watchRequestedAt = performance.now();
+      this.figures.firstFrameMs = null;
+    }
     this.send({ type: 'watch', path: this.path });
   }
 
@@ -117,8 +229,12 @@ export class Player extends EventTarget {
         if (this.pc) await this.pc.addIceCandidate(message.candidate).catch((e) => this.noteError(`candidate: ${e}`));
         break;
       case 'state':
-        this.status(`WebRTC ${message.state}`, message.state === 'connected' ? 'live' : 'connecting');
+        if (!this.hls.active) this.status(`WebRTC ${message.state}`, message.state === 'connected' ? 'live' : 'connecting');
         if (message.state === 'failed') {
+          if (this.transport === 'auto' && !this.hls.active) {
+            this.fallBack('ICE failed: UDP unreachable');
+            return;
+          }
           this.closeSession();
           this.retry('Connection failed');
         }
@@ -143,8 +259,14 @@ export class Player extends EventTarget {
     const pc = new RTCPeerConnection({ iceServers: this.iceServers, iceTransportPolicy: this.iceTransportPolicy });
     this.pc = pc;
     pc.ontrack = (event) => {
-      this.video.srcObject = event.streams[0] || new MediaStream([event.track]);
+      this.remoteStream = event.streams[0] || new MediaStream([event.track]);
+      if (this.hls.active) return; // a background attempt: shown once connected
+      this.figures.transport = 'webrtc';
+      this.video.srcObject = this.remoteStream;
       this.video.play().catch(() => {});
+    };
+    pc.onconnectionstatechange = () => {
+      if (this.probing && pc === this.pc && pc.connectionState === 'connected') this.switchToWebRtc();
     };
     pc.onicecandidate = (event) => {
       this.send({ type: 'candidate', candidate: event.candidate ? event.candidate.toJSON() : { candidate: '' } });
@@ -154,6 +276,7 @@ export class Player extends EventTarget {
       const answer = await pc.createAnswer();
       await pc.setLocalDescription(answer);
       this.send({ type: 'answer', sdp: answer.sdp });
+      this.armFallback();
     } catch (error) {
       this.noteError(`negotiation: ${error}`);
       this.retry(`Negotiation failed: ${error}`);
@@ -203,7 +326,27 @@ export class Player extends EventTarget {
     }
   }
 
+  sampleHlsStats() {
+    const f = this.figures;
+    const now = performance.now();
+    const bytes = this.hls.bytesLoaded;
+    if (this.previousHlsBytes) {
+      const seconds = (now - this.previousHlsBytes.at) / 1000;
+      f.bitrateBps = seconds > 0 ? Math.round((8 * (bytes - this.previousHlsBytes.bytes)) / seconds) : null;
+    }
+    this.previousHlsBytes = { at: now, bytes };
+    const quality = this.video.getVideoPlaybackQuality();
+    f.framesDropped = quality.droppedVideoFrames;
+    f.fps = null;
+    f.lossPercent = null;
+    this.dispatchEvent(new CustomEvent('figures', { detail: f }));
+  }
+
   async sampleStats() {
+    if (this.hls.active) {
+      this.sampleHlsStats();
+      return;
+    }
     if (!this.pc) return;
     const report = await this.pc.getStats().catch(() => null);
     if (!report) return;

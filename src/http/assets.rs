@@ -11,14 +11,29 @@ const FILES: &[(&str, &str, &str)] = &[
     ("app.js", "text/javascript", include_str!("../../web/app.js")),
     ("player.js", "text/javascript", include_str!("../../web/player.js")),
     ("barcode.js", "text/javascript", include_str!("../../web/barcode.js")),
+    ("llhls.js", "text/javascript", include_str!("../../web/llhls.js")),
     ("style.css", "text/css", include_str!("../../web/style.css")),
 ];
+
+/// hls.js, installed from npm by build.rs (see web/package.json); absent from a build made
+/// without npm.
+#[cfg(has_hlsjs)]
+const HLSJS: Option<&str> = Some(include_str!(env!("LOOKOUT_HLSJS")));
+#[cfg(not(has_hlsjs))]
+const HLSJS: Option<&str> = None;
 
 pub async fn index() -> Html<&'static str> {
     Html(INDEX)
 }
 
 pub async fn file(Path(name): Path<String>) -> Response {
+    if name == "hls.mjs" {
+        return match HLSJS {
+            // Versioned by the binary that serves it.
+            Some(body) => ([(header::CONTENT_TYPE, "text/javascript"), (header::CACHE_CONTROL, "max-age=3600")], body).into_response(),
+            None => (StatusCode::NOT_FOUND, "this Lookout was built without hls.js (npm was not available to the build)").into_response(),
+        };
+    }
     match FILES.iter().find(|(file, _, _)| *file == name) {
         Some((_, content_type, body)) => ([(header::CONTENT_TYPE, *content_type), (header::CACHE_CONTROL, "no-cache")], *body).into_response(),
         None => (StatusCode::NOT_FOUND, "no such asset").into_response(),

@@ -122,9 +122,12 @@ async fn media_playlist(app: &AppState, muxer: &Arc<Muxer>, reload: Reload) -> R
 
 async fn serve_part(app: &AppState, muxer: &Arc<Muxer>, (sequence, index): (u64, usize)) -> Response {
     let next = muxer.output().next_sequence();
-    // The part the playlist hints at may be asked for before it exists: wait for it.
+    // The part the playlist hints at may be asked for before it exists: wait for it, or for its
+    // segment to end without it (a keyframe came first); then answer 404 at once, so that the
+    // player moves on to the next segment's first part instead of stalling.
     if sequence >= next && sequence <= next + 1 {
-        if let Err(response) = wait(app, muxer, move |o| o.has(sequence, Some(index)) || o.next_sequence() > sequence + 1).await {
+        let ready = move |o: &Output| o.has(sequence, Some(index)) || o.has(sequence, None) || o.next_sequence() > sequence + 1;
+        if let Err(response) = wait(app, muxer, ready).await {
             return response;
         }
     }

@@ -94,6 +94,9 @@ try {
     latencyP50Ms: pick(0.5),
     latencyP95Ms: pick(0.95),
     route: f.route,
+    transport: f.transport,
+    fallbackReason: f.fallbackReason,
+    status: await page.textContent('#status'),
     errors: f.errors,
   };
 } catch (error) {

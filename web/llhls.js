@@ -1,0 +1,72 @@
+// Plays one Lookout path over Low-Latency HLS with hls.js, for where WebRTC cannot get through.
+// hls.js is installed from npm by Lookout's build and served at /assets/hls.mjs; a build made
+// without npm has none, and start() then says so.
+
+let hlsModule = null;
+
+async function loadHls() {
+  hlsModule ??= import('/assets/hls.mjs')
+    .then((module) => module.default)
+    .catch((error) => {
+      hlsModule = null;
+      throw new Error(`this Lookout was built without hls.js (${error.message})`);
+    });
+  return hlsModule;
+}
+
+// A fatal error is retried after this long; hls.js retries smaller ones by itself.
+const RECOVER_MS = 1000;
+
+export class LlHlsPlayer {
+  constructor(video, onError) {
+    this.video = video;
+    this.onError = onError;
+    this.hls = null;
+    this.loadedBytes = 0;
+  }
+
+  async start(path) {
+    const Hls = await loadHls();
+    if (!Hls.isSupported()) throw new Error('this browser has no Media Source Extensions for hls.js');
+    this.stop();
+    const hls = new Hls({
+      lowLatencyMode: true,
+      // Catch up on the live edge by playing faster rather than by jumping.
+      maxLiveSyncPlaybackRate: 1.5,
+      backBufferLength: 10,
+    });
+    this.hls = hls;
+    hls.on(Hls.Events.FRAG_LOADED, (_, data) => {
+      this.loadedBytes += data.frag.stats.loaded;
+    });
+    hls.on(Hls.Events.ERROR, (_, data) => {
+      if (!data.fatal || this.hls !== hls) return;
+      this.onError(`${data.type}: ${data.details}`);
+      if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {
+        hls.recoverMediaError();
+      } else {
+        setTimeout(() => this.hls === hls && hls.startLoad(), RECOVER_MS);
+      }
+    });
+    this.video.srcObject = null;
+    hls.loadSource(`/hls/${encodeURIComponent(path)}/index.m3u8`);
+    hls.attachMedia(this.video);
+    this.video.play().catch(() => {});
+  }
+
+  stop() {
+    if (!this.hls) return;
+    this.hls.destroy();
+    this.hls = null;
+    this.video.removeAttribute('src');
+  }
+
+  get active() {
+    return this.hls !== null;
+  }
+
+  // Bytes loaded so far (parts and segments), for the bitrate figure.
+  get bytesLoaded() {
+    return this.loadedBytes;
+  }
+}
