@@ -26,6 +26,7 @@ async fn page_plays_demo_at_full_size_and_reads_latency() {
     let url = format!("{}?path=demo", server.page_url());
     let result = tokio::task::spawn_blocking(move || play(&url, &["--width", "1280", "--height", "720", "--seconds", "5"])).await.expect("join");
     assert!(result["latencySamples"].as_u64().unwrap_or(0) > 30, "the barcode was read: {result}");
+    assert_eq!(result["transport"], "webrtc", "played over WebRTC, with no fallback: {result}");
     eprintln!(
         "demo in Chromium: first frame {} ms, glass-to-glass p50 {} ms, p95 {} ms",
         result["firstFrameMs"], result["latencyP50Ms"], result["latencyP95Ms"]
@@ -42,6 +43,7 @@ async fn page_plays_a_gstreamer_camera() {
     let url = format!("{}?path=cam", server.page_url());
     let result = tokio::task::spawn_blocking(move || play(&url, &["--width", "640", "--height", "360", "--seconds", "4"])).await.expect("join");
     assert!(result["latencySamples"].as_u64().unwrap_or(0) > 30, "the camera's barcode was read: {result}");
+    assert_eq!(result["transport"], "webrtc", "played over WebRTC, with no fallback: {result}");
     eprintln!(
         "GStreamer camera in Chromium: first frame {} ms, glass-to-glass p50 {} ms, p95 {} ms",
         result["firstFrameMs"], result["latencyP50Ms"], result["latencyP95Ms"]

@@ -100,6 +100,7 @@ async fn every_viewer_plays_through_one_udp_socket() {
     assert_eq!(listeners, expected, "TCP: the page's HTTP port and one ICE-TCP listener, nothing per viewer");
     let result = chromium.await.expect("join").unwrap_or_else(|failure| panic!("Chromium did not play: {failure}"));
     assert!(result["framesRendered"].as_u64().unwrap_or(0) > 20, "Chromium rendered frames: {result}");
+    assert_eq!(result["transport"], "webrtc", "Chromium played over WebRTC, with no fallback: {result}");
     for viewer in &viewers {
         let before = viewer.received().packets;
         let after = viewer.wait_for_packets(before + 20, Duration::from_secs(10)).await.expect("still playing");

@@ -5,10 +5,13 @@ import { Player } from './player.js';
 
 const $ = (id) => document.getElementById(id);
 const query = new URLSearchParams(location.search);
-// `&ice=relay` plays through the TURN servers only, to check that they work;
-// `&transport=webrtc` or `&transport=hls` forces one transport (the default tries WebRTC first).
-const transport = ['webrtc', 'hls'].includes(query.get('transport')) ? query.get('transport') : 'auto';
-const player = new Player($('video'), { iceTransportPolicy: query.get('ice') === 'relay' ? 'relay' : 'all', transport });
+// `&ice=relay` plays through the TURN servers only, to check that they work (over WebRTC only:
+// a fallback would hide a TURN failure); `&transport=webrtc` or `&transport=hls` forces one
+// transport (the default tries WebRTC first and falls back to LL-HLS).
+const relayOnly = query.get('ice') === 'relay';
+const forced = ['webrtc', 'hls'].includes(query.get('transport')) ? query.get('transport') : null;
+const transport = forced || (relayOnly ? 'webrtc' : 'auto');
+const player = new Player($('video'), { iceTransportPolicy: relayOnly ? 'relay' : 'all', transport });
 // Read by the end-to-end tests and handy in the console.
 window.lookout = { player, paths: [] };
 

@@ -54,6 +54,17 @@ impl Drop for SharedMediaPort {
     }
 }
 
+/// A non-blocking socket for `address`, not yet bound. An IPv6 one is IPv6 only: `::` then
+/// stands for IPv6 alone, and IPv4 has its own socket on the same port.
+fn new_socket(address: SocketAddr, kind: socket2::Type, protocol: socket2::Protocol) -> io::Result<socket2::Socket> {
+    let socket = socket2::Socket::new(socket2::Domain::for_address(address), kind, Some(protocol))?;
+    if address.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
 /// The addresses to bind: a wildcard covers every address of its family, loopback included.
 fn socket_addresses(listen_ips: &[IpAddr], port: u16) -> Vec<SocketAddr> {
     let mut ips: Vec<IpAddr> = Vec::new();

@@ -30,16 +30,10 @@ impl std::fmt::Debug for SharedSocket {
 
 impl SharedSocket {
     pub fn bind(address: SocketAddr) -> io::Result<Self> {
-        let domain = socket2::Domain::for_address(address);
-        let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
-        if address.is_ipv6() {
-            // `::` stands for IPv6 only; IPv4 has its own socket on the same port.
-            socket.set_only_v6(true)?;
-        }
+        let socket = super::new_socket(address, socket2::Type::DGRAM, socket2::Protocol::UDP)?;
         // Best effort: an unprivileged process gets what the system allows.
         let _ = socket.set_send_buffer_size(SEND_BUFFER_BYTES);
         let _ = socket.set_recv_buffer_size(RECEIVE_BUFFER_BYTES);
-        socket.set_nonblocking(true)?;
         socket.bind(&address.into())?;
         let std_socket: std::net::UdpSocket = socket.into();
         let state = UdpSocketState::new(UdpSockRef::from(&std_socket))?;

@@ -33,13 +33,8 @@ pub struct SharedListener {
 
 impl SharedListener {
     pub fn bind(address: SocketAddr) -> io::Result<Self> {
-        let domain = socket2::Domain::for_address(address);
-        let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
-        if address.is_ipv6() {
-            socket.set_only_v6(true)?;
-        }
+        let socket = super::new_socket(address, socket2::Type::STREAM, socket2::Protocol::TCP)?;
         socket.set_reuse_address(true)?;
-        socket.set_nonblocking(true)?;
         socket.bind(&address.into())?;
         socket.listen(1024)?;
         let io = tokio::net::TcpListener::from_std(socket.into())?;
