@@ -182,7 +182,7 @@ impl std::fmt::Debug for SessionRoute {
 }
 
 /// The bound address that serves `ip`: itself, or the wildcard of its family.
-fn serving<'a, T>(items: &'a [T], address: impl Fn(&T) -> SocketAddr, ip: IpAddr) -> Option<&'a T> {
+fn serving<T>(items: &[T], address: impl Fn(&T) -> SocketAddr, ip: IpAddr) -> Option<&T> {
     items.iter().find(|i| address(i).ip() == ip).or_else(|| items.iter().find(|i| address(i).ip().is_unspecified() && address(i).is_ipv4() == ip.is_ipv4()))
 }
 
