@@ -151,11 +151,9 @@ export class Player extends EventTarget {
     this.probing = false;
     clearTimeout(this.probeTimer);
     this.hls.stop();
-    this.figures.transport = 'webrtc';
     this.figures.fallbackReason = null;
     this.probeDelayMs = PROBE_FIRST_MS;
-    this.video.srcObject = this.remoteStream;
-    this.video.play().catch(() => {});
+    this.showWebRtc();
     this.status('WebRTC connected again (was LL-HLS)', 'live');
     this.armFallback();
   }
@@ -261,9 +259,7 @@ export class Player extends EventTarget {
     pc.ontrack = (event) => {
       this.remoteStream = event.streams[0] || new MediaStream([event.track]);
       if (this.hls.active) return; // a background attempt: shown once connected
-      this.figures.transport = 'webrtc';
-      this.video.srcObject = this.remoteStream;
-      this.video.play().catch(() => {});
+      this.showWebRtc();
     };
     pc.onconnectionstatechange = () => {
       if (this.probing && pc === this.pc && pc.connectionState === 'connected') this.switchToWebRtc();
@@ -281,6 +277,12 @@ export class Player extends EventTarget {
       this.noteError(`negotiation: ${error}`);
       this.retry(`Negotiation failed: ${error}`);
     }
+  }
+
+  showWebRtc() {
+    this.figures.transport = 'webrtc';
+    this.video.srcObject = this.remoteStream;
+    this.video.play().catch(() => {});
   }
 
   closeSession() {
