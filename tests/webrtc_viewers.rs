@@ -103,3 +103,32 @@ async fn a_keyframe_request_is_answered_from_the_cache() {
     let report = h264::decode(h264::from_first_keyframe(&received.kept)).expect("decodes");
     assert!(report.access_units >= 2 && report.pictures == report.access_units, "{report:?}");
 }
+
+/// A viewer that loses chosen packets on arrival NACKs them (webrtc-rs's NACK generator), and
+/// Lookout resends each over RTX, as browsers negotiate it, from what that viewer was sent.
+/// (Plain retransmission, for viewers without RTX, is covered by the retransmitter's unit tests:
+/// a packet dropped inside this client has already passed its SRTP layer, so a resend of the
+/// same sequence number cannot stand for one lost on the network.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_packets_are_resent_from_the_history() {
+    use lookout_testkit::loss::LossPattern;
+    use lookout_testkit::viewer::ViewerOptions;
+    const DROPS: usize = 15;
+    let server = start_server([("demo", small_pattern())]).await;
+    wait_live(&server, "demo", Duration::from_secs(10)).await;
+    let lossy = ViewerOptions { keep_packets: 0, loss: Some(LossPattern { every: 23, count: DROPS }) };
+    let ws = Viewer::watch_ws_with(std::net::Ipv4Addr::LOCALHOST.into(), server.addr, "demo", lossy).await.expect("watch over /ws");
+    let whep = Viewer::watch_whep_with(server.addr, "demo", lossy).await.expect("watch over WHEP");
+    for (viewer, how) in [(&ws, "/ws"), (&whep, "WHEP")] {
+        let report = wait_for(&format!("{how}: every dropped packet back"), Duration::from_secs(20), || {
+            let report = viewer.loss_report();
+            (report.dropped.len() == DROPS && report.recovered == report.dropped).then_some(report)
+        })
+        .await;
+        assert_eq!(report.recovered_over_rtx, DROPS, "{how}: {report:?}");
+        let stats = server.sessions.get(&viewer.session).expect("session").stats();
+        let stats_text = serde_json::to_string(&stats).unwrap_or_default();
+        assert!(stats.nack.nacks_received >= 1 && stats.nack.packets_resent >= DROPS as u64, "{how}: {stats_text}");
+        assert_eq!(viewer.connection_state(), webrtc::peer_connection::RTCPeerConnectionState::Connected, "{how}");
+    }
+}

@@ -3,10 +3,12 @@
 
 use super::keyframe_requests::KeyframeRequests;
 use super::packetizer;
+use super::retransmitter::{NackStats, NackStatsSnapshot};
 use super::session::is_terminal;
 use crate::media::Frame;
 use crate::stream::{Reader, Stream};
-use rtc::rtp::{header::Header, packet::Packet};
+use super::sent_frames::{rtp_packet, RtpStreamId, SentFrames};
+use rtc::rtp::packet::Packet;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -45,10 +47,12 @@ pub struct ForwarderStatsSnapshot {
     pub frames_skipped: u64,
     pub keyframe_requests: u64,
     pub keyframes_resent: u64,
+    #[serde(flatten)]
+    pub nack: NackStatsSnapshot,
 }
 
 impl ForwarderStats {
-    pub fn snapshot(&self, keyframe_requests: &KeyframeRequests) -> ForwarderStatsSnapshot {
+    pub fn snapshot(&self, keyframe_requests: &KeyframeRequests, nack: &NackStats) -> ForwarderStatsSnapshot {
         ForwarderStatsSnapshot {
             frames_sent: self.frames_sent.load(Ordering::Relaxed),
             packets_sent: self.packets_sent.load(Ordering::Relaxed),
@@ -56,14 +60,14 @@ impl ForwarderStats {
             frames_skipped: self.frames_skipped.load(Ordering::Relaxed),
             keyframe_requests: keyframe_requests.received(),
             keyframes_resent: self.keyframes_resent.load(Ordering::Relaxed),
+            nack: nack.snapshot(),
         }
     }
 }
 
 /// The per-viewer part of the RTP header.
 struct RtpHeaderState {
-    ssrc: u32,
-    payload_type: u8,
+    id: RtpStreamId,
     sequence_number: u16,
     timestamp_offset: u32,
     /// Never goes backwards, so a keyframe resent from the cache is not taken for a stale frame.
@@ -71,7 +75,8 @@ struct RtpHeaderState {
 }
 
 impl RtpHeaderState {
-    fn packets<'a>(&'a mut self, frame: &'a Frame) -> impl Iterator<Item = Packet> + 'a {
+    /// The frame's packets with this viewer's header, noted in its history for NACKs.
+    fn packets<'a>(&'a mut self, frame: &'a Arc<Frame>, sent: &SentFrames) -> impl Iterator<Item = Packet> + 'a {
         let payloads = packetizer::payloads_of(frame);
         let timestamp = match self.last_timestamp {
             Some(last) if frame.timestamp <= last => last + 1,
@@ -79,21 +84,11 @@ impl RtpHeaderState {
         };
         self.last_timestamp = Some(timestamp);
         let rtp_timestamp = (timestamp as u32).wrapping_add(self.timestamp_offset);
-        payloads.iter().enumerate().map(move |(i, payload)| {
-            self.sequence_number = self.sequence_number.wrapping_add(1);
-            Packet {
-                header: Header {
-                    version: 2,
-                    marker: i + 1 == payloads.len(),
-                    payload_type: self.payload_type,
-                    sequence_number: self.sequence_number,
-                    timestamp: rtp_timestamp,
-                    ssrc: self.ssrc,
-                    ..Default::default()
-                },
-                payload: payload.clone(),
-            }
-        })
+        let first_sequence = self.sequence_number.wrapping_add(1);
+        sent.record(first_sequence, rtp_timestamp, frame.clone(), Instant::now());
+        self.sequence_number = self.sequence_number.wrapping_add(payloads.len() as u16);
+        let id = self.id;
+        (0..payloads.len()).map(move |index| rtp_packet(id, first_sequence.wrapping_add(index as u16), rtp_timestamp, payloads, index))
     }
 }
 
@@ -105,6 +100,8 @@ pub(super) struct Forwarder {
     pub state: watch::Receiver<RTCPeerConnectionState>,
     pub stats: Arc<ForwarderStats>,
     pub keyframe_requests: Arc<KeyframeRequests>,
+    /// What this viewer was sent, for its NACKs.
+    pub sent: Arc<SentFrames>,
     /// When the session was created, to log how long the viewer waited for its first frame.
     pub created: Instant,
 }
@@ -126,8 +123,7 @@ impl Forwarder {
             Err(error) => return tracing::warn!(path = self.stream.name(), %error, "cannot read the negotiated codec"),
         };
         let mut header = RtpHeaderState {
-            ssrc: self.ssrc,
-            payload_type,
+            id: RtpStreamId { ssrc: self.ssrc, payload_type },
             sequence_number: rand::random(),
             timestamp_offset: rand::random(),
             last_timestamp: None,
@@ -175,8 +171,8 @@ impl Forwarder {
         }
     }
 
-    async fn send(&self, header: &mut RtpHeaderState, frame: &Frame) -> Result<(), ()> {
-        for packet in header.packets(frame) {
+    async fn send(&self, header: &mut RtpHeaderState, frame: &Arc<Frame>) -> Result<(), ()> {
+        for packet in header.packets(frame, &self.sent) {
             let size = packet.payload.len() as u64;
             if let Err(error) = self.track.write_rtp(packet).await {
                 tracing::debug!(%error, "viewer track closed");

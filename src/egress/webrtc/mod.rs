@@ -7,6 +7,8 @@ mod keyframe_requests;
 mod mux;
 pub mod network;
 mod ports;
+mod retransmitter;
+mod sent_frames;
 pub mod packetizer;
 mod peer;
 pub mod session;

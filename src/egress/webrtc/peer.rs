@@ -3,6 +3,8 @@
 use super::announce::Announcer;
 use super::keyframe_requests::{KeyframeRequestWatcher, KeyframeRequests};
 use super::network::{Network, PortsExhausted, SocketHold};
+use super::retransmitter::{NackStats, Retransmitter};
+use super::sent_frames::SentFrames;
 use lookout_signaling::{IceCandidate, IceServer};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{Registry, Slot};
@@ -10,12 +12,14 @@ use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpCodec, RTCRtpCodecPar
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use webrtc::peer_connection::{
-    register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    configure_rtcp_reports, configure_simulcast_extension_headers, MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, RTCIceGatheringState, RTCIceServer, SettingEngineBuilder, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
 };
 
-/// The payload type Lookout offers for H.264; in WHEP the viewer's offer decides instead.
+/// The payload types Lookout offers for H.264 and its retransmissions; in WHEP the viewer's
+/// offer decides instead.
 const H264_PAYLOAD_TYPE: u8 = 102;
+const RTX_PAYLOAD_TYPE: u8 = 103;
 
 /// Constrained Baseline level 3.1, with level asymmetry allowed: every browser accepts it,
 /// and Chromium and Firefox decode Main and High streams sent under it.
@@ -29,6 +33,17 @@ pub fn h264_codec() -> RTCRtpCodec {
         channels: 0,
         sdp_fmtp_line: H264_FMTP.to_owned(),
         rtcp_feedback: vec![feedback("nack", ""), feedback("nack", "pli"), feedback("ccm", "fir"), feedback("goog-remb", "")],
+    }
+}
+
+/// RFC 4588 retransmission of the H.264 payload type.
+fn rtx_codec(associated_payload_type: u8) -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: "video/rtx".to_owned(),
+        clock_rate: crate::media::VIDEO_CLOCK_RATE,
+        channels: 0,
+        sdp_fmtp_line: format!("apt={associated_payload_type}"),
+        rtcp_feedback: Vec::new(),
     }
 }
 
@@ -79,6 +94,9 @@ pub struct Peer {
     pub events: mpsc::UnboundedReceiver<PeerEvent>,
     pub state: watch::Receiver<RTCPeerConnectionState>,
     pub keyframe_requests: Arc<KeyframeRequests>,
+    /// Filled by the forwarder, read to answer NACKs.
+    pub sent_frames: Arc<SentFrames>,
+    pub nack_stats: Arc<NackStats>,
     /// Its port of the range, or its place on the shared port.
     pub hold: SocketHold,
 }
@@ -113,8 +131,19 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>) -> Result
         RTCRtpCodecParameters { rtp_codec: h264_codec(), payload_type: H264_PAYLOAD_TYPE },
         RtpCodecKind::Video,
     )?;
+    media_engine.register_codec(
+        RTCRtpCodecParameters { rtp_codec: rtx_codec(H264_PAYLOAD_TYPE), payload_type: RTX_PAYLOAD_TYPE },
+        RtpCodecKind::Video,
+    )?;
+    configure_simulcast_extension_headers(&mut media_engine)?;
     let keyframe_requests = Arc::new(KeyframeRequests::default());
-    let registry = register_default_interceptors(Registry::new(), &mut media_engine)?
+    let sent_frames = Arc::new(SentFrames::default());
+    let nack_stats = Arc::new(NackStats::default());
+    // Lookout only sends: of webrtc's default interceptors it keeps the RTCP reports, and
+    // answers NACKs itself; the NACK generator and TWCC receiver would only watch for media
+    // that never comes.
+    let registry = configure_rtcp_reports(Registry::new())
+        .with(Slot::NackResponder, Retransmitter::new(sent_frames.clone(), nack_stats.clone()))
         .with(Slot::from(KEYFRAME_REQUEST_SLOT), KeyframeRequestWatcher::new(keyframe_requests.clone()));
     let (events_tx, events) = mpsc::unbounded_channel();
     let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
@@ -143,5 +172,5 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>) -> Result
         .with_tcp_addrs(binding.tcp_addrs)
         .build()
         .await?;
-    Ok(Peer { connection: Arc::new(connection), events, state, keyframe_requests, hold: binding.hold })
+    Ok(Peer { connection: Arc::new(connection), events, state, keyframe_requests, sent_frames, nack_stats, hold: binding.hold })
 }

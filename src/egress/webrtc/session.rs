@@ -2,6 +2,7 @@
 
 use super::forwarder::{Forwarder, ForwarderStats};
 use super::keyframe_requests::KeyframeRequests;
+use super::retransmitter::NackStats;
 pub use super::forwarder::ForwarderStatsSnapshot as SessionStats;
 use super::announce::Announcer;
 use super::network::{Network, SocketHold};
@@ -9,7 +10,7 @@ use super::peer::{self, BuildError, PeerEvent};
 use crate::stream::{Stream, ViewerGuard};
 use lookout_signaling::IceCandidate;
 use rtc::media_stream::MediaStreamTrack;
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpRtxParameters, RtpCodecKind};
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,6 +59,7 @@ pub struct ViewerSession {
     forwarder: tokio::task::JoinHandle<()>,
     stats: Arc<ForwarderStats>,
     keyframe_requests: Arc<KeyframeRequests>,
+    nack_stats: Arc<NackStats>,
     _viewer: ViewerGuard,
     _sockets: SocketHold,
 }
@@ -82,7 +84,12 @@ impl ViewerSession {
             format!("{} video", stream.name()),
             RtpCodecKind::Video,
             vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(ssrc),
+                    // Used only if the viewer negotiates RTX.
+                    rtx: Some(RTCRtpRtxParameters { ssrc: rand::random() }),
+                    ..Default::default()
+                },
                 codec: peer::h264_codec(),
                 ..Default::default()
             }],
@@ -104,6 +111,7 @@ impl ViewerSession {
             state: peer.state.clone(),
             stats: stats.clone(),
             keyframe_requests: peer.keyframe_requests.clone(),
+            sent: peer.sent_frames,
             created: std::time::Instant::now(),
         };
         let forwarder = tokio::spawn(forwarder.run());
@@ -118,6 +126,7 @@ impl ViewerSession {
             forwarder,
             stats,
             keyframe_requests: peer.keyframe_requests,
+            nack_stats: peer.nack_stats,
             _viewer: stream.add_viewer(),
             _sockets: peer.hold,
         })
@@ -185,7 +194,7 @@ impl ViewerSession {
     }
 
     pub fn stats(&self) -> SessionStats {
-        self.stats.snapshot(&self.keyframe_requests)
+        self.stats.snapshot(&self.keyframe_requests, &self.nack_stats)
     }
 
     pub fn state(&self) -> watch::Receiver<RTCPeerConnectionState> {

@@ -4,12 +4,14 @@
 //!   records what it receives.
 //! * [`signaling`]: a bare WebSocket signalling client, for sending Lookout anything at all.
 //! * [`camera`]: GStreamer's RTSP server (tests/camera/rtsp_camera.py) as a camera.
+//! * [`loss`]: chosen packet loss at a viewer, to check that Lookout resends.
 //! * [`h264`]: depacketizes what a viewer received and decodes it with openh264.
 
 pub mod browser;
 pub mod camera;
 pub mod h264;
 pub mod http;
+pub mod loss;
 pub mod netns;
 pub mod signaling;
 pub mod turn;

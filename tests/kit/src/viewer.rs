@@ -2,11 +2,12 @@
 //! through `/ws` (Lookout offers) or WHEP (the viewer offers) and records what arrives.
 
 use crate::http;
+use crate::loss::{LossPattern, LossReport, PacketDropper};
 use crate::signaling::SignalingClient;
 use anyhow::{anyhow, bail, Context};
 use futures::{SinkExt, StreamExt};
 use lookout_signaling::{ClientMessage, IceCandidate, ServerMessage};
-use rtc::interceptor::Registry;
+use rtc::interceptor::{Registry, Slot};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::packet::Packet;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
@@ -90,6 +91,21 @@ const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(300);
 const KEYFRAME_REQUEST_POLL: Duration = Duration::from_millis(20);
 const MAX_KEYFRAME_REQUESTS: u64 = 100;
 
+/// How a viewer is made.
+#[derive(Debug, Clone, Copy)]
+pub struct ViewerOptions {
+    /// How many of the first packets to keep for inspection.
+    pub keep_packets: usize,
+    /// Packets to drop on arrival, for the viewer to NACK.
+    pub loss: Option<LossPattern>,
+}
+
+impl ViewerOptions {
+    pub fn keeping(keep_packets: usize) -> Self {
+        Self { keep_packets, loss: None }
+    }
+}
+
 /// Tests on one machine: loopback explicitly, as a wildcard would skip it.
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -100,6 +116,7 @@ pub struct Viewer {
     state: watch::Receiver<RTCPeerConnectionState>,
     signaling: Option<JoinHandle<()>>,
     whep: Option<(SocketAddr, String)>,
+    loss: Arc<Mutex<LossReport>>,
     pub session: String,
 }
 
@@ -189,12 +206,21 @@ struct Parts {
     candidates: mpsc::UnboundedReceiver<IceCandidate>,
     gathered: watch::Receiver<bool>,
     state: watch::Receiver<RTCPeerConnectionState>,
+    loss: Arc<Mutex<LossReport>>,
 }
 
-async fn peer(bind: IpAddr, started: Instant, keep_packets: usize) -> anyhow::Result<Parts> {
+/// Below the NACK generator, so that what it drops is asked for again.
+const PACKET_DROPPER_SLOT: usize = 6_500;
+
+async fn peer(bind: IpAddr, started: Instant, options: ViewerOptions) -> anyhow::Result<Parts> {
     let mut media_engine = MediaEngine::default();
     media_engine.register_default_codecs()?;
-    let registry = register_default_interceptors(Registry::new(), &mut media_engine)?;
+    let loss = Arc::new(Mutex::new(LossReport::default()));
+    let mut registry = register_default_interceptors(Registry::new(), &mut media_engine)?;
+    if let Some(pattern) = options.loss {
+        registry = registry.with(Slot::from(PACKET_DROPPER_SLOT), PacketDropper::new(pattern, loss.clone()));
+    }
+    let keep_packets = options.keep_packets;
     let received = Arc::new(Mutex::new(Received::default()));
     let track = Arc::new(Mutex::new(None));
     let (candidates_tx, candidates) = mpsc::unbounded_channel();
@@ -220,7 +246,7 @@ async fn peer(bind: IpAddr, started: Instant, keep_packets: usize) -> anyhow::Re
         .with_udp_addrs(vec![SocketAddr::new(bind, 0)])
         .build()
         .await?;
-    Ok(Parts { connection: Arc::new(connection), received, track, candidates, gathered, state })
+    Ok(Parts { connection: Arc::new(connection), received, track, candidates, gathered, state, loss })
 }
 
 fn to_init(candidate: IceCandidate) -> RTCIceCandidateInit {
@@ -236,12 +262,16 @@ fn to_init(candidate: IceCandidate) -> RTCIceCandidateInit {
 impl Viewer {
     /// Watches `path` through the WebSocket API, keeping the first `keep_packets` packets.
     pub async fn watch_ws(server: SocketAddr, path: &str, keep_packets: usize) -> anyhow::Result<Self> {
-        Self::watch_ws_from(LOOPBACK, server, path, keep_packets).await
+        Self::watch_ws_with(LOOPBACK, server, path, ViewerOptions::keeping(keep_packets)).await
     }
 
     /// Like `watch_ws`, with media sockets on `bind` (a wildcard means every non-loopback
     /// interface, as inside a network namespace).
     pub async fn watch_ws_from(bind: IpAddr, server: SocketAddr, path: &str, keep_packets: usize) -> anyhow::Result<Self> {
+        Self::watch_ws_with(bind, server, path, ViewerOptions::keeping(keep_packets)).await
+    }
+
+    pub async fn watch_ws_with(bind: IpAddr, server: SocketAddr, path: &str, options: ViewerOptions) -> anyhow::Result<Self> {
         let started = Instant::now();
         let mut client = SignalingClient::connect(server).await?;
         match client.receive(Duration::from_secs(5)).await? {
@@ -253,7 +283,7 @@ impl Viewer {
             ServerMessage::Offer { session, sdp, .. } => (session, sdp),
             other => bail!("expected an offer, got {other:?}"),
         };
-        let parts = peer(bind, started, keep_packets).await?;
+        let parts = peer(bind, started, options).await?;
         parts.connection.set_remote_description(RTCSessionDescription::offer(sdp)?).await?;
         let answer = parts.connection.create_answer(None).await?;
         let answer_sdp = answer.sdp.clone();
@@ -280,12 +310,25 @@ impl Viewer {
                 }
             }
         });
-        Ok(Self { connection: parts.connection, received: parts.received, track: parts.track, state: parts.state, signaling: Some(signaling), whep: None, session })
+        Ok(Self {
+            connection: parts.connection,
+            received: parts.received,
+            track: parts.track,
+            state: parts.state,
+            signaling: Some(signaling),
+            whep: None,
+            loss: parts.loss,
+            session,
+        })
     }
 
     /// Watches `path` through WHEP, keeping the first `keep_packets` packets.
     pub async fn watch_whep(server: SocketAddr, path: &str, keep_packets: usize) -> anyhow::Result<Self> {
-        let mut parts = peer(LOOPBACK, Instant::now(), keep_packets).await?;
+        Self::watch_whep_with(server, path, ViewerOptions::keeping(keep_packets)).await
+    }
+
+    pub async fn watch_whep_with(server: SocketAddr, path: &str, options: ViewerOptions) -> anyhow::Result<Self> {
+        let mut parts = peer(LOOPBACK, Instant::now(), options).await?;
         let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, ..Default::default() };
         parts.connection.add_transceiver_from_kind(RtpCodecKind::Video, Some(init)).await?;
         let offer = parts.connection.create_offer(None).await?;
@@ -299,11 +342,25 @@ impl Viewer {
         let location = response.header("location").ok_or_else(|| anyhow!("WHEP answer without Location"))?.to_owned();
         parts.connection.set_remote_description(RTCSessionDescription::answer(response.body.clone())?).await?;
         let session = location.rsplit('/').next().unwrap_or_default().to_owned();
-        Ok(Self { connection: parts.connection, received: parts.received, track: parts.track, state: parts.state, signaling: None, whep: Some((server, location)), session })
+        Ok(Self {
+            connection: parts.connection,
+            received: parts.received,
+            track: parts.track,
+            state: parts.state,
+            signaling: None,
+            whep: Some((server, location)),
+            loss: parts.loss,
+            session,
+        })
     }
 
     pub fn received(&self) -> Received {
         self.received.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// The packets dropped on arrival so far (see `ViewerOptions::loss`) and which came back.
+    pub fn loss_report(&self) -> LossReport {
+        self.loss.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
     /// Sends one PLI for the video track.

@@ -1,0 +1,227 @@
+//! Answers a viewer's NACKs from what it was sent (`SentFrames`), in place of webrtc's NACK
+//! responder, which keeps a copy of every packet header per viewer (1024 of them) to do the same.
+//!
+//! Resent over RTX (RFC 4588) when the viewer negotiated it, so that its loss and jitter
+//! statistics stay honest; as the original packet otherwise.
+
+use super::sent_frames::{RtpStreamId, SentFrames};
+use rtc::interceptor::{Attribute, AttributedPacket, Interceptor, Packet, StreamInfo, TaggedPacket};
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
+use rtc::rtp::{self, header::Header};
+use rtc::sansio::Protocol;
+use rtc::shared::TransportContext;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Default, Debug)]
+pub struct NackStats {
+    nacks_received: AtomicU64,
+    packets_resent: AtomicU64,
+    packets_not_found: AtomicU64,
+}
+
+#[derive(Serialize, Debug, Clone, Copy)]
+pub struct NackStatsSnapshot {
+    /// RTCP NACK messages from the viewer.
+    pub nacks_received: u64,
+    /// Packets sent again in answer.
+    pub packets_resent: u64,
+    /// Packets asked for that had left the history (or were never sent).
+    pub packets_not_found: u64,
+}
+
+impl NackStats {
+    pub fn snapshot(&self) -> NackStatsSnapshot {
+        NackStatsSnapshot {
+            nacks_received: self.nacks_received.load(Ordering::Relaxed),
+            packets_resent: self.packets_resent.load(Ordering::Relaxed),
+            packets_not_found: self.packets_not_found.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The viewer's video stream as negotiated.
+struct BoundStream {
+    id: RtpStreamId,
+    /// RTX SSRC and payload type, and the RTX stream's own sequence numbers.
+    rtx: Option<(u32, u8, u16)>,
+}
+
+pub struct Retransmitter {
+    sent: Arc<SentFrames>,
+    stats: Arc<NackStats>,
+    stream: Option<BoundStream>,
+    read_queue: VecDeque<TaggedPacket>,
+    write_queue: VecDeque<TaggedPacket>,
+}
+
+impl Retransmitter {
+    pub fn new(sent: Arc<SentFrames>, stats: Arc<NackStats>) -> Self {
+        Self { sent, stats, stream: None, read_queue: VecDeque::new(), write_queue: VecDeque::new() }
+    }
+
+    fn answer(&mut self, now: Instant, nack: &TransportLayerNack) {
+        let Some(stream) = self.stream.as_mut().filter(|s| s.id.ssrc == nack.media_ssrc) else { return };
+        self.stats.nacks_received.fetch_add(1, Ordering::Relaxed);
+        for sequence_number in nack.nacks.iter().flat_map(|pair| pair.packet_list()) {
+            let Some(original) = self.sent.packet(stream.id, sequence_number) else {
+                self.stats.packets_not_found.fetch_add(1, Ordering::Relaxed);
+                continue;
+            };
+            let packet = match &mut stream.rtx {
+                Some((ssrc, payload_type, rtx_sequence)) => {
+                    *rtx_sequence = rtx_sequence.wrapping_add(1);
+                    rtx_packet(original, *ssrc, *payload_type, *rtx_sequence)
+                }
+                None => original,
+            };
+            self.stats.packets_resent.fetch_add(1, Ordering::Relaxed);
+            // Tagged so that send-side accounting sees new bytes on the wire, not the original.
+            self.write_queue.push_back(TaggedPacket {
+                now,
+                transport: TransportContext::default(),
+                message: AttributedPacket::new(Packet::Rtp(packet)).with(Attribute::Retransmission),
+            });
+        }
+    }
+}
+
+/// RFC 4588 §4: the RTX payload is the original sequence number, then the original payload.
+fn rtx_packet(original: rtp::packet::Packet, ssrc: u32, payload_type: u8, sequence_number: u16) -> rtp::packet::Packet {
+    let mut payload = Vec::with_capacity(2 + original.payload.len());
+    payload.extend_from_slice(&original.header.sequence_number.to_be_bytes());
+    payload.extend_from_slice(&original.payload);
+    rtp::packet::Packet {
+        header: Header { ssrc, payload_type, sequence_number, ..original.header },
+        payload: payload.into(),
+    }
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for Retransmitter {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = rtc::shared::error::Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let Packet::Rtcp(packets) = &msg.message.packet {
+            for nack in packets.iter().filter_map(|p| p.as_any().downcast_ref::<TransportLayerNack>()) {
+                self.answer(msg.now, nack);
+            }
+        }
+        self.read_queue.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<Self::Rout> {
+        self.read_queue.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.write_queue.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<Self::Wout> {
+        self.write_queue.pop_front()
+    }
+}
+
+impl Interceptor for Retransmitter {
+    fn bind_local_stream(&mut self, info: &StreamInfo) {
+        let rtx = info.ssrc_rtx.zip(info.payload_type_rtx).map(|(ssrc, payload_type)| (ssrc, payload_type, rand::random()));
+        self.stream = Some(BoundStream { id: RtpStreamId { ssrc: info.ssrc, payload_type: info.payload_type }, rtx });
+    }
+
+    fn unbind_local_stream(&mut self, info: &StreamInfo) {
+        if self.stream.as_ref().is_some_and(|s| s.id.ssrc == info.ssrc) {
+            self.stream = None;
+        }
+    }
+
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::h264::join_length_prefixed;
+    use crate::media::{Frame, VideoParameters};
+    use bytes::Bytes;
+    use rtc::rtcp::transport_feedbacks::transport_layer_nack::NackPair;
+
+    const SSRC: u32 = 1111;
+    const RTX_SSRC: u32 = 2222;
+
+    fn stream_info(rtx: bool) -> StreamInfo {
+        StreamInfo {
+            ssrc: SSRC,
+            payload_type: 102,
+            ssrc_rtx: rtx.then_some(RTX_SSRC),
+            payload_type_rtx: rtx.then_some(103),
+            ..Default::default()
+        }
+    }
+
+    /// A retransmitter whose viewer was sent one frame of five packets, sequence numbers 10 to 14.
+    fn retransmitter(rtx: bool) -> (Retransmitter, Arc<NackStats>) {
+        let sent = Arc::new(SentFrames::default());
+        let nal: Vec<u8> = std::iter::once(0x41).chain((0..5000).map(|i| i as u8)).collect();
+        let parameters = Arc::new(VideoParameters { width: 2, height: 2, sps: Bytes::from_static(&[0x67]), pps: Bytes::from_static(&[0x68]) });
+        sent.record(10, 3000, Arc::new(Frame::new(0, false, join_length_prefixed([&nal[..]]), parameters)), Instant::now());
+        let stats = Arc::new(NackStats::default());
+        let mut retransmitter = Retransmitter::new(sent, stats.clone());
+        retransmitter.bind_local_stream(&stream_info(rtx));
+        (retransmitter, stats)
+    }
+
+    /// Feeds one NACK (a packet id and the bitmap of the 16 after it) and returns what it wrote.
+    fn nack(retransmitter: &mut Retransmitter, media_ssrc: u32, packet_id: u16, lost_packets: u16) -> Vec<rtp::packet::Packet> {
+        let nack = TransportLayerNack { sender_ssrc: 1, media_ssrc, nacks: vec![NackPair { packet_id, lost_packets }] };
+        let message = TaggedPacket { now: Instant::now(), transport: TransportContext::default(), message: AttributedPacket::new(Packet::Rtcp(vec![Box::new(nack)])) };
+        retransmitter.handle_read(message).expect("read");
+        assert!(retransmitter.poll_read().is_some(), "the NACK passes on unchanged");
+        std::iter::from_fn(|| retransmitter.poll_write())
+            .map(|tagged| match tagged.message.packet {
+                Packet::Rtp(packet) => packet,
+                _ => panic!("only RTP is written"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn plain_retransmission_resends_the_original_packets() {
+        let (mut retransmitter, stats) = retransmitter(false);
+        // 12, and through the bitmap 13 and 20 (never sent).
+        let resent = nack(&mut retransmitter, SSRC, 12, 0b1000_0001);
+        let sequences: Vec<u16> = resent.iter().map(|p| p.header.sequence_number).collect();
+        assert_eq!(sequences, vec![12, 13]);
+        assert!(resent.iter().all(|p| p.header.ssrc == SSRC && p.header.payload_type == 102 && p.header.timestamp == 3000));
+        let snapshot = stats.snapshot();
+        assert_eq!((snapshot.nacks_received, snapshot.packets_resent, snapshot.packets_not_found), (1, 2, 1));
+    }
+
+    #[test]
+    fn rtx_carries_the_original_sequence_number_first() {
+        let (mut retransmitter, _) = retransmitter(true);
+        let resent = nack(&mut retransmitter, SSRC, 13, 0b1);
+        let original = retransmitter.sent.packet(RtpStreamId { ssrc: SSRC, payload_type: 102 }, 13).expect("sent");
+        assert_eq!(resent.len(), 2);
+        assert_eq!((resent[0].header.ssrc, resent[0].header.payload_type, resent[0].header.timestamp), (RTX_SSRC, 103, 3000));
+        assert_eq!(&resent[0].payload[..2], &13u16.to_be_bytes());
+        assert_eq!(&resent[0].payload[2..], &original.payload[..]);
+        assert_eq!(resent[1].header.sequence_number, resent[0].header.sequence_number.wrapping_add(1), "RTX numbers its own packets");
+    }
+
+    #[test]
+    fn a_nack_for_another_ssrc_is_ignored() {
+        let (mut retransmitter, stats) = retransmitter(false);
+        assert!(nack(&mut retransmitter, SSRC + 1, 12, 0).is_empty());
+        assert_eq!(stats.snapshot().nacks_received, 0);
+    }
+}
