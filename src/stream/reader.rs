@@ -18,9 +18,10 @@ impl Reader {
         Self { backlog: backlog.into(), live, waiting_for_keyframe: truncated, frames_lost: 0 }
     }
 
-    /// Frames waiting in the cached GOP that this reader has not taken yet.
-    pub fn backlog(&self) -> &VecDeque<Arc<Frame>> {
-        &self.backlog
+    /// Takes the frames of the cached GOP this reader has not taken yet; `next` then gives
+    /// live frames.
+    pub fn take_backlog(&mut self) -> Vec<Arc<Frame>> {
+        std::mem::take(&mut self.backlog).into()
     }
 
     /// Drops the rest of the cached GOP and every live frame up to the next keyframe.

@@ -6,7 +6,7 @@ use super::packetizer;
 use super::retransmitter::{NackStats, NackStatsSnapshot};
 use super::session::is_terminal;
 use crate::media::Frame;
-use crate::stream::{Reader, Stream};
+use crate::stream::Stream;
 use super::sent_frames::{rtp_packet, RtpStreamId, SentFrames};
 use rtc::rtp::packet::Packet;
 use serde::Serialize;
@@ -22,10 +22,14 @@ use webrtc::rtp_transceiver::RtpSender;
 /// A viewer that has not connected by then will not: ICE gives up well before.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A cached GOP longer than this is not replayed: sent in one burst, its frames would be shown
-/// late (or fast) and hold the viewer behind live. Such a viewer gets the cached keyframe at
-/// once, for a picture now, and then continues from the next live keyframe.
-const MAX_REPLAY_SPAN_90K: u64 = 90_000 / 5;
+/// A new viewer gets the cached GOP at once (its keyframe is the only picture it can start
+/// from) with its timestamps squeezed to this spacing, ending at the newest cached frame's:
+/// a burst of frames stamped with their capture times, seconds apart, would be played at their
+/// original pace and keep the viewer seconds behind live for good. Squeezed, the timestamps
+/// agree with the way the frames arrive, the browser shows the GOP as a short fast-forward
+/// and then plays live frames at live latency. 2 ms is a few times what a browser takes to
+/// decode one frame.
+const REPLAY_FRAME_SPACING_90K: u64 = 180;
 
 /// Browsers repeat keyframe requests while they wait; one answer per interval is enough.
 const MIN_RESYNC_INTERVAL: Duration = Duration::from_millis(300);
@@ -76,11 +80,12 @@ struct RtpHeaderState {
 
 impl RtpHeaderState {
     /// The frame's packets with this viewer's header, noted in its history for NACKs.
-    fn packets<'a>(&'a mut self, frame: &'a Arc<Frame>, sent: &SentFrames) -> impl Iterator<Item = Packet> + 'a {
+    /// `timestamp` is the frame's own, or the one it is replayed at.
+    fn packets<'a>(&'a mut self, frame: &'a Arc<Frame>, timestamp: u64, sent: &SentFrames) -> impl Iterator<Item = Packet> + 'a {
         let payloads = packetizer::payloads_of(frame);
         let timestamp = match self.last_timestamp {
-            Some(last) if frame.timestamp <= last => last + 1,
-            _ => frame.timestamp,
+            Some(last) if timestamp <= last => last + 1,
+            _ => timestamp,
         };
         self.last_timestamp = Some(timestamp);
         let rtp_timestamp = (timestamp as u32).wrapping_add(self.timestamp_offset);
@@ -130,20 +135,17 @@ impl Forwarder {
         };
         tracing::info!(path = self.stream.name(), "viewer connected after {} ms", self.created.elapsed().as_millis());
         let mut reader = self.stream.subscribe();
-        if replay_span(&reader) > MAX_REPLAY_SPAN_90K {
-            if let Some(keyframe) = reader.try_next() {
-                if self.send(&mut header, &keyframe).await.is_err() {
-                    return;
-                }
+        for (frame, timestamp) in squeezed_replay(reader.take_backlog()) {
+            if self.send(&mut header, &frame, timestamp).await.is_err() {
+                return;
             }
-            reader.skip_to_next_keyframe();
         }
         let mut last_resync: Option<Instant> = None;
         loop {
             tokio::select! {
                 frame = reader.next() => {
                     let Some(frame) = frame else { return };
-                    if self.send(&mut header, &frame).await.is_err() {
+                    if self.send(&mut header, &frame, frame.timestamp).await.is_err() {
                         return;
                     }
                 }
@@ -156,7 +158,7 @@ impl Forwarder {
                     // Frames after the cached keyframe would reference pictures this viewer
                     // may not have: after the keyframe it continues at the next live one.
                     reader.skip_to_next_keyframe();
-                    if self.send(&mut header, &keyframe).await.is_err() {
+                    if self.send(&mut header, &keyframe, keyframe.timestamp).await.is_err() {
                         return;
                     }
                     self.stats.keyframes_resent.fetch_add(1, Ordering::Relaxed);
@@ -171,8 +173,8 @@ impl Forwarder {
         }
     }
 
-    async fn send(&self, header: &mut RtpHeaderState, frame: &Arc<Frame>) -> Result<(), ()> {
-        for packet in header.packets(frame, &self.sent) {
+    async fn send(&self, header: &mut RtpHeaderState, frame: &Arc<Frame>, timestamp: u64) -> Result<(), ()> {
+        for packet in header.packets(frame, timestamp, &self.sent) {
             let size = packet.payload.len() as u64;
             if let Err(error) = self.track.write_rtp(packet).await {
                 tracing::debug!(%error, "viewer track closed");
@@ -186,9 +188,39 @@ impl Forwarder {
     }
 }
 
-fn replay_span(reader: &Reader) -> u64 {
-    match (reader.backlog().front(), reader.backlog().back()) {
-        (Some(first), Some(last)) => last.timestamp.saturating_sub(first.timestamp),
-        _ => 0,
+/// The cached GOP with the timestamps it is replayed at (see `REPLAY_FRAME_SPACING_90K`).
+fn squeezed_replay(backlog: Vec<Arc<Frame>>) -> impl Iterator<Item = (Arc<Frame>, u64)> {
+    let newest = backlog.last().map_or(0, |frame| frame.timestamp);
+    let count = backlog.len() as u64;
+    backlog.into_iter().zip(1..).map(move |(frame, position)| {
+        let timestamp = newest.saturating_sub((count - position) * REPLAY_FRAME_SPACING_90K);
+        (frame, timestamp)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::VideoParameters;
+    use bytes::Bytes;
+
+    fn frames(timestamps: &[u64]) -> Vec<Arc<Frame>> {
+        let parameters = Arc::new(VideoParameters { width: 2, height: 2, sps: Bytes::new(), pps: Bytes::new() });
+        timestamps.iter().map(|&t| Arc::new(Frame::new(t, t == timestamps[0], Bytes::new(), parameters.clone()))).collect()
+    }
+
+    #[test]
+    fn a_replayed_gop_ends_at_the_newest_frame_squeezed_behind_it() {
+        let gop = frames(&[90_000, 93_000, 96_000, 450_000]);
+        let replayed: Vec<u64> = squeezed_replay(gop).map(|(_, t)| t).collect();
+        let spacing = REPLAY_FRAME_SPACING_90K;
+        assert_eq!(replayed, vec![450_000 - 3 * spacing, 450_000 - 2 * spacing, 450_000 - spacing, 450_000]);
+    }
+
+    #[test]
+    fn replay_of_nothing_or_of_an_early_gop() {
+        assert_eq!(squeezed_replay(Vec::new()).count(), 0);
+        let replayed: Vec<u64> = squeezed_replay(frames(&[0, 100])).map(|(_, t)| t).collect();
+        assert_eq!(replayed, vec![0, 100], "saturates at zero; the sender keeps timestamps rising");
     }
 }
