@@ -43,6 +43,15 @@ pub enum SocketHold {
     SharedPort(MuxRegistration),
 }
 
+impl SocketHold {
+    /// The connection now has the viewer's description: traffic held for it may pass.
+    pub fn remote_description_applied(&self) {
+        if let SocketHold::SharedPort(registration) = self {
+            registration.route.open();
+        }
+    }
+}
+
 impl Network {
     /// Binds the shared media port when one is configured. Must run in a Tokio runtime.
     pub fn start(config: WebRtcConfig) -> anyhow::Result<Self> {

@@ -61,7 +61,7 @@ pub struct ViewerSession {
     keyframe_requests: Arc<KeyframeRequests>,
     nack_stats: Arc<NackStats>,
     _viewer: ViewerGuard,
-    _sockets: SocketHold,
+    sockets: SocketHold,
 }
 
 impl ViewerSession {
@@ -128,7 +128,7 @@ impl ViewerSession {
             keyframe_requests: peer.keyframe_requests,
             nack_stats: peer.nack_stats,
             _viewer: stream.add_viewer(),
-            _sockets: peer.hold,
+            sockets: peer.hold,
         })
     }
 
@@ -146,7 +146,9 @@ impl ViewerSession {
     /// The viewer's answer to Lookout's offer.
     pub async fn accept_answer(&self, sdp: String) -> Result<(), SessionError> {
         let answer = RTCSessionDescription::answer(sdp).map_err(|e| SessionError::BadSdp(e.to_string()))?;
-        self.connection.set_remote_description(answer).await.map_err(|e| SessionError::BadSdp(e.to_string()))
+        self.connection.set_remote_description(answer).await.map_err(|e| SessionError::BadSdp(e.to_string()))?;
+        self.sockets.remote_description_applied();
+        Ok(())
     }
 
     /// Answers the viewer's offer (the WHEP flow) with all candidates included, as WHEP
@@ -154,6 +156,7 @@ impl ViewerSession {
     pub async fn answer_offer(&self, sdp: String) -> Result<String, SessionError> {
         let offer = RTCSessionDescription::offer(sdp).map_err(|e| SessionError::BadSdp(e.to_string()))?;
         self.connection.set_remote_description(offer).await.map_err(|e| SessionError::BadSdp(e.to_string()))?;
+        self.sockets.remote_description_applied();
         let answer = self.connection.create_answer(None).await.map_err(|e| SessionError::BadSdp(format!("no usable H.264 video in the offer: {e}")))?;
         self.connection
             .set_local_description(answer)

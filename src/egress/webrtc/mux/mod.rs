@@ -21,6 +21,7 @@ use session_socket::{Datagram, SessionSocket};
 use shared_socket::SharedSocket;
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tcp::{AcceptedStream, SessionListener, SharedListener};
 use tokio::sync::mpsc;
@@ -28,6 +29,9 @@ use tokio::sync::mpsc;
 /// Datagrams waiting for one session's connection to read them; more are dropped. Inbound
 /// traffic of a viewer is checks and RTCP, a few packets a second.
 const SESSION_INBOX: usize = 256;
+/// Connectivity checks that arrive before the session knows the viewer's ICE credentials are
+/// held, at most this many, rather than dropped (see `SessionRoute::open`).
+const HELD_BEFORE_REMOTE_DESCRIPTION: usize = 32;
 /// A failed bind on one address of a system-chosen port: how often to try another port.
 const BIND_ATTEMPTS: usize = 8;
 
@@ -131,6 +135,8 @@ impl SharedMediaPort {
             tcp: self.shared.tcp.clone(),
             udp_inboxes: Mutex::new(Vec::new()),
             tcp_inboxes: Mutex::new(Vec::new()),
+            open: AtomicBool::new(false),
+            held: Mutex::new(Vec::new()),
         });
         self.shared.routes().insert(ufrag, route.clone());
         MuxRegistration { shared: self.shared.clone(), route }
@@ -173,6 +179,9 @@ pub struct SessionRoute {
     tcp: Arc<[SocketAddr]>,
     udp_inboxes: Mutex<Vec<(IpAddr, mpsc::Sender<Datagram>)>>,
     tcp_inboxes: Mutex<Vec<(IpAddr, mpsc::Sender<AcceptedStream>)>>,
+    /// Whether the connection has the viewer's description; until then datagrams wait in `held`.
+    open: AtomicBool,
+    held: Mutex<Vec<(IpAddr, Datagram)>>,
 }
 
 impl std::fmt::Debug for SessionRoute {
@@ -212,7 +221,37 @@ impl SessionRoute {
         Ok(SessionListener::new(label, rx))
     }
 
+    /// Lets datagrams through to the connection, those held first. To be called once the
+    /// connection has the viewer's description: a browser starts its checks as soon as it has
+    /// answered, and they often arrive before its answer has come through the signalling. The
+    /// connection would reject them (it cannot check their username yet), and the browser
+    /// would retry only after its retransmission timer, up to 2 s later.
+    pub fn open(&self) {
+        let held = {
+            let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            self.open.store(true, Ordering::Release);
+            std::mem::take(&mut *held)
+        };
+        for (local_ip, datagram) in held {
+            self.deliver_now(local_ip, datagram);
+        }
+    }
+
     fn deliver_datagram(&self, local_ip: IpAddr, datagram: Datagram) {
+        if !self.open.load(Ordering::Acquire) {
+            let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            // Checked again under the lock, which `open` holds while it drains.
+            if !self.open.load(Ordering::Acquire) {
+                if held.len() < HELD_BEFORE_REMOTE_DESCRIPTION {
+                    held.push((local_ip, datagram));
+                }
+                return;
+            }
+        }
+        self.deliver_now(local_ip, datagram);
+    }
+
+    fn deliver_now(&self, local_ip: IpAddr, datagram: Datagram) {
         let Some(inbox) = inbox_for(&self.udp_inboxes, local_ip) else { return };
         if inbox.try_send(datagram).is_err() {
             tracing::debug!(ufrag = %self.ufrag, "session inbox full or closed: datagram dropped");
@@ -263,6 +302,40 @@ async fn receive(socket: Arc<SharedSocket>, shared: Arc<Shared>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn route_with_inbox() -> (SessionRoute, mpsc::Receiver<Datagram>) {
+        let (tx, rx) = mpsc::channel(SESSION_INBOX);
+        let route = SessionRoute {
+            ufrag: "u".into(),
+            udp: Arc::from(Vec::new()),
+            tcp: Arc::from(Vec::new()),
+            udp_inboxes: Mutex::new(vec![(IpAddr::from([127, 0, 0, 1]), tx)]),
+            tcp_inboxes: Mutex::new(Vec::new()),
+            open: AtomicBool::new(false),
+            held: Mutex::new(Vec::new()),
+        };
+        (route, rx)
+    }
+
+    fn datagram(n: u8) -> Datagram {
+        Datagram { from: SocketAddr::from(([127, 0, 0, 2], 5000)), data: bytes::Bytes::from(vec![n]) }
+    }
+
+    #[test]
+    fn checks_before_the_remote_description_wait_then_pass_in_order() {
+        let (route, mut inbox) = route_with_inbox();
+        let local = IpAddr::from([127, 0, 0, 1]);
+        for n in 0..(HELD_BEFORE_REMOTE_DESCRIPTION + 5) as u8 {
+            route.deliver_datagram(local, datagram(n));
+        }
+        assert!(inbox.try_recv().is_err(), "held until the description is applied");
+        route.open();
+        route.deliver_datagram(local, datagram(200));
+        let delivered: Vec<u8> = std::iter::from_fn(|| inbox.try_recv().ok()).map(|d| d.data[0]).collect();
+        let mut expected: Vec<u8> = (0..HELD_BEFORE_REMOTE_DESCRIPTION as u8).collect();
+        expected.push(200);
+        assert_eq!(delivered, expected, "the first held ones (bounded), then the rest directly");
+    }
 
     #[test]
     fn a_wildcard_covers_its_family() {
