@@ -19,6 +19,16 @@ fn play(url: &str, extra: &[&str]) -> serde_json::Value {
     browser::play(url, extra).unwrap_or_else(|failure| panic!("the page did not play {url}: {failure}"))
 }
 
+/// The latency the page derives from the capture times Lookout reports (its `clock` messages,
+/// the same mapping as its RTCP sender reports) tells the same story as the barcode painted at
+/// capture: capture times, not send times or nonsense.
+fn assert_reported_latency_agrees_with_the_barcode(result: &serde_json::Value) {
+    const AGREEMENT_MS: i64 = 100;
+    let reported = result["reportedLatencyMs"].as_i64().unwrap_or_else(|| panic!("no latency from the reported capture times: {result}"));
+    let barcode = result["latencyP50Ms"].as_i64().unwrap_or_else(|| panic!("no barcode latency: {result}"));
+    assert!((reported - barcode).abs() <= AGREEMENT_MS, "capture times say {reported} ms, the barcode {barcode} ms: {result}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_plays_demo_at_full_size_and_reads_latency() {
     let server = start_server([("demo", PathConfig::TestPattern(TestPatternSettings::default()))]).await;
@@ -27,9 +37,10 @@ async fn page_plays_demo_at_full_size_and_reads_latency() {
     let result = tokio::task::spawn_blocking(move || play(&url, &["--width", "1280", "--height", "720", "--seconds", "5"])).await.expect("join");
     assert!(result["latencySamples"].as_u64().unwrap_or(0) > 30, "the barcode was read: {result}");
     assert_eq!(result["transport"], "webrtc", "played over WebRTC, with no fallback: {result}");
+    assert_reported_latency_agrees_with_the_barcode(&result);
     eprintln!(
-        "demo in Chromium: first frame {} ms, glass-to-glass p50 {} ms, p95 {} ms",
-        result["firstFrameMs"], result["latencyP50Ms"], result["latencyP95Ms"]
+        "demo in Chromium: first frame {} ms, glass-to-glass p50 {} ms, p95 {} ms, from capture times {} ms",
+        result["firstFrameMs"], result["latencyP50Ms"], result["latencyP95Ms"], result["reportedLatencyMs"]
     );
 }
 
@@ -44,9 +55,10 @@ async fn page_plays_a_gstreamer_camera() {
     let result = tokio::task::spawn_blocking(move || play(&url, &["--width", "640", "--height", "360", "--seconds", "4"])).await.expect("join");
     assert!(result["latencySamples"].as_u64().unwrap_or(0) > 30, "the camera's barcode was read: {result}");
     assert_eq!(result["transport"], "webrtc", "played over WebRTC, with no fallback: {result}");
+    assert_reported_latency_agrees_with_the_barcode(&result);
     eprintln!(
-        "GStreamer camera in Chromium: first frame {} ms, glass-to-glass p50 {} ms, p95 {} ms",
-        result["firstFrameMs"], result["latencyP50Ms"], result["latencyP95Ms"]
+        "GStreamer camera in Chromium: first frame {} ms, glass-to-glass p50 {} ms, p95 {} ms, from capture times {} ms",
+        result["firstFrameMs"], result["latencyP50Ms"], result["latencyP95Ms"], result["reportedLatencyMs"]
     );
     drop(camera);
 }

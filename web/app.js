@@ -21,6 +21,16 @@ function median(values) {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
+// The barcode of the test pattern (or a camera painting one) measures what the eye sees; the
+// server's clock messages give the capture time of any camera whose clock agrees with this
+// machine's.
+function describeLatency(f) {
+  const fromBarcode = median(f.latencyMs.slice(-30));
+  if (fromBarcode != null) return `${fromBarcode} ms (barcode)`;
+  if (f.reportedLatencyMs != null) return `${f.reportedLatencyMs} ms (camera clock)`;
+  return '–';
+}
+
 function showFigures(f) {
   $('fig-resolution').textContent = f.width ? `${f.width}×${f.height}` : '–';
   $('fig-fps').textContent = f.fps != null ? `${f.fps.toFixed(0)} fps` : '–';
@@ -31,8 +41,8 @@ function showFigures(f) {
   $('fig-route').textContent = f.route || '–';
   $('fig-transport').textContent = f.transport === 'hls' ? `LL-HLS${f.fallbackReason ? ` (fallback: ${f.fallbackReason})` : ''}` : f.transport === 'webrtc' ? 'WebRTC' : '–';
   $('fig-first-frame').textContent = f.firstFrameMs != null ? `${f.firstFrameMs} ms` : '–';
-  const latency = median(f.latencyMs.slice(-30));
-  $('fig-latency').textContent = latency != null ? `${latency} ms` : 'test pattern only';
+  $('fig-nacks').textContent = f.transport === 'webrtc' ? String(f.nackCount) : '–';
+  $('fig-latency').textContent = describeLatency(f);
 }
 
 player.addEventListener('figures', (e) => showFigures(e.detail));

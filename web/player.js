@@ -18,6 +18,7 @@ const FALLBACK_MS = 4000;
 const PROBE_FIRST_MS = 30000;
 const PROBE_MAX_MS = 120000;
 const PROBE_TIMEOUT_MS = 8000;
+const CLOCK_LATENCY_SAMPLES = 30;
 
 export class Player extends EventTarget {
   // `iceTransportPolicy` 'relay' uses TURN only: a way to check a TURN setup.
@@ -43,6 +44,9 @@ export class Player extends EventTarget {
     this.barcode = new BarcodeReader();
     this.figures = this.freshFigures();
     this.previousStats = null;
+    // The session's clock message and the latencies it gave.
+    this.clock = null;
+    this.clockLatencyMs = [];
     setInterval(() => this.sampleStats(), 1000);
     setInterval(() => this.checkStall(), 1000);
     this.watchFrames();
@@ -53,6 +57,7 @@ export class Player extends EventTarget {
       path: this.path, state: 'idle', watchRequestedAt: null, firstFrameMs: null, framesRendered: 0,
       lastFrameAt: null, width: 0, height: 0, fps: null, bitrateBps: null, packetsLost: 0, packetsReceived: 0,
       lossPercent: null, framesDropped: 0, freezeCount: 0, latencyMs: [], errors: [], route: null,
+      nackCount: 0, reportedLatencyMs: null,
       transport: null, fallbackReason: null,
     };
   }
@@ -237,13 +242,21 @@ export class Player extends EventTarget {
           this.retry('Connection failed');
         }
         break;
+      case 'clock':
+        // When the frame of one RTP timestamp was captured (see PROTOCOL.md): the capture time
+        // of every frame shown follows, and with it latency for any camera whose clock agrees
+        // with this machine's. Chromium's estimatedPlayoutTimestamp would need a round-trip
+        // time, which a receive-only connection never gets.
+        this.clock = { rtpTimestamp: message.rtp_timestamp, captureMs: message.capture_time_ms };
+        break;
       case 'error':
         this.noteError(`${message.code}: ${message.message}`);
         this.closeSession();
         this.retry(message.code === 'path_not_live' ? `${this.path} is not live yet` : `Error: ${message.message}`);
         break;
       default:
-        this.noteError(`unknown message ${message.type}`);
+        // Newer servers may send more; the protocol says to ignore what is not known.
+        break;
     }
   }
 
@@ -291,6 +304,8 @@ export class Player extends EventTarget {
       this.pc = null;
     }
     this.previousStats = null;
+    this.clock = null;
+    this.clockLatencyMs = [];
   }
 
   // Counts presented frames and, for the test pattern, reads the glass-to-glass latency.
@@ -310,6 +325,14 @@ export class Player extends EventTarget {
       if (code) {
         f.latencyMs.push(Math.round(displayedAtMs - code.captureMs));
         if (f.latencyMs.length > LATENCY_SAMPLES) f.latencyMs.shift();
+      }
+      if (this.clock && metadata.rtpTimestamp !== undefined) {
+        const ticks = (metadata.rtpTimestamp - this.clock.rtpTimestamp) | 0;
+        const captureMs = this.clock.captureMs + ticks / 90;
+        this.clockLatencyMs.push(displayedAtMs - captureMs);
+        if (this.clockLatencyMs.length > CLOCK_LATENCY_SAMPLES) this.clockLatencyMs.shift();
+        const sorted = [...this.clockLatencyMs].sort((a, b) => a - b);
+        f.reportedLatencyMs = Math.round(sorted[Math.floor(sorted.length / 2)]);
       }
       this.dispatchEvent(new CustomEvent('figures', { detail: f }));
       this.video.requestVideoFrameCallback(onFrame);
@@ -372,6 +395,7 @@ export class Player extends EventTarget {
       f.packetsReceived = s.packetsReceived;
       f.framesDropped = s.framesDropped ?? 0;
       f.freezeCount = s.freezeCount ?? 0;
+      f.nackCount = s.nackCount ?? 0;
       this.previousStats = s;
       this.dispatchEvent(new CustomEvent('figures', { detail: f }));
     });

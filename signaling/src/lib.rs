@@ -46,6 +46,11 @@ pub enum ServerMessage {
     Candidate { candidate: IceCandidate },
     /// The session's connection state changed (`connecting`, `connected`, `failed`, `closed`).
     State { session: String, state: String },
+    /// When the frames of the session were captured: the frame with RTP timestamp
+    /// `rtp_timestamp` was captured at `capture_time_ms` (milliseconds since 1970, on the
+    /// camera's clock when it reports a usable one, else Lookout's). What the RTCP sender
+    /// reports say, for clients that cannot read those (browsers), sent every few seconds.
+    Clock { session: String, rtp_timestamp: u32, capture_time_ms: f64 },
     /// Something the client asked for could not be done. The socket stays open.
     Error {
         code: ErrorCode,

@@ -12,6 +12,7 @@ use axum::response::Response;
 use futures::{SinkExt, StreamExt};
 use lookout_signaling::{ClientMessage, ErrorCode, ServerMessage, MAX_MESSAGE_BYTES, PROTOCOL_VERSION};
 use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -174,11 +175,20 @@ impl Connection {
     }
 }
 
-/// Relays the session's candidates and connection states to the client.
+/// How often a client is told when its frames were captured (see `ServerMessage::Clock`).
+const CLOCK_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Relays the session's candidates, connection states and clock to the client.
 async fn pump_events(session: Arc<ViewerSession>, outbox: mpsc::Sender<ServerMessage>) {
     let mut state = session.state();
+    let mut clock = tokio::time::interval(CLOCK_INTERVAL);
     loop {
         let message = tokio::select! {
+            _ = clock.tick() => {
+                let Some((rtp_timestamp, captured_at)) = session.clock_reference() else { continue };
+                let capture_time_ms = captured_at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64() * 1000.0;
+                ServerMessage::Clock { session: session.id.clone(), rtp_timestamp, capture_time_ms }
+            }
             event = session.next_event() => match event {
                 Some(SessionEvent::Candidate(candidate)) => ServerMessage::Candidate { candidate },
                 Some(SessionEvent::GatheringComplete) => continue,

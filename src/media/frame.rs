@@ -36,8 +36,10 @@ pub struct Frame {
     /// A keyframe carries SPS and PPS in front of its IDR slices.
     pub data: Bytes,
     pub parameters: Arc<VideoParameters>,
-    /// When the source received (or, for the test pattern, captured) the frame.
-    pub received_at: SystemTime,
+    /// When the frame was captured, on the wall clock: the camera's own, from its RTCP sender
+    /// reports, when it sends usable ones (`source::camera_clock`); otherwise when Lookout
+    /// received the frame. Viewers' sender reports are built from it.
+    pub captured_at: SystemTime,
     /// RTP payloads of this frame, computed once by the first WebRTC reader so that every
     /// viewer session sends the same shared buffers (see `egress::webrtc::packetizer`).
     pub rtp_payloads: OnceLock<Vec<Bytes>>,
@@ -50,7 +52,7 @@ impl Frame {
             keyframe,
             data,
             parameters,
-            received_at: SystemTime::now(),
+            captured_at: SystemTime::now(),
             rtp_payloads: OnceLock::new(),
         }
     }

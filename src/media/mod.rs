@@ -2,6 +2,7 @@
 
 pub mod frame;
 pub mod h264;
+pub mod ntp;
 
 pub use frame::{Frame, VideoParameters};
 

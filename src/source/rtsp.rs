@@ -11,7 +11,8 @@ use futures::StreamExt;
 use retina::client::{Credentials, PlayOptions, Session, SessionOptions, SetupOptions, TcpTransportOptions, UdpTransportOptions};
 use retina::codec::{CodecItem, FrameFormat, ParametersRef};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use super::camera_clock::CameraClock;
+use std::time::{Duration, Instant, SystemTime};
 
 /// How long DESCRIBE, SETUP and PLAY may take together before the camera counts as dead.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -52,6 +53,7 @@ async fn play(stream: &Stream, source: &RtspSource) -> anyhow::Result<()> {
     tracing::info!(path = stream.name(), url = %source.url, transport = ?source.transport, "camera playing");
     stream.begin_source_session();
     let mut parameters: Option<Arc<VideoParameters>> = None;
+    let mut clock = CameraClock::default();
     loop {
         let item = tokio::time::timeout(FRAME_TIMEOUT, session.next())
             .await
@@ -60,8 +62,13 @@ async fn play(stream: &Stream, source: &RtspSource) -> anyhow::Result<()> {
             None => return Ok(()),
             Some(Err(error)) => return Err(error).context("reading from the camera"),
             Some(Ok(CodecItem::VideoFrame(frame))) if frame.stream_id() == video_index => frame,
+            Some(Ok(CodecItem::Rtcp(rtcp))) if rtcp.stream_id() == video_index => {
+                on_rtcp(stream, &rtcp, &mut clock);
+                continue;
+            }
             Some(Ok(_)) => continue,
         };
+        let captured_at = clock.capture_time(frame.timestamp().timestamp(), frame.timestamp().clock_rate().get());
         let keyframe = frame.is_random_access_point();
         let timestamp = frame.timestamp().elapsed().max(0) as u64;
         let clock_rate = frame.timestamp().clock_rate().get();
@@ -80,7 +87,26 @@ async fn play(stream: &Stream, source: &RtspSource) -> anyhow::Result<()> {
             }
         }
         let Some(parameters) = parameters.clone() else { continue };
-        stream.publish(Frame::new(timestamp, keyframe, data, parameters));
+        let mut frame = Frame::new(timestamp, keyframe, data, parameters);
+        if let Some(captured_at) = captured_at {
+            frame.captured_at = captured_at;
+        }
+        stream.publish(frame);
+    }
+}
+
+/// Takes the camera's clock from its sender reports.
+fn on_rtcp(stream: &Stream, rtcp: &retina::rtcp::ReceivedCompoundPacket, clock: &mut CameraClock) {
+    let Some(rtp_timestamp) = rtcp.rtp_timestamp() else { return };
+    let Some(Ok(Some(report))) = rtcp.pkts().next().map(|packet| packet.as_sender_report()) else { return };
+    match clock.on_sender_report(rtp_timestamp.timestamp(), report.ntp_timestamp().0, SystemTime::now()) {
+        Some(true) => tracing::info!(path = stream.name(), "capture times from the camera's clock (its RTCP sender reports)"),
+        Some(false) => tracing::info!(
+            path = stream.name(),
+            camera_clock = %report.ntp_timestamp(),
+            "the camera's clock is more than a few seconds off; capture times are Lookout's receive times instead"
+        ),
+        None => {}
     }
 }
 

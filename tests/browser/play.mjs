@@ -93,6 +93,8 @@ try {
     latencySamples: sorted.length,
     latencyP50Ms: pick(0.5),
     latencyP95Ms: pick(0.95),
+    reportedLatencyMs: f.reportedLatencyMs,
+    nackCount: f.nackCount,
     route: f.route,
     transport: f.transport,
     fallbackReason: f.fallbackReason,

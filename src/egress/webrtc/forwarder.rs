@@ -87,10 +87,11 @@ impl RtpHeaderState {
             Some(last) if timestamp <= last => last + 1,
             _ => timestamp,
         };
+        let on_time = timestamp == frame.timestamp;
         self.last_timestamp = Some(timestamp);
         let rtp_timestamp = (timestamp as u32).wrapping_add(self.timestamp_offset);
         let first_sequence = self.sequence_number.wrapping_add(1);
-        sent.record(first_sequence, rtp_timestamp, frame.clone(), Instant::now());
+        sent.record(first_sequence, rtp_timestamp, frame.clone(), on_time, Instant::now());
         self.sequence_number = self.sequence_number.wrapping_add(payloads.len() as u16);
         let id = self.id;
         (0..payloads.len()).map(move |index| rtp_packet(id, first_sequence.wrapping_add(index as u16), rtp_timestamp, payloads, index))

@@ -8,6 +8,7 @@ mod mux;
 pub mod network;
 mod ports;
 mod retransmitter;
+mod sender_reports;
 mod sent_frames;
 pub mod packetizer;
 mod peer;

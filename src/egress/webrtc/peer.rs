@@ -4,6 +4,7 @@ use super::announce::Announcer;
 use super::keyframe_requests::{KeyframeRequestWatcher, KeyframeRequests};
 use super::network::{Network, PortsExhausted, SocketHold};
 use super::retransmitter::{NackStats, Retransmitter};
+use super::sender_reports::SenderReports;
 use super::sent_frames::SentFrames;
 use lookout_signaling::{IceCandidate, IceServer};
 use rtc::ice::mdns::MulticastDnsMode;
@@ -12,7 +13,7 @@ use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpCodec, RTCRtpCodecPar
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use webrtc::peer_connection::{
-    configure_rtcp_reports, configure_simulcast_extension_headers, MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    configure_simulcast_extension_headers, MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, RTCIceGatheringState, RTCIceServer, SettingEngineBuilder, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
 };
 
@@ -139,10 +140,10 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>) -> Result
     let keyframe_requests = Arc::new(KeyframeRequests::default());
     let sent_frames = Arc::new(SentFrames::default());
     let nack_stats = Arc::new(NackStats::default());
-    // Lookout only sends: of webrtc's default interceptors it keeps the RTCP reports, and
-    // answers NACKs itself; the NACK generator and TWCC receiver would only watch for media
-    // that never comes.
-    let registry = configure_rtcp_reports(Registry::new())
+    // Lookout only sends: it makes its own sender reports and answers NACKs itself. webrtc's
+    // NACK generator, TWCC receiver and receiver reports would watch for media that never comes.
+    let registry = Registry::new()
+        .with(Slot::SenderReport, SenderReports::new(sent_frames.clone()))
         .with(Slot::NackResponder, Retransmitter::new(sent_frames.clone(), nack_stats.clone()))
         .with(Slot::from(KEYFRAME_REQUEST_SLOT), KeyframeRequestWatcher::new(keyframe_requests.clone()));
     let (events_tx, events) = mpsc::unbounded_channel();

@@ -173,7 +173,7 @@ mod tests {
         let sent = Arc::new(SentFrames::default());
         let nal: Vec<u8> = std::iter::once(0x41).chain((0..5000).map(|i| i as u8)).collect();
         let parameters = Arc::new(VideoParameters { width: 2, height: 2, sps: Bytes::from_static(&[0x67]), pps: Bytes::from_static(&[0x68]) });
-        sent.record(10, 3000, Arc::new(Frame::new(0, false, join_length_prefixed([&nal[..]]), parameters)), Instant::now());
+        sent.record(10, 3000, Arc::new(Frame::new(0, false, join_length_prefixed([&nal[..]]), parameters)), true, Instant::now());
         let stats = Arc::new(NackStats::default());
         let mut retransmitter = Retransmitter::new(sent, stats.clone());
         retransmitter.bind_local_stream(&stream_info(rtx));

@@ -1,4 +1,5 @@
-//! What one viewer was sent lately, so that a NACK can be answered without keeping packets.
+//! What one viewer was sent lately, so that a NACK can be answered without keeping packets,
+//! and its sender reports can say when the frames it gets were captured.
 //!
 //! The packets themselves are the stream's: a frame is packetized once (`packetizer`) and its
 //! payloads are shared by every viewer. A viewer keeps one small entry per frame it was sent,
@@ -12,7 +13,7 @@ use bytes::Bytes;
 use rtc::rtp::{header::Header, packet::Packet};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// A retransmission older than this would arrive after the viewer's jitter buffer gave up on
 /// the frame; a second also covers a NACK repeated after a lost retransmission at 300 ms RTT.
@@ -61,22 +62,41 @@ pub fn rtp_packet(id: RtpStreamId, sequence_number: u16, timestamp: u32, payload
 /// no other viewer ever takes this lock.
 #[derive(Default)]
 pub struct SentFrames {
-    frames: Mutex<VecDeque<SentFrame>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    frames: VecDeque<SentFrame>,
+    /// The newest frame sent at its own timestamp (not replayed at a squeezed one), as the
+    /// RTP timestamp it had and its capture time: what sender reports are built from.
+    clock_reference: Option<(u32, SystemTime)>,
 }
 
 impl SentFrames {
-    /// Notes that `frame` went out with sequence numbers from `first_sequence` on.
-    pub fn record(&self, first_sequence: u16, rtp_timestamp: u32, frame: Arc<Frame>, now: Instant) {
-        let Ok(mut frames) = self.frames.lock() else { return };
+    /// Notes that `frame` went out with sequence numbers from `first_sequence` on; `on_time`
+    /// when its RTP timestamp is its own (not a replay's).
+    pub fn record(&self, first_sequence: u16, rtp_timestamp: u32, frame: Arc<Frame>, on_time: bool, now: Instant) {
+        let Ok(mut inner) = self.inner.lock() else { return };
+        if on_time {
+            inner.clock_reference = Some((rtp_timestamp, frame.captured_at));
+        }
+        let frames = &mut inner.frames;
         while frames.front().is_some_and(|oldest| now.duration_since(oldest.sent_at) > HISTORY) || frames.len() >= MAX_FRAMES {
             frames.pop_front();
         }
         frames.push_back(SentFrame { first_sequence, rtp_timestamp, frame, sent_at: now });
     }
 
+    /// An RTP timestamp of this viewer's stream and the wall-clock capture time it stands for.
+    pub fn clock_reference(&self) -> Option<(u32, SystemTime)> {
+        self.inner.lock().ok()?.clock_reference
+    }
+
     /// The packet sent with `sequence_number`, if it is still in the history.
     pub fn packet(&self, id: RtpStreamId, sequence_number: u16) -> Option<Packet> {
-        let frames = self.frames.lock().ok()?;
+        let inner = self.inner.lock().ok()?;
+        let frames = &inner.frames;
         // Newest first: NACKs ask for what was just sent.
         frames.iter().rev().find_map(|sent| {
             let index = usize::from(sequence_number.wrapping_sub(sent.first_sequence));
@@ -108,8 +128,8 @@ mod tests {
         let sent = SentFrames::default();
         let now = Instant::now();
         let (a, b) = (frame(3), frame(2));
-        sent.record(100, 9000, a.clone(), now);
-        sent.record(103, 12000, b.clone(), now);
+        sent.record(100, 9000, a.clone(), true, now);
+        sent.record(103, 12000, b.clone(), true, now);
         let packet = sent.packet(ID, 102).expect("in history");
         assert_eq!((packet.header.sequence_number, packet.header.timestamp, packet.header.marker), (102, 9000, true));
         assert_eq!((packet.header.ssrc, packet.header.payload_type, packet.header.version), (7, 102, 2));
@@ -122,9 +142,19 @@ mod tests {
     }
 
     #[test]
+    fn the_clock_reference_is_the_newest_frame_sent_on_time() {
+        let sent = SentFrames::default();
+        assert_eq!(sent.clock_reference(), None);
+        let (live, replayed) = (frame(1), frame(1));
+        sent.record(1, 1000, live.clone(), true, Instant::now());
+        sent.record(2, 1001, replayed, false, Instant::now());
+        assert_eq!(sent.clock_reference(), Some((1000, live.captured_at)));
+    }
+
+    #[test]
     fn sequence_numbers_wrap() {
         let sent = SentFrames::default();
-        sent.record(65534, 1, frame(4), Instant::now());
+        sent.record(65534, 1, frame(4), true, Instant::now());
         for sequence in [65534, 65535, 0, 1] {
             assert_eq!(sent.packet(ID, sequence).map(|p| p.header.sequence_number), Some(sequence));
         }
@@ -135,10 +165,10 @@ mod tests {
     fn old_frames_leave_the_history() {
         let sent = SentFrames::default();
         let start = Instant::now();
-        sent.record(1, 1, frame(1), start);
-        sent.record(2, 2, frame(1), start + HISTORY);
+        sent.record(1, 1, frame(1), true, start);
+        sent.record(2, 2, frame(1), true, start + HISTORY);
         assert!(sent.packet(ID, 1).is_some(), "exactly HISTORY old is kept");
-        sent.record(3, 3, frame(1), start + HISTORY + Duration::from_millis(1));
+        sent.record(3, 3, frame(1), true, start + HISTORY + Duration::from_millis(1));
         assert!(sent.packet(ID, 1).is_none(), "older than HISTORY is gone");
         assert!(sent.packet(ID, 2).is_some());
     }
@@ -149,10 +179,10 @@ mod tests {
         let now = Instant::now();
         let shared = frame(1);
         for sequence in 0..(MAX_FRAMES as u16 + 10) {
-            sent.record(sequence, 0, shared.clone(), now);
+            sent.record(sequence, 0, shared.clone(), true, now);
         }
         assert!(sent.packet(ID, 9).is_none());
         assert!(sent.packet(ID, 10).is_some());
-        assert_eq!(sent.frames.lock().map(|f| f.len()).unwrap_or_default(), MAX_FRAMES);
+        assert_eq!(sent.inner.lock().map(|i| i.frames.len()).unwrap_or_default(), MAX_FRAMES);
     }
 }

@@ -3,6 +3,7 @@
 use super::forwarder::{Forwarder, ForwarderStats};
 use super::keyframe_requests::KeyframeRequests;
 use super::retransmitter::NackStats;
+use super::sent_frames::SentFrames;
 pub use super::forwarder::ForwarderStatsSnapshot as SessionStats;
 use super::announce::Announcer;
 use super::network::{Network, SocketHold};
@@ -60,6 +61,7 @@ pub struct ViewerSession {
     stats: Arc<ForwarderStats>,
     keyframe_requests: Arc<KeyframeRequests>,
     nack_stats: Arc<NackStats>,
+    sent_frames: Arc<SentFrames>,
     _viewer: ViewerGuard,
     sockets: SocketHold,
 }
@@ -111,7 +113,7 @@ impl ViewerSession {
             state: peer.state.clone(),
             stats: stats.clone(),
             keyframe_requests: peer.keyframe_requests.clone(),
-            sent: peer.sent_frames,
+            sent: peer.sent_frames.clone(),
             created: std::time::Instant::now(),
         };
         let forwarder = tokio::spawn(forwarder.run());
@@ -127,6 +129,7 @@ impl ViewerSession {
             stats,
             keyframe_requests: peer.keyframe_requests,
             nack_stats: peer.nack_stats,
+            sent_frames: peer.sent_frames,
             _viewer: stream.add_viewer(),
             sockets: peer.hold,
         })
@@ -198,6 +201,12 @@ impl ViewerSession {
 
     pub fn stats(&self) -> SessionStats {
         self.stats.snapshot(&self.keyframe_requests, &self.nack_stats)
+    }
+
+    /// An RTP timestamp of this session's video and when that frame was captured, once one
+    /// was sent (what its RTCP sender reports say).
+    pub fn clock_reference(&self) -> Option<(u32, std::time::SystemTime)> {
+        self.sent_frames.clock_reference()
     }
 
     pub fn state(&self) -> watch::Receiver<RTCPeerConnectionState> {

@@ -97,7 +97,7 @@ fn run(stream: &Stream, settings: &TestPatternSettings, stop: &AtomicBool) -> an
             continue;
         }
         let mut frame = Frame::new(timestamp, keyframe, h264::join_length_prefixed(nals), parameters);
-        frame.received_at = UNIX_EPOCH + Duration::from_millis(capture_ms);
+        frame.captured_at = UNIX_EPOCH + Duration::from_millis(capture_ms);
         stream.publish(frame);
     }
     Ok(())
