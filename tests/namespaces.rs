@@ -26,13 +26,15 @@ fn nat_rule_packets(namespace: &Namespace, chain: &str) -> u64 {
         .sum()
 }
 
+const SMALL_PATTERN: &str = "{ width = 320, height = 180, fps = 15, keyframe_interval_secs = 1, bitrate_kbps = 300 }";
+
 /// A configuration serving a small test pattern at `demo` on `http_ip:8080`.
 fn config(http_ip: &str, webrtc_section: &str) -> String {
-    format!(
-        "listen = \"{http_ip}:8080\"\n[paths.demo]\nsource = \"testpattern\"\n\
-         test_pattern = {{ width = 320, height = 180, fps = 15, keyframe_interval_secs = 1, bitrate_kbps = 300 }}\n\
-         [webrtc]\n{webrtc_section}\n"
-    )
+    config_with_pattern(http_ip, SMALL_PATTERN, webrtc_section)
+}
+
+fn config_with_pattern(http_ip: &str, test_pattern: &str, webrtc_section: &str) -> String {
+    format!("listen = \"{http_ip}:8080\"\n[paths.demo]\nsource = \"testpattern\"\ntest_pattern = {test_pattern}\n[webrtc]\n{webrtc_section}\n")
 }
 
 /// Lookout (the binary) in a namespace with this configuration, stopped by its PID.
@@ -71,6 +73,13 @@ impl Drop for Lookout {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// `/api/paths` of a Lookout in `namespace` (read with Debian's Python: no curl needed).
+fn api_paths(namespace: &Namespace, http_addr: &str) -> serde_json::Value {
+    let script = format!("import urllib.request; print(urllib.request.urlopen('http://{http_addr}/api/paths', timeout=5).read().decode())");
+    let output = namespace.exec("python3", &["-c", &script]).expect("GET /api/paths");
+    serde_json::from_str(&String::from_utf8_lossy(&output.stdout)).expect("JSON from /api/paths")
 }
 
 /// A viewer behind a router that masquerades (as a home router does) watches Lookout running
@@ -159,4 +168,38 @@ fn a_page_without_udp_falls_back_to_ll_hls() {
     assert_eq!(result["transport"], "hls", "{result}");
     assert_eq!(result["fallbackReason"], "UDP unreachable", "{result}");
     assert!(result["status"].as_str().is_some_and(|s| s.starts_with("LL-HLS fallback: UDP unreachable")), "{result}");
+}
+
+/// A viewer behind a link of twice the stream's average bitrate with a shallow queue (30
+/// packets, as in a cheap router) receives every packet of the 720p stream's keyframes on the
+/// first try: the pacer spreads each keyframe instead of writing it as one burst.
+#[test]
+fn keyframes_cross_a_link_of_twice_the_average_bitrate_without_loss() {
+    let id = std::process::id() % 100_000;
+    let server = Namespace::new(format!("lk-pcs-{id}")).expect("server namespace");
+    let viewer = Namespace::new(format!("lk-pcv-{id}")).expect("viewer namespace");
+    server.link(("s0", "10.211.0.1/24"), &viewer, ("v0", "10.211.0.2/24")).expect("link");
+    // The viewer's mDNS socket needs a multicast route (ENODEV without one).
+    viewer.exec("ip", &["route", "add", "default", "dev", "v0"]).expect("viewer route");
+    // A token bucket (this machine's kernel has no netem): 5 Mbit/s, a burst of 2 packets and a
+    // queue of 36 000 bytes, about 30 packets.
+    server.exec("tc", &["qdisc", "add", "dev", "s0", "root", "tbf", "rate", "5mbit", "burst", "3000", "limit", "36000"]).expect("tc tbf");
+    let pattern = "{ width = 1280, height = 720, fps = 30, keyframe_interval_secs = 1, bitrate_kbps = 2500 }";
+    let mut lookout = Lookout::start(&server, &config_with_pattern("10.211.0.1", pattern, "listen_ips = [\"10.211.0.1\"]"));
+    let load = viewer
+        .command(load_generator().to_str().expect("utf-8 path"))
+        .args(["--server", "10.211.0.1:8080", "--viewers", "1", "--warmup", "3", "--seconds", "6", "--bind", "0.0.0.0"])
+        .output()
+        .expect("run lookout-load in the viewer namespace");
+    let paths = api_paths(&server, "10.211.0.1:8080");
+    let average = paths[0]["stats"]["bitrate_bps"].as_f64();
+    lookout.stop();
+    let report = String::from_utf8_lossy(&load.stdout);
+    eprintln!("behind 5 Mbit/s, stream at {average:?} bit/s: {report}\n{}", String::from_utf8_lossy(&load.stderr));
+    let report: serde_json::Value = serde_json::from_str(report.trim()).expect("JSON report");
+    let average = average.expect("the stream's bitrate from /api/paths");
+    assert!(average <= 2_500_000.0 * 1.2, "the link carries about twice the average: {average}");
+    assert_eq!(report["joined"], 1, "{report}");
+    assert!(report["packets"].as_u64().unwrap_or(0) > 1000, "{report}");
+    assert_eq!(report["packets_lost"], 0, "{report}");
 }

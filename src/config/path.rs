@@ -150,7 +150,7 @@ fn percent_decode(text: &str) -> String {
 fn test_pattern(field: &str, file: FileTestPattern) -> Result<TestPatternSettings, ConfigError> {
     let default = TestPatternSettings::default();
     let even_in = |name: &str, value: u32| {
-        if !(16..=3840).contains(&value) || value % 2 != 0 {
+        if !(16..=3840).contains(&value) || !value.is_multiple_of(2) {
             Err(invalid(format!("{field}.{name}"), format!("{value} must be an even number from 16 to 3840")))
         } else {
             Ok(value)

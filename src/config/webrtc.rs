@@ -56,7 +56,8 @@ pub struct PortRange {
 }
 
 impl PortRange {
-    pub fn len(&self) -> usize {
+    /// How many ports: never zero, as `first <= last` is checked when the range is read.
+    pub fn port_count(&self) -> usize {
         usize::from(self.last - self.first) + 1
     }
 
@@ -287,7 +288,7 @@ mod tests {
         .expect("valid");
         assert_eq!(config.media_ports, MediaPorts::Range(PortRange { first: 40000, last: 40999 }));
         assert_eq!(parse("udp_port = 50000").expect("valid").media_ports, MediaPorts::Shared(50000));
-        assert_eq!(PortRange { first: 40000, last: 40999 }.len(), 1000);
+        assert_eq!(PortRange { first: 40000, last: 40999 }.port_count(), 1000);
         assert_eq!(config.public_ips.len(), 2);
         assert!(config.ice_tcp);
         assert_eq!(config.ice_servers.len(), 3);

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use std::sync::{Arc, OnceLock};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 /// Codec parameters of an H.264 video track, shared by all frames until they change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +40,9 @@ pub struct Frame {
     /// reports, when it sends usable ones (`source::camera_clock`); otherwise when Lookout
     /// received the frame. Viewers' sender reports are built from it.
     pub captured_at: SystemTime,
+    /// When Lookout had the whole frame, on its monotonic clock: what bounds the delays
+    /// Lookout adds (pacing) and what its added latency is measured from.
+    pub arrived_at: Instant,
     /// RTP payloads of this frame, computed once by the first WebRTC reader so that every
     /// viewer session sends the same shared buffers (see `egress::webrtc::packetizer`).
     pub rtp_payloads: OnceLock<Vec<Bytes>>,
@@ -53,6 +56,7 @@ impl Frame {
             data,
             parameters,
             captured_at: SystemTime::now(),
+            arrived_at: Instant::now(),
             rtp_payloads: OnceLock::new(),
         }
     }

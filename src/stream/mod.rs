@@ -148,6 +148,11 @@ impl Stream {
         self.lock().stats.snapshot()
     }
 
+    /// The video bitrate over the last second; 0 before the first second.
+    pub fn bitrate_bps(&self) -> f64 {
+        self.lock().stats.bitrate_bps()
+    }
+
     /// Counts a viewer for as long as the returned guard lives.
     pub fn add_viewer(self: &Arc<Self>) -> ViewerGuard {
         self.viewers.fetch_add(1, Ordering::Relaxed);

@@ -67,6 +67,10 @@ impl StreamStats {
         }
     }
 
+    pub fn bitrate_bps(&self) -> f64 {
+        self.bitrate_bps
+    }
+
     pub fn record_unusable(&mut self) {
         self.unusable += 1;
     }

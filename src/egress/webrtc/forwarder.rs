@@ -2,6 +2,7 @@
 //! fresh keyframe when the viewer asks for one.
 
 use super::keyframe_requests::KeyframeRequests;
+use super::pacer::{ViewerPacer, MAX_PACING_DELAY};
 use super::packetizer;
 use super::retransmitter::{NackStats, NackStatsSnapshot};
 use super::session::is_terminal;
@@ -30,6 +31,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// and then plays live frames at live latency. 2 ms is a few times what a browser takes to
 /// decode one frame.
 const REPLAY_FRAME_SPACING_90K: u64 = 180;
+
+/// The replayed GOP is paced at the rate that sends it within this window, or at the live
+/// pacing rate when that is faster. At memory speed it would be hundreds of packets in one
+/// burst; spread much longer, the live frames queued behind it arrive late for the timestamps
+/// they carry (at 300 ms Chromium raised its playout delay and froze in two of four joins).
+const REPLAY_WINDOW: Duration = Duration::from_millis(100);
 
 /// Browsers repeat keyframe requests while they wait; one answer per interval is enough.
 const MIN_RESYNC_INTERVAL: Duration = Duration::from_millis(300);
@@ -136,17 +143,27 @@ impl Forwarder {
         };
         tracing::info!(path = self.stream.name(), "viewer connected after {} ms", self.created.elapsed().as_millis());
         let mut reader = self.stream.subscribe();
-        for (frame, timestamp) in squeezed_replay(reader.take_backlog()) {
-            if self.send(&mut header, &frame, timestamp).await.is_err() {
+        let mut pacer = ViewerPacer::default();
+        let backlog = reader.take_backlog();
+        let replay_bits: usize = backlog.iter().map(|frame| frame.data.len() * 8).sum();
+        pacer.follow_stream_bitrate(self.stream.bitrate_bps());
+        pacer.set_rate(pacer.rate().max(replay_bits as f64 / REPLAY_WINDOW.as_secs_f64()));
+        let replay_deadline = Instant::now() + REPLAY_WINDOW;
+        for (frame, timestamp) in squeezed_replay(backlog) {
+            if self.send(&mut header, &mut pacer, &frame, timestamp, replay_deadline).await.is_err() {
                 return;
             }
         }
+        pacer.follow_stream_bitrate(self.stream.bitrate_bps());
         let mut last_resync: Option<Instant> = None;
         loop {
             tokio::select! {
                 frame = reader.next() => {
                     let Some(frame) = frame else { return };
-                    if self.send(&mut header, &frame, frame.timestamp).await.is_err() {
+                    if frame.keyframe {
+                        pacer.follow_stream_bitrate(self.stream.bitrate_bps());
+                    }
+                    if self.send(&mut header, &mut pacer, &frame, frame.timestamp, frame.arrived_at + MAX_PACING_DELAY).await.is_err() {
                         return;
                     }
                 }
@@ -159,10 +176,11 @@ impl Forwarder {
                     // Frames after the cached keyframe would reference pictures this viewer
                     // may not have: after the keyframe it continues at the next live one.
                     reader.skip_to_next_keyframe();
-                    if self.send(&mut header, &keyframe, keyframe.timestamp).await.is_err() {
+                    self.stats.keyframes_resent.fetch_add(1, Ordering::Relaxed);
+                    let deadline = Instant::now() + MAX_PACING_DELAY;
+                    if self.send(&mut header, &mut pacer, &keyframe, keyframe.timestamp, deadline).await.is_err() {
                         return;
                     }
-                    self.stats.keyframes_resent.fetch_add(1, Ordering::Relaxed);
                 }
                 changed = self.state.changed() => {
                     if changed.is_err() || is_terminal(*self.state.borrow()) {
@@ -174,9 +192,15 @@ impl Forwarder {
         }
     }
 
-    async fn send(&self, header: &mut RtpHeaderState, frame: &Arc<Frame>, timestamp: u64) -> Result<(), ()> {
+    /// Sends a frame through the pacer; its packets leave by `deadline` at the latest.
+    async fn send(&self, header: &mut RtpHeaderState, pacer: &mut ViewerPacer, frame: &Arc<Frame>, timestamp: u64, deadline: Instant) -> Result<(), ()> {
         for packet in header.packets(frame, timestamp, &self.sent) {
             let size = packet.payload.len() as u64;
+            let now = Instant::now();
+            let release = pacer.release_time(packet.payload.len(), now, deadline);
+            if release > now {
+                tokio::time::sleep_until(release.into()).await;
+            }
             if let Err(error) = self.track.write_rtp(packet).await {
                 tracing::debug!(%error, "viewer track closed");
                 return Err(());

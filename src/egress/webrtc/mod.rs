@@ -11,6 +11,7 @@ mod retransmitter;
 mod sender_reports;
 mod sent_frames;
 pub mod packetizer;
+mod pacer;
 mod peer;
 pub mod session;
 pub mod sessions;

@@ -129,7 +129,7 @@ impl Network {
         let ice = c.ice_servers.iter().map(|s| format!("{} ({})", s.urls.join(" "), s.credentials.as_ref().map_or("no credentials".to_owned(), |c| format!("{c:?}"))));
         let ports = match &self.ports {
             Ports::Shared(shared) => format!("one port shared by every viewer: {}", shared.describe()),
-            Ports::Range(pool) => format!("a port per viewer from {} ({} viewers at most), on {}", pool.range(), pool.range().len(), list(c.listen_ips.iter().map(|ip| ip.to_string()).collect())),
+            Ports::Range(pool) => format!("a port per viewer from {} ({} viewers at most), on {}", pool.range(), pool.range().port_count(), list(c.listen_ips.iter().map(|ip| ip.to_string()).collect())),
         };
         let ice_tcp = match (&self.ports, c.ice_tcp) {
             (_, false) => "off",

@@ -77,7 +77,7 @@ fn run(stream: &Stream, settings: &TestPatternSettings, stop: &AtomicBool) -> an
         }
         let capture_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
         painter.paint(frame_number, capture_ms);
-        if frame_number % keyframe_every == 0 {
+        if frame_number.is_multiple_of(keyframe_every) {
             encoder.force_intra_frame();
         }
         let (luma, chroma) = painter.yuv.split_at(width * height);

@@ -56,7 +56,7 @@ impl PacketDropper {
         }
         let first = *self.first_sequence.get_or_insert(sequence_number);
         let offset = sequence_number.wrapping_sub(first);
-        let chosen = offset > 0 && offset < 0x8000 && offset % self.pattern.every == 0;
+        let chosen = offset > 0 && offset < 0x8000 && offset.is_multiple_of(self.pattern.every);
         if chosen && report.dropped.len() < self.pattern.count {
             report.dropped.insert(sequence_number);
             return false;

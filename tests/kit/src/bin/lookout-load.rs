@@ -2,6 +2,10 @@
 //! through /ws for T seconds; prints one JSON line with what they received.
 //!
 //!   lookout-load --server 127.0.0.1:8080 --path demo --viewers 10 --seconds 10 [--bind 0.0.0.0]
+//!                [--warmup 2]
+//!
+//! With --warmup, packets, losses and bytes are counted over the --seconds that follow the
+//! warm-up (the joins and their replayed GOPs are left out).
 //!
 //! Media sockets bind loopback unless --bind says otherwise (0.0.0.0: every non-loopback
 //! interface, as inside a network namespace).
@@ -16,11 +20,12 @@ struct Args {
     path: String,
     viewers: usize,
     seconds: u64,
+    warmup: u64,
     bind: IpAddr,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
-    let mut args = Args { server: "127.0.0.1:8080".parse()?, path: "demo".into(), viewers: 1, seconds: 10, bind: IpAddr::from([127, 0, 0, 1]) };
+    let mut args = Args { server: "127.0.0.1:8080".parse()?, path: "demo".into(), viewers: 1, seconds: 10, warmup: 0, bind: IpAddr::from([127, 0, 0, 1]) };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
@@ -29,6 +34,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--path" => args.path = value,
             "--viewers" => args.viewers = value.parse().context("--viewers")?,
             "--seconds" => args.seconds = value.parse().context("--seconds")?,
+            "--warmup" => args.warmup = value.parse().context("--warmup")?,
             "--bind" => args.bind = value.parse().context("--bind")?,
             other => bail!("unknown option {other}; see the comment at the top of lookout-load.rs"),
         }
@@ -62,13 +68,16 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
+    tokio::time::sleep(Duration::from_secs(args.warmup)).await;
+    let at_warmup: Vec<Received> = viewers.iter().map(Viewer::received).collect();
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
     let received: Vec<Received> = viewers.iter().map(Viewer::received).collect();
+    let since_warmup = |count: fn(&Received) -> u64| -> u64 { received.iter().zip(&at_warmup).map(|(now, then)| count(now) - count(then)).sum() };
     let mut first_frame_ms: Vec<f64> = received.iter().filter_map(|r| r.first_keyframe_after).map(|d| d.as_secs_f64() * 1000.0).collect();
     first_frame_ms.sort_by(f64::total_cmp);
-    let packets: u64 = received.iter().map(|r| r.packets).sum();
-    let lost: u64 = received.iter().map(|r| r.sequence_gaps).sum();
-    let bytes: u64 = received.iter().map(|r| r.bytes).sum();
+    let packets = since_warmup(|r| r.packets);
+    let lost = since_warmup(|r| r.sequence_gaps);
+    let bytes = since_warmup(|r| r.bytes);
     let without_video = received.iter().filter(|r| r.frames == 0).count();
     let report = serde_json::json!({
         "viewers": args.viewers,
@@ -76,6 +85,7 @@ async fn main() -> anyhow::Result<()> {
         "failed_to_join": failed,
         "without_video": without_video,
         "seconds": args.seconds,
+        "warmup": args.warmup,
         "first_frame_ms_p50": percentile(&first_frame_ms, 0.5),
         "first_frame_ms_p95": percentile(&first_frame_ms, 0.95),
         "keyframe_requests_sent": received.iter().map(|r| r.keyframe_requests_sent).sum::<u64>(),
