@@ -14,7 +14,7 @@ use egress::webrtc::{Network, Sessions};
 use std::sync::Arc;
 use source::SourceHandle;
 use std::net::SocketAddr;
-use stream::{Registry, Stream};
+use stream::{layer_name, Registry, Stream};
 
 /// A running gateway: its sources, its viewers and its HTTP server. Dropping it stops it.
 pub struct Server {
@@ -38,7 +38,21 @@ impl Server {
         let mut sources = Vec::new();
         let mut streams = Vec::new();
         for (name, path) in &config.paths {
-            let stream = Stream::new(name.clone(), source::describe(path));
+            let lower_layers: Vec<Arc<Stream>> = config
+                .lower_layers
+                .get(name)
+                .into_iter()
+                .flatten()
+                .zip(1..)
+                .map(|(layer, index)| {
+                    // ':' is not allowed in path names, so a layer's name never meets a path's.
+                    let stream = Stream::new(format!("{name}:{}", layer_name(index)), source::describe(layer));
+                    tracing::info!(path = %name, layer = layer_name(index), source = stream.source_description(), "layer configured");
+                    sources.push(source::spawn(layer, stream.clone()));
+                    stream
+                })
+                .collect();
+            let stream = Stream::with_lower_layers(name.clone(), source::describe(path), lower_layers);
             tracing::info!(path = %name, source = stream.source_description(), "path configured");
             sources.push(source::spawn(path, stream.clone()));
             streams.push(stream);

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 async fn start(webrtc: WebRtcConfig) -> Server {
     common::init_logging();
-    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths: [("demo".to_owned(), small_pattern())].into(), webrtc };
+    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths: [("demo".to_owned(), small_pattern())].into(), lower_layers: Default::default(), webrtc };
     Server::start(config).await.expect("server starts")
 }
 

@@ -10,7 +10,7 @@ mod webrtc;
 pub use path::{Credentials, PathConfig, RtspSource, TestPatternSettings, Transport};
 pub use webrtc::{IceServerConfig, MediaPorts, PortRange, TurnCredentials, WebRtcConfig};
 
-use path::{path_config, validate_path_name, FilePath};
+use path::{path_config, path_with_layers, validate_path_name, FilePath};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -25,6 +25,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Paths in name order; names are unique by construction.
     pub paths: BTreeMap<String, PathConfig>,
+    /// Lower-quality sources of a path's scene (a camera's sub stream), best first, by path
+    /// name. Each viewer gets the layer its link carries.
+    pub lower_layers: BTreeMap<String, Vec<PathConfig>>,
     pub webrtc: WebRtcConfig,
 }
 
@@ -63,6 +66,7 @@ impl Config {
         Self {
             listen: parse_listen("listen", DEFAULT_LISTEN).expect("default address is valid"),
             paths,
+            lower_layers: BTreeMap::new(),
             webrtc: WebRtcConfig::default(),
         }
     }
@@ -85,12 +89,17 @@ impl Config {
             .map_err(|e| ConfigError::Syntax { path: "config".into(), reason: e.to_string() })?;
         let listen = parse_listen("listen", file.listen.as_deref().unwrap_or(DEFAULT_LISTEN))?;
         let mut paths = BTreeMap::new();
+        let mut lower_layers = BTreeMap::new();
         for (name, path) in file.paths {
             let field = format!("paths.{name}");
             validate_path_name(&field, &name)?;
-            paths.insert(name, path_config(&field, path)?);
+            let (main, lower) = path_with_layers(&field, path)?;
+            if !lower.is_empty() {
+                lower_layers.insert(name.clone(), lower);
+            }
+            paths.insert(name, main);
         }
-        Ok(Self { listen, paths, webrtc: webrtc::webrtc_config(file.webrtc)? })
+        Ok(Self { listen, paths, lower_layers, webrtc: webrtc::webrtc_config(file.webrtc)? })
     }
 
     /// Applies `--listen ADDR`.
@@ -112,8 +121,10 @@ impl Config {
             password: None,
             transport: None,
             test_pattern: None,
+            layers: Vec::new(),
         };
         self.paths.insert(name.to_owned(), path_config(&field, path)?);
+        self.lower_layers.remove(name);
         Ok(())
     }
 }
@@ -151,6 +162,8 @@ mod tests {
             [paths.front]
             source = "rtsp://admin:s%40cret@10.0.0.5:554/stream1"
             transport = "udp"
+            [[paths.front.layers]]
+            source = "rtsp://admin:s%40cret@10.0.0.5:554/stream2"
             [paths.back]
             source = "rtsp://10.0.0.6/live"
             username = "viewer"
@@ -167,6 +180,9 @@ mod tests {
         assert_eq!(front.transport, Transport::Udp);
         let creds = front.credentials.as_ref().expect("credentials from the URL");
         assert_eq!((creds.username.as_str(), creds.password.as_str()), ("admin", "s@cret"));
+        let [PathConfig::Rtsp(sub)] = &config.lower_layers["front"][..] else { panic!("one rtsp layer under front") };
+        assert_eq!((sub.url.as_str(), sub.transport), ("rtsp://10.0.0.5:554/stream2", Transport::Tcp), "a layer is a path of its own");
+        assert!(!config.lower_layers.contains_key("back"));
         let PathConfig::Rtsp(back) = &config.paths["back"] else { panic!("back is rtsp") };
         assert_eq!(back.transport, Transport::Tcp);
         assert_eq!(back.credentials.as_ref().map(|c| c.password.as_str()), Some("pw"));
@@ -186,6 +202,8 @@ mod tests {
             ("[paths.a]\nsource = \"testpattern\"\ntest_pattern = { width = 641 }", "paths.a.test_pattern.width"),
             ("[paths.a]\nsource = \"rtsp://u:p@x/y\"\nusername = \"v\"", "paths.a.source"),
             ("[paths.a]\nsource = \"rtsp://x/y\"\npassword = \"p\"", "paths.a.source"),
+            ("[paths.a]\nsource = \"rtsp://x/y\"\n[[paths.a.layers]]\nsource = \"ftp://x/z\"", "paths.a.layers[0].source"),
+            ("[paths.a]\nsource = \"rtsp://x/y\"\n[[paths.a.layers]]\nsource = \"rtsp://x/z\"\nlayers = [{ source = \"testpattern\" }]", "paths.a.layers[0].layers"),
         ];
         for (text, field) in cases {
             let error = Config::from_toml(text).expect_err(text);

@@ -72,6 +72,10 @@ pub(super) struct FilePath {
     pub password: Option<String>,
     pub transport: Option<Transport>,
     pub test_pattern: Option<FileTestPattern>,
+    /// Lower-quality sources of the same scene (a camera's sub stream), best first; each is
+    /// written like a path.
+    #[serde(default)]
+    pub layers: Vec<FilePath>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -96,6 +100,20 @@ pub(super) fn validate_path_name(field: &str, name: &str) -> Result<(), ConfigEr
         ));
     }
     Ok(())
+}
+
+/// The path's own source and its lower layers, best first.
+pub(super) fn path_with_layers(field: &str, mut path: FilePath) -> Result<(PathConfig, Vec<PathConfig>), ConfigError> {
+    let layers = std::mem::take(&mut path.layers);
+    let mut lower = Vec::with_capacity(layers.len());
+    for (index, layer) in layers.into_iter().enumerate() {
+        let field = format!("{field}.layers[{index}]");
+        if !layer.layers.is_empty() {
+            return Err(invalid(format!("{field}.layers"), "a layer cannot have layers of its own; list them all in the path"));
+        }
+        lower.push(path_config(&field, layer)?);
+    }
+    Ok((path_config(field, path)?, lower))
 }
 
 pub(super) fn path_config(field: &str, path: FilePath) -> Result<PathConfig, ConfigError> {

@@ -1,7 +1,7 @@
 //! The REST API the page (and monitoring) reads: paths with their state, and sessions.
 
 use super::AppState;
-use crate::stream::{PathState, StreamStatsSnapshot};
+use crate::stream::{layer_name, PathState, StreamStatsSnapshot};
 use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
@@ -13,6 +13,18 @@ pub struct PathInfo {
     #[serde(flatten)]
     state: PathState,
     viewers: usize,
+    stats: StreamStatsSnapshot,
+    /// The lower-quality layers of the path's scene, best first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    lower_layers: Vec<LayerInfo>,
+}
+
+#[derive(Serialize)]
+pub struct LayerInfo {
+    name: String,
+    source: String,
+    #[serde(flatten)]
+    state: PathState,
     stats: StreamStatsSnapshot,
 }
 
@@ -26,6 +38,17 @@ pub async fn paths(State(app): State<AppState>) -> Json<Vec<PathInfo>> {
                 state: stream.state(),
                 viewers: stream.viewer_count(),
                 stats: stream.stats(),
+                lower_layers: stream
+                    .lower_layers()
+                    .iter()
+                    .zip(1..)
+                    .map(|(layer, index)| LayerInfo {
+                        name: layer_name(index),
+                        source: layer.source_description().to_owned(),
+                        state: layer.state(),
+                        stats: layer.stats(),
+                    })
+                    .collect(),
             })
             .collect(),
     )

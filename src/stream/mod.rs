@@ -30,6 +30,17 @@ pub struct Stream {
     state: watch::Sender<PathState>,
     hub: Mutex<Hub>,
     viewers: AtomicUsize,
+    /// Streams of the same scene at lower quality (a camera's sub stream), best first.
+    lower_layers: Vec<Arc<Stream>>,
+}
+
+/// What a layer is called in the API and on the page: its index among a path's layers.
+pub fn layer_name(index: usize) -> String {
+    match index {
+        0 => "main".to_owned(),
+        1 => "sub".to_owned(),
+        n => format!("sub{n}"),
+    }
 }
 
 /// Everything a publish changes, behind one lock so that a new reader sees the cached GOP
@@ -66,6 +77,11 @@ impl Timeline {
 
 impl Stream {
     pub fn new(name: impl Into<String>, source_description: impl Into<String>) -> Arc<Self> {
+        Self::with_lower_layers(name, source_description, Vec::new())
+    }
+
+    /// A stream with lower-quality layers of the same scene, best first.
+    pub fn with_lower_layers(name: impl Into<String>, source_description: impl Into<String>, lower_layers: Vec<Arc<Stream>>) -> Arc<Self> {
         let (live, _) = broadcast::channel(READER_QUEUE_FRAMES);
         Arc::new(Self {
             name: name.into(),
@@ -78,6 +94,7 @@ impl Stream {
                 timeline: Timeline::default(),
             }),
             viewers: AtomicUsize::new(0),
+            lower_layers,
         })
     }
 
@@ -87,6 +104,15 @@ impl Stream {
 
     pub fn source_description(&self) -> &str {
         &self.source_description
+    }
+
+    /// This stream and its lower layers, best first (index 0 is this stream).
+    pub fn layers(self: &Arc<Self>) -> Vec<Arc<Stream>> {
+        std::iter::once(self.clone()).chain(self.lower_layers.iter().cloned()).collect()
+    }
+
+    pub fn lower_layers(&self) -> &[Arc<Stream>] {
+        &self.lower_layers
     }
 
     pub fn state(&self) -> PathState {

@@ -15,7 +15,7 @@ pub fn small_pattern() -> PathConfig {
 pub async fn start_server(paths: impl IntoIterator<Item = (&'static str, PathConfig)>) -> Server {
     init_logging();
     let paths: BTreeMap<String, PathConfig> = paths.into_iter().map(|(n, p)| (n.to_owned(), p)).collect();
-    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, webrtc: shared_port_of_its_own() };
+    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, lower_layers: BTreeMap::new(), webrtc: shared_port_of_its_own() };
     Server::start(config).await.expect("server starts")
 }
 

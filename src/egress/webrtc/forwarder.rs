@@ -2,6 +2,7 @@
 //! fresh keyframe when the viewer asks for one.
 
 use super::keyframe_requests::KeyframeRequests;
+use super::link_quality::{LinkQuality, LinkQualitySnapshot};
 use super::pacer::{ViewerPacer, MAX_PACING_DELAY};
 use super::packetizer;
 use super::retransmitter::{NackStats, NackStatsSnapshot};
@@ -60,10 +61,12 @@ pub struct ForwarderStatsSnapshot {
     pub keyframes_resent: u64,
     #[serde(flatten)]
     pub nack: NackStatsSnapshot,
+    #[serde(flatten)]
+    pub link: LinkQualitySnapshot,
 }
 
 impl ForwarderStats {
-    pub fn snapshot(&self, keyframe_requests: &KeyframeRequests, nack: &NackStats) -> ForwarderStatsSnapshot {
+    pub fn snapshot(&self, keyframe_requests: &KeyframeRequests, nack: &NackStats, link: &LinkQuality) -> ForwarderStatsSnapshot {
         ForwarderStatsSnapshot {
             frames_sent: self.frames_sent.load(Ordering::Relaxed),
             packets_sent: self.packets_sent.load(Ordering::Relaxed),
@@ -72,6 +75,7 @@ impl ForwarderStats {
             keyframe_requests: keyframe_requests.received(),
             keyframes_resent: self.keyframes_resent.load(Ordering::Relaxed),
             nack: nack.snapshot(),
+            link: link.snapshot(),
         }
     }
 }

@@ -4,6 +4,7 @@ mod announce;
 mod forwarder;
 pub mod ice_servers;
 mod keyframe_requests;
+mod link_quality;
 mod mux;
 pub mod network;
 mod ports;

@@ -2,18 +2,19 @@
 
 use super::announce::Announcer;
 use super::keyframe_requests::{KeyframeRequestWatcher, KeyframeRequests};
+use super::link_quality::{LinkQuality, PublishedGcc, ReceiverReportWatcher};
 use super::network::{Network, PortsExhausted, SocketHold};
 use super::retransmitter::{NackStats, Retransmitter};
 use super::sender_reports::SenderReports;
 use super::sent_frames::SentFrames;
 use lookout_signaling::{IceCandidate, IceServer};
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::{Registry, Slot};
+use rtc::interceptor::{CongestionControlBuilder, Registry, Slot};
 use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use webrtc::peer_connection::{
-    configure_simulcast_extension_headers, MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    configure_simulcast_extension_headers, configure_twcc_sender_only, MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, RTCIceGatheringState, RTCIceServer, SettingEngineBuilder, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
 };
 
@@ -98,13 +99,15 @@ pub struct Peer {
     /// Filled by the forwarder, read to answer NACKs.
     pub sent_frames: Arc<SentFrames>,
     pub nack_stats: Arc<NackStats>,
+    pub link: Arc<LinkQuality>,
     /// Its port of the range, or its place on the shared port.
     pub hold: SocketHold,
 }
 
-/// Where the keyframe-request watcher sits: after the default interceptors on the read path
-/// (closest to the application of them all), so it sees what reached the end of the chain.
+/// Where the RTCP watchers sit: after the default interceptors on the read path (closest to
+/// the application of them all), so they see what reached the end of the chain.
 const KEYFRAME_REQUEST_SLOT: usize = 14_000;
+const RECEIVER_REPORT_SLOT: usize = 14_001;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -140,12 +143,18 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>) -> Result
     let keyframe_requests = Arc::new(KeyframeRequests::default());
     let sent_frames = Arc::new(SentFrames::default());
     let nack_stats = Arc::new(NackStats::default());
+    let link = Arc::new(LinkQuality::default());
     // Lookout only sends: it makes its own sender reports and answers NACKs itself. webrtc's
     // NACK generator, TWCC receiver and receiver reports would watch for media that never comes.
+    // Transport-wide sequence numbers on every packet make the viewer send TWCC feedback, which
+    // drives the bandwidth estimate.
     let registry = Registry::new()
+        .with(Slot::CongestionControl, CongestionControlBuilder::new(PublishedGcc::new(link.clone())).build())
         .with(Slot::SenderReport, SenderReports::new(sent_frames.clone()))
         .with(Slot::NackResponder, Retransmitter::new(sent_frames.clone(), nack_stats.clone()))
-        .with(Slot::from(KEYFRAME_REQUEST_SLOT), KeyframeRequestWatcher::new(keyframe_requests.clone()));
+        .with(Slot::from(KEYFRAME_REQUEST_SLOT), KeyframeRequestWatcher::new(keyframe_requests.clone()))
+        .with(Slot::from(RECEIVER_REPORT_SLOT), ReceiverReportWatcher::new(link.clone()));
+    let registry = configure_twcc_sender_only(registry, &mut media_engine)?;
     let (events_tx, events) = mpsc::unbounded_channel();
     let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
     // No mDNS: Lookout announces real addresses, and learns a browser's hidden one from its
@@ -173,5 +182,5 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>) -> Result
         .with_tcp_addrs(binding.tcp_addrs)
         .build()
         .await?;
-    Ok(Peer { connection: Arc::new(connection), events, state, keyframe_requests, sent_frames, nack_stats, hold: binding.hold })
+    Ok(Peer { connection: Arc::new(connection), events, state, keyframe_requests, sent_frames, nack_stats, link, hold: binding.hold })
 }

@@ -2,6 +2,7 @@
 
 use super::forwarder::{Forwarder, ForwarderStats};
 use super::keyframe_requests::KeyframeRequests;
+use super::link_quality::LinkQuality;
 use super::retransmitter::NackStats;
 use super::sent_frames::SentFrames;
 pub use super::forwarder::ForwarderStatsSnapshot as SessionStats;
@@ -61,6 +62,7 @@ pub struct ViewerSession {
     stats: Arc<ForwarderStats>,
     keyframe_requests: Arc<KeyframeRequests>,
     nack_stats: Arc<NackStats>,
+    link: Arc<LinkQuality>,
     sent_frames: Arc<SentFrames>,
     _viewer: ViewerGuard,
     sockets: SocketHold,
@@ -129,6 +131,7 @@ impl ViewerSession {
             stats,
             keyframe_requests: peer.keyframe_requests,
             nack_stats: peer.nack_stats,
+            link: peer.link,
             sent_frames: peer.sent_frames,
             _viewer: stream.add_viewer(),
             sockets: peer.hold,
@@ -200,7 +203,7 @@ impl ViewerSession {
     }
 
     pub fn stats(&self) -> SessionStats {
-        self.stats.snapshot(&self.keyframe_requests, &self.nack_stats)
+        self.stats.snapshot(&self.keyframe_requests, &self.nack_stats, &self.link)
     }
 
     /// An RTP timestamp of this session's video and when that frame was captured, once one
