@@ -203,3 +203,114 @@ fn keyframes_cross_a_link_of_twice_the_average_bitrate_without_loss() {
     assert!(report["packets"].as_u64().unwrap_or(0) > 1000, "{report}");
     assert_eq!(report["packets_lost"], 0, "{report}");
 }
+
+/// `/api/sessions` of a Lookout in `namespace`.
+fn api_sessions(namespace: &Namespace, http_addr: &str) -> Vec<serde_json::Value> {
+    let script = format!("import urllib.request; print(urllib.request.urlopen('http://{http_addr}/api/sessions', timeout=5).read().decode())");
+    namespace
+        .exec("python3", &["-c", &script])
+        .ok()
+        .and_then(|output| serde_json::from_str(&String::from_utf8_lossy(&output.stdout)).ok())
+        .unwrap_or_default()
+}
+
+/// Polls the session `id` every 250 ms until `wanted` holds, for at most `timeout`.
+fn wait_for_session(namespace: &Namespace, id: &str, timeout: Duration, what: &str, wanted: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let session = api_sessions(namespace, "10.212.0.1:8080").into_iter().find(|s| s["id"] == id);
+        match session {
+            Some(session) if wanted(&session) => return session,
+            last if std::time::Instant::now() >= deadline => panic!("timed out after {timeout:?} waiting for {what}; last: {last:?}"),
+            _ => std::thread::sleep(Duration::from_millis(250)),
+        }
+    }
+}
+
+/// One viewer behind a slow, lossy link (1 Mbit/s through a token bucket that queues up to
+/// 200 ms, 5% of packets dropped at random) while two others watch on the server's loopback:
+/// the slow one steps down to the sub layer and back up once its link recovers; the others
+/// stay on the main layer without loss, and nobody is disconnected.
+#[test]
+fn a_slow_viewer_steps_down_to_the_sub_layer_alone_and_back_up() {
+    let id = std::process::id() % 100_000;
+    let server = Namespace::new(format!("lk-lys-{id}")).expect("server namespace");
+    let viewer = Namespace::new(format!("lk-lyv-{id}")).expect("viewer namespace");
+    server.link(("s0", "10.212.0.1/24"), &viewer, ("v0", "10.212.0.2/24")).expect("link");
+    // Both run viewers, whose mDNS sockets need a multicast route (ENODEV without one).
+    viewer.exec("ip", &["route", "add", "default", "dev", "v0"]).expect("viewer route");
+    server.exec("ip", &["route", "add", "default", "dev", "s0"]).expect("server route");
+    let config = "listen = \"10.212.0.1:8080\"\n\
+        [paths.demo]\nsource = \"testpattern\"\n\
+        test_pattern = { width = 1280, height = 720, fps = 30, keyframe_interval_secs = 1, bitrate_kbps = 2500 }\n\
+        [[paths.demo.layers]]\nsource = \"testpattern\"\n\
+        test_pattern = { width = 320, height = 180, fps = 30, keyframe_interval_secs = 1, bitrate_kbps = 300 }\n\
+        [webrtc]\nlisten_ips = [\"10.212.0.1\", \"127.0.0.1\"]\n";
+    let mut lookout = Lookout::start(&server, config);
+    // This machine's kernel has no netem: the rate and the queueing delay come from a token
+    // bucket, the random loss from iptables.
+    let impair = || {
+        server.exec("tc", &["qdisc", "add", "dev", "s0", "root", "tbf", "rate", "1mbit", "burst", "3000", "latency", "200ms"]).expect("tc tbf");
+        viewer.exec("iptables", &["-A", "INPUT", "-p", "udp", "-m", "statistic", "--mode", "random", "--probability", "0.05", "-j", "DROP"]).expect("iptables loss");
+    };
+    impair();
+
+    let load = |namespace: &Namespace, server_addr: &str, viewers: &str, bind: &str| {
+        namespace
+            .command(load_generator().to_str().expect("utf-8 path"))
+            .args(["--server", server_addr, "--viewers", viewers, "--warmup", "2", "--seconds", "45", "--bind", bind])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start lookout-load")
+    };
+    let slow = load(&viewer, "10.212.0.1:8080", "1", "0.0.0.0");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let slow_id = loop {
+        if let Some(session) = api_sessions(&server, "10.212.0.1:8080").first() {
+            break session["id"].as_str().expect("session id").to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "the slow viewer's session did not appear");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let fast = load(&server, "10.212.0.1:8080", "2", "127.0.0.1");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while api_sessions(&server, "10.212.0.1:8080").iter().filter(|s| s["state"] == "connected").count() < 3 {
+        assert!(std::time::Instant::now() < deadline, "the loopback viewers did not connect");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let down = wait_for_session(&server, &slow_id, Duration::from_secs(15), "the slow viewer on the sub layer", |s| s["layer"]["layer"] == "sub");
+    eprintln!("slow viewer stepped down: {down}");
+    let others: Vec<serde_json::Value> = api_sessions(&server, "10.212.0.1:8080").into_iter().filter(|s| s["id"] != slow_id.as_str()).collect();
+    assert_eq!(others.len(), 2, "{others:?}");
+    assert!(others.iter().all(|s| s["layer"]["layer"] == "main"), "the others stay on main: {others:?}");
+
+    // The slow link stays a while: the slow viewer may try main and step down again; the
+    // others keep main.
+    std::thread::sleep(Duration::from_secs(8));
+    let during = api_sessions(&server, "10.212.0.1:8080");
+    eprintln!("after 8 s on the slow link: {during:?}");
+    assert!(during.iter().filter(|s| s["id"] != slow_id.as_str()).all(|s| s["layer"]["layer"] == "main"), "{during:?}");
+
+    // The link recovers.
+    server.exec("tc", &["qdisc", "del", "dev", "s0", "root"]).expect("tc del");
+    viewer.exec("iptables", &["-F", "INPUT"]).expect("iptables -F");
+    let up = wait_for_session(&server, &slow_id, Duration::from_secs(25), "the slow viewer back on main", |s| s["layer"]["layer"] == "main");
+    eprintln!("slow viewer stepped back up: {up}");
+    let switches = up["layer_switches"].as_u64().unwrap_or(0);
+    assert!(switches <= 6, "a few tries of main while the link was slow, not a flap: {switches} switches");
+
+    let finish = |child: std::process::Child| -> serde_json::Value {
+        let output = child.wait_with_output().expect("lookout-load ends");
+        serde_json::from_str(String::from_utf8_lossy(&output.stdout).trim()).expect("JSON report")
+    };
+    let sessions = api_sessions(&server, "10.212.0.1:8080");
+    let (slow, fast) = (finish(slow), finish(fast));
+    lookout.stop();
+    eprintln!("slow viewer: {slow}\nloopback viewers: {fast}");
+    assert_eq!(sessions.len(), 3, "nobody was disconnected: {sessions:?}");
+    assert!(sessions.iter().all(|s| s["state"] == "connected"), "{sessions:?}");
+    assert_eq!((slow["joined"].as_u64(), fast["joined"].as_u64()), (Some(1), Some(2)));
+    assert_eq!(fast["packets_lost"], 0, "the loopback viewers lost nothing: {fast}");
+    assert!(fast["mbit_per_viewer"].as_f64().unwrap_or(0.0) > 1.5, "and got the main layer: {fast}");
+}

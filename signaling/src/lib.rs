@@ -24,6 +24,12 @@ pub enum ClientMessage {
     /// A trickled ICE candidate of the client. `null`-like end of candidates is
     /// an empty `candidate` string, as in the browser API.
     Candidate { candidate: IceCandidate },
+    /// Pin the current session to a layer of its path ("main", "sub", ... as listed in the
+    /// `layer` message), or with no `layer` (or `null`) let the server choose by the link.
+    Layer {
+        #[serde(default)]
+        layer: Option<String>,
+    },
     /// End the current session; the socket stays open for another `watch`.
     /// (An empty struct rather than a unit variant, so that unknown fields are refused.)
     Stop {},
@@ -51,6 +57,10 @@ pub enum ServerMessage {
     /// camera's clock when it reports a usable one, else Lookout's). What the RTCP sender
     /// reports say, for clients that cannot read those (browsers), sent every few seconds.
     Clock { session: String, rtp_timestamp: u32, capture_time_ms: f64 },
+    /// The layer the session gets, at its start and whenever it changes: `layer` is one of
+    /// `layers` (the path's, best first), `mode` is `auto` (chosen by the server from the
+    /// viewer's link) or `pinned` (by a `layer` message), `reason` says why, for people.
+    Layer { session: String, layer: String, layers: Vec<String>, mode: String, reason: String },
     /// Something the client asked for could not be done. The socket stays open.
     Error {
         code: ErrorCode,
@@ -99,6 +109,8 @@ pub enum ErrorCode {
     UnexpectedMessage,
     /// Every media port of the server is in use: try again later or elsewhere.
     ServerFull,
+    /// A `layer` message named a layer the path does not have.
+    UnknownLayer,
     /// The server could not set up the session.
     Internal,
 }
@@ -139,6 +151,15 @@ mod tests {
         };
         assert_eq!(candidate.sdp_mid.as_deref(), Some("0"));
         assert_eq!(candidate.sdp_m_line_index, Some(0));
+    }
+
+    #[test]
+    fn layer_pins_by_name_or_unpins_without_one() {
+        let pin = ClientMessage::parse(r#"{"type":"layer","layer":"sub"}"#).expect("valid");
+        assert_eq!(pin, ClientMessage::Layer { layer: Some("sub".into()) });
+        assert_eq!(ClientMessage::parse(r#"{"type":"layer"}"#).expect("valid"), ClientMessage::Layer { layer: None });
+        assert_eq!(ClientMessage::parse(r#"{"type":"layer","layer":null}"#).expect("valid"), ClientMessage::Layer { layer: None });
+        assert!(ClientMessage::parse(r#"{"type":"layer","layer":3}"#).is_err());
     }
 
     #[test]

@@ -129,6 +129,14 @@ impl Connection {
                     self.session_error(error).await;
                 }
             }
+            ClientMessage::Layer { layer } => {
+                let Some(watching) = &self.watching else {
+                    return self.error(ErrorCode::UnexpectedMessage, "layer without a session: send watch first").await;
+                };
+                if let Err(error) = watching.session.pin_layer(layer.as_deref()) {
+                    self.session_error(error).await;
+                }
+            }
             ClientMessage::Stop {} => self.stop_watching().await,
         }
     }
@@ -169,6 +177,7 @@ impl Connection {
             SessionError::PathNotLive { .. } => ErrorCode::PathNotLive,
             SessionError::BadSdp(_) => ErrorCode::BadSdp,
             SessionError::ServerFull(_) => ErrorCode::ServerFull,
+            SessionError::UnknownLayer { .. } => ErrorCode::UnknownLayer,
             SessionError::Internal(_) => ErrorCode::Internal,
         };
         self.error(code, error.to_string()).await;
@@ -178,12 +187,22 @@ impl Connection {
 /// How often a client is told when its frames were captured (see `ServerMessage::Clock`).
 const CLOCK_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Relays the session's candidates, connection states and clock to the client.
+/// Relays the session's candidates, connection states, layer and clock to the client.
 async fn pump_events(session: Arc<ViewerSession>, outbox: mpsc::Sender<ServerMessage>) {
     let mut state = session.state();
     let mut clock = tokio::time::interval(CLOCK_INTERVAL);
+    let mut layer = session.layer_status();
+    layer.mark_changed(); // the client learns the layers at once
     loop {
         let message = tokio::select! {
+            changed = layer.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let status = layer.borrow_and_update().clone();
+                let mode = status.mode.as_str().to_owned();
+                ServerMessage::Layer { session: session.id.clone(), layer: status.layer, layers: status.layers, mode, reason: status.reason }
+            }
             _ = clock.tick() => {
                 let Some((rtp_timestamp, captured_at)) = session.clock_reference() else { continue };
                 let capture_time_ms = captured_at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64() * 1000.0;

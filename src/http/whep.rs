@@ -95,7 +95,7 @@ fn session_problem(error: SessionError) -> Response {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
             response
         }
-        SessionError::BadSdp(_) => problem(StatusCode::BAD_REQUEST, error.to_string()),
+        SessionError::BadSdp(_) | SessionError::UnknownLayer { .. } => problem(StatusCode::BAD_REQUEST, error.to_string()),
         SessionError::ServerFull(_) => problem(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
         SessionError::Internal(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()),
     }

@@ -1,16 +1,16 @@
-//! Feeds one viewer's track from its stream: shared payloads, per-viewer RTP headers, and a
-//! fresh keyframe when the viewer asks for one.
+//! Feeds one viewer's track from its path: shared payloads, per-viewer RTP headers, paced;
+//! a fresh keyframe when the viewer asks for one; the layer its link carries.
 
 use super::keyframe_requests::KeyframeRequests;
+use super::layer_choice::{LayerChooser, LayerInputs, LayerMode, LayerStep};
 use super::link_quality::{LinkQuality, LinkQualitySnapshot};
 use super::pacer::{ViewerPacer, MAX_PACING_DELAY};
-use super::packetizer;
 use super::retransmitter::{NackStats, NackStatsSnapshot};
+use super::rtp_header::RtpHeaderState;
+use super::sent_frames::{RtpStreamId, SentFrames};
 use super::session::is_terminal;
 use crate::media::Frame;
-use crate::stream::Stream;
-use super::sent_frames::{rtp_packet, RtpStreamId, SentFrames};
-use rtc::rtp::packet::Packet;
+use crate::stream::{layer_name, Reader, Stream};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -42,6 +42,9 @@ const REPLAY_WINDOW: Duration = Duration::from_millis(100);
 /// Browsers repeat keyframe requests while they wait; one answer per interval is enough.
 const MIN_RESYNC_INTERVAL: Duration = Duration::from_millis(300);
 
+/// How often a viewer of a path with layers is checked against its link.
+const LAYER_CHOICE_INTERVAL: Duration = Duration::from_millis(250);
+
 #[derive(Default, Debug)]
 pub struct ForwarderStats {
     pub frames_sent: AtomicU64,
@@ -49,6 +52,7 @@ pub struct ForwarderStats {
     pub bytes_sent: AtomicU64,
     pub frames_skipped: AtomicU64,
     pub keyframes_resent: AtomicU64,
+    pub layer_switches: AtomicU64,
 }
 
 #[derive(Serialize)]
@@ -59,14 +63,16 @@ pub struct ForwarderStatsSnapshot {
     pub frames_skipped: u64,
     pub keyframe_requests: u64,
     pub keyframes_resent: u64,
+    pub layer_switches: u64,
     #[serde(flatten)]
     pub nack: NackStatsSnapshot,
     #[serde(flatten)]
     pub link: LinkQualitySnapshot,
+    pub layer: LayerStatus,
 }
 
 impl ForwarderStats {
-    pub fn snapshot(&self, keyframe_requests: &KeyframeRequests, nack: &NackStats, link: &LinkQuality) -> ForwarderStatsSnapshot {
+    pub fn snapshot(&self, keyframe_requests: &KeyframeRequests, nack: &NackStats, link: &LinkQuality, layer: LayerStatus) -> ForwarderStatsSnapshot {
         ForwarderStatsSnapshot {
             frames_sent: self.frames_sent.load(Ordering::Relaxed),
             packets_sent: self.packets_sent.load(Ordering::Relaxed),
@@ -74,38 +80,42 @@ impl ForwarderStats {
             frames_skipped: self.frames_skipped.load(Ordering::Relaxed),
             keyframe_requests: keyframe_requests.received(),
             keyframes_resent: self.keyframes_resent.load(Ordering::Relaxed),
+            layer_switches: self.layer_switches.load(Ordering::Relaxed),
             nack: nack.snapshot(),
             link: link.snapshot(),
+            layer,
         }
     }
 }
 
-/// The per-viewer part of the RTP header.
-struct RtpHeaderState {
-    id: RtpStreamId,
-    sequence_number: u16,
-    timestamp_offset: u32,
-    /// Never goes backwards, so a keyframe resent from the cache is not taken for a stale frame.
-    last_timestamp: Option<u64>,
+/// The layer a viewer gets and why: in its session's stats and told to the page.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LayerStatus {
+    pub layer: String,
+    /// The path's layers, best first.
+    pub layers: Vec<String>,
+    pub mode: LayerMode,
+    pub reason: String,
 }
 
-impl RtpHeaderState {
-    /// The frame's packets with this viewer's header, noted in its history for NACKs.
-    /// `timestamp` is the frame's own, or the one it is replayed at.
-    fn packets<'a>(&'a mut self, frame: &'a Arc<Frame>, timestamp: u64, sent: &SentFrames) -> impl Iterator<Item = Packet> + 'a {
-        let payloads = packetizer::payloads_of(frame);
-        let timestamp = match self.last_timestamp {
-            Some(last) if timestamp <= last => last + 1,
-            _ => timestamp,
-        };
-        let on_time = timestamp == frame.timestamp;
-        self.last_timestamp = Some(timestamp);
-        let rtp_timestamp = (timestamp as u32).wrapping_add(self.timestamp_offset);
-        let first_sequence = self.sequence_number.wrapping_add(1);
-        sent.record(first_sequence, rtp_timestamp, frame.clone(), on_time, Instant::now());
-        self.sequence_number = self.sequence_number.wrapping_add(payloads.len() as u16);
-        let id = self.id;
-        (0..payloads.len()).map(move |index| rtp_packet(id, first_sequence.wrapping_add(index as u16), rtp_timestamp, payloads, index))
+impl LayerStatus {
+    pub fn initial(layer_count: usize) -> Self {
+        let reason = if layer_count > 1 { "the best layer, to start" } else { "the path's only layer" };
+        Self { layer: layer_name(0), layers: (0..layer_count).map(layer_name).collect(), mode: LayerMode::Auto, reason: reason.to_owned() }
+    }
+}
+
+/// A switch decided and waiting for the new layer's next keyframe.
+struct PendingSwitch {
+    step: LayerStep,
+    reader: Reader,
+}
+
+/// The next keyframe of the layer being switched to; never, when no switch is pending.
+async fn next_keyframe(pending: &mut Option<PendingSwitch>) -> Option<Arc<Frame>> {
+    match pending {
+        Some(switch) => switch.reader.next().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -119,6 +129,10 @@ pub(super) struct Forwarder {
     pub keyframe_requests: Arc<KeyframeRequests>,
     /// What this viewer was sent, for its NACKs.
     pub sent: Arc<SentFrames>,
+    pub link: Arc<LinkQuality>,
+    /// The layer the viewer pinned through signalling, by index; `None` lets Lookout choose.
+    pub pinned_layer: watch::Receiver<Option<usize>>,
+    pub layer_status: watch::Sender<LayerStatus>,
     /// When the session was created, to log how long the viewer waited for its first frame.
     pub created: Instant,
 }
@@ -139,13 +153,10 @@ impl Forwarder {
             },
             Err(error) => return tracing::warn!(path = self.stream.name(), %error, "cannot read the negotiated codec"),
         };
-        let mut header = RtpHeaderState {
-            id: RtpStreamId { ssrc: self.ssrc, payload_type },
-            sequence_number: rand::random(),
-            timestamp_offset: rand::random(),
-            last_timestamp: None,
-        };
+        let mut header = RtpHeaderState::new(RtpStreamId { ssrc: self.ssrc, payload_type });
         tracing::info!(path = self.stream.name(), "viewer connected after {} ms", self.created.elapsed().as_millis());
+        let layers = self.stream.layers();
+        let mut chooser = LayerChooser::new(0);
         let mut reader = self.stream.subscribe();
         let mut pacer = ViewerPacer::default();
         let backlog = reader.take_backlog();
@@ -160,23 +171,71 @@ impl Forwarder {
         }
         pacer.follow_stream_bitrate(self.stream.bitrate_bps());
         let mut last_resync: Option<Instant> = None;
+        let mut pending: Option<PendingSwitch> = None;
+        // Frames skipped by the readers of layers left behind.
+        let mut skipped_before = 0;
+        let mut choice_ticks = tokio::time::interval(LAYER_CHOICE_INTERVAL);
+        choice_ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 frame = reader.next() => {
                     let Some(frame) = frame else { return };
                     if frame.keyframe {
-                        pacer.follow_stream_bitrate(self.stream.bitrate_bps());
+                        pacer.follow_stream_bitrate(layers[chooser.current()].bitrate_bps());
                     }
                     if self.send(&mut header, &mut pacer, &frame, frame.timestamp, frame.arrived_at + MAX_PACING_DELAY).await.is_err() {
                         return;
                     }
+                }
+                keyframe = next_keyframe(&mut pending) => {
+                    let Some(switch) = pending.take() else { continue };
+                    let Some(keyframe) = keyframe else { continue }; // that layer's stream is gone
+                    skipped_before += reader.frames_lost();
+                    reader = switch.reader;
+                    header.continue_with(&keyframe);
+                    chooser.switched_to(switch.step.layer, Instant::now());
+                    if let Some(bits_per_second) = switch.step.probe_at_bps {
+                        self.link.restart_estimate_from(bits_per_second);
+                    }
+                    pacer.follow_stream_bitrate(layers[switch.step.layer].bitrate_bps());
+                    self.stats.layer_switches.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(path = self.stream.name(), layer = layer_name(switch.step.layer), reason = %switch.step.reason, "viewer switched layer");
+                    self.layer_status.send_modify(|status| {
+                        status.layer = layer_name(switch.step.layer);
+                        status.mode = chooser.mode();
+                        status.reason = switch.step.reason;
+                    });
+                    if self.send(&mut header, &mut pacer, &keyframe, keyframe.timestamp, keyframe.arrived_at + MAX_PACING_DELAY).await.is_err() {
+                        return;
+                    }
+                }
+                _ = choice_ticks.tick(), if layers.len() > 1 => {
+                    let bitrates: Vec<Option<f64>> = layers.iter().map(|layer| layer.state().is_live().then(|| layer.bitrate_bps())).collect();
+                    let link = self.link.snapshot();
+                    let inputs = LayerInputs { bitrates: &bitrates, estimate_bps: link.estimated_bitrate_bps, loss_fraction: link.loss_fraction, now: Instant::now() };
+                    if let Some(step) = chooser.decide(&inputs) {
+                        if pending.as_ref().is_none_or(|switch| switch.step.layer != step.layer) {
+                            let mut reader = layers[step.layer].subscribe();
+                            reader.skip_to_next_keyframe();
+                            pending = Some(PendingSwitch { step, reader });
+                        }
+                    }
+                }
+                changed = self.pinned_layer.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    let pinned = *self.pinned_layer.borrow_and_update();
+                    chooser.pin(pinned.filter(|&layer| layer < layers.len()));
+                    self.layer_status.send_modify(|status| status.mode = chooser.mode());
+                    choice_ticks.reset_immediately();
                 }
                 _ = self.keyframe_requests.next() => {
                     if last_resync.is_some_and(|at| at.elapsed() < MIN_RESYNC_INTERVAL) {
                         continue;
                     }
                     last_resync = Some(Instant::now());
-                    let Some(keyframe) = self.stream.cached_keyframe() else { continue };
+                    let Some(keyframe) = layers[chooser.current()].cached_keyframe() else { continue };
                     // Frames after the cached keyframe would reference pictures this viewer
                     // may not have: after the keyframe it continues at the next live one.
                     reader.skip_to_next_keyframe();
@@ -192,7 +251,7 @@ impl Forwarder {
                     }
                 }
             }
-            self.stats.frames_skipped.store(reader.frames_lost(), Ordering::Relaxed);
+            self.stats.frames_skipped.store(skipped_before + reader.frames_lost(), Ordering::Relaxed);
         }
     }
 

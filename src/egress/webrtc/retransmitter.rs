@@ -4,23 +4,30 @@
 //! Resent over RTX (RFC 4588) when the viewer negotiated it, so that its loss and jitter
 //! statistics stay honest; as the original packet otherwise.
 
-use super::sent_frames::{RtpStreamId, SentFrames};
+use super::sent_frames::{RtpStreamId, SentFrames, HISTORY};
 use rtc::interceptor::{Attribute, AttributedPacket, Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp::{self, header::Header};
 use rtc::sansio::Protocol;
 use rtc::shared::TransportContext;
 use serde::Serialize;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// A viewer repeats its NACK until the packet arrives. Answering every repeat is what turns a
+/// congested link into a retransmission storm (a viewer behind 1 Mbit/s was resent five times
+/// what it had been sent), so a packet is resent at most once per interval, a few times.
+const MIN_RESEND_INTERVAL: Duration = Duration::from_millis(100);
+const MAX_RESENDS: u8 = 3;
 
 #[derive(Default, Debug)]
 pub struct NackStats {
     nacks_received: AtomicU64,
     packets_resent: AtomicU64,
     packets_not_found: AtomicU64,
+    resends_suppressed: AtomicU64,
 }
 
 #[derive(Serialize, Debug, Clone, Copy)]
@@ -31,6 +38,8 @@ pub struct NackStatsSnapshot {
     pub packets_resent: u64,
     /// Packets asked for that had left the history (or were never sent).
     pub packets_not_found: u64,
+    /// Packets asked for again too soon after, or too often.
+    pub resends_suppressed: u64,
 }
 
 impl NackStats {
@@ -39,6 +48,7 @@ impl NackStats {
             nacks_received: self.nacks_received.load(Ordering::Relaxed),
             packets_resent: self.packets_resent.load(Ordering::Relaxed),
             packets_not_found: self.packets_not_found.load(Ordering::Relaxed),
+            resends_suppressed: self.resends_suppressed.load(Ordering::Relaxed),
         }
     }
 }
@@ -54,19 +64,27 @@ pub struct Retransmitter {
     sent: Arc<SentFrames>,
     stats: Arc<NackStats>,
     stream: Option<BoundStream>,
+    /// When each packet was last resent and how often, for as long as the history keeps it.
+    resends: HashMap<u16, (Instant, u8)>,
     read_queue: VecDeque<TaggedPacket>,
     write_queue: VecDeque<TaggedPacket>,
 }
 
 impl Retransmitter {
     pub fn new(sent: Arc<SentFrames>, stats: Arc<NackStats>) -> Self {
-        Self { sent, stats, stream: None, read_queue: VecDeque::new(), write_queue: VecDeque::new() }
+        Self { sent, stats, stream: None, resends: HashMap::new(), read_queue: VecDeque::new(), write_queue: VecDeque::new() }
     }
 
     fn answer(&mut self, now: Instant, nack: &TransportLayerNack) {
         let Some(stream) = self.stream.as_mut().filter(|s| s.id.ssrc == nack.media_ssrc) else { return };
         self.stats.nacks_received.fetch_add(1, Ordering::Relaxed);
+        self.resends.retain(|_, (at, _)| now.saturating_duration_since(*at) < HISTORY);
         for sequence_number in nack.nacks.iter().flat_map(|pair| pair.packet_list()) {
+            let resent = self.resends.get(&sequence_number).copied();
+            if resent.is_some_and(|(at, count)| now.saturating_duration_since(at) < MIN_RESEND_INTERVAL || count >= MAX_RESENDS) {
+                self.stats.resends_suppressed.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
             let Some(original) = self.sent.packet(stream.id, sequence_number) else {
                 self.stats.packets_not_found.fetch_add(1, Ordering::Relaxed);
                 continue;
@@ -79,6 +97,7 @@ impl Retransmitter {
                 None => original,
             };
             self.stats.packets_resent.fetch_add(1, Ordering::Relaxed);
+            self.resends.insert(sequence_number, (now, resent.map_or(1, |(_, count)| count + 1)));
             // Tagged so that send-side accounting sees new bytes on the wire, not the original.
             self.write_queue.push_back(TaggedPacket {
                 now,
@@ -181,9 +200,9 @@ mod tests {
     }
 
     /// Feeds one NACK (a packet id and the bitmap of the 16 after it) and returns what it wrote.
-    fn nack(retransmitter: &mut Retransmitter, media_ssrc: u32, packet_id: u16, lost_packets: u16) -> Vec<rtp::packet::Packet> {
+    fn nack(retransmitter: &mut Retransmitter, now: Instant, media_ssrc: u32, packet_id: u16, lost_packets: u16) -> Vec<rtp::packet::Packet> {
         let nack = TransportLayerNack { sender_ssrc: 1, media_ssrc, nacks: vec![NackPair { packet_id, lost_packets }] };
-        let message = TaggedPacket { now: Instant::now(), transport: TransportContext::default(), message: AttributedPacket::new(Packet::Rtcp(vec![Box::new(nack)])) };
+        let message = TaggedPacket { now, transport: TransportContext::default(), message: AttributedPacket::new(Packet::Rtcp(vec![Box::new(nack)])) };
         retransmitter.handle_read(message).expect("read");
         assert!(retransmitter.poll_read().is_some(), "the NACK passes on unchanged");
         std::iter::from_fn(|| retransmitter.poll_write())
@@ -198,7 +217,7 @@ mod tests {
     fn plain_retransmission_resends_the_original_packets() {
         let (mut retransmitter, stats) = retransmitter(false);
         // 12, and through the bitmap 13 and 20 (never sent).
-        let resent = nack(&mut retransmitter, SSRC, 12, 0b1000_0001);
+        let resent = nack(&mut retransmitter, Instant::now(), SSRC, 12, 0b1000_0001);
         let sequences: Vec<u16> = resent.iter().map(|p| p.header.sequence_number).collect();
         assert_eq!(sequences, vec![12, 13]);
         assert!(resent.iter().all(|p| p.header.ssrc == SSRC && p.header.payload_type == 102 && p.header.timestamp == 3000));
@@ -209,7 +228,7 @@ mod tests {
     #[test]
     fn rtx_carries_the_original_sequence_number_first() {
         let (mut retransmitter, _) = retransmitter(true);
-        let resent = nack(&mut retransmitter, SSRC, 13, 0b1);
+        let resent = nack(&mut retransmitter, Instant::now(), SSRC, 13, 0b1);
         let original = retransmitter.sent.packet(RtpStreamId { ssrc: SSRC, payload_type: 102 }, 13).expect("sent");
         assert_eq!(resent.len(), 2);
         assert_eq!((resent[0].header.ssrc, resent[0].header.payload_type, resent[0].header.timestamp), (RTX_SSRC, 103, 3000));
@@ -221,7 +240,18 @@ mod tests {
     #[test]
     fn a_nack_for_another_ssrc_is_ignored() {
         let (mut retransmitter, stats) = retransmitter(false);
-        assert!(nack(&mut retransmitter, SSRC + 1, 12, 0).is_empty());
+        assert!(nack(&mut retransmitter, Instant::now(), SSRC + 1, 12, 0).is_empty());
         assert_eq!(stats.snapshot().nacks_received, 0);
+    }
+
+    #[test]
+    fn a_repeated_nack_is_answered_once_per_interval_a_few_times() {
+        let (mut retransmitter, stats) = retransmitter(false);
+        let start = Instant::now();
+        let resent_at = |retransmitter: &mut Retransmitter, ms: u64| nack(retransmitter, start + Duration::from_millis(ms), SSRC, 12, 0).len();
+        let answers: Vec<usize> = [0, 50, 100, 150, 200, 300, 400].into_iter().map(|ms| resent_at(&mut retransmitter, ms)).collect();
+        assert_eq!(answers, vec![1, 0, 1, 0, 1, 0, 0], "every 100 ms, three times");
+        let snapshot = stats.snapshot();
+        assert_eq!((snapshot.packets_resent, snapshot.resends_suppressed), (3, 4));
     }
 }

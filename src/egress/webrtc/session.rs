@@ -1,6 +1,6 @@
 //! One viewer of one path over one PeerConnection, whichever signalling set it up (/ws or WHEP).
 
-use super::forwarder::{Forwarder, ForwarderStats};
+use super::forwarder::{Forwarder, ForwarderStats, LayerStatus};
 use super::keyframe_requests::KeyframeRequests;
 use super::link_quality::LinkQuality;
 use super::retransmitter::NackStats;
@@ -33,6 +33,8 @@ pub enum SessionError {
     BadSdp(String),
     #[error("{0}")]
     ServerFull(String),
+    #[error("no layer {layer:?}; this path has {}", layers.join(", "))]
+    UnknownLayer { layer: String, layers: Vec<String> },
     #[error("{0}")]
     Internal(String),
 }
@@ -63,6 +65,8 @@ pub struct ViewerSession {
     keyframe_requests: Arc<KeyframeRequests>,
     nack_stats: Arc<NackStats>,
     link: Arc<LinkQuality>,
+    pinned_layer: watch::Sender<Option<usize>>,
+    layer_status: watch::Receiver<LayerStatus>,
     sent_frames: Arc<SentFrames>,
     _viewer: ViewerGuard,
     sockets: SocketHold,
@@ -107,6 +111,8 @@ impl ViewerSession {
             }
         };
         let stats = Arc::new(ForwarderStats::default());
+        let (pinned_layer, pinned_layer_rx) = watch::channel(None);
+        let (layer_status_tx, layer_status) = watch::channel(LayerStatus::initial(stream.layers().len()));
         let forwarder = Forwarder {
             track,
             sender,
@@ -116,6 +122,9 @@ impl ViewerSession {
             stats: stats.clone(),
             keyframe_requests: peer.keyframe_requests.clone(),
             sent: peer.sent_frames.clone(),
+            link: peer.link.clone(),
+            pinned_layer: pinned_layer_rx,
+            layer_status: layer_status_tx,
             created: std::time::Instant::now(),
         };
         let forwarder = tokio::spawn(forwarder.run());
@@ -132,6 +141,8 @@ impl ViewerSession {
             keyframe_requests: peer.keyframe_requests,
             nack_stats: peer.nack_stats,
             link: peer.link,
+            pinned_layer,
+            layer_status,
             sent_frames: peer.sent_frames,
             _viewer: stream.add_viewer(),
             sockets: peer.hold,
@@ -203,13 +214,32 @@ impl ViewerSession {
     }
 
     pub fn stats(&self) -> SessionStats {
-        self.stats.snapshot(&self.keyframe_requests, &self.nack_stats, &self.link)
+        self.stats.snapshot(&self.keyframe_requests, &self.nack_stats, &self.link, self.layer_status.borrow().clone())
     }
 
     /// An RTP timestamp of this session's video and when that frame was captured, once one
     /// was sent (what its RTCP sender reports say).
     pub fn clock_reference(&self) -> Option<(u32, std::time::SystemTime)> {
         self.sent_frames.clock_reference()
+    }
+
+    /// Pins the layer named `layer` ("main", "sub", ...), or lets Lookout choose again with `None`.
+    pub fn pin_layer(&self, layer: Option<&str>) -> Result<(), SessionError> {
+        let index = match layer {
+            None => None,
+            Some(name) => {
+                let layers = self.layer_status.borrow().layers.clone();
+                let index = layers.iter().position(|known| known == name);
+                Some(index.ok_or_else(|| SessionError::UnknownLayer { layer: name.to_owned(), layers })?)
+            }
+        };
+        self.pinned_layer.send_replace(index);
+        Ok(())
+    }
+
+    /// The layer this viewer gets and why, updated as it changes.
+    pub fn layer_status(&self) -> watch::Receiver<LayerStatus> {
+        self.layer_status.clone()
     }
 
     pub fn state(&self) -> watch::Receiver<RTCPeerConnectionState> {

@@ -1,0 +1,290 @@
+//! Which of a path's layers one viewer should get, from its link's estimate and loss.
+//!
+//! Down at once when the link cannot carry the layer: the estimate stays below the layer's
+//! bitrate for `DOWN_AFTER`, or the viewer reports heavy loss. Up when the estimate clears the
+//! better layer's bitrate with headroom, or, because a congestion controller that backed off
+//! climbs back far too slowly to tell, by trying the better layer after a probe interval that
+//! doubles each time a try fails (a step down within `PROBE_GRACE`), so a link that cannot
+//! carry it costs a short congested moment every minute at most, not a flap. The forwarder
+//! switches only at the new layer's next keyframe.
+
+use crate::stream::layer_name;
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+/// How long the estimate must stay below the layer's bitrate: GCC's own filtering already
+/// makes a drop a real signal; this rides out one noisy report.
+const DOWN_AFTER: Duration = Duration::from_millis(500);
+/// Loss the viewer reports that means congestion whatever the estimate says.
+const HIGH_LOSS: f64 = 0.10;
+/// How far the estimate must clear a better layer's bitrate to move up without a try.
+const UP_HEADROOM: f64 = 1.3;
+const FIRST_PROBE_AFTER: Duration = Duration::from_secs(4);
+const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(60);
+/// A step down this soon after a step up means the try failed.
+const PROBE_GRACE: Duration = Duration::from_secs(5);
+
+/// What the chooser knows of the layers and the link at one moment.
+pub struct LayerInputs<'a> {
+    /// Each layer's bitrate, best first; `None` for a layer that is not live.
+    pub bitrates: &'a [Option<f64>],
+    pub estimate_bps: Option<f64>,
+    pub loss_fraction: Option<f64>,
+    pub now: Instant,
+}
+
+/// A step to another layer, and why, for the log and the page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerStep {
+    pub layer: usize,
+    pub reason: String,
+    /// A try of a better layer: the estimate should start again from its bitrate.
+    pub probe_at_bps: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerMode {
+    Auto,
+    Pinned,
+}
+
+impl LayerMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LayerMode::Auto => "auto",
+            LayerMode::Pinned => "pinned",
+        }
+    }
+}
+
+pub struct LayerChooser {
+    current: usize,
+    pinned: Option<usize>,
+    below_since: Option<Instant>,
+    probe_interval: Duration,
+    next_probe: Option<Instant>,
+    last_step_up: Option<Instant>,
+}
+
+impl LayerChooser {
+    pub fn new(current: usize) -> Self {
+        Self { current, pinned: None, below_since: None, probe_interval: FIRST_PROBE_AFTER, next_probe: None, last_step_up: None }
+    }
+
+    pub fn current(&self) -> usize {
+        self.current
+    }
+
+    pub fn mode(&self) -> LayerMode {
+        if self.pinned.is_some() {
+            LayerMode::Pinned
+        } else {
+            LayerMode::Auto
+        }
+    }
+
+    /// Pins a layer (the viewer chose it), or goes back to choosing with `None`.
+    pub fn pin(&mut self, layer: Option<usize>) {
+        self.pinned = layer;
+    }
+
+    /// The forwarder switched to `layer` (at its keyframe).
+    pub fn switched_to(&mut self, layer: usize, now: Instant) {
+        if layer < self.current {
+            self.last_step_up = Some(now);
+        }
+        self.current = layer;
+        self.below_since = None;
+    }
+
+    /// The layer to move to, if the viewer should move.
+    pub fn decide(&mut self, inputs: &LayerInputs) -> Option<LayerStep> {
+        let live = |layer: usize| inputs.bitrates.get(layer).copied().flatten().is_some();
+        let best_live = (0..inputs.bitrates.len()).find(|&layer| live(layer))?;
+        if let Some(pinned) = self.pinned {
+            return (pinned != self.current && live(pinned)).then(|| step(pinned, "pinned by the viewer".to_owned(), None));
+        }
+        if !live(self.current) {
+            return Some(step(best_live, format!("{} is not live", layer_name(self.current)), None));
+        }
+        if let Some(down) = self.step_down(inputs) {
+            return Some(down);
+        }
+        self.step_up(inputs, best_live)
+    }
+
+    fn step_down(&mut self, inputs: &LayerInputs) -> Option<LayerStep> {
+        let bitrate = inputs.bitrates[self.current]?;
+        let lossy = inputs.loss_fraction.filter(|&loss| loss > HIGH_LOSS);
+        let short = inputs.estimate_bps.filter(|&estimate| estimate < bitrate);
+        if short.is_none() {
+            self.below_since = None;
+        }
+        let held = short.is_some() && inputs.now.duration_since(*self.below_since.get_or_insert(inputs.now)) >= DOWN_AFTER;
+        let reason = match (lossy, short) {
+            (Some(loss), _) => format!("{:.0}% loss", loss * 100.0),
+            (None, Some(estimate)) if held => format!("estimated {} < {} of {}", mbit(estimate), mbit(bitrate), layer_name(self.current)),
+            _ => return None,
+        };
+        // The best lower layer the estimate carries, else the lowest live one.
+        let lower: Vec<usize> = (self.current + 1..inputs.bitrates.len()).filter(|&layer| inputs.bitrates[layer].is_some()).collect();
+        let fits = |layer: &&usize| inputs.estimate_bps.zip(inputs.bitrates[**layer]).is_some_and(|(estimate, rate)| rate <= estimate);
+        let target = lower.iter().find(fits).or(lower.last()).copied()?;
+        let failed_try = self.last_step_up.is_some_and(|at| inputs.now.duration_since(at) < PROBE_GRACE);
+        self.probe_interval = if failed_try { (self.probe_interval * 2).min(MAX_PROBE_INTERVAL) } else { FIRST_PROBE_AFTER };
+        self.next_probe = Some(inputs.now + self.probe_interval);
+        Some(step(target, reason, None))
+    }
+
+    fn step_up(&mut self, inputs: &LayerInputs, best_live: usize) -> Option<LayerStep> {
+        if self.current <= best_live || inputs.loss_fraction.is_some_and(|loss| loss > HIGH_LOSS) {
+            return None;
+        }
+        let better = (best_live..self.current).rev().find(|&layer| inputs.bitrates[layer].is_some())?;
+        let better_bitrate = inputs.bitrates[better]?;
+        if let Some(estimate) = inputs.estimate_bps.filter(|&estimate| estimate >= better_bitrate * UP_HEADROOM) {
+            let reason = format!("estimated {} carries {} ({})", mbit(estimate), layer_name(better), mbit(better_bitrate));
+            return Some(step(better, reason, None));
+        }
+        let due = *self.next_probe.get_or_insert(inputs.now + self.probe_interval);
+        (inputs.now >= due).then(|| {
+            self.next_probe = Some(inputs.now + self.probe_interval);
+            let reason = format!("trying {} again (every {} s while it fails)", layer_name(better), self.probe_interval.as_secs());
+            step(better, reason, Some(better_bitrate * UP_HEADROOM))
+        })
+    }
+}
+
+fn step(layer: usize, reason: String, probe_at_bps: Option<f64>) -> LayerStep {
+    LayerStep { layer, reason, probe_at_bps }
+}
+
+fn mbit(bits_per_second: f64) -> String {
+    format!("{:.2} Mbit/s", bits_per_second / 1e6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAIN: Option<f64> = Some(2_500_000.0);
+    const SUB: Option<f64> = Some(300_000.0);
+
+    fn at(start: Instant, ms: u64) -> Instant {
+        start + Duration::from_millis(ms)
+    }
+
+    fn inputs(bitrates: &[Option<f64>], estimate_bps: Option<f64>, loss_fraction: Option<f64>, now: Instant) -> LayerInputs<'_> {
+        LayerInputs { bitrates, estimate_bps, loss_fraction, now }
+    }
+
+    #[test]
+    fn a_short_estimate_steps_down_only_once_it_holds() {
+        let start = Instant::now();
+        let mut chooser = LayerChooser::new(0);
+        let layers = [MAIN, SUB];
+        assert_eq!(chooser.decide(&inputs(&layers, Some(9e6), Some(0.0), start)), None, "a good link stays");
+        assert_eq!(chooser.decide(&inputs(&layers, Some(1e6), None, at(start, 100))), None, "one short report is not enough");
+        assert_eq!(chooser.decide(&inputs(&layers, Some(3e6), None, at(start, 300))), None);
+        assert_eq!(chooser.decide(&inputs(&layers, Some(1e6), None, at(start, 400))), None, "the clock starts again");
+        let down = chooser.decide(&inputs(&layers, Some(1e6), None, at(start, 900))).expect("a step down");
+        assert_eq!((down.layer, down.reason.as_str()), (1, "estimated 1.00 Mbit/s < 2.50 Mbit/s of main"));
+    }
+
+    #[test]
+    fn heavy_loss_steps_down_at_once() {
+        let mut chooser = LayerChooser::new(0);
+        let down = chooser.decide(&inputs(&[MAIN, SUB], Some(9e6), Some(0.2), Instant::now())).expect("a step down");
+        assert_eq!((down.layer, down.reason.as_str()), (1, "20% loss"));
+    }
+
+    #[test]
+    fn a_step_down_goes_to_the_best_layer_that_fits() {
+        let mut chooser = LayerChooser::new(0);
+        let layers = [MAIN, Some(1_000_000.0), SUB];
+        let down = chooser.decide(&inputs(&layers, None, Some(0.5), Instant::now())).expect("down");
+        assert_eq!(down.layer, 2, "no estimate: the lowest");
+        let mut chooser = LayerChooser::new(0);
+        let down = chooser.decide(&inputs(&layers, Some(1.2e6), Some(0.5), Instant::now())).expect("down");
+        assert_eq!(down.layer, 1);
+    }
+
+    #[test]
+    fn an_estimate_with_headroom_steps_up() {
+        let start = Instant::now();
+        let mut chooser = LayerChooser::new(1);
+        assert_eq!(chooser.decide(&inputs(&[MAIN, SUB], Some(3e6), None, start)), None, "not enough headroom");
+        let up = chooser.decide(&inputs(&[MAIN, SUB], Some(3.3e6), None, at(start, 100))).expect("up");
+        assert_eq!((up.layer, up.probe_at_bps), (0, None));
+    }
+
+    #[test]
+    fn failed_tries_back_off_and_a_held_one_resets() {
+        let start = Instant::now();
+        let layers = [MAIN, SUB];
+        let mut chooser = LayerChooser::new(0);
+        let mut now = at(start, 0);
+        chooser.decide(&inputs(&layers, Some(1e6), None, now));
+        now += DOWN_AFTER;
+        let down = chooser.decide(&inputs(&layers, Some(1e6), None, now)).expect("down");
+        chooser.switched_to(down.layer, now);
+        let mut intervals = Vec::new();
+        for _ in 0..5 {
+            let went_down = now;
+            let probe = loop {
+                now += Duration::from_millis(250);
+                if let Some(step) = chooser.decide(&inputs(&layers, Some(1e6), Some(0.0), now)) {
+                    break step;
+                }
+            };
+            assert_eq!(probe.layer, 0);
+            assert_eq!(probe.probe_at_bps, Some(2_500_000.0 * UP_HEADROOM));
+            intervals.push((now - went_down).as_secs());
+            chooser.switched_to(0, now);
+            // The link still cannot carry it: down again a second later.
+            now += Duration::from_millis(500);
+            assert_eq!(chooser.decide(&inputs(&layers, Some(1e6), None, now)), None);
+            now += DOWN_AFTER;
+            let down = chooser.decide(&inputs(&layers, Some(1e6), None, now)).expect("down again");
+            chooser.switched_to(down.layer, now);
+        }
+        assert_eq!(intervals, vec![4, 8, 16, 32, 60]);
+
+        // A try that holds past the grace period resets the interval.
+        let up_at = loop {
+            now += Duration::from_millis(250);
+            if chooser.decide(&inputs(&layers, Some(1e6), Some(0.0), now)).is_some() {
+                break now;
+            }
+        };
+        chooser.switched_to(0, up_at);
+        now = up_at + PROBE_GRACE + Duration::from_secs(1);
+        chooser.decide(&inputs(&layers, Some(1e6), None, now));
+        now += DOWN_AFTER;
+        let down = chooser.decide(&inputs(&layers, Some(1e6), None, now)).expect("down");
+        chooser.switched_to(down.layer, now);
+        let down_at = now;
+        let probe_at = loop {
+            now += Duration::from_millis(250);
+            if chooser.decide(&inputs(&layers, Some(1e6), Some(0.0), now)).is_some() {
+                break now;
+            }
+        };
+        assert_eq!((probe_at - down_at).as_secs(), FIRST_PROBE_AFTER.as_secs());
+    }
+
+    #[test]
+    fn a_pin_wins_and_a_dead_layer_is_left() {
+        let now = Instant::now();
+        let mut chooser = LayerChooser::new(0);
+        chooser.pin(Some(1));
+        let pinned = chooser.decide(&inputs(&[MAIN, SUB], Some(9e6), None, now)).expect("pinned");
+        assert_eq!((pinned.layer, chooser.mode()), (1, LayerMode::Pinned));
+        chooser.switched_to(1, now);
+        assert_eq!(chooser.decide(&inputs(&[MAIN, SUB], Some(9e6), None, now)), None, "stays pinned");
+        chooser.pin(None);
+        let left = chooser.decide(&inputs(&[MAIN, None], Some(9e6), None, now));
+        assert_eq!(left.map(|s| s.reason), Some("sub is not live".to_owned()));
+    }
+}
