@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{start_server, wait_live};
+use common::{start_server, start_server_with_layers, wait_live};
 use lookout::config::{Config, PathConfig, RtspSource, TestPatternSettings, Transport};
 use lookout::Server;
 use lookout_testkit::browser;
@@ -169,4 +169,23 @@ async fn page_resumes_by_itself_when_the_camera_comes_back() {
     assert!(!server.registry.get("cam").expect("cam").state().is_live(), "the path noticed the camera was gone");
     camera.restart().expect("camera restarts on the same port");
     page.assert_resumes("the camera came back").await;
+}
+
+/// The viewer picks the sub layer, main again, then lets the server choose: Chromium plays
+/// through each switch (one track, no renegotiation) at the new layer's size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_plays_through_layer_switches() {
+    let pattern = |width, height, bitrate_kbps| {
+        PathConfig::TestPattern(TestPatternSettings { width, height, fps: 30, keyframe_interval: Duration::from_secs(1), bitrate_kbps })
+    };
+    let server = start_server_with_layers([("demo", pattern(640, 360, 1200))], [("demo", vec![pattern(320, 180, 300)])]).await;
+    wait_live(&server, "demo", Duration::from_secs(10)).await;
+    let url = format!("{}?path=demo", server.page_url());
+    let result = tokio::task::spawn_blocking(move || play(&url, &["--width", "640", "--seconds", "2", "--layers", "sub,main,sub,auto"])).await.expect("join");
+    eprintln!("layer switches in Chromium: {result}");
+    let widths: Vec<u64> = result["layerSteps"].as_array().expect("layer steps").iter().map(|step| step["width"].as_u64().unwrap_or(0)).collect();
+    assert_eq!(widths, vec![320, 640, 320, 640], "each layer at its own size, auto back to main: {result}");
+    assert_eq!(result["layerSteps"][3]["mode"], "auto", "{result}");
+    // A switch at the new layer's keyframe costs the viewer nothing.
+    assert_eq!((result["framesDropped"].as_u64(), result["freezeCount"].as_u64()), (Some(0), Some(0)), "{result}");
 }

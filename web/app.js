@@ -31,7 +31,28 @@ function describeLatency(f) {
   return '–';
 }
 
+// The layer the server sends this viewer and why ("auto" when it chose from the link).
+function showLayer(layer) {
+  const choice = $('layer-choice');
+  if (!layer) {
+    $('fig-layer').textContent = '–';
+    choice.disabled = true;
+    return;
+  }
+  $('fig-layer').textContent = `${layer.name} (${layer.mode}: ${layer.reason})`;
+  const options = ['', ...layer.layers];
+  if (choice.options.length !== options.length) {
+    choice.replaceChildren(...options.map((name) => new Option(name || 'auto', name)));
+  }
+  choice.disabled = layer.layers.length < 2;
+}
+
+$('layer-choice').onchange = (e) => player.pinLayer(e.target.value || null);
+
 function showFigures(f) {
+  showLayer(f.layer);
+  $('fig-estimate').textContent = f.estimatedBitrateBps != null
+    ? `${(f.estimatedBitrateBps / 1e6).toFixed(2)} Mbit/s (${f.estimateFrom})` : '–';
   $('fig-resolution').textContent = f.width ? `${f.width}×${f.height}` : '–';
   $('fig-fps').textContent = f.fps != null ? `${f.fps.toFixed(0)} fps` : '–';
   $('fig-bitrate').textContent = f.bitrateBps != null ? `${(f.bitrateBps / 1e6).toFixed(2)} Mbit/s` : '–';

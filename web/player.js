@@ -58,6 +58,8 @@ export class Player extends EventTarget {
       lastFrameAt: null, width: 0, height: 0, fps: null, bitrateBps: null, packetsLost: 0, packetsReceived: 0,
       lossPercent: null, framesDropped: 0, freezeCount: 0, latencyMs: [], errors: [], route: null,
       nackCount: 0, reportedLatencyMs: null,
+      // From the server: the layer this viewer gets and why, and its link's bandwidth estimate.
+      layer: null, estimatedBitrateBps: null, estimateFrom: null,
       transport: null, fallbackReason: null,
     };
   }
@@ -207,6 +209,11 @@ export class Player extends EventTarget {
     }, delay);
   }
 
+  // Pins a layer by name ('main', 'sub', ...), or with null lets the server choose again.
+  pinLayer(layer) {
+    this.send({ type: 'layer', layer });
+  }
+
   requestWatch() {
     if (!this.hls.active) {
       this.figures.watchRequestedAt = performance.now();
@@ -249,8 +256,17 @@ export class Player extends EventTarget {
         // time, which a receive-only connection never gets.
         this.clock = { rtpTimestamp: message.rtp_timestamp, captureMs: message.capture_time_ms };
         break;
+      case 'layer':
+        this.figures.layer = { name: message.layer, layers: message.layers, mode: message.mode, reason: message.reason };
+        break;
+      case 'link':
+        this.figures.estimatedBitrateBps = message.estimated_bitrate_bps;
+        this.figures.estimateFrom = message.estimate_from;
+        break;
       case 'error':
         this.noteError(`${message.code}: ${message.message}`);
+        // A refused layer leaves the session as it was.
+        if (message.code === 'unknown_layer') break;
         this.closeSession();
         this.retry(message.code === 'path_not_live' ? `${this.path} is not live yet` : `Error: ${message.message}`);
         break;

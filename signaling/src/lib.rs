@@ -61,6 +61,14 @@ pub enum ServerMessage {
     /// `layers` (the path's, best first), `mode` is `auto` (chosen by the server from the
     /// viewer's link) or `pinned` (by a `layer` message), `reason` says why, for people.
     Layer { session: String, layer: String, layers: Vec<String>, mode: String, reason: String },
+    /// What the server knows of the session's link, every few seconds: its bandwidth estimate
+    /// (from the client's TWCC feedback, or its REMB) that the layer is chosen by.
+    Link {
+        session: String,
+        estimated_bitrate_bps: Option<f64>,
+        /// `twcc` or `remb`.
+        estimate_from: Option<String>,
+    },
     /// Something the client asked for could not be done. The socket stays open.
     Error {
         code: ErrorCode,

@@ -184,32 +184,37 @@ impl Connection {
     }
 }
 
-/// How often a client is told when its frames were captured (see `ServerMessage::Clock`).
-const CLOCK_INTERVAL: Duration = Duration::from_secs(2);
+/// How often a client is told when its frames were captured and what its link carries (see
+/// `ServerMessage::Clock` and `ServerMessage::Link`).
+const REPORT_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Relays the session's candidates, connection states, layer and clock to the client.
+/// Relays the session's candidates, connection states, layer, clock and link to the client.
 async fn pump_events(session: Arc<ViewerSession>, outbox: mpsc::Sender<ServerMessage>) {
     let mut state = session.state();
-    let mut clock = tokio::time::interval(CLOCK_INTERVAL);
+    let mut reports = tokio::time::interval(REPORT_INTERVAL);
     let mut layer = session.layer_status();
     layer.mark_changed(); // the client learns the layers at once
     loop {
-        let message = tokio::select! {
+        let messages = tokio::select! {
             changed = layer.changed() => {
                 if changed.is_err() {
                     return;
                 }
                 let status = layer.borrow_and_update().clone();
                 let mode = status.mode.as_str().to_owned();
-                ServerMessage::Layer { session: session.id.clone(), layer: status.layer, layers: status.layers, mode, reason: status.reason }
+                vec![ServerMessage::Layer { session: session.id.clone(), layer: status.layer, layers: status.layers, mode, reason: status.reason }]
             }
-            _ = clock.tick() => {
-                let Some((rtp_timestamp, captured_at)) = session.clock_reference() else { continue };
-                let capture_time_ms = captured_at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64() * 1000.0;
-                ServerMessage::Clock { session: session.id.clone(), rtp_timestamp, capture_time_ms }
+            _ = reports.tick() => {
+                let link = session.stats().link;
+                let link = ServerMessage::Link { session: session.id.clone(), estimated_bitrate_bps: link.estimated_bitrate_bps, estimate_from: link.estimate_from.map(str::to_owned) };
+                let clock = session.clock_reference().map(|(rtp_timestamp, captured_at)| {
+                    let capture_time_ms = captured_at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64() * 1000.0;
+                    ServerMessage::Clock { session: session.id.clone(), rtp_timestamp, capture_time_ms }
+                });
+                clock.into_iter().chain([link]).collect()
             }
             event = session.next_event() => match event {
-                Some(SessionEvent::Candidate(candidate)) => ServerMessage::Candidate { candidate },
+                Some(SessionEvent::Candidate(candidate)) => vec![ServerMessage::Candidate { candidate }],
                 Some(SessionEvent::GatheringComplete) => continue,
                 None => return,
             },
@@ -218,11 +223,13 @@ async fn pump_events(session: Arc<ViewerSession>, outbox: mpsc::Sender<ServerMes
                     return;
                 }
                 let current = state.borrow_and_update().to_string();
-                ServerMessage::State { session: session.id.clone(), state: current }
+                vec![ServerMessage::State { session: session.id.clone(), state: current }]
             }
         };
-        if outbox.send(message).await.is_err() {
-            return;
+        for message in messages {
+            if outbox.send(message).await.is_err() {
+                return;
+            }
         }
     }
 }

@@ -6,6 +6,10 @@
 // stdin (the test restarts the server or the camera meanwhile) and then checks that frames
 // are rendered again, by the page's own reconnection.
 //
+// With --layers sub,main,..., it then picks each layer in turn in the page's layer menu and
+// records, for each, the layer the server reports, the picture's width and the frames rendered
+// over the 2 s that follow the switch.
+//
 // Passes (exit 0) when the page renders frames of the expected size and keeps rendering them
 // (the count still rises over the last seconds). Prints one JSON line with what it measured:
 // time to first frame, frames rendered, fps, and glass-to-glass latency when the picture
@@ -28,6 +32,7 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '5' },
     'first-frame-timeout': { type: 'string', default: '15' },
     resume: { type: 'boolean', default: false },
+    layers: { type: 'string' },
   },
 });
 if (!args.url) {
@@ -77,6 +82,26 @@ try {
     f = await figures();
     if (f.framesRendered < resumedFrom + 30) failures.push(`playback did not resume within ${args['first-frame-timeout']} s`);
     else result.resumedAfterMs = Date.now() - startedWaiting;
+  }
+  if (args.layers && !failures.length) {
+    result.layerSteps = [];
+    for (const layer of args.layers.split(',')) {
+      await page.selectOption('#layer-choice', layer === 'auto' ? '' : layer);
+      // 'auto' hands the choice back to the server, which says so in the layer's mode.
+      const switched = (f) => (layer === 'auto' ? f.layer?.mode === 'auto' : f.layer?.name === layer);
+      const switchDeadline = Date.now() + 5000;
+      while (!switched(await figures()) && Date.now() < switchDeadline) await page.waitForTimeout(50);
+      const before = await figures();
+      if (!switched(before)) {
+        failures.push(`the server did not switch to ${layer} within 5 s (it says ${JSON.stringify(before.layer)})`);
+        break;
+      }
+      await page.waitForTimeout(2000);
+      const after = await figures();
+      result.layerSteps.push({ layer, mode: after.layer.mode, width: after.width, height: after.height, framesRendered: after.framesRendered - before.framesRendered });
+      if (after.framesRendered - before.framesRendered < 10) failures.push(`only ${after.framesRendered - before.framesRendered} frames in 2 s on ${layer}`);
+    }
+    f = await figures();
   }
   const sorted = [...f.latencyMs].sort((a, b) => a - b);
   const pick = (q) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : null);

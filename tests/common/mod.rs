@@ -13,9 +13,18 @@ pub fn small_pattern() -> PathConfig {
 
 /// Starts Lookout on an ephemeral loopback port with the given paths.
 pub async fn start_server(paths: impl IntoIterator<Item = (&'static str, PathConfig)>) -> Server {
+    start_server_with_layers(paths, []).await
+}
+
+/// Likewise, with lower layers for some of the paths.
+pub async fn start_server_with_layers(
+    paths: impl IntoIterator<Item = (&'static str, PathConfig)>,
+    lower_layers: impl IntoIterator<Item = (&'static str, Vec<PathConfig>)>,
+) -> Server {
     init_logging();
     let paths: BTreeMap<String, PathConfig> = paths.into_iter().map(|(n, p)| (n.to_owned(), p)).collect();
-    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, lower_layers: BTreeMap::new(), webrtc: shared_port_of_its_own() };
+    let lower_layers = lower_layers.into_iter().map(|(n, l)| (n.to_owned(), l)).collect();
+    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, lower_layers, webrtc: shared_port_of_its_own() };
     Server::start(config).await.expect("server starts")
 }
 
