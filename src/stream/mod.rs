@@ -3,16 +3,19 @@
 mod gop;
 mod reader;
 pub mod registry;
+mod send_delay;
 pub mod state;
 mod stats;
 
 pub use reader::Reader;
 pub use registry::Registry;
 pub use state::PathState;
+pub use send_delay::SendDelayPercentiles;
 pub use stats::StreamStatsSnapshot;
 
 use crate::media::{Frame, VIDEO_CLOCK_RATE};
 use gop::GopCache;
+use send_delay::SendDelay;
 use stats::StreamStats;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -32,6 +35,7 @@ pub struct Stream {
     viewers: AtomicUsize,
     /// Streams of the same scene at lower quality (a camera's sub stream), best first.
     lower_layers: Vec<Arc<Stream>>,
+    send_delay: SendDelay,
 }
 
 /// What a layer is called in the API and on the page: its index among a path's layers.
@@ -95,6 +99,7 @@ impl Stream {
             }),
             viewers: AtomicUsize::new(0),
             lower_layers,
+            send_delay: SendDelay::default(),
         })
     }
 
@@ -171,7 +176,14 @@ impl Stream {
     }
 
     pub fn stats(&self) -> StreamStatsSnapshot {
-        self.lock().stats.snapshot()
+        let mut stats = self.lock().stats.snapshot();
+        stats.send_delay = self.send_delay.last_window(Instant::now());
+        stats
+    }
+
+    /// Notes how long a packet of a live frame waited in Lookout before it went to a viewer.
+    pub fn record_send_delay(&self, delay: std::time::Duration, now: Instant) {
+        self.send_delay.record(delay, now);
     }
 
     /// The video bitrate over the last second; 0 before the first second.

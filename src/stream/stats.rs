@@ -42,6 +42,9 @@ pub struct StreamStatsSnapshot {
     pub bitrate_bps: f64,
     /// Milliseconds since the last frame, `None` before the first.
     pub last_frame_age_ms: Option<u64>,
+    /// How long its packets waited in Lookout before going to viewers (pacing included), over
+    /// the last few seconds; `None` when nobody watched.
+    pub send_delay: Option<super::SendDelayPercentiles>,
 }
 
 impl StreamStats {
@@ -87,6 +90,7 @@ impl StreamStats {
             fps: (self.fps * 10.0).round() / 10.0,
             bitrate_bps: self.bitrate_bps.round(),
             last_frame_age_ms: self.last_frame_at.map(|at| at.elapsed().as_millis() as u64),
+            send_delay: None,
         }
     }
 }

@@ -105,6 +105,15 @@ impl LayerStatus {
     }
 }
 
+/// How a frame goes out: a live frame at its own timestamp, by a deadline from its arrival,
+/// its wait measured on its layer (`Stream::record_send_delay`); a frame sent to catch up (the
+/// replayed GOP, a cached keyframe) at the timestamp and by the deadline given.
+#[derive(Clone, Copy)]
+enum Delivery<'a> {
+    Live(&'a Stream),
+    Catchup { timestamp: u64, deadline: Instant },
+}
+
 /// A switch decided and waiting for the new layer's next keyframe.
 struct PendingSwitch {
     step: LayerStep,
@@ -165,7 +174,7 @@ impl Forwarder {
         pacer.set_rate(pacer.rate().max(replay_bits as f64 / REPLAY_WINDOW.as_secs_f64()));
         let replay_deadline = Instant::now() + REPLAY_WINDOW;
         for (frame, timestamp) in squeezed_replay(backlog) {
-            if self.send(&mut header, &mut pacer, &frame, timestamp, replay_deadline).await.is_err() {
+            if self.send(&mut header, &mut pacer, &frame, Delivery::Catchup { timestamp, deadline: replay_deadline }).await.is_err() {
                 return;
             }
         }
@@ -183,7 +192,7 @@ impl Forwarder {
                     if frame.keyframe {
                         pacer.follow_stream_bitrate(layers[chooser.current()].bitrate_bps());
                     }
-                    if self.send(&mut header, &mut pacer, &frame, frame.timestamp, frame.arrived_at + MAX_PACING_DELAY).await.is_err() {
+                    if self.send(&mut header, &mut pacer, &frame, Delivery::Live(&layers[chooser.current()])).await.is_err() {
                         return;
                     }
                 }
@@ -205,7 +214,7 @@ impl Forwarder {
                         status.mode = chooser.mode();
                         status.reason = switch.step.reason;
                     });
-                    if self.send(&mut header, &mut pacer, &keyframe, keyframe.timestamp, keyframe.arrived_at + MAX_PACING_DELAY).await.is_err() {
+                    if self.send(&mut header, &mut pacer, &keyframe, Delivery::Live(&layers[switch.step.layer])).await.is_err() {
                         return;
                     }
                 }
@@ -240,8 +249,8 @@ impl Forwarder {
                     // may not have: after the keyframe it continues at the next live one.
                     reader.skip_to_next_keyframe();
                     self.stats.keyframes_resent.fetch_add(1, Ordering::Relaxed);
-                    let deadline = Instant::now() + MAX_PACING_DELAY;
-                    if self.send(&mut header, &mut pacer, &keyframe, keyframe.timestamp, deadline).await.is_err() {
+                    let resend = Delivery::Catchup { timestamp: keyframe.timestamp, deadline: Instant::now() + MAX_PACING_DELAY };
+                    if self.send(&mut header, &mut pacer, &keyframe, resend).await.is_err() {
                         return;
                     }
                 }
@@ -255,8 +264,12 @@ impl Forwarder {
         }
     }
 
-    /// Sends a frame through the pacer; its packets leave by `deadline` at the latest.
-    async fn send(&self, header: &mut RtpHeaderState, pacer: &mut ViewerPacer, frame: &Arc<Frame>, timestamp: u64, deadline: Instant) -> Result<(), ()> {
+    /// Sends a frame through the pacer.
+    async fn send(&self, header: &mut RtpHeaderState, pacer: &mut ViewerPacer, frame: &Arc<Frame>, delivery: Delivery<'_>) -> Result<(), ()> {
+        let (timestamp, deadline) = match delivery {
+            Delivery::Live(_) => (frame.timestamp, frame.arrived_at + MAX_PACING_DELAY),
+            Delivery::Catchup { timestamp, deadline } => (timestamp, deadline),
+        };
         for packet in header.packets(frame, timestamp, &self.sent) {
             let size = packet.payload.len() as u64;
             let now = Instant::now();
@@ -267,6 +280,10 @@ impl Forwarder {
             if let Err(error) = self.track.write_rtp(packet).await {
                 tracing::debug!(%error, "viewer track closed");
                 return Err(());
+            }
+            if let Delivery::Live(layer) = delivery {
+                let now = Instant::now();
+                layer.record_send_delay(now.saturating_duration_since(frame.arrived_at), now);
             }
             self.stats.packets_sent.fetch_add(1, Ordering::Relaxed);
             self.stats.bytes_sent.fetch_add(size, Ordering::Relaxed);
