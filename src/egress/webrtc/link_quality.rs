@@ -3,12 +3,11 @@
 //! send when transport-cc is negotiated), or else the viewer's own estimate in REMB; and the
 //! loss and jitter of its RTCP receiver reports. The forwarder reads it to choose a layer.
 
-use rtc::interceptor::{BandwidthEstimator, EstimatorStats, Gcc, Interceptor, Packet, PacketReport, StreamInfo, TaggedPacket};
+use super::rtcp_tap::RtcpObserver;
+use rtc::interceptor::{BandwidthEstimator, EstimatorStats, Gcc, PacketReport, StreamInfo};
 use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
 use rtc::rtcp::receiver_report::ReceiverReport;
-use rtc::sansio::Protocol;
 use serde::Serialize;
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -135,20 +134,20 @@ impl BandwidthEstimator for PublishedGcc {
     }
 }
 
-/// Reads the viewer's receiver reports and REMB on their way in, passing every packet on.
+/// Notes the viewer's receiver reports and REMB as an `RtcpTap` shows them.
 pub struct ReceiverReportWatcher {
     link: Arc<LinkQuality>,
     video_ssrc: Option<u32>,
-    read_queue: VecDeque<TaggedPacket>,
-    write_queue: VecDeque<TaggedPacket>,
 }
 
 impl ReceiverReportWatcher {
     pub fn new(link: Arc<LinkQuality>) -> Self {
-        Self { link, video_ssrc: None, read_queue: VecDeque::new(), write_queue: VecDeque::new() }
+        Self { link, video_ssrc: None }
     }
+}
 
-    fn note(&self, packet: &dyn rtc::rtcp::packet::Packet) {
+impl RtcpObserver for ReceiverReportWatcher {
+    fn observe(&mut self, packet: &dyn rtc::rtcp::packet::Packet) {
         if let Some(report) = packet.as_any().downcast_ref::<ReceiverReport>() {
             for reception in report.reports.iter().filter(|r| Some(r.ssrc) == self.video_ssrc) {
                 self.link.loss_fraction.set(f64::from(reception.fraction_lost) / 256.0);
@@ -161,60 +160,22 @@ impl ReceiverReportWatcher {
             }
         }
     }
-}
 
-impl Protocol<TaggedPacket, TaggedPacket, ()> for ReceiverReportWatcher {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = rtc::shared::error::Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        if let Packet::Rtcp(packets) = &msg.message.packet {
-            for packet in packets {
-                self.note(packet.as_ref());
-            }
-        }
-        self.read_queue.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_read(&mut self) -> Option<Self::Rout> {
-        self.read_queue.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        self.write_queue.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_write(&mut self) -> Option<Self::Wout> {
-        self.write_queue.pop_front()
-    }
-}
-
-impl Interceptor for ReceiverReportWatcher {
     fn bind_local_stream(&mut self, info: &StreamInfo) {
         // The first local stream is the video; an RTX stream binds too, under its own SSRC.
         self.video_ssrc.get_or_insert(info.ssrc);
     }
-    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rtc::interceptor::AttributedPacket;
     use rtc::rtcp::reception_report::ReceptionReport;
-    use rtc::shared::TransportContext;
 
     fn read(watcher: &mut ReceiverReportWatcher, rtcp: Vec<Box<dyn rtc::rtcp::packet::Packet>>) {
-        let message = TaggedPacket { now: Instant::now(), transport: TransportContext::default(), message: AttributedPacket::new(Packet::Rtcp(rtcp)) };
-        watcher.handle_read(message).expect("read");
-        assert!(watcher.poll_read().is_some(), "passed on");
+        for packet in &rtcp {
+            watcher.observe(packet.as_ref());
+        }
     }
 
     #[test]

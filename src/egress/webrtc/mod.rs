@@ -10,6 +10,7 @@ mod mux;
 pub mod network;
 mod ports;
 mod retransmitter;
+mod rtcp_tap;
 mod rtp_header;
 mod sender_reports;
 mod sent_frames;

@@ -5,6 +5,7 @@ use super::keyframe_requests::{KeyframeRequestWatcher, KeyframeRequests};
 use super::link_quality::{LinkQuality, PublishedGcc, ReceiverReportWatcher};
 use super::network::{Network, PortsExhausted, SocketHold};
 use super::retransmitter::{NackStats, Retransmitter};
+use super::rtcp_tap::RtcpTap;
 use super::sender_reports::SenderReports;
 use super::sent_frames::SentFrames;
 use lookout_signaling::{IceCandidate, IceServer};
@@ -152,8 +153,8 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>) -> Result
         .with(Slot::CongestionControl, CongestionControlBuilder::new(PublishedGcc::new(link.clone())).build())
         .with(Slot::SenderReport, SenderReports::new(sent_frames.clone()))
         .with(Slot::NackResponder, Retransmitter::new(sent_frames.clone(), nack_stats.clone()))
-        .with(Slot::from(KEYFRAME_REQUEST_SLOT), KeyframeRequestWatcher::new(keyframe_requests.clone()))
-        .with(Slot::from(RECEIVER_REPORT_SLOT), ReceiverReportWatcher::new(link.clone()));
+        .with(Slot::from(KEYFRAME_REQUEST_SLOT), RtcpTap::new(KeyframeRequestWatcher::new(keyframe_requests.clone())))
+        .with(Slot::from(RECEIVER_REPORT_SLOT), RtcpTap::new(ReceiverReportWatcher::new(link.clone())));
     let registry = configure_twcc_sender_only(registry, &mut media_engine)?;
     let (events_tx, events) = mpsc::unbounded_channel();
     let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);

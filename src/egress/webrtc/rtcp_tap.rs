@@ -1,0 +1,69 @@
+//! An interceptor that shows the viewer's RTCP to an observer on its way in and passes every
+//! packet on unchanged, for what Lookout only needs to notice (keyframe requests, receiver
+//! reports). Read inside the chain rather than from the track's RTCP events: those reach the
+//! application only when an interceptor marks them, and compound RTCP is routed by its first
+//! sub-packet's SSRC, so a packet behind a receiver report could be lost on the way.
+
+use rtc::interceptor::{Interceptor, Packet, StreamInfo, TaggedPacket};
+use rtc::sansio::Protocol;
+use std::collections::VecDeque;
+use std::time::Instant;
+
+pub trait RtcpObserver: Send + Sync + 'static {
+    fn observe(&mut self, packet: &dyn rtc::rtcp::packet::Packet);
+
+    /// A stream Lookout sends on this connection (the video, then its RTX stream).
+    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
+}
+
+pub struct RtcpTap<O> {
+    observer: O,
+    read_queue: VecDeque<TaggedPacket>,
+    write_queue: VecDeque<TaggedPacket>,
+}
+
+impl<O: RtcpObserver> RtcpTap<O> {
+    pub fn new(observer: O) -> Self {
+        Self { observer, read_queue: VecDeque::new(), write_queue: VecDeque::new() }
+    }
+}
+
+impl<O: RtcpObserver> Protocol<TaggedPacket, TaggedPacket, ()> for RtcpTap<O> {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = rtc::shared::error::Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let Packet::Rtcp(packets) = &msg.message.packet {
+            for packet in packets {
+                self.observer.observe(packet.as_ref());
+            }
+        }
+        self.read_queue.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<Self::Rout> {
+        self.read_queue.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.write_queue.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<Self::Wout> {
+        self.write_queue.pop_front()
+    }
+}
+
+impl<O: RtcpObserver> Interceptor for RtcpTap<O> {
+    fn bind_local_stream(&mut self, info: &StreamInfo) {
+        self.observer.bind_local_stream(info);
+    }
+    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
