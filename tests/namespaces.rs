@@ -170,17 +170,25 @@ fn a_page_without_udp_falls_back_to_ll_hls() {
     assert!(result["status"].as_str().is_some_and(|s| s.starts_with("LL-HLS fallback: UDP unreachable")), "{result}");
 }
 
+/// A server and a viewer namespace joined by a veth pair, `s0` at 10.`subnet`.0.1 and `v0` at
+/// 10.`subnet`.0.2, each with a default route over it: a webrtc-rs viewer's mDNS socket needs a
+/// multicast route (ENODEV without one).
+fn server_and_viewer(name: &str, subnet: u8) -> (Namespace, Namespace) {
+    let id = std::process::id() % 100_000;
+    let server = Namespace::new(format!("lk-{name}s-{id}")).expect("server namespace");
+    let viewer = Namespace::new(format!("lk-{name}v-{id}")).expect("viewer namespace");
+    server.link(("s0", &format!("10.{subnet}.0.1/24")), &viewer, ("v0", &format!("10.{subnet}.0.2/24"))).expect("link");
+    viewer.exec("ip", &["route", "add", "default", "dev", "v0"]).expect("viewer route");
+    server.exec("ip", &["route", "add", "default", "dev", "s0"]).expect("server route");
+    (server, viewer)
+}
+
 /// A viewer behind a link of twice the stream's average bitrate with a shallow queue (30
 /// packets, as in a cheap router) receives every packet of the 720p stream's keyframes on the
 /// first try: the pacer spreads each keyframe instead of writing it as one burst.
 #[test]
 fn keyframes_cross_a_link_of_twice_the_average_bitrate_without_loss() {
-    let id = std::process::id() % 100_000;
-    let server = Namespace::new(format!("lk-pcs-{id}")).expect("server namespace");
-    let viewer = Namespace::new(format!("lk-pcv-{id}")).expect("viewer namespace");
-    server.link(("s0", "10.211.0.1/24"), &viewer, ("v0", "10.211.0.2/24")).expect("link");
-    // The viewer's mDNS socket needs a multicast route (ENODEV without one).
-    viewer.exec("ip", &["route", "add", "default", "dev", "v0"]).expect("viewer route");
+    let (server, viewer) = server_and_viewer("pc", 211);
     // A token bucket (this machine's kernel has no netem): 5 Mbit/s, a burst of 2 packets and a
     // queue of 36 000 bytes, about 30 packets.
     server.exec("tc", &["qdisc", "add", "dev", "s0", "root", "tbf", "rate", "5mbit", "burst", "3000", "limit", "36000"]).expect("tc tbf");
@@ -233,13 +241,7 @@ fn wait_for_session(namespace: &Namespace, id: &str, timeout: Duration, what: &s
 /// stay on the main layer without loss, and nobody is disconnected.
 #[test]
 fn a_slow_viewer_steps_down_to_the_sub_layer_alone_and_back_up() {
-    let id = std::process::id() % 100_000;
-    let server = Namespace::new(format!("lk-lys-{id}")).expect("server namespace");
-    let viewer = Namespace::new(format!("lk-lyv-{id}")).expect("viewer namespace");
-    server.link(("s0", "10.212.0.1/24"), &viewer, ("v0", "10.212.0.2/24")).expect("link");
-    // Both run viewers, whose mDNS sockets need a multicast route (ENODEV without one).
-    viewer.exec("ip", &["route", "add", "default", "dev", "v0"]).expect("viewer route");
-    server.exec("ip", &["route", "add", "default", "dev", "s0"]).expect("server route");
+    let (server, viewer) = server_and_viewer("ly", 212);
     let config = "listen = \"10.212.0.1:8080\"\n\
         [paths.demo]\nsource = \"testpattern\"\n\
         test_pattern = { width = 1280, height = 720, fps = 30, keyframe_interval_secs = 1, bitrate_kbps = 2500 }\n\
