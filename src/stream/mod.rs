@@ -19,7 +19,7 @@ use send_delay::SendDelay;
 use stats::StreamStats;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
 
 /// How many frames a reader may fall behind before it loses frames (about 8 s at 30 fps).
@@ -35,7 +35,9 @@ pub struct Stream {
     viewers: AtomicUsize,
     /// Streams of the same scene at lower quality (a camera's sub stream), best first.
     lower_layers: Vec<Arc<Stream>>,
+    /// How long live packets waited in Lookout, and that less the pacer's intended wait.
     send_delay: SendDelay,
+    send_delay_beyond_pacing: SendDelay,
 }
 
 /// What a layer is called in the API and on the page: its index among a path's layers.
@@ -100,6 +102,7 @@ impl Stream {
             viewers: AtomicUsize::new(0),
             lower_layers,
             send_delay: SendDelay::default(),
+            send_delay_beyond_pacing: SendDelay::default(),
         })
     }
 
@@ -177,13 +180,17 @@ impl Stream {
 
     pub fn stats(&self) -> StreamStatsSnapshot {
         let mut stats = self.lock().stats.snapshot();
-        stats.send_delay = self.send_delay.last_window(Instant::now());
+        let now = Instant::now();
+        stats.send_delay = self.send_delay.last_window(now);
+        stats.send_delay_beyond_pacing = self.send_delay_beyond_pacing.last_window(now);
         stats
     }
 
-    /// Notes how long a packet of a live frame waited in Lookout before it went to a viewer.
-    pub fn record_send_delay(&self, delay: std::time::Duration, now: Instant) {
+    /// Notes how long a packet of a live frame waited in Lookout before it went to a viewer,
+    /// `paced` of it on purpose, in its viewer's pacer.
+    pub fn record_send_delay(&self, delay: Duration, paced: Duration, now: Instant) {
         self.send_delay.record(delay, now);
+        self.send_delay_beyond_pacing.record(delay.saturating_sub(paced), now);
     }
 
     /// The video bitrate over the last second; 0 before the first second.

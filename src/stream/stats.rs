@@ -42,9 +42,12 @@ pub struct StreamStatsSnapshot {
     pub bitrate_bps: f64,
     /// Milliseconds since the last frame, `None` before the first.
     pub last_frame_age_ms: Option<u64>,
-    /// How long its packets waited in Lookout before going to viewers (pacing included), over
-    /// the last few seconds; `None` when nobody watched.
+    /// How long its packets waited in Lookout before going to viewers (frame complete to packet
+    /// handed to the viewer's connection), over the last few seconds; `None` when nobody watched.
     pub send_delay: Option<super::SendDelayPercentiles>,
+    /// The same less the wait the pacer imposes on purpose (keyframes spread out): Lookout's
+    /// own processing and queueing.
+    pub send_delay_beyond_pacing: Option<super::SendDelayPercentiles>,
 }
 
 impl StreamStats {
@@ -91,6 +94,7 @@ impl StreamStats {
             bitrate_bps: self.bitrate_bps.round(),
             last_frame_age_ms: self.last_frame_at.map(|at| at.elapsed().as_millis() as u64),
             send_delay: None,
+            send_delay_beyond_pacing: None,
         }
     }
 }

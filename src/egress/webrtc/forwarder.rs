@@ -272,9 +272,9 @@ impl Forwarder {
         };
         for packet in header.packets(frame, timestamp, &self.sent) {
             let size = packet.payload.len() as u64;
-            let now = Instant::now();
-            let release = pacer.release_time(packet.payload.len(), now, deadline);
-            if release > now {
+            let handed_in = Instant::now();
+            let release = pacer.release_time(packet.payload.len(), handed_in, deadline);
+            if release > handed_in {
                 tokio::time::sleep_until(release.into()).await;
             }
             if let Err(error) = self.track.write_rtp(packet).await {
@@ -283,7 +283,7 @@ impl Forwarder {
             }
             if let Delivery::Live(layer) = delivery {
                 let now = Instant::now();
-                layer.record_send_delay(now.saturating_duration_since(frame.arrived_at), now);
+                layer.record_send_delay(now.saturating_duration_since(frame.arrived_at), release.saturating_duration_since(handed_in), now);
             }
             self.stats.packets_sent.fetch_add(1, Ordering::Relaxed);
             self.stats.bytes_sent.fetch_add(size, Ordering::Relaxed);
