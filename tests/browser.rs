@@ -1,5 +1,5 @@
-//! The page in headless Chromium (Debian's, driven by playwright-core): it plays `demo` and a
-//! GStreamer camera path, over WebRTC and over LL-HLS with hls.js, frames are rendered at the
+//! The page in headless Chromium (Debian's, driven by playwright-core): it plays `demo` (with
+//! its tone) and a GStreamer camera path, over WebRTC and over LL-HLS with hls.js, frames are rendered at the
 //! right size, and it reconnects by itself when the server restarts. Prints time to first frame
 //! and glass-to-glass latency.
 
@@ -38,6 +38,11 @@ async fn page_plays_demo_at_full_size_and_reads_latency() {
     assert!(result["latencySamples"].as_u64().unwrap_or(0) > 30, "the barcode was read: {result}");
     assert_eq!(result["transport"], "webrtc", "played over WebRTC, with no fallback: {result}");
     assert_reported_latency_agrees_with_the_barcode(&result);
+    // The test pattern's tone, passed through as G.711 on the same connection.
+    let audio = &result["audio"];
+    assert_eq!(audio["codec"], "PCMU", "{result}");
+    assert!(audio["packetsReceived"].as_u64().unwrap_or(0) > 100 && audio["packetsLost"] == 0, "{result}");
+    assert!(audio["totalSamplesReceived"].as_u64().unwrap_or(0) > 8_000 * 2, "over two seconds of sound decoded: {result}");
     eprintln!(
         "demo in Chromium: first frame {} ms, glass-to-glass p50 {} ms, p95 {} ms, from capture times {} ms",
         result["firstFrameMs"], result["latencyP50Ms"], result["latencyP95Ms"], result["reportedLatencyMs"]
@@ -176,7 +181,7 @@ async fn page_resumes_by_itself_when_the_camera_comes_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_plays_through_layer_switches() {
     let pattern = |width, height, bitrate_kbps| {
-        PathConfig::TestPattern(TestPatternSettings { width, height, fps: 30, keyframe_interval: Duration::from_secs(1), bitrate_kbps })
+        PathConfig::TestPattern(TestPatternSettings { width, height, fps: 30, keyframe_interval: Duration::from_secs(1), bitrate_kbps, audio: true })
     };
     let server = start_server_with_layers([("demo", pattern(640, 360, 1200))], [("demo", vec![pattern(320, 180, 300)])]).await;
     wait_live(&server, "demo", Duration::from_secs(10)).await;

@@ -75,7 +75,7 @@ async fn viewers_share_one_packetization_per_frame() {
 async fn a_keyframe_request_is_answered_from_the_cache() {
     use lookout::config::{PathConfig, TestPatternSettings};
     // Keyframes ten seconds apart: a keyframe soon after the PLI can only be the cached one.
-    let rare_keyframes = TestPatternSettings { width: 320, height: 180, fps: 15, keyframe_interval: Duration::from_secs(10), bitrate_kbps: 300 };
+    let rare_keyframes = TestPatternSettings { width: 320, height: 180, fps: 15, keyframe_interval: Duration::from_secs(10), bitrate_kbps: 300, audio: false };
     let server = start_server([("demo", PathConfig::TestPattern(rare_keyframes))]).await;
     wait_live(&server, "demo", Duration::from_secs(10)).await;
     let demo = server.registry.get("demo").expect("demo").clone();

@@ -49,8 +49,17 @@ function showLayer(layer) {
 
 $('layer-choice').onchange = (e) => player.pinLayer(e.target.value || null);
 
+// Browsers start video with sound only after a click: the page starts muted.
+$('unmute').onclick = () => {
+  const video = $('video');
+  video.muted = !video.muted;
+  $('unmute').textContent = video.muted ? 'Unmute' : 'Mute';
+};
+
 function showFigures(f) {
   showLayer(f.layer);
+  $('fig-audio').textContent = f.audio
+    ? `${f.audio.codec || 'audio'}, ${f.audio.packetsReceived} packets, ${f.audio.packetsLost} lost` : 'none';
   $('fig-estimate').textContent = f.estimatedBitrateBps != null
     ? `${(f.estimatedBitrateBps / 1e6).toFixed(2)} Mbit/s (${f.estimateFrom})` : '–';
   $('fig-resolution').textContent = f.width ? `${f.width}×${f.height}` : '–';

@@ -60,6 +60,8 @@ export class Player extends EventTarget {
       nackCount: 0, reportedLatencyMs: null,
       // From the server: the layer this viewer gets and why, and its link's bandwidth estimate.
       layer: null, estimatedBitrateBps: null, estimateFrom: null,
+      // The audio track's inbound-rtp figures, when the path has audio.
+      audio: null,
       transport: null, fallbackReason: null,
     };
   }
@@ -396,6 +398,16 @@ export class Player extends EventTarget {
     const local = pair && report.get(pair.localCandidateId);
     if (local) this.figures.route = `${local.candidateType} ${local.protocol}`;
     report.forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') {
+        const codec = report.get(s.codecId);
+        this.figures.audio = {
+          codec: codec ? codec.mimeType.replace('audio/', '') : null,
+          packetsReceived: s.packetsReceived,
+          packetsLost: s.packetsLost,
+          totalSamplesReceived: s.totalSamplesReceived ?? 0,
+          totalAudioEnergy: s.totalAudioEnergy ?? 0,
+        };
+      }
       if (s.type !== 'inbound-rtp' || s.kind !== 'video') return;
       const f = this.figures;
       const previous = this.previousStats;

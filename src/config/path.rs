@@ -49,6 +49,8 @@ pub struct TestPatternSettings {
     pub fps: u32,
     pub keyframe_interval: Duration,
     pub bitrate_kbps: u32,
+    /// A G.711 tone: a 100 ms beep at the start of every second of capture time.
+    pub audio: bool,
 }
 
 impl Default for TestPatternSettings {
@@ -59,6 +61,7 @@ impl Default for TestPatternSettings {
             fps: 30,
             keyframe_interval: Duration::from_secs(2),
             bitrate_kbps: 2500,
+            audio: true,
         }
     }
 }
@@ -86,6 +89,7 @@ pub(super) struct FileTestPattern {
     fps: Option<u32>,
     keyframe_interval_secs: Option<f64>,
     bitrate_kbps: Option<u32>,
+    audio: Option<bool>,
 }
 
 const TEST_PATTERN_SOURCE: &str = "testpattern";
@@ -188,5 +192,6 @@ fn test_pattern(field: &str, file: FileTestPattern) -> Result<TestPatternSetting
     if !(50..=50_000).contains(&bitrate_kbps) {
         return Err(invalid(format!("{field}.bitrate_kbps"), format!("{bitrate_kbps} must be from 50 to 50000")));
     }
-    Ok(TestPatternSettings { width, height, fps, keyframe_interval: Duration::from_secs_f64(keyframe_secs), bitrate_kbps })
+    let audio = file.audio.unwrap_or(default.audio);
+    Ok(TestPatternSettings { width, height, fps, keyframe_interval: Duration::from_secs_f64(keyframe_secs), bitrate_kbps, audio })
 }

@@ -1,9 +1,12 @@
-//! Codec facts shared by sources and egress: the `Frame`, H.264 NAL helpers, clocks.
+//! Codec facts shared by sources and egress: the video `Frame`, `AudioFrame`, H.264 NAL
+//! helpers, clocks.
 
+pub mod audio;
 pub mod frame;
 pub mod h264;
 pub mod ntp;
 
+pub use audio::{AudioCodec, AudioFrame};
 pub use frame::{Frame, VideoParameters};
 
 /// RTP clock rate of video, in Hz (RFC 6184 §8.2.1).

@@ -13,7 +13,7 @@ pub use state::PathState;
 pub use send_delay::SendDelayPercentiles;
 pub use stats::StreamStatsSnapshot;
 
-use crate::media::{Frame, VIDEO_CLOCK_RATE};
+use crate::media::{AudioCodec, AudioFrame, Frame, VIDEO_CLOCK_RATE};
 use gop::GopCache;
 use send_delay::SendDelay;
 use stats::StreamStats;
@@ -25,6 +25,10 @@ use tokio::sync::{broadcast, watch};
 /// How many frames a reader may fall behind before it loses frames (about 8 s at 30 fps).
 /// A reader that lags loses whole frames and resumes at the next keyframe.
 const READER_QUEUE_FRAMES: usize = 256;
+
+/// Audio frames a reader may fall behind by (about 2 s of 20 ms frames): audio is small and
+/// never waits for a keyframe, so a lagging reader just skips ahead.
+const AUDIO_QUEUE_FRAMES: usize = 100;
 
 pub struct Stream {
     name: String,
@@ -38,6 +42,9 @@ pub struct Stream {
     /// How long live packets waited in Lookout, and that less the pacer's intended wait.
     send_delay: SendDelay,
     send_delay_beyond_pacing: SendDelay,
+    audio: broadcast::Sender<Arc<AudioFrame>>,
+    /// The codec of the source's audio, once it is known to have some.
+    audio_codec: Mutex<Option<AudioCodec>>,
 }
 
 /// What a layer is called in the API and on the page: its index among a path's layers.
@@ -103,6 +110,8 @@ impl Stream {
             lower_layers,
             send_delay: SendDelay::default(),
             send_delay_beyond_pacing: SendDelay::default(),
+            audio: broadcast::channel(AUDIO_QUEUE_FRAMES).0,
+            audio_codec: Mutex::new(None),
         })
     }
 
@@ -165,6 +174,25 @@ impl Stream {
         if !matches!(*self.state.borrow(), PathState::Live) {
             self.set_state(PathState::Live);
         }
+    }
+
+    /// A source says whether its session has audio, and in which codec.
+    pub fn set_audio_codec(&self, codec: Option<AudioCodec>) {
+        *self.audio_codec.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = codec;
+    }
+
+    pub fn audio_codec(&self) -> Option<AudioCodec> {
+        *self.audio_codec.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Hands an audio frame to every audio reader without waiting for any of them.
+    pub fn publish_audio(&self, frame: AudioFrame) {
+        // An error only means that nobody is listening now.
+        let _ = self.audio.send(Arc::new(frame));
+    }
+
+    pub fn subscribe_audio(&self) -> broadcast::Receiver<Arc<AudioFrame>> {
+        self.audio.subscribe()
     }
 
     /// A new reader: it first gets the cached GOP (starting at a keyframe), then live frames.

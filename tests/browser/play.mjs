@@ -120,6 +120,7 @@ try {
     latencyP95Ms: pick(0.95),
     reportedLatencyMs: f.reportedLatencyMs,
     nackCount: f.nackCount,
+    audio: f.audio,
     route: f.route,
     transport: f.transport,
     fallbackReason: f.fallbackReason,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 /// A small, cheap test pattern, so tests leave CPU to the peers they talk to.
 pub fn small_pattern() -> PathConfig {
-    PathConfig::TestPattern(TestPatternSettings { width: 320, height: 180, fps: 15, keyframe_interval: Duration::from_secs(1), bitrate_kbps: 300 })
+    PathConfig::TestPattern(TestPatternSettings { width: 320, height: 180, fps: 15, keyframe_interval: Duration::from_secs(1), bitrate_kbps: 300, audio: true })
 }
 
 /// Starts Lookout on an ephemeral loopback port with the given paths.

@@ -9,6 +9,7 @@ use super::retransmitter::{NackStats, NackStatsSnapshot};
 use super::rtp_header::RtpHeaderState;
 use super::sent_frames::{RtpStreamId, SentFrames};
 use super::session::is_terminal;
+use super::track_start;
 use crate::media::Frame;
 use crate::stream::{layer_name, Reader, Stream};
 use serde::Serialize;
@@ -20,9 +21,6 @@ use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::peer_connection::RTCPeerConnectionState;
 use webrtc::rtp_transceiver::RtpSender;
-
-/// A viewer that has not connected by then will not: ICE gives up well before.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A new viewer gets the cached GOP at once (its keyframe is the only picture it can start
 /// from) with its timestamps squeezed to this spacing, ending at the newest cached frame's:
@@ -148,20 +146,10 @@ pub(super) struct Forwarder {
 
 impl Forwarder {
     pub async fn run(mut self) {
-        let connected = tokio::time::timeout(CONNECT_TIMEOUT, self.state.wait_for(|s| *s == RTCPeerConnectionState::Connected || is_terminal(*s)))
-            .await
-            .is_ok_and(|reached| reached.is_ok_and(|s| *s == RTCPeerConnectionState::Connected));
-        if !connected {
+        if !track_start::connected(&mut self.state).await {
             return;
         }
-        // The payload type is the one negotiated, which in WHEP is the viewer's choice.
-        let payload_type = match self.sender.get_parameters().await {
-            Ok(parameters) => match parameters.rtp_parameters.codecs.first() {
-                Some(codec) => codec.payload_type,
-                None => return tracing::warn!(path = self.stream.name(), "no codec negotiated; not sending"),
-            },
-            Err(error) => return tracing::warn!(path = self.stream.name(), %error, "cannot read the negotiated codec"),
-        };
+        let Some(payload_type) = track_start::negotiated_payload_type(self.sender.as_ref(), self.stream.name(), "video").await else { return };
         let mut header = RtpHeaderState::new(RtpStreamId { ssrc: self.ssrc, payload_type });
         tracing::info!(path = self.stream.name(), "viewer connected after {} ms", self.created.elapsed().as_millis());
         let layers = self.stream.layers();

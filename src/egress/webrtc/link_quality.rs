@@ -162,8 +162,10 @@ impl RtcpObserver for ReceiverReportWatcher {
     }
 
     fn bind_local_stream(&mut self, info: &StreamInfo) {
-        // The first local stream is the video; an RTX stream binds too, under its own SSRC.
-        self.video_ssrc.get_or_insert(info.ssrc);
+        // The layer is chosen by the video's reports; an audio stream binds too.
+        if info.mime_type.to_ascii_lowercase().starts_with("video/") {
+            self.video_ssrc = Some(info.ssrc);
+        }
     }
 }
 
@@ -182,10 +184,12 @@ mod tests {
     fn receiver_reports_and_remb_reach_the_snapshot() {
         let link = Arc::new(LinkQuality::default());
         let mut watcher = ReceiverReportWatcher::new(link.clone());
-        watcher.bind_local_stream(&StreamInfo { ssrc: 7, ..Default::default() });
+        watcher.bind_local_stream(&StreamInfo { ssrc: 7, mime_type: "video/H264".into(), ..Default::default() });
+        watcher.bind_local_stream(&StreamInfo { ssrc: 99, mime_type: "audio/PCMU".into(), ..Default::default() });
         assert_eq!(link.snapshot(), LinkQualitySnapshot::default(), "nothing known yet");
         let reception = |ssrc, fraction_lost| ReceptionReport { ssrc, fraction_lost, jitter: 900, ..Default::default() };
         let report = ReceiverReport { ssrc: 1, reports: vec![reception(99, 200), reception(7, 64)], ..Default::default() };
+        // (99 is the audio's.)
         let remb = ReceiverEstimatedMaximumBitrate { sender_ssrc: 1, bitrate: 1_500_000.0, ssrcs: vec![7] };
         read(&mut watcher, vec![Box::new(report), Box::new(remb)]);
         let snapshot = link.snapshot();

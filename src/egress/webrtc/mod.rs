@@ -1,6 +1,7 @@
 //! WebRTC egress: one viewer session per PeerConnection, fed from the stream's shared packets.
 
 mod announce;
+mod audio_forwarder;
 mod forwarder;
 pub mod ice_servers;
 mod keyframe_requests;
@@ -19,6 +20,7 @@ mod pacer;
 mod peer;
 pub mod session;
 pub mod sessions;
+mod track_start;
 
 pub use network::Network;
 pub use session::{SessionError, SessionEvent, ViewerSession};

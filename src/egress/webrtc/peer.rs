@@ -1,6 +1,7 @@
 //! Builds the PeerConnection of one viewer: codecs, interceptors, sockets, events.
 
 use super::announce::Announcer;
+use super::audio_forwarder::AudioClock;
 use super::keyframe_requests::{KeyframeRequestWatcher, KeyframeRequests};
 use super::link_quality::{LinkQuality, PublishedGcc, ReceiverReportWatcher};
 use super::network::{Network, PortsExhausted, SocketHold};
@@ -8,6 +9,7 @@ use super::retransmitter::{NackStats, Retransmitter};
 use super::rtcp_tap::RtcpTap;
 use super::sender_reports::SenderReports;
 use super::sent_frames::SentFrames;
+use crate::media::AudioCodec;
 use lookout_signaling::{IceCandidate, IceServer};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{CongestionControlBuilder, Registry, Slot};
@@ -37,6 +39,10 @@ pub fn h264_codec() -> RTCRtpCodec {
         sdp_fmtp_line: H264_FMTP.to_owned(),
         rtcp_feedback: vec![feedback("nack", ""), feedback("nack", "pli"), feedback("ccm", "fir"), feedback("goog-remb", "")],
     }
+}
+
+pub fn audio_codec(codec: AudioCodec) -> RTCRtpCodec {
+    RTCRtpCodec { mime_type: codec.mime_type().to_owned(), clock_rate: codec.clock_rate(), channels: 1, sdp_fmtp_line: String::new(), rtcp_feedback: Vec::new() }
 }
 
 /// RFC 4588 retransmission of the H.264 payload type.
@@ -101,6 +107,8 @@ pub struct Peer {
     pub sent_frames: Arc<SentFrames>,
     pub nack_stats: Arc<NackStats>,
     pub link: Arc<LinkQuality>,
+    /// Filled by the audio forwarder, read by the sender reports.
+    pub audio_clock: Arc<AudioClock>,
     /// Its port of the range, or its place on the shared port.
     pub hold: SocketHold,
 }
@@ -127,8 +135,9 @@ fn ice_credentials() -> (String, String) {
     (Alphanumeric.sample_string(&mut rng, 16), Alphanumeric.sample_string(&mut rng, 32))
 }
 
-/// `own_ice_servers`: the ICE servers with the credentials Lookout itself uses.
-pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>) -> Result<Peer, BuildError> {
+/// `own_ice_servers`: the ICE servers with the credentials Lookout itself uses; `audio`: the
+/// path's audio codec, the only one offered (the browser answers with the first it supports).
+pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>, audio: Option<AudioCodec>) -> Result<Peer, BuildError> {
     let (ufrag, password) = ice_credentials();
     let binding = network.bind(&ufrag).map_err(|PortsExhausted(range)| BuildError::PortsExhausted(range))?;
     let mut media_engine = MediaEngine::default();
@@ -140,18 +149,22 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>) -> Result
         RTCRtpCodecParameters { rtp_codec: rtx_codec(H264_PAYLOAD_TYPE), payload_type: RTX_PAYLOAD_TYPE },
         RtpCodecKind::Video,
     )?;
+    if let Some(codec) = audio {
+        media_engine.register_codec(RTCRtpCodecParameters { rtp_codec: audio_codec(codec), payload_type: codec.payload_type() }, RtpCodecKind::Audio)?;
+    }
     configure_simulcast_extension_headers(&mut media_engine)?;
     let keyframe_requests = Arc::new(KeyframeRequests::default());
     let sent_frames = Arc::new(SentFrames::default());
     let nack_stats = Arc::new(NackStats::default());
     let link = Arc::new(LinkQuality::default());
+    let audio_clock = Arc::new(AudioClock::default());
     // Lookout only sends: it makes its own sender reports and answers NACKs itself. webrtc's
     // NACK generator, TWCC receiver and receiver reports would watch for media that never comes.
     // Transport-wide sequence numbers on every packet make the viewer send TWCC feedback, which
     // drives the bandwidth estimate.
     let registry = Registry::new()
         .with(Slot::CongestionControl, CongestionControlBuilder::new(PublishedGcc::new(link.clone())).build())
-        .with(Slot::SenderReport, SenderReports::new(sent_frames.clone()))
+        .with(Slot::SenderReport, SenderReports::new(sent_frames.clone(), audio_clock.clone()))
         .with(Slot::NackResponder, Retransmitter::new(sent_frames.clone(), nack_stats.clone()))
         .with(Slot::from(KEYFRAME_REQUEST_SLOT), RtcpTap::new(KeyframeRequestWatcher::new(keyframe_requests.clone())))
         .with(Slot::from(RECEIVER_REPORT_SLOT), RtcpTap::new(ReceiverReportWatcher::new(link.clone())));
@@ -183,5 +196,5 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>) -> Result
         .with_tcp_addrs(binding.tcp_addrs)
         .build()
         .await?;
-    Ok(Peer { connection: Arc::new(connection), events, state, keyframe_requests, sent_frames, nack_stats, link, hold: binding.hold })
+    Ok(Peer { connection: Arc::new(connection), events, state, keyframe_requests, sent_frames, nack_stats, link, audio_clock, hold: binding.hold })
 }

@@ -152,6 +152,10 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Retransmitter {
 
 impl Interceptor for Retransmitter {
     fn bind_local_stream(&mut self, info: &StreamInfo) {
+        // Only the video is NACKed; an audio stream binds too.
+        if !info.mime_type.to_ascii_lowercase().starts_with("video/") {
+            return;
+        }
         let rtx = info.ssrc_rtx.zip(info.payload_type_rtx).map(|(ssrc, payload_type)| (ssrc, payload_type, rand::random()));
         self.stream = Some(BoundStream { id: RtpStreamId { ssrc: info.ssrc, payload_type: info.payload_type }, rtx });
     }
@@ -181,6 +185,7 @@ mod tests {
         StreamInfo {
             ssrc: SSRC,
             payload_type: 102,
+            mime_type: "video/H264".into(),
             ssrc_rtx: rtx.then_some(RTX_SSRC),
             payload_type_rtx: rtx.then_some(103),
             ..Default::default()

@@ -3,57 +3,71 @@
 //!
 //! The pairing comes from the newest frame sent at its own timestamp: its RTP timestamp and its
 //! capture time (the camera's clock when it sends usable reports, see `source::camera_clock`).
-//! So a browser's `estimatedPlayoutTimestamp` is the capture time of what it shows, and the page
-//! can show glass-to-glass latency for any camera with a synchronised clock.
+//! So a browser's `estimatedPlayoutTimestamp` is the capture time of what it shows, the page
+//! can show glass-to-glass latency for any camera with a synchronised clock, and the browser
+//! plays audio and video in sync, as both are mapped to the same capture clock.
 
-use super::sent_frames::SentFrames;
-use crate::media::{ntp, VIDEO_CLOCK_RATE};
+use crate::media::ntp;
 use rtc::interceptor::{AttributedPacket, Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::sender_report::SenderReport;
 use rtc::sansio::Protocol;
 use rtc::shared::TransportContext;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+
+/// What a sent stream's reports are built from: an RTP timestamp it sent and the capture time
+/// it stands for.
+pub trait ClockReference: Send + Sync {
+    fn clock_reference(&self) -> Option<(u32, SystemTime)>;
+}
 
 /// RFC 3550 suggests about 5 s for a few participants; browsers want a first report soon
 /// after the media starts, for their audio/video sync and playout estimates.
 const FIRST_REPORT_AFTER: Duration = Duration::from_millis(100);
 const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
-pub struct SenderReports {
-    sent: Arc<SentFrames>,
-    ssrc: Option<u32>,
+/// One stream this connection sends.
+struct ReportedStream {
+    clock: Arc<dyn ClockReference>,
+    clock_rate: u32,
     packets: u32,
     octets: u32,
+}
+
+pub struct SenderReports {
+    video: Arc<dyn ClockReference>,
+    audio: Arc<dyn ClockReference>,
+    streams: HashMap<u32, ReportedStream>,
     next_report: Option<Instant>,
     read_queue: VecDeque<TaggedPacket>,
     write_queue: VecDeque<TaggedPacket>,
 }
 
 impl SenderReports {
-    pub fn new(sent: Arc<SentFrames>) -> Self {
-        Self { sent, ssrc: None, packets: 0, octets: 0, next_report: None, read_queue: VecDeque::new(), write_queue: VecDeque::new() }
+    /// Reports on the video stream from `video`, on an audio stream from `audio`.
+    pub fn new(video: Arc<dyn ClockReference>, audio: Arc<dyn ClockReference>) -> Self {
+        Self { video, audio, streams: HashMap::new(), next_report: None, read_queue: VecDeque::new(), write_queue: VecDeque::new() }
     }
 
-    /// The report for `wall_clock`, once a frame was sent on time.
-    fn report(&self, wall_clock: SystemTime) -> Option<SenderReport> {
-        let ssrc = self.ssrc?;
-        let (rtp_timestamp, captured_at) = self.sent.clock_reference()?;
+    /// The report on stream `ssrc` for `wall_clock`, once it sent something on time.
+    fn report(&self, ssrc: u32, wall_clock: SystemTime) -> Option<SenderReport> {
+        let stream = self.streams.get(&ssrc)?;
+        let (rtp_timestamp, captured_at) = stream.clock.clock_reference()?;
         Some(SenderReport {
             ssrc,
             ntp_time: ntp::from_system_time(wall_clock),
-            rtp_time: rtp_timestamp.wrapping_add(ticks_between(captured_at, wall_clock) as u32),
-            packet_count: self.packets,
-            octet_count: self.octets,
+            rtp_time: rtp_timestamp.wrapping_add(ticks_between(captured_at, wall_clock, stream.clock_rate) as u32),
+            packet_count: stream.packets,
+            octet_count: stream.octets,
             ..Default::default()
         })
     }
 }
 
-/// Video clock ticks from `from` to `to`, negative when `to` is earlier.
-fn ticks_between(from: SystemTime, to: SystemTime) -> i64 {
-    let ticks = |d: Duration| (d.as_secs_f64() * f64::from(VIDEO_CLOCK_RATE)) as i64;
+/// Clock ticks at `clock_rate` from `from` to `to`, negative when `to` is earlier.
+fn ticks_between(from: SystemTime, to: SystemTime, clock_rate: u32) -> i64 {
+    let ticks = |d: Duration| (d.as_secs_f64() * f64::from(clock_rate)) as i64;
     match to.duration_since(from) {
         Ok(after) => ticks(after),
         Err(before) => -ticks(before.duration()),
@@ -78,9 +92,9 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for SenderReports {
 
     fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
         if let Packet::Rtp(packet) = &msg.message.packet {
-            if Some(packet.header.ssrc) == self.ssrc {
-                self.packets = self.packets.wrapping_add(1);
-                self.octets = self.octets.wrapping_add(packet.payload.len() as u32);
+            if let Some(stream) = self.streams.get_mut(&packet.header.ssrc) {
+                stream.packets = stream.packets.wrapping_add(1);
+                stream.octets = stream.octets.wrapping_add(packet.payload.len() as u32);
                 self.next_report.get_or_insert(msg.now + FIRST_REPORT_AFTER);
             }
         }
@@ -95,12 +109,11 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for SenderReports {
     fn handle_timeout(&mut self, now: Instant) -> Result<(), Self::Error> {
         if self.next_report.is_some_and(|at| now >= at) {
             self.next_report = Some(now + REPORT_INTERVAL);
-            if let Some(report) = self.report(SystemTime::now()) {
-                self.write_queue.push_back(TaggedPacket {
-                    now,
-                    transport: TransportContext::default(),
-                    message: AttributedPacket::new(Packet::Rtcp(vec![Box::new(report)])),
-                });
+            let wall_clock = SystemTime::now();
+            let reports: Vec<Box<dyn rtc::rtcp::packet::Packet>> =
+                self.streams.keys().filter_map(|&ssrc| self.report(ssrc, wall_clock)).map(|r| Box::new(r) as _).collect();
+            if !reports.is_empty() {
+                self.write_queue.push_back(TaggedPacket { now, transport: TransportContext::default(), message: AttributedPacket::new(Packet::Rtcp(reports)) });
             }
         }
         Ok(())
@@ -113,12 +126,13 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for SenderReports {
 
 impl Interceptor for SenderReports {
     fn bind_local_stream(&mut self, info: &StreamInfo) {
-        self.ssrc = Some(info.ssrc);
+        let clock = if info.mime_type.to_ascii_lowercase().starts_with("audio/") { &self.audio } else { &self.video };
+        self.streams.insert(info.ssrc, ReportedStream { clock: clock.clone(), clock_rate: info.clock_rate, packets: 0, octets: 0 });
     }
 
     fn unbind_local_stream(&mut self, info: &StreamInfo) {
-        if self.ssrc == Some(info.ssrc) {
-            self.ssrc = None;
+        self.streams.remove(&info.ssrc);
+        if self.streams.is_empty() {
             self.next_report = None;
         }
     }
@@ -131,6 +145,7 @@ impl Interceptor for SenderReports {
 mod tests {
     use super::*;
     use crate::media::h264::join_length_prefixed;
+    use super::super::sent_frames::SentFrames;
     use crate::media::{Frame, VideoParameters};
     use bytes::Bytes;
     use rtc::rtp::{header::Header, packet::Packet as RtpPacket};
@@ -152,19 +167,19 @@ mod tests {
         frame.captured_at = captured_at;
         sent.record(1, 90_000, Arc::new(frame), true, Instant::now());
 
-        let mut reports = SenderReports::new(sent);
-        reports.bind_local_stream(&StreamInfo { ssrc: 42, ..Default::default() });
+        let mut reports = SenderReports::new(sent, Arc::new(SentFrames::default()));
+        reports.bind_local_stream(&StreamInfo { ssrc: 42, clock_rate: 90_000, mime_type: "video/H264".into(), ..Default::default() });
         let start = Instant::now();
         assert_eq!(reports.poll_timeout(), None, "nothing to report before media");
         write_rtp(&mut reports, start, 42);
         write_rtp(&mut reports, start, 7);
         assert_eq!(reports.poll_timeout(), Some(start + FIRST_REPORT_AFTER));
 
-        let report = reports.report(captured_at + Duration::from_millis(500)).expect("a report");
+        let report = reports.report(42, captured_at + Duration::from_millis(500)).expect("a report");
         assert_eq!((report.ssrc, report.packet_count, report.octet_count), (42, 1, 100), "counts only its own stream");
         assert_eq!(report.rtp_time, 90_000 + 45_000, "half a second after the capture");
         assert_eq!(ntp::to_system_time(report.ntp_time), Some(captured_at + Duration::from_millis(500)));
-        let earlier = reports.report(captured_at - Duration::from_millis(100)).expect("a report");
+        let earlier = reports.report(42, captured_at - Duration::from_millis(100)).expect("a report");
         assert_eq!(earlier.rtp_time, 90_000 - 9_000);
 
         reports.handle_timeout(start + FIRST_REPORT_AFTER).expect("timeout");

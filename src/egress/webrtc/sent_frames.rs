@@ -106,6 +106,12 @@ impl SentFrames {
     }
 }
 
+impl super::sender_reports::ClockReference for SentFrames {
+    fn clock_reference(&self) -> Option<(u32, SystemTime)> {
+        SentFrames::clock_reference(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,8 +7,10 @@ use super::retransmitter::NackStats;
 use super::sent_frames::SentFrames;
 pub use super::forwarder::ForwarderStatsSnapshot as SessionStats;
 use super::announce::Announcer;
+use super::audio_forwarder::AudioForwarder;
 use super::network::{Network, SocketHold};
 use super::peer::{self, BuildError, PeerEvent};
+use crate::media::AudioCodec;
 use crate::stream::{Stream, ViewerGuard};
 use lookout_signaling::IceCandidate;
 use rtc::media_stream::MediaStreamTrack;
@@ -61,6 +63,7 @@ pub struct ViewerSession {
     events: Mutex<mpsc::UnboundedReceiver<PeerEvent>>,
     announcer: Arc<Announcer>,
     forwarder: tokio::task::JoinHandle<()>,
+    audio_forwarder: Option<tokio::task::JoinHandle<()>>,
     stats: Arc<ForwarderStats>,
     keyframe_requests: Arc<KeyframeRequests>,
     nack_stats: Arc<NackStats>,
@@ -80,7 +83,10 @@ impl ViewerSession {
             return Err(SessionError::PathNotLive { path: stream.name().to_owned(), state: state.to_string() });
         }
         let id = random_id();
-        let peer = match peer::build(network, network.own_ice_servers(&id)).await {
+        // Audio goes with Lookout's own offer; a WHEP player's offer says what it wants, and
+        // audio there is not offered yet.
+        let audio = stream.audio_codec().filter(|_| offer_from == OfferFrom::Server);
+        let peer = match peer::build(network, network.own_ice_servers(&id), audio).await {
             Ok(peer) => peer,
             Err(error @ BuildError::PortsExhausted(_)) => return Err(SessionError::ServerFull(error.to_string())),
             Err(BuildError::WebRtc(error)) => return Err(internal("creating the peer connection")(error)),
@@ -110,6 +116,16 @@ impl ViewerSession {
                 return Err(error);
             }
         };
+        let audio_forwarder = match audio {
+            Some(codec) => match start_audio(&peer, stream, &id, codec).await {
+                Ok(forwarder) => Some(forwarder),
+                Err(error) => {
+                    let _ = peer.connection.close().await;
+                    return Err(error);
+                }
+            },
+            None => None,
+        };
         let stats = Arc::new(ForwarderStats::default());
         let (pinned_layer, pinned_layer_rx) = watch::channel(None);
         let (layer_status_tx, layer_status) = watch::channel(LayerStatus::initial(stream.layers().len()));
@@ -137,6 +153,7 @@ impl ViewerSession {
             events: Mutex::new(peer.events),
             announcer: network.announcer.clone(),
             forwarder,
+            audio_forwarder,
             stats,
             keyframe_requests: peer.keyframe_requests,
             nack_stats: peer.nack_stats,
@@ -247,7 +264,7 @@ impl ViewerSession {
     }
 
     pub async fn close(&self) {
-        self.forwarder.abort();
+        self.stop_forwarders();
         if let Err(error) = self.connection.close().await {
             tracing::debug!(session = %self.id, %error, "closing the peer connection");
         }
@@ -255,10 +272,38 @@ impl ViewerSession {
     }
 }
 
+impl ViewerSession {
+    fn stop_forwarders(&self) {
+        self.forwarder.abort();
+        if let Some(audio) = &self.audio_forwarder {
+            audio.abort();
+        }
+    }
+}
+
 impl Drop for ViewerSession {
     fn drop(&mut self) {
-        self.forwarder.abort();
+        self.stop_forwarders();
     }
+}
+
+/// Adds the audio track (sendonly, in Lookout's offer) and starts feeding it.
+async fn start_audio(peer: &peer::Peer, stream: &Arc<Stream>, id: &str, codec: AudioCodec) -> Result<tokio::task::JoinHandle<()>, SessionError> {
+    let ssrc = rand::random::<u32>();
+    let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+        format!("lookout-{}", stream.name()),
+        format!("audio-{id}"),
+        format!("{} audio", stream.name()),
+        RtpCodecKind::Audio,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
+            codec: peer::audio_codec(codec),
+            ..Default::default()
+        }],
+    )));
+    let sender = attach_track(&peer.connection, Arc::clone(&track) as Arc<dyn TrackLocal>, OfferFrom::Server).await?;
+    let forwarder = AudioForwarder { track, sender, ssrc, stream: stream.clone(), state: peer.state.clone(), clock: peer.audio_clock.clone() };
+    Ok(tokio::spawn(forwarder.run()))
 }
 
 fn internal(context: &str) -> impl FnOnce(webrtc::error::Error) -> SessionError {

@@ -5,6 +5,7 @@
 
 mod barcode;
 mod painter;
+mod tone;
 
 use crate::config::TestPatternSettings;
 use crate::media::h264::{self, NAL_PPS, NAL_SPS};
@@ -19,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Stops the test-pattern thread when dropped.
+/// Stops the test-pattern threads when dropped.
 pub struct TestPatternHandle {
     stop: Arc<AtomicBool>,
 }
@@ -32,6 +33,13 @@ impl Drop for TestPatternHandle {
 
 pub fn spawn(stream: Arc<Stream>, settings: TestPatternSettings) -> TestPatternHandle {
     let stop = Arc::new(AtomicBool::new(false));
+    if settings.audio {
+        let (stream, stop) = (stream.clone(), stop.clone());
+        let spawned = std::thread::Builder::new().name(format!("tone-{}", stream.name())).spawn(move || tone::run(&stream, &stop));
+        if let Err(error) = spawned {
+            tracing::error!("cannot start the test tone thread: {error}");
+        }
+    }
     let thread_stop = stop.clone();
     let name = format!("testpattern-{}", stream.name());
     let spawned = std::thread::Builder::new().name(name).spawn(move || {

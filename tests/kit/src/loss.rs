@@ -29,6 +29,8 @@ pub struct PacketDropper {
     pattern: LossPattern,
     report: Arc<Mutex<LossReport>>,
     rtx_ssrcs: HashSet<u32>,
+    /// Only video is dropped: audio is not NACKed.
+    video_ssrcs: HashSet<u32>,
     first_sequence: Option<u16>,
     read_queue: VecDeque<TaggedPacket>,
     write_queue: VecDeque<TaggedPacket>,
@@ -36,7 +38,7 @@ pub struct PacketDropper {
 
 impl PacketDropper {
     pub fn new(pattern: LossPattern, report: Arc<Mutex<LossReport>>) -> Self {
-        Self { pattern, report, rtx_ssrcs: HashSet::new(), first_sequence: None, read_queue: VecDeque::new(), write_queue: VecDeque::new() }
+        Self { pattern, report, rtx_ssrcs: HashSet::new(), video_ssrcs: HashSet::new(), first_sequence: None, read_queue: VecDeque::new(), write_queue: VecDeque::new() }
     }
 
     /// Whether to let the packet through, noting drops and recoveries.
@@ -48,6 +50,9 @@ impl PacketDropper {
                     report.recovered_over_rtx += 1;
                 }
             }
+            return true;
+        }
+        if !self.video_ssrcs.contains(&ssrc) {
             return true;
         }
         if report.dropped.contains(&sequence_number) {
@@ -102,6 +107,9 @@ impl Interceptor for PacketDropper {
 
     fn bind_remote_stream(&mut self, info: &StreamInfo) {
         self.rtx_ssrcs.extend(info.ssrc_rtx);
+        if info.mime_type.to_ascii_lowercase().starts_with("video/") {
+            self.video_ssrcs.insert(info.ssrc);
+        }
     }
 
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}

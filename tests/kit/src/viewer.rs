@@ -49,9 +49,29 @@ pub struct Received {
     /// The first packets, in arrival order, up to the viewer's `keep_packets`.
     pub kept: Vec<Packet>,
     last_sequence: Option<u16>,
+    /// Packets of the audio track, and those missing by sequence number.
+    pub audio_packets: u64,
+    pub audio_sequence_gaps: u64,
+    last_audio_sequence: Option<u16>,
+}
+
+/// Forward gaps from `last` to `sequence_number`: the packets missing between them.
+fn sequence_gap(last: Option<u16>, sequence_number: u16) -> u64 {
+    let step = last.map_or(1, |last| sequence_number.wrapping_sub(last));
+    if (2..0x8000).contains(&step) {
+        u64::from(step - 1)
+    } else {
+        0
+    }
 }
 
 impl Received {
+    fn record_audio(&mut self, packet: &Packet) {
+        self.audio_packets += 1;
+        self.audio_sequence_gaps += sequence_gap(self.last_audio_sequence, packet.header.sequence_number);
+        self.last_audio_sequence = Some(packet.header.sequence_number);
+    }
+
     fn record(&mut self, packet: Packet, started: Instant, keep_packets: usize) {
         self.packets += 1;
         self.bytes += packet.payload.len() as u64;
@@ -72,12 +92,7 @@ impl Received {
         if !self.ssrcs.contains(&packet.header.ssrc) {
             self.ssrcs.push(packet.header.ssrc);
         }
-        if let Some(last) = self.last_sequence {
-            let step = packet.header.sequence_number.wrapping_sub(last);
-            if (2..0x8000).contains(&step) {
-                self.sequence_gaps += u64::from(step - 1);
-            }
-        }
+        self.sequence_gaps += sequence_gap(self.last_sequence, packet.header.sequence_number);
         self.last_sequence = Some(packet.header.sequence_number);
         if self.kept.len() < keep_packets {
             self.kept.push(packet);
@@ -134,6 +149,16 @@ struct Handler {
 impl PeerConnectionEventHandler for Handler {
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let received = self.received.clone();
+        if track.kind().await == RtpCodecKind::Audio {
+            tokio::spawn(async move {
+                while let Some(event) = track.poll().await {
+                    if let (TrackRemoteEvent::OnRtpPacket(packet), Ok(mut received)) = (event, received.lock()) {
+                        received.record_audio(&packet);
+                    }
+                }
+            });
+            return;
+        }
         let (started, keep) = (self.started, self.keep_packets);
         if let Ok(mut slot) = self.track.lock() {
             *slot = Some(track.clone());

@@ -1,0 +1,74 @@
+//! Feeds one viewer's audio track from its path's audio, as the source gives it (G.711 is
+//! passed through): its own SSRC, sequence numbers and timestamps, and the capture-clock
+//! pairing its sender reports carry, the same clock as the video's, so the browser keeps
+//! the two in sync.
+
+use super::sender_reports::ClockReference;
+use super::session::is_terminal;
+use super::track_start;
+use crate::stream::Stream;
+use rtc::rtp::{header::Header, packet::Packet};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::peer_connection::RTCPeerConnectionState;
+use webrtc::rtp_transceiver::RtpSender;
+
+/// The latest audio RTP timestamp sent and the capture time of its first sample.
+#[derive(Default)]
+pub struct AudioClock(Mutex<Option<(u32, SystemTime)>>);
+
+impl ClockReference for AudioClock {
+    fn clock_reference(&self) -> Option<(u32, SystemTime)> {
+        *self.0.lock().ok()?
+    }
+}
+
+pub(super) struct AudioForwarder {
+    pub track: Arc<TrackLocalStaticRTP>,
+    pub sender: Arc<dyn RtpSender>,
+    pub ssrc: u32,
+    pub stream: Arc<Stream>,
+    pub state: watch::Receiver<RTCPeerConnectionState>,
+    pub clock: Arc<AudioClock>,
+}
+
+impl AudioForwarder {
+    pub async fn run(mut self) {
+        if !track_start::connected(&mut self.state).await {
+            return;
+        }
+        let Some(payload_type) = track_start::negotiated_payload_type(self.sender.as_ref(), self.stream.name(), "audio").await else { return };
+        let mut audio = self.stream.subscribe_audio();
+        let mut sequence_number: u16 = rand::random();
+        let timestamp_offset: u32 = rand::random();
+        loop {
+            let frame = tokio::select! {
+                received = audio.recv() => match received {
+                    Ok(frame) => frame,
+                    // Behind: skip ahead; a gap in audio is a click, not a broken picture.
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return,
+                },
+                changed = self.state.changed() => {
+                    if changed.is_err() || is_terminal(*self.state.borrow()) {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            sequence_number = sequence_number.wrapping_add(1);
+            let timestamp = (frame.timestamp as u32).wrapping_add(timestamp_offset);
+            let header = Header { version: 2, payload_type, sequence_number, timestamp, ssrc: self.ssrc, ..Default::default() };
+            if let Ok(mut clock) = self.clock.0.lock() {
+                *clock = Some((timestamp, frame.captured_at));
+            }
+            if self.track.write_rtp(Packet { header, payload: frame.data.clone() }).await.is_err() {
+                return;
+            }
+        }
+    }
+}
