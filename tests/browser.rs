@@ -68,6 +68,24 @@ async fn page_plays_a_gstreamer_camera() {
     drop(camera);
 }
 
+/// A camera's G.711 (A-law) audio reaches Chromium as it came, beside the video. (Not with
+/// --barcode: the camera's appsrc and a live audio source in one GStreamer pipeline sometimes
+/// never start the video.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_plays_a_cameras_g711_audio() {
+    let camera = Camera::start(lookout_testkit::free_port(), &["--width", "320", "--height", "180", "--audio", "pcma"]).expect("camera");
+    let source = RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: Transport::Tcp };
+    let server = start_server([("cam", PathConfig::Rtsp(source))]).await;
+    wait_live(&server, "cam", Duration::from_secs(15)).await;
+    let url = format!("{}?path=cam", server.page_url());
+    let result = tokio::task::spawn_blocking(move || play(&url, &["--seconds", "3"])).await.expect("join");
+    let audio = &result["audio"];
+    assert_eq!(audio["codec"], "PCMA", "{result}");
+    assert!(audio["packetsReceived"].as_u64().unwrap_or(0) > 100 && audio["packetsLost"] == 0, "{result}");
+    assert!(audio["totalSamplesReceived"].as_u64().unwrap_or(0) > 8_000 * 2, "over two seconds of sound decoded: {result}");
+    drop(camera);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_plays_ll_hls_through_hls_js() {
     let small = PathConfig::TestPattern(TestPatternSettings { width: 640, height: 360, ..Default::default() });

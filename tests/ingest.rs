@@ -102,3 +102,36 @@ async fn a_camera_that_dies_and_returns_is_picked_up_again() {
     camera.restart().expect("camera restarts on the same port");
     assert_frames_flow(&server, "cam", "after the camera returned").await;
 }
+
+/// A camera with G.711 audio beside its video (µ-law over TCP, A-law over UDP): the path
+/// knows its audio codec and hands out 8 kHz frames with rising timestamps, about a second's
+/// worth a second, while the video flows as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g711_audio_from_a_camera_is_passed_on() {
+    use lookout::media::AudioCodec;
+    for (audio, codec, transport) in [("pcmu", AudioCodec::Pcmu, Transport::Tcp), ("pcma", AudioCodec::Pcma, Transport::Udp)] {
+        let camera = camera(&["--audio", audio]);
+        let server = start_server([("cam", source(&camera, transport, None))]).await;
+        assert_frames_flow(&server, "cam", audio).await;
+        let stream = server.registry.get("cam").expect("path").clone();
+        assert_eq!(stream.audio_codec(), Some(codec), "{audio}");
+        let mut frames = stream.subscribe_audio();
+        let (mut samples, mut expected_timestamp) = (0, None);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while tokio::time::Instant::now() < deadline {
+            let frame = tokio::time::timeout(Duration::from_secs(2), frames.recv()).await.expect("audio within 2 s").expect("audio open");
+            assert_eq!(frame.codec, codec);
+            if let Some(expected) = expected_timestamp {
+                assert_eq!(frame.timestamp, expected, "{audio}: each frame follows the samples of the one before (8 kHz, a byte each)");
+            }
+            expected_timestamp = Some(frame.timestamp + samples_of(&frame));
+            samples += samples_of(&frame);
+        }
+        assert!((14_000..=18_000).contains(&samples), "{audio}: {samples} samples in 2 s");
+    }
+}
+
+/// G.711: one byte a sample; the timestamp of the next frame is this one's plus its length.
+fn samples_of(frame: &lookout::media::AudioFrame) -> u64 {
+    frame.data.len() as u64
+}

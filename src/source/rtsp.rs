@@ -3,7 +3,7 @@
 use super::backoff::Backoff;
 use crate::config::{RtspSource, Transport};
 use crate::media::h264::{self, NAL_PPS, NAL_SPS};
-use crate::media::{Frame, VideoParameters, VIDEO_CLOCK_RATE};
+use crate::media::{AudioCodec, AudioFrame, Frame, VideoParameters, VIDEO_CLOCK_RATE};
 use crate::stream::{PathState, Stream};
 use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
@@ -47,13 +47,19 @@ pub async fn run(stream: Arc<Stream>, source: RtspSource) {
 
 /// One camera session: connect, then publish frames until it fails.
 async fn play(stream: &Stream, source: &RtspSource) -> anyhow::Result<()> {
-    let (mut session, video_index) = tokio::time::timeout(CONNECT_TIMEOUT, connect(source))
+    let (mut session, tracks) = tokio::time::timeout(CONNECT_TIMEOUT, connect(source))
         .await
         .map_err(|_| anyhow!("timed out after {} s waiting for the camera to answer", CONNECT_TIMEOUT.as_secs()))??;
-    tracing::info!(path = stream.name(), url = %source.url, transport = ?source.transport, "camera playing");
+    let video_index = tracks.video;
+    let audio_index = tracks.audio.map(|(index, _)| index);
+    let audio_codec = tracks.audio.map(|(_, codec)| codec);
+    tracing::info!(path = stream.name(), url = %source.url, transport = ?source.transport, audio = ?audio_codec, "camera playing");
     stream.begin_source_session();
+    stream.set_audio_codec(audio_codec);
     let mut parameters: Option<Arc<VideoParameters>> = None;
     let mut clock = CameraClock::default();
+    // The audio's own clock: its sender reports map its RTP timestamps.
+    let mut audio_clock = CameraClock::default();
     loop {
         let item = tokio::time::timeout(FRAME_TIMEOUT, session.next())
             .await
@@ -63,7 +69,17 @@ async fn play(stream: &Stream, source: &RtspSource) -> anyhow::Result<()> {
             Some(Err(error)) => return Err(error).context("reading from the camera"),
             Some(Ok(CodecItem::VideoFrame(frame))) if frame.stream_id() == video_index => frame,
             Some(Ok(CodecItem::Rtcp(rtcp))) if rtcp.stream_id() == video_index => {
-                on_rtcp(stream, &rtcp, &mut clock);
+                on_rtcp(stream, "video", &rtcp, &mut clock);
+                continue;
+            }
+            Some(Ok(CodecItem::Rtcp(rtcp))) if Some(rtcp.stream_id()) == audio_index => {
+                on_rtcp(stream, "audio", &rtcp, &mut audio_clock);
+                continue;
+            }
+            Some(Ok(CodecItem::AudioFrame(frame))) => {
+                if let Some(codec) = audio_codec.filter(|_| Some(frame.stream_id()) == audio_index) {
+                    publish_audio(stream, &frame, codec, &audio_clock);
+                }
                 continue;
             }
             Some(Ok(_)) => continue,
@@ -95,14 +111,27 @@ async fn play(stream: &Stream, source: &RtspSource) -> anyhow::Result<()> {
     }
 }
 
+fn publish_audio(stream: &Stream, frame: &retina::codec::AudioFrame, codec: AudioCodec, clock: &CameraClock) {
+    let timestamp = frame.timestamp();
+    let captured_at = clock.capture_time(timestamp.timestamp(), timestamp.clock_rate().get()).unwrap_or_else(SystemTime::now);
+    stream.publish_audio(AudioFrame {
+        timestamp: timestamp.elapsed().max(0) as u64,
+        codec,
+        data: Bytes::copy_from_slice(frame.data()),
+        captured_at,
+        arrived_at: Instant::now(),
+    });
+}
+
 /// Takes the camera's clock from its sender reports.
-fn on_rtcp(stream: &Stream, rtcp: &retina::rtcp::ReceivedCompoundPacket, clock: &mut CameraClock) {
+fn on_rtcp(stream: &Stream, track: &str, rtcp: &retina::rtcp::ReceivedCompoundPacket, clock: &mut CameraClock) {
     let Some(rtp_timestamp) = rtcp.rtp_timestamp() else { return };
     let Some(Ok(Some(report))) = rtcp.pkts().next().map(|packet| packet.as_sender_report()) else { return };
     match clock.on_sender_report(rtp_timestamp.timestamp(), report.ntp_timestamp().0, SystemTime::now()) {
-        Some(true) => tracing::info!(path = stream.name(), "capture times from the camera's clock (its RTCP sender reports)"),
+        Some(true) => tracing::info!(path = stream.name(), track, "capture times from the camera's clock (its RTCP sender reports)"),
         Some(false) => tracing::info!(
             path = stream.name(),
+            track,
             camera_clock = %report.ntp_timestamp(),
             "the camera's clock is more than a few seconds off; capture times are Lookout's receive times instead"
         ),
@@ -110,7 +139,23 @@ fn on_rtcp(stream: &Stream, rtcp: &retina::rtcp::ReceivedCompoundPacket, clock: 
     }
 }
 
-async fn connect(source: &RtspSource) -> anyhow::Result<(retina::client::Demuxed, usize)> {
+/// The tracks Lookout takes from a camera: its H.264 video, and its audio when Lookout can
+/// pass that on.
+struct Tracks {
+    video: usize,
+    audio: Option<(usize, AudioCodec)>,
+}
+
+/// The audio codec of a camera track, when it is one Lookout passes on.
+fn audio_codec_of(stream: &retina::client::Stream) -> Option<AudioCodec> {
+    match (stream.media(), stream.encoding_name().to_ascii_lowercase().as_str()) {
+        ("audio", "pcmu") => Some(AudioCodec::Pcmu),
+        ("audio", "pcma") => Some(AudioCodec::Pcma),
+        _ => None,
+    }
+}
+
+async fn connect(source: &RtspSource) -> anyhow::Result<(retina::client::Demuxed, Tracks)> {
     let credentials = source.credentials.as_ref().map(|c| Credentials { username: c.username.clone(), password: c.password.clone() });
     let options = SessionOptions::default()
         .creds(credentials)
@@ -120,8 +165,9 @@ async fn connect(source: &RtspSource) -> anyhow::Result<(retina::client::Demuxed
         .streams()
         .iter()
         .position(|s| s.media() == "video" && s.encoding_name().eq_ignore_ascii_case("h264"));
+    let audio = session.streams().iter().enumerate().find_map(|(i, s)| audio_codec_of(s).map(|codec| (i, codec)));
     for (i, s) in session.streams().iter().enumerate() {
-        if Some(i) != video_index {
+        if Some(i) != video_index && Some(i) != audio.map(|(index, _)| index) {
             tracing::info!(url = %source.url, "ignoring {} track {} (not supported yet)", s.media(), s.encoding_name());
         }
     }
@@ -136,9 +182,12 @@ async fn connect(source: &RtspSource) -> anyhow::Result<(retina::client::Demuxed
     // Four-byte lengths and SPS/PPS in front of every keyframe: what Frame promises.
     let format = FrameFormat::MP4;
     let format = FrameFormat { parameter_set_insertion: retina::codec::ParameterSetInsertion::EachKeyFrame, ..format };
-    session.setup(video_index, SetupOptions::default().transport(transport).frame_format(format)).await?;
+    session.setup(video_index, SetupOptions::default().transport(transport.clone()).frame_format(format)).await?;
+    if let Some((audio_index, _)) = audio {
+        session.setup(audio_index, SetupOptions::default().transport(transport)).await?;
+    }
     let playing = session.play(PlayOptions::default()).await?;
-    Ok((playing.demuxed()?, video_index))
+    Ok((playing.demuxed()?, Tracks { video: video_index, audio }))
 }
 
 fn parameters_from(data: &Bytes, (width, height): (u32, u32)) -> Option<VideoParameters> {

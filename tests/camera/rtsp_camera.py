@@ -83,6 +83,8 @@ def parse_args(argv):
                    help="password for --auth (default %(default)s)")
     p.add_argument("--protocols", choices=("tcp", "udp", "both"), default="both",
                    help="allowed RTP lower transports (default %(default)s)")
+    p.add_argument("--audio", choices=("none", "pcmu", "pcma"), default="none",
+                   help="also serve a G.711 audio track of a 440 Hz tone (default %(default)s)")
     args = p.parse_args(argv)
     if not 0 < args.port < 65536:
         p.error("--port must be between 1 and 65535")
@@ -133,7 +135,18 @@ def build_pipeline(args):
         "h264parse config-interval=-1",
         "rtph264pay name=pay0 pt=96 config-interval=0",
     ]
-    return " ! ".join(parts)
+    launch = " ! ".join(parts)
+    if args.audio != "none":
+        encoder, payloader, payload_type = AUDIO_BRANCHES[args.audio]
+        # 20 ms buffers, as cameras packetize G.711: bigger ones add their length to the
+        # pipeline latency, and the camera's sender reports shift by as much.
+        launch += (" audiotestsrc is-live=true wave=sine freq=440 samplesperbuffer=160 ! audio/x-raw,rate=8000,channels=1"
+                   " ! %s ! %s name=pay1 pt=%d" % (encoder, payloader, payload_type))
+    return launch
+
+
+# G.711 audio: encoder, payloader and static payload type.
+AUDIO_BRANCHES = {"pcmu": ("mulawenc", "rtppcmupay", 0), "pcma": ("alawenc", "rtppcmapay", 8)}
 
 
 # --- --barcode: pictures generated here, stamped with Lookout's barcode -------------------
@@ -386,8 +399,11 @@ def refuse_seeking(_pad, info):
 def on_media_configure(_factory, media, painter):
     log("media constructed (shared encoder started)")
     bin_ = media.get_element()
-    pay = bin_.get_by_name("pay0")
-    pay.get_static_pad("src").add_probe(Gst.PadProbeType.QUERY_UPSTREAM, refuse_seeking)
+    # Every payloader refuses seeking, or PLAY with a Range fails with 503 (a live source).
+    for name in ("pay0", "pay1"):
+        pay = bin_.get_by_name(name)
+        if pay is not None:
+            pay.get_static_pad("src").add_probe(Gst.PadProbeType.QUERY_UPSTREAM, refuse_seeking)
     media.connect("unprepared", lambda _m: log("media unprepared (encoder stopped)"))
     if painter is not None:
         # Each construction of the shared media (the first client, or the first after all
