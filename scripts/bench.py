@@ -8,8 +8,9 @@ server's CPU time and RSS are read from /proc; the idle cost (the test pattern's
 measured first and subtracted, so the figures are the cost of the viewers. Each N is repeated
 and the median reported, as this machine is noisy. Then headless Chromium plays `demo` and a
 GStreamer camera (x264 tune=zerolatency) and reports time to first frame and glass-to-glass
-latency read from the barcode in the picture, and joins `demo` with a keyframe every 4 s to
-measure the time to a first picture mid-GOP.
+latency read from the barcode in the picture (and, for `demo`, how far its beeps are heard
+after the picture: lip sync), and joins `demo` with a keyframe every 4 s to measure the time to
+a first picture mid-GOP.
 """
 
 import argparse
@@ -171,8 +172,8 @@ def measure_hls_viewers(server, viewers, seconds, idle_cpu_ms_per_s):
             "parts_per_viewer_s": parts / viewers / elapsed, "errors": errors[:5]}
 
 
-def chromium(url):
-    out = subprocess.run(["node", str(PLAY), "--url", url, "--seconds", "8"], capture_output=True, text=True, timeout=120)
+def chromium(url, *extra):
+    out = subprocess.run(["node", str(PLAY), "--url", url, "--seconds", "8", *extra], capture_output=True, text=True, timeout=120)
     try:
         return json.loads(out.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
@@ -245,7 +246,8 @@ def main():
                       f"{summary['send_delay_p50_ms']:>8} / {summary['send_delay_p99_ms']:<7} "
                       f"{summary['send_delay_beyond_pacing_p50_ms']:>6} / {summary['send_delay_beyond_pacing_p99_ms']:<7}")
             if mode == modes[0]:
-                runs = [chromium(f"http://{server.addr}/?path=demo") for _ in range(args.browser_runs)]
+                # The demo's tone beeps on every second of capture time: also measure lip sync.
+                runs = [chromium(f"http://{server.addr}/?path=demo", "--lip-sync") for _ in range(args.browser_runs)]
                 report["chromium"]["demo"] = browser_summary(runs)
                 runs = [chromium(f"http://{server.addr}/?path=demo&transport=hls") for _ in range(args.browser_runs)]
                 report["chromium"]["demo_ll_hls"] = browser_summary(runs)
@@ -277,8 +279,10 @@ def main():
         camera.wait(10)
 
     for name, summary in report["chromium"].items():
+        lip_sync = (f"; sound {summary['audio_latency_ms']} ms after capture, {summary['lip_sync_ms']} ms after the picture"
+                    if summary.get("lip_sync_ms") is not None else "")
         print(f"Chromium, {name}: first frame {summary['first_frame_ms']} ms, glass-to-glass p50 "
-              f"{summary['latency_p50_ms']} ms, p95 {summary['latency_p95_ms']} ms (median of {args.browser_runs} runs)")
+              f"{summary['latency_p50_ms']} ms, p95 {summary['latency_p95_ms']} ms{lip_sync} (median of {args.browser_runs} runs)")
     path = out / f"bench-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(report, indent=2))
     print(f"written to {path}")
@@ -323,6 +327,7 @@ def browser_summary(runs):
     failures = [f for r in runs for f in r.get("failures", [])]
     return {"first_frame_ms": median_of(runs, "firstFrameMs"), "latency_p50_ms": median_of(runs, "latencyP50Ms"),
             "latency_p95_ms": median_of(runs, "latencyP95Ms"), "frames_dropped": [r.get("framesDropped") for r in runs],
+            "audio_latency_ms": median_of(runs, "audioLatencyMs"), "lip_sync_ms": median_of(runs, "lipSyncMs"),
             "failures": failures}
 
 

@@ -10,6 +10,12 @@
 // records, for each, the layer the server reports, the picture's width and the frames rendered
 // over the 2 s that follow the switch.
 //
+// With --lip-sync, it also listens to the sound through Web Audio for the test pattern's beeps
+// (one at the start of every second of capture time) and reports when each was heard after
+// its capture (audioLatencyMs, the median) beside the picture's latency from the barcode: their
+// difference is how far apart the browser plays sound and picture (lipSyncMs, positive when the
+// sound comes late).
+//
 // Passes (exit 0) when the page renders frames of the expected size and keeps rendering them
 // (the count still rises over the last seconds). Prints one JSON line with what it measured:
 // time to first frame, frames rendered, fps, and glass-to-glass latency when the picture
@@ -33,6 +39,7 @@ const { values: args } = parseArgs({
     'first-frame-timeout': { type: 'string', default: '15' },
     resume: { type: 'boolean', default: false },
     layers: { type: 'string' },
+    'lip-sync': { type: 'boolean', default: false },
   },
 });
 if (!args.url) {
@@ -62,6 +69,7 @@ try {
   } else {
     const seconds = Number(args.seconds);
     const before = f.framesRendered;
+    if (args['lip-sync']) await page.evaluate(listenForBeeps);
     await page.waitForTimeout(seconds * 1000);
     f = await figures();
     const rendered = f.framesRendered - before;
@@ -103,6 +111,19 @@ try {
     }
     f = await figures();
   }
+  if (args['lip-sync'] && !failures.length) {
+    const onsets = await page.evaluate(() => window.beepOnsetsMs);
+    // A beep starts at a whole second of capture time: its latency is how far past one it was heard.
+    const heard = onsets.map((ms) => Math.round(ms % 1000)).sort((a, b) => a - b);
+    const videoLatencies = [...f.latencyMs.slice(-90)].sort((a, b) => a - b);
+    if (heard.length < 2 || !videoLatencies.length) {
+      failures.push(`lip sync: ${heard.length} beeps heard, ${videoLatencies.length} frames read`);
+    } else {
+      result.audioLatencyMs = heard[Math.floor(heard.length / 2)];
+      result.lipSyncMs = result.audioLatencyMs - videoLatencies[Math.floor(videoLatencies.length / 2)];
+      result.beepLatenciesMs = heard;
+    }
+  }
   const sorted = [...f.latencyMs].sort((a, b) => a - b);
   const pick = (q) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : null);
   result = {
@@ -133,4 +154,29 @@ try {
   await close();
 }
 console.log(JSON.stringify({ ...result, failures }));
+
+// Runs in the page: notes the wall-clock time at which each beep's first sound leaves the
+// audio output (window.beepOnsetsMs), from the remote stream the video element plays.
+async function listenForBeeps() {
+  const context = new AudioContext();
+  await context.resume();
+  const source = context.createMediaStreamSource(document.getElementById('video').srcObject);
+  // A ScriptProcessor (256 frames, about 6 ms) is enough for onsets a second apart.
+  const processor = context.createScriptProcessor(256, 1, 1);
+  window.beepOnsetsMs = [];
+  let quietBuffers = 0;
+  processor.onaudioprocess = (event) => {
+    const samples = event.inputBuffer.getChannelData(0);
+    const rms = Math.sqrt(samples.reduce((sum, v) => sum + v * v, 0) / samples.length);
+    const loud = rms > 0.02;
+    if (loud && quietBuffers > 20) {
+      const output = context.getOutputTimestamp();
+      const playedAt = output.performanceTime + (event.playbackTime - output.contextTime) * 1000;
+      window.beepOnsetsMs.push(performance.timeOrigin + playedAt);
+    }
+    quietBuffers = loud ? 0 : quietBuffers + 1;
+  };
+  source.connect(processor);
+  processor.connect(context.destination);
+}
 process.exit(failures.length ? 1 : 0);
