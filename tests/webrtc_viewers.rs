@@ -33,7 +33,7 @@ fn assert_decodable_from_the_first_keyframe(viewer: &Viewer, how: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ws_and_whep_viewers_receive_decodable_h264() {
+async fn ws_and_whep_viewers_receive_decodable_h264_and_audio() {
     let server = start_server([("demo", small_pattern())]).await;
     wait_live(&server, "demo", Duration::from_secs(10)).await;
 
@@ -44,6 +44,11 @@ async fn ws_and_whep_viewers_receive_decodable_h264() {
     }
     assert_decodable_from_the_first_keyframe(&ws, "/ws");
     assert_decodable_from_the_first_keyframe(&whep, "WHEP");
+    // The test pattern's tone reaches both, 50 packets a second, none missing.
+    for (viewer, how) in [(&ws, "/ws"), (&whep, "WHEP")] {
+        let received = wait_for(&format!("{how}: audio"), Duration::from_secs(5), || Some(viewer.received()).filter(|r| r.audio_packets >= 50)).await;
+        assert_eq!(received.audio_sequence_gaps, 0, "{how}");
+    }
     assert_eq!(server.registry.get("demo").expect("demo").viewer_count(), 2);
     assert_eq!(server.sessions.list().len(), 2);
 

@@ -83,9 +83,7 @@ impl ViewerSession {
             return Err(SessionError::PathNotLive { path: stream.name().to_owned(), state: state.to_string() });
         }
         let id = random_id();
-        // Audio goes with Lookout's own offer; a WHEP player's offer says what it wants, and
-        // audio there is not offered yet.
-        let audio = stream.audio_codec().filter(|_| offer_from == OfferFrom::Server);
+        let audio = stream.audio_codec();
         let peer = match peer::build(network, network.own_ice_servers(&id), audio).await {
             Ok(peer) => peer,
             Err(error @ BuildError::PortsExhausted(_)) => return Err(SessionError::ServerFull(error.to_string())),
@@ -117,7 +115,7 @@ impl ViewerSession {
             }
         };
         let audio_forwarder = match audio {
-            Some(codec) => match start_audio(&peer, stream, &id, codec).await {
+            Some(codec) => match start_audio(&peer, stream, &id, codec, offer_from).await {
                 Ok(forwarder) => Some(forwarder),
                 Err(error) => {
                     let _ = peer.connection.close().await;
@@ -287,8 +285,9 @@ impl Drop for ViewerSession {
     }
 }
 
-/// Adds the audio track (sendonly, in Lookout's offer) and starts feeding it.
-async fn start_audio(peer: &peer::Peer, stream: &Arc<Stream>, id: &str, codec: AudioCodec) -> Result<tokio::task::JoinHandle<()>, SessionError> {
+/// Adds the audio track and starts feeding it. In a WHEP player's offer without audio the
+/// track is left out of the answer and the forwarder finds no codec negotiated.
+async fn start_audio(peer: &peer::Peer, stream: &Arc<Stream>, id: &str, codec: AudioCodec, offer_from: OfferFrom) -> Result<tokio::task::JoinHandle<()>, SessionError> {
     let ssrc = rand::random::<u32>();
     let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
         format!("lookout-{}", stream.name()),
@@ -301,7 +300,7 @@ async fn start_audio(peer: &peer::Peer, stream: &Arc<Stream>, id: &str, codec: A
             ..Default::default()
         }],
     )));
-    let sender = attach_track(&peer.connection, Arc::clone(&track) as Arc<dyn TrackLocal>, OfferFrom::Server).await?;
+    let sender = attach_track(&peer.connection, Arc::clone(&track) as Arc<dyn TrackLocal>, offer_from).await?;
     let forwarder = AudioForwarder { track, sender, ssrc, stream: stream.clone(), state: peer.state.clone(), clock: peer.audio_clock.clone() };
     Ok(tokio::spawn(forwarder.run()))
 }
@@ -321,7 +320,7 @@ async fn attach_track(connection: &Arc<dyn PeerConnection>, track: Arc<dyn Track
             transceiver.sender().await.map_err(internal("reading the transceiver's sender"))?
         }
         // The viewer's offer brings its own recvonly m-line; add_track attaches to it.
-        OfferFrom::Viewer => Some(connection.add_track(track).await.map_err(internal("adding the video track"))?),
+        OfferFrom::Viewer => Some(connection.add_track(track).await.map_err(internal("adding a track"))?),
     };
     sender.ok_or_else(|| SessionError::Internal("the transceiver has no sender".into()))
 }

@@ -354,8 +354,11 @@ impl Viewer {
 
     pub async fn watch_whep_with(server: SocketAddr, path: &str, options: ViewerOptions) -> anyhow::Result<Self> {
         let mut parts = peer(LOOPBACK, Instant::now(), options).await?;
-        let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, ..Default::default() };
-        parts.connection.add_transceiver_from_kind(RtpCodecKind::Video, Some(init)).await?;
+        // As a WHEP player does: video and audio, receive only.
+        for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
+            let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, ..Default::default() };
+            parts.connection.add_transceiver_from_kind(kind, Some(init)).await?;
+        }
         let offer = parts.connection.create_offer(None).await?;
         parts.connection.set_local_description(offer).await?;
         tokio::time::timeout(Duration::from_secs(5), parts.gathered.wait_for(|done| *done)).await.context("ICE gathering")??;
