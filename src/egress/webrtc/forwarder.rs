@@ -186,7 +186,10 @@ impl Forwarder {
                 }
                 keyframe = next_keyframe(&mut pending) => {
                     let Some(switch) = pending.take() else { continue };
-                    let Some(keyframe) = keyframe else { continue }; // that layer's stream is gone
+                    let Some(keyframe) = keyframe else {
+                        chooser.switch_abandoned(); // that layer's stream is gone
+                        continue;
+                    };
                     skipped_before += reader.frames_lost();
                     reader = switch.reader;
                     header.continue_with(&keyframe);

@@ -60,6 +60,9 @@ impl LayerMode {
 
 pub struct LayerChooser {
     current: usize,
+    /// The layer a step was decided to, until the forwarder switches at its keyframe: the
+    /// decision is not taken again (nor its back-off counted again) meanwhile.
+    pending: Option<usize>,
     pinned: Option<usize>,
     below_since: Option<Instant>,
     probe_interval: Duration,
@@ -69,7 +72,7 @@ pub struct LayerChooser {
 
 impl LayerChooser {
     pub fn new(current: usize) -> Self {
-        Self { current, pinned: None, below_since: None, probe_interval: FIRST_PROBE_AFTER, next_probe: None, last_step_up: None }
+        Self { current, pending: None, pinned: None, below_since: None, probe_interval: FIRST_PROBE_AFTER, next_probe: None, last_step_up: None }
     }
 
     pub fn current(&self) -> usize {
@@ -89,8 +92,14 @@ impl LayerChooser {
         self.pinned = layer;
     }
 
+    /// The forwarder gave up the pending switch (that layer's stream ended).
+    pub fn switch_abandoned(&mut self) {
+        self.pending = None;
+    }
+
     /// The forwarder switched to `layer` (at its keyframe).
     pub fn switched_to(&mut self, layer: usize, now: Instant) {
+        self.pending = None;
         if layer < self.current {
             self.last_step_up = Some(now);
         }
@@ -98,12 +107,22 @@ impl LayerChooser {
         self.below_since = None;
     }
 
-    /// The layer to move to, if the viewer should move.
+    /// The layer to move to, if the viewer should move (and is not already on its way).
     pub fn decide(&mut self, inputs: &LayerInputs) -> Option<LayerStep> {
+        let step = self.choose(inputs)?;
+        self.pending = Some(step.layer);
+        Some(step)
+    }
+
+    fn choose(&mut self, inputs: &LayerInputs) -> Option<LayerStep> {
         let live = |layer: usize| inputs.bitrates.get(layer).copied().flatten().is_some();
         let best_live = (0..inputs.bitrates.len()).find(|&layer| live(layer))?;
         if let Some(pinned) = self.pinned {
-            return (pinned != self.current && live(pinned)).then(|| step(pinned, "pinned by the viewer".to_owned(), None));
+            let wanted = pinned != self.current && Some(pinned) != self.pending && live(pinned);
+            return wanted.then(|| step(pinned, "pinned by the viewer".to_owned(), None));
+        }
+        if self.pending.is_some() {
+            return None;
         }
         if !live(self.current) {
             return Some(step(best_live, format!("{} is not live", layer_name(self.current)), None));
@@ -272,6 +291,20 @@ mod tests {
             }
         };
         assert_eq!((probe_at - down_at).as_secs(), FIRST_PROBE_AFTER.as_secs());
+    }
+
+    #[test]
+    fn a_decision_is_not_taken_again_while_its_switch_is_pending() {
+        let start = Instant::now();
+        let layers = [MAIN, SUB];
+        let mut chooser = LayerChooser::new(0);
+        chooser.decide(&inputs(&layers, Some(1e6), None, start));
+        assert!(chooser.decide(&inputs(&layers, Some(1e6), None, start + DOWN_AFTER)).is_some());
+        for ms in [250, 500, 750] {
+            assert_eq!(chooser.decide(&inputs(&layers, Some(1e6), None, start + DOWN_AFTER + Duration::from_millis(ms))), None, "pending");
+        }
+        chooser.switch_abandoned();
+        assert!(chooser.decide(&inputs(&layers, Some(1e6), None, start + DOWN_AFTER * 3)).is_some(), "decided again once given up");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::media::AudioCodec;
 use crate::stream::{Stream, ViewerGuard};
 use lookout_signaling::IceCandidate;
 use rtc::media_stream::MediaStreamTrack;
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpRtxParameters, RtpCodecKind};
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpRtxParameters, RtpCodecKind};
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,22 +90,9 @@ impl ViewerSession {
             Err(BuildError::WebRtc(error)) => return Err(internal("creating the peer connection")(error)),
         };
         let ssrc = rand::random::<u32>();
-        let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-            format!("lookout-{}", stream.name()),
-            format!("video-{id}"),
-            format!("{} video", stream.name()),
-            RtpCodecKind::Video,
-            vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters {
-                    ssrc: Some(ssrc),
-                    // Used only if the viewer negotiates RTX.
-                    rtx: Some(RTCRtpRtxParameters { ssrc: rand::random() }),
-                    ..Default::default()
-                },
-                codec: peer::h264_codec(),
-                ..Default::default()
-            }],
-        )));
+        // The RTX SSRC is used only if the viewer negotiates RTX.
+        let rtx = Some(RTCRtpRtxParameters { ssrc: rand::random() });
+        let track = local_track(stream, &id, RtpCodecKind::Video, ssrc, rtx, peer::h264_codec());
         let sender = match attach_track(&peer.connection, Arc::clone(&track) as Arc<dyn TrackLocal>, offer_from).await {
             Ok(sender) => sender,
             Err(error) => {
@@ -289,20 +276,27 @@ impl Drop for ViewerSession {
 /// track is left out of the answer and the forwarder finds no codec negotiated.
 async fn start_audio(peer: &peer::Peer, stream: &Arc<Stream>, id: &str, codec: AudioCodec, offer_from: OfferFrom) -> Result<tokio::task::JoinHandle<()>, SessionError> {
     let ssrc = rand::random::<u32>();
-    let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-        format!("lookout-{}", stream.name()),
-        format!("audio-{id}"),
-        format!("{} audio", stream.name()),
-        RtpCodecKind::Audio,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
-            codec: peer::audio_codec(codec),
-            ..Default::default()
-        }],
-    )));
+    let track = local_track(stream, id, RtpCodecKind::Audio, ssrc, None, peer::audio_codec(codec));
     let sender = attach_track(&peer.connection, Arc::clone(&track) as Arc<dyn TrackLocal>, offer_from).await?;
     let forwarder = AudioForwarder { track, sender, ssrc, stream: stream.clone(), state: peer.state.clone(), clock: peer.audio_clock.clone() };
     Ok(tokio::spawn(forwarder.run()))
+}
+
+/// A track of the session. Audio and video share one media stream id, which is what makes a
+/// browser play them in sync.
+fn local_track(stream: &Stream, id: &str, kind: RtpCodecKind, ssrc: u32, rtx: Option<RTCRtpRtxParameters>, codec: RTCRtpCodec) -> Arc<TrackLocalStaticRTP> {
+    let kind_name = if kind == RtpCodecKind::Audio { "audio" } else { "video" };
+    Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+        format!("lookout-{}", stream.name()),
+        format!("{kind_name}-{id}"),
+        format!("{} {kind_name}", stream.name()),
+        kind,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), rtx, ..Default::default() },
+            codec,
+            ..Default::default()
+        }],
+    )))
 }
 
 fn internal(context: &str) -> impl FnOnce(webrtc::error::Error) -> SessionError {
