@@ -135,3 +135,24 @@ async fn g711_audio_from_a_camera_is_passed_on() {
 fn samples_of(frame: &lookout::media::AudioFrame) -> u64 {
     frame.data.len() as u64
 }
+
+/// A viewer's keyframe request (RTCP PLI) is passed to a camera that honours it (GStreamer's
+/// does), through the relay on the camera's TCP connection. The camera makes no periodic
+/// keyframe after its first, so a new one can only answer the request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyframe_request_reaches_the_camera() {
+    use lookout_testkit::viewer::Viewer;
+    let camera = Camera::start(free_port(), &["--width", "320", "--height", "180", "--keyint", "100000"]).expect("camera starts");
+    let server = start_server([("cam", source(&camera, Transport::Tcp, None))]).await;
+    wait_live(&server, "cam", Duration::from_secs(20)).await;
+    let stream = server.registry.get("cam").expect("path").clone();
+    let viewer = Viewer::watch_ws(server.addr, "cam", 0).await.expect("watch");
+    common::wait_for("the first keyframe", Duration::from_secs(15), || viewer.received().first_keyframe_after).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = stream.stats().keyframes;
+    viewer.request_keyframe().await.expect("PLI sent");
+    let asked = std::time::Instant::now();
+    common::wait_for("a keyframe from the camera", Duration::from_secs(3), || (stream.stats().keyframes > before).then_some(())).await;
+    eprintln!("the camera's keyframe came {} ms after the PLI", asked.elapsed().as_millis());
+    drop(camera);
+}

@@ -2,6 +2,7 @@
 
 pub mod backoff;
 mod camera_clock;
+mod rtsp_relay;
 pub mod rtsp;
 pub mod testpattern;
 

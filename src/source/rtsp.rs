@@ -12,12 +12,15 @@ use retina::client::{Credentials, PlayOptions, Session, SessionOptions, SetupOpt
 use retina::codec::{CodecItem, FrameFormat, ParametersRef};
 use std::sync::Arc;
 use super::camera_clock::CameraClock;
+use super::rtsp_relay::{self, KeyframeRequester};
 use std::time::{Duration, Instant, SystemTime};
 
 /// How long DESCRIBE, SETUP and PLAY may take together before the camera counts as dead.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A playing camera that sends no video for this long is dead; reconnect.
 const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+/// Keyframe requests go to the camera at most this often, however many viewers ask.
+const MIN_KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_secs(1);
 /// A session that delivered video at least this long was healthy: retry fast after it ends.
 const HEALTHY_SESSION: Duration = Duration::from_secs(10);
 
@@ -60,10 +63,24 @@ async fn play(stream: &Stream, source: &RtspSource) -> anyhow::Result<()> {
     let mut clock = CameraClock::default();
     // The audio's own clock: its sender reports map its RTP timestamps.
     let mut audio_clock = CameraClock::default();
+    let mut last_keyframe_request: Option<Instant> = None;
+    let mut frame_deadline = tokio::time::Instant::now() + FRAME_TIMEOUT;
     loop {
-        let item = tokio::time::timeout(FRAME_TIMEOUT, session.next())
-            .await
-            .map_err(|_| anyhow!("timed out: no video for {} s", FRAME_TIMEOUT.as_secs()))?;
+        let item = tokio::select! {
+            item = tokio::time::timeout_at(frame_deadline, session.next()) => {
+                item.map_err(|_| anyhow!("timed out: no video for {} s", FRAME_TIMEOUT.as_secs()))?
+            }
+            _ = stream.source_keyframe_wanted(), if tracks.keyframes.is_some() => {
+                // Viewers' requests, at most one a second to the camera.
+                if last_keyframe_request.is_none_or(|at| at.elapsed() >= MIN_KEYFRAME_REQUEST_INTERVAL) {
+                    last_keyframe_request = Some(Instant::now());
+                    if let Some(keyframes) = &tracks.keyframes {
+                        keyframes.request();
+                    }
+                }
+                continue;
+            }
+        };
         let frame = match item {
             None => return Ok(()),
             Some(Err(error)) => return Err(error).context("reading from the camera"),
@@ -84,6 +101,7 @@ async fn play(stream: &Stream, source: &RtspSource) -> anyhow::Result<()> {
             }
             Some(Ok(_)) => continue,
         };
+        frame_deadline = tokio::time::Instant::now() + FRAME_TIMEOUT;
         let captured_at = clock.capture_time(frame.timestamp().timestamp(), frame.timestamp().clock_rate().get());
         let keyframe = frame.is_random_access_point();
         let timestamp = frame.timestamp().elapsed().max(0) as u64;
@@ -144,6 +162,8 @@ fn on_rtcp(stream: &Stream, track: &str, rtcp: &retina::rtcp::ReceivedCompoundPa
 struct Tracks {
     video: usize,
     audio: Option<(usize, AudioCodec)>,
+    /// Over TCP, through the relay that can ask the camera for keyframes.
+    keyframes: Option<KeyframeRequester>,
 }
 
 /// The audio codec of a camera track, when it is one Lookout passes on.
@@ -160,7 +180,20 @@ async fn connect(source: &RtspSource) -> anyhow::Result<(retina::client::Demuxed
     let options = SessionOptions::default()
         .creds(credentials)
         .user_agent(format!("Lookout/{}", env!("CARGO_PKG_VERSION")));
-    let mut session = Session::describe(source.url.clone(), options).await?;
+    // Over TCP, retina talks to the camera through a relay on loopback that can also send the
+    // camera RTCP (keyframe requests), which retina cannot.
+    let (url, keyframes) = match source.transport {
+        Transport::Tcp if source.url.scheme() == "rtsp" => {
+            let (relay, requester) = rtsp_relay::start(camera_address(&source.url).await?).await?;
+            let mut url = source.url.clone();
+            // Infallible for an rtsp:// URL with a host, which the configuration ensures.
+            let _ = url.set_ip_host(relay.ip());
+            let _ = url.set_port(Some(relay.port()));
+            (url, Some(requester))
+        }
+        _ => (source.url.clone(), None),
+    };
+    let mut session = Session::describe(url, options).await?;
     let video_index = session
         .streams()
         .iter()
@@ -187,7 +220,14 @@ async fn connect(source: &RtspSource) -> anyhow::Result<(retina::client::Demuxed
         session.setup(audio_index, SetupOptions::default().transport(transport)).await?;
     }
     let playing = session.play(PlayOptions::default()).await?;
-    Ok((playing.demuxed()?, Tracks { video: video_index, audio }))
+    Ok((playing.demuxed()?, Tracks { video: video_index, audio, keyframes }))
+}
+
+/// The camera's address from its URL (RTSP's port 554 when none is given).
+async fn camera_address(url: &url::Url) -> anyhow::Result<std::net::SocketAddr> {
+    let host = url.host_str().context("the camera URL has no host")?;
+    let port = url.port().unwrap_or(554);
+    tokio::net::lookup_host((host, port)).await?.next().with_context(|| format!("no address for {host}"))
 }
 
 fn parameters_from(data: &Bytes, (width, height): (u32, u32)) -> Option<VideoParameters> {

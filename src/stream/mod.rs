@@ -45,6 +45,8 @@ pub struct Stream {
     audio: broadcast::Sender<Arc<AudioFrame>>,
     /// The codec of the source's audio, once it is known to have some.
     audio_codec: Mutex<Option<AudioCodec>>,
+    /// Viewers asked for a keyframe: the source asks the camera, where it can.
+    source_keyframe_wanted: tokio::sync::Notify,
 }
 
 /// What a layer is called in the API and on the page: its index among a path's layers.
@@ -112,6 +114,7 @@ impl Stream {
             send_delay_beyond_pacing: SendDelay::default(),
             audio: broadcast::channel(AUDIO_QUEUE_FRAMES).0,
             audio_codec: Mutex::new(None),
+            source_keyframe_wanted: tokio::sync::Notify::new(),
         })
     }
 
@@ -174,6 +177,16 @@ impl Stream {
         if !matches!(*self.state.borrow(), PathState::Live) {
             self.set_state(PathState::Live);
         }
+    }
+
+    /// A viewer lost its picture: the source should ask the camera for a keyframe.
+    pub fn request_source_keyframe(&self) {
+        self.source_keyframe_wanted.notify_one();
+    }
+
+    /// Resolves at the next keyframe request from viewers.
+    pub async fn source_keyframe_wanted(&self) {
+        self.source_keyframe_wanted.notified().await;
     }
 
     /// A source says whether its session has audio, and in which codec.

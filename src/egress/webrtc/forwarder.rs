@@ -217,6 +217,8 @@ impl Forwarder {
                         if pending.as_ref().is_none_or(|switch| switch.step.layer != step.layer) {
                             let mut reader = layers[step.layer].subscribe();
                             reader.skip_to_next_keyframe();
+                            // The switch waits for that layer's keyframe: ask its camera for one.
+                            layers[step.layer].request_source_keyframe();
                             pending = Some(PendingSwitch { step, reader });
                         }
                     }
@@ -235,6 +237,9 @@ impl Forwarder {
                         continue;
                     }
                     last_resync = Some(Instant::now());
+                    // A camera that honours the request sends a fresh keyframe, where this viewer
+                    // resumes sooner than at the camera's next periodic one.
+                    layers[chooser.current()].request_source_keyframe();
                     let Some(keyframe) = layers[chooser.current()].cached_keyframe() else { continue };
                     // Frames after the cached keyframe would reference pictures this viewer
                     // may not have: after the keyframe it continues at the next live one.
