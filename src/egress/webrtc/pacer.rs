@@ -15,7 +15,7 @@
 use std::time::{Duration, Instant};
 
 /// How much faster than the stream's average bitrate a viewer's packets may leave.
-pub const PACING_FACTOR: f64 = 2.5;
+const PACING_FACTOR: f64 = 2.5;
 /// The rate before the stream's bitrate is known (its first second), and the floor after.
 const MIN_PACING_BITRATE: f64 = 1_000_000.0;
 /// How far ahead of the paced schedule a packet may leave. An average frame at 30 fps takes

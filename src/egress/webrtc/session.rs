@@ -76,7 +76,8 @@ pub struct ViewerSession {
 }
 
 impl ViewerSession {
-    /// Sets up the PeerConnection and the track; media flows once ICE and DTLS connect.
+    /// Sets up the PeerConnection and its tracks (video, and audio when the path has some);
+    /// media flows once ICE and DTLS connect.
     pub async fn start(stream: &Arc<Stream>, network: &Network, offer_from: OfferFrom) -> Result<Self, SessionError> {
         let state = stream.state();
         if !state.is_live() {
