@@ -59,7 +59,8 @@ $('unmute').onclick = () => {
 function showFigures(f) {
   showLayer(f.layer);
   $('fig-audio').textContent = f.audio
-    ? `${f.audio.codec || 'audio'}, ${f.audio.packetsReceived} packets, ${f.audio.packetsLost} lost` : 'none';
+    ? `${f.audio.codec || 'audio'}, ${f.audio.packetsReceived} packets, ${f.audio.packetsLost} lost`
+      + (f.audio.jitterBufferMs != null ? `, buffer ${f.audio.jitterBufferMs} ms` : '') : 'none';
   $('fig-estimate').textContent = f.estimatedBitrateBps != null
     ? `${(f.estimatedBitrateBps / 1e6).toFixed(2)} Mbit/s (${f.estimateFrom})` : '–';
   $('fig-resolution').textContent = f.width ? `${f.width}×${f.height}` : '–';

@@ -406,6 +406,8 @@ export class Player extends EventTarget {
           packetsLost: s.packetsLost,
           totalSamplesReceived: s.totalSamplesReceived ?? 0,
           totalAudioEnergy: s.totalAudioEnergy ?? 0,
+          // The receiver's jitter buffer, on average: most of what audio adds to latency.
+          jitterBufferMs: s.jitterBufferEmittedCount ? Math.round((1000 * s.jitterBufferDelay) / s.jitterBufferEmittedCount) : null,
         };
       }
       if (s.type !== 'inbound-rtp' || s.kind !== 'video') return;
