@@ -64,6 +64,7 @@ async fn play(stream: &Stream, source: &RtspSource) -> anyhow::Result<()> {
     // The audio's own clock: its sender reports map its RTP timestamps.
     let mut audio_clock = CameraClock::default();
     let mut last_keyframe_request: Option<Instant> = None;
+    let mut waiting_for_keyframe = false;
     let mut frame_deadline = tokio::time::Instant::now() + FRAME_TIMEOUT;
     loop {
         let item = tokio::select! {
@@ -102,8 +103,24 @@ async fn play(stream: &Stream, source: &RtspSource) -> anyhow::Result<()> {
             Some(Ok(_)) => continue,
         };
         frame_deadline = tokio::time::Instant::now() + FRAME_TIMEOUT;
-        let captured_at = clock.capture_time(frame.timestamp().timestamp(), frame.timestamp().clock_rate().get());
         let keyframe = frame.is_random_access_point();
+        if let Some(relay) = &tracks.keyframes {
+            let (resyncs, bytes_lost) = relay.damage();
+            stream.set_ingest_damage(resyncs, bytes_lost);
+        }
+        // Packets lost before this frame: it and what follows up to the next keyframe would
+        // reference a picture the decoder never got. Drop them, and ask for a keyframe.
+        if frame.loss() > 0 && !keyframe && !waiting_for_keyframe {
+            tracing::info!(path = stream.name(), lost_packets = frame.loss(), "packets lost: dropping frames until the next keyframe");
+            waiting_for_keyframe = true;
+            stream.request_source_keyframe();
+        }
+        if waiting_for_keyframe && !keyframe {
+            stream.record_frame_dropped_after_loss();
+            continue;
+        }
+        waiting_for_keyframe = false;
+        let captured_at = clock.capture_time(frame.timestamp().timestamp(), frame.timestamp().clock_rate().get());
         let timestamp = frame.timestamp().elapsed().max(0) as u64;
         let clock_rate = frame.timestamp().clock_rate().get();
         let timestamp = timestamp * u64::from(VIDEO_CLOCK_RATE) / u64::from(clock_rate);

@@ -5,9 +5,17 @@
 //!
 //! The relay reads both directions message by message (an RTSP message, or a `$`-framed
 //! interleaved packet), so that it can put its own packet between two of retina's requests
-//! without cutting one. From the camera's side it learns the video's channels (the first
-//! `interleaved=` of a SETUP response: Lookout sets up the video first) and the video's SSRC
-//! (from its RTP packets).
+//! without cutting one. From the camera's side it learns the channels (from the SETUP
+//! responses' `interleaved=`; the first is the video's: Lookout sets up the video first) and
+//! the video's SSRC (from its RTP packets).
+//!
+//! It also resynchronises. Cheap cameras lose bytes on TCP when their send buffer fills: the
+//! stream goes on in the middle of a packet (../shared/seeds/flussonic-buggy-ip-cameras.txt).
+//! retina ends its session on such framing, and a reconnect costs a second or more of every
+//! viewer's picture. The relay instead drops bytes up to the next plausible message (a `$`
+//! on a known channel with an RTP version-2 header, or `RTSP/`), counts them, and goes on:
+//! retina then sees lost packets, discards the broken picture and reports the loss, and the
+//! source drops frames until the next keyframe (see `rtsp.rs`).
 
 use anyhow::Context;
 use bytes::{Buf, BytesMut};
@@ -29,6 +37,12 @@ const UNKNOWN: u32 = u32::MAX;
 struct Shared {
     video_rtcp_channel: AtomicU32,
     video_rtp_channel: AtomicU32,
+    /// The interleaved channels set up, as a bit mask (channels 0-63); 0 before the first.
+    channels: AtomicU64,
+    /// Of those, the RTP ones (the first of each pair).
+    rtp_channels: AtomicU64,
+    resyncs: AtomicU64,
+    bytes_lost: AtomicU64,
     /// An SSRC once known; `u64::MAX` before.
     video_ssrc: AtomicU64,
     keyframe_wanted: Notify,
@@ -40,6 +54,10 @@ impl Shared {
             video_rtcp_channel: AtomicU32::new(UNKNOWN),
             video_rtp_channel: AtomicU32::new(UNKNOWN),
             video_ssrc: AtomicU64::new(u64::MAX),
+            channels: AtomicU64::new(0),
+            rtp_channels: AtomicU64::new(0),
+            resyncs: AtomicU64::new(0),
+            bytes_lost: AtomicU64::new(0),
             keyframe_wanted: Notify::new(),
         }
     }
@@ -54,6 +72,11 @@ impl KeyframeRequester {
     /// SSRC are known.
     pub fn request(&self) {
         self.0.keyframe_wanted.notify_one();
+    }
+
+    /// Times the camera's stream was resynchronised, and the bytes dropped doing so.
+    pub fn damage(&self) -> (u64, u64) {
+        (self.0.resyncs.load(Ordering::Relaxed), self.0.bytes_lost.load(Ordering::Relaxed))
     }
 }
 
@@ -140,19 +163,80 @@ fn picture_loss_indication(shared: &Shared) -> Option<Vec<u8>> {
     Some(framed)
 }
 
-/// The camera's answers and media to retina, noting the video's channels and SSRC.
+/// What the camera's stream holds at a position.
+#[derive(Debug, PartialEq)]
+enum Framing {
+    /// A whole message of this length.
+    Message(usize),
+    /// The start of one; more bytes are needed.
+    Incomplete,
+    /// Not the start of a message: bytes were lost before it.
+    Garbage,
+}
+
+/// Whether `buffer` starts with a message from the camera, telling lost bytes apart.
+fn camera_framing(buffer: &[u8], shared: &Shared) -> Framing {
+    let Some(&first) = buffer.first() else { return Framing::Incomplete };
+    if first == b'$' {
+        let channels = shared.channels.load(Ordering::Relaxed);
+        let Some(&channel) = buffer.get(1) else { return Framing::Incomplete };
+        if channels != 0 && (channel >= 64 || channels & (1 << channel) == 0) {
+            return Framing::Garbage;
+        }
+        let is_rtp = channel < 64 && shared.rtp_channels.load(Ordering::Relaxed) & (1 << channel) != 0;
+        if is_rtp && buffer.get(4).is_some_and(|&byte| byte >> 6 != 2) {
+            return Framing::Garbage;
+        }
+    } else {
+        let prefix = &buffer[..buffer.len().min(5)];
+        if !b"RTSP/".starts_with(prefix) {
+            return Framing::Garbage;
+        }
+    }
+    match message_length(buffer) {
+        Ok(Some(length)) => Framing::Message(length),
+        Ok(None) => Framing::Incomplete,
+        Err(_) => Framing::Garbage,
+    }
+}
+
+/// The camera's answers and media to retina, noting the channels and the video's SSRC, and
+/// dropping what lost bytes left of a message.
 async fn answers_to_client(mut camera: tokio::net::tcp::OwnedReadHalf, mut client: tokio::net::tcp::OwnedWriteHalf, shared: Arc<Shared>) -> anyhow::Result<()> {
     let mut buffer = BytesMut::with_capacity(64 * 1024);
     loop {
         if camera.read_buf(&mut buffer).await? == 0 {
             return Ok(());
         }
-        while let Some(length) = message_length(&buffer)? {
-            note(&shared, &buffer[..length]);
-            client.write_all(&buffer[..length]).await?;
-            buffer.advance(length);
+        loop {
+            match camera_framing(&buffer, &shared) {
+                // A message not followed by the start of another was cut short by lost bytes
+                // and reaches into what came after: it is damaged, drop it with the rest.
+                Framing::Message(length) if camera_framing(&buffer[length..], &shared) == Framing::Garbage && buffer.len() > length => {
+                    drop_unframed(&mut buffer, &shared);
+                }
+                Framing::Message(length) => {
+                    note(&shared, &buffer[..length]);
+                    client.write_all(&buffer[..length]).await?;
+                    buffer.advance(length);
+                }
+                Framing::Incomplete => break,
+                Framing::Garbage => drop_unframed(&mut buffer, &shared),
+            }
         }
     }
+}
+
+/// Drops the bytes at the start of `buffer` up to the next plausible message start (or all
+/// but a possible partial header), and counts them.
+fn drop_unframed(buffer: &mut BytesMut, shared: &Shared) {
+    let skip = (1..buffer.len())
+        .find(|&at| camera_framing(&buffer[at..], shared) != Framing::Garbage)
+        .unwrap_or(buffer.len().saturating_sub(4).max(1));
+    buffer.advance(skip);
+    shared.bytes_lost.fetch_add(skip as u64, Ordering::Relaxed);
+    shared.resyncs.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!("camera stream resynchronised after {skip} unframed bytes");
 }
 
 fn note(shared: &Shared, message: &[u8]) {
@@ -165,17 +249,17 @@ fn note(shared: &Shared, message: &[u8]) {
         }
         return;
     }
-    if shared.video_rtp_channel.load(Ordering::Relaxed) != UNKNOWN {
-        return;
-    }
-    // The first SETUP answer names the video's channels: "interleaved=0-1".
+    // A SETUP answer names its channels, "interleaved=0-1"; the first is the video's.
     let text = String::from_utf8_lossy(message);
     let channels = text.split("interleaved=").nth(1).and_then(|rest| {
         let pair = rest.split([';', '\r', ',']).next()?;
         let (rtp, rtcp) = pair.split_once('-')?;
         Some((rtp.trim().parse::<u32>().ok()?, rtcp.trim().parse::<u32>().ok()?))
     });
-    if let Some((rtp, rtcp)) = channels {
+    let Some((rtp, rtcp)) = channels.filter(|&(rtp, rtcp)| rtp < 64 && rtcp < 64) else { return };
+    shared.channels.fetch_or((1 << rtp) | (1 << rtcp), Ordering::Relaxed);
+    shared.rtp_channels.fetch_or(1 << rtp, Ordering::Relaxed);
+    if shared.video_rtp_channel.load(Ordering::Relaxed) == UNKNOWN {
         shared.video_rtp_channel.store(rtp, Ordering::Relaxed);
         shared.video_rtcp_channel.store(rtcp, Ordering::Relaxed);
     }
@@ -204,8 +288,24 @@ mod tests {
         let rtp = [b'$', 2, 0, 12, 0x80, 96, 0, 1, 0, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef];
         note(&shared, &rtp);
         let pli = picture_loss_indication(&shared).expect("a PLI");
+        assert_eq!(shared.channels.load(Ordering::Relaxed), 0b111100, "both pairs known");
         assert_eq!(&pli[..4], &[b'$', 3, 0, 12], "on the video's RTCP channel, 12 bytes");
         assert_eq!(&pli[4..6], &[0x81, 206], "PSFB, FMT 1");
         assert_eq!(&pli[12..16], &[0xde, 0xad, 0xbe, 0xef], "for the video's SSRC");
+    }
+
+    #[test]
+    fn lost_bytes_are_told_from_messages() {
+        let shared = Shared::new();
+        note(&shared, b"RTSP/1.0 200 OK\r\nTransport: RTP/AVP/TCP;interleaved=0-1\r\n\r\n");
+        let rtp = |len: u8| [&[b'$', 0, 0, len][..], &[0x80; 255][..usize::from(len)]].concat();
+        assert_eq!(camera_framing(&rtp(12), &shared), Framing::Message(16));
+        assert_eq!(camera_framing(&rtp(12)[..10], &shared), Framing::Incomplete);
+        assert_eq!(camera_framing(b"$\x07\x00\x0c", &shared), Framing::Garbage, "a channel never set up");
+        assert_eq!(camera_framing(b"$\x00\x00\x0c\x41", &shared), Framing::Garbage, "not RTP version 2");
+        assert_eq!(camera_framing(b"\x12\x34$", &shared), Framing::Garbage, "the middle of a packet");
+        assert_eq!(camera_framing(b"RTS", &shared), Framing::Incomplete);
+        let answer = b"RTSP/1.0 200 OK\r\nCSeq: 9\r\n\r\n";
+        assert_eq!(camera_framing(answer, &shared), Framing::Message(answer.len()));
     }
 }

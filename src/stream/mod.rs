@@ -179,6 +179,16 @@ impl Stream {
         }
     }
 
+    /// The source dropped a frame that packets lost before it would have damaged.
+    pub fn record_frame_dropped_after_loss(&self) {
+        self.lock().stats.record_dropped_after_loss();
+    }
+
+    /// How often the camera's stream was resynchronised so far, and the bytes dropped.
+    pub fn set_ingest_damage(&self, resyncs: u64, bytes_lost: u64) {
+        self.lock().stats.set_damage(resyncs, bytes_lost);
+    }
+
     /// A viewer lost its picture: the source should ask the camera for a keyframe.
     pub fn request_source_keyframe(&self) {
         self.source_keyframe_wanted.notify_one();

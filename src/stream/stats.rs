@@ -12,6 +12,9 @@ pub(super) struct StreamStats {
     keyframes: u64,
     bytes: u64,
     unusable: u64,
+    dropped_after_loss: u64,
+    resyncs: u64,
+    bytes_lost: u64,
     width: u32,
     height: u32,
     codec: String,
@@ -35,6 +38,12 @@ pub struct StreamStatsSnapshot {
     pub bytes: u64,
     /// Frames dropped because no keyframe preceded them in the source session.
     pub frames_unusable: u64,
+    /// Frames dropped because packets were lost before them (they would decode to smears),
+    /// up to the next keyframe.
+    pub frames_dropped_after_loss: u64,
+    /// Times the camera's TCP stream was resynchronised after lost bytes, and the bytes dropped.
+    pub resyncs: u64,
+    pub bytes_lost: u64,
     pub width: u32,
     pub height: u32,
     pub codec: String,
@@ -81,12 +90,23 @@ impl StreamStats {
         self.unusable += 1;
     }
 
+    pub fn record_dropped_after_loss(&mut self) {
+        self.dropped_after_loss += 1;
+    }
+
+    pub fn set_damage(&mut self, resyncs: u64, bytes_lost: u64) {
+        (self.resyncs, self.bytes_lost) = (resyncs, bytes_lost);
+    }
+
     pub fn snapshot(&self) -> StreamStatsSnapshot {
         StreamStatsSnapshot {
             frames: self.frames,
             keyframes: self.keyframes,
             bytes: self.bytes,
             frames_unusable: self.unusable,
+            frames_dropped_after_loss: self.dropped_after_loss,
+            resyncs: self.resyncs,
+            bytes_lost: self.bytes_lost,
             width: self.width,
             height: self.height,
             codec: self.codec.clone(),
