@@ -177,10 +177,15 @@ enum Framing {
 /// Whether `buffer` starts with a message from the camera, telling lost bytes apart.
 fn camera_framing(buffer: &[u8], shared: &Shared) -> Framing {
     let Some(&first) = buffer.first() else { return Framing::Incomplete };
+    let channels = shared.channels.load(Ordering::Relaxed);
+    // Before the first SETUP answer nothing is streaming: whatever the camera says goes to
+    // retina as it is, which reports a camera that does not speak RTSP in its own words.
+    if channels == 0 {
+        return by_length(buffer);
+    }
     if first == b'$' {
-        let channels = shared.channels.load(Ordering::Relaxed);
         let Some(&channel) = buffer.get(1) else { return Framing::Incomplete };
-        if channels != 0 && (channel >= 64 || channels & (1 << channel) == 0) {
+        if channel >= 64 || channels & (1 << channel) == 0 {
             return Framing::Garbage;
         }
         let is_rtp = channel < 64 && shared.rtp_channels.load(Ordering::Relaxed) & (1 << channel) != 0;
@@ -193,6 +198,11 @@ fn camera_framing(buffer: &[u8], shared: &Shared) -> Framing {
             return Framing::Garbage;
         }
     }
+    by_length(buffer)
+}
+
+/// The framing of `buffer` by the length its start announces.
+fn by_length(buffer: &[u8]) -> Framing {
     match message_length(buffer) {
         Ok(Some(length)) => Framing::Message(length),
         Ok(None) => Framing::Incomplete,
@@ -297,6 +307,8 @@ mod tests {
     #[test]
     fn lost_bytes_are_told_from_messages() {
         let shared = Shared::new();
+        let nonsense = b"HELLO WORLD\r\n\r\n";
+        assert_eq!(camera_framing(nonsense, &shared), Framing::Message(nonsense.len()), "before SETUP, retina judges");
         note(&shared, b"RTSP/1.0 200 OK\r\nTransport: RTP/AVP/TCP;interleaved=0-1\r\n\r\n");
         let rtp = |len: u8| [&[b'$', 0, 0, len][..], &[0x80; 255][..usize::from(len)]].concat();
         assert_eq!(camera_framing(&rtp(12), &shared), Framing::Message(16));
