@@ -1,6 +1,9 @@
 //! Notices the viewer's keyframe requests (RTCP PLI and FIR) and tells the forwarder.
 
 use super::rtcp_tap::RtcpObserver;
+use rtc::interceptor::TaggedPacket;
+use std::collections::VecDeque;
+use std::time::Instant;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,7 +40,7 @@ impl KeyframeRequestWatcher {
 }
 
 impl RtcpObserver for KeyframeRequestWatcher {
-    fn observe(&mut self, packet: &dyn rtc::rtcp::packet::Packet) {
+    fn observe(&mut self, packet: &dyn rtc::rtcp::packet::Packet, _now: Instant, _replies: &mut VecDeque<TaggedPacket>) {
         if packet.as_any().is::<PictureLossIndication>() || packet.as_any().is::<FullIntraRequest>() {
             self.requests.received.fetch_add(1, Ordering::Relaxed);
             self.requests.notify.notify_one();

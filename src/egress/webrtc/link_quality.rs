@@ -3,11 +3,12 @@
 //! send when transport-cc is negotiated), or else the viewer's own estimate in REMB; and the
 //! loss and jitter of its RTCP receiver reports. The forwarder reads it to choose a layer.
 
-use super::rtcp_tap::RtcpObserver;
-use rtc::interceptor::{BandwidthEstimator, EstimatorStats, Gcc, PacketReport, StreamInfo};
+use super::rtcp_tap::{is_video, RtcpObserver};
+use rtc::interceptor::{BandwidthEstimator, EstimatorStats, Gcc, PacketReport, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
 use rtc::rtcp::receiver_report::ReceiverReport;
 use serde::Serialize;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -147,7 +148,7 @@ impl ReceiverReportWatcher {
 }
 
 impl RtcpObserver for ReceiverReportWatcher {
-    fn observe(&mut self, packet: &dyn rtc::rtcp::packet::Packet) {
+    fn observe(&mut self, packet: &dyn rtc::rtcp::packet::Packet, _now: Instant, _replies: &mut VecDeque<TaggedPacket>) {
         if let Some(report) = packet.as_any().downcast_ref::<ReceiverReport>() {
             for reception in report.reports.iter().filter(|r| Some(r.ssrc) == self.video_ssrc) {
                 self.link.loss_fraction.set(f64::from(reception.fraction_lost) / 256.0);
@@ -163,7 +164,7 @@ impl RtcpObserver for ReceiverReportWatcher {
 
     fn bind_local_stream(&mut self, info: &StreamInfo) {
         // The layer is chosen by the video's reports; an audio stream binds too.
-        if info.mime_type.to_ascii_lowercase().starts_with("video/") {
+        if is_video(info) {
             self.video_ssrc = Some(info.ssrc);
         }
     }
@@ -176,7 +177,7 @@ mod tests {
 
     fn read(watcher: &mut ReceiverReportWatcher, rtcp: Vec<Box<dyn rtc::rtcp::packet::Packet>>) {
         for packet in &rtcp {
-            watcher.observe(packet.as_ref());
+            watcher.observe(packet.as_ref(), Instant::now(), &mut VecDeque::new());
         }
     }
 

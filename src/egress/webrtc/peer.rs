@@ -165,7 +165,7 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>, audio: Op
     let registry = Registry::new()
         .with(Slot::CongestionControl, CongestionControlBuilder::new(PublishedGcc::new(link.clone())).build())
         .with(Slot::SenderReport, SenderReports::new(sent_frames.clone(), audio_clock.clone()))
-        .with(Slot::NackResponder, Retransmitter::new(sent_frames.clone(), nack_stats.clone()))
+        .with(Slot::NackResponder, RtcpTap::new(Retransmitter::new(sent_frames.clone(), nack_stats.clone())))
         .with(Slot::from(KEYFRAME_REQUEST_SLOT), RtcpTap::new(KeyframeRequestWatcher::new(keyframe_requests.clone())))
         .with(Slot::from(RECEIVER_REPORT_SLOT), RtcpTap::new(ReceiverReportWatcher::new(link.clone())));
     let registry = configure_twcc_sender_only(registry, &mut media_engine)?;

@@ -5,10 +5,10 @@
 //! statistics stay honest; as the original packet otherwise.
 
 use super::sent_frames::{RtpStreamId, SentFrames, HISTORY};
-use rtc::interceptor::{Attribute, AttributedPacket, Interceptor, Packet, StreamInfo, TaggedPacket};
+use super::rtcp_tap::{is_video, RtcpObserver};
+use rtc::interceptor::{Attribute, AttributedPacket, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp::{self, header::Header};
-use rtc::sansio::Protocol;
 use rtc::shared::TransportContext;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
@@ -66,16 +66,14 @@ pub struct Retransmitter {
     stream: Option<BoundStream>,
     /// When each packet was last resent and how often, for as long as the history keeps it.
     resends: HashMap<u16, (Instant, u8)>,
-    read_queue: VecDeque<TaggedPacket>,
-    write_queue: VecDeque<TaggedPacket>,
 }
 
 impl Retransmitter {
     pub fn new(sent: Arc<SentFrames>, stats: Arc<NackStats>) -> Self {
-        Self { sent, stats, stream: None, resends: HashMap::new(), read_queue: VecDeque::new(), write_queue: VecDeque::new() }
+        Self { sent, stats, stream: None, resends: HashMap::new() }
     }
 
-    fn answer(&mut self, now: Instant, nack: &TransportLayerNack) {
+    fn answer(&mut self, now: Instant, nack: &TransportLayerNack, replies: &mut VecDeque<TaggedPacket>) {
         let Some(stream) = self.stream.as_mut().filter(|s| s.id.ssrc == nack.media_ssrc) else { return };
         self.stats.nacks_received.fetch_add(1, Ordering::Relaxed);
         self.resends.retain(|_, (at, _)| now.saturating_duration_since(*at) < HISTORY);
@@ -99,7 +97,7 @@ impl Retransmitter {
             self.stats.packets_resent.fetch_add(1, Ordering::Relaxed);
             self.resends.insert(sequence_number, (now, resent.map_or(1, |(_, count)| count + 1)));
             // Tagged so that send-side accounting sees new bytes on the wire, not the original.
-            self.write_queue.push_back(TaggedPacket {
+            replies.push_back(TaggedPacket {
                 now,
                 transport: TransportContext::default(),
                 message: AttributedPacket::new(Packet::Rtp(packet)).with(Attribute::Retransmission),
@@ -119,41 +117,17 @@ fn rtx_packet(original: rtp::packet::Packet, ssrc: u32, payload_type: u8, sequen
     }
 }
 
-impl Protocol<TaggedPacket, TaggedPacket, ()> for Retransmitter {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = rtc::shared::error::Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        if let Packet::Rtcp(packets) = &msg.message.packet {
-            for nack in packets.iter().filter_map(|p| p.as_any().downcast_ref::<TransportLayerNack>()) {
-                self.answer(msg.now, nack);
-            }
+/// Answers the NACKs an `RtcpTap` shows it.
+impl RtcpObserver for Retransmitter {
+    fn observe(&mut self, packet: &dyn rtc::rtcp::packet::Packet, now: Instant, replies: &mut VecDeque<TaggedPacket>) {
+        if let Some(nack) = packet.as_any().downcast_ref::<TransportLayerNack>() {
+            self.answer(now, nack, replies);
         }
-        self.read_queue.push_back(msg);
-        Ok(())
     }
 
-    fn poll_read(&mut self) -> Option<Self::Rout> {
-        self.read_queue.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        self.write_queue.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_write(&mut self) -> Option<Self::Wout> {
-        self.write_queue.pop_front()
-    }
-}
-
-impl Interceptor for Retransmitter {
     fn bind_local_stream(&mut self, info: &StreamInfo) {
-        // Only the video is NACKed; an audio stream binds too.
-        if !info.mime_type.to_ascii_lowercase().starts_with("video/") {
+        // Only the video is NACKed.
+        if !is_video(info) {
             return;
         }
         let rtx = info.ssrc_rtx.zip(info.payload_type_rtx).map(|(ssrc, payload_type)| (ssrc, payload_type, rand::random()));
@@ -165,15 +139,15 @@ impl Interceptor for Retransmitter {
             self.stream = None;
         }
     }
-
-    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use super::super::rtcp_tap::RtcpTap;
     use crate::media::h264::join_length_prefixed;
+    use rtc::interceptor::Interceptor;
+    use rtc::sansio::Protocol;
     use crate::media::{Frame, VideoParameters};
     use bytes::Bytes;
     use rtc::rtcp::transport_feedbacks::transport_layer_nack::NackPair;
@@ -192,20 +166,21 @@ mod tests {
         }
     }
 
-    /// A retransmitter whose viewer was sent one frame of five packets, sequence numbers 10 to 14.
-    fn retransmitter(rtx: bool) -> (Retransmitter, Arc<NackStats>) {
+    /// A retransmitter (in its tap, as on a connection) whose viewer was sent one frame of five
+    /// packets, sequence numbers 10 to 14; and what it was sent.
+    fn retransmitter(rtx: bool) -> (RtcpTap<Retransmitter>, Arc<NackStats>, Arc<SentFrames>) {
         let sent = Arc::new(SentFrames::default());
         let nal: Vec<u8> = std::iter::once(0x41).chain((0..5000).map(|i| i as u8)).collect();
         let parameters = Arc::new(VideoParameters { width: 2, height: 2, sps: Bytes::from_static(&[0x67]), pps: Bytes::from_static(&[0x68]) });
         sent.record(10, 3000, Arc::new(Frame::new(0, false, join_length_prefixed([&nal[..]]), parameters)), true, Instant::now());
         let stats = Arc::new(NackStats::default());
-        let mut retransmitter = Retransmitter::new(sent, stats.clone());
+        let mut retransmitter = RtcpTap::new(Retransmitter::new(sent.clone(), stats.clone()));
         retransmitter.bind_local_stream(&stream_info(rtx));
-        (retransmitter, stats)
+        (retransmitter, stats, sent)
     }
 
     /// Feeds one NACK (a packet id and the bitmap of the 16 after it) and returns what it wrote.
-    fn nack(retransmitter: &mut Retransmitter, now: Instant, media_ssrc: u32, packet_id: u16, lost_packets: u16) -> Vec<rtp::packet::Packet> {
+    fn nack(retransmitter: &mut RtcpTap<Retransmitter>, now: Instant, media_ssrc: u32, packet_id: u16, lost_packets: u16) -> Vec<rtp::packet::Packet> {
         let nack = TransportLayerNack { sender_ssrc: 1, media_ssrc, nacks: vec![NackPair { packet_id, lost_packets }] };
         let message = TaggedPacket { now, transport: TransportContext::default(), message: AttributedPacket::new(Packet::Rtcp(vec![Box::new(nack)])) };
         retransmitter.handle_read(message).expect("read");
@@ -220,7 +195,7 @@ mod tests {
 
     #[test]
     fn plain_retransmission_resends_the_original_packets() {
-        let (mut retransmitter, stats) = retransmitter(false);
+        let (mut retransmitter, stats, _) = retransmitter(false);
         // 12, and through the bitmap 13 and 20 (never sent).
         let resent = nack(&mut retransmitter, Instant::now(), SSRC, 12, 0b1000_0001);
         let sequences: Vec<u16> = resent.iter().map(|p| p.header.sequence_number).collect();
@@ -232,9 +207,9 @@ mod tests {
 
     #[test]
     fn rtx_carries_the_original_sequence_number_first() {
-        let (mut retransmitter, _) = retransmitter(true);
+        let (mut retransmitter, _, sent) = retransmitter(true);
         let resent = nack(&mut retransmitter, Instant::now(), SSRC, 13, 0b1);
-        let original = retransmitter.sent.packet(RtpStreamId { ssrc: SSRC, payload_type: 102 }, 13).expect("sent");
+        let original = sent.packet(RtpStreamId { ssrc: SSRC, payload_type: 102 }, 13).expect("sent");
         assert_eq!(resent.len(), 2);
         assert_eq!((resent[0].header.ssrc, resent[0].header.payload_type, resent[0].header.timestamp), (RTX_SSRC, 103, 3000));
         assert_eq!(&resent[0].payload[..2], &13u16.to_be_bytes());
@@ -244,16 +219,16 @@ mod tests {
 
     #[test]
     fn a_nack_for_another_ssrc_is_ignored() {
-        let (mut retransmitter, stats) = retransmitter(false);
+        let (mut retransmitter, stats, _) = retransmitter(false);
         assert!(nack(&mut retransmitter, Instant::now(), SSRC + 1, 12, 0).is_empty());
         assert_eq!(stats.snapshot().nacks_received, 0);
     }
 
     #[test]
     fn a_repeated_nack_is_answered_once_per_interval_a_few_times() {
-        let (mut retransmitter, stats) = retransmitter(false);
+        let (mut retransmitter, stats, _) = retransmitter(false);
         let start = Instant::now();
-        let resent_at = |retransmitter: &mut Retransmitter, ms: u64| nack(retransmitter, start + Duration::from_millis(ms), SSRC, 12, 0).len();
+        let resent_at = |retransmitter: &mut RtcpTap<Retransmitter>, ms: u64| nack(retransmitter, start + Duration::from_millis(ms), SSRC, 12, 0).len();
         let answers: Vec<usize> = [0, 50, 100, 150, 200, 300, 400].into_iter().map(|ms| resent_at(&mut retransmitter, ms)).collect();
         assert_eq!(answers, vec![1, 0, 1, 0, 1, 0, 0], "every 100 ms, three times");
         let snapshot = stats.snapshot();

@@ -1,6 +1,6 @@
 //! An interceptor that shows the viewer's RTCP to an observer on its way in and passes every
-//! packet on unchanged, for what Lookout only needs to notice (keyframe requests, receiver
-//! reports). Read inside the chain rather than from the track's RTCP events: those reach the
+//! packet on unchanged: for what Lookout notices (keyframe requests, receiver reports) and
+//! what it answers (NACKs, with retransmissions that leave towards the viewer). Read inside the chain rather than from the track's RTCP events: those reach the
 //! application only when an interceptor marks them, and compound RTCP is routed by its first
 //! sub-packet's SSRC, so a packet behind a receiver report could be lost on the way.
 
@@ -10,10 +10,18 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 pub trait RtcpObserver: Send + Sync + 'static {
-    fn observe(&mut self, packet: &dyn rtc::rtcp::packet::Packet);
+    /// One RTCP packet from the viewer, received at `now`. Packets pushed to `replies` leave
+    /// towards the viewer.
+    fn observe(&mut self, packet: &dyn rtc::rtcp::packet::Packet, now: Instant, replies: &mut VecDeque<TaggedPacket>);
 
-    /// A stream Lookout sends on this connection (the video, then its RTX stream).
+    /// A stream Lookout sends on this connection (the video, the audio when there is some).
     fn bind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+}
+
+/// Whether a stream bound on a connection is its video (an audio stream binds too).
+pub fn is_video(info: &StreamInfo) -> bool {
+    info.mime_type.to_ascii_lowercase().starts_with("video/")
 }
 
 pub struct RtcpTap<O> {
@@ -38,7 +46,7 @@ impl<O: RtcpObserver> Protocol<TaggedPacket, TaggedPacket, ()> for RtcpTap<O> {
     fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
         if let Packet::Rtcp(packets) = &msg.message.packet {
             for packet in packets {
-                self.observer.observe(packet.as_ref());
+                self.observer.observe(packet.as_ref(), msg.now, &mut self.write_queue);
             }
         }
         self.read_queue.push_back(msg);
@@ -63,7 +71,9 @@ impl<O: RtcpObserver> Interceptor for RtcpTap<O> {
     fn bind_local_stream(&mut self, info: &StreamInfo) {
         self.observer.bind_local_stream(info);
     }
-    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, info: &StreamInfo) {
+        self.observer.unbind_local_stream(info);
+    }
     fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }

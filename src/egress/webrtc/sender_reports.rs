@@ -7,6 +7,7 @@
 //! can show glass-to-glass latency for any camera with a synchronised clock, and the browser
 //! plays audio and video in sync, as both are mapped to the same capture clock.
 
+use super::rtcp_tap::is_video;
 use crate::media::ntp;
 use rtc::interceptor::{AttributedPacket, Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::sender_report::SenderReport;
@@ -126,7 +127,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for SenderReports {
 
 impl Interceptor for SenderReports {
     fn bind_local_stream(&mut self, info: &StreamInfo) {
-        let clock = if info.mime_type.to_ascii_lowercase().starts_with("audio/") { &self.audio } else { &self.video };
+        let clock = if is_video(info) { &self.video } else { &self.audio };
         self.streams.insert(info.ssrc, ReportedStream { clock: clock.clone(), clock_rate: info.clock_rate, packets: 0, octets: 0 });
     }
 
