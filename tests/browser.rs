@@ -149,8 +149,9 @@ impl PausedPage {
         Self { page, lines }
     }
 
-    /// Lets the page go on and fails the test unless playback resumes.
-    async fn assert_resumes(mut self, after: &str) {
+    /// Lets the page go on and fails the test unless playback resumes; returns what the page
+    /// script measured.
+    async fn assert_resumes(mut self, after: &str) -> serde_json::Value {
         self.page.stdin.take().expect("stdin").write_all(b"continue\n").expect("tell the page script");
         let (status, last) = tokio::task::spawn_blocking(move || {
             let status = self.page.wait().expect("wait");
@@ -160,6 +161,7 @@ impl PausedPage {
         .expect("join");
         eprintln!("after {after}: {last:?}");
         assert!(status.success(), "playback resumed after {after}: {last:?}");
+        last.and_then(|line| serde_json::from_str(&line).ok()).unwrap_or_default()
     }
 }
 
@@ -180,18 +182,24 @@ async fn page_reconnects_by_itself_when_the_server_restarts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn page_resumes_by_itself_when_the_camera_comes_back() {
+async fn page_keeps_its_session_and_resumes_when_the_camera_comes_back() {
     let mut camera = Camera::start(lookout_testkit::free_port(), &["--width", "640", "--height", "360"]).expect("camera");
     let source = RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: Transport::Tcp };
     let server = start_server([("cam", PathConfig::Rtsp(source))]).await;
     wait_live(&server, "cam", Duration::from_secs(15)).await;
     let page = PausedPage::open(format!("{}?path=cam", server.page_url())).await;
 
+    // Away longer than the page waits for frames before it starts a new session by itself.
     camera.stop();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_secs(8)).await;
     assert!(!server.registry.get("cam").expect("cam").state().is_live(), "the path noticed the camera was gone");
     camera.restart().expect("camera restarts on the same port");
-    page.assert_resumes("the camera came back").await;
+    let result = page.assert_resumes("the camera came back").await;
+    assert_eq!(result["sessionsStarted"].as_u64(), Some(1), "the same WebRTC session resumed, without renegotiating: {result}");
+    assert_eq!(result["sourceInterruptions"].as_u64(), Some(1), "{result}");
+    let statuses = result["statusesSeen"].to_string();
+    assert!(statuses.contains("Camera reconnecting"), "the page said so meanwhile: {statuses}");
+    assert_eq!(result["framesDropped"].as_u64(), Some(0), "{result}");
 }
 
 /// The viewer picks the sub layer, main again, then lets the server choose: Chromium plays

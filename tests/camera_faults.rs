@@ -81,3 +81,41 @@ async fn lost_bytes_are_resynchronised_without_reconnecting_and_no_damaged_frame
     let report = h264::decode(h264::from_first_keyframe(&received.kept)).expect("decodes");
     assert!(report.access_units > 100 && report.pictures == report.access_units, "{report:?}");
 }
+
+/// A camera killed and started again: its viewer stays on the same WebRTC session, is told the
+/// camera is reconnecting, and its video and audio resume on the same tracks with the same
+/// SSRCs, no sequence gap, and timestamps that advanced by the time the camera was away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_camera_resumes_on_the_same_session_with_continuous_rtp() {
+    use lookout_testkit::viewer::longest_pause;
+    use webrtc::peer_connection::RTCPeerConnectionState;
+    const AWAY: Duration = Duration::from_secs(3);
+    let mut camera = Camera::start(lookout_testkit::free_port(), &["--width", "320", "--height", "180", "--audio", "pcmu"]).expect("camera");
+    let source = RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: Transport::Tcp };
+    let server = start_server([("cam", PathConfig::Rtsp(source))]).await;
+    wait_live(&server, "cam", Duration::from_secs(15)).await;
+    let viewer = Viewer::watch_ws(server.addr, "cam", 0).await.expect("viewer");
+    let before = viewer.wait_for_packets(60, Duration::from_secs(15)).await.expect("plays");
+
+    camera.stop();
+    let stopped = std::time::Instant::now();
+    wait_retrying(&server, "cam", Duration::from_secs(15)).await;
+    tokio::time::sleep(AWAY.saturating_sub(stopped.elapsed())).await;
+    camera.restart().expect("camera restarts on the same port");
+    let packets_then = viewer.received().packets;
+    let resumed = viewer.wait_for_packets(packets_then + 60, Duration::from_secs(15)).await.expect("the video resumes");
+    wait_live(&server, "cam", Duration::from_secs(1)).await;
+
+    assert_eq!(viewer.connection_state(), RTCPeerConnectionState::Connected, "the viewer stayed connected");
+    assert!(resumed.packets > before.packets);
+    assert_eq!((resumed.ssrcs.len(), resumed.audio_ssrcs.len()), (1, 1), "one video and one audio SSRC throughout: {:?} {:?}", resumed.ssrcs, resumed.audio_ssrcs);
+    assert_eq!((resumed.sequence_gaps, resumed.audio_sequence_gaps), (0, 0), "sequence numbers continue");
+    assert!(resumed.source_states.iter().any(|state| state == "retrying"), "told the camera was lost: {:?}", resumed.source_states);
+    assert_eq!(resumed.source_states.last().map(String::as_str), Some("live"), "and that it is back: {:?}", resumed.source_states);
+    for (track, timeline, clock_rate) in [("video", &resumed.video_timeline, 90_000), ("audio", &resumed.audio_timeline, 8_000)] {
+        let (pause, advanced) = longest_pause(timeline, clock_rate).expect("packets on both sides of the outage");
+        eprintln!("{track}: paused {pause:?}, timestamps advanced {advanced:.3} s");
+        assert!(pause >= AWAY, "{track}: the outage is the longest pause: {pause:?}");
+        assert!((advanced - pause.as_secs_f64()).abs() < 0.5, "{track}: timestamps advanced {advanced:.3} s over a pause of {pause:?}");
+    }
+}

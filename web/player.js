@@ -63,6 +63,9 @@ export class Player extends EventTarget {
       // The audio track's inbound-rtp figures, when the path has audio.
       audio: null,
       transport: null, fallbackReason: null,
+      // The path's camera as the server reports it, how often it was lost while this page
+      // watched, and how many WebRTC sessions the page negotiated (a lost camera needs none).
+      source: 'live', sourceInterruptions: 0, sessionsStarted: 0,
     };
   }
 
@@ -265,6 +268,9 @@ export class Player extends EventTarget {
         this.figures.estimatedBitrateBps = message.estimated_bitrate_bps;
         this.figures.estimateFrom = message.estimate_from;
         break;
+      case 'source':
+        this.onSourceState(message);
+        break;
       case 'error':
         this.noteError(`${message.code}: ${message.message}`);
         // A refused layer leaves the session as it was.
@@ -278,6 +284,23 @@ export class Player extends EventTarget {
     }
   }
 
+  // The camera behind the path was lost or is back. The server keeps this session and its
+  // track; the frames resume on it by themselves, so the page waits instead of renegotiating.
+  onSourceState(message) {
+    const f = this.figures;
+    const wasLive = f.source === 'live';
+    f.source = message.state;
+    if (message.error) this.sourceError = message.error;
+    if (message.state === 'live') {
+      f.lastFrameAt = performance.now(); // frames are due again from now
+      this.sourceError = null;
+      if (!wasLive && !this.hls.active) this.status('WebRTC connected; the camera is back', 'live');
+      return;
+    }
+    if (wasLive) f.sourceInterruptions += 1;
+    if (!this.hls.active) this.status(`Camera reconnecting${this.sourceError ? `: ${this.sourceError}` : '…'}`, 'retrying');
+  }
+
   noteError(text) {
     this.figures.errors.push(text);
     if (this.figures.errors.length > 20) this.figures.errors.shift();
@@ -287,6 +310,7 @@ export class Player extends EventTarget {
     this.closeSession();
     const pc = new RTCPeerConnection({ iceServers: this.iceServers, iceTransportPolicy: this.iceTransportPolicy });
     this.pc = pc;
+    this.figures.sessionsStarted += 1;
     pc.ontrack = (event) => {
       this.remoteStream = event.streams[0] || new MediaStream([event.track]);
       if (this.hls.active) return; // a background attempt: shown once connected
@@ -361,7 +385,7 @@ export class Player extends EventTarget {
   // A session that stops delivering frames (camera gone, network changed) is started again.
   checkStall() {
     const f = this.figures;
-    if (!this.pc || this.pc.connectionState !== 'connected' || f.lastFrameAt === null) return;
+    if (!this.pc || this.pc.connectionState !== 'connected' || f.lastFrameAt === null || f.source !== 'live') return;
     if (performance.now() - f.lastFrameAt > STALL_MS) {
       f.lastFrameAt = null;
       this.closeSession();

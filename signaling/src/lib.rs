@@ -69,6 +69,15 @@ pub enum ServerMessage {
         /// `twcc` or `remb`.
         estimate_from: Option<String>,
     },
+    /// The path's camera was lost (`retrying`, with the failure in words), is being connected
+    /// again (`connecting`), or is back (`live`). The session stays: its frames resume by
+    /// themselves, on the same track, when the camera does.
+    Source {
+        session: String,
+        state: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
     /// Something the client asked for could not be done. The socket stays open.
     Error {
         code: ErrorCode,

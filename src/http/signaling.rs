@@ -6,6 +6,7 @@
 use super::AppState;
 use crate::egress::webrtc::session::{OfferFrom, SessionError};
 use crate::egress::webrtc::{SessionEvent, ViewerSession};
+use crate::stream::PathState;
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
@@ -13,7 +14,7 @@ use futures::{SinkExt, StreamExt};
 use lookout_signaling::{ClientMessage, ErrorCode, ServerMessage, MAX_MESSAGE_BYTES, PROTOCOL_VERSION};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// Frames above this are refused by the WebSocket layer itself (close code 1009); between
@@ -160,7 +161,7 @@ impl Connection {
         };
         self.app.sessions.insert(session.clone());
         self.send(ServerMessage::Offer { session: session.id.clone(), path, sdp }).await;
-        let pump = tokio::spawn(pump_events(session.clone(), self.outbox.clone()));
+        let pump = tokio::spawn(pump_events(session.clone(), stream.watch_state(), self.outbox.clone()));
         self.watching = Some(Watching { session, pump });
     }
 
@@ -188,8 +189,9 @@ impl Connection {
 /// `ServerMessage::Clock` and `ServerMessage::Link`).
 const REPORT_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Relays the session's candidates, connection states, layer, clock and link to the client.
-async fn pump_events(session: Arc<ViewerSession>, outbox: mpsc::Sender<ServerMessage>) {
+/// Relays the session's candidates, connection states, layer, clock and link, and its path's
+/// source state, to the client.
+async fn pump_events(session: Arc<ViewerSession>, mut source: watch::Receiver<PathState>, outbox: mpsc::Sender<ServerMessage>) {
     let mut state = session.state();
     let mut reports = tokio::time::interval(REPORT_INTERVAL);
     let mut layer = session.layer_status();
@@ -218,6 +220,13 @@ async fn pump_events(session: Arc<ViewerSession>, outbox: mpsc::Sender<ServerMes
                 Some(SessionEvent::GatheringComplete) => continue,
                 None => return,
             },
+            changed = source.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let current = source.borrow_and_update().clone();
+                vec![ServerMessage::Source { session: session.id.clone(), state: current.name().to_owned(), error: current.error().map(str::to_owned) }]
+            }
             changed = state.changed() => {
                 if changed.is_err() {
                     return;

@@ -36,7 +36,12 @@ impl Backoff {
     /// The delay before the next attempt: doubling from `initial`, capped at `max`,
     /// each drawn uniformly from [half, whole] of that value.
     pub fn next_delay(&mut self) -> Duration {
-        let ceiling = self.initial.saturating_mul(1u32 << self.attempt.min(16)).min(self.max);
+        self.next_delay_at_most(self.max)
+    }
+
+    /// Like `next_delay`, capped at `cap` for this attempt (still with jitter below it).
+    pub fn next_delay_at_most(&mut self, cap: Duration) -> Duration {
+        let ceiling = self.initial.saturating_mul(1u32 << self.attempt.min(16)).min(self.max).min(cap);
         self.attempt = self.attempt.saturating_add(1);
         ceiling.mul_f64(rand::rng().random_range(0.5..=1.0))
     }
@@ -59,5 +64,17 @@ mod tests {
         assert_eq!(backoff.attempt(), 20);
         backoff.reset();
         assert!(backoff.next_delay() <= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn a_cap_bounds_one_attempt_and_keeps_the_count() {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(30));
+        for _ in 0..10 {
+            backoff.next_delay();
+        }
+        let capped = backoff.next_delay_at_most(Duration::from_millis(500));
+        assert!(capped >= Duration::from_millis(250) && capped <= Duration::from_millis(500), "{capped:?}");
+        assert_eq!(backoff.attempt(), 11);
+        assert!(backoff.next_delay() >= Duration::from_secs(15), "uncapped again");
     }
 }

@@ -17,31 +17,56 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// How long DESCRIBE, SETUP and PLAY may take together before the camera counts as dead.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the TCP connection to the camera may take: a camera that is switched off answers
+/// nothing, and a viewer waiting for it should not wait for the whole `CONNECT_TIMEOUT` per try.
+const TCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// A playing camera that sends no video for this long is dead; reconnect.
-const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+const FRAME_TIMEOUT: Duration = Duration::from_secs(5);
+/// Over UDP, no video this long after PLAY means the packets cannot reach Lookout (a firewall
+/// or NAT on the way): use TCP, which goes wherever the RTSP connection goes.
+const UDP_SILENCE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Keyframe requests go to the camera at most this often, however many viewers ask.
 const MIN_KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_secs(1);
-/// A session that delivered video at least this long was healthy: retry fast after it ends.
-const HEALTHY_SESSION: Duration = Duration::from_secs(10);
+/// For this long after a live camera is lost, it is retried at least every `QUICK_RETRY`: most
+/// outages are a reboot or a network blip, and its viewers, still connected, should get the
+/// picture back within a second of its return. Then the backoff grows as for any camera.
+const QUICK_RETRY_WINDOW: Duration = Duration::from_secs(60);
+const QUICK_RETRY: Duration = Duration::from_millis(500);
+
+/// Why a session ended without an error of the camera's own.
+#[derive(Debug, thiserror::Error)]
+enum SessionEnd {
+    #[error("no video over UDP within {} s of PLAY; using TCP from now on", UDP_SILENCE_TIMEOUT.as_secs())]
+    NoUdpMedia,
+}
 
 /// Runs the camera of one path until the task is aborted.
 pub async fn run(stream: Arc<Stream>, source: RtspSource) {
     let mut backoff = Backoff::default();
+    let mut transport = source.transport;
+    let mut lost_live_at: Option<Instant> = None;
     loop {
         stream.set_state(PathState::Connecting);
-        let started = Instant::now();
-        let outcome = play(&stream, &source).await;
+        let outcome = play(&stream, &source, transport).await;
         let error = match outcome {
             Ok(()) => "the camera ended the stream".to_owned(),
             Err(error) => {
                 tracing::debug!(path = stream.name(), "camera session error: {error:#}");
+                if matches!(error.downcast_ref(), Some(SessionEnd::NoUdpMedia)) {
+                    transport = Transport::Tcp;
+                    backoff.reset();
+                }
                 describe_error(&error)
             }
         };
-        if stream.state().is_live() && started.elapsed() >= HEALTHY_SESSION {
+        if stream.state().is_live() {
+            lost_live_at = Some(Instant::now());
             backoff.reset();
         }
-        let delay = backoff.next_delay();
+        let delay = match lost_live_at {
+            Some(at) if at.elapsed() < QUICK_RETRY_WINDOW => backoff.next_delay_at_most(QUICK_RETRY),
+            _ => backoff.next_delay(),
+        };
         tracing::warn!(path = stream.name(), url = %source.url, "camera lost: {error}; retrying in {:.1} s", delay.as_secs_f64());
         stream.set_state(PathState::Retrying { error, retry_in_ms: delay.as_millis() as u64, attempt: backoff.attempt() });
         tokio::time::sleep(delay).await;
@@ -49,14 +74,14 @@ pub async fn run(stream: Arc<Stream>, source: RtspSource) {
 }
 
 /// One camera session: connect, then publish frames until it fails.
-async fn play(stream: &Stream, source: &RtspSource) -> anyhow::Result<()> {
-    let (mut session, tracks) = tokio::time::timeout(CONNECT_TIMEOUT, connect(source))
+async fn play(stream: &Stream, source: &RtspSource, transport: Transport) -> anyhow::Result<()> {
+    let (mut session, tracks) = tokio::time::timeout(CONNECT_TIMEOUT, connect(source, transport))
         .await
         .map_err(|_| anyhow!("timed out after {} s waiting for the camera to answer", CONNECT_TIMEOUT.as_secs()))??;
     let video_index = tracks.video;
     let audio_index = tracks.audio.map(|(index, _)| index);
     let audio_codec = tracks.audio.map(|(_, codec)| codec);
-    tracing::info!(path = stream.name(), url = %source.url, transport = ?source.transport, audio = ?audio_codec, "camera playing");
+    tracing::info!(path = stream.name(), url = %source.url, ?transport, audio = ?audio_codec, "camera playing");
     stream.begin_source_session();
     stream.set_audio_codec(audio_codec);
     let mut parameters: Option<Arc<VideoParameters>> = None;
@@ -65,12 +90,16 @@ async fn play(stream: &Stream, source: &RtspSource) -> anyhow::Result<()> {
     let mut audio_clock = CameraClock::default();
     let mut last_keyframe_request: Option<Instant> = None;
     let mut waiting_for_keyframe = false;
-    let mut frame_deadline = tokio::time::Instant::now() + FRAME_TIMEOUT;
+    let mut got_video = false;
+    let first_frame_timeout = if transport == Transport::Udp { UDP_SILENCE_TIMEOUT } else { FRAME_TIMEOUT };
+    let mut frame_deadline = tokio::time::Instant::now() + first_frame_timeout;
     loop {
         let item = tokio::select! {
-            item = tokio::time::timeout_at(frame_deadline, session.next()) => {
-                item.map_err(|_| anyhow!("timed out: no video for {} s", FRAME_TIMEOUT.as_secs()))?
-            }
+            item = tokio::time::timeout_at(frame_deadline, session.next()) => match item {
+                Ok(item) => item,
+                Err(_) if transport == Transport::Udp && !got_video => return Err(SessionEnd::NoUdpMedia.into()),
+                Err(_) => bail!("timed out: no video for {} s", FRAME_TIMEOUT.as_secs()),
+            },
             _ = stream.source_keyframe_wanted(), if tracks.keyframes.is_some() => {
                 // Viewers' requests, at most one a second to the camera.
                 if last_keyframe_request.is_none_or(|at| at.elapsed() >= MIN_KEYFRAME_REQUEST_INTERVAL) {
@@ -103,6 +132,7 @@ async fn play(stream: &Stream, source: &RtspSource) -> anyhow::Result<()> {
             Some(Ok(_)) => continue,
         };
         frame_deadline = tokio::time::Instant::now() + FRAME_TIMEOUT;
+        got_video = true;
         let keyframe = frame.is_random_access_point();
         if let Some(relay) = &tracks.keyframes {
             let (resyncs, bytes_lost) = relay.damage();
@@ -192,16 +222,19 @@ fn audio_codec_of(stream: &retina::client::Stream) -> Option<AudioCodec> {
     }
 }
 
-async fn connect(source: &RtspSource) -> anyhow::Result<(retina::client::Demuxed, Tracks)> {
+async fn connect(source: &RtspSource, transport: Transport) -> anyhow::Result<(retina::client::Demuxed, Tracks)> {
     let credentials = source.credentials.as_ref().map(|c| Credentials { username: c.username.clone(), password: c.password.clone() });
     let options = SessionOptions::default()
         .creds(credentials)
         .user_agent(format!("Lookout/{}", env!("CARGO_PKG_VERSION")));
     // Over TCP, retina talks to the camera through a relay on loopback that can also send the
     // camera RTCP (keyframe requests), which retina cannot.
-    let (url, keyframes) = match source.transport {
+    let (url, keyframes) = match transport {
         Transport::Tcp if source.url.scheme() == "rtsp" => {
-            let (relay, requester) = rtsp_relay::start(camera_address(&source.url).await?).await?;
+            let camera = camera_address(&source.url).await?;
+            let (relay, requester) = tokio::time::timeout(TCP_CONNECT_TIMEOUT, rtsp_relay::start(camera))
+                .await
+                .map_err(|_| anyhow!("no answer from {camera} within {} s", TCP_CONNECT_TIMEOUT.as_secs()))??;
             let mut url = source.url.clone();
             // Infallible for an rtsp:// URL with a host, which the configuration ensures.
             let _ = url.set_ip_host(relay.ip());
@@ -225,7 +258,7 @@ async fn connect(source: &RtspSource) -> anyhow::Result<(retina::client::Demuxed
         let found: Vec<String> = session.streams().iter().map(|s| format!("{}/{}", s.media(), s.encoding_name())).collect();
         bail!("the camera offers no H.264 video (tracks: {})", found.join(", "));
     };
-    let transport = match source.transport {
+    let transport = match transport {
         Transport::Tcp => retina::client::Transport::Tcp(TcpTransportOptions::default()),
         Transport::Udp => retina::client::Transport::Udp(UdpTransportOptions::default()),
     };

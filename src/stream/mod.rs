@@ -6,6 +6,7 @@ pub mod registry;
 mod send_delay;
 pub mod state;
 mod stats;
+mod timeline;
 
 pub use reader::Reader;
 pub use registry::Registry;
@@ -17,6 +18,7 @@ use crate::media::{AudioCodec, AudioFrame, Frame, VIDEO_CLOCK_RATE};
 use gop::GopCache;
 use send_delay::SendDelay;
 use stats::StreamStats;
+use timeline::Timeline;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -45,6 +47,8 @@ pub struct Stream {
     audio: broadcast::Sender<Arc<AudioFrame>>,
     /// The codec of the source's audio, once it is known to have some.
     audio_codec: Mutex<Option<AudioCodec>>,
+    /// The audio's timestamps, continuous across source sessions as the video's are.
+    audio_timeline: Mutex<Timeline>,
     /// Viewers asked for a keyframe: the source asks the camera, where it can.
     source_keyframe_wanted: tokio::sync::Notify,
 }
@@ -67,29 +71,6 @@ struct Hub {
     timeline: Timeline,
 }
 
-/// Keeps the timestamps readers see continuous when a source reconnects and starts its
-/// clock again: each source session is shifted to follow the last frame by the wall-clock gap.
-#[derive(Default)]
-struct Timeline {
-    last: Option<(u64, Instant)>,
-    session_offset: Option<i128>,
-}
-
-impl Timeline {
-    fn place(&mut self, source_timestamp: u64) -> u64 {
-        let offset = *self.session_offset.get_or_insert_with(|| match self.last {
-            Some((last, at)) => {
-                let gap = (at.elapsed().as_secs_f64() * f64::from(VIDEO_CLOCK_RATE)) as i128;
-                i128::from(last) + gap.max(1) - i128::from(source_timestamp)
-            }
-            None => 0,
-        });
-        let timestamp = (i128::from(source_timestamp) + offset).max(0) as u64;
-        self.last = Some((timestamp, Instant::now()));
-        timestamp
-    }
-}
-
 impl Stream {
     pub fn new(name: impl Into<String>, source_description: impl Into<String>) -> Arc<Self> {
         Self::with_lower_layers(name, source_description, Vec::new())
@@ -106,7 +87,7 @@ impl Stream {
                 live,
                 gop: GopCache::default(),
                 stats: StreamStats::default(),
-                timeline: Timeline::default(),
+                timeline: Timeline::new(VIDEO_CLOCK_RATE),
             }),
             viewers: AtomicUsize::new(0),
             lower_layers,
@@ -114,6 +95,7 @@ impl Stream {
             send_delay_beyond_pacing: SendDelay::default(),
             audio: broadcast::channel(AUDIO_QUEUE_FRAMES).0,
             audio_codec: Mutex::new(None),
+            audio_timeline: Mutex::new(Timeline::new(AudioCodec::Pcmu.clock_rate())),
             source_keyframe_wanted: tokio::sync::Notify::new(),
         })
     }
@@ -155,8 +137,10 @@ impl Stream {
     /// may not continue the previous ones, so readers resume at the session's first keyframe.
     pub fn begin_source_session(&self) {
         let mut hub = self.lock();
-        hub.timeline.session_offset = None;
+        hub.timeline.begin_session();
         hub.gop.clear();
+        drop(hub);
+        self.audio_timeline().begin_session();
     }
 
     /// Hands a frame to every reader without waiting for any of them.
@@ -167,7 +151,7 @@ impl Stream {
             hub.stats.record_unusable();
             return;
         }
-        frame.timestamp = hub.timeline.place(frame.timestamp);
+        frame.timestamp = hub.timeline.place(frame.timestamp, Instant::now());
         let frame = Arc::new(frame);
         hub.stats.record(&frame);
         hub.gop.push(frame.clone());
@@ -209,7 +193,11 @@ impl Stream {
     }
 
     /// Hands an audio frame to every audio reader without waiting for any of them.
-    pub fn publish_audio(&self, frame: AudioFrame) {
+    pub fn publish_audio(&self, mut frame: AudioFrame) {
+        let mut timeline = self.audio_timeline();
+        timeline.set_clock_rate(frame.codec.clock_rate());
+        frame.timestamp = timeline.place(frame.timestamp, Instant::now());
+        drop(timeline);
         // An error only means that nobody is listening now.
         let _ = self.audio.send(Arc::new(frame));
     }
@@ -257,6 +245,10 @@ impl Stream {
 
     pub fn viewer_count(&self) -> usize {
         self.viewers.load(Ordering::Relaxed)
+    }
+
+    fn audio_timeline(&self) -> MutexGuard<'_, Timeline> {
+        self.audio_timeline.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn lock(&self) -> MutexGuard<'_, Hub> {

@@ -22,13 +22,29 @@ impl PathState {
     pub fn is_live(&self) -> bool {
         matches!(self, Self::Live)
     }
+
+    /// The state's name, as in the API: `connecting`, `live` or `retrying`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Connecting => "connecting",
+            Self::Live => "live",
+            Self::Retrying { .. } => "retrying",
+        }
+    }
+
+    /// Why the last attempt failed, while retrying.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            Self::Retrying { error, .. } => Some(error),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Display for PathState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Connecting => f.write_str("connecting"),
-            Self::Live => f.write_str("live"),
+            Self::Connecting | Self::Live => f.write_str(self.name()),
             Self::Retrying { error, retry_in_ms, attempt } => {
                 write!(f, "retrying in {:.1} s (attempt {attempt}): {error}", *retry_in_ms as f64 / 1000.0)
             }

@@ -4,7 +4,8 @@
 //
 // With --resume, after that first check it prints {"phase":"playing"}, waits for a line on
 // stdin (the test restarts the server or the camera meanwhile) and then checks that frames
-// are rendered again, by the page's own reconnection.
+// are rendered again, by the page's own reconnection. It reports the WebRTC sessions the page
+// negotiated (sessionsStarted) and the status lines it showed (statusesSeen).
 //
 // With --layers sub,main,..., it then picks each layer in turn in the page's layer menu and
 // records, for each, the layer the server reports, the picture's width and the frames rendered
@@ -54,6 +55,13 @@ try {
   const page = await context.newPage();
   page.on('console', (m) => { if (m.type() === 'error') console.error(`page: ${m.text()}`); });
   await page.goto(args.url);
+  // Every status line the page shows, in order, without repeats.
+  await page.evaluate(() => {
+    window.statusesSeen = [];
+    window.lookout.player.addEventListener('status', (event) => {
+      if (window.statusesSeen.at(-1) !== event.detail.text) window.statusesSeen.push(event.detail.text);
+    });
+  });
   const figures = () => page.evaluate(() => {
     const f = window.lookout.player.figures;
     return { ...f, latencyMs: [...f.latencyMs], errors: [...f.errors] };
@@ -146,6 +154,9 @@ try {
     transport: f.transport,
     fallbackReason: f.fallbackReason,
     status: await page.textContent('#status'),
+    statusesSeen: (await page.evaluate(() => window.statusesSeen)).slice(-20),
+    sessionsStarted: f.sessionsStarted,
+    sourceInterruptions: f.sourceInterruptions,
     errors: f.errors,
   };
 } catch (error) {

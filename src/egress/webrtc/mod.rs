@@ -21,6 +21,7 @@ mod peer;
 pub mod session;
 pub mod sessions;
 mod track_start;
+mod viewer_activity;
 
 pub use network::Network;
 pub use session::{SessionError, SessionEvent, ViewerSession};

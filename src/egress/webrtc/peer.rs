@@ -9,12 +9,14 @@ use super::retransmitter::{NackStats, Retransmitter};
 use super::rtcp_tap::RtcpTap;
 use super::sender_reports::SenderReports;
 use super::sent_frames::SentFrames;
+use super::viewer_activity::{ActivityWatcher, ViewerActivity};
 use crate::media::AudioCodec;
 use lookout_signaling::{IceCandidate, IceServer};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{CongestionControlBuilder, Registry, Slot};
 use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use webrtc::peer_connection::{
     configure_simulcast_extension_headers, configure_twcc_sender_only, MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
@@ -109,6 +111,8 @@ pub struct Peer {
     pub link: Arc<LinkQuality>,
     /// Filled by the audio forwarder, read by the sender reports.
     pub audio_clock: Arc<AudioClock>,
+    /// When the viewer last sent RTCP: whether it is still there.
+    pub activity: Arc<ViewerActivity>,
     /// Its port of the range, or its place on the shared port.
     pub hold: SocketHold,
 }
@@ -117,6 +121,7 @@ pub struct Peer {
 /// the application of them all), so they see what reached the end of the chain.
 const KEYFRAME_REQUEST_SLOT: usize = 14_000;
 const RECEIVER_REPORT_SLOT: usize = 14_001;
+const ACTIVITY_SLOT: usize = 14_002;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -158,6 +163,7 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>, audio: Op
     let nack_stats = Arc::new(NackStats::default());
     let link = Arc::new(LinkQuality::default());
     let audio_clock = Arc::new(AudioClock::default());
+    let activity = ViewerActivity::new(Instant::now());
     // Lookout only sends: it makes its own sender reports and answers NACKs itself. webrtc's
     // NACK generator, TWCC receiver and receiver reports would watch for media that never comes.
     // Transport-wide sequence numbers on every packet make the viewer send TWCC feedback, which
@@ -167,7 +173,8 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>, audio: Op
         .with(Slot::SenderReport, SenderReports::new(sent_frames.clone(), audio_clock.clone()))
         .with(Slot::NackResponder, RtcpTap::new(Retransmitter::new(sent_frames.clone(), nack_stats.clone())))
         .with(Slot::from(KEYFRAME_REQUEST_SLOT), RtcpTap::new(KeyframeRequestWatcher::new(keyframe_requests.clone())))
-        .with(Slot::from(RECEIVER_REPORT_SLOT), RtcpTap::new(ReceiverReportWatcher::new(link.clone())));
+        .with(Slot::from(RECEIVER_REPORT_SLOT), RtcpTap::new(ReceiverReportWatcher::new(link.clone())))
+        .with(Slot::from(ACTIVITY_SLOT), RtcpTap::new(ActivityWatcher(activity.clone())));
     let registry = configure_twcc_sender_only(registry, &mut media_engine)?;
     let (events_tx, events) = mpsc::unbounded_channel();
     let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
@@ -177,7 +184,10 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>, audio: Op
     let setting_engine = SettingEngineBuilder::new()
         .with_lite(network.ice_lite())
         .with_ice_credentials(ufrag, password)
-        .with_multicast_dns_mode(MulticastDnsMode::Disabled);
+        .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+        // Zero turns the agent's disconnected and failed timers off: it watches only the first
+        // pair nominated (see viewer_activity.rs), and Lookout judges liveness itself.
+        .with_ice_timeouts(Some(Duration::ZERO), Some(Duration::ZERO), None);
     let ice_servers = own_ice_servers
         .into_iter()
         .map(|s| RTCIceServer { urls: s.urls, username: s.username.unwrap_or_default(), credential: s.credential.unwrap_or_default() })
@@ -196,5 +206,5 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>, audio: Op
         .with_tcp_addrs(binding.tcp_addrs)
         .build()
         .await?;
-    Ok(Peer { connection: Arc::new(connection), events, state, keyframe_requests, sent_frames, nack_stats, link, audio_clock, hold: binding.hold })
+    Ok(Peer { connection: Arc::new(connection), events, state, keyframe_requests, sent_frames, nack_stats, link, audio_clock, activity, hold: binding.hold })
 }

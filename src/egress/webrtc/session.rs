@@ -11,6 +11,7 @@ use super::audio_forwarder::AudioForwarder;
 use super::network::{Network, SocketHold};
 use super::peer::{self, BuildError, PeerEvent};
 use crate::media::AudioCodec;
+use super::viewer_activity::ViewerActivity;
 use crate::stream::{Stream, ViewerGuard};
 use lookout_signaling::IceCandidate;
 use rtc::media_stream::MediaStreamTrack;
@@ -71,6 +72,7 @@ pub struct ViewerSession {
     pinned_layer: watch::Sender<Option<usize>>,
     layer_status: watch::Receiver<LayerStatus>,
     sent_frames: Arc<SentFrames>,
+    activity: Arc<ViewerActivity>,
     _viewer: ViewerGuard,
     sockets: SocketHold,
 }
@@ -147,6 +149,7 @@ impl ViewerSession {
             pinned_layer,
             layer_status,
             sent_frames: peer.sent_frames,
+            activity: peer.activity,
             _viewer: stream.add_viewer(),
             sockets: peer.hold,
         })
@@ -243,6 +246,11 @@ impl ViewerSession {
     /// The layer this viewer gets and why, updated as it changes.
     pub fn layer_status(&self) -> watch::Receiver<LayerStatus> {
         self.layer_status.clone()
+    }
+
+    /// How long the viewer has sent nothing (see `viewer_activity.rs`).
+    pub fn silent_for(&self, now: std::time::Instant) -> std::time::Duration {
+        self.activity.silent_for(now)
     }
 
     pub fn state(&self) -> watch::Receiver<RTCPeerConnectionState> {

@@ -53,6 +53,25 @@ pub struct Received {
     pub audio_packets: u64,
     pub audio_sequence_gaps: u64,
     last_audio_sequence: Option<u16>,
+    pub audio_ssrcs: Vec<u32>,
+    /// The path's source states the server reported while watching (`source` messages).
+    pub source_states: Vec<String>,
+    /// When each video frame ended (its marker packet) and each audio packet arrived, from the
+    /// watch request, with its RTP timestamp: whether timestamps follow the wall clock.
+    pub video_timeline: Vec<(Duration, u32)>,
+    pub audio_timeline: Vec<(Duration, u32)>,
+}
+
+/// Bounds each timeline (minutes of frames and of 20 ms audio packets).
+const MAX_TIMELINE: usize = 20_000;
+
+/// The longest silence in a timeline and what the RTP timestamps advanced across it, in
+/// seconds of `clock_rate` (negative when they went back).
+pub fn longest_pause(timeline: &[(Duration, u32)], clock_rate: u32) -> Option<(Duration, f64)> {
+    timeline
+        .windows(2)
+        .max_by_key(|pair| pair[1].0.saturating_sub(pair[0].0))
+        .map(|pair| (pair[1].0.saturating_sub(pair[0].0), f64::from(pair[1].1.wrapping_sub(pair[0].1) as i32) / f64::from(clock_rate)))
 }
 
 /// Forward gaps from `last` to `sequence_number`: the packets missing between them.
@@ -66,8 +85,14 @@ fn sequence_gap(last: Option<u16>, sequence_number: u16) -> u64 {
 }
 
 impl Received {
-    fn record_audio(&mut self, packet: &Packet) {
+    fn record_audio(&mut self, packet: &Packet, started: Instant) {
         self.audio_packets += 1;
+        if !self.audio_ssrcs.contains(&packet.header.ssrc) {
+            self.audio_ssrcs.push(packet.header.ssrc);
+        }
+        if self.audio_timeline.len() < MAX_TIMELINE {
+            self.audio_timeline.push((started.elapsed(), packet.header.timestamp));
+        }
         self.audio_sequence_gaps += sequence_gap(self.last_audio_sequence, packet.header.sequence_number);
         self.last_audio_sequence = Some(packet.header.sequence_number);
     }
@@ -76,6 +101,9 @@ impl Received {
         self.packets += 1;
         self.bytes += packet.payload.len() as u64;
         self.frames += u64::from(packet.header.marker);
+        if packet.header.marker && self.video_timeline.len() < MAX_TIMELINE {
+            self.video_timeline.push((started.elapsed(), packet.header.timestamp));
+        }
         self.first_packet_after.get_or_insert_with(|| started.elapsed());
         let starts = crate::h264::starts_keyframe(&packet.payload);
         // SPS and PPS precede the IDR: count an access unit once, at its first packet.
@@ -149,17 +177,18 @@ struct Handler {
 impl PeerConnectionEventHandler for Handler {
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let received = self.received.clone();
+        let started = self.started;
         if track.kind().await == RtpCodecKind::Audio {
             tokio::spawn(async move {
                 while let Some(event) = track.poll().await {
                     if let (TrackRemoteEvent::OnRtpPacket(packet), Ok(mut received)) = (event, received.lock()) {
-                        received.record_audio(&packet);
+                        received.record_audio(&packet, started);
                     }
                 }
             });
             return;
         }
-        let (started, keep) = (self.started, self.keep_packets);
+        let keep = self.keep_packets;
         if let Ok(mut slot) = self.track.lock() {
             *slot = Some(track.clone());
         }
@@ -316,6 +345,7 @@ impl Viewer {
         client.send(&ClientMessage::Answer { sdp: answer_sdp }).await?;
         // From here on one task relays candidates both ways.
         let connection = parts.connection.clone();
+        let received = parts.received.clone();
         let mut socket = client.into_socket();
         let mut local_candidates = parts.candidates;
         let signaling = tokio::spawn(async move {
@@ -328,8 +358,16 @@ impl Viewer {
                     }
                     frame = socket.next() => {
                         let Some(Ok(Message::Text(text))) = frame else { break };
-                        if let Ok(ServerMessage::Candidate { candidate }) = serde_json::from_str(&text) {
-                            let _ = connection.add_ice_candidate(to_init(candidate)).await;
+                        match serde_json::from_str(&text) {
+                            Ok(ServerMessage::Candidate { candidate }) => {
+                                let _ = connection.add_ice_candidate(to_init(candidate)).await;
+                            }
+                            Ok(ServerMessage::Source { state, .. }) => {
+                                if let Ok(mut received) = received.lock() {
+                                    received.source_states.push(state);
+                                }
+                            }
+                            _ => {}
                         }
                     }
                 }
