@@ -9,14 +9,14 @@
 //! responses' `interleaved=`; the first is the video's: Lookout sets up the video first) and
 //! the video's SSRC (from its RTP packets).
 //!
-//! It also resynchronises. Cheap cameras lose bytes on TCP when their send buffer fills: the
-//! stream goes on in the middle of a packet (../shared/seeds/flussonic-buggy-ip-cameras.txt).
-//! retina ends its session on such framing, and a reconnect costs a second or more of every
-//! viewer's picture. The relay instead drops bytes up to the next plausible message (a `$`
-//! on a known channel with an RTP version-2 header, or `RTSP/`), counts them, and goes on:
-//! retina then sees lost packets, discards the broken picture and reports the loss, and the
-//! source drops frames until the next keyframe (see `rtsp.rs`).
+//! It also resynchronises: cheap cameras lose bytes on TCP, and retina ends its session on
+//! such framing, which costs every viewer a second or more of picture. The camera's side goes
+//! through `CameraFraming` (see `camera_framing.rs`), which drops what lost bytes left of a
+//! message up to the next plausible one and counts it: retina then sees lost packets, discards
+//! the broken picture and reports the loss, and the source drops frames until the next
+//! keyframe (see `rtsp.rs`).
 
+use super::camera_framing::{message_length, CameraData, CameraFraming};
 use anyhow::Context;
 use bytes::{Buf, BytesMut};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -28,19 +28,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
-/// An RTSP message larger than this is not one: the stream is broken.
-const MAX_MESSAGE: usize = 256 * 1024;
 /// No channel: `u32::MAX`; a channel otherwise.
 const UNKNOWN: u32 = u32::MAX;
 
 /// What the two directions share.
 struct Shared {
     video_rtcp_channel: AtomicU32,
-    video_rtp_channel: AtomicU32,
-    /// The interleaved channels set up, as a bit mask (channels 0-63); 0 before the first.
-    channels: AtomicU64,
-    /// Of those, the RTP ones (the first of each pair).
-    rtp_channels: AtomicU64,
     resyncs: AtomicU64,
     bytes_lost: AtomicU64,
     /// An SSRC once known; `u64::MAX` before.
@@ -52,13 +45,20 @@ impl Shared {
     fn new() -> Self {
         Self {
             video_rtcp_channel: AtomicU32::new(UNKNOWN),
-            video_rtp_channel: AtomicU32::new(UNKNOWN),
             video_ssrc: AtomicU64::new(u64::MAX),
-            channels: AtomicU64::new(0),
-            rtp_channels: AtomicU64::new(0),
             resyncs: AtomicU64::new(0),
             bytes_lost: AtomicU64::new(0),
             keyframe_wanted: Notify::new(),
+        }
+    }
+
+    /// What the camera's side has learnt of the video, for the keyframe requests.
+    fn learn(&self, framing: &CameraFraming) {
+        if let Some(channel) = framing.video_rtcp_channel() {
+            self.video_rtcp_channel.store(u32::from(channel), Ordering::Relaxed);
+        }
+        if let Some(ssrc) = framing.video_ssrc() {
+            self.video_ssrc.store(u64::from(ssrc), Ordering::Relaxed);
         }
     }
 }
@@ -104,29 +104,6 @@ pub async fn start(camera: SocketAddr) -> anyhow::Result<(SocketAddr, KeyframeRe
     Ok((local, requester))
 }
 
-/// The length of the complete message at the start of `buffer`, if it holds one: a
-/// `$`-framed interleaved packet or an RTSP message with its body.
-fn message_length(buffer: &[u8]) -> anyhow::Result<Option<usize>> {
-    if buffer.first() == Some(&b'$') {
-        let Some(header) = buffer.get(..4) else { return Ok(None) };
-        let length = 4 + usize::from(u16::from_be_bytes([header[2], header[3]]));
-        return Ok((buffer.len() >= length).then_some(length));
-    }
-    let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
-        anyhow::ensure!(buffer.len() < MAX_MESSAGE, "no end of RTSP headers in {} bytes", buffer.len());
-        return Ok(None);
-    };
-    let headers = String::from_utf8_lossy(&buffer[..end]);
-    let body = headers
-        .lines()
-        .find_map(|line| line.split_once(':').filter(|(name, _)| name.trim().eq_ignore_ascii_case("content-length")))
-        .and_then(|(_, value)| value.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    let length = end + 4 + body;
-    anyhow::ensure!(length < MAX_MESSAGE, "an RTSP message of {length} bytes");
-    Ok((buffer.len() >= length).then_some(length))
-}
-
 /// Retina's requests to the camera, whole, with a PLI between two of them when one is wanted.
 async fn requests_to_camera(mut client: tokio::net::tcp::OwnedReadHalf, mut camera: tokio::net::tcp::OwnedWriteHalf, shared: Arc<Shared>) -> anyhow::Result<()> {
     let mut buffer = BytesMut::with_capacity(4096);
@@ -163,115 +140,30 @@ fn picture_loss_indication(shared: &Shared) -> Option<Vec<u8>> {
     Some(framed)
 }
 
-/// What the camera's stream holds at a position.
-#[derive(Debug, PartialEq)]
-enum Framing {
-    /// A whole message of this length.
-    Message(usize),
-    /// The start of one; more bytes are needed.
-    Incomplete,
-    /// Not the start of a message: bytes were lost before it.
-    Garbage,
-}
-
-/// Whether `buffer` starts with a message from the camera, telling lost bytes apart.
-fn camera_framing(buffer: &[u8], shared: &Shared) -> Framing {
-    let Some(&first) = buffer.first() else { return Framing::Incomplete };
-    let channels = shared.channels.load(Ordering::Relaxed);
-    // Before the first SETUP answer nothing is streaming: whatever the camera says goes to
-    // retina as it is, which reports a camera that does not speak RTSP in its own words.
-    if channels == 0 {
-        return by_length(buffer);
-    }
-    if first == b'$' {
-        let Some(&channel) = buffer.get(1) else { return Framing::Incomplete };
-        if channel >= 64 || channels & (1 << channel) == 0 {
-            return Framing::Garbage;
-        }
-        let is_rtp = channel < 64 && shared.rtp_channels.load(Ordering::Relaxed) & (1 << channel) != 0;
-        if is_rtp && buffer.get(4).is_some_and(|&byte| byte >> 6 != 2) {
-            return Framing::Garbage;
-        }
-    } else {
-        let prefix = &buffer[..buffer.len().min(5)];
-        if !b"RTSP/".starts_with(prefix) {
-            return Framing::Garbage;
-        }
-    }
-    by_length(buffer)
-}
-
-/// The framing of `buffer` by the length its start announces.
-fn by_length(buffer: &[u8]) -> Framing {
-    match message_length(buffer) {
-        Ok(Some(length)) => Framing::Message(length),
-        Ok(None) => Framing::Incomplete,
-        Err(_) => Framing::Garbage,
-    }
-}
-
-/// The camera's answers and media to retina, noting the channels and the video's SSRC, and
-/// dropping what lost bytes left of a message.
+/// The camera's answers and media to retina, whole, noting the video's channels and SSRC for
+/// the keyframe requests and counting what lost bytes left (see `camera_framing`).
 async fn answers_to_client(mut camera: tokio::net::tcp::OwnedReadHalf, mut client: tokio::net::tcp::OwnedWriteHalf, shared: Arc<Shared>) -> anyhow::Result<()> {
-    let mut buffer = BytesMut::with_capacity(64 * 1024);
+    let mut framing = CameraFraming::new();
+    let mut chunk = vec![0; 64 * 1024];
     loop {
-        if camera.read_buf(&mut buffer).await? == 0 {
+        let read = camera.read(&mut chunk).await?;
+        if read == 0 {
             return Ok(());
         }
-        loop {
-            match camera_framing(&buffer, &shared) {
-                // A message not followed by the start of another was cut short by lost bytes
-                // and reaches into what came after: it is damaged, drop it with the rest.
-                Framing::Message(length) if camera_framing(&buffer[length..], &shared) == Framing::Garbage && buffer.len() > length => {
-                    drop_unframed(&mut buffer, &shared);
+        framing.push(&chunk[..read]);
+        while let Some(data) = framing.next_data() {
+            match data {
+                CameraData::Message(message) => {
+                    shared.learn(&framing);
+                    client.write_all(&message).await?;
                 }
-                Framing::Message(length) => {
-                    note(&shared, &buffer[..length]);
-                    client.write_all(&buffer[..length]).await?;
-                    buffer.advance(length);
+                CameraData::Lost(skip) => {
+                    shared.bytes_lost.fetch_add(skip as u64, Ordering::Relaxed);
+                    shared.resyncs.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!("camera stream resynchronised after {skip} unframed bytes");
                 }
-                Framing::Incomplete => break,
-                Framing::Garbage => drop_unframed(&mut buffer, &shared),
             }
         }
-    }
-}
-
-/// Drops the bytes at the start of `buffer` up to the next plausible message start (or all
-/// but a possible partial header), and counts them.
-fn drop_unframed(buffer: &mut BytesMut, shared: &Shared) {
-    let skip = (1..buffer.len())
-        .find(|&at| camera_framing(&buffer[at..], shared) != Framing::Garbage)
-        .unwrap_or(buffer.len().saturating_sub(4).max(1));
-    buffer.advance(skip);
-    shared.bytes_lost.fetch_add(skip as u64, Ordering::Relaxed);
-    shared.resyncs.fetch_add(1, Ordering::Relaxed);
-    tracing::debug!("camera stream resynchronised after {skip} unframed bytes");
-}
-
-fn note(shared: &Shared, message: &[u8]) {
-    if message[0] == b'$' {
-        let channel = u32::from(message[1]);
-        if channel == shared.video_rtp_channel.load(Ordering::Relaxed) {
-            if let Some(ssrc) = message.get(12..16) {
-                shared.video_ssrc.store(u64::from(u32::from_be_bytes([ssrc[0], ssrc[1], ssrc[2], ssrc[3]])), Ordering::Relaxed);
-            }
-        }
-        return;
-    }
-    // A SETUP answer names its channels, "interleaved=0-1"; the first is the video's.
-    let text = String::from_utf8_lossy(message);
-    let channels = text.split("interleaved=").nth(1).and_then(|rest| {
-        let pair = rest.split([';', '\r', ',']).next()?;
-        let (rtp, rtcp) = pair.split_once('-')?;
-        Some((rtp.trim().parse::<u32>().ok()?, rtcp.trim().parse::<u32>().ok()?))
-    });
-    let Some((rtp, rtcp)) = channels.filter(|&(rtp, rtcp)| rtp < 64 && rtcp < 64) else { return };
-    shared.channels.fetch_or((1 << rtp) | (1 << rtcp), Ordering::Relaxed);
-    shared.rtp_channels.fetch_or(1 << rtp, Ordering::Relaxed);
-    if shared.video_rtp_channel.load(Ordering::Relaxed) == UNKNOWN {
-        shared.video_rtp_channel.store(rtp, Ordering::Relaxed);
-        shared.video_rtcp_channel.store(rtcp, Ordering::Relaxed);
     }
 }
 
@@ -280,44 +172,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn messages_are_found_whole() {
-        assert_eq!(message_length(b"$\x00\x00\x03abc$").unwrap(), Some(7));
-        assert_eq!(message_length(b"$\x00\x00\x03ab").unwrap(), None, "incomplete");
-        let request = b"GET_PARAMETER rtsp://x/ RTSP/1.0\r\nCSeq: 5\r\nContent-Length: 4\r\n\r\nabcdRTSP";
-        assert_eq!(message_length(request).unwrap(), Some(request.len() - 4));
-        assert_eq!(message_length(b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n").unwrap(), None);
-        assert!(message_length(&vec![b'x'; MAX_MESSAGE]).is_err(), "garbage is not a message");
-    }
-
-    #[test]
-    fn the_video_channels_and_ssrc_are_learnt_and_the_pli_framed() {
+    fn the_pli_is_framed_for_the_video_channel_and_ssrc() {
         let shared = Shared::new();
         assert_eq!(picture_loss_indication(&shared), None, "nothing known yet");
-        note(&shared, b"RTSP/1.0 200 OK\r\nCSeq: 3\r\nTransport: RTP/AVP/TCP;unicast;interleaved=2-3;ssrc=1\r\n\r\n");
-        note(&shared, b"RTSP/1.0 200 OK\r\nCSeq: 4\r\nTransport: RTP/AVP/TCP;unicast;interleaved=4-5\r\n\r\n");
-        let rtp = [b'$', 2, 0, 12, 0x80, 96, 0, 1, 0, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef];
-        note(&shared, &rtp);
+        let mut framing = CameraFraming::new();
+        framing.push(b"RTSP/1.0 200 OK\r\nCSeq: 3\r\nTransport: RTP/AVP/TCP;unicast;interleaved=2-3;ssrc=1\r\n\r\n");
+        framing.push(b"RTSP/1.0 200 OK\r\nCSeq: 4\r\nTransport: RTP/AVP/TCP;unicast;interleaved=4-5\r\n\r\n");
+        framing.push(&[b'$', 2, 0, 12, 0x80, 96, 0, 1, 0, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef]);
+        while framing.next_data().is_some() {}
+        shared.learn(&framing);
         let pli = picture_loss_indication(&shared).expect("a PLI");
-        assert_eq!(shared.channels.load(Ordering::Relaxed), 0b111100, "both pairs known");
         assert_eq!(&pli[..4], &[b'$', 3, 0, 12], "on the video's RTCP channel, 12 bytes");
         assert_eq!(&pli[4..6], &[0x81, 206], "PSFB, FMT 1");
         assert_eq!(&pli[12..16], &[0xde, 0xad, 0xbe, 0xef], "for the video's SSRC");
-    }
-
-    #[test]
-    fn lost_bytes_are_told_from_messages() {
-        let shared = Shared::new();
-        let nonsense = b"HELLO WORLD\r\n\r\n";
-        assert_eq!(camera_framing(nonsense, &shared), Framing::Message(nonsense.len()), "before SETUP, retina judges");
-        note(&shared, b"RTSP/1.0 200 OK\r\nTransport: RTP/AVP/TCP;interleaved=0-1\r\n\r\n");
-        let rtp = |len: u8| [&[b'$', 0, 0, len][..], &[0x80; 255][..usize::from(len)]].concat();
-        assert_eq!(camera_framing(&rtp(12), &shared), Framing::Message(16));
-        assert_eq!(camera_framing(&rtp(12)[..10], &shared), Framing::Incomplete);
-        assert_eq!(camera_framing(b"$\x07\x00\x0c", &shared), Framing::Garbage, "a channel never set up");
-        assert_eq!(camera_framing(b"$\x00\x00\x0c\x41", &shared), Framing::Garbage, "not RTP version 2");
-        assert_eq!(camera_framing(b"\x12\x34$", &shared), Framing::Garbage, "the middle of a packet");
-        assert_eq!(camera_framing(b"RTS", &shared), Framing::Incomplete);
-        let answer = b"RTSP/1.0 200 OK\r\nCSeq: 9\r\n\r\n";
-        assert_eq!(camera_framing(answer, &shared), Framing::Message(answer.len()));
     }
 }
