@@ -50,7 +50,14 @@ MODES = {
     "bad-sdp": "replace the body of the successful DESCRIBE response with malformed SDP",
     "close-mid-describe": "send the client only the first half of the successful DESCRIBE "
                           "response, then close the connection",
+    "chaos": "after PLAY, every --interval-min..--interval-max seconds one fault at random: "
+             "drop bytes as drop-bytes does (3 in 5), stall for 1-2 s (1 in 5), or reset the "
+             "connection as reset does (1 in 5); the client's next connection gets the same",
 }
+
+# chaos: the faults and their weights, and how long a stall lasts.
+CHAOS_FAULTS = (("drop-bytes", 3), ("stall", 1), ("reset", 1))
+CHAOS_STALL = (1.0, 2.0)
 
 BAD_SDP = b"v=0\r\nthis is not sdp\r\nm=video abc\r\n"
 GARBAGE_HEAD = b"HELLO WORLD\r\n\r\n"
@@ -92,13 +99,13 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, default=None,
                    help="seed for the random choices (default: unpredictable)")
     p.add_argument("--interval-min", type=float, default=3.0,
-                   help="drop-bytes: shortest time between drops, s (default %(default)s)")
+                   help="drop-bytes, chaos: shortest time between faults, s (default %(default)s)")
     p.add_argument("--interval-max", type=float, default=10.0,
-                   help="drop-bytes: longest time between drops, s (default %(default)s)")
+                   help="drop-bytes, chaos: longest time between faults, s (default %(default)s)")
     p.add_argument("--drop-min", type=int, default=100,
-                   help="drop-bytes: fewest bytes dropped at once (default %(default)s)")
+                   help="drop-bytes, chaos: fewest bytes dropped at once (default %(default)s)")
     p.add_argument("--drop-max", type=int, default=1000,
-                   help="drop-bytes: most bytes dropped at once (default %(default)s)")
+                   help="drop-bytes, chaos: most bytes dropped at once (default %(default)s)")
     p.add_argument("--after", type=float, default=3.0,
                    help="stall, reset: seconds after PLAY before the fault (default %(default)s)")
     p.add_argument("--stall", type=float, default=5.0,
@@ -371,6 +378,10 @@ class Connection:
                 timer = asyncio.ensure_future(self.reset_timer())
                 tasks.append(timer)
                 ends.add(timer)
+            elif self.mode == "chaos":
+                timer = asyncio.ensure_future(self.chaos_timer())
+                tasks.append(timer)
+                ends.add(timer)
             done, _ = await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
             reason = "; ".join(sorted(self.ending(t) for t in done))
         except asyncio.CancelledError:
@@ -385,7 +396,7 @@ class Connection:
                 except BaseException:  # cancelled, or already reported by ending()
                     pass
             self.close()
-            dropped = " (%d dropped)" % self.dropped if self.mode == "drop-bytes" else ""
+            dropped = " (%d dropped)" % self.dropped if self.mode in ("drop-bytes", "chaos") else ""
             self.log("closed (%s); %d bytes client->server, %d bytes server->client%s"
                      % (reason, self.bytes_up, self.bytes_down, dropped))
 
@@ -501,7 +512,7 @@ class Connection:
             out.append(msg.data[:half])
             return "close-mid-describe fault"
 
-        if self.mode == "drop-bytes":
+        if self.mode in ("drop-bytes", "chaos"):
             self.drop_bytes(msg, offset, out)
         else:
             out.append(msg.data)
@@ -530,7 +541,8 @@ class Connection:
             out.append(data[:4 + cut])
             data = data[4 + cut:]
             self.drop_left = size
-            self.next_drop = time.monotonic() + self.rng.uniform(
+            # In chaos mode the timer schedules the next fault, whichever it is.
+            self.next_drop = None if self.mode == "chaos" else time.monotonic() + self.rng.uniform(
                 self.args.interval_min, self.args.interval_max)
         if self.drop_left:
             skip = min(self.drop_left, len(data))
@@ -552,6 +564,31 @@ class Connection:
         finally:
             self.flowing.set()
         self.log("stall #%d: resuming after %.1f s" % (n, time.monotonic() - t0))
+
+    async def chaos_timer(self):
+        """Injects one fault at random every interval; returns to end the connection on reset."""
+        await self.playing.wait()
+        kinds = [kind for kind, weight in CHAOS_FAULTS for _ in range(weight)]
+        while True:
+            await asyncio.sleep(self.rng.uniform(self.args.interval_min, self.args.interval_max))
+            kind = self.rng.choice(kinds)
+            if kind == "drop-bytes":
+                self.next_drop = time.monotonic()  # the next large enough frame is cut
+            elif kind == "stall":
+                seconds = self.rng.uniform(*CHAOS_STALL)
+                n = self.count("stall")
+                self.log("stall #%d: not reading from the server for %.1f s" % (n, seconds))
+                self.flowing.clear()
+                try:
+                    await asyncio.sleep(seconds)
+                finally:
+                    self.flowing.set()
+            else:
+                n = self.count("reset")
+                self.log("reset #%d: resetting the client connection (RST), closing the "
+                         "server's" % n)
+                self.abort_client = True
+                return "reset fault"
 
     async def reset_timer(self):
         await self.playing.wait()
