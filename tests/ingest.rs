@@ -103,6 +103,20 @@ async fn a_camera_that_dies_and_returns_is_picked_up_again() {
     assert_frames_flow(&server, "cam", "after the camera returned").await;
 }
 
+/// A camera whose sessions expire without keepalives (a 3 s timeout in its Session header,
+/// enforced over UDP; without keepalives GStreamer ends such a session about 9 s after PLAY):
+/// Lookout refreshes it as often as the camera asks, and the one session lives on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_session_timeout_is_kept_alive() {
+    let camera = camera(&["--session-timeout", "3"]);
+    let server = start_server([("cam", source(&camera, Transport::Udp, None))]).await;
+    assert_frames_flow(&server, "cam", "at first").await;
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert_frames_flow(&server, "cam", "15 s later").await;
+    let stats = server.registry.get("cam").expect("path").stats();
+    assert_eq!(stats.reconnects, 0, "the camera's one session lived on: {stats:?}");
+}
+
 /// A camera with G.711 audio beside its video (µ-law over TCP, A-law over UDP): the path
 /// knows its audio codec and hands out 8 kHz frames with rising timestamps, about a second's
 /// worth a second, while the video flows as before.

@@ -316,3 +316,28 @@ fn a_slow_viewer_steps_down_to_the_sub_layer_alone_and_back_up() {
     assert_eq!(fast["packets_lost"], 0, "the loopback viewers lost nothing: {fast}");
     assert!(fast["mbit_per_viewer"].as_f64().unwrap_or(0.0) > 1.5, "and got the main layer: {fast}");
 }
+
+/// A camera whose RTP over UDP never reaches Lookout (a firewall on the camera's side drops its
+/// outgoing UDP) while its RTSP connection does: Lookout, configured for UDP, notices that no
+/// video came within a few seconds of PLAY and plays the camera over TCP instead.
+#[test]
+fn a_camera_whose_udp_is_blocked_is_played_over_tcp() {
+    use lookout_testkit::camera::Camera;
+    let (server, camera_side) = server_and_viewer("ud", 213);
+    camera_side.exec("iptables", &["-A", "OUTPUT", "-p", "udp", "-j", "DROP"]).expect("drop the camera's UDP");
+    let _camera = Camera::start_in(&camera_side, "10.213.0.2", 8554, &["--port", "8554", "--width", "320", "--height", "180"]).expect("camera");
+    let config = "listen = \"10.213.0.1:8080\"\n[paths.cam]\nsource = \"rtsp://10.213.0.2:8554/test\"\ntransport = \"udp\"\n[webrtc]\nlisten_ips = [\"10.213.0.1\"]\n";
+    let _lookout = Lookout::start(&server, config);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut path = serde_json::Value::Null;
+    while std::time::Instant::now() < deadline {
+        path = api_paths(&server, "10.213.0.1:8080")[0].clone();
+        if path["state"] == "live" && path["stats"]["frames"].as_u64().unwrap_or(0) > 30 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    eprintln!("camera with UDP blocked: {path}");
+    assert_eq!(path["state"], "live", "played over TCP: {path}");
+    assert!(path["stats"]["frames"].as_u64().unwrap_or(0) > 30, "{path}");
+}

@@ -106,8 +106,9 @@ function renderPaths(paths) {
       badge.className = `badge ${p.state}`;
       badge.textContent = p.state;
       const detail = document.createElement('small');
-      const damage = p.stats && p.stats.resyncs
-        ? ` · ${p.stats.resyncs} resyncs, ${p.stats.bytes_lost} bytes lost, ${p.stats.frames_dropped_after_loss} frames dropped` : '';
+      const s = p.stats;
+      const damage = (s && (s.resyncs || s.reconnects || s.frames_dropped_after_loss)
+        ? ` · ${s.reconnects} reconnects, ${s.resyncs} resyncs, ${s.bytes_lost} bytes lost, ${s.frames_dropped_after_loss} frames dropped` : '');
       detail.textContent = `${p.source} · ${p.viewers} viewer${p.viewers === 1 ? '' : 's'}` +
         (p.state === 'retrying' ? ` · ${p.error}` : '') + damage;
       item.append(`${p.name} `, badge, detail);

@@ -138,6 +138,7 @@ impl Stream {
     pub fn begin_source_session(&self) {
         let mut hub = self.lock();
         hub.timeline.begin_session();
+        hub.stats.begin_source_session();
         hub.gop.clear();
         drop(hub);
         self.audio_timeline().begin_session();
@@ -318,5 +319,17 @@ mod tests {
         let mut reader = stream.subscribe();
         let last = reader.try_next().expect("cached keyframe");
         assert!(last.timestamp > 1_000_000, "timestamps continue across sessions: {}", last.timestamp);
+    }
+
+    #[test]
+    fn ingest_damage_adds_up_across_source_sessions() {
+        let stream = Stream::new("t", "test");
+        stream.begin_source_session();
+        stream.set_ingest_damage(2, 300);
+        stream.set_ingest_damage(3, 500); // the relay's running totals
+        stream.begin_source_session();
+        stream.set_ingest_damage(1, 100); // a new relay counts from zero
+        let stats = stream.stats();
+        assert_eq!((stats.resyncs, stats.bytes_lost, stats.reconnects), (4, 600, 1));
     }
 }

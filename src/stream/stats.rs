@@ -13,8 +13,11 @@ pub(super) struct StreamStats {
     bytes: u64,
     unusable: u64,
     dropped_after_loss: u64,
-    resyncs: u64,
-    bytes_lost: u64,
+    /// Ingest damage of the source sessions before the current one, and of the current one
+    /// (its relay counts from zero).
+    damage_before: Damage,
+    damage: Damage,
+    source_sessions: u64,
     width: u32,
     height: u32,
     codec: String,
@@ -22,6 +25,12 @@ pub(super) struct StreamStats {
     window: Option<Window>,
     fps: f64,
     bitrate_bps: f64,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Damage {
+    resyncs: u64,
+    bytes_lost: u64,
 }
 
 struct Window {
@@ -44,6 +53,8 @@ pub struct StreamStatsSnapshot {
     /// Times the camera's TCP stream was resynchronised after lost bytes, and the bytes dropped.
     pub resyncs: u64,
     pub bytes_lost: u64,
+    /// Camera sessions started after the first: reconnects.
+    pub reconnects: u64,
     pub width: u32,
     pub height: u32,
     pub codec: String,
@@ -94,8 +105,16 @@ impl StreamStats {
         self.dropped_after_loss += 1;
     }
 
+    /// The current source session's damage so far.
     pub fn set_damage(&mut self, resyncs: u64, bytes_lost: u64) {
-        (self.resyncs, self.bytes_lost) = (resyncs, bytes_lost);
+        self.damage = Damage { resyncs, bytes_lost };
+    }
+
+    pub fn begin_source_session(&mut self) {
+        self.source_sessions += 1;
+        self.damage_before.resyncs += self.damage.resyncs;
+        self.damage_before.bytes_lost += self.damage.bytes_lost;
+        self.damage = Damage::default();
     }
 
     pub fn snapshot(&self) -> StreamStatsSnapshot {
@@ -105,8 +124,9 @@ impl StreamStats {
             bytes: self.bytes,
             frames_unusable: self.unusable,
             frames_dropped_after_loss: self.dropped_after_loss,
-            resyncs: self.resyncs,
-            bytes_lost: self.bytes_lost,
+            resyncs: self.damage_before.resyncs + self.damage.resyncs,
+            bytes_lost: self.damage_before.bytes_lost + self.damage.bytes_lost,
+            reconnects: self.source_sessions.saturating_sub(1),
             width: self.width,
             height: self.height,
             codec: self.codec.clone(),

@@ -60,6 +60,9 @@ def parse_args(argv):
         description="Serve a live H.264 test stream over RTSP, like an IP camera."
     )
     p.add_argument("--port", type=int, required=True, help="TCP port to listen on")
+    p.add_argument("--session-timeout", type=int, default=0,
+                   help="seconds a session lives without a request or RTCP from its client, "
+                   "announced in the Session header and enforced (default: GStreamer's 60)")
     p.add_argument("--address", default="127.0.0.1", help="bind address (default %(default)s)")
     p.add_argument("--path", default="test", help="mount point name (default %(default)s)")
     p.add_argument("--width", type=int, default=1280)
@@ -414,11 +417,25 @@ def on_media_configure(_factory, media, painter):
         feeder.start()
 
 
-def on_client_connected(_server, client):
+def on_client_connected(_server, client, session_timeout):
     conn = client.get_connection()
     ip = conn.get_ip() if conn is not None else "?"
     log("client connected from %s" % ip)
     client.connect("closed", lambda _c: log("client from %s closed" % ip))
+    if session_timeout:
+        client.connect("new-session", lambda _c, session: session.set_timeout(session_timeout))
+    for request in ("options", "get-parameter"):
+        name = request.upper().replace("-", "_")
+        client.connect(request + "-request",
+                       lambda _c, _ctx, name=name: log("%s request from %s" % (name, ip)))
+
+
+def expire_sessions(server):
+    """Ends the sessions whose clients stopped refreshing them (GStreamer only does on request)."""
+    removed = server.get_session_pool().cleanup()
+    if removed:
+        log("%d session(s) expired: no keepalive within their timeout" % removed)
+    return GLib.SOURCE_CONTINUE
 
 
 def main(argv=None):
@@ -436,7 +453,8 @@ def main(argv=None):
     if auth is not None:
         server.set_auth(auth)
     server.get_mount_points().add_factory(args.path, make_factory(args, launch, painter))
-    server.connect("client-connected", on_client_connected)
+    server.connect("client-connected", on_client_connected, args.session_timeout)
+    GLib.timeout_add_seconds(1, expire_sessions, server)
 
     loop = GLib.MainLoop()
     try:

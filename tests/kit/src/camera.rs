@@ -1,6 +1,7 @@
 //! The test cameras, run as child processes and stopped by their PIDs: GStreamer's RTSP server
 //! (tests/camera/rtsp_camera.py) and the fault-injecting proxy (tests/camera/fault_proxy.py).
 
+use crate::netns::Namespace;
 use anyhow::{bail, Context};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -13,6 +14,8 @@ pub struct Camera {
     child: Option<Child>,
     pub port: u16,
     args: Vec<String>,
+    /// The network namespace it runs in, when not the test's own.
+    namespace: Option<String>,
 }
 
 fn script(name: &str) -> PathBuf {
@@ -91,7 +94,15 @@ impl Drop for FaultProxy {
 impl Camera {
     /// Starts a camera on `port` with extra arguments (for example `["--auth", "digest"]`).
     pub fn start(port: u16, args: &[&str]) -> anyhow::Result<Self> {
-        let mut camera = Self { child: None, port, args: args.iter().map(|a| a.to_string()).collect() };
+        let mut camera = Self { child: None, port, args: args.iter().map(|a| a.to_string()).collect(), namespace: None };
+        camera.restart()?;
+        Ok(camera)
+    }
+
+    /// Starts a camera inside `namespace`, listening on `address` (one of that namespace's).
+    pub fn start_in(namespace: &Namespace, address: &str, port: u16, args: &[&str]) -> anyhow::Result<Self> {
+        let args = ["--address", address].iter().chain(args).map(|a| a.to_string()).collect();
+        let mut camera = Self { child: None, port, args, namespace: Some(namespace.name.clone()) };
         camera.restart()?;
         Ok(camera)
     }
@@ -105,7 +116,14 @@ impl Camera {
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.stop();
         let started = Instant::now();
-        let mut command = Command::new("/usr/bin/python3");
+        let mut command = match &self.namespace {
+            Some(namespace) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", namespace, "/usr/bin/python3"]);
+                command
+            }
+            None => Command::new("/usr/bin/python3"),
+        };
         command.arg(script("rtsp_camera.py")).arg("--port").arg(self.port.to_string()).args(&self.args);
         self.child = Some(spawn_until_ready(command, "the GStreamer RTSP camera")?);
         eprintln!("camera on port {} ready after {:?}", self.port, started.elapsed());
