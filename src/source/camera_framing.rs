@@ -34,7 +34,7 @@ pub fn message_length(buffer: &[u8]) -> anyhow::Result<Option<usize>> {
         .find_map(|line| line.split_once(':').filter(|(name, _)| name.trim().eq_ignore_ascii_case("content-length")))
         .and_then(|(_, value)| value.trim().parse::<usize>().ok())
         .unwrap_or(0);
-    let length = end + 4 + body;
+    let length = (end + 4).saturating_add(body);
     anyhow::ensure!(length < MAX_MESSAGE, "an RTSP message of {length} bytes");
     Ok((buffer.len() >= length).then_some(length))
 }
@@ -143,16 +143,19 @@ impl CameraFraming {
         }
         if first == b'$' {
             let Some(&channel) = buffer.get(1) else { return Framing::Incomplete };
-            match self.channel(channel) {
-                None => return Framing::Garbage,
-                Some(Channel::Rtp) if buffer.get(4).is_some_and(|&byte| byte >> 6 != 2) => return Framing::Garbage,
-                Some(_) => {}
-            }
-        } else {
-            let prefix = &buffer[..buffer.len().min(5)];
-            if !b"RTSP/".starts_with(prefix) {
+            let Some(kind) = self.channel(channel) else { return Framing::Garbage };
+            if kind == Channel::Rtp && buffer.get(4).is_some_and(|&byte| byte >> 6 != 2) {
                 return Framing::Garbage;
             }
+            // retina ends its session on a packet it cannot read: one is only a packet whole.
+            return match by_length(buffer) {
+                Framing::Message(length) if !packet_fits(kind, &buffer[4..length]) => Framing::Garbage,
+                framing => framing,
+            };
+        }
+        let prefix = &buffer[..buffer.len().min(5)];
+        if !b"RTSP/".starts_with(prefix) {
+            return Framing::Garbage;
         }
         by_length(buffer)
     }
@@ -192,6 +195,56 @@ impl CameraFraming {
     }
 }
 
+/// Whether an interleaved packet's headers fit in it: an RTP packet's fixed header, CSRCs,
+/// extension and padding (RFC 3550 §5.1, §5.3.1), or the RTCP packets of a compound one, each
+/// of the length its header gives, back to back to the last byte, padded only at the end
+/// (RFC 3550 §6.1, §6.4.1). Lost bytes leave packets that do not.
+fn packet_fits(kind: Channel, packet: &[u8]) -> bool {
+    match kind {
+        Channel::Rtp => rtp_fits(packet),
+        Channel::Rtcp => rtcp_fits(packet),
+    }
+}
+
+fn rtp_fits(packet: &[u8]) -> bool {
+    const FIXED_HEADER: usize = 12;
+    let Some(&first) = packet.first() else { return false };
+    if packet.len() < FIXED_HEADER || first >> 6 != 2 {
+        return false;
+    }
+    let mut header = FIXED_HEADER + 4 * usize::from(first & 0x0f);
+    if first & 0x10 != 0 {
+        let Some(words) = packet.get(header + 2..header + 4) else { return false };
+        header += 4 + 4 * usize::from(u16::from_be_bytes([words[0], words[1]]));
+    }
+    let padding = match packet.last() {
+        Some(&count) if first & 0x20 != 0 => usize::from(count),
+        _ => 0,
+    };
+    (first & 0x20 == 0 || padding > 0) && header + padding <= packet.len()
+}
+
+fn rtcp_fits(mut packets: &[u8]) -> bool {
+    if packets.is_empty() {
+        return false;
+    }
+    while let Some(header) = packets.get(..4) {
+        let length = 4 * (1 + usize::from(u16::from_be_bytes([header[2], header[3]])));
+        let Some(packet) = packets.get(..length) else { return false };
+        packets = &packets[length..];
+        if header[0] >> 6 != 2 {
+            return false;
+        }
+        if header[0] & 0x20 != 0 {
+            let padding = usize::from(packet[length - 1]);
+            if !packets.is_empty() || padding == 0 || padding > length - 4 {
+                return false;
+            }
+        }
+    }
+    packets.is_empty()
+}
+
 /// The framing of `buffer` by the length its start announces.
 fn by_length(buffer: &[u8]) -> Framing {
     match message_length(buffer) {
@@ -211,10 +264,11 @@ mod tests {
         [&[b'$', 0, 0, len][..], &[0x80; 255][..usize::from(len)]].concat()
     }
 
-    /// Everything that comes out of `framing` once `bytes` are pushed.
+    /// What comes out of `framing` once `bytes` are pushed (at most 100 items: framing that
+    /// never ends fails a test instead of hanging it).
     fn drain(framing: &mut CameraFraming, bytes: &[u8]) -> Vec<CameraData> {
         framing.push(bytes);
-        std::iter::from_fn(|| framing.next_data()).collect()
+        std::iter::from_fn(|| framing.next_data()).take(100).collect()
     }
 
     #[test]
@@ -225,6 +279,21 @@ mod tests {
         assert_eq!(message_length(request).unwrap(), Some(request.len() - 4));
         assert_eq!(message_length(b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n").unwrap(), None);
         assert!(message_length(&vec![b'x'; MAX_MESSAGE]).is_err(), "garbage is not a message");
+    }
+
+    /// Found by fuzzing (tests/fuzz, camera_framing): a Content-Length near `usize::MAX`
+    /// overflowed the message's length. Wrapped (in a release build), it could come to 0: an
+    /// empty message passed on again and again, forever, without reading the camera.
+    #[test]
+    fn a_content_length_past_any_message_is_not_one() {
+        let digits = usize::MAX.to_string().len();
+        let wraps_to_zero = usize::MAX - (37 + digits) + 1;
+        let answer = format!("RTSP/1.0 200 OK\r\nContent-Length: {wraps_to_zero}\r\n\r\n");
+        assert!(message_length(answer.as_bytes()).is_err());
+        let mut framing = CameraFraming::new();
+        assert_eq!(drain(&mut framing, SETUP_ANSWER), vec![CameraData::Message(Bytes::from_static(SETUP_ANSWER))]);
+        let out = drain(&mut framing, &[answer.as_bytes(), &rtp(12)].concat());
+        assert_eq!(out, vec![CameraData::Lost(answer.len()), CameraData::Message(Bytes::from(rtp(12)))]);
     }
 
     #[test]
@@ -257,6 +326,29 @@ mod tests {
         assert_eq!((framing.channel(0), framing.channel(64), framing.channel(255)), (None, None, None));
         assert_eq!(framing.video_rtcp_channel(), Some(3));
         assert_eq!(framing.video_ssrc(), Some(0xdeadbeef), "the video's, not the audio's");
+    }
+
+    /// Found by fuzzing (tests/fuzz, camera_framing): lost bytes left packets whose length
+    /// fitted the interleaved framing but not the RTP or RTCP inside, followed by a plausible
+    /// start, and they were passed on: retina ends its session on such a packet.
+    #[test]
+    fn packets_whose_headers_do_not_fit_are_dropped() {
+        let mut framing = CameraFraming::new();
+        framing.push(SETUP_ANSWER);
+        assert!(matches!(framing.next_data(), Some(CameraData::Message(_))));
+        let short_rtp = b"$\x00\x00\x03\x80\x60\x00";
+        let rtcp_longer_than_its_packet = b"$\x01\x00\x08\x80\xc8\x00\x0a\x11\x22\x33\x44";
+        let rtp_padding_past_its_header = b"$\x00\x00\x0d\xa0\x60\x00\x01\x00\x00\x00\x01\x11\x22\x33\x44\x05";
+        let rtp_extension_past_its_end = b"$\x00\x00\x10\x90\x60\x00\x01\x00\x00\x00\x01\x11\x22\x33\x44\xbe\xde\x00\x02";
+        for broken in [&short_rtp[..], rtcp_longer_than_its_packet, rtp_padding_past_its_header, rtp_extension_past_its_end] {
+            let out = drain(&mut framing, &[broken, &rtp(12)].concat());
+            assert_eq!(out, vec![CameraData::Lost(broken.len()), CameraData::Message(Bytes::from(rtp(12)))], "{broken:02x?}");
+        }
+        let sender_report = b"$\x01\x00\x1c\x80\xc8\x00\x06\x11\x22\x33\x44\xe4\x36\x2f\x99\xcc\xcc\xcc\xcc\x00\x01\x5f\x90\x00\x00\x00\x0a\x00\x00\x03\xe8";
+        let padded_rtp = b"$\x00\x00\x10\xa0\x60\x00\x02\x00\x00\x00\x02\x11\x22\x33\x44\x41\x00\x00\x02";
+        for whole in [&sender_report[..], padded_rtp] {
+            assert_eq!(drain(&mut framing, whole), vec![CameraData::Message(Bytes::copy_from_slice(whole))], "{whole:02x?}");
+        }
     }
 
     #[test]
