@@ -23,6 +23,7 @@ pub mod sessions;
 mod track_start;
 mod viewer_activity;
 
+pub use mux::binding_request_ufrag;
 pub use network::Network;
 pub use session::{SessionError, SessionEvent, ViewerSession};
 pub use sessions::Sessions;

@@ -15,6 +15,8 @@ mod stun;
 mod tcp;
 
 pub use runtime::MuxRuntime;
+/// How a datagram on the shared port is routed; public for the fuzz targets (tests/fuzz).
+pub use stun::binding_request_ufrag;
 
 use routes::Routes;
 use session_socket::{Datagram, SessionSocket};

@@ -1,0 +1,35 @@
+//! The TOML configuration file: `Config::from_toml` returns a `Config` or an error naming what
+//! is wrong, never panics; what it accepts keeps the promises the rest of Lookout relies on.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use lookout::config::{Config, ConfigError, MediaPorts, PathConfig};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let config = match Config::from_toml(text) {
+        Ok(config) => config,
+        Err(ConfigError::Invalid { field, problem }) => {
+            assert!(!field.is_empty() && !problem.is_empty(), "an error names its field and problem");
+            return;
+        }
+        Err(_) => return,
+    };
+    for (name, path) in &config.paths {
+        assert!(!name.is_empty() && name.len() <= 64 && !name.contains(['/', '?', '#', ' ', ':']), "path name {name:?}");
+        let _ = lookout::source::describe(path);
+        if let PathConfig::Rtsp(rtsp) = path {
+            assert!(matches!(rtsp.url.scheme(), "rtsp" | "rtsps"), "{}", rtsp.url);
+            assert!(rtsp.url.username().is_empty() && rtsp.url.password().is_none(), "credentials left in {}", rtsp.url);
+        }
+    }
+    for name in config.lower_layers.keys() {
+        assert!(config.paths.contains_key(name), "layers of no path {name:?}");
+    }
+    if let MediaPorts::Range(range) = config.webrtc.media_ports {
+        assert!(range.first >= 1 && range.port_count() >= 1 && range.contains(range.first) && range.contains(range.last));
+    }
+    for server in &config.webrtc.ice_servers {
+        assert!(!server.urls.is_empty());
+    }
+});
