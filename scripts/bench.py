@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LOOKOUT = ROOT / "target/release/lookout"
 LOAD = ROOT / "target/release/lookout-load"
 CAMERA = ROOT / "tests/camera/rtsp_camera.py"
+PROXY = ROOT / "tests/camera/fault_proxy.py"
 PLAY = ROOT / "tests/browser/play.mjs"
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -172,8 +173,9 @@ def measure_hls_viewers(server, viewers, seconds, idle_cpu_ms_per_s):
             "parts_per_viewer_s": parts / viewers / elapsed, "errors": errors[:5]}
 
 
-def chromium(url, *extra):
-    out = subprocess.run(["node", str(PLAY), "--url", url, "--seconds", "8", *extra], capture_output=True, text=True, timeout=120)
+def chromium(url, *extra, seconds=8):
+    out = subprocess.run(["node", str(PLAY), "--url", url, "--seconds", str(seconds), *extra],
+                         capture_output=True, text=True, timeout=seconds + 120)
     try:
         return json.loads(out.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
@@ -208,7 +210,11 @@ def main():
     parser.add_argument("--media-ports", default="shared,range", help="comma-separated: shared, range")
     parser.add_argument("--hls-viewers", type=int, default=20, help="LL-HLS viewers for the per-viewer cost")
     parser.add_argument("--out", default=str(ROOT / "bench-results"))
+    parser.add_argument("--faults", type=int, default=0, metavar="SECONDS",
+                        help="instead of the rest: watch a camera that suffers a fault every ~5 s for this long")
     args = parser.parse_args()
+    if args.faults:
+        return measure_faults(Path(args.out), args.faults)
     counts = [int(n) for n in args.viewers.split(",")]
     report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": os.uname().nodename,
               "cores": os.cpu_count(), "seconds": args.seconds, "repeats": args.repeats, "viewers": {}, "chromium": {}}
@@ -284,6 +290,77 @@ def main():
         print(f"Chromium, {name}: first frame {summary['first_frame_ms']} ms, glass-to-glass p50 "
               f"{summary['latency_p50_ms']} ms, p95 {summary['latency_p95_ms']} ms{lip_sync} (median of {args.browser_runs} runs)")
     path = out / f"bench-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(report, indent=2))
+    print(f"written to {path}")
+
+
+def measure_faults(out, seconds):
+    """A camera with a keyframe every second that ignores keyframe requests, behind
+    fault_proxy.py in chaos mode (lost bytes, 1-2 s stalls, resets, one every 3-7 s), watched
+    by a Rust viewer and Chromium for `seconds`: freezes, what Lookout dropped and
+    resynchronised, reconnects, viewers lost, and glass-to-glass latency before (the same camera
+    through the same proxy relaying without faults) and after (the last ~10 s of the faulty run,
+    and a fresh join)."""
+    out.mkdir(parents=True, exist_ok=True)
+    camera_port = free_port()
+    camera = subprocess.Popen(["/usr/bin/python3", str(CAMERA), "--port", str(camera_port), "--barcode", "--width", "640",
+                               "--height", "360", "--keyint", "30", "--ignore-keyframe-requests"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proxy_log = out / "bench-faults-proxy.log"
+    proxy_args = ["/usr/bin/python3", str(PROXY), "--listen-port", "0", "--target-port", str(camera_port), "--mode"]
+    with proxy_log.open("w") as log:
+        proxy = subprocess.Popen(proxy_args + ["chaos", "--interval-min", "3", "--interval-max", "7"],
+                                 stdout=subprocess.PIPE, stderr=log, text=True)
+    relay = subprocess.Popen(proxy_args + ["pass"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    config = out / "bench-faults.toml"
+    try:
+        camera.stdout.readline()
+        proxy_port, relay_port = (int(p.stdout.readline().strip().rsplit(":", 1)[1]) for p in (proxy, relay))
+        config.write_text(f'[paths.relayed]\nsource = "rtsp://127.0.0.1:{relay_port}/test"\n'
+                          f'[paths.faulty]\nsource = "rtsp://127.0.0.1:{proxy_port}/test"\n'
+                          '[webrtc]\nlisten_ips = ["127.0.0.1"]\nudp_port = 0\n')
+        server = Lookout("--config", str(config))
+        try:
+            server.wait_live("relayed")
+            server.wait_live("faulty")
+            before = chromium(f"http://{server.addr}/?path=relayed", seconds=10)
+            print(f"faults: {seconds} s; latency before (the proxy relaying without faults): p50 {before.get('latencyP50Ms')} ms")
+            load = subprocess.Popen([str(LOAD), "--server", server.addr, "--path", "faulty", "--viewers", "1",
+                                     "--warmup", "2", "--seconds", str(seconds)], stdout=subprocess.PIPE, text=True)
+            during = chromium(f"http://{server.addr}/?path=faulty", seconds=seconds)
+            rust_viewer = json.loads(load.communicate(timeout=seconds + 120)[0].strip().splitlines()[-1])
+            fresh = chromium(f"http://{server.addr}/?path=faulty", seconds=10)
+            with urllib.request.urlopen(f"http://{server.addr}/api/paths", timeout=5) as response:
+                stats = next(p["stats"] for p in json.load(response) if p["name"] == "faulty")
+        finally:
+            server.stop()
+    finally:
+        for process in (proxy, relay):
+            process.terminate()
+            process.wait(10)
+        camera.terminate()
+        camera.wait(10)
+    injected = re.findall(r"faults injected: (.*)", proxy_log.read_text())
+    faults = {kind: int(n) for kind, n in re.findall(r"([a-z-]+) (\d+)", injected[-1] if injected else "")}
+    count = sum(faults.values())
+    report = {
+        "seconds": seconds, "faults": faults,
+        "rust_viewer": rust_viewer, "chromium": during, "chromium_fresh_join": fresh, "chromium_before": before,
+        "lookout": {key: stats.get(key) for key in ("frames_dropped_after_loss", "resyncs", "bytes_lost", "reconnects", "frames")},
+        "freeze_seconds_per_fault": round(rust_viewer["freeze_seconds"] / count, 3) if count else None,
+        "viewers_disconnected": rust_viewer["disconnected"] + max(0, (during.get("sessionsStarted") or 1) - 1),
+    }
+    print(f"faults injected: {faults} ({count} in all)")
+    print(f"Rust viewer: {rust_viewer['freezes']} freezes, {rust_viewer['freeze_seconds']:.1f} s frozen in all "
+          f"({report['freeze_seconds_per_fault']} s per fault), longest {rust_viewer['longest_freeze_seconds']} s, "
+          f"packets lost {rust_viewer['packets_lost']}, disconnected {rust_viewer['disconnected']}")
+    print(f"Chromium: {during.get('freezeCount')} freezes, {during.get('freezeSeconds')} s frozen, frames dropped "
+          f"{during.get('framesDropped')}, sessions {during.get('sessionsStarted')}, failures {during.get('failures')}")
+    print(f"Lookout: {report['lookout']}")
+    print(f"glass-to-glass p50/p95: before {before.get('latencyP50Ms')}/{before.get('latencyP95Ms')} ms; "
+          f"last 10 s of the faulty run {during.get('latencyP50Ms')}/{during.get('latencyP95Ms')} ms; "
+          f"a fresh join after it {fresh.get('latencyP50Ms')}/{fresh.get('latencyP95Ms')} ms")
+    path = out / f"bench-faults-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(report, indent=2))
     print(f"written to {path}")
 

@@ -56,7 +56,7 @@ export class Player extends EventTarget {
     return {
       path: this.path, state: 'idle', watchRequestedAt: null, firstFrameMs: null, framesRendered: 0,
       lastFrameAt: null, width: 0, height: 0, fps: null, bitrateBps: null, packetsLost: 0, packetsReceived: 0,
-      lossPercent: null, framesDropped: 0, freezeCount: 0, latencyMs: [], errors: [], route: null,
+      lossPercent: null, framesDropped: 0, freezeCount: 0, freezeSeconds: 0, latencyMs: [], errors: [], route: null,
       nackCount: 0, reportedLatencyMs: null,
       // From the server: the layer this viewer gets and why, and its link's bandwidth estimate.
       layer: null, estimatedBitrateBps: null, estimateFrom: null,
@@ -449,6 +449,7 @@ export class Player extends EventTarget {
       f.packetsReceived = s.packetsReceived;
       f.framesDropped = s.framesDropped ?? 0;
       f.freezeCount = s.freezeCount ?? 0;
+      f.freezeSeconds = s.totalFreezesDuration ?? 0;
       f.nackCount = s.nackCount ?? 0;
       this.previousStats = s;
       this.dispatchEvent(new CustomEvent('figures', { detail: f }));

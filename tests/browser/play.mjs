@@ -143,6 +143,7 @@ try {
     height: f.height,
     framesDropped: f.framesDropped,
     freezeCount: f.freezeCount,
+    freezeSeconds: f.freezeSeconds,
     packetsLost: f.packetsLost,
     latencySamples: sorted.length,
     latencyP50Ms: pick(0.5),

@@ -70,6 +70,9 @@ def parse_args(argv):
     p.add_argument("--fps", type=int, default=30, help="frames per second (default %(default)s)")
     p.add_argument("--keyint", type=int, default=30,
                    help="frames between keyframes (default %(default)s)")
+    p.add_argument("--ignore-keyframe-requests", action="store_true",
+                   help="ignore RTCP PLI/FIR, as most cheap cameras do: keyframes come only "
+                   "every --keyint frames")
     p.add_argument("--bitrate", type=int, default=2000, help="kbit/s (default %(default)s)")
     p.add_argument("--profile", choices=PROFILES, default="high",
                    help="H.264 profile (default %(default)s)")
@@ -129,7 +132,7 @@ def build_pipeline(args):
     parts += [
         "videoconvert",
         # threads=1 and sliced-threads=false: exactly one slice per picture.
-        "x264enc tune=zerolatency speed-preset=ultrafast threads=1 sliced-threads=false "
+        "x264enc name=enc tune=zerolatency speed-preset=ultrafast threads=1 sliced-threads=false "
         "key-int-max=%d bitrate=%d" % (args.keyint, args.bitrate)
         + PROFILE_FEATURES[args.profile],
         "video/x-h264,profile=%s" % args.profile,
@@ -376,7 +379,7 @@ def make_factory(args, launch, painter=None):
             )
         )
         factory.add_role_from_structure(perms)
-    factory.connect("media-configure", on_media_configure, painter)
+    factory.connect("media-configure", on_media_configure, painter, args.ignore_keyframe_requests)
     return factory
 
 
@@ -399,9 +402,23 @@ def refuse_seeking(_pad, info):
     return Gst.PadProbeReturn.OK
 
 
-def on_media_configure(_factory, media, painter):
+def drop_keyframe_requests(_pad, info):
+    """Drops the force-key-unit events that the server makes of clients' PLI and FIR."""
+    event = info.get_event()
+    structure = event.get_structure() if event is not None else None
+    if structure is not None and structure.get_name() == "GstForceKeyUnit":
+        log("keyframe request ignored")
+        return Gst.PadProbeReturn.DROP
+    return Gst.PadProbeReturn.OK
+
+
+def on_media_configure(_factory, media, painter, ignore_keyframe_requests):
     log("media constructed (shared encoder started)")
     bin_ = media.get_element()
+    if ignore_keyframe_requests:
+        encoder = bin_.get_by_name("enc")
+        encoder.get_static_pad("src").add_probe(Gst.PadProbeType.EVENT_UPSTREAM,
+                                                drop_keyframe_requests)
     # Every payloader refuses seeking, or PLAY with a Range fails with 503 (a live source).
     for name in ("pay0", "pay1"):
         pay = bin_.get_by_name(name)

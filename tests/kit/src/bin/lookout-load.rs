@@ -4,8 +4,9 @@
 //!   lookout-load --server 127.0.0.1:8080 --path demo --viewers 10 --seconds 10 [--bind 0.0.0.0]
 //!                [--warmup 2]
 //!
-//! With --warmup, packets, losses and bytes are counted over the --seconds that follow the
-//! warm-up (the joins and their replayed GOPs are left out).
+//! With --warmup, packets, losses, bytes and freezes (pauses over 150 ms between frames) are
+//! counted over the --seconds that follow the warm-up (the joins and their replayed GOPs are
+//! left out). `disconnected` counts the viewers no longer connected at the end.
 //!
 //! Media sockets bind loopback unless --bind says otherwise (0.0.0.0: every non-loopback
 //! interface, as inside a network namespace).
@@ -14,6 +15,7 @@ use anyhow::{bail, Context};
 use lookout_testkit::viewer::{Received, Viewer};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
+use webrtc::peer_connection::RTCPeerConnectionState;
 
 struct Args {
     server: SocketAddr,
@@ -40,6 +42,15 @@ fn parse_args() -> anyhow::Result<Args> {
         }
     }
     Ok(args)
+}
+
+/// A pause between two frames longer than this is a freeze (about what browsers count: a
+/// few frame intervals at camera frame rates).
+const FREEZE: Duration = Duration::from_millis(150);
+
+/// The pauses longer than `FREEZE` between frames that arrived after `after`.
+fn freezes_after(timeline: &[(Duration, u32)], after: Duration) -> Vec<Duration> {
+    timeline.windows(2).filter(|pair| pair[0].0 >= after).map(|pair| pair[1].0.saturating_sub(pair[0].0)).filter(|gap| *gap > FREEZE).collect()
 }
 
 fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
@@ -79,11 +90,18 @@ async fn main() -> anyhow::Result<()> {
     let lost = since_warmup(|r| r.sequence_gaps);
     let bytes = since_warmup(|r| r.bytes);
     let without_video = received.iter().filter(|r| r.frames == 0).count();
+    let disconnected = viewers.iter().filter(|viewer| viewer.connection_state() != RTCPeerConnectionState::Connected).count();
+    let warmup_end = Duration::from_secs(args.warmup);
+    let freezes: Vec<Duration> = received.iter().flat_map(|r| freezes_after(&r.video_timeline, warmup_end)).collect();
     let report = serde_json::json!({
         "viewers": args.viewers,
         "joined": viewers.len(),
         "failed_to_join": failed,
         "without_video": without_video,
+        "disconnected": disconnected,
+        "freezes": freezes.len(),
+        "freeze_seconds": freezes.iter().sum::<Duration>().as_secs_f64(),
+        "longest_freeze_seconds": freezes.iter().max().map(Duration::as_secs_f64),
         "seconds": args.seconds,
         "warmup": args.warmup,
         "first_frame_ms_p50": percentile(&first_frame_ms, 0.5),
