@@ -212,9 +212,11 @@ def main():
     parser.add_argument("--out", default=str(ROOT / "bench-results"))
     parser.add_argument("--faults", type=int, default=0, metavar="SECONDS",
                         help="instead of the rest: watch a camera that suffers a fault every ~5 s for this long")
+    parser.add_argument("--fault-mode", default="drop-bytes", choices=("drop-bytes", "chaos"),
+                        help="with --faults: lost bytes only (what cheap cameras do), or lost bytes, stalls and resets")
     args = parser.parse_args()
     if args.faults:
-        return measure_faults(Path(args.out), args.faults)
+        return measure_faults(Path(args.out), args.faults, args.fault_mode)
     counts = [int(n) for n in args.viewers.split(",")]
     report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": os.uname().nodename,
               "cores": os.cpu_count(), "seconds": args.seconds, "repeats": args.repeats, "viewers": {}, "chromium": {}}
@@ -294,9 +296,10 @@ def main():
     print(f"written to {path}")
 
 
-def measure_faults(out, seconds):
+def measure_faults(out, seconds, mode):
     """A camera with a keyframe every second that ignores keyframe requests, behind
-    fault_proxy.py in chaos mode (lost bytes, 1-2 s stalls, resets, one every 3-7 s), watched
+    fault_proxy.py in `mode` (drop-bytes: 100-1000 bytes lost inside a packet; chaos: that, 1-2 s
+    stalls or resets), a fault every 3-7 s, watched
     by a Rust viewer and Chromium for `seconds`: freezes, what Lookout dropped and
     resynchronised, reconnects, viewers lost, and glass-to-glass latency before (the same camera
     through the same proxy relaying without faults) and after (the last ~10 s of the faulty run,
@@ -309,7 +312,7 @@ def measure_faults(out, seconds):
     proxy_log = out / "bench-faults-proxy.log"
     proxy_args = ["/usr/bin/python3", str(PROXY), "--listen-port", "0", "--target-port", str(camera_port), "--mode"]
     with proxy_log.open("w") as log:
-        proxy = subprocess.Popen(proxy_args + ["chaos", "--interval-min", "3", "--interval-max", "7"],
+        proxy = subprocess.Popen(proxy_args + [mode, "--interval-min", "3", "--interval-max", "7"],
                                  stdout=subprocess.PIPE, stderr=log, text=True)
     relay = subprocess.Popen(proxy_args + ["pass"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     config = out / "bench-faults.toml"
@@ -324,7 +327,7 @@ def measure_faults(out, seconds):
             server.wait_live("relayed")
             server.wait_live("faulty")
             before = chromium(f"http://{server.addr}/?path=relayed", seconds=10)
-            print(f"faults: {seconds} s; latency before (the proxy relaying without faults): p50 {before.get('latencyP50Ms')} ms")
+            print(f"faults ({mode}): {seconds} s; latency before (the proxy relaying without faults): p50 {before.get('latencyP50Ms')} ms")
             load = subprocess.Popen([str(LOAD), "--server", server.addr, "--path", "faulty", "--viewers", "1",
                                      "--warmup", "2", "--seconds", str(seconds)], stdout=subprocess.PIPE, text=True)
             during = chromium(f"http://{server.addr}/?path=faulty", seconds=seconds)
@@ -344,7 +347,7 @@ def measure_faults(out, seconds):
     faults = {kind: int(n) for kind, n in re.findall(r"([a-z-]+) (\d+)", injected[-1] if injected else "")}
     count = sum(faults.values())
     report = {
-        "seconds": seconds, "faults": faults,
+        "seconds": seconds, "mode": mode, "faults": faults,
         "rust_viewer": rust_viewer, "chromium": during, "chromium_fresh_join": fresh, "chromium_before": before,
         "lookout": {key: stats.get(key) for key in ("frames_dropped_after_loss", "resyncs", "bytes_lost", "reconnects", "frames")},
         "freeze_seconds_per_fault": round(rust_viewer["freeze_seconds"] / count, 3) if count else None,
