@@ -4,18 +4,24 @@
 use bytes::Bytes;
 use std::time::{Instant, SystemTime};
 
-/// The audio codecs Lookout forwards as they come.
+/// The audio codecs Lookout sends viewers: a camera's G.711 or Opus as it comes, and Opus
+/// made from a camera's AAC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AudioCodec {
     /// G.711 µ-law, 8 kHz mono (RTP payload type 0).
     Pcmu,
     /// G.711 A-law, 8 kHz mono (RTP payload type 8).
     Pcma,
+    /// Opus, on its 48 kHz RTP clock whatever its sample rate (RFC 7587).
+    Opus,
 }
 
 impl AudioCodec {
     pub const fn clock_rate(self) -> u32 {
-        8_000
+        match self {
+            AudioCodec::Pcmu | AudioCodec::Pcma => 8_000,
+            AudioCodec::Opus => 48_000,
+        }
     }
 
     /// The MIME type WebRTC negotiates it under.
@@ -23,14 +29,17 @@ impl AudioCodec {
         match self {
             AudioCodec::Pcmu => "audio/PCMU",
             AudioCodec::Pcma => "audio/PCMA",
+            AudioCodec::Opus => "audio/opus",
         }
     }
 
-    /// Its static RTP payload type (RFC 3551).
+    /// The RTP payload type Lookout offers it under: G.711's static ones (RFC 3551), and for
+    /// Opus the dynamic one browsers use.
     pub const fn payload_type(self) -> u8 {
         match self {
             AudioCodec::Pcmu => 0,
             AudioCodec::Pcma => 8,
+            AudioCodec::Opus => 111,
         }
     }
 }

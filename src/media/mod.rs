@@ -1,10 +1,12 @@
 //! Codec facts shared by sources and egress: the video `Frame`, `AudioFrame`, H.264 NAL
-//! helpers, clocks.
+//! helpers, clocks, AAC to Opus.
 
+pub mod aac_to_opus;
 pub mod audio;
 pub mod frame;
 pub mod h264;
 pub mod ntp;
+mod resampler;
 
 pub use audio::{AudioCodec, AudioFrame};
 pub use frame::{Frame, VideoParameters};
