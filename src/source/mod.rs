@@ -1,6 +1,7 @@
 //! Sources turn one camera (or the built-in test pattern) into `Frame`s on a `Stream`.
 
 pub mod backoff;
+mod camera_audio;
 pub mod camera_framing;
 mod camera_clock;
 mod rtsp_relay;

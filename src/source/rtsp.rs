@@ -3,7 +3,7 @@
 use super::backoff::Backoff;
 use crate::config::{RtspSource, Transport};
 use crate::media::h264::{self, NAL_PPS, NAL_SPS};
-use crate::media::{AudioCodec, AudioFrame, Frame, VideoParameters, VIDEO_CLOCK_RATE};
+use crate::media::{Frame, VideoParameters, VIDEO_CLOCK_RATE};
 use crate::stream::{PathState, Stream};
 use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
@@ -11,6 +11,7 @@ use futures::StreamExt;
 use retina::client::{Credentials, PlayOptions, Session, SessionOptions, SetupOptions, TcpTransportOptions, UdpTransportOptions};
 use retina::codec::{CodecItem, FrameFormat, ParametersRef};
 use std::sync::Arc;
+use super::camera_audio::{AudioTrack, CameraAudio};
 use super::camera_clock::CameraClock;
 use super::rtsp_relay::{self, KeyframeRequester};
 use std::time::{Duration, Instant, SystemTime};
@@ -74,16 +75,17 @@ pub async fn run(stream: Arc<Stream>, source: RtspSource) {
 }
 
 /// One camera session: connect, then publish frames until it fails.
-async fn play(stream: &Stream, source: &RtspSource, transport: Transport) -> anyhow::Result<()> {
+async fn play(stream: &Arc<Stream>, source: &RtspSource, transport: Transport) -> anyhow::Result<()> {
     let (mut session, tracks) = tokio::time::timeout(CONNECT_TIMEOUT, connect(source, transport))
         .await
         .map_err(|_| anyhow!("timed out after {} s waiting for the camera to answer", CONNECT_TIMEOUT.as_secs()))??;
     let video_index = tracks.video;
-    let audio_index = tracks.audio.map(|(index, _)| index);
-    let audio_codec = tracks.audio.map(|(_, codec)| codec);
+    let audio_index = tracks.audio.as_ref().and_then(AudioTrack::main_session_index);
+    let audio_codec = tracks.audio.as_ref().map(AudioTrack::codec);
     tracing::info!(path = stream.name(), url = %source.url, ?transport, audio = ?audio_codec, "camera playing");
     stream.begin_source_session();
     stream.set_audio_codec(audio_codec);
+    let mut audio = CameraAudio::start(stream, source, transport, tracks.audio);
     let mut parameters: Option<Arc<VideoParameters>> = None;
     let mut clock = CameraClock::default();
     // The audio's own clock: its sender reports map its RTP timestamps.
@@ -124,9 +126,7 @@ async fn play(stream: &Stream, source: &RtspSource, transport: Transport) -> any
                 continue;
             }
             Some(Ok(CodecItem::AudioFrame(frame))) => {
-                if let Some(codec) = audio_codec.filter(|_| Some(frame.stream_id()) == audio_index) {
-                    publish_audio(stream, &frame, codec, &audio_clock);
-                }
+                audio.on_frame(stream, &frame, &audio_clock);
                 continue;
             }
             Some(Ok(_)) => continue,
@@ -176,20 +176,8 @@ async fn play(stream: &Stream, source: &RtspSource, transport: Transport) -> any
     }
 }
 
-fn publish_audio(stream: &Stream, frame: &retina::codec::AudioFrame, codec: AudioCodec, clock: &CameraClock) {
-    let timestamp = frame.timestamp();
-    let captured_at = clock.capture_time(timestamp.timestamp(), timestamp.clock_rate().get()).unwrap_or_else(SystemTime::now);
-    stream.publish_audio(AudioFrame {
-        timestamp: timestamp.elapsed().max(0) as u64,
-        codec,
-        data: Bytes::copy_from_slice(frame.data()),
-        captured_at,
-        arrived_at: Instant::now(),
-    });
-}
-
 /// Takes the camera's clock from its sender reports.
-fn on_rtcp(stream: &Stream, track: &str, rtcp: &retina::rtcp::ReceivedCompoundPacket, clock: &mut CameraClock) {
+pub(super) fn on_rtcp(stream: &Stream, track: &str, rtcp: &retina::rtcp::ReceivedCompoundPacket, clock: &mut CameraClock) {
     let Some(rtp_timestamp) = rtcp.rtp_timestamp() else { return };
     let Some(Ok(Some(report))) = rtcp.pkts().next().map(|packet| packet.as_sender_report()) else { return };
     match clock.on_sender_report(rtp_timestamp.timestamp(), report.ntp_timestamp().0, SystemTime::now()) {
@@ -204,22 +192,13 @@ fn on_rtcp(stream: &Stream, track: &str, rtcp: &retina::rtcp::ReceivedCompoundPa
     }
 }
 
-/// The tracks Lookout takes from a camera: its H.264 video, and its audio when Lookout can
-/// pass that on.
+/// The tracks Lookout takes from a camera: its H.264 video, and its audio when viewers can be
+/// given it.
 struct Tracks {
     video: usize,
-    audio: Option<(usize, AudioCodec)>,
+    audio: Option<AudioTrack>,
     /// Over TCP, through the relay that can ask the camera for keyframes.
     keyframes: Option<KeyframeRequester>,
-}
-
-/// The audio codec of a camera track, when it is one Lookout passes on.
-fn audio_codec_of(stream: &retina::client::Stream) -> Option<AudioCodec> {
-    match (stream.media(), stream.encoding_name().to_ascii_lowercase().as_str()) {
-        ("audio", "pcmu") => Some(AudioCodec::Pcmu),
-        ("audio", "pcma") => Some(AudioCodec::Pcma),
-        _ => None,
-    }
 }
 
 async fn connect(source: &RtspSource, transport: Transport) -> anyhow::Result<(retina::client::Demuxed, Tracks)> {
@@ -248,9 +227,9 @@ async fn connect(source: &RtspSource, transport: Transport) -> anyhow::Result<(r
         .streams()
         .iter()
         .position(|s| s.media() == "video" && s.encoding_name().eq_ignore_ascii_case("h264"));
-    let audio = session.streams().iter().enumerate().find_map(|(i, s)| audio_codec_of(s).map(|codec| (i, codec)));
+    let audio = AudioTrack::choose(session.streams());
     for (i, s) in session.streams().iter().enumerate() {
-        if Some(i) != video_index && Some(i) != audio.map(|(index, _)| index) {
+        if Some(i) != video_index && Some(i) != audio.as_ref().map(|track| track.index) {
             tracing::info!(url = %source.url, "ignoring {} track {} (not supported yet)", s.media(), s.encoding_name());
         }
     }
@@ -266,7 +245,7 @@ async fn connect(source: &RtspSource, transport: Transport) -> anyhow::Result<(r
     let format = FrameFormat::MP4;
     let format = FrameFormat { parameter_set_insertion: retina::codec::ParameterSetInsertion::EachKeyFrame, ..format };
     session.setup(video_index, SetupOptions::default().transport(transport.clone()).frame_format(format)).await?;
-    if let Some((audio_index, _)) = audio {
+    if let Some(audio_index) = audio.as_ref().and_then(AudioTrack::main_session_index) {
         session.setup(audio_index, SetupOptions::default().transport(transport)).await?;
     }
     let playing = session.play(PlayOptions::default()).await?;

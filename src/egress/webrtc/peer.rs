@@ -43,8 +43,17 @@ pub fn h264_codec() -> RTCRtpCodec {
     }
 }
 
+/// Opus as browsers offer it: SDP always says two channels (RFC 7587 §7); Lookout sends mono,
+/// which every decoder plays. The same fmtp as Chromium's and webrtc-rs's, so that their
+/// offers match it exactly.
+const OPUS_FMTP: &str = "minptime=10;useinbandfec=1";
+
 pub fn audio_codec(codec: AudioCodec) -> RTCRtpCodec {
-    RTCRtpCodec { mime_type: codec.mime_type().to_owned(), clock_rate: codec.clock_rate(), channels: 1, sdp_fmtp_line: String::new(), rtcp_feedback: Vec::new() }
+    let (channels, fmtp) = match codec {
+        AudioCodec::Pcmu | AudioCodec::Pcma => (1, ""),
+        AudioCodec::Opus => (2, OPUS_FMTP),
+    };
+    RTCRtpCodec { mime_type: codec.mime_type().to_owned(), clock_rate: codec.clock_rate(), channels, sdp_fmtp_line: fmtp.to_owned(), rtcp_feedback: Vec::new() }
 }
 
 /// RFC 4588 retransmission of the H.264 payload type.

@@ -1,0 +1,220 @@
+//! A camera's audio, from retina to the path's `AudioFrame`s: which track Lookout takes, and
+//! how its frames reach viewers. G.711 goes as it comes; AAC, which WebRTC cannot carry, is
+//! transcoded to Opus; Opus goes as it comes too, but over an RTSP session of its own.
+//!
+//! Why a session of its own: retina 0.4 has no Opus depacketizer, and a session with a track
+//! it cannot depacketize cannot be demuxed at all. A session that sets up only the Opus track
+//! is read as plain RTP packets instead, and an Opus RTP payload is exactly one Opus packet
+//! (RFC 7587), so there is nothing to depacketize. It costs the camera a second session.
+
+use super::camera_clock::CameraClock;
+use super::rtsp::on_rtcp;
+use crate::config::{RtspSource, Transport};
+use crate::media::aac_to_opus::{AacToOpus, OpusPacket, TranscodeError, OPUS_CLOCK_RATE};
+use crate::media::{AudioCodec, AudioFrame};
+use crate::stream::Stream;
+use anyhow::{anyhow, Context};
+use bytes::Bytes;
+use futures::StreamExt;
+use retina::client::{Credentials, PacketItem, PlayOptions, Session, SessionOptions, SetupOptions, TcpTransportOptions, UdpTransportOptions};
+use retina::codec::ParametersRef;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How long the Opus session's DESCRIBE, SETUP and PLAY may take.
+const OPUS_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// An Opus session that sends nothing this long is dead.
+const OPUS_SILENCE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A lost Opus session is tried again this long after, for as long as the video plays.
+const OPUS_RETRY: Duration = Duration::from_secs(2);
+
+/// The camera's audio track Lookout takes.
+pub struct AudioTrack {
+    /// Its place in the camera's SDP.
+    pub index: usize,
+    kind: TrackKind,
+}
+
+enum TrackKind {
+    G711(AudioCodec),
+    Aac(Box<AacToOpus>),
+    Opus,
+}
+
+impl AudioTrack {
+    /// The first audio track of the camera's that viewers can be given.
+    pub fn choose(streams: &[retina::client::Stream]) -> Option<Self> {
+        streams.iter().enumerate().find_map(|(index, stream)| {
+            let kind = match (stream.media(), stream.encoding_name().to_ascii_lowercase().as_str()) {
+                ("audio", "pcmu") => TrackKind::G711(AudioCodec::Pcmu),
+                ("audio", "pcma") => TrackKind::G711(AudioCodec::Pcma),
+                ("audio", "opus") => TrackKind::Opus,
+                ("audio", "mpeg4-generic") => match aac_transcoder(stream) {
+                    Ok(transcoder) => TrackKind::Aac(Box::new(transcoder)),
+                    Err(error) => {
+                        tracing::info!("ignoring the camera's AAC track: {error:#}");
+                        return None;
+                    }
+                },
+                _ => return None,
+            };
+            Some(Self { index, kind })
+        })
+    }
+
+    /// The codec viewers get.
+    pub fn codec(&self) -> AudioCodec {
+        match self.kind {
+            TrackKind::G711(codec) => codec,
+            TrackKind::Aac(_) | TrackKind::Opus => AudioCodec::Opus,
+        }
+    }
+
+    /// Its index when the camera's main session sets it up (all but Opus).
+    pub fn main_session_index(&self) -> Option<usize> {
+        (!matches!(self.kind, TrackKind::Opus)).then_some(self.index)
+    }
+}
+
+/// The transcoder for an AAC track, from the AudioSpecificConfig in its SDP.
+fn aac_transcoder(stream: &retina::client::Stream) -> anyhow::Result<AacToOpus> {
+    let Some(ParametersRef::Audio(parameters)) = stream.parameters() else {
+        return Err(anyhow!("retina took no AAC parameters from the SDP"));
+    };
+    let transcoder = AacToOpus::new(parameters.extra_data())?;
+    let (sample_rate, encoder_rate) = transcoder.rates();
+    tracing::info!("the camera's AAC at {sample_rate} Hz is transcoded to Opus at {encoder_rate} Hz");
+    Ok(transcoder)
+}
+
+/// The audio of one camera session.
+pub struct CameraAudio {
+    track: Option<AudioTrack>,
+    /// Opus over its own session, ended with this one.
+    opus_session: Option<tokio::task::JoinHandle<()>>,
+    /// Damaged AAC frames: the first is logged, the others counted.
+    damaged_frames: u64,
+    packets: Vec<OpusPacket>,
+}
+
+impl CameraAudio {
+    /// Starts taking the camera's audio, if it has some that viewers can be given.
+    pub fn start(stream: &Arc<Stream>, source: &RtspSource, transport: Transport, track: Option<AudioTrack>) -> Self {
+        let opus_session = matches!(track, Some(AudioTrack { kind: TrackKind::Opus, .. }))
+            .then(|| tokio::spawn(run_opus_session(stream.clone(), source.clone(), transport)));
+        Self { track, opus_session, damaged_frames: 0, packets: Vec::new() }
+    }
+
+    /// Hands on one audio frame of the main session: as it is, or as Opus.
+    pub fn on_frame(&mut self, stream: &Stream, frame: &retina::codec::AudioFrame, clock: &CameraClock) {
+        let Some(track) = &mut self.track else { return };
+        if Some(frame.stream_id()) != track.main_session_index() {
+            return;
+        }
+        let timestamp = frame.timestamp();
+        let clock_rate = timestamp.clock_rate().get();
+        let captured_at = clock.capture_time(timestamp.timestamp(), clock_rate).unwrap_or_else(SystemTime::now);
+        let transcoder = match &mut track.kind {
+            TrackKind::G711(codec) => {
+                let timestamp = timestamp.elapsed().max(0) as u64;
+                stream.publish_audio(audio_frame(*codec, timestamp, Bytes::copy_from_slice(frame.data()), captured_at));
+                return;
+            }
+            TrackKind::Aac(transcoder) => transcoder,
+            TrackKind::Opus => return,
+        };
+        // The RTP clock may be a multiple of the sample rate (RFC 3640 §3.2.1).
+        let sample_rate = transcoder.rates().0;
+        let samples = i64::try_from(i128::from(timestamp.elapsed()) * i128::from(sample_rate) / i128::from(clock_rate)).unwrap_or(i64::MAX);
+        let outcome = transcoder.push(frame.data(), samples, captured_at, &mut self.packets);
+        for packet in self.packets.drain(..) {
+            stream.publish_audio(audio_frame(AudioCodec::Opus, packet.timestamp, packet.data, packet.captured_at));
+        }
+        match outcome {
+            Ok(()) => {}
+            Err(error @ TranscodeError::DamagedFrame { .. }) => {
+                self.damaged_frames += 1;
+                if self.damaged_frames == 1 {
+                    tracing::warn!(path = stream.name(), "camera audio: {error}; further damaged frames are not logged");
+                }
+            }
+            Err(error) => tracing::warn!(path = stream.name(), "camera audio: {error}"),
+        }
+    }
+}
+
+impl Drop for CameraAudio {
+    fn drop(&mut self) {
+        if let Some(task) = &self.opus_session {
+            task.abort();
+        }
+        if self.damaged_frames > 1 {
+            tracing::info!("camera audio: {} damaged AAC frames in this session were played as silence", self.damaged_frames);
+        }
+    }
+}
+
+fn audio_frame(codec: AudioCodec, timestamp: u64, data: Bytes, captured_at: SystemTime) -> AudioFrame {
+    AudioFrame { timestamp, codec, data, captured_at, arrived_at: Instant::now() }
+}
+
+/// Keeps the camera's Opus coming over a session of its own until aborted; failures are
+/// logged when they change.
+async fn run_opus_session(stream: Arc<Stream>, source: RtspSource, transport: Transport) {
+    let mut last_error = None;
+    loop {
+        let error = match play_opus(&stream, &source, transport).await {
+            Ok(()) => "the camera ended the Opus session".to_owned(),
+            Err(error) => format!("{error:#}"),
+        };
+        if last_error.as_ref() != Some(&error) {
+            tracing::warn!(path = stream.name(), "camera audio (Opus, own session): {error}; retrying every {} s", OPUS_RETRY.as_secs());
+            last_error = Some(error);
+        }
+        tokio::time::sleep(OPUS_RETRY).await;
+    }
+}
+
+async fn play_opus(stream: &Stream, source: &RtspSource, transport: Transport) -> anyhow::Result<()> {
+    let credentials = source.credentials.as_ref().map(|c| Credentials { username: c.username.clone(), password: c.password.clone() });
+    let options = SessionOptions::default().creds(credentials).user_agent(format!("Lookout/{}", env!("CARGO_PKG_VERSION")));
+    let connect = async {
+        let mut session = Session::describe(source.url.clone(), options).await?;
+        let index = session
+            .streams()
+            .iter()
+            .position(|s| s.media() == "audio" && s.encoding_name().eq_ignore_ascii_case("opus"))
+            .context("the camera's SDP has no Opus track this time")?;
+        let clock_rate = session.streams()[index].clock_rate_hz();
+        anyhow::ensure!(clock_rate > 0, "the camera's Opus track has a clock rate of 0");
+        let transport = match transport {
+            Transport::Tcp => retina::client::Transport::Tcp(TcpTransportOptions::default()),
+            Transport::Udp => retina::client::Transport::Udp(UdpTransportOptions::default()),
+        };
+        session.setup(index, SetupOptions::default().transport(transport)).await?;
+        anyhow::Ok((session.play(PlayOptions::default()).await?, clock_rate))
+    };
+    let (mut session, clock_rate) = tokio::time::timeout(OPUS_CONNECT_TIMEOUT, connect)
+        .await
+        .map_err(|_| anyhow!("no answer within {} s", OPUS_CONNECT_TIMEOUT.as_secs()))??;
+    tracing::info!(path = stream.name(), "camera audio: Opus over its own session");
+    let mut clock = CameraClock::default();
+    loop {
+        let item = tokio::time::timeout(OPUS_SILENCE_TIMEOUT, session.next())
+            .await
+            .map_err(|_| anyhow!("no audio for {} s", OPUS_SILENCE_TIMEOUT.as_secs()))?;
+        match item {
+            None => return Ok(()),
+            Some(Err(error)) => return Err(error).context("reading the Opus session"),
+            Some(Ok(PacketItem::Rtcp(rtcp))) => on_rtcp(stream, "audio", &rtcp, &mut clock),
+            Some(Ok(PacketItem::Rtp(packet))) => {
+                let timestamp = packet.timestamp();
+                let captured_at = clock.capture_time(timestamp.timestamp(), clock_rate).unwrap_or_else(SystemTime::now);
+                // Opus's RTP clock is 48 kHz (RFC 7587); a camera that says otherwise is believed.
+                let timestamp = (i128::from(timestamp.elapsed().max(0)) * i128::from(OPUS_CLOCK_RATE) / i128::from(clock_rate)) as u64;
+                stream.publish_audio(audio_frame(AudioCodec::Opus, timestamp, Bytes::copy_from_slice(packet.payload()), captured_at));
+            }
+            Some(Ok(_)) => {}
+        }
+    }
+}
