@@ -150,6 +150,69 @@ fn samples_of(frame: &lookout::media::AudioFrame) -> u64 {
     frame.data.len() as u64
 }
 
+/// A camera's AAC reaches the path as Opus (16 kHz over TCP; 44.1 kHz over UDP, which Lookout
+/// resamples to 48 kHz): 20 ms packets, each 960 ticks of the 48 kHz clock after the one before,
+/// captured 20 ms apart, that decode to the camera's 440 Hz tone. Prints how long after capture
+/// the packets are published (the camera's AAC encoder and framing included).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aac_from_a_camera_arrives_as_continuous_20ms_opus() {
+    for (rate, transport) in [("16000", Transport::Tcp), ("44100", Transport::Udp)] {
+        let camera = camera(&["--audio", "aac", "--audio-rate", rate]);
+        let server = start_server([("cam", source(&camera, transport, None))]).await;
+        assert_opus_flows(&server, &format!("AAC at {rate} Hz")).await;
+    }
+}
+
+/// A camera's Opus reaches the path as it came (over an RTSP session of its own, as retina
+/// cannot depacketize Opus beside the video), 20 ms packets on the 48 kHz clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opus_from_a_camera_is_passed_on() {
+    let camera = camera(&["--audio", "opus"]);
+    let server = start_server([("cam", source(&camera, Transport::Tcp, None))]).await;
+    assert_opus_flows(&server, "Opus").await;
+}
+
+/// Reads three seconds of the path's audio: continuous 20 ms Opus packets of the camera's tone.
+async fn assert_opus_flows(server: &lookout::Server, how: &str) {
+    use lookout::media::AudioCodec;
+    use lookout_testkit::audio;
+    assert_frames_flow(server, "cam", how).await;
+    let stream = server.registry.get("cam").expect("path").clone();
+    assert_eq!(stream.audio_codec(), Some(AudioCodec::Opus), "{how}");
+    let mut frames = stream.subscribe_audio();
+    let mut received = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while tokio::time::Instant::now() < deadline {
+        let frame = tokio::time::timeout(Duration::from_secs(2), frames.recv()).await.expect("audio within 2 s").expect("audio open");
+        let published_after = std::time::SystemTime::now().duration_since(frame.captured_at).unwrap_or_default();
+        received.push((frame, published_after));
+    }
+    assert!((140..=160).contains(&received.len()), "{how}: {} packets in 3 s", received.len());
+    for pair in received.windows(2) {
+        let (a, b) = (&pair[0].0, &pair[1].0);
+        assert_eq!(a.codec, AudioCodec::Opus);
+        assert_eq!(b.timestamp - a.timestamp, 960, "{how}: each packet 20 ms after the one before");
+    }
+    // Capture times come from the camera's sender reports once they arrive; each one may move
+    // the mapping a little. Between them, packets are 20 ms apart.
+    let steps = received.windows(2).filter_map(|pair| pair[1].0.captured_at.duration_since(pair[0].0.captured_at).ok());
+    let on_time = steps.filter(|step| step.abs_diff(Duration::from_millis(20)) < Duration::from_millis(1)).count();
+    assert!(on_time * 10 >= received.len() * 9, "{how}: {on_time} of {} capture times 20 ms apart", received.len());
+    let samples = audio::decode_opus(received.iter().map(|(frame, _)| &frame.data[..])).expect("the Opus decodes");
+    assert_eq!(samples.len(), received.len() * 960, "{how}: 20 ms a packet");
+    let share = audio::tone_share(&samples[4_800..], audio::OPUS_RATE, 440.0);
+    assert!(share > 0.8, "{how}: {:.0}% of the sound is the camera's 440 Hz tone", share * 100.0);
+    let mut delays: Vec<Duration> = received.iter().map(|(_, after)| *after).collect();
+    delays.sort();
+    eprintln!(
+        "{how}: {} packets in 3 s, {:.0}% at 440 Hz; first sample captured to published p50 {:?}, max {:?}",
+        received.len(),
+        share * 100.0,
+        delays[delays.len() / 2],
+        delays[delays.len() - 1]
+    );
+}
+
 /// A viewer's keyframe request (RTCP PLI) is passed to a camera that honours it (GStreamer's
 /// does), through the relay on the camera's TCP connection. The camera makes no periodic
 /// keyframe after its first, so a new one can only answer the request.

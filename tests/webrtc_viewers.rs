@@ -61,6 +61,36 @@ async fn ws_and_whep_viewers_receive_decodable_h264_and_audio() {
     wait_for("both viewers to be gone", Duration::from_secs(10), || (demo.viewer_count() == 0).then_some(())).await;
 }
 
+/// A camera's AAC (44.1 kHz, as many send it) reaches viewers over /ws and WHEP as Opus, and
+/// a camera's Opus as it came: no packet missing, 20 ms apart, the camera's 440 Hz tone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ws_and_whep_viewers_hear_a_cameras_aac_and_opus_as_opus() {
+    use lookout::config::{PathConfig, RtspSource, Transport};
+    use lookout_testkit::audio;
+    for camera_audio in [&["--audio", "aac", "--audio-rate", "44100"][..], &["--audio", "opus"]] {
+        let mut args = vec!["--width", "320", "--height", "180"];
+        args.extend_from_slice(camera_audio);
+        let camera = lookout_testkit::camera::Camera::start(lookout_testkit::free_port(), &args).expect("camera");
+        let source = RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: Transport::Tcp };
+        let server = start_server([("cam", PathConfig::Rtsp(source))]).await;
+        wait_live(&server, "cam", Duration::from_secs(15)).await;
+        let ws = Viewer::watch_ws(server.addr, "cam", 0).await.expect("watch over /ws");
+        let whep = Viewer::watch_whep(server.addr, "cam", 0).await.expect("watch over WHEP");
+        for (viewer, how) in [(&ws, "/ws"), (&whep, "WHEP")] {
+            let how = format!("{}, {how}", camera_audio[1]);
+            let received = wait_for(&format!("{how}: 3 s of audio"), Duration::from_secs(10), || Some(viewer.received()).filter(|r| r.audio_packets >= 150)).await;
+            assert_eq!(received.audio_mime_type.as_deref().map(str::to_ascii_lowercase).as_deref(), Some("audio/opus"), "{how}");
+            assert_eq!(received.audio_sequence_gaps, 0, "{how}: no packet missing");
+            let timestamps: Vec<u32> = received.audio_kept.iter().map(|p| p.header.timestamp).collect();
+            assert!(timestamps.windows(2).all(|pair| pair[1].wrapping_sub(pair[0]) == 960), "{how}: 20 ms apart: {timestamps:?}");
+            let samples = audio::decode_opus(received.audio_kept.iter().map(|p| &p.payload[..])).expect("the Opus decodes");
+            let (share, level) = (audio::tone_share(&samples[4_800..], audio::OPUS_RATE, 440.0), audio::rms(&samples[4_800..]));
+            assert!(share > 0.8 && level > 0.05, "{how}: {:.0}% of the sound at 440 Hz, level {level:.3}", share * 100.0);
+            eprintln!("{how}: {} Opus packets, {:.0}% at the camera's 440 Hz, RMS {level:.3}", received.audio_packets, share * 100.0);
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewers_share_one_packetization_per_frame() {
     let server = start_server([("demo", small_pattern())]).await;

@@ -17,6 +17,9 @@
 // difference is how far apart the browser plays sound and picture (lipSyncMs, positive when the
 // sound comes late).
 //
+// With --unmute, it clicks the page's Unmute button once the first frame is rendered, so that
+// the audio figures carry the sound's level (totalAudioEnergy).
+//
 // Passes (exit 0) when the page renders frames of the expected size and keeps rendering them
 // (the count still rises over the last seconds). Prints one JSON line with what it measured:
 // time to first frame, frames rendered, fps, and glass-to-glass latency when the picture
@@ -41,6 +44,7 @@ const { values: args } = parseArgs({
     resume: { type: 'boolean', default: false },
     layers: { type: 'string' },
     'lip-sync': { type: 'boolean', default: false },
+    unmute: { type: 'boolean', default: false },
   },
 });
 if (!args.url) {
@@ -78,6 +82,8 @@ try {
     const seconds = Number(args.seconds);
     const before = f.framesRendered;
     if (args['lip-sync']) await page.evaluate(listenForBeeps);
+    // The page starts muted, and Chromium reports no audio level for a muted element.
+    if (args.unmute) await page.click('#unmute');
     await page.waitForTimeout(seconds * 1000);
     f = await figures();
     const rendered = f.framesRendered - before;

@@ -89,8 +89,12 @@ def parse_args(argv):
                    help="password for --auth (default %(default)s)")
     p.add_argument("--protocols", choices=("tcp", "udp", "both"), default="both",
                    help="allowed RTP lower transports (default %(default)s)")
-    p.add_argument("--audio", choices=("none", "pcmu", "pcma"), default="none",
-                   help="also serve a G.711 audio track of a 440 Hz tone (default %(default)s)")
+    p.add_argument("--audio", choices=("none",) + tuple(AUDIO_BRANCHES), default="none",
+                   help="also serve an audio track of a 440 Hz tone: G.711, AAC or Opus "
+                   "(default %(default)s)")
+    p.add_argument("--audio-rate", type=int, default=None,
+                   help="the audio's sample rate (default: 8000 for G.711, which allows no "
+                   "other, 16000 for AAC as many cameras send it, 48000 for Opus)")
     args = p.parse_args(argv)
     if not 0 < args.port < 65536:
         p.error("--port must be between 1 and 65535")
@@ -106,6 +110,12 @@ def parse_args(argv):
             p.error("--barcode needs --height of at least 16")
     elif args.pattern is None:
         args.pattern = "ball"
+    if args.audio != "none":
+        rates = AUDIO_BRANCHES[args.audio][3]
+        if args.audio_rate is None:
+            args.audio_rate = rates[0]
+        elif args.audio_rate not in rates:
+            p.error("--audio-rate for %s: one of %s" % (args.audio, ", ".join(map(str, rates))))
     args.path = "/" + args.path.strip("/")
     if args.path == "/":
         p.error("--path must not be empty")
@@ -143,16 +153,22 @@ def build_pipeline(args):
     ]
     launch = " ! ".join(parts)
     if args.audio != "none":
-        encoder, payloader, payload_type = AUDIO_BRANCHES[args.audio]
+        encoder, payloader, payload_type, _rates = AUDIO_BRANCHES[args.audio]
         # 20 ms buffers, as cameras packetize G.711: bigger ones add their length to the
         # pipeline latency, and the camera's sender reports shift by as much.
-        launch += (" audiotestsrc is-live=true wave=sine freq=440 samplesperbuffer=160 ! audio/x-raw,rate=8000,channels=1"
-                   " ! %s ! %s name=pay1 pt=%d" % (encoder, payloader, payload_type))
+        launch += (" audiotestsrc is-live=true wave=sine freq=440 samplesperbuffer=%d ! audio/x-raw,rate=%d,channels=1"
+                   " ! %s ! %s name=pay1 pt=%d" % (args.audio_rate // 50, args.audio_rate, encoder, payloader, payload_type))
     return launch
 
 
-# G.711 audio: encoder, payloader and static payload type.
-AUDIO_BRANCHES = {"pcmu": ("mulawenc", "rtppcmupay", 0), "pcma": ("alawenc", "rtppcmapay", 8)}
+# Audio: encoder, payloader, payload type and the sample rates allowed (the default first).
+AUDIO_BRANCHES = {
+    "pcmu": ("mulawenc", "rtppcmupay", 0, (8000,)),
+    "pcma": ("alawenc", "rtppcmapay", 8, (8000,)),
+    # AAC-LC in RTP as mpeg4-generic (RFC 3640), at a camera's bitrate (gstreamer1.0-libav).
+    "aac": ("avenc_aac bitrate=48000", "rtpmp4gpay", 97, (16000, 8000, 22050, 32000, 44100, 48000)),
+    "opus": ("opusenc frame-size=20", "rtpopuspay", 97, (48000, 8000, 12000, 16000, 24000)),
+}
 
 
 # --- --barcode: pictures generated here, stamped with Lookout's barcode -------------------

@@ -6,7 +6,9 @@
 //! * [`camera`]: GStreamer's RTSP server (tests/camera/rtsp_camera.py) as a camera.
 //! * [`loss`]: chosen packet loss at a viewer, to check that Lookout resends.
 //! * [`h264`]: depacketizes what a viewer received and decodes it with openh264.
+//! * [`audio`]: decodes the Opus a viewer received and finds a tone in it.
 
+pub mod audio;
 pub mod browser;
 pub mod camera;
 pub mod h264;

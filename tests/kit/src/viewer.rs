@@ -54,6 +54,10 @@ pub struct Received {
     pub audio_sequence_gaps: u64,
     last_audio_sequence: Option<u16>,
     pub audio_ssrcs: Vec<u32>,
+    /// The audio track's codec as negotiated ("audio/opus"), and its first packets, up to
+    /// `AUDIO_PACKETS_KEPT`.
+    pub audio_mime_type: Option<String>,
+    pub audio_kept: Vec<Packet>,
     /// The path's source states the server reported while watching (`source` messages).
     pub source_states: Vec<String>,
     /// When each video frame ended (its marker packet) and each audio packet arrived, from the
@@ -64,6 +68,8 @@ pub struct Received {
 
 /// Bounds each timeline (minutes of frames and of 20 ms audio packets).
 const MAX_TIMELINE: usize = 20_000;
+/// Ten seconds of 20 ms packets.
+const AUDIO_PACKETS_KEPT: usize = 500;
 
 /// The longest silence in a timeline and what the RTP timestamps advanced across it, in
 /// seconds of `clock_rate` (negative when they went back).
@@ -95,6 +101,9 @@ impl Received {
         }
         self.audio_sequence_gaps += sequence_gap(self.last_audio_sequence, packet.header.sequence_number);
         self.last_audio_sequence = Some(packet.header.sequence_number);
+        if self.audio_kept.len() < AUDIO_PACKETS_KEPT {
+            self.audio_kept.push(packet.clone());
+        }
     }
 
     fn record(&mut self, packet: Packet, started: Instant, keep_packets: usize) {
@@ -180,8 +189,16 @@ impl PeerConnectionEventHandler for Handler {
         let started = self.started;
         if track.kind().await == RtpCodecKind::Audio {
             tokio::spawn(async move {
+                let mut mime_type = None;
                 while let Some(event) = track.poll().await {
-                    if let (TrackRemoteEvent::OnRtpPacket(packet), Ok(mut received)) = (event, received.lock()) {
+                    let TrackRemoteEvent::OnRtpPacket(packet) = event else { continue };
+                    if mime_type.is_none() {
+                        mime_type = track.codec(packet.header.ssrc).await.map(|codec| codec.mime_type);
+                    }
+                    if let Ok(mut received) = received.lock() {
+                        if received.audio_mime_type.is_none() {
+                            received.audio_mime_type.clone_from(&mime_type);
+                        }
                         received.record_audio(&packet, started);
                     }
                 }
