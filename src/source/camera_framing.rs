@@ -39,6 +39,10 @@ pub fn message_length(buffer: &[u8]) -> anyhow::Result<Option<usize>> {
     Ok((buffer.len() >= length).then_some(length))
 }
 
+/// Bytes of the next message enough to tell its start from lost bytes: `$`, the channel, the
+/// length and the RTP version; or `RTSP/`.
+const FOLLOWER_CHECKED: usize = 5;
+
 /// What comes out of the camera's stream.
 #[derive(Debug, PartialEq)]
 pub enum CameraData {
@@ -96,6 +100,11 @@ impl CameraFraming {
             Framing::Message(length) if self.buffer.len() > length && self.framing(&self.buffer[length..]) == Framing::Garbage => {
                 Some(CameraData::Lost(self.drop_unframed()))
             }
+            // Whether a packet was cut short shows only in what follows it. Inside a frame the
+            // next packet follows at once, so wait for its start rather than pass on one that
+            // may reach into lost bytes. A frame's last packet (marker set) goes at once: its
+            // successor is a frame interval away.
+            Framing::Message(length) if self.buffer.len() < length + FOLLOWER_CHECKED && self.continues_a_frame(&self.buffer[..length]) => None,
             Framing::Message(length) => {
                 let message = self.buffer.split_to(length).freeze();
                 self.note(&message);
@@ -158,6 +167,14 @@ impl CameraFraming {
             return Framing::Garbage;
         }
         by_length(buffer)
+    }
+
+    /// A video RTP packet inside a frame (marker bit clear): one followed by another at once.
+    /// (Audio packets are single frames with the marker clear; one damaged is a click.)
+    fn continues_a_frame(&self, message: &[u8]) -> bool {
+        let video_rtp = self.video_channels.map(|(rtp, _)| rtp);
+        let is_video = message.first() == Some(&b'$') && message.get(1).copied() == video_rtp;
+        is_video && message.get(5).is_some_and(|&marker_and_type| marker_and_type & 0x80 == 0)
     }
 
     /// Drops the bytes at the start of the buffer up to the next plausible message start (or
@@ -345,10 +362,27 @@ mod tests {
             assert_eq!(out, vec![CameraData::Lost(broken.len()), CameraData::Message(Bytes::from(rtp(12)))], "{broken:02x?}");
         }
         let sender_report = b"$\x01\x00\x1c\x80\xc8\x00\x06\x11\x22\x33\x44\xe4\x36\x2f\x99\xcc\xcc\xcc\xcc\x00\x01\x5f\x90\x00\x00\x00\x0a\x00\x00\x03\xe8";
-        let padded_rtp = b"$\x00\x00\x10\xa0\x60\x00\x02\x00\x00\x00\x02\x11\x22\x33\x44\x41\x00\x00\x02";
+        let padded_rtp = b"$\x00\x00\x10\xa0\xe0\x00\x02\x00\x00\x00\x02\x11\x22\x33\x44\x41\x00\x00\x02";
         for whole in [&sender_report[..], padded_rtp] {
             assert_eq!(drain(&mut framing, whole), vec![CameraData::Message(Bytes::copy_from_slice(whole))], "{whole:02x?}");
         }
+    }
+
+    #[test]
+    fn a_packet_inside_a_frame_waits_for_the_start_of_the_next() {
+        let mut framing = CameraFraming::new();
+        drain(&mut framing, SETUP_ANSWER);
+        let mut inside = rtp(40);
+        inside[5] = 96; // marker clear
+        assert_eq!(drain(&mut framing, &inside), vec![], "held until what follows shows");
+        // It was cut short: what follows is the middle of another packet.
+        let out = drain(&mut framing, &[&rtp(30)[9..], &rtp(12)[..]].concat());
+        assert!(matches!(out[0], CameraData::Lost(_)), "{out:?}");
+        assert_eq!(out[1..], [CameraData::Message(Bytes::from(rtp(12)))], "a frame's last packet goes at once");
+        // Followed by a plausible packet start, a packet inside a frame is passed on.
+        drain(&mut framing, &inside);
+        let out = drain(&mut framing, &rtp(12)[..5]);
+        assert_eq!(out, vec![CameraData::Message(Bytes::from(inside))]);
     }
 
     #[test]
