@@ -1,5 +1,6 @@
 //! HLS as players see it: ffprobe and ffmpeg (independent of Lookout) read the playlist of
-//! `demo` and of a GStreamer camera path and decode its segments; bad requests answer 404.
+//! `demo` and of a GStreamer camera path and decode its segments, a camera's AAC beside its
+//! video; bad requests answer 404.
 
 mod common;
 
@@ -10,11 +11,11 @@ use lookout_testkit::http;
 use std::process::Command;
 use std::time::Duration;
 
-/// Decodes `seconds` of the playlist with ffmpeg; returns how many frames decoded (one
-/// `framemd5` line per frame), failing on any decoder error.
-fn decoded_frames(url: &str, seconds: u32) -> usize {
+/// Decodes `seconds` of the playlist's `stream` ("v" or "a") with ffmpeg; returns how many
+/// frames decoded (one `framemd5` line per frame), failing on any decoder error.
+fn decoded_frames(url: &str, stream: &str, seconds: u32) -> usize {
     let output = Command::new("ffmpeg")
-        .args(["-v", "error", "-i", url, "-t", &seconds.to_string(), "-f", "framemd5", "-"])
+        .args(["-v", "error", "-i", url, "-t", &seconds.to_string(), "-map", &format!("0:{stream}:0"), "-f", "framemd5", "-"])
         .output()
         .expect("run ffmpeg (scripts/install-test-deps installs it)");
     let errors = String::from_utf8_lossy(&output.stderr);
@@ -43,10 +44,93 @@ async fn players_read_and_decode_demo_and_a_camera() {
         let (probe_url, decode_url) = (url.clone(), url.clone());
         let probed = tokio::task::spawn_blocking(move || probe(&probe_url)).await.expect("join");
         assert_eq!(probed, format!("codec_name=h264|width={size}"), "{path}");
-        let frames = tokio::task::spawn_blocking(move || decoded_frames(&decode_url, 3)).await.expect("join");
+        let frames = tokio::task::spawn_blocking(move || decoded_frames(&decode_url, "v", 3)).await.expect("join");
         assert!(frames >= fps * 2, "{path}: {frames} frames decoded from 3 s");
         eprintln!("{path}: ffmpeg decoded {frames} frames from 3 s of HLS");
     }
+}
+
+/// The body of a GET, as bytes (segments are binary).
+async fn fetch(server: std::net::SocketAddr, path: &str) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(server).await.expect("connect");
+    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: {server}\r\nConnection: close\r\n\r\n").as_bytes()).await.expect("send");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read");
+    let body = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("end of headers") + 4;
+    assert!(raw.starts_with(b"HTTP/1.1 200"), "GET {path}: {}", String::from_utf8_lossy(&raw[..body]));
+    raw.split_off(body)
+}
+
+/// Each stream of `path` (a file) as (codec name, its first packet's time in
+/// seconds).
+fn probe_streams(path: &str) -> Vec<(String, f64)> {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-show_packets", "-show_entries", "stream=index,codec_name:packet=stream_index,pts_time", "-of", "csv", path])
+        .output()
+        .expect("run ffprobe");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "ffprobe read {path}: {}", String::from_utf8_lossy(&output.stderr));
+    // ffprobe lists the packets first, then the streams.
+    let mut first_packets: Vec<(usize, f64)> = Vec::new();
+    let mut streams: Vec<(usize, String)> = Vec::new();
+    for line in text.lines() {
+        match line.trim().split(',').collect::<Vec<_>>().as_slice() {
+            ["packet", index, time] => {
+                let (Ok(index), Ok(time)) = (index.parse::<usize>(), time.parse::<f64>()) else { continue };
+                if !first_packets.iter().any(|(i, _)| *i == index) {
+                    first_packets.push((index, time));
+                }
+            }
+            ["stream", index, codec] => streams.extend(index.parse::<usize>().ok().map(|index| (index, codec.to_string()))),
+            _ => {}
+        }
+    }
+    let streams = streams
+        .into_iter()
+        .map(|(index, codec)| (codec, first_packets.iter().find(|(i, _)| *i == index).map_or(f64::NAN, |(_, time)| *time)))
+        .collect();
+    streams
+}
+
+/// A camera's AAC goes into the fMP4 as it came, as a second track: the multivariant playlist
+/// names both codecs, ffprobe finds H.264 and AAC in the initialization segment and the first
+/// segment, starting within one AAC frame of each other, and ffmpeg decodes the audio cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cameras_aac_is_muxed_beside_its_video() {
+    let camera = Camera::start(lookout_testkit::free_port(), &["--width", "320", "--height", "180", "--keyint", "30", "--audio", "aac"]).expect("camera");
+    let cam = PathConfig::Rtsp(RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: Transport::Tcp });
+    let server = start_server([("cam", cam)]).await;
+    wait_live(&server, "cam", Duration::from_secs(15)).await;
+    let get = |path: String| async move { http::request(server.addr, "GET", &path, None, b"").await.expect("request") };
+    let multivariant = get("/hls/cam/index.m3u8".into()).await;
+    assert_eq!(multivariant.status, 200, "{}", multivariant.body);
+    assert!(multivariant.body.contains("CODECS=\"avc1.") && multivariant.body.contains(",mp4a.40.2\""), "{}", multivariant.body);
+
+    // The muxer's first segment: where both tracks start, from the first keyframe muxed.
+    let playlist = parse_playlist(&get("/hls/cam/stream.m3u8?_HLS_msn=1".into()).await.body);
+    let first = *playlist.segments.first().expect("a finished segment");
+    assert_eq!(first, 0, "the first segment is still listed");
+    let mut file = fetch(server.addr, "/hls/cam/init.mp4").await;
+    file.extend(fetch(server.addr, &format!("/hls/cam/seg{first}.m4s")).await);
+    let path = std::env::temp_dir().join(format!("lookout-hls-aac-{}.mp4", std::process::id()));
+    std::fs::write(&path, &file).expect("write the segment");
+    let probed = path.clone();
+    let streams = tokio::task::spawn_blocking(move || probe_streams(&probed.to_string_lossy())).await.expect("join");
+    let _ = std::fs::remove_file(&path);
+    let codecs: Vec<&str> = streams.iter().map(|(codec, _)| codec.as_str()).collect();
+    assert_eq!(codecs, vec!["h264", "aac"], "{streams:?}");
+    let (video_start, audio_start) = (streams[0].1, streams[1].1);
+    let aac_frame = 1024.0 / 16_000.0;
+    assert!((0.0..aac_frame).contains(&(audio_start - video_start)), "audio starts at its first frame captured after the keyframe: video {video_start} s, audio {audio_start} s");
+    eprintln!("camera AAC in HLS: video starts at {video_start} s, audio at {audio_start} s");
+
+    let url = format!("http://{}/hls/cam/index.m3u8", server.addr);
+    let frames = tokio::task::spawn_blocking(move || decoded_frames(&url, "a", 3)).await.expect("join");
+    // 3 s at 16 kHz is 47 frames of 1024 samples.
+    assert!(frames >= 40, "{frames} AAC frames decoded from 3 s");
+    eprintln!("camera AAC in HLS: ffmpeg decoded {frames} AAC frames from 3 s, no error");
+    drop(camera);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,7 @@
 //! Codec facts shared by sources and egress: the video `Frame`, `AudioFrame`, H.264 NAL
-//! helpers, clocks, AAC to Opus.
+//! helpers, clocks, a camera's AAC as it came, AAC to Opus.
 
+pub mod aac;
 pub mod aac_to_opus;
 pub mod audio;
 pub mod frame;
@@ -8,6 +9,7 @@ pub mod h264;
 pub mod ntp;
 mod resampler;
 
+pub use aac::{AacConfig, AacFrame};
 pub use audio::{AudioCodec, AudioFrame};
 pub use frame::{Frame, VideoParameters};
 

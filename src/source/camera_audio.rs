@@ -1,6 +1,7 @@
 //! A camera's audio, from retina to the path's `AudioFrame`s: which track Lookout takes, and
 //! how its frames reach viewers. G.711 goes as it comes; AAC, which WebRTC cannot carry, is
-//! transcoded to Opus; Opus goes as it comes too, but over an RTSP session of its own.
+//! transcoded to Opus for WebRTC and also published as it came for HLS, which carries AAC;
+//! Opus goes as it comes too, but over an RTSP session of its own.
 //!
 //! Why a session of its own: retina 0.4 has no Opus depacketizer, and a session with a track
 //! it cannot depacketize cannot be demuxed at all. A session that sets up only the Opus track
@@ -11,7 +12,7 @@ use super::camera_clock::CameraClock;
 use super::rtsp::on_rtcp;
 use crate::config::{RtspSource, Transport};
 use crate::media::aac_to_opus::{AacToOpus, OpusPacket, TranscodeError, OPUS_CLOCK_RATE};
-use crate::media::{AudioCodec, AudioFrame};
+use crate::media::{AacConfig, AacFrame, AudioCodec, AudioFrame};
 use crate::stream::Stream;
 use anyhow::{anyhow, Context};
 use bytes::Bytes;
@@ -37,7 +38,7 @@ pub struct AudioTrack {
 
 enum TrackKind {
     G711(AudioCodec),
-    Aac(Box<AacToOpus>),
+    Aac { transcoder: Box<AacToOpus>, config: Arc<AacConfig> },
     Opus,
 }
 
@@ -49,8 +50,8 @@ impl AudioTrack {
                 ("audio", "pcmu") => TrackKind::G711(AudioCodec::Pcmu),
                 ("audio", "pcma") => TrackKind::G711(AudioCodec::Pcma),
                 ("audio", "opus") => TrackKind::Opus,
-                ("audio", "mpeg4-generic") => match aac_transcoder(stream) {
-                    Ok(transcoder) => TrackKind::Aac(Box::new(transcoder)),
+                ("audio", "mpeg4-generic") => match aac_track(stream) {
+                    Ok((transcoder, config)) => TrackKind::Aac { transcoder: Box::new(transcoder), config: Arc::new(config) },
                     Err(error) => {
                         tracing::info!("ignoring the camera's AAC track: {error:#}");
                         return None;
@@ -66,7 +67,7 @@ impl AudioTrack {
     pub fn codec(&self) -> AudioCodec {
         match self.kind {
             TrackKind::G711(codec) => codec,
-            TrackKind::Aac(_) | TrackKind::Opus => AudioCodec::Opus,
+            TrackKind::Aac { .. } | TrackKind::Opus => AudioCodec::Opus,
         }
     }
 
@@ -76,15 +77,16 @@ impl AudioTrack {
     }
 }
 
-/// The transcoder for an AAC track, from the AudioSpecificConfig in its SDP.
-fn aac_transcoder(stream: &retina::client::Stream) -> anyhow::Result<AacToOpus> {
+/// The transcoder and the config of an AAC track, from the AudioSpecificConfig in its SDP.
+fn aac_track(stream: &retina::client::Stream) -> anyhow::Result<(AacToOpus, AacConfig)> {
     let Some(ParametersRef::Audio(parameters)) = stream.parameters() else {
         return Err(anyhow!("retina took no AAC parameters from the SDP"));
     };
+    let config = AacConfig::parse(parameters.extra_data()).context("the AudioSpecificConfig in the SDP")?;
     let transcoder = AacToOpus::new(parameters.extra_data())?;
     let (sample_rate, encoder_rate) = transcoder.rates();
-    tracing::info!("the camera's AAC at {sample_rate} Hz is transcoded to Opus at {encoder_rate} Hz");
-    Ok(transcoder)
+    tracing::info!("the camera's AAC at {sample_rate} Hz is transcoded to Opus at {encoder_rate} Hz for WebRTC, and passed on as it came for HLS");
+    Ok((transcoder, config))
 }
 
 /// The audio of one camera session.
@@ -102,6 +104,11 @@ impl CameraAudio {
     pub fn start(stream: &Arc<Stream>, source: &RtspSource, transport: Transport, track: Option<AudioTrack>) -> Self {
         let opus_session = matches!(track, Some(AudioTrack { kind: TrackKind::Opus, .. }))
             .then(|| tokio::spawn(run_opus_session(stream.clone(), source.clone(), transport)));
+        let aac_config = match &track {
+            Some(AudioTrack { kind: TrackKind::Aac { config, .. }, .. }) => Some(config.clone()),
+            _ => None,
+        };
+        stream.set_aac_config(aac_config);
         Self { track, opus_session, damaged_frames: 0, packets: Vec::new() }
     }
 
@@ -114,19 +121,21 @@ impl CameraAudio {
         let timestamp = frame.timestamp();
         let clock_rate = timestamp.clock_rate().get();
         let captured_at = clock.capture_time(timestamp.timestamp(), clock_rate).unwrap_or_else(SystemTime::now);
-        let transcoder = match &mut track.kind {
+        let (transcoder, config) = match &mut track.kind {
             TrackKind::G711(codec) => {
                 let timestamp = timestamp.elapsed().max(0) as u64;
                 stream.publish_audio(audio_frame(*codec, timestamp, Bytes::copy_from_slice(frame.data()), captured_at));
                 return;
             }
-            TrackKind::Aac(transcoder) => transcoder,
+            TrackKind::Aac { transcoder, config } => (transcoder, config),
             TrackKind::Opus => return,
         };
         // The RTP clock may be a multiple of the sample rate (RFC 3640 §3.2.1).
         let sample_rate = transcoder.rates().0;
         let samples = i64::try_from(i128::from(timestamp.elapsed()) * i128::from(sample_rate) / i128::from(clock_rate)).unwrap_or(i64::MAX);
-        let outcome = transcoder.push(frame.data(), samples, captured_at, &mut self.packets);
+        let data = Bytes::copy_from_slice(frame.data());
+        stream.publish_aac(AacFrame { timestamp: samples.max(0) as u64, data: data.clone(), config: config.clone(), captured_at });
+        let outcome = transcoder.push(&data, samples, captured_at, &mut self.packets);
         for packet in self.packets.drain(..) {
             stream.publish_audio(audio_frame(AudioCodec::Opus, packet.timestamp, packet.data, packet.captured_at));
         }

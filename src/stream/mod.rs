@@ -1,5 +1,6 @@
 //! The hub of one path: owns what the source produces and hands it to every reader.
 
+mod aac_feed;
 mod gop;
 mod reader;
 pub mod registry;
@@ -14,7 +15,8 @@ pub use state::PathState;
 pub use send_delay::SendDelayPercentiles;
 pub use stats::StreamStatsSnapshot;
 
-use crate::media::{AudioCodec, AudioFrame, Frame, VIDEO_CLOCK_RATE};
+use crate::media::{AacConfig, AacFrame, AudioCodec, AudioFrame, Frame, VIDEO_CLOCK_RATE};
+use aac_feed::AacFeed;
 use gop::GopCache;
 use send_delay::SendDelay;
 use stats::StreamStats;
@@ -49,6 +51,8 @@ pub struct Stream {
     audio_codec: Mutex<Option<AudioCodec>>,
     /// The audio's timestamps, continuous across source sessions as the video's are.
     audio_timeline: Mutex<Timeline>,
+    /// The camera's AAC as it came, for HLS.
+    aac: Mutex<AacFeed>,
     /// Viewers asked for a keyframe: the source asks the camera, where it can.
     source_keyframe_wanted: tokio::sync::Notify,
 }
@@ -96,6 +100,7 @@ impl Stream {
             audio: broadcast::channel(AUDIO_QUEUE_FRAMES).0,
             audio_codec: Mutex::new(None),
             audio_timeline: Mutex::new(Timeline::new(AudioCodec::Pcmu.clock_rate())),
+            aac: Mutex::new(AacFeed::default()),
             source_keyframe_wanted: tokio::sync::Notify::new(),
         })
     }
@@ -142,6 +147,7 @@ impl Stream {
         hub.gop.clear();
         drop(hub);
         self.audio_timeline().begin_session();
+        self.aac().begin_session();
     }
 
     /// Hands a frame to every reader without waiting for any of them.
@@ -207,6 +213,25 @@ impl Stream {
         self.audio.subscribe()
     }
 
+    /// A source says whether its session has AAC that HLS can carry as it came, and its config.
+    pub fn set_aac_config(&self, config: Option<Arc<AacConfig>>) {
+        self.aac().set_config(config);
+    }
+
+    pub fn aac_config(&self) -> Option<Arc<AacConfig>> {
+        self.aac().config()
+    }
+
+    /// Hands an AAC access unit to every AAC reader without waiting for any of them.
+    pub fn publish_aac(&self, frame: AacFrame) {
+        self.aac().publish(frame, Instant::now());
+    }
+
+    /// The last few seconds of AAC access units, then a receiver of the live ones.
+    pub fn subscribe_aac(&self) -> (Vec<Arc<AacFrame>>, broadcast::Receiver<Arc<AacFrame>>) {
+        self.aac().subscribe()
+    }
+
     /// A new reader: it first gets the cached GOP (starting at a keyframe), then live frames.
     pub fn subscribe(&self) -> Reader {
         let hub = self.lock();
@@ -250,6 +275,10 @@ impl Stream {
 
     fn audio_timeline(&self) -> MutexGuard<'_, Timeline> {
         self.audio_timeline.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn aac(&self) -> MutexGuard<'_, AacFeed> {
+        self.aac.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn lock(&self) -> MutexGuard<'_, Hub> {

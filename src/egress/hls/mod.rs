@@ -1,6 +1,10 @@
-//! HLS egress: fMP4 segments muxed once per path from the frames the hub already has.
+//! HLS egress: fMP4 segments muxed once per path from the frames the hub already has: its
+//! H.264 video and, where the camera sends AAC, that AAC as it came.
 
+mod audio_run;
+mod boxes;
 mod fmp4;
+mod mp4a;
 mod muxer;
 pub mod playlist;
 

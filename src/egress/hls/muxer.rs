@@ -1,17 +1,20 @@
 //! One HLS muxer per path, shared by all its HLS players: it reads the stream's frames once,
 //! cuts segments at keyframes and parts of about `part_target` within them (LL-HLS), and keeps
 //! the latest few in memory. A segment is its parts one after the other: each part is one
-//! `moof`+`mdat` fragment.
+//! `moof`+`mdat` fragment, holding the video frames of the part and, where the path has AAC,
+//! the access units that start within the part's time.
 
-use super::fmp4::{self, Sample};
+use super::audio_run::AudioRun;
+use super::fmp4::{self, Sample, TrackRun, VIDEO_TRACK};
 use super::playlist::{PartInfo, SegmentInfo};
-use crate::media::{Frame, VIDEO_CLOCK_RATE};
+use crate::media::{AacFrame, Frame, VIDEO_CLOCK_RATE};
 use crate::stream::Stream;
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
-use tokio::sync::watch;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::{broadcast, watch};
 
 /// Segments kept for players that are behind the live edge.
 const KEPT_SEGMENTS: usize = 6;
@@ -105,8 +108,39 @@ pub struct Muxer {
 struct Cutter {
     segment_start: Option<u64>,
     part: Vec<Arc<Frame>>,
+    /// The first keyframe muxed: the timestamp and capture time of the tracks' zero.
     base_timestamp: Option<u64>,
+    base_captured_at: Option<SystemTime>,
     fragments: u32,
+    /// AAC access units received before the initialization segment says whether there is audio.
+    early_audio: Vec<Arc<AacFrame>>,
+    audio: Option<AudioRun>,
+}
+
+impl Cutter {
+    fn push_audio(&mut self, frame: Arc<AacFrame>) {
+        match &mut self.audio {
+            Some(audio) => audio.push(frame),
+            None if self.base_timestamp.is_none() && self.early_audio.len() < 1024 => self.early_audio.push(frame),
+            None => {}
+        }
+    }
+
+    /// Takes the AAC access units that have arrived, without waiting.
+    fn drain_audio(&mut self, audio: &mut broadcast::Receiver<Arc<AacFrame>>) {
+        loop {
+            match audio.try_recv() {
+                Ok(frame) => self.push_audio(frame),
+                Err(TryRecvError::Lagged(_)) => {}
+                Err(TryRecvError::Empty | TryRecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// Seconds from the tracks' zero to `timestamp` on the video clock.
+    fn video_secs(&self, timestamp: u64) -> f64 {
+        timestamp.saturating_sub(self.base_timestamp.unwrap_or(timestamp)) as f64 / f64::from(VIDEO_CLOCK_RATE)
+    }
 }
 
 impl Muxer {
@@ -151,8 +185,10 @@ impl Muxer {
 
     /// Reads the stream until `stop` says so.
     pub async fn run(self: Arc<Self>, stream: Arc<Stream>, stop: impl Fn(&Muxer) -> bool) {
+        let (recent_audio, mut audio) = stream.subscribe_aac();
         let mut reader = stream.subscribe();
-        let mut cutter = Cutter::default();
+        let mut cutter = Cutter { early_audio: recent_audio, ..Cutter::default() };
+        let mut audio_open = true;
         let mut lost = reader.frames_lost();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
@@ -161,6 +197,14 @@ impl Muxer {
                     Some(frame) => frame,
                     None => return,
                 },
+                unit = audio.recv(), if audio_open => {
+                    match unit {
+                        Ok(unit) => cutter.push_audio(unit),
+                        Err(RecvError::Lagged(_)) => {}
+                        Err(RecvError::Closed) => audio_open = false,
+                    }
+                    continue;
+                }
                 _ = tick.tick() => {
                     if stop(&self) {
                         return;
@@ -175,14 +219,15 @@ impl Muxer {
                 cutter.part.clear();
                 self.output().building = None;
             }
-            self.accept(&mut cutter, frame);
+            cutter.drain_audio(&mut audio);
+            self.accept(&mut cutter, frame, &stream);
         }
     }
 
-    fn accept(&self, cutter: &mut Cutter, frame: Arc<Frame>) {
+    fn accept(&self, cutter: &mut Cutter, frame: Arc<Frame>, stream: &Stream) {
         let Some(segment_start) = cutter.segment_start else {
             if frame.keyframe {
-                self.begin_segment(cutter, &frame);
+                self.begin_segment(cutter, &frame, stream);
                 cutter.part.push(frame);
             }
             return;
@@ -192,7 +237,7 @@ impl Muxer {
         if frame.keyframe && segment_span >= to_90k(self.target_duration) {
             self.close_part(cutter, frame.timestamp);
             self.finish_segment();
-            self.begin_segment(cutter, &frame);
+            self.begin_segment(cutter, &frame, stream);
         } else if let (Some(first), Some(last)) = (cutter.part.first(), cutter.part.last()) {
             // Close the part now if one more frame would take it past the part target.
             let interval = frame.timestamp.saturating_sub(last.timestamp);
@@ -204,13 +249,28 @@ impl Muxer {
         cutter.part.push(frame);
     }
 
-    fn begin_segment(&self, cutter: &mut Cutter, keyframe: &Frame) {
+    fn begin_segment(&self, cutter: &mut Cutter, keyframe: &Frame, stream: &Stream) {
         cutter.segment_start = Some(keyframe.timestamp);
         cutter.base_timestamp.get_or_insert(keyframe.timestamp);
+        cutter.base_captured_at.get_or_insert(keyframe.captured_at);
+        let segment_secs = cutter.video_secs(keyframe.timestamp);
+        if let Some(audio) = &mut cutter.audio {
+            audio.drop_before(segment_secs);
+        }
         let mut output = self.output();
         if output.init.is_none() {
-            output.init = Some(fmp4::init_segment(&keyframe.parameters));
+            let aac = stream.aac_config();
+            output.init = Some(fmp4::init_segment(&keyframe.parameters, aac.as_deref()));
             output.codec = keyframe.parameters.codec_string();
+            if let Some(config) = aac {
+                output.codec = format!("{},{}", output.codec, config.codec_string());
+                let mut audio = AudioRun::new(config);
+                for unit in std::mem::take(&mut cutter.early_audio) {
+                    audio.push(unit);
+                }
+                cutter.audio = Some(audio);
+            }
+            cutter.early_audio.clear();
             output.width = keyframe.parameters.width;
             output.height = keyframe.parameters.height;
         }
@@ -232,10 +292,17 @@ impl Muxer {
             .collect();
         cutter.fragments += 1;
         let decode_time = first.timestamp - cutter.base_timestamp.unwrap_or(first.timestamp);
+        let end_secs = cutter.video_secs(end);
+        let audio = match (&mut cutter.audio, cutter.base_captured_at) {
+            (Some(audio), Some(origin)) => audio.take_until(origin, end_secs),
+            _ => None,
+        };
+        let mut runs = vec![TrackRun { track_id: VIDEO_TRACK, decode_time, samples }];
+        runs.extend(audio.as_ref().map(|audio| audio.track_run()));
         let part = Part {
             duration_secs: (end - first.timestamp) as f64 / f64::from(VIDEO_CLOCK_RATE),
             independent: first.keyframe,
-            data: fmp4::fragment(cutter.fragments, decode_time, &samples),
+            data: fmp4::fragment(cutter.fragments, &runs),
         };
         if let Some(building) = self.output().building.as_mut() {
             building.parts.push(part);
