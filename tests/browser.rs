@@ -125,6 +125,28 @@ async fn page_plays_ll_hls_through_hls_js() {
     );
 }
 
+/// A camera's AAC, muxed as it came beside the video, is played by hls.js in Chromium: the
+/// page reports the stream's audio codec and the bytes of it Chromium decoded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_plays_a_cameras_aac_through_ll_hls() {
+    let camera = Camera::start(lookout_testkit::free_port(), &["--width", "320", "--height", "180", "--audio", "aac"]).expect("camera");
+    let source = RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: Transport::Tcp };
+    let server = start_server([("cam", PathConfig::Rtsp(source))]).await;
+    wait_live(&server, "cam", Duration::from_secs(15)).await;
+    let url = format!("{}?path=cam&transport=hls", server.page_url());
+    let result = tokio::task::spawn_blocking(move || play(&url, &["--width", "320", "--height", "180", "--seconds", "5", "--first-frame-timeout", "20", "--unmute"]))
+        .await
+        .expect("join");
+    assert_eq!(result["transport"], "hls", "{result}");
+    let audio = &result["audio"];
+    assert_eq!(audio["codec"], "mp4a.40.2", "{result}");
+    // The camera's AAC runs at about 4 kB a second: a few seconds of it decoded.
+    assert!(audio["decodedBytes"].as_u64().unwrap_or(0) > 8_000, "{result}");
+    assert!(result["errors"].as_array().is_some_and(|e| e.is_empty()), "{result}");
+    eprintln!("camera AAC over LL-HLS (hls.js) in Chromium: first frame {} ms, audio {audio}", result["firstFrameMs"]);
+    drop(camera);
+}
+
 /// A viewer joining seconds into a long GOP, from a source that ignores keyframe requests (the
 /// test pattern, as most cheap cameras), sees a picture at once and then live motion at live
 /// latency: not a still keyframe until the next one, and not the cached GOP played back at its

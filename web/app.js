@@ -58,9 +58,10 @@ $('unmute').onclick = () => {
 
 function showFigures(f) {
   showLayer(f.layer);
-  $('fig-audio').textContent = f.audio
-    ? `${f.audio.codec || 'audio'}, ${f.audio.packetsReceived} packets, ${f.audio.packetsLost} lost`
-      + (f.audio.jitterBufferMs != null ? `, buffer ${f.audio.jitterBufferMs} ms` : '') : 'none';
+  const hlsAudio = (a) => `${a.codec}` + (a.decodedBytes != null ? `, ${Math.round(a.decodedBytes / 1000)} kB decoded` : '');
+  const rtpAudio = (a) => `${a.codec || 'audio'}, ${a.packetsReceived} packets, ${a.packetsLost} lost`
+    + (a.jitterBufferMs != null ? `, buffer ${a.jitterBufferMs} ms` : '');
+  $('fig-audio').textContent = !f.audio ? 'none' : f.audio.packetsReceived == null ? hlsAudio(f.audio) : rtpAudio(f.audio);
   $('fig-estimate').textContent = f.estimatedBitrateBps != null
     ? `${(f.estimatedBitrateBps / 1e6).toFixed(2)} Mbit/s (${f.estimateFrom})` : '–';
   $('fig-resolution').textContent = f.width ? `${f.width}×${f.height}` : '–';

@@ -23,6 +23,8 @@ export class LlHlsPlayer {
     this.onError = onError;
     this.hls = null;
     this.loadedBytes = 0;
+    // The audio codec hls.js found in the stream (mp4a.40.2 for a camera's AAC), if any.
+    this.audioCodec = null;
   }
 
   async start(path) {
@@ -36,6 +38,12 @@ export class LlHlsPlayer {
       backBufferLength: 10,
     });
     this.hls = hls;
+    this.audioCodec = null;
+    hls.on(Hls.Events.BUFFER_CODECS, (_, data) => {
+      // Audio and video of one fMP4 go into one SourceBuffer ('audiovideo') in hls.js.
+      const codecs = [data.audio?.codec, data.audiovideo?.codec].filter(Boolean).join(',').split(',');
+      this.audioCodec = codecs.find((codec) => codec && !/^(avc|hvc|hev)/.test(codec)) ?? null;
+    });
     hls.on(Hls.Events.FRAG_LOADED, (_, data) => {
       this.loadedBytes += data.frag.stats.loaded;
     });

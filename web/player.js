@@ -406,6 +406,10 @@ export class Player extends EventTarget {
     f.framesDropped = quality.droppedVideoFrames;
     f.fps = null;
     f.lossPercent = null;
+    // The audio the stream carries (a camera's AAC), and how much of it Chromium decoded.
+    f.audio = this.hls.audioCodec
+      ? { codec: this.hls.audioCodec, decodedBytes: this.video.webkitAudioDecodedByteCount ?? null }
+      : null;
     this.dispatchEvent(new CustomEvent('figures', { detail: f }));
   }
 
