@@ -10,8 +10,9 @@ use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long a request may wait for a fresh muxer's first segment.
-const FIRST_SEGMENT_WAIT: Duration = Duration::from_secs(6);
+/// How long a request may wait for a fresh muxer to be ready for players (its first segment and
+/// a little more: see `Output::ready_for_players`).
+const FIRST_MEDIA_WAIT: Duration = Duration::from_secs(6);
 const PLAYLIST: &str = "application/vnd.apple.mpegurl";
 const MP4: &str = "video/mp4";
 
@@ -47,7 +48,7 @@ pub async fn file(State(app): State<AppState>, Path((path, file)): Path<(String,
         return problem(StatusCode::NOT_FOUND, format!("no path {path:?}"));
     };
     let muxer = app.hls.muxer(&stream);
-    if !muxer.wait_until(FIRST_SEGMENT_WAIT, |o| !o.segments.is_empty()).await {
+    if !muxer.wait_until(FIRST_MEDIA_WAIT, Output::ready_for_players).await {
         return unavailable(format!("path {path:?} has no video yet: {}", stream.state()));
     }
     if let Some(part) = parse_part(&file) {

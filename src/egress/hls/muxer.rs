@@ -6,7 +6,7 @@
 
 use super::audio_run::AudioRun;
 use super::fmp4::{self, Sample, TrackRun, VIDEO_TRACK};
-use super::playlist::{PartInfo, SegmentInfo};
+use super::playlist::{PartInfo, SegmentInfo, PART_HOLD_BACK_PARTS};
 use crate::media::{AacFrame, Frame, VIDEO_CLOCK_RATE};
 use crate::stream::Stream;
 use bytes::{Bytes, BytesMut};
@@ -86,6 +86,17 @@ impl Output {
             None => &self.building.as_ref().filter(|b| b.sequence == sequence)?.parts,
         };
         parts.get(index).map(|p| p.data.clone())
+    }
+
+    /// Whether players can be given the playlist: a finished segment (hls.js refuses a
+    /// playlist without one) and, while it is the only one, enough parts of the next that the
+    /// live edge less the part hold-back falls in the segment being made. hls.js starts at that
+    /// point's segment's keyframe; given the playlist the moment the first segment ended, it
+    /// started in that segment's last part, reloaded its first part again and again, stalled,
+    /// and played seconds behind. Waiting costs a fresh muxer's first player 0.6 s.
+    pub fn ready_for_players(&self) -> bool {
+        let building_parts = self.building.as_ref().map_or(0, |b| b.parts.len());
+        self.segments.len() > 1 || (self.segments.len() == 1 && building_parts >= PART_HOLD_BACK_PARTS)
     }
 
     /// The sequence number the next finished segment will have.

@@ -37,6 +37,9 @@ fn write_parts(text: &mut String, sequence: u64, parts: &[PartInfo]) {
     }
 }
 
+/// PART-HOLD-BACK, in parts: how far behind the live edge a low-latency player stays.
+pub const PART_HOLD_BACK_PARTS: usize = 3;
+
 /// The live media playlist. `target_secs` bounds every segment's rounded duration and
 /// `part_target_secs` every part's duration. `building` is the segment being made.
 pub fn media(target_secs: u64, part_target_secs: f64, segments: &[SegmentInfo], building: Option<(u64, &[PartInfo])>) -> String {
@@ -46,7 +49,7 @@ pub fn media(target_secs: u64, part_target_secs: f64, segments: &[SegmentInfo], 
          #EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={:.3}\n\
          #EXT-X-PART-INF:PART-TARGET={part_target_secs:.3}\n#EXT-X-MEDIA-SEQUENCE:{first}\n\
          #EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init.mp4\"\n",
-        3.0 * part_target_secs
+        PART_HOLD_BACK_PARTS as f64 * part_target_secs
     );
     let with_parts = segments.len().saturating_sub(SEGMENTS_WITH_PARTS);
     for (i, segment) in segments.iter().enumerate() {
