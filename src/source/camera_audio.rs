@@ -9,7 +9,7 @@
 //! (RFC 7587), so there is nothing to depacketize. It costs the camera a second session.
 
 use super::camera_clock::CameraClock;
-use super::rtsp::on_rtcp;
+use super::rtsp::{on_rtcp, retina_transport, session_options};
 use crate::config::{RtspSource, Transport};
 use crate::media::aac_to_opus::{AacToOpus, OpusPacket, TranscodeError, OPUS_CLOCK_RATE};
 use crate::media::{AacConfig, AacFrame, AudioCodec, AudioFrame};
@@ -17,7 +17,7 @@ use crate::stream::Stream;
 use anyhow::{anyhow, Context};
 use bytes::Bytes;
 use futures::StreamExt;
-use retina::client::{Credentials, PacketItem, PlayOptions, Session, SessionOptions, SetupOptions, TcpTransportOptions, UdpTransportOptions};
+use retina::client::{PacketItem, PlayOptions, Session, SetupOptions};
 use retina::codec::ParametersRef;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -185,8 +185,7 @@ async fn run_opus_session(stream: Arc<Stream>, source: RtspSource, transport: Tr
 }
 
 async fn play_opus(stream: &Stream, source: &RtspSource, transport: Transport) -> anyhow::Result<()> {
-    let credentials = source.credentials.as_ref().map(|c| Credentials { username: c.username.clone(), password: c.password.clone() });
-    let options = SessionOptions::default().creds(credentials).user_agent(format!("Lookout/{}", env!("CARGO_PKG_VERSION")));
+    let options = session_options(source);
     let connect = async {
         let mut session = Session::describe(source.url.clone(), options).await?;
         let index = session
@@ -196,11 +195,7 @@ async fn play_opus(stream: &Stream, source: &RtspSource, transport: Transport) -
             .context("the camera's SDP has no Opus track this time")?;
         let clock_rate = session.streams()[index].clock_rate_hz();
         anyhow::ensure!(clock_rate > 0, "the camera's Opus track has a clock rate of 0");
-        let transport = match transport {
-            Transport::Tcp => retina::client::Transport::Tcp(TcpTransportOptions::default()),
-            Transport::Udp => retina::client::Transport::Udp(UdpTransportOptions::default()),
-        };
-        session.setup(index, SetupOptions::default().transport(transport)).await?;
+        session.setup(index, SetupOptions::default().transport(retina_transport(transport))).await?;
         anyhow::Ok((session.play(PlayOptions::default()).await?, clock_rate))
     };
     let (mut session, clock_rate) = tokio::time::timeout(OPUS_CONNECT_TIMEOUT, connect)

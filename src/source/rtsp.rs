@@ -201,11 +201,23 @@ struct Tracks {
     keyframes: Option<KeyframeRequester>,
 }
 
-async fn connect(source: &RtspSource, transport: Transport) -> anyhow::Result<(retina::client::Demuxed, Tracks)> {
+/// What every RTSP session Lookout opens with a camera says of itself: its credentials and
+/// user agent.
+pub(super) fn session_options(source: &RtspSource) -> SessionOptions {
     let credentials = source.credentials.as_ref().map(|c| Credentials { username: c.username.clone(), password: c.password.clone() });
-    let options = SessionOptions::default()
-        .creds(credentials)
-        .user_agent(format!("Lookout/{}", env!("CARGO_PKG_VERSION")));
+    SessionOptions::default().creds(credentials).user_agent(format!("Lookout/{}", env!("CARGO_PKG_VERSION")))
+}
+
+/// retina's transport for the one configured (or fallen back to).
+pub(super) fn retina_transport(transport: Transport) -> retina::client::Transport {
+    match transport {
+        Transport::Tcp => retina::client::Transport::Tcp(TcpTransportOptions::default()),
+        Transport::Udp => retina::client::Transport::Udp(UdpTransportOptions::default()),
+    }
+}
+
+async fn connect(source: &RtspSource, transport: Transport) -> anyhow::Result<(retina::client::Demuxed, Tracks)> {
+    let options = session_options(source);
     // Over TCP, retina talks to the camera through a relay on loopback that can also send the
     // camera RTCP (keyframe requests), which retina cannot.
     let (url, keyframes) = match transport {
@@ -237,10 +249,7 @@ async fn connect(source: &RtspSource, transport: Transport) -> anyhow::Result<(r
         let found: Vec<String> = session.streams().iter().map(|s| format!("{}/{}", s.media(), s.encoding_name())).collect();
         bail!("the camera offers no H.264 video (tracks: {})", found.join(", "));
     };
-    let transport = match transport {
-        Transport::Tcp => retina::client::Transport::Tcp(TcpTransportOptions::default()),
-        Transport::Udp => retina::client::Transport::Udp(UdpTransportOptions::default()),
-    };
+    let transport = retina_transport(transport);
     // Four-byte lengths and SPS/PPS in front of every keyframe: what Frame promises.
     let format = FrameFormat::MP4;
     let format = FrameFormat { parameter_set_insertion: retina::codec::ParameterSetInsertion::EachKeyFrame, ..format };
