@@ -31,6 +31,14 @@ function describeLatency(f) {
   return '–';
 }
 
+// How far the picture plays ahead of the sound, by the browser's reckoning, and how long the
+// page holds the picture back for it (only while the sound is on).
+function describeLipSync(sync) {
+  if (!sync || sync.offsetMs == null) return '–';
+  const gap = sync.offsetMs >= 0 ? `picture ${sync.offsetMs} ms ahead of sound` : `sound ${-sync.offsetMs} ms ahead of picture`;
+  return sync.videoTargetMs != null ? `${gap}; picture held ${sync.videoTargetMs} ms` : gap;
+}
+
 // The layer the server sends this viewer and why ("auto" when it chose from the link).
 function showLayer(layer) {
   const choice = $('layer-choice');
@@ -75,6 +83,7 @@ function showFigures(f) {
   $('fig-first-frame').textContent = f.firstFrameMs != null ? `${f.firstFrameMs} ms` : '–';
   $('fig-nacks').textContent = f.transport === 'webrtc' ? String(f.nackCount) : '–';
   $('fig-latency').textContent = describeLatency(f);
+  $('fig-lip-sync').textContent = describeLipSync(f.lipSync);
 }
 
 player.addEventListener('figures', (e) => showFigures(e.detail));

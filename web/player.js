@@ -8,6 +8,7 @@
 
 import { BarcodeReader } from './barcode.js';
 import { LlHlsPlayer } from './llhls.js';
+import { LipSync } from './lipsync.js';
 
 export const PROTOCOL_VERSION = 1;
 const RETRY_MIN_MS = 1000;
@@ -47,6 +48,7 @@ export class Player extends EventTarget {
     // The session's clock message and the latencies it gave.
     this.clock = null;
     this.clockLatencyMs = [];
+    this.lipSync = new LipSync();
     setInterval(() => this.sampleStats(), 1000);
     setInterval(() => this.checkStall(), 1000);
     this.watchFrames();
@@ -348,6 +350,7 @@ export class Player extends EventTarget {
     this.previousStats = null;
     this.clock = null;
     this.clockLatencyMs = [];
+    this.lipSync = new LipSync();
   }
 
   // Counts presented frames and, for the test pattern, reads the glass-to-glass latency.
@@ -425,6 +428,10 @@ export class Player extends EventTarget {
     const pair = transport && report.get(transport.selectedCandidatePairId);
     const local = pair && report.get(pair.localCandidateId);
     if (local) this.figures.route = `${local.candidateType} ${local.protocol}`;
+    const videoReceiver = this.pc.getReceivers().find((r) => r.track.kind === 'video');
+    const audible = !this.video.muted && this.pc.getReceivers().some((r) => r.track.kind === 'audio');
+    this.lipSync.update(report, videoReceiver, audible);
+    this.figures.lipSync = this.lipSync.figures;
     report.forEach((s) => {
       if (s.type === 'inbound-rtp' && s.kind === 'audio') {
         const codec = report.get(s.codecId);

@@ -12,6 +12,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("player.js", "text/javascript", include_str!("../../web/player.js")),
     ("barcode.js", "text/javascript", include_str!("../../web/barcode.js")),
     ("llhls.js", "text/javascript", include_str!("../../web/llhls.js")),
+    ("lipsync.js", "text/javascript", include_str!("../../web/lipsync.js")),
     ("style.css", "text/css", include_str!("../../web/style.css")),
 ];
 

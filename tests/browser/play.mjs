@@ -11,11 +11,12 @@
 // records, for each, the layer the server reports, the picture's width and the frames rendered
 // over the 2 s that follow the switch.
 //
-// With --lip-sync, it also listens to the sound through Web Audio for the test pattern's beeps
+// With --lip-sync, it also listens to the sound for the test pattern's beeps
 // (one at the start of every second of capture time) and reports when each was heard after
 // its capture (audioLatencyMs, the median) beside the picture's latency from the barcode: their
 // difference is how far apart the browser plays sound and picture (lipSyncMs, positive when the
-// sound comes late).
+// sound comes late). It unmutes the page first, as sync matters, and the page keeps it, only
+// while the sound is heard.
 //
 // With --unmute, it clicks the page's Unmute button once the first frame is rendered, so that
 // the audio figures carry the sound's level (totalAudioEnergy).
@@ -83,7 +84,7 @@ try {
     const before = f.framesRendered;
     if (args['lip-sync']) await page.evaluate(listenForBeeps);
     // The page starts muted, and Chromium reports no audio level for a muted element.
-    if (args.unmute) await page.click('#unmute');
+    if (args.unmute || args['lip-sync']) await page.click('#unmute');
     await page.waitForTimeout(seconds * 1000);
     f = await figures();
     const rendered = f.framesRendered - before;
@@ -157,6 +158,7 @@ try {
     reportedLatencyMs: f.reportedLatencyMs,
     nackCount: f.nackCount,
     audio: f.audio,
+    lipSync: f.lipSync,
     route: f.route,
     transport: f.transport,
     fallbackReason: f.fallbackReason,
@@ -174,27 +176,48 @@ try {
 console.log(JSON.stringify({ ...result, failures }));
 
 // Runs in the page: notes the wall-clock time at which each beep's first sound leaves the
-// audio output (window.beepOnsetsMs), from the remote stream the video element plays.
+// audio output (window.beepOnsetsMs). The audio track's samples reach a MediaStreamTrackProcessor
+// as the output device pulls them from the jitter buffer, 10 ms at a time; the output's own delay
+// after that is the browser's `media-playout` estimate. (Web Audio was tried first: its path from
+// a MediaStream to a ScriptProcessor added 40-190 ms of its own, different on each run.)
 async function listenForBeeps() {
-  const context = new AudioContext();
-  await context.resume();
-  const source = context.createMediaStreamSource(document.getElementById('video').srcObject);
-  // A ScriptProcessor (256 frames, about 6 ms) is enough for onsets a second apart.
-  const processor = context.createScriptProcessor(256, 1, 1);
+  const player = window.lookout.player;
+  const track = player.video.srcObject.getAudioTracks()[0];
+  const reader = new MediaStreamTrackProcessor({ track }).readable.getReader();
   window.beepOnsetsMs = [];
-  let quietBuffers = 0;
-  processor.onaudioprocess = (event) => {
-    const samples = event.inputBuffer.getChannelData(0);
-    const rms = Math.sqrt(samples.reduce((sum, v) => sum + v * v, 0) / samples.length);
-    const loud = rms > 0.02;
-    if (loud && quietBuffers > 20) {
-      const output = context.getOutputTimestamp();
-      const playedAt = output.performanceTime + (event.playbackTime - output.contextTime) * 1000;
-      window.beepOnsetsMs.push(performance.timeOrigin + playedAt);
-    }
-    quietBuffers = loud ? 0 : quietBuffers + 1;
+  let quietSamples = 0;
+  let outputDelayMs = 0;
+  let previousPlayout = null;
+  // The output device's delay, from the stats of the last second.
+  const sampleOutputDelay = async () => {
+    const report = await player.pc.getStats();
+    report.forEach((s) => {
+      if (s.type !== 'media-playout') return;
+      if (previousPlayout && s.totalSamplesCount > previousPlayout.totalSamplesCount) {
+        outputDelayMs = (1000 * (s.totalPlayoutDelay - previousPlayout.totalPlayoutDelay)) / (s.totalSamplesCount - previousPlayout.totalSamplesCount);
+      }
+      previousPlayout = s;
+    });
   };
-  source.connect(processor);
-  processor.connect(context.destination);
+  await sampleOutputDelay();
+  setInterval(sampleOutputDelay, 1000);
+  (async () => {
+    for (;;) {
+      const { value: chunk, done } = await reader.read();
+      if (done) return;
+      const pulledAt = performance.timeOrigin + performance.now();
+      const samples = new Float32Array(chunk.numberOfFrames);
+      chunk.copyTo(samples, { planeIndex: 0, format: 'f32-planar' });
+      for (let i = 0; i < samples.length; i++) {
+        const loud = Math.abs(samples[i]) > 0.05;
+        // A beep after at least 0.5 s of quiet.
+        if (loud && quietSamples > chunk.sampleRate / 2) {
+          window.beepOnsetsMs.push(pulledAt + (1000 * i) / chunk.sampleRate + outputDelayMs);
+        }
+        quietSamples = loud ? 0 : quietSamples + 1;
+      }
+      chunk.close();
+    }
+  })();
 }
 process.exit(failures.length ? 1 : 0);
