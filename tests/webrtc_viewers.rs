@@ -167,3 +167,47 @@ async fn lost_packets_are_resent_from_the_history() {
         assert_eq!(viewer.connection_state(), webrtc::peer_connection::RTCPeerConnectionState::Connected, "{how}");
     }
 }
+
+/// Below a path's lowest layer is its keyframes alone (what a link too poor for any layer still
+/// carries). A viewer put there gets only whole keyframes, each decodable, on the same track
+/// with no sequence gap, and gets every frame again once back on the layer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_on_keyframes_only_gets_whole_keyframes_and_comes_back() {
+    let server = start_server([("demo", small_pattern())]).await;
+    wait_live(&server, "demo", Duration::from_secs(10)).await;
+    let viewer = Viewer::watch_ws(server.addr, "demo", 4000).await.expect("watch");
+    wait_for("the first keyframe", Duration::from_secs(15), || viewer.received().first_keyframe_after).await;
+    let session = server.sessions.list().pop().expect("one session");
+    let layers = session.layer_status().borrow().layers.clone();
+    assert_eq!(layers, vec!["main", "keyframes"], "a path of one layer has its keyframes below it");
+
+    let on_rung = |name: &'static str| {
+        let session = session.clone();
+        move || (session.layer_status().borrow().layer == name).then_some(())
+    };
+    session.pin_layer(Some("keyframes")).expect("pin keyframes");
+    wait_for("the switch to keyframes only", Duration::from_secs(5), on_rung("keyframes")).await;
+    let from = viewer.received().kept.len();
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let received = viewer.received();
+    let keyframes_only = h264::from_first_keyframe(&received.kept[from..]);
+    let units = h264::access_units(keyframes_only).expect("whole access units");
+    // A keyframe a second: three in 3.5 s, give or take the edges.
+    assert!((2..=5).contains(&units.len()), "{} access units in 3.5 s of keyframes only", units.len());
+    for unit in &units {
+        assert!(unit.iter().any(|nal| nal[0] & 0x1f == h264::IDR), "only keyframes: an access unit of {:?}", unit.iter().map(|nal| nal[0] & 0x1f).collect::<Vec<_>>());
+    }
+    let report = h264::decode(keyframes_only).expect("decodes");
+    assert_eq!(report.pictures, report.access_units, "every keyframe decodes: {report:?}");
+    assert!(session.stats().frames_withheld > 10, "frames between keyframes withheld: {}", session.stats().frames_withheld);
+
+    session.pin_layer(Some("main")).expect("pin main");
+    wait_for("the switch back to main", Duration::from_secs(5), on_rung("main")).await;
+    let frames_before = viewer.received().frames;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let received = viewer.received();
+    let frames = received.frames - frames_before;
+    assert!(frames >= 20, "every frame again: {frames} frames in 2 s at 15 fps");
+    assert_eq!(received.sequence_gaps, 0, "one track, sequence numbers continuous through both switches");
+    assert_eq!(received.ssrcs.len(), 1);
+}

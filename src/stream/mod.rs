@@ -263,6 +263,11 @@ impl Stream {
         self.lock().stats.bitrate_bps()
     }
 
+    /// The bitrate of the keyframes alone (see `StreamStatsSnapshot::keyframe_bitrate_bps`).
+    pub fn keyframe_bitrate_bps(&self) -> Option<f64> {
+        self.lock().stats.keyframe_bitrate_bps()
+    }
+
     /// Counts a viewer for as long as the returned guard lives.
     pub fn add_viewer(self: &Arc<Self>) -> ViewerGuard {
         self.viewers.fetch_add(1, Ordering::Relaxed);

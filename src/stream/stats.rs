@@ -25,6 +25,8 @@ pub(super) struct StreamStats {
     window: Option<Window>,
     fps: f64,
     bitrate_bps: f64,
+    last_keyframe_at: Option<Instant>,
+    keyframe_bitrate_bps: Option<f64>,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -60,6 +62,9 @@ pub struct StreamStatsSnapshot {
     pub codec: String,
     pub fps: f64,
     pub bitrate_bps: f64,
+    /// What the keyframes alone take (each one's bits over the time since the one before):
+    /// the rate of a viewer on keyframes only. `None` before the second keyframe.
+    pub keyframe_bitrate_bps: Option<f64>,
     /// Milliseconds since the last frame, `None` before the first.
     pub last_frame_age_ms: Option<u64>,
     /// How long its packets waited in Lookout before going to viewers (frame complete to packet
@@ -81,6 +86,7 @@ impl StreamStats {
             self.width = frame.parameters.width;
             self.height = frame.parameters.height;
             self.codec = frame.parameters.codec_string();
+            self.record_keyframe_rate(frame.data.len(), now);
         }
         let window = self.window.get_or_insert(Window { started: now, frames: 0, bytes: 0 });
         window.frames += 1;
@@ -95,6 +101,19 @@ impl StreamStats {
 
     pub fn bitrate_bps(&self) -> f64 {
         self.bitrate_bps
+    }
+
+    fn record_keyframe_rate(&mut self, bytes: usize, now: Instant) {
+        if let Some(interval) = self.last_keyframe_at.map(|at| now - at).filter(|interval| !interval.is_zero()) {
+            let rate = bytes as f64 * 8.0 / interval.as_secs_f64();
+            // Smoothed, as keyframe sizes and intervals vary (a scene change, a requested keyframe).
+            self.keyframe_bitrate_bps = Some(self.keyframe_bitrate_bps.map_or(rate, |old| (old + rate) / 2.0));
+        }
+        self.last_keyframe_at = Some(now);
+    }
+
+    pub fn keyframe_bitrate_bps(&self) -> Option<f64> {
+        self.keyframe_bitrate_bps
     }
 
     pub fn record_unusable(&mut self) {
@@ -132,6 +151,7 @@ impl StreamStats {
             codec: self.codec.clone(),
             fps: (self.fps * 10.0).round() / 10.0,
             bitrate_bps: self.bitrate_bps.round(),
+            keyframe_bitrate_bps: self.keyframe_bitrate_bps.map(f64::round),
             last_frame_age_ms: self.last_frame_at.map(|at| at.elapsed().as_millis() as u64),
             send_delay: None,
             send_delay_beyond_pacing: None,

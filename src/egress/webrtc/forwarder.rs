@@ -3,6 +3,7 @@
 
 use super::keyframe_requests::KeyframeRequests;
 use super::layer_choice::{LayerChooser, LayerInputs, LayerMode, LayerStep};
+use super::layer_ladder::{rung, rung_bitrates, rung_names};
 use super::link_quality::{LinkQuality, LinkQualitySnapshot};
 use super::pacer::{ViewerPacer, MAX_PACING_DELAY};
 use super::retransmitter::{NackStats, NackStatsSnapshot};
@@ -11,7 +12,7 @@ use super::sent_frames::{RtpStreamId, SentFrames};
 use super::session::is_terminal;
 use super::track_start;
 use crate::media::Frame;
-use crate::stream::{layer_name, Reader, Stream};
+use crate::stream::{Reader, Stream};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -40,7 +41,7 @@ const REPLAY_WINDOW: Duration = Duration::from_millis(100);
 /// Browsers repeat keyframe requests while they wait; one answer per interval is enough.
 const MIN_RESYNC_INTERVAL: Duration = Duration::from_millis(300);
 
-/// How often a viewer of a path with layers is checked against its link.
+/// How often a viewer is checked against its link.
 const LAYER_CHOICE_INTERVAL: Duration = Duration::from_millis(250);
 
 #[derive(Default, Debug)]
@@ -49,6 +50,8 @@ pub struct ForwarderStats {
     pub packets_sent: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub frames_skipped: AtomicU64,
+    /// Frames left out on purpose: the viewer is on keyframes only.
+    pub frames_withheld: AtomicU64,
     pub keyframes_resent: AtomicU64,
     pub layer_switches: AtomicU64,
 }
@@ -59,6 +62,7 @@ pub struct ForwarderStatsSnapshot {
     pub packets_sent: u64,
     pub bytes_sent: u64,
     pub frames_skipped: u64,
+    pub frames_withheld: u64,
     pub keyframe_requests: u64,
     pub keyframes_resent: u64,
     pub layer_switches: u64,
@@ -76,6 +80,7 @@ impl ForwarderStats {
             packets_sent: self.packets_sent.load(Ordering::Relaxed),
             bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
             frames_skipped: self.frames_skipped.load(Ordering::Relaxed),
+            frames_withheld: self.frames_withheld.load(Ordering::Relaxed),
             keyframe_requests: keyframe_requests.received(),
             keyframes_resent: self.keyframes_resent.load(Ordering::Relaxed),
             layer_switches: self.layer_switches.load(Ordering::Relaxed),
@@ -90,7 +95,7 @@ impl ForwarderStats {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LayerStatus {
     pub layer: String,
-    /// The path's layers, best first.
+    /// The path's layers, best first, and last `keyframes` (the lowest layer's keyframes alone).
     pub layers: Vec<String>,
     pub mode: LayerMode,
     pub reason: String,
@@ -99,7 +104,8 @@ pub struct LayerStatus {
 impl LayerStatus {
     pub fn initial(layer_count: usize) -> Self {
         let reason = if layer_count > 1 { "the best layer, to start" } else { "the path's only layer" };
-        Self { layer: layer_name(0), layers: (0..layer_count).map(layer_name).collect(), mode: LayerMode::Auto, reason: reason.to_owned() }
+        let layers = rung_names(layer_count);
+        Self { layer: layers[0].clone(), layers, mode: LayerMode::Auto, reason: reason.to_owned() }
     }
 }
 
@@ -153,6 +159,7 @@ impl Forwarder {
         let mut header = RtpHeaderState::new(RtpStreamId { ssrc: self.ssrc, payload_type });
         tracing::info!(path = self.stream.name(), "viewer connected after {} ms", self.created.elapsed().as_millis());
         let layers = self.stream.layers();
+        let names = rung_names(layers.len());
         let mut chooser = LayerChooser::new(0);
         let mut reader = self.stream.subscribe();
         let mut pacer = ViewerPacer::default();
@@ -177,10 +184,15 @@ impl Forwarder {
             tokio::select! {
                 frame = reader.next() => {
                     let Some(frame) = frame else { return };
-                    if frame.keyframe {
-                        pacer.follow_stream_bitrate(layers[chooser.current()].bitrate_bps());
+                    let current = rung(chooser.current(), layers.len());
+                    if current.keyframes_only && !frame.keyframe {
+                        self.stats.frames_withheld.fetch_add(1, Ordering::Relaxed);
+                        continue;
                     }
-                    if self.send(&mut header, &mut pacer, &frame, Delivery::Live(&layers[chooser.current()])).await.is_err() {
+                    if frame.keyframe {
+                        pacer.follow_stream_bitrate(layers[current.layer].bitrate_bps());
+                    }
+                    if self.send(&mut header, &mut pacer, &frame, Delivery::Live(&layers[current.layer])).await.is_err() {
                         return;
                     }
                 }
@@ -197,28 +209,30 @@ impl Forwarder {
                     if let Some(bits_per_second) = switch.step.probe_at_bps {
                         self.link.restart_estimate_from(bits_per_second);
                     }
-                    pacer.follow_stream_bitrate(layers[switch.step.layer].bitrate_bps());
+                    let layer = &layers[rung(switch.step.layer, layers.len()).layer];
+                    pacer.follow_stream_bitrate(layer.bitrate_bps());
                     self.stats.layer_switches.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(path = self.stream.name(), layer = layer_name(switch.step.layer), reason = %switch.step.reason, "viewer switched layer");
+                    tracing::info!(path = self.stream.name(), layer = names[switch.step.layer], reason = %switch.step.reason, "viewer switched layer");
                     self.layer_status.send_modify(|status| {
-                        status.layer = layer_name(switch.step.layer);
+                        status.layer = names[switch.step.layer].clone();
                         status.mode = chooser.mode();
                         status.reason = switch.step.reason;
                     });
-                    if self.send(&mut header, &mut pacer, &keyframe, Delivery::Live(&layers[switch.step.layer])).await.is_err() {
+                    if self.send(&mut header, &mut pacer, &keyframe, Delivery::Live(layer)).await.is_err() {
                         return;
                     }
                 }
-                _ = choice_ticks.tick(), if layers.len() > 1 => {
-                    let bitrates: Vec<Option<f64>> = layers.iter().map(|layer| layer.state().is_live().then(|| layer.bitrate_bps())).collect();
+                _ = choice_ticks.tick() => {
+                    let bitrates = rung_bitrates(&layers);
                     let link = self.link.snapshot();
-                    let inputs = LayerInputs { bitrates: &bitrates, estimate_bps: link.estimated_bitrate_bps, loss_fraction: link.loss_fraction, now: Instant::now() };
+                    let inputs = LayerInputs { bitrates: &bitrates, names: &names, estimate_bps: link.estimated_bitrate_bps, loss_fraction: link.loss_fraction, now: Instant::now() };
                     if let Some(step) = chooser.decide(&inputs) {
                         if pending.as_ref().is_none_or(|switch| switch.step.layer != step.layer) {
-                            let mut reader = layers[step.layer].subscribe();
+                            let layer = &layers[rung(step.layer, layers.len()).layer];
+                            let mut reader = layer.subscribe();
                             reader.skip_to_next_keyframe();
                             // The switch waits for that layer's keyframe: ask its camera for one.
-                            layers[step.layer].request_source_keyframe();
+                            layer.request_source_keyframe();
                             pending = Some(PendingSwitch { step, reader });
                         }
                     }
@@ -228,7 +242,7 @@ impl Forwarder {
                         return;
                     }
                     let pinned = *self.pinned_layer.borrow_and_update();
-                    chooser.pin(pinned.filter(|&layer| layer < layers.len()));
+                    chooser.pin(pinned.filter(|&layer| layer < names.len()));
                     self.layer_status.send_modify(|status| status.mode = chooser.mode());
                     choice_ticks.reset_immediately();
                 }
@@ -239,8 +253,9 @@ impl Forwarder {
                     last_resync = Some(Instant::now());
                     // A camera that honours the request sends a fresh keyframe, where this viewer
                     // resumes sooner than at the camera's next periodic one.
-                    layers[chooser.current()].request_source_keyframe();
-                    let Some(keyframe) = layers[chooser.current()].cached_keyframe() else { continue };
+                    let layer = &layers[rung(chooser.current(), layers.len()).layer];
+                    layer.request_source_keyframe();
+                    let Some(keyframe) = layer.cached_keyframe() else { continue };
                     // Frames after the cached keyframe would reference pictures this viewer
                     // may not have: after the keyframe it continues at the next live one.
                     reader.skip_to_next_keyframe();

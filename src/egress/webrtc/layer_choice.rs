@@ -1,4 +1,6 @@
-//! Which of a path's layers one viewer should get, from its link's estimate and loss.
+//! Which of a path's layers one viewer should get, from its link's estimate and loss. The
+//! "layers" here are the rungs of `layer_ladder`: the path's layers and, below them, the
+//! lowest one's keyframes alone.
 //!
 //! Down at once when the link cannot carry the layer: the estimate stays below the layer's
 //! bitrate for `DOWN_AFTER`, or the viewer reports heavy loss. Up when the estimate clears the
@@ -8,7 +10,6 @@
 //! carry it costs a short congested moment every minute at most, not a flap. The forwarder
 //! switches only at the new layer's next keyframe.
 
-use crate::stream::layer_name;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,8 @@ const PROBE_GRACE: Duration = Duration::from_secs(5);
 pub struct LayerInputs<'a> {
     /// Each layer's bitrate, best first; `None` for a layer that is not live.
     pub bitrates: &'a [Option<f64>],
+    /// Their names, for the reasons given.
+    pub names: &'a [String],
     pub estimate_bps: Option<f64>,
     pub loss_fraction: Option<f64>,
     pub now: Instant,
@@ -125,7 +128,7 @@ impl LayerChooser {
             return None;
         }
         if !live(self.current) {
-            return Some(step(best_live, format!("{} is not live", layer_name(self.current)), None));
+            return Some(step(best_live, format!("{} is not live", inputs.names[self.current]), None));
         }
         if let Some(down) = self.step_down(inputs) {
             return Some(down);
@@ -143,7 +146,7 @@ impl LayerChooser {
         let held = short.is_some() && inputs.now.duration_since(*self.below_since.get_or_insert(inputs.now)) >= DOWN_AFTER;
         let reason = match (lossy, short) {
             (Some(loss), _) => format!("{:.0}% loss", loss * 100.0),
-            (None, Some(estimate)) if held => format!("estimated {} < {} of {}", mbit(estimate), mbit(bitrate), layer_name(self.current)),
+            (None, Some(estimate)) if held => format!("estimated {} < {} of {}", mbit(estimate), mbit(bitrate), inputs.names[self.current]),
             _ => return None,
         };
         // The best lower layer the estimate carries, else the lowest live one.
@@ -163,13 +166,13 @@ impl LayerChooser {
         let better = (best_live..self.current).rev().find(|&layer| inputs.bitrates[layer].is_some())?;
         let better_bitrate = inputs.bitrates[better]?;
         if let Some(estimate) = inputs.estimate_bps.filter(|&estimate| estimate >= better_bitrate * UP_HEADROOM) {
-            let reason = format!("estimated {} carries {} ({})", mbit(estimate), layer_name(better), mbit(better_bitrate));
+            let reason = format!("estimated {} carries {} ({})", mbit(estimate), inputs.names[better], mbit(better_bitrate));
             return Some(step(better, reason, None));
         }
         let due = *self.next_probe.get_or_insert(inputs.now + self.probe_interval);
         (inputs.now >= due).then(|| {
             self.next_probe = Some(inputs.now + self.probe_interval);
-            let reason = format!("trying {} again (every {} s while it fails)", layer_name(better), self.probe_interval.as_secs());
+            let reason = format!("trying {} again (every {} s while it fails)", inputs.names[better], self.probe_interval.as_secs());
             step(better, reason, Some(better_bitrate * UP_HEADROOM))
         })
     }
@@ -194,8 +197,12 @@ mod tests {
         start + Duration::from_millis(ms)
     }
 
+    const NAMES: [&str; 4] = ["main", "sub", "sub2", "keyframes"];
+
     fn inputs(bitrates: &[Option<f64>], estimate_bps: Option<f64>, loss_fraction: Option<f64>, now: Instant) -> LayerInputs<'_> {
-        LayerInputs { bitrates, estimate_bps, loss_fraction, now }
+        static NAMED: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+        let names = NAMED.get_or_init(|| NAMES.iter().map(|name| name.to_string()).collect());
+        LayerInputs { bitrates, names, estimate_bps, loss_fraction, now }
     }
 
     #[test]
@@ -209,6 +216,19 @@ mod tests {
         assert_eq!(chooser.decide(&inputs(&layers, Some(1e6), None, at(start, 400))), None, "the clock starts again");
         let down = chooser.decide(&inputs(&layers, Some(1e6), None, at(start, 900))).expect("a step down");
         assert_eq!((down.layer, down.reason.as_str()), (1, "estimated 1.00 Mbit/s < 2.50 Mbit/s of main"));
+    }
+
+    #[test]
+    fn a_path_of_one_layer_steps_down_to_its_keyframes_and_back_up() {
+        let start = Instant::now();
+        let mut chooser = LayerChooser::new(0);
+        let rungs = [MAIN, Some(100_000.0)];
+        chooser.decide(&inputs(&rungs, Some(5e5), None, start));
+        let down = chooser.decide(&inputs(&rungs, Some(5e5), None, start + DOWN_AFTER)).expect("down");
+        assert_eq!((down.layer, down.reason.as_str()), (1, "estimated 0.50 Mbit/s < 2.50 Mbit/s of main"));
+        chooser.switched_to(1, start + DOWN_AFTER);
+        let up = chooser.decide(&inputs(&rungs, Some(3.3e6), None, start + DOWN_AFTER * 2)).expect("up");
+        assert_eq!(up.layer, 0);
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod forwarder;
 pub mod ice_servers;
 mod keyframe_requests;
 mod layer_choice;
+mod layer_ladder;
 mod link_quality;
 mod mux;
 pub mod network;
