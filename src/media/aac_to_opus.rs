@@ -1,90 +1,42 @@
 //! AAC from cameras to Opus for browsers (WebRTC has no AAC): each access unit is decoded
-//! (symphonia, AAC-LC), mixed down to mono, resampled where Opus does not take the camera's
-//! rate, and cut into 20 ms Opus packets (opus-rs).
+//! (symphonia, AAC-LC) and mixed down to mono; `PcmToOpus` resamples it where Opus does not
+//! take the camera's rate and cuts it into 20 ms Opus packets (opus-rs).
 //!
 //! Packets carry RTP timestamps on Opus's 48 kHz clock, continuous while the camera's are;
 //! each one's capture time is the latest AAC frame's plus the offset of the packet's first
 //! sample from it. A damaged frame is replaced with silence of its length and a gap of a few
 //! frames is filled with silence, so the timestamps run on; a longer gap starts a new run.
 
-use super::resampler::{Resampler, UnsupportedRatio};
-use bytes::Bytes;
-use opus_rs::{Application, OpusEncoder};
+use super::pcm_to_opus::{EncodeError, OpusPacket, PcmToOpus};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 use symphonia::core::codecs::audio::well_known::CODEC_ID_AAC;
 use symphonia::core::codecs::audio::{AudioCodecParameters, AudioDecoder, AudioDecoderOptions};
 use symphonia::core::packet::PacketRef;
 use symphonia::core::units::{Duration as Frames, Timestamp};
 use symphonia::default::codecs::AacDecoder;
 
-/// Opus's RTP clock, whatever the rate it encodes at (RFC 7587).
-pub const OPUS_CLOCK_RATE: u32 = 48_000;
-/// The packet length WebRTC expects of Opus.
-pub const OPUS_PACKET: Duration = Duration::from_millis(20);
-/// Enough for speech and a camera's ambient sound at any of Opus's rates.
-const OPUS_BITRATE_BPS: i32 = 32_000;
-/// RFC 6716's largest packet.
-const MAX_OPUS_PACKET_BYTES: usize = 1_276;
-/// The rates the Opus encoder takes.
-const OPUS_INPUT_RATES: [u32; 5] = [8_000, 12_000, 16_000, 24_000, 48_000];
 /// Samples per AAC frame: symphonia takes only AAC-LC's 1024.
 const FRAME_SAMPLES: usize = 1024;
-/// A gap in the camera's timestamps up to this long is filled with silence; a longer one, or
-/// a step back, starts a new run of timestamps.
-const MAX_SILENCE_FILL: Duration = Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TranscodeError {
     #[error("the camera's AAC cannot be decoded: {0}")]
     Unsupported(String),
-    #[error(transparent)]
-    Rate(#[from] UnsupportedRatio),
     #[error("a damaged AAC frame ({bytes} bytes) was played as silence: {reason}")]
     DamagedFrame { bytes: usize, reason: String },
-    #[error("the Opus encoder failed: {0}")]
-    Encoder(&'static str),
-}
-
-/// One 20 ms Opus packet.
-#[derive(Debug, Clone)]
-pub struct OpusPacket {
-    /// On the 48 kHz clock.
-    pub timestamp: u64,
-    pub data: Bytes,
-    /// When its first sample was captured.
-    pub captured_at: SystemTime,
-}
-
-/// Where the current run of timestamps stands.
-struct Run {
-    /// The AAC timestamp (in samples) of the run's first sample, and its Opus timestamp.
-    start: i64,
-    start_opus: u64,
-    /// The AAC timestamp the next frame should have.
-    next: i64,
-    /// Samples at the encoder's rate already sent in packets.
-    encoded: u64,
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
 }
 
 pub struct AacToOpus {
     decoder: AacDecoder,
     audio_specific_config: Vec<u8>,
-    /// The AAC's sample rate and channels.
-    sample_rate: u32,
     channels: usize,
-    resampler: Option<Resampler>,
-    encoder: OpusEncoder,
-    encoder_rate: u32,
-    /// Mono samples at the encoder's rate not yet in a packet (less than one packet between
-    /// calls).
-    pending: Vec<f32>,
-    run: Option<Run>,
+    encoder: PcmToOpus,
     /// Scratch space, kept to spare allocations: decoded planes, their mono mix.
     planes: Vec<Vec<f32>>,
     mono: Vec<f32>,
-    /// The latest AAC frame's timestamp and capture time.
-    reference: (i64, SystemTime),
 }
 
 impl AacToOpus {
@@ -98,68 +50,24 @@ impl AacToOpus {
         if channels == 0 {
             return Err(TranscodeError::Unsupported("no channels".into()));
         }
-        let encoder_rate = encoder_rate_for(sample_rate);
-        let resampler = (encoder_rate != sample_rate).then(|| Resampler::new(sample_rate, encoder_rate)).transpose()?;
-        // CELT alone: the lowest delay (2.5 ms of look-ahead; SILK adds more) and the lowest
-        // cost (measured at 16 kHz: 61 µs a packet, against 141-259 µs where SILK is chosen);
-        // at 32 kbit/s it carries speech and a camera's surroundings well.
-        let mut encoder = OpusEncoder::new(encoder_rate as i32, 1, Application::RestrictedLowDelay).map_err(TranscodeError::Encoder)?;
-        encoder.bitrate_bps = OPUS_BITRATE_BPS;
-        Ok(Self {
-            decoder,
-            audio_specific_config: audio_specific_config.to_vec(),
-            sample_rate,
-            channels,
-            resampler,
-            encoder,
-            encoder_rate,
-            pending: Vec::new(),
-            run: None,
-            planes: Vec::new(),
-            mono: Vec::new(),
-            reference: (0, SystemTime::UNIX_EPOCH),
-        })
+        let encoder = PcmToOpus::new(sample_rate)?;
+        Ok(Self { decoder, audio_specific_config: audio_specific_config.to_vec(), channels, encoder, planes: Vec::new(), mono: Vec::new() })
     }
 
     /// The AAC's sample rate, and the rate it is encoded at.
     pub fn rates(&self) -> (u32, u32) {
-        (self.sample_rate, self.encoder_rate)
+        self.encoder.rates()
     }
 
     /// Takes one AAC access unit whose first sample has `timestamp` (in samples at the AAC's
     /// rate) and was captured at `captured_at`, and appends the packets it completes to `out`.
     /// A damaged frame still gives its packets (of silence) before the error.
     pub fn push(&mut self, access_unit: &[u8], timestamp: i64, captured_at: SystemTime, out: &mut Vec<OpusPacket>) -> Result<(), TranscodeError> {
-        self.reference = (timestamp, captured_at);
-        let max_fill = MAX_SILENCE_FILL.as_millis() as i64 * i64::from(self.sample_rate) / 1000;
-        match self.run.as_ref().map(|run| timestamp - run.next) {
-            Some(0) => {}
-            Some(gap) if (1..=max_fill).contains(&gap) => {
-                self.mono.clear();
-                self.mono.resize(gap as usize, 0.0);
-                self.take_samples(out)?;
-            }
-            _ => self.restart(timestamp),
-        }
         let damage = self.decode(access_unit).err();
-        self.take_samples(out)?;
+        self.encoder.push(&self.mono, timestamp, captured_at, out)?;
         match damage {
             Some(reason) => Err(TranscodeError::DamagedFrame { bytes: access_unit.len(), reason }),
             None => Ok(()),
-        }
-    }
-
-    /// Starts a run of timestamps at `timestamp`: the first, or after a long gap or a step
-    /// back (then at the earliest right after the last packet).
-    fn restart(&mut self, timestamp: i64) {
-        let ticks_per_sample = u64::from(OPUS_CLOCK_RATE / self.encoder_rate);
-        let after = self.run.as_ref().map_or(0, |run| run.start_opus + run.encoded * ticks_per_sample);
-        let start_opus = (i128::from(timestamp.max(0)) * i128::from(OPUS_CLOCK_RATE) / i128::from(self.sample_rate)) as u64;
-        self.run = Some(Run { start: timestamp, start_opus: start_opus.max(after), next: timestamp, encoded: 0 });
-        self.pending.clear();
-        if self.resampler.is_some() {
-            // Infallible: the same rates were accepted when the first was made.
-            self.resampler = Resampler::new(self.sample_rate, self.encoder_rate).ok();
         }
     }
 
@@ -195,42 +103,6 @@ impl AacToOpus {
         }));
         Ok(())
     }
-
-    /// Moves `mono` (at the AAC's rate) through the resampler into packets. A packet the
-    /// encoder fails on is left out; its timestamps stay taken.
-    fn take_samples(&mut self, out: &mut Vec<OpusPacket>) -> Result<(), TranscodeError> {
-        let Some(run) = &mut self.run else { return Ok(()) };
-        run.next += self.mono.len() as i64;
-        match &mut self.resampler {
-            Some(resampler) => resampler.process(&self.mono, &mut self.pending),
-            None => self.pending.extend_from_slice(&self.mono),
-        }
-        let packet_samples = self.encoder_rate as usize / 50;
-        let ticks_per_sample = u64::from(OPUS_CLOCK_RATE / self.encoder_rate);
-        let (reference, reference_captured_at) = self.reference;
-        let mut buffer = [0u8; MAX_OPUS_PACKET_BYTES];
-        let mut failure = None;
-        let mut consumed = 0;
-        while self.pending.len() - consumed >= packet_samples {
-            let samples = &self.pending[consumed..consumed + packet_samples];
-            match self.encoder.encode(samples, packet_samples, &mut buffer) {
-                Ok(length) => {
-                    // The packet's first sample, placed from the latest AAC frame's.
-                    let offset = (run.start - reference) as f64 / f64::from(self.sample_rate) + run.encoded as f64 / f64::from(self.encoder_rate);
-                    out.push(OpusPacket {
-                        timestamp: run.start_opus + run.encoded * ticks_per_sample,
-                        data: Bytes::copy_from_slice(&buffer[..length]),
-                        captured_at: shift(reference_captured_at, offset),
-                    });
-                }
-                Err(error) => failure = Some(TranscodeError::Encoder(error)),
-            }
-            run.encoded += packet_samples as u64;
-            consumed += packet_samples;
-        }
-        self.pending.drain(..consumed);
-        failure.map_or(Ok(()), Err)
-    }
 }
 
 fn new_decoder(audio_specific_config: &[u8]) -> Result<AacDecoder, TranscodeError> {
@@ -244,22 +116,12 @@ fn new_decoder(audio_specific_config: &[u8]) -> Result<AacDecoder, TranscodeErro
     }
 }
 
-/// The Opus input rate for AAC at `sample_rate`: the same where Opus takes it, else the next
-/// above (48 kHz above that), so that nothing the camera sent is cut off.
-fn encoder_rate_for(sample_rate: u32) -> u32 {
-    OPUS_INPUT_RATES.into_iter().find(|&rate| rate >= sample_rate).unwrap_or(OPUS_CLOCK_RATE)
-}
-
-fn shift(time: SystemTime, seconds: f64) -> SystemTime {
-    let Ok(by) = Duration::try_from_secs_f64(seconds.abs()) else { return time };
-    let shifted = if seconds >= 0.0 { time.checked_add(by) } else { time.checked_sub(by) };
-    shifted.unwrap_or(time)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::UNIX_EPOCH;
+    use crate::media::opus::OPUS_PACKET;
+    use lookout_testkit::audio::{decode_opus, tone_share};
+    use std::time::{Duration, UNIX_EPOCH};
 
     /// One second of a 440 Hz tone at half scale, as ADTS: made with
     /// `gst-launch-1.0 audiotestsrc num-buffers=44 samplesperbuffer=1024 wave=sine freq=440
@@ -303,27 +165,6 @@ mod tests {
         packets
     }
 
-    /// Decodes packets at 48 kHz and tells how much of the sound past the first 100 ms is at
-    /// `hz` (Goertzel) against all of it.
-    fn share_at(packets: &[OpusPacket], hz: f64) -> f64 {
-        let mut decoder = opus_rs::OpusDecoder::new(48_000, 1).expect("decoder");
-        let mut pcm = Vec::new();
-        for packet in packets {
-            let mut frame = [0f32; 960];
-            let decoded = decoder.decode(&packet.data, 960, &mut frame).expect("decodes");
-            pcm.extend_from_slice(&frame[..decoded]);
-        }
-        let samples = &pcm[4_800..];
-        let coefficient = 2.0 * (2.0 * std::f64::consts::PI * hz / 48_000.0).cos();
-        let (mut s1, mut s2) = (0.0, 0.0);
-        for &x in samples {
-            (s1, s2) = (f64::from(x) + coefficient * s1 - s2, s1);
-        }
-        let at_tone = (s1 * s1 + s2 * s2 - coefficient * s1 * s2) * 2.0 / samples.len() as f64;
-        let total: f64 = samples.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
-        at_tone / total
-    }
-
     #[test]
     fn aac_frames_become_continuous_20ms_opus_packets_with_their_capture_times() {
         let start = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
@@ -340,7 +181,9 @@ mod tests {
                 assert!(after.abs_diff(OPUS_PACKET * i as u32) < Duration::from_micros(1), "{rate} Hz: packet {i} captured {after:?} after the first sample");
                 assert!(!packet.data.is_empty() && packet.data.len() < 200, "{rate} Hz: {} bytes at 32 kbit/s", packet.data.len());
             }
-            let share = share_at(&packets, TONE_HZ);
+            // Past the first 100 ms.
+            let sound = decode_opus(packets.iter().map(|p| &p.data[..])).expect("decodes");
+            let share = tone_share(&sound[4_800..], 48_000, TONE_HZ);
             assert!(share > 0.9, "{rate} Hz: {:.0}% of the sound is the tone", share * 100.0);
         }
     }
@@ -403,12 +246,6 @@ mod tests {
         assert!(packets.windows(2).all(|pair| pair[1].timestamp == pair[0].timestamp + 960));
         assert!(AacToOpus::new(&[0xff, 0xff]).is_err(), "a config that makes no sense is refused");
         assert!(AacToOpus::new(&[]).is_err());
-    }
-
-    #[test]
-    fn the_encoder_rate_is_the_camera_rate_or_the_next_above() {
-        let rates: Vec<u32> = [8_000, 11_025, 16_000, 22_050, 32_000, 44_100, 48_000, 96_000].into_iter().map(encoder_rate_for).collect();
-        assert_eq!(rates, [8_000, 12_000, 16_000, 24_000, 48_000, 48_000, 48_000, 48_000]);
     }
 
     /// The cost of one stream and the delay it adds, printed (not asserted): `cargo test

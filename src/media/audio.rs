@@ -1,5 +1,4 @@
-//! Audio frames as sources produce them and egress reads them, and G.711 µ-law encoding for
-//! the synthetic camera.
+//! Audio frames as sources produce them and egress reads them.
 
 use bytes::Bytes;
 use std::time::{Instant, SystemTime};
@@ -54,30 +53,4 @@ pub struct AudioFrame {
     /// When its first sample was captured, on the same clock as the video's `captured_at`.
     pub captured_at: SystemTime,
     pub arrived_at: Instant,
-}
-
-/// One 16-bit linear sample as G.711 µ-law (ITU-T G.711, with the usual bias of 0x84).
-pub fn linear_to_ulaw(sample: i16) -> u8 {
-    const BIAS: i32 = 0x84;
-    const CLIP: i32 = 32_635;
-    let sign = if sample < 0 { 0x80 } else { 0 };
-    let magnitude = (i32::from(sample).abs().min(CLIP)) + BIAS;
-    let exponent = (7 - (magnitude as u32).leading_zeros().saturating_sub(17)).min(7) as i32;
-    let mantissa = (magnitude >> (exponent + 3)) & 0x0f;
-    !(sign | (exponent << 4) as u8 | mantissa as u8)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ulaw_matches_known_values() {
-        // Reference points of the G.711 µ-law table (the same from Python's audioop).
-        assert_eq!(linear_to_ulaw(0), 0xff);
-        assert_eq!(linear_to_ulaw(32_767), 0x80);
-        assert_eq!(linear_to_ulaw(-32_768), 0x00);
-        assert_eq!(linear_to_ulaw(1_000), 0xce);
-        assert_eq!(linear_to_ulaw(-1_000), 0x4e);
-    }
 }

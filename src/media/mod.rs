@@ -1,12 +1,16 @@
 //! Codec facts shared by sources and egress: the video `Frame`, `AudioFrame`, H.264 NAL
-//! helpers, clocks, a camera's AAC as it came, AAC to Opus.
+//! helpers, clocks, a camera's AAC as it came, G.711, Opus, and the transcoders to Opus.
 
 pub mod aac;
 pub mod aac_to_opus;
 pub mod audio;
 pub mod frame;
+pub mod g711;
+pub mod g711_to_opus;
 pub mod h264;
 pub mod ntp;
+pub mod opus;
+pub mod pcm_to_opus;
 mod resampler;
 
 pub use aac::{AacConfig, AacFrame};

@@ -11,7 +11,9 @@
 use super::camera_clock::CameraClock;
 use super::rtsp::{on_rtcp, retina_transport, session_options};
 use crate::config::{RtspSource, Transport};
-use crate::media::aac_to_opus::{AacToOpus, OpusPacket, TranscodeError, OPUS_CLOCK_RATE};
+use crate::media::aac_to_opus::{AacToOpus, TranscodeError};
+use crate::media::opus::OPUS_CLOCK_RATE;
+use crate::media::pcm_to_opus::OpusPacket;
 use crate::media::{AacConfig, AacFrame, AudioCodec, AudioFrame};
 use crate::stream::Stream;
 use anyhow::{anyhow, Context};

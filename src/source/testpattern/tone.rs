@@ -2,7 +2,7 @@
 //! first 100 ms of every second of capture time. The picture's barcode carries the same capture
 //! time, so a player can tell how far apart it shows the two (lip sync).
 
-use crate::media::audio::linear_to_ulaw;
+use crate::media::g711::linear_to_ulaw;
 use crate::media::{AudioCodec, AudioFrame};
 use crate::stream::Stream;
 use std::sync::atomic::{AtomicBool, Ordering};
