@@ -1,8 +1,8 @@
 //! The hub of one path: owns what the source produces and hands it to every reader.
 
-mod aac_feed;
 mod gop;
 mod reader;
+mod recent_feed;
 pub mod registry;
 mod send_delay;
 pub mod state;
@@ -16,8 +16,8 @@ pub use send_delay::SendDelayPercentiles;
 pub use stats::StreamStatsSnapshot;
 
 use crate::media::{AacConfig, AacFrame, AudioCodec, AudioFrame, Frame, VIDEO_CLOCK_RATE};
-use aac_feed::AacFeed;
 use gop::GopCache;
+use recent_feed::RecentFeed;
 use send_delay::SendDelay;
 use stats::StreamStats;
 use timeline::Timeline;
@@ -33,6 +33,13 @@ const READER_QUEUE_FRAMES: usize = 256;
 /// Audio frames a reader may fall behind by (about 2 s of 20 ms frames): audio is small and
 /// never waits for a keyframe, so a lagging reader just skips ahead.
 const AUDIO_QUEUE_FRAMES: usize = 100;
+/// Audio frames kept for a reader that starts at the cached keyframe (an HLS muxer): about
+/// 10 s of 20 ms frames, enough to reach back to it at any usual keyframe interval.
+const RECENT_AUDIO_FRAMES: usize = 512;
+/// AAC access units kept likewise: about 11 s at 48 kHz, more at lower rates.
+const RECENT_AAC_FRAMES: usize = 512;
+/// AAC access units a reader may fall behind by.
+const AAC_QUEUE_FRAMES: usize = 256;
 
 pub struct Stream {
     name: String,
@@ -46,13 +53,14 @@ pub struct Stream {
     /// How long live packets waited in Lookout, and that less the pacer's intended wait.
     send_delay: SendDelay,
     send_delay_beyond_pacing: SendDelay,
-    audio: broadcast::Sender<Arc<AudioFrame>>,
+    /// The audio viewers get (G.711 or Opus), its timestamps continuous across source
+    /// sessions as the video's are.
+    audio: Mutex<RecentFeed<AudioFrame>>,
     /// The codec of the source's audio, once it is known to have some.
     audio_codec: Mutex<Option<AudioCodec>>,
-    /// The audio's timestamps, continuous across source sessions as the video's are.
-    audio_timeline: Mutex<Timeline>,
-    /// The camera's AAC as it came, for HLS.
-    aac: Mutex<AacFeed>,
+    /// The camera's AAC as it came, for HLS, and its config.
+    aac: Mutex<RecentFeed<AacFrame>>,
+    aac_config: Mutex<Option<Arc<AacConfig>>>,
     /// Viewers asked for a keyframe: the source asks the camera, where it can.
     source_keyframe_wanted: tokio::sync::Notify,
 }
@@ -97,10 +105,10 @@ impl Stream {
             lower_layers,
             send_delay: SendDelay::default(),
             send_delay_beyond_pacing: SendDelay::default(),
-            audio: broadcast::channel(AUDIO_QUEUE_FRAMES).0,
+            audio: Mutex::new(RecentFeed::new(RECENT_AUDIO_FRAMES, AUDIO_QUEUE_FRAMES, AudioCodec::Pcmu.clock_rate())),
             audio_codec: Mutex::new(None),
-            audio_timeline: Mutex::new(Timeline::new(AudioCodec::Pcmu.clock_rate())),
-            aac: Mutex::new(AacFeed::default()),
+            aac: Mutex::new(RecentFeed::new(RECENT_AAC_FRAMES, AAC_QUEUE_FRAMES, 48_000)),
+            aac_config: Mutex::new(None),
             source_keyframe_wanted: tokio::sync::Notify::new(),
         })
     }
@@ -146,8 +154,8 @@ impl Stream {
         hub.stats.begin_source_session();
         hub.gop.clear();
         drop(hub);
-        self.audio_timeline().begin_session();
-        self.aac().begin_session();
+        lock(&self.audio).begin_session();
+        lock(&self.aac).begin_session();
     }
 
     /// Hands a frame to every reader without waiting for any of them.
@@ -192,44 +200,45 @@ impl Stream {
 
     /// A source says whether its session has audio, and in which codec.
     pub fn set_audio_codec(&self, codec: Option<AudioCodec>) {
-        *self.audio_codec.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = codec;
+        *lock(&self.audio_codec) = codec;
     }
 
     pub fn audio_codec(&self) -> Option<AudioCodec> {
-        *self.audio_codec.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        *lock(&self.audio_codec)
     }
 
     /// Hands an audio frame to every audio reader without waiting for any of them.
-    pub fn publish_audio(&self, mut frame: AudioFrame) {
-        let mut timeline = self.audio_timeline();
-        timeline.set_clock_rate(frame.codec.clock_rate());
-        frame.timestamp = timeline.place(frame.timestamp, Instant::now());
-        drop(timeline);
-        // An error only means that nobody is listening now.
-        let _ = self.audio.send(Arc::new(frame));
+    pub fn publish_audio(&self, frame: AudioFrame) {
+        lock(&self.audio).publish(frame, Instant::now());
     }
 
+    /// The live audio frames.
     pub fn subscribe_audio(&self) -> broadcast::Receiver<Arc<AudioFrame>> {
-        self.audio.subscribe()
+        lock(&self.audio).subscribe_live()
+    }
+
+    /// The last few seconds of audio frames, then a receiver of the live ones.
+    pub fn subscribe_recent_audio(&self) -> (Vec<Arc<AudioFrame>>, broadcast::Receiver<Arc<AudioFrame>>) {
+        lock(&self.audio).subscribe()
     }
 
     /// A source says whether its session has AAC that HLS can carry as it came, and its config.
     pub fn set_aac_config(&self, config: Option<Arc<AacConfig>>) {
-        self.aac().set_config(config);
+        *lock(&self.aac_config) = config;
     }
 
     pub fn aac_config(&self) -> Option<Arc<AacConfig>> {
-        self.aac().config()
+        lock(&self.aac_config).clone()
     }
 
     /// Hands an AAC access unit to every AAC reader without waiting for any of them.
     pub fn publish_aac(&self, frame: AacFrame) {
-        self.aac().publish(frame, Instant::now());
+        lock(&self.aac).publish(frame, Instant::now());
     }
 
     /// The last few seconds of AAC access units, then a receiver of the live ones.
     pub fn subscribe_aac(&self) -> (Vec<Arc<AacFrame>>, broadcast::Receiver<Arc<AacFrame>>) {
-        self.aac().subscribe()
+        lock(&self.aac).subscribe()
     }
 
     /// A new reader: it first gets the cached GOP (starting at a keyframe), then live frames.
@@ -278,18 +287,15 @@ impl Stream {
         self.viewers.load(Ordering::Relaxed)
     }
 
-    fn audio_timeline(&self) -> MutexGuard<'_, Timeline> {
-        self.audio_timeline.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn aac(&self) -> MutexGuard<'_, AacFeed> {
-        self.aac.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     fn lock(&self) -> MutexGuard<'_, Hub> {
-        // A panic while holding this lock leaves only counters half-updated; keep serving.
-        self.hub.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.hub)
     }
+}
+
+/// A panic while holding one of the hub's locks leaves only a frame or a counter half-placed;
+/// keep serving.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 pub struct ViewerGuard(Arc<Stream>);
