@@ -107,20 +107,27 @@ async fn page_plays_a_cameras_aac_as_opus() {
     drop(camera);
 }
 
+/// `demo` over LL-HLS with hls.js: the picture at live latency, and the tone's G.711 as the
+/// Opus Lookout makes of it for HLS, which Chromium decodes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_plays_ll_hls_through_hls_js() {
     let small = PathConfig::TestPattern(TestPatternSettings { width: 640, height: 360, ..Default::default() });
     let server = start_server([("demo", small)]).await;
     wait_live(&server, "demo", Duration::from_secs(10)).await;
     let url = format!("{}?path=demo&transport=hls", server.page_url());
-    let result = tokio::task::spawn_blocking(move || play(&url, &["--width", "640", "--height", "360", "--seconds", "8", "--first-frame-timeout", "20"]))
+    let result = tokio::task::spawn_blocking(move || play(&url, &["--width", "640", "--height", "360", "--seconds", "8", "--first-frame-timeout", "20", "--unmute"]))
         .await
         .expect("join");
     assert_eq!(result["transport"], "hls", "{result}");
     assert_eq!(result["route"], "LL-HLS over HTTP", "{result}");
     assert!(result["latencySamples"].as_u64().unwrap_or(0) > 30, "the barcode was read: {result}");
+    let audio = &result["audio"];
+    assert_eq!(audio["codec"], "opus", "{result}");
+    // Mostly silence, a few bytes a packet, and a beep of about 90-byte packets each second.
+    assert!(audio["decodedBytes"].as_u64().unwrap_or(0) > 1_000, "{result}");
+    assert!(result["errors"].as_array().is_some_and(|e| e.is_empty()), "{result}");
     eprintln!(
-        "demo over LL-HLS (hls.js) in Chromium: first frame {} ms, glass-to-glass p50 {} ms, p95 {} ms",
+        "demo over LL-HLS (hls.js) in Chromium: first frame {} ms, glass-to-glass p50 {} ms, p95 {} ms, audio {audio}",
         result["firstFrameMs"], result["latencyP50Ms"], result["latencyP95Ms"]
     );
 }

@@ -1,11 +1,14 @@
 //! HLS as players see it: ffprobe and ffmpeg (independent of Lookout) read the playlist of
-//! `demo` and of a GStreamer camera path and decode its segments, a camera's AAC beside its
-//! video; bad requests answer 404.
+//! `demo` and of a GStreamer camera path and decode its segments, with the audio beside the
+//! video: a camera's AAC as it came, a camera's Opus as it came, G.711 (the demo's beeping
+//! tone, a camera's A-law) as Opus; bad requests answer 404.
 
 mod common;
 
 use common::{small_pattern, start_server, wait_live};
 use lookout::config::{PathConfig, RtspSource, Transport};
+use lookout::Server;
+use lookout_testkit::audio::{rms, tone_share};
 use lookout_testkit::camera::Camera;
 use lookout_testkit::http;
 use std::process::Command;
@@ -93,44 +96,142 @@ fn probe_streams(path: &str) -> Vec<(String, f64)> {
     streams
 }
 
-/// A camera's AAC goes into the fMP4 as it came, as a second track: the multivariant playlist
-/// names both codecs, ffprobe finds H.264 and AAC in the initialization segment and the first
-/// segment, starting within one AAC frame of each other, and ffmpeg decodes the audio cleanly.
+/// What `path`'s HLS carries beside its video: the multivariant playlist names the video's
+/// codec and `codec`; ffprobe finds H.264 and `probed` in the initialization segment and the
+/// first segment, the audio starting less than `frame_secs` (one audio frame) after the video;
+/// ffmpeg decodes 3 s of the playlist's audio with no error, at least `min_frames` frames.
+/// Returns the initialization segment and the first segment, as one file.
+async fn assert_audio_beside_video(server: &Server, path: &str, (codec, probed): (&str, &str), frame_secs: f64, min_frames: usize) -> Vec<u8> {
+    let addr = server.addr;
+    let get = |uri: String| async move { http::request(addr, "GET", &uri, None, b"").await.expect("request") };
+    let multivariant = get(format!("/hls/{path}/index.m3u8")).await;
+    assert_eq!(multivariant.status, 200, "{}", multivariant.body);
+    assert!(multivariant.body.contains("CODECS=\"avc1.") && multivariant.body.contains(&format!(",{codec}\"")), "{path}: {}", multivariant.body);
+
+    // The muxer's first segment: where both tracks start, from the first keyframe muxed.
+    let playlist = parse_playlist(&get(format!("/hls/{path}/stream.m3u8?_HLS_msn=1")).await.body);
+    let first = *playlist.segments.first().expect("a finished segment");
+    assert_eq!(first, 0, "{path}: the first segment is still listed");
+    let mut file = fetch(addr, &format!("/hls/{path}/init.mp4")).await;
+    file.extend(fetch(addr, &format!("/hls/{path}/seg{first}.m4s")).await);
+    let streams = with_file(&file, probe_streams).await;
+    let codecs: Vec<&str> = streams.iter().map(|(codec, _)| codec.as_str()).collect();
+    assert_eq!(codecs, vec!["h264", probed], "{path}: {streams:?}");
+    let (video_start, audio_start) = (streams[0].1, streams[1].1);
+    assert!((0.0..frame_secs).contains(&(audio_start - video_start)), "{path}: audio starts at its first frame captured after the keyframe: video {video_start} s, audio {audio_start} s");
+    eprintln!("{path}: {probed} in HLS: video starts at {video_start} s, audio at {audio_start} s");
+
+    let url = format!("http://{addr}/hls/{path}/index.m3u8");
+    let frames = tokio::task::spawn_blocking(move || decoded_frames(&url, "a", 3)).await.expect("join");
+    assert!(frames >= min_frames, "{path}: {frames} {probed} frames decoded from 3 s");
+    eprintln!("{path}: ffmpeg decoded {frames} {probed} frames from 3 s of HLS, no error");
+    file
+}
+
+/// Runs `read` on `data` written to a file of its own, off the runtime.
+async fn with_file<T: Send + 'static>(data: &[u8], read: fn(&str) -> T) -> T {
+    static FILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("lookout-hls-{}-{n}.mp4", std::process::id()));
+    std::fs::write(&path, data).expect("write the segment");
+    let name = path.to_string_lossy().into_owned();
+    let result = tokio::task::spawn_blocking(move || read(&name)).await.expect("join");
+    let _ = std::fs::remove_file(&path);
+    result
+}
+
+/// The file's audio decoded by ffmpeg to mono 48 kHz, sample 0 at the file's time zero (the
+/// video's start): silence fills what precedes the first audio frame.
+fn decoded_audio(path: &str) -> Vec<f32> {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-i", path, "-map", "0:a:0", "-af", "aresample=async=1:first_pts=0", "-ac", "1", "-ar", "48000", "-f", "f32le", "-"])
+        .output()
+        .expect("run ffmpeg");
+    let errors = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && errors.trim().is_empty(), "ffmpeg decoded {path}'s audio cleanly: {errors}");
+    output.stdout.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+}
+
+/// A camera's AAC goes into the fMP4 as it came, as a second track, starting within one AAC
+/// frame of the video.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cameras_aac_is_muxed_beside_its_video() {
     let camera = Camera::start(lookout_testkit::free_port(), &["--width", "320", "--height", "180", "--keyint", "30", "--audio", "aac"]).expect("camera");
     let cam = PathConfig::Rtsp(RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: Transport::Tcp });
     let server = start_server([("cam", cam)]).await;
     wait_live(&server, "cam", Duration::from_secs(15)).await;
-    let get = |path: String| async move { http::request(server.addr, "GET", &path, None, b"").await.expect("request") };
-    let multivariant = get("/hls/cam/index.m3u8".into()).await;
-    assert_eq!(multivariant.status, 200, "{}", multivariant.body);
-    assert!(multivariant.body.contains("CODECS=\"avc1.") && multivariant.body.contains(",mp4a.40.2\""), "{}", multivariant.body);
-
-    // The muxer's first segment: where both tracks start, from the first keyframe muxed.
-    let playlist = parse_playlist(&get("/hls/cam/stream.m3u8?_HLS_msn=1".into()).await.body);
-    let first = *playlist.segments.first().expect("a finished segment");
-    assert_eq!(first, 0, "the first segment is still listed");
-    let mut file = fetch(server.addr, "/hls/cam/init.mp4").await;
-    file.extend(fetch(server.addr, &format!("/hls/cam/seg{first}.m4s")).await);
-    let path = std::env::temp_dir().join(format!("lookout-hls-aac-{}.mp4", std::process::id()));
-    std::fs::write(&path, &file).expect("write the segment");
-    let probed = path.clone();
-    let streams = tokio::task::spawn_blocking(move || probe_streams(&probed.to_string_lossy())).await.expect("join");
-    let _ = std::fs::remove_file(&path);
-    let codecs: Vec<&str> = streams.iter().map(|(codec, _)| codec.as_str()).collect();
-    assert_eq!(codecs, vec!["h264", "aac"], "{streams:?}");
-    let (video_start, audio_start) = (streams[0].1, streams[1].1);
-    let aac_frame = 1024.0 / 16_000.0;
-    assert!((0.0..aac_frame).contains(&(audio_start - video_start)), "audio starts at its first frame captured after the keyframe: video {video_start} s, audio {audio_start} s");
-    eprintln!("camera AAC in HLS: video starts at {video_start} s, audio at {audio_start} s");
-
-    let url = format!("http://{}/hls/cam/index.m3u8", server.addr);
-    let frames = tokio::task::spawn_blocking(move || decoded_frames(&url, "a", 3)).await.expect("join");
     // 3 s at 16 kHz is 47 frames of 1024 samples.
-    assert!(frames >= 40, "{frames} AAC frames decoded from 3 s");
-    eprintln!("camera AAC in HLS: ffmpeg decoded {frames} AAC frames from 3 s, no error");
+    assert_audio_beside_video(&server, "cam", ("mp4a.40.2", "aac"), 1024.0 / 16_000.0, 40).await;
     drop(camera);
+}
+
+/// The demo's G.711 tone is transcoded to Opus for HLS: CODECS names opus, the track starts
+/// within a packet (20 ms) of the video, and its beeps sound where they were captured: in the
+/// first 100 ms of each second of capture time, which on the file's timeline lie the
+/// keyframe's fraction of a second early (the video's zero is the keyframe's capture time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demos_g711_is_muxed_as_opus_and_beeps_in_time() {
+    let server = start_server([("demo", small_pattern())]).await;
+    wait_live(&server, "demo", Duration::from_secs(10)).await;
+    // 3 s of 20 ms packets is 150.
+    let file = assert_audio_beside_video(&server, "demo", ("opus", "opus"), 0.02, 140).await;
+    // Keyframes come every 15 frames at 15 fps, each a whole second after the one before: the
+    // first muxed shares this one's fraction of a second.
+    let keyframe = server.registry.get("demo").and_then(|stream| stream.cached_keyframe()).expect("a cached keyframe");
+    let phase = keyframe.captured_at.duration_since(std::time::UNIX_EPOCH).expect("after 1970").subsec_micros() as f64 / 1e6;
+    let audio = with_file(&file, decoded_audio).await;
+    assert!(audio.len() > 48_000, "{} samples decoded", audio.len());
+    // Where the sound starts after a silence, in 5 ms steps; the beeps that lie wholly in the
+    // segment and clear of its first 100 ms (where the track may start mid-beep) are checked.
+    let step = 240;
+    let loud: Vec<bool> = audio.chunks(step).map(|w| rms(w) > 0.05).collect();
+    let onsets: Vec<f64> = (1..loud.len()).filter(|&i| loud[i] && !loud[i - 1]).map(|i| (i * step) as f64 / 48_000.0).collect();
+    let captured: Vec<f64> = (0..4).map(|k| f64::from(k) - phase).collect();
+    let within = |t: &f64| (0.1..audio.len() as f64 / 48_000.0 - 0.11).contains(t);
+    let seconds = |times: &[f64]| times.iter().filter(|t| within(t)).map(|t| format!("{t:.3}")).collect::<Vec<_>>().join(", ");
+    eprintln!("demo: beeps at {} s on the file's timeline, captured at {} s (keyframe {phase:.3} s into its second)", seconds(&onsets), seconds(&captured));
+    // The step, and the keyframe's capture time read against the audio's, within a few ms.
+    let near = |t: f64, times: &[f64]| times.iter().copied().find(|other| (t - other).abs() < 0.015);
+    assert!(onsets.iter().filter(|t| within(t)).all(|&t| near(t, &captured).is_some()), "no beep but at whole seconds: {onsets:?}, captured at {captured:?}");
+    let expected: Vec<f64> = captured.iter().copied().filter(within).collect();
+    assert!(!expected.is_empty(), "a whole beep in the segment: captured at {captured:?}, {} s decoded", audio.len() / 48_000);
+    for expected in expected {
+        let onset = near(expected, &onsets).unwrap_or_else(|| panic!("a beep captured at {expected:.3} s: heard at {onsets:?}"));
+        let start = (onset * 48_000.0) as usize;
+        let beep = &audio[start + 480..start + 4_320];
+        assert!(tone_share(beep, 48_000, 1_000.0) > 0.8, "the beep at {onset:.3} s is the 1 kHz tone: {:.2}", tone_share(beep, 48_000, 1_000.0));
+        let after = &audio[(start + 5_280).min(audio.len())..(start + 40_000).min(audio.len())];
+        assert!(rms(after) < 0.005, "silence after the beep at {onset:.3} s: rms {}", rms(after));
+    }
+}
+
+/// A camera's own Opus goes into the fMP4 as it came; a camera's G.711 (A-law) is transcoded
+/// to Opus like the demo's. Both decode to the camera's 440 Hz tone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cameras_opus_and_g711_are_muxed_as_opus() {
+    let mut cameras = Vec::new();
+    let mut paths = Vec::new();
+    for (name, audio) in [("opus", "opus"), ("alaw", "pcma")] {
+        let camera = Camera::start(lookout_testkit::free_port(), &["--width", "320", "--height", "180", "--keyint", "30", "--audio", audio]).expect("camera");
+        paths.push((name, PathConfig::Rtsp(RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: Transport::Tcp })));
+        cameras.push(camera);
+    }
+    let server = start_server(paths).await;
+    for path in ["opus", "alaw"] {
+        wait_live(&server, path, Duration::from_secs(15)).await;
+        // The muxer starts at the cached keyframe: let it be one captured after the camera's
+        // audio began (its Opus comes over a session of its own, opened after the video's).
+        let mut audio = server.registry.get(path).expect("path").subscribe_audio();
+        tokio::time::timeout(Duration::from_secs(10), audio.recv()).await.expect("audio within 10 s").expect("audio");
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
+        let file = assert_audio_beside_video(&server, path, ("opus", "opus"), 0.02, 140).await;
+        let audio = with_file(&file, decoded_audio).await;
+        // Past the first 100 ms, where the track may not have started yet.
+        let share = tone_share(&audio[4_800..], 48_000, 440.0);
+        assert!(share > 0.8, "{path}: {:.0}% of the sound is the camera's tone", share * 100.0);
+        eprintln!("{path}: {:.0}% of the sound in the first segment is the camera's 440 Hz tone", share * 100.0);
+    }
+    drop(cameras);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

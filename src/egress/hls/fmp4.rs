@@ -1,10 +1,10 @@
 //! CMAF fragmented MP4 (ISO/IEC 14496-12, -15; ISO/IEC 23000-19) for an H.264 video track and,
-//! where the camera sends AAC, an AAC audio track: the initialization segment and one
+//! where the path has audio, an audio track (AAC or Opus): the initialization segment and one
 //! `moof`+`mdat` fragment per run of samples, with a `traf` per track that has samples.
 
+use super::audio_format::AudioFormat;
 use super::boxes::{full_box, mp4_box};
-use super::mp4a;
-use crate::media::{AacConfig, VideoParameters, VIDEO_CLOCK_RATE};
+use crate::media::{VideoParameters, VIDEO_CLOCK_RATE};
 use bytes::{BufMut, Bytes, BytesMut};
 
 pub const VIDEO_TRACK: u32 = 1;
@@ -126,8 +126,8 @@ fn avc1(out: &mut BytesMut, parameters: &VideoParameters) {
 }
 
 /// The initialization segment: `ftyp` and a `moov` describing the video track (id 1) and the
-/// AAC track (id 2) if there is one, with no samples.
-pub fn init_segment(video: &VideoParameters, audio: Option<&AacConfig>) -> Bytes {
+/// audio track (id 2) if there is one, with no samples.
+pub fn init_segment(video: &VideoParameters, audio: Option<&AudioFormat>) -> Bytes {
     let mut out = BytesMut::with_capacity(1024);
     mp4_box(&mut out, b"ftyp", |out| {
         out.put_slice(b"iso6");
@@ -151,9 +151,9 @@ pub fn init_segment(video: &VideoParameters, audio: Option<&AacConfig>) -> Bytes
         });
         let video_track = Track { id: VIDEO_TRACK, timescale: VIDEO_CLOCK_RATE, handler: b"vide", name: "Lookout video", size: Some((video.width, video.height)) };
         trak(out, &video_track, |out| avc1(out, video));
-        if let Some(config) = audio {
-            let audio_track = Track { id: AUDIO_TRACK, timescale: config.sample_rate, handler: b"soun", name: "Lookout audio", size: None };
-            trak(out, &audio_track, |out| mp4a::sample_entry(out, config));
+        if let Some(format) = audio {
+            let audio_track = Track { id: AUDIO_TRACK, timescale: format.timescale(), handler: b"soun", name: "Lookout audio", size: None };
+            trak(out, &audio_track, |out| format.sample_entry(out));
         }
         mp4_box(out, b"mvex", |out| {
             for id in std::iter::once(VIDEO_TRACK).chain(audio.map(|_| AUDIO_TRACK)) {
@@ -170,7 +170,8 @@ pub fn init_segment(video: &VideoParameters, audio: Option<&AacConfig>) -> Bytes
     out.freeze()
 }
 
-/// One sample of a fragment: a video frame in 4-byte length-prefixed form, or an AAC access unit.
+/// One sample of a fragment: a video frame in 4-byte length-prefixed form, or an audio access
+/// unit (AAC) or packet (Opus).
 pub struct Sample<'a> {
     pub data: &'a [u8],
     /// In the track's timescale.
@@ -238,6 +239,9 @@ pub fn fragment(sequence_number: u32, runs: &[TrackRun<'_>]) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::egress::hls::opus_sample_entry::OpusFormat;
+    use crate::media::AacConfig;
+    use std::sync::Arc;
 
     /// Walks a sequence of boxes, checking every size adds up, and returns their types.
     fn box_types(data: &[u8]) -> Vec<String> {
@@ -277,7 +281,7 @@ mod tests {
     #[test]
     fn init_segment_with_aac_has_a_sound_track_in_the_sample_rate() {
         let config = AacConfig::parse(&[0x11, 0x90]).expect("AAC-LC 48 kHz stereo");
-        let init = init_segment(&parameters(), Some(&config));
+        let init = init_segment(&parameters(), Some(&AudioFormat::Aac(Arc::new(config))));
         let moov = &init[be32(&init, 0) as usize..];
         assert_eq!(box_types(&moov[8..]), vec!["mvhd", "trak", "trak", "mvex"], "boxes in moov");
         let traks = find_all(&init, b"trak");
@@ -293,6 +297,18 @@ mod tests {
         assert_eq!(trex, vec![VIDEO_TRACK, AUDIO_TRACK], "a trex per track");
         let mvhd = find_all(&init, b"mvhd")[0];
         assert_eq!(be32(&init, mvhd + 8 + 96), AUDIO_TRACK + 1, "next track id");
+    }
+
+    #[test]
+    fn init_segment_with_opus_has_an_opus_entry_in_48_khz() {
+        let format = AudioFormat::Opus(OpusFormat { channels: 1, pre_skip: 120 });
+        let init = init_segment(&parameters(), Some(&format));
+        let audio = &init[find_all(&init, b"trak")[1]..];
+        assert_eq!(be32(audio, find_all(audio, b"mdhd")[0] + 20), 48_000, "timescale");
+        let entry = find_all(audio, b"Opus")[0];
+        let dops = find_all(audio, b"dOps")[0];
+        assert_eq!(dops, entry + 36, "dOps follows the audio sample entry's fields");
+        assert_eq!(&audio[dops + 8..dops + 12], &[0, 1, 0, 120], "version, channels, pre-skip");
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! HLS egress: fMP4 segments muxed once per path from the frames the hub already has: its
-//! H.264 video and, where the camera sends AAC, that AAC as it came.
+//! H.264 video and its audio: a camera's AAC as it came, Opus as it came, G.711 made into Opus.
 
+mod audio_feeds;
+mod audio_format;
 mod audio_run;
+mod audio_track;
 mod boxes;
 mod fmp4;
 mod mp4a;
 mod muxer;
+mod opus_sample_entry;
 pub mod playlist;
 
 pub use muxer::{Muxer, Output};

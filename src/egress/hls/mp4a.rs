@@ -2,7 +2,7 @@
 //! (ISO/IEC 14496-14 §5.6), whose MPEG-4 descriptors (ISO/IEC 14496-1 §7.2.6) carry the
 //! AudioSpecificConfig.
 
-use super::boxes::{full_box, mp4_box};
+use super::boxes::{audio_sample_entry, full_box};
 use crate::media::AacConfig;
 use bytes::{BufMut, BytesMut};
 
@@ -31,15 +31,7 @@ fn descriptor(out: &mut BytesMut, tag: u8, body: impl FnOnce(&mut BytesMut)) {
 
 /// The `mp4a` sample entry for `config`.
 pub(super) fn sample_entry(out: &mut BytesMut, config: &AacConfig) {
-    mp4_box(out, b"mp4a", |out| {
-        out.put_bytes(0, 6);
-        out.put_u16(1); // data reference index
-        out.put_bytes(0, 8);
-        out.put_u16(u16::from(config.channels.max(1)));
-        out.put_u16(16); // sample size
-        out.put_u32(0); // pre-defined, reserved
-        // 16.16 fixed point; rates above 65535 Hz do not fit, and the esds says the rate anyway.
-        out.put_u32(if config.sample_rate <= 0xffff { config.sample_rate << 16 } else { 0 });
+    audio_sample_entry(out, b"mp4a", u16::from(config.channels.max(1)), config.sample_rate, |out| {
         full_box(out, b"esds", 0, 0, |out| {
             descriptor(out, ES_DESCRIPTOR, |out| {
                 out.put_u16(0); // ES_ID

@@ -1,20 +1,19 @@
 //! One HLS muxer per path, shared by all its HLS players: it reads the stream's frames once,
 //! cuts segments at keyframes and parts of about `part_target` within them (LL-HLS), and keeps
 //! the latest few in memory. A segment is its parts one after the other: each part is one
-//! `moof`+`mdat` fragment, holding the video frames of the part and, where the path has AAC,
-//! the access units that start within the part's time.
+//! `moof`+`mdat` fragment, holding the video frames of the part and, where the path has audio,
+//! the audio units (AAC access units, Opus packets) that start within the part's time.
 
-use super::audio_run::AudioRun;
+use super::audio_track::AudioTrack;
 use super::fmp4::{self, Sample, TrackRun, VIDEO_TRACK};
 use super::playlist::{PartInfo, SegmentInfo, PART_HOLD_BACK_PARTS};
-use crate::media::{AacFrame, Frame, VIDEO_CLOCK_RATE};
+use crate::media::{Frame, VIDEO_CLOCK_RATE};
 use crate::stream::Stream;
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 /// Segments kept for players that are behind the live edge.
 const KEPT_SEGMENTS: usize = 6;
@@ -115,7 +114,6 @@ pub struct Muxer {
 }
 
 /// The frames of the part being made, and where its segment began.
-#[derive(Default)]
 struct Cutter {
     segment_start: Option<u64>,
     part: Vec<Arc<Frame>>,
@@ -123,29 +121,12 @@ struct Cutter {
     base_timestamp: Option<u64>,
     base_captured_at: Option<SystemTime>,
     fragments: u32,
-    /// AAC access units received before the initialization segment says whether there is audio.
-    early_audio: Vec<Arc<AacFrame>>,
-    audio: Option<AudioRun>,
+    audio: AudioTrack,
 }
 
 impl Cutter {
-    fn push_audio(&mut self, frame: Arc<AacFrame>) {
-        match &mut self.audio {
-            Some(audio) => audio.push(frame),
-            None if self.base_timestamp.is_none() && self.early_audio.len() < 1024 => self.early_audio.push(frame),
-            None => {}
-        }
-    }
-
-    /// Takes the AAC access units that have arrived, without waiting.
-    fn drain_audio(&mut self, audio: &mut broadcast::Receiver<Arc<AacFrame>>) {
-        loop {
-            match audio.try_recv() {
-                Ok(frame) => self.push_audio(frame),
-                Err(TryRecvError::Lagged(_)) => {}
-                Err(TryRecvError::Empty | TryRecvError::Closed) => return,
-            }
-        }
+    fn new(audio: AudioTrack) -> Self {
+        Self { segment_start: None, part: Vec::new(), base_timestamp: None, base_captured_at: None, fragments: 0, audio }
     }
 
     /// Seconds from the tracks' zero to `timestamp` on the video clock.
@@ -196,10 +177,8 @@ impl Muxer {
 
     /// Reads the stream until `stop` says so.
     pub async fn run(self: Arc<Self>, stream: Arc<Stream>, stop: impl Fn(&Muxer) -> bool) {
-        let (recent_audio, mut audio) = stream.subscribe_aac();
+        let mut cutter = Cutter::new(AudioTrack::subscribe(&stream));
         let mut reader = stream.subscribe();
-        let mut cutter = Cutter { early_audio: recent_audio, ..Cutter::default() };
-        let mut audio_open = true;
         let mut lost = reader.frames_lost();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
@@ -208,14 +187,7 @@ impl Muxer {
                     Some(frame) => frame,
                     None => return,
                 },
-                unit = audio.recv(), if audio_open => {
-                    match unit {
-                        Ok(unit) => cutter.push_audio(unit),
-                        Err(RecvError::Lagged(_)) => {}
-                        Err(RecvError::Closed) => audio_open = false,
-                    }
-                    continue;
-                }
+                () = cutter.audio.receive() => continue,
                 _ = tick.tick() => {
                     if stop(&self) {
                         return;
@@ -230,7 +202,7 @@ impl Muxer {
                 cutter.part.clear();
                 self.output().building = None;
             }
-            cutter.drain_audio(&mut audio);
+            cutter.audio.drain();
             self.accept(&mut cutter, frame, &stream);
         }
     }
@@ -264,24 +236,15 @@ impl Muxer {
         cutter.segment_start = Some(keyframe.timestamp);
         cutter.base_timestamp.get_or_insert(keyframe.timestamp);
         cutter.base_captured_at.get_or_insert(keyframe.captured_at);
-        let segment_secs = cutter.video_secs(keyframe.timestamp);
-        if let Some(audio) = &mut cutter.audio {
-            audio.drop_before(segment_secs);
-        }
+        cutter.audio.drop_before(cutter.video_secs(keyframe.timestamp));
         let mut output = self.output();
         if output.init.is_none() {
-            let aac = stream.aac_config();
-            output.init = Some(fmp4::init_segment(&keyframe.parameters, aac.as_deref()));
+            let audio = cutter.audio.start(stream, keyframe.captured_at);
+            output.init = Some(fmp4::init_segment(&keyframe.parameters, audio.as_ref()));
             output.codec = keyframe.parameters.codec_string();
-            if let Some(config) = aac {
-                output.codec = format!("{},{}", output.codec, config.codec_string());
-                let mut audio = AudioRun::new(config);
-                for unit in std::mem::take(&mut cutter.early_audio) {
-                    audio.push(unit);
-                }
-                cutter.audio = Some(audio);
+            if let Some(audio) = audio {
+                output.codec = format!("{},{}", output.codec, audio.codec_string());
             }
-            cutter.early_audio.clear();
             output.width = keyframe.parameters.width;
             output.height = keyframe.parameters.height;
         }
@@ -304,10 +267,7 @@ impl Muxer {
         cutter.fragments += 1;
         let decode_time = first.timestamp - cutter.base_timestamp.unwrap_or(first.timestamp);
         let end_secs = cutter.video_secs(end);
-        let audio = match (&mut cutter.audio, cutter.base_captured_at) {
-            (Some(audio), Some(origin)) => audio.take_until(origin, end_secs),
-            _ => None,
-        };
+        let audio = cutter.base_captured_at.and_then(|origin| cutter.audio.take_until(origin, end_secs));
         let mut runs = vec![TrackRun { track_id: VIDEO_TRACK, decode_time, samples }];
         runs.extend(audio.as_ref().map(|audio| audio.track_run()));
         let part = Part {
