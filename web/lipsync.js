@@ -2,10 +2,10 @@
 //
 // Lookout's sender reports map audio and video to one capture clock, so the browser's
 // `estimatedPlayoutTimestamp` of each track says which moment of capture it plays now. Chromium
-// syncs the two itself but leaves a gap under 30 ms alone, and its audio estimate (jitter
-// buffer plus output device) sat 20-30 ms behind the picture on every run here: the sound of
-// the test pattern's beeps came 25-66 ms after their pictures. The audio's delay cannot be cut
-// from the page, the picture's can be raised: this sets the video receiver's
+// syncs the two itself but leaves a gap under 30 ms alone, and by its own estimates the picture
+// ran 20-27 ms ahead of the sound on every run here (the test pattern's beeps came -12 to 55 ms
+// after their pictures; 3-18 ms with this, once settled). The audio's delay cannot be cut from the page,
+// the picture's can be raised: this sets the video receiver's
 // `jitterBufferTarget` so the two estimates meet, and lets go of it while the page is muted,
 // when the lowest video latency matters more than sync.
 

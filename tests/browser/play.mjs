@@ -16,7 +16,8 @@
 // its capture (audioLatencyMs, the median) beside the picture's latency from the barcode: their
 // difference is how far apart the browser plays sound and picture (lipSyncMs, positive when the
 // sound comes late). It unmutes the page first, as sync matters, and the page keeps it, only
-// while the sound is heard.
+// while the sound is heard; beeps of the first SETTLE_MS, while the page and the browser's
+// own sync still move the picture, are left out (all are in beepLatenciesMs).
 //
 // With --unmute, it clicks the page's Unmute button once the first frame is rendered, so that
 // the audio figures carry the sound's level (totalAudioEnergy).
@@ -53,6 +54,7 @@ if (!args.url) {
   process.exit(2);
 }
 
+const SETTLE_MS = 5000;
 const failures = [];
 const { context, close } = await launch();
 let result = {};
@@ -127,16 +129,17 @@ try {
     f = await figures();
   }
   if (args['lip-sync'] && !failures.length) {
-    const onsets = await page.evaluate(() => window.beepOnsetsMs);
+    const { onsets, since } = await page.evaluate(() => ({ onsets: window.beepOnsetsMs, since: window.listeningSinceMs }));
     // A beep starts at a whole second of capture time: its latency is how far past one it was heard.
-    const heard = onsets.map((ms) => Math.round(ms % 1000)).sort((a, b) => a - b);
+    const latency = (ms) => Math.round(ms % 1000);
+    const heard = onsets.filter((ms) => ms - since >= SETTLE_MS).map(latency).sort((a, b) => a - b);
     const videoLatencies = [...f.latencyMs.slice(-90)].sort((a, b) => a - b);
     if (heard.length < 2 || !videoLatencies.length) {
       failures.push(`lip sync: ${heard.length} beeps heard, ${videoLatencies.length} frames read`);
     } else {
       result.audioLatencyMs = heard[Math.floor(heard.length / 2)];
       result.lipSyncMs = result.audioLatencyMs - videoLatencies[Math.floor(videoLatencies.length / 2)];
-      result.beepLatenciesMs = heard;
+      result.beepLatenciesMs = onsets.map(latency);
     }
   }
   const sorted = [...f.latencyMs].sort((a, b) => a - b);
@@ -185,6 +188,7 @@ async function listenForBeeps() {
   const track = player.video.srcObject.getAudioTracks()[0];
   const reader = new MediaStreamTrackProcessor({ track }).readable.getReader();
   window.beepOnsetsMs = [];
+  window.listeningSinceMs = performance.timeOrigin + performance.now();
   let quietSamples = 0;
   let outputDelayMs = 0;
   let previousPlayout = null;
