@@ -21,11 +21,12 @@ fn play(url: &str, extra: &[&str]) -> serde_json::Value {
 
 /// The latency the page derives from the capture times Lookout reports (its `clock` messages,
 /// the same mapping as its RTCP sender reports) tells the same story as the barcode painted at
-/// capture: capture times, not send times or nonsense.
+/// capture: capture times, not send times or nonsense. Both over the same last 30 frames: under
+/// load Chromium's latency can climb during a run.
 fn assert_reported_latency_agrees_with_the_barcode(result: &serde_json::Value) {
     const AGREEMENT_MS: i64 = 100;
     let reported = result["reportedLatencyMs"].as_i64().unwrap_or_else(|| panic!("no latency from the reported capture times: {result}"));
-    let barcode = result["latencyP50Ms"].as_i64().unwrap_or_else(|| panic!("no barcode latency: {result}"));
+    let barcode = result["latencyRecentP50Ms"].as_i64().unwrap_or_else(|| panic!("no barcode latency: {result}"));
     assert!((reported - barcode).abs() <= AGREEMENT_MS, "capture times say {reported} ms, the barcode {barcode} ms: {result}");
 }
 

@@ -158,6 +158,8 @@ try {
     latencySamples: sorted.length,
     latencyP50Ms: pick(0.5),
     latencyP95Ms: pick(0.95),
+    // Over the last 30 frames, the same the page's figure from reported capture times covers.
+    latencyRecentP50Ms: median(f.latencyMs.slice(-30)),
     reportedLatencyMs: f.reportedLatencyMs,
     nackCount: f.nackCount,
     audio: f.audio,
@@ -177,6 +179,12 @@ try {
   await close();
 }
 console.log(JSON.stringify({ ...result, failures }));
+
+function median(values) {
+  if (!values.length) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
 
 // Runs in the page: notes the wall-clock time at which each beep's first sound leaves the
 // audio output (window.beepOnsetsMs). The audio track's samples reach a MediaStreamTrackProcessor

@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 const DOWN_AFTER: Duration = Duration::from_millis(500);
 /// Loss the viewer reports that means congestion whatever the estimate says.
 const HIGH_LOSS: f64 = 0.10;
+/// Receivers report loss about once a second, over the second before: a report this soon after
+/// a switch may still describe the layer left, and would step down a second time for nothing.
+const LOSS_SETTLE: Duration = Duration::from_secs(2);
 /// How far the estimate must clear a better layer's bitrate to move up without a try.
 const UP_HEADROOM: f64 = 1.3;
 const FIRST_PROBE_AFTER: Duration = Duration::from_secs(4);
@@ -71,11 +74,12 @@ pub struct LayerChooser {
     probe_interval: Duration,
     next_probe: Option<Instant>,
     last_step_up: Option<Instant>,
+    last_switch: Option<Instant>,
 }
 
 impl LayerChooser {
     pub fn new(current: usize) -> Self {
-        Self { current, pending: None, pinned: None, below_since: None, probe_interval: FIRST_PROBE_AFTER, next_probe: None, last_step_up: None }
+        Self { current, pending: None, pinned: None, below_since: None, probe_interval: FIRST_PROBE_AFTER, next_probe: None, last_step_up: None, last_switch: None }
     }
 
     pub fn current(&self) -> usize {
@@ -108,6 +112,7 @@ impl LayerChooser {
         }
         self.current = layer;
         self.below_since = None;
+        self.last_switch = Some(now);
     }
 
     /// The layer to move to, if the viewer should move (and is not already on its way).
@@ -138,7 +143,8 @@ impl LayerChooser {
 
     fn step_down(&mut self, inputs: &LayerInputs) -> Option<LayerStep> {
         let bitrate = inputs.bitrates[self.current]?;
-        let lossy = inputs.loss_fraction.filter(|&loss| loss > HIGH_LOSS);
+        let settled = self.last_switch.is_none_or(|at| inputs.now.duration_since(at) >= LOSS_SETTLE);
+        let lossy = inputs.loss_fraction.filter(|&loss| loss > HIGH_LOSS && settled);
         let short = inputs.estimate_bps.filter(|&estimate| estimate < bitrate);
         if short.is_none() {
             self.below_since = None;
@@ -236,6 +242,19 @@ mod tests {
         let mut chooser = LayerChooser::new(0);
         let down = chooser.decide(&inputs(&[MAIN, SUB], Some(9e6), Some(0.2), Instant::now())).expect("a step down");
         assert_eq!((down.layer, down.reason.as_str()), (1, "20% loss"));
+    }
+
+    #[test]
+    fn loss_reported_just_after_a_switch_does_not_step_down_again() {
+        let start = Instant::now();
+        let rungs = [MAIN, SUB, Some(50_000.0)];
+        let mut chooser = LayerChooser::new(0);
+        let down = chooser.decide(&inputs(&rungs, Some(9e6), Some(0.7), start)).expect("down");
+        chooser.switched_to(down.layer, start);
+        // The next report still covers main's lost packets.
+        assert_eq!(chooser.decide(&inputs(&rungs, Some(9e6), Some(0.5), at(start, 1000))), None);
+        let again = chooser.decide(&inputs(&rungs, Some(9e6), Some(0.3), start + LOSS_SETTLE)).expect("sub itself loses");
+        assert_eq!(again.layer, 2);
     }
 
     #[test]

@@ -128,9 +128,7 @@ pub struct Peer {
 
 /// Where the RTCP watchers sit: after the default interceptors on the read path (closest to
 /// the application of them all), so they see what reached the end of the chain.
-const KEYFRAME_REQUEST_SLOT: usize = 14_000;
-const RECEIVER_REPORT_SLOT: usize = 14_001;
-const ACTIVITY_SLOT: usize = 14_002;
+const RTCP_WATCHERS_SLOT: usize = 14_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -181,9 +179,10 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>, audio: Op
         .with(Slot::CongestionControl, CongestionControlBuilder::new(PublishedGcc::new(link.clone())).build())
         .with(Slot::SenderReport, SenderReports::new(sent_frames.clone(), audio_clock.clone()))
         .with(Slot::NackResponder, RtcpTap::new(Retransmitter::new(sent_frames.clone(), nack_stats.clone())))
-        .with(Slot::from(KEYFRAME_REQUEST_SLOT), RtcpTap::new(KeyframeRequestWatcher::new(keyframe_requests.clone())))
-        .with(Slot::from(RECEIVER_REPORT_SLOT), RtcpTap::new(ReceiverReportWatcher::new(link.clone())))
-        .with(Slot::from(ACTIVITY_SLOT), RtcpTap::new(ActivityWatcher(activity.clone())));
+        .with(
+            Slot::from(RTCP_WATCHERS_SLOT),
+            RtcpTap::new((KeyframeRequestWatcher::new(keyframe_requests.clone()), (ReceiverReportWatcher::new(link.clone()), ActivityWatcher(activity.clone())))),
+        );
     let registry = configure_twcc_sender_only(registry, &mut media_engine)?;
     let (events_tx, events) = mpsc::unbounded_channel();
     let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
