@@ -4,10 +4,10 @@
 // `estimatedPlayoutTimestamp` of each track says which moment of capture it plays now. Chromium
 // syncs the two itself but leaves a gap under 30 ms alone, and by its own estimates the picture
 // ran 20-27 ms ahead of the sound on every run here (the test pattern's beeps came -12 to 55 ms
-// after their pictures; 3-18 ms with this, once settled). The audio's delay cannot be cut from the page,
-// the picture's can be raised: this sets the video receiver's
-// `jitterBufferTarget` so the two estimates meet, and lets go of it while the page is muted,
-// when the lowest video latency matters more than sync.
+// after their pictures; 3-18 ms with this, once settled). The audio's delay cannot be cut from
+// the page, the picture's can be raised: this sets the video receiver's `jitterBufferTarget` so
+// the two estimates meet, and lets go of it while the page is muted, when the lowest video
+// latency matters more than sync.
 
 // Gaps smaller than this are left alone: both estimates move by a few ms from second to second.
 const TOLERANCE_MS = 8;

@@ -428,10 +428,14 @@ export class Player extends EventTarget {
     const pair = transport && report.get(transport.selectedCandidatePairId);
     const local = pair && report.get(pair.localCandidateId);
     if (local) this.figures.route = `${local.candidateType} ${local.protocol}`;
-    const videoReceiver = this.pc.getReceivers().find((r) => r.track.kind === 'video');
-    const audible = !this.video.muted && this.pc.getReceivers().some((r) => r.track.kind === 'audio');
-    this.lipSync.update(report, videoReceiver, audible);
-    this.figures.lipSync = this.lipSync.figures;
+    // The session may have closed while its stats were read.
+    if (this.pc) {
+      const receivers = this.pc.getReceivers();
+      const videoReceiver = receivers.find((r) => r.track.kind === 'video');
+      const audible = !this.video.muted && receivers.some((r) => r.track.kind === 'audio');
+      this.lipSync.update(report, videoReceiver, audible);
+      this.figures.lipSync = this.lipSync.figures;
+    }
     report.forEach((s) => {
       if (s.type === 'inbound-rtp' && s.kind === 'audio') {
         const codec = report.get(s.codecId);
