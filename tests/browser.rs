@@ -69,34 +69,36 @@ async fn page_plays_a_gstreamer_camera() {
     drop(camera);
 }
 
+/// Serves a 320x180 test camera sending `audio` (`--audio` of rtsp_camera.py) as path `cam` and
+/// plays it in the page with `query` after `?path=cam` and play.mjs's `args`.
+async fn play_camera_with_audio(audio: &str, query: &str, args: &'static [&'static str]) -> serde_json::Value {
+    let camera = Camera::start(lookout_testkit::free_port(), &["--width", "320", "--height", "180", "--audio", audio]).expect("camera");
+    let source = RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: Transport::Tcp };
+    let server = start_server([("cam", PathConfig::Rtsp(source))]).await;
+    wait_live(&server, "cam", Duration::from_secs(15)).await;
+    let url = format!("{}?path=cam{query}", server.page_url());
+    let result = tokio::task::spawn_blocking(move || play(&url, args)).await.expect("join");
+    drop(camera);
+    result
+}
+
 /// A camera's G.711 (A-law) audio reaches Chromium as it came, beside the video. (Not with
 /// --barcode: the camera's appsrc and a live audio source in one GStreamer pipeline sometimes
 /// never start the video.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_plays_a_cameras_g711_audio() {
-    let camera = Camera::start(lookout_testkit::free_port(), &["--width", "320", "--height", "180", "--audio", "pcma"]).expect("camera");
-    let source = RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: Transport::Tcp };
-    let server = start_server([("cam", PathConfig::Rtsp(source))]).await;
-    wait_live(&server, "cam", Duration::from_secs(15)).await;
-    let url = format!("{}?path=cam", server.page_url());
-    let result = tokio::task::spawn_blocking(move || play(&url, &["--seconds", "3"])).await.expect("join");
+    let result = play_camera_with_audio("pcma", "", &["--seconds", "3"]).await;
     let audio = &result["audio"];
     assert_eq!(audio["codec"], "PCMA", "{result}");
     assert!(audio["packetsReceived"].as_u64().unwrap_or(0) > 100 && audio["packetsLost"] == 0, "{result}");
     assert!(audio["totalSamplesReceived"].as_u64().unwrap_or(0) > 8_000 * 2, "over two seconds of sound decoded: {result}");
-    drop(camera);
 }
 
 /// A camera's AAC (16 kHz, as many send it) reaches Chromium as Opus made by Lookout, which
 /// Chromium's own decoder (libopus) plays: sound, not silence.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_plays_a_cameras_aac_as_opus() {
-    let camera = Camera::start(lookout_testkit::free_port(), &["--width", "320", "--height", "180", "--audio", "aac"]).expect("camera");
-    let source = RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: Transport::Tcp };
-    let server = start_server([("cam", PathConfig::Rtsp(source))]).await;
-    wait_live(&server, "cam", Duration::from_secs(15)).await;
-    let url = format!("{}?path=cam", server.page_url());
-    let result = tokio::task::spawn_blocking(move || play(&url, &["--seconds", "3", "--unmute"])).await.expect("join");
+    let result = play_camera_with_audio("aac", "", &["--seconds", "3", "--unmute"]).await;
     let audio = &result["audio"];
     assert_eq!(audio["codec"], "opus", "{result}");
     assert!(audio["packetsReceived"].as_u64().unwrap_or(0) > 100 && audio["packetsLost"] == 0, "{result}");
@@ -105,7 +107,6 @@ async fn page_plays_a_cameras_aac_as_opus() {
     // tone peaks at 0.8 of full scale, about 0.6 a second.
     assert!(audio["totalAudioEnergy"].as_f64().unwrap_or(0.0) > 0.5, "the camera's tone is heard: {result}");
     eprintln!("Chromium: {audio}");
-    drop(camera);
 }
 
 /// `demo` over LL-HLS with hls.js: the picture at live latency, and the tone's G.711 as the
@@ -137,14 +138,8 @@ async fn page_plays_ll_hls_through_hls_js() {
 /// page reports the stream's audio codec and the bytes of it Chromium decoded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_plays_a_cameras_aac_through_ll_hls() {
-    let camera = Camera::start(lookout_testkit::free_port(), &["--width", "320", "--height", "180", "--audio", "aac"]).expect("camera");
-    let source = RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: Transport::Tcp };
-    let server = start_server([("cam", PathConfig::Rtsp(source))]).await;
-    wait_live(&server, "cam", Duration::from_secs(15)).await;
-    let url = format!("{}?path=cam&transport=hls", server.page_url());
-    let result = tokio::task::spawn_blocking(move || play(&url, &["--width", "320", "--height", "180", "--seconds", "5", "--first-frame-timeout", "20", "--unmute"]))
-        .await
-        .expect("join");
+    let args = &["--width", "320", "--height", "180", "--seconds", "5", "--first-frame-timeout", "20", "--unmute"];
+    let result = play_camera_with_audio("aac", "&transport=hls", args).await;
     assert_eq!(result["transport"], "hls", "{result}");
     let audio = &result["audio"];
     assert_eq!(audio["codec"], "mp4a.40.2", "{result}");
@@ -152,7 +147,6 @@ async fn page_plays_a_cameras_aac_through_ll_hls() {
     assert!(audio["decodedBytes"].as_u64().unwrap_or(0) > 8_000, "{result}");
     assert!(result["errors"].as_array().is_some_and(|e| e.is_empty()), "{result}");
     eprintln!("camera AAC over LL-HLS (hls.js) in Chromium: first frame {} ms, audio {audio}", result["firstFrameMs"]);
-    drop(camera);
 }
 
 /// A viewer joining seconds into a long GOP, from a source that ignores keyframe requests (the
