@@ -76,7 +76,8 @@ impl AudioFeeds {
     }
 }
 
-/// The next frame of `feed`; `None` after it lagged or closed (then it is read no more).
+/// The next frame of `feed`; `None` when it lagged (what it lost is skipped) or closed (then it
+/// is read no more).
 async fn recv<T: Clone>(feed: &mut Option<Receiver<T>>) -> Option<T> {
     let Some(receiver) = feed else { return std::future::pending().await };
     match receiver.recv().await {
