@@ -143,6 +143,8 @@ async fn a_minute_of_camera_faults_disconnects_nobody_and_forwards_no_damaged_fr
     let pauses: Vec<Duration> = received.video_timeline.windows(2).map(|pair| pair[1].0.saturating_sub(pair[0].0)).filter(|gap| *gap > Duration::from_millis(200)).collect();
     eprintln!("after a minute of faults: {stats:?}\nChromium: {page}\nRust viewer: pauses over 200 ms: {pauses:?}, total {:?}", pauses.iter().sum::<Duration>());
     assert!(stats.resyncs + stats.frames_dropped_after_loss > 0, "faults were injected: {stats:?}");
+    // The seed makes one of the faults a 1.5 s stall, whose backlog must not reach viewers.
+    assert!(stats.late_backlogs >= 1 && stats.frames_withheld_late >= 30, "the stall's backlog was withheld: {stats:?}");
     assert_eq!(page["sessionsStarted"].as_u64(), Some(1), "Chromium kept its one session: {page}");
     assert_eq!(page["framesDropped"].as_u64(), Some(0), "and dropped no frame: {page}");
     assert_eq!(viewer.connection_state(), RTCPeerConnectionState::Connected, "the Rust viewer stayed connected");

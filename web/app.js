@@ -117,8 +117,9 @@ function renderPaths(paths) {
       badge.textContent = p.state;
       const detail = document.createElement('small');
       const s = p.stats;
-      const damage = (s && (s.resyncs || s.reconnects || s.frames_dropped_after_loss)
-        ? ` · ${s.reconnects} reconnects, ${s.resyncs} resyncs, ${s.bytes_lost} bytes lost, ${s.frames_dropped_after_loss} frames dropped` : '');
+      const damage = (s && (s.resyncs || s.reconnects || s.frames_dropped_after_loss || s.late_backlogs)
+        ? ` · ${s.reconnects} reconnects, ${s.resyncs} resyncs, ${s.bytes_lost} bytes lost, ${s.frames_dropped_after_loss} frames dropped, ` +
+          `${s.late_backlogs} stalls (${s.frames_withheld_late} late frames withheld)` : '');
       detail.textContent = `${p.source} · ${p.viewers} viewer${p.viewers === 1 ? '' : 's'}` +
         (p.state === 'retrying' ? ` · ${p.error}` : '') + damage;
       item.append(`${p.name} `, badge, detail);

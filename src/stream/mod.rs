@@ -1,5 +1,6 @@
 //! The hub of one path: owns what the source produces and hands it to every reader.
 
+mod catch_up;
 mod gop;
 mod reader;
 mod recent_feed;
@@ -16,6 +17,7 @@ pub use send_delay::SendDelayPercentiles;
 pub use stats::StreamStatsSnapshot;
 
 use crate::media::{AacConfig, AacFrame, AudioCodec, AudioFrame, Frame, VIDEO_CLOCK_RATE};
+use catch_up::{CatchUp, Verdict};
 use gop::GopCache;
 use recent_feed::RecentFeed;
 use send_delay::SendDelay;
@@ -81,6 +83,7 @@ struct Hub {
     gop: GopCache,
     stats: StreamStats,
     timeline: Timeline,
+    catch_up: CatchUp,
 }
 
 impl Stream {
@@ -100,6 +103,7 @@ impl Stream {
                 gop: GopCache::default(),
                 stats: StreamStats::default(),
                 timeline: Timeline::new(VIDEO_CLOCK_RATE),
+                catch_up: CatchUp::new(VIDEO_CLOCK_RATE, Instant::now()),
             }),
             viewers: AtomicUsize::new(0),
             lower_layers,
@@ -151,6 +155,7 @@ impl Stream {
     pub fn begin_source_session(&self) {
         let mut hub = self.lock();
         hub.timeline.begin_session();
+        hub.catch_up.begin_session();
         hub.stats.begin_source_session();
         hub.gop.clear();
         drop(hub);
@@ -167,6 +172,20 @@ impl Stream {
             return;
         }
         frame.timestamp = hub.timeline.place(frame.timestamp, Instant::now());
+        match hub.catch_up.judge(frame.timestamp, frame.keyframe, frame.arrived_at) {
+            Verdict::Forward => {}
+            Verdict::Withhold { began, behind } => {
+                hub.stats.record_withheld_late(began);
+                drop(hub);
+                if began {
+                    tracing::warn!(path = %self.name, behind_ms = behind.as_millis() as u64, "the camera delivered frames late (its connection stalled): withholding them up to a keyframe on time");
+                    // Cameras that honour keyframe requests shorten the wait.
+                    self.request_source_keyframe();
+                }
+                return;
+            }
+            Verdict::Resumed { withheld } => tracing::info!(path = %self.name, withheld, "back to live at a keyframe on time"),
+        }
         let frame = Arc::new(frame);
         hub.stats.record(&frame);
         hub.gop.push(frame.clone());

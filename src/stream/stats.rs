@@ -13,6 +13,8 @@ pub(super) struct StreamStats {
     bytes: u64,
     unusable: u64,
     dropped_after_loss: u64,
+    late_backlogs: u64,
+    withheld_late: u64,
     /// Ingest damage of the source sessions before the current one, and of the current one
     /// (its relay counts from zero).
     damage_before: Damage,
@@ -52,6 +54,10 @@ pub struct StreamStatsSnapshot {
     /// Frames dropped because packets were lost before them (they would decode to smears),
     /// up to the next keyframe.
     pub frames_dropped_after_loss: u64,
+    /// Times the camera delivered a backlog of late frames at once (its connection stalled),
+    /// and the frames withheld from viewers until a keyframe on time (see `catch_up`).
+    pub late_backlogs: u64,
+    pub frames_withheld_late: u64,
     /// Times the camera's TCP stream was resynchronised after lost bytes, and the bytes dropped.
     pub resyncs: u64,
     pub bytes_lost: u64,
@@ -124,6 +130,11 @@ impl StreamStats {
         self.dropped_after_loss += 1;
     }
 
+    pub fn record_withheld_late(&mut self, began_backlog: bool) {
+        self.withheld_late += 1;
+        self.late_backlogs += u64::from(began_backlog);
+    }
+
     /// The current source session's damage so far.
     pub fn set_damage(&mut self, resyncs: u64, bytes_lost: u64) {
         self.damage = Damage { resyncs, bytes_lost };
@@ -143,6 +154,8 @@ impl StreamStats {
             bytes: self.bytes,
             frames_unusable: self.unusable,
             frames_dropped_after_loss: self.dropped_after_loss,
+            late_backlogs: self.late_backlogs,
+            frames_withheld_late: self.withheld_late,
             resyncs: self.damage_before.resyncs + self.damage.resyncs,
             bytes_lost: self.damage_before.bytes_lost + self.damage.bytes_lost,
             reconnects: self.source_sessions.saturating_sub(1),

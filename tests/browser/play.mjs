@@ -87,7 +87,16 @@ try {
     if (args['lip-sync']) await page.evaluate(listenForBeeps);
     // The page starts muted, and Chromium reports no audio level for a muted element.
     if (args.unmute || args['lip-sync']) await page.click('#unmute');
-    await page.waitForTimeout(seconds * 1000);
+    // Sampled while playing, so that a dropped frame can be matched with the server's log.
+    result.framesDroppedAt = [];
+    let droppedSoFar = f.framesDropped;
+    const playUntil = Date.now() + seconds * 1000;
+    while (Date.now() < playUntil) {
+      await page.waitForTimeout(Math.min(250, Math.max(0, playUntil - Date.now())));
+      const dropped = await page.evaluate(() => window.lookout.player.figures.framesDropped);
+      if (dropped !== droppedSoFar) result.framesDroppedAt.push({ at: new Date().toISOString(), framesDropped: dropped });
+      droppedSoFar = dropped;
+    }
     f = await figures();
     const rendered = f.framesRendered - before;
     result.fpsRendered = rendered / seconds;
