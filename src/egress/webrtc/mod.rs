@@ -2,6 +2,7 @@
 
 mod announce;
 mod audio_forwarder;
+pub mod endpoint;
 mod forwarder;
 pub mod ice_servers;
 mod keyframe_requests;

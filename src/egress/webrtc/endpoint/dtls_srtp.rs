@@ -1,0 +1,172 @@
+//! DTLS-SRTP (RFC 5764) for one viewer: Lookout is always the DTLS server (it answers
+//! `setup:passive`, and offers `actpass`, which browsers answer `active`). The handshake runs
+//! over the nominated ICE pair; once it completes, the SRTP master keys are exported from it and
+//! every RTP packet is encrypted by Lookout itself, one context per viewer.
+
+use bytes::BytesMut;
+use rtc::crypto::{HashAlgorithm, RTCCryptoProvider};
+use rtc::dtls::config::{ClientAuthType, ConfigBuilder, ExtendedMasterSecretType, HandshakeConfig, VerifyPeerCertificateFn};
+use rtc::dtls::crypto::Certificate;
+use rtc::dtls::endpoint::{Endpoint, EndpointEvent};
+use rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile;
+use rtc::shared::TransportProtocol;
+use rtc::srtp::context::Context;
+use rtc::srtp::protection_profile::ProtectionProfile;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DtlsError {
+    #[error("DTLS: {0}")]
+    Handshake(String),
+    #[error("DTLS negotiated no SRTP profile Lookout supports")]
+    NoSrtpProfile,
+    #[error("setting up SRTP: {0}")]
+    Srtp(String),
+}
+
+/// Lookout's DTLS identity: one certificate for the process, whose fingerprint every
+/// description carries.
+pub struct Identity {
+    certificate: Certificate,
+    /// `AB:CD:…`, as `a=fingerprint:sha-256` wants it.
+    pub fingerprint: String,
+    pub crypto: Arc<dyn RTCCryptoProvider>,
+}
+
+impl Identity {
+    pub fn generate() -> Result<Self, DtlsError> {
+        let crypto = rtc::crypto::default_provider().map_err(|e| DtlsError::Handshake(format!("no crypto provider: {e}")))?;
+        let certificate = Certificate::generate_self_signed(vec!["lookout".to_owned()], crypto.crypto())
+            .map_err(|e| DtlsError::Handshake(format!("generating the certificate: {e}")))?;
+        let der = certificate.certificate.first().ok_or_else(|| DtlsError::Handshake("generated an empty certificate chain".into()))?;
+        let fingerprint = sha256_fingerprint(der.as_ref(), crypto.as_ref())?;
+        Ok(Self { certificate, fingerprint, crypto })
+    }
+
+    #[cfg(test)]
+    pub fn certificate(&self) -> &Certificate {
+        &self.certificate
+    }
+}
+
+fn sha256_fingerprint(der: &[u8], crypto: &dyn RTCCryptoProvider) -> Result<String, DtlsError> {
+    let digest = crypto.crypto().hash(HashAlgorithm::Sha256, der).map_err(|e| DtlsError::Handshake(format!("hashing a certificate: {e}")))?;
+    Ok(digest.iter().map(|byte| format!("{byte:02X}")).collect::<Vec<_>>().join(":"))
+}
+
+/// SRTP keys of one viewer: `outbound` encrypts what Lookout sends, `inbound` decrypts the
+/// viewer's RTCP.
+pub struct SrtpContexts {
+    pub outbound: Context,
+    pub inbound: Context,
+}
+
+pub struct DtlsServer {
+    endpoint: Endpoint,
+    crypto: Arc<dyn RTCCryptoProvider>,
+}
+
+/// What one datagram of DTLS gave.
+pub enum DtlsProgress {
+    Handshaking,
+    Connected(SrtpContexts),
+    /// The viewer said goodbye (close_notify).
+    Closed,
+}
+
+impl DtlsServer {
+    /// `remote_fingerprint`: the sha-256 fingerprint from the viewer's description; its
+    /// certificate must match it.
+    pub fn new(identity: &Identity, local_addr: SocketAddr, remote_fingerprint: &str) -> Result<Self, DtlsError> {
+        let config = handshake_config(identity, remote_fingerprint)?;
+        Ok(Self { endpoint: Endpoint::new(local_addr, TransportProtocol::UDP, Some(Arc::new(config))), crypto: identity.crypto.clone() })
+    }
+
+    /// Takes in a DTLS datagram from the viewer's nominated address.
+    pub fn on_datagram(&mut self, datagram: &[u8], from: SocketAddr, now: Instant) -> Result<DtlsProgress, DtlsError> {
+        let events = self.endpoint.read(now, from, None, BytesMut::from(datagram)).map_err(|e| DtlsError::Handshake(e.to_string()))?;
+        let mut progress = DtlsProgress::Handshaking;
+        for event in events {
+            match event {
+                EndpointEvent::HandshakeComplete => progress = DtlsProgress::Connected(self.srtp_contexts(from)?),
+                EndpointEvent::PeerClosed => return Ok(DtlsProgress::Closed),
+                // Lookout carries no data channel: application data is ignored.
+                _ => {}
+            }
+        }
+        Ok(progress)
+    }
+
+    /// DTLS records to send (handshake flights, retransmissions, alerts).
+    pub fn poll_transmit(&mut self) -> Option<BytesMut> {
+        self.endpoint.poll_transmit().map(|transmit| transmit.message)
+    }
+
+    /// When the handshake next needs `on_timeout` (a flight to retransmit).
+    pub fn poll_timeout(&self, remote: SocketAddr) -> Option<Instant> {
+        self.endpoint.poll_timeout(&remote)
+    }
+
+    pub fn on_timeout(&mut self, remote: SocketAddr, now: Instant) -> Result<(), DtlsError> {
+        self.endpoint.handle_timeout(remote, now).map_err(|e| DtlsError::Handshake(e.to_string()))
+    }
+
+    /// Queues a close_notify for the viewer.
+    pub fn close(&mut self, remote: SocketAddr, now: Instant) {
+        self.endpoint.stop(now, remote);
+    }
+
+    fn srtp_contexts(&self, remote: SocketAddr) -> Result<SrtpContexts, DtlsError> {
+        let state = self.endpoint.get_connection_state(remote).ok_or_else(|| DtlsError::Handshake("handshake complete without a connection".into()))?;
+        let profile = match state.srtp_protection_profile() {
+            SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm => ProtectionProfile::AeadAes128Gcm,
+            SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80 => ProtectionProfile::Aes128CmHmacSha1_80,
+            _ => return Err(DtlsError::NoSrtpProfile),
+        };
+        let mut config = rtc::srtp::config::Config { profile, ..Default::default() };
+        let material = state
+            .export_keying_material(rtc::srtp::config::LABEL_EXTRACTOR_DTLS_SRTP, &[], config.keying_material_len())
+            .map_err(|e| DtlsError::Srtp(format!("exporting keys: {e}")))?;
+        config.set_session_keys_from_keying_material(material.as_ref(), state.is_client()).map_err(|e| DtlsError::Srtp(e.to_string()))?;
+        let crypto = self.crypto.crypto();
+        let outbound = Context::new(&config.keys.local_master_key, &config.keys.local_master_salt, profile, None, None, crypto)
+            .map_err(|e| DtlsError::Srtp(e.to_string()))?;
+        // Replay protection on what the viewer sends (RTCP): a window of 64, as RFC 3711 suggests.
+        let inbound = Context::new(
+            &config.keys.remote_master_key,
+            &config.keys.remote_master_salt,
+            profile,
+            Some(rtc::srtp::option::srtp_replay_protection(64)),
+            Some(rtc::srtp::option::srtcp_replay_protection(64)),
+            crypto,
+        )
+        .map_err(|e| DtlsError::Srtp(e.to_string()))?;
+        Ok(SrtpContexts { outbound, inbound })
+    }
+}
+
+fn handshake_config(identity: &Identity, remote_fingerprint: &str) -> Result<HandshakeConfig, DtlsError> {
+    let expected = remote_fingerprint.to_ascii_uppercase();
+    let crypto = identity.crypto.clone();
+    // The certificate is self-signed: what authenticates the viewer is that it is the one whose
+    // fingerprint came through signalling.
+    let verify: VerifyPeerCertificateFn = Arc::new(move |certificates: &[Vec<u8>], _| {
+        let presented = certificates.first().ok_or(rtc::shared::error::Error::Other("no certificate".into()))?;
+        match sha256_fingerprint(presented, crypto.as_ref()) {
+            Ok(fingerprint) if fingerprint == expected => Ok(()),
+            _ => Err(rtc::shared::error::Error::Other("certificate fingerprint does not match the description".into())),
+        }
+    });
+    ConfigBuilder::default()
+        .with_crypto_provider(identity.crypto.clone())
+        .with_certificates(vec![identity.certificate.clone()])
+        .with_srtp_protection_profiles(vec![SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm, SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80])
+        .with_client_auth(ClientAuthType::RequireAnyClientCert)
+        .with_insecure_skip_verify(true)
+        .with_verify_peer_certificate(Some(verify))
+        .with_extended_master_secret(ExtendedMasterSecretType::Require)
+        .build(false, None)
+        .map_err(|e| DtlsError::Handshake(format!("configuring DTLS: {e}")))
+}

@@ -1,0 +1,377 @@
+//! One viewer's transport, sans I/O: datagrams in, datagrams out, time passed in. It answers
+//! ICE-lite checks, runs the DTLS handshake as server, then encrypts Lookout's RTP and decrypts
+//! the viewer's RTCP. Datagrams are told apart by their first byte (RFC 7983): STUN 0-3, DTLS
+//! 20-63, SRTP/SRTCP 128-191.
+
+use super::dtls_srtp::{DtlsError, DtlsProgress, DtlsServer, Identity, SrtpContexts};
+use super::ice_lite::{CheckError, IceLite};
+use bytes::BytesMut;
+use rtc::crypto::RTCCryptoProvider;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error(transparent)]
+    Check(#[from] CheckError),
+    #[error(transparent)]
+    Dtls(#[from] DtlsError),
+    #[error("DTLS from {0}, an address no connectivity check came from")]
+    UncheckedAddress(SocketAddr),
+    #[error("undecryptable RTCP: {0}")]
+    Srtcp(String),
+    #[error("cannot encrypt RTP: {0}")]
+    Srtp(String),
+}
+
+/// What a datagram changed, for the session.
+#[derive(Debug)]
+pub enum TransportEvent {
+    /// The handshake completed: media can flow.
+    Connected,
+    /// A decrypted compound RTCP packet from the viewer.
+    Rtcp(BytesMut),
+    /// The viewer closed the connection.
+    Closed,
+}
+
+/// What the viewer's description told about its transport.
+pub struct RemoteTransport {
+    pub ufrag: String,
+    /// Its DTLS certificate's sha-256 fingerprint.
+    pub fingerprint: String,
+}
+
+pub struct Transport {
+    ice: IceLite,
+    dtls: DtlsServer,
+    srtp: Option<SrtpContexts>,
+    crypto: Arc<dyn RTCCryptoProvider>,
+    /// Addresses that passed a connectivity check: the only ones DTLS is taken from.
+    checked: Vec<SocketAddr>,
+    /// STUN responses and DTLS records waiting to be sent.
+    outbox: VecDeque<(SocketAddr, BytesMut)>,
+}
+
+/// A viewer gathers a few candidates; checks from more addresses than this are not remembered.
+const MAX_CHECKED_ADDRESSES: usize = 8;
+
+impl Transport {
+    /// `local_addr`: the socket address the viewer reaches (for DTLS's bookkeeping only).
+    pub fn new(identity: &Identity, local_ufrag: &str, local_password: &str, remote: &RemoteTransport, local_addr: SocketAddr) -> Result<Self, TransportError> {
+        Ok(Self {
+            ice: IceLite::new(local_ufrag, local_password, &remote.ufrag),
+            dtls: DtlsServer::new(identity, local_addr, &remote.fingerprint)?,
+            srtp: None,
+            crypto: identity.crypto.clone(),
+            checked: Vec::new(),
+            outbox: VecDeque::new(),
+        })
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.srtp.is_some() && self.ice.nominated().is_some()
+    }
+
+    /// Where media goes: the nominated address.
+    pub fn destination(&self) -> Option<SocketAddr> {
+        self.ice.nominated()
+    }
+
+    /// When the viewer last proved it is there (a valid connectivity check).
+    pub fn last_check(&self) -> Option<Instant> {
+        self.ice.last_check()
+    }
+
+    pub fn on_datagram(&mut self, datagram: &[u8], from: SocketAddr, now: Instant) -> Result<Option<TransportEvent>, TransportError> {
+        match datagram.first() {
+            Some(0..=3) => {
+                let answer = self.ice.on_check(datagram, from, now, self.crypto.crypto())?;
+                if !self.checked.contains(&from) && self.checked.len() < MAX_CHECKED_ADDRESSES {
+                    self.checked.push(from);
+                }
+                self.outbox.push_back((from, BytesMut::from(&answer.response[..])));
+                Ok(None)
+            }
+            Some(20..=63) => {
+                if !self.checked.contains(&from) {
+                    return Err(TransportError::UncheckedAddress(from));
+                }
+                let progress = self.dtls.on_datagram(datagram, from, now);
+                self.collect_dtls(from);
+                match progress? {
+                    DtlsProgress::Handshaking => Ok(None),
+                    DtlsProgress::Connected(contexts) => {
+                        self.srtp = Some(contexts);
+                        Ok(Some(TransportEvent::Connected))
+                    }
+                    DtlsProgress::Closed => Ok(Some(TransportEvent::Closed)),
+                }
+            }
+            Some(128..=191) => {
+                let Some(srtp) = self.srtp.as_mut() else { return Ok(None) };
+                // RTP from a viewer (Lookout negotiates send-only) is ignored; RTCP's packet
+                // types are 192-223 in the second byte (RFC 5761 §4).
+                if !matches!(datagram.get(1), Some(192..=223)) {
+                    return Ok(None);
+                }
+                let rtcp = srtp.inbound.decrypt_rtcp(datagram).map_err(|e| TransportError::Srtcp(e.to_string()))?;
+                Ok(Some(TransportEvent::Rtcp(rtcp)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Encrypts a marshalled RTP packet for the nominated address; `None` until connected.
+    pub fn protect_rtp(&mut self, packet: &[u8]) -> Result<Option<(SocketAddr, BytesMut)>, TransportError> {
+        let (Some(srtp), Some(to)) = (self.srtp.as_mut(), self.ice.nominated()) else { return Ok(None) };
+        let protected = srtp.outbound.encrypt_rtp(packet).map_err(|e| TransportError::Srtp(e.to_string()))?;
+        Ok(Some((to, protected)))
+    }
+
+    /// Encrypts a marshalled compound RTCP packet (sender reports) likewise.
+    pub fn protect_rtcp(&mut self, packet: &[u8]) -> Result<Option<(SocketAddr, BytesMut)>, TransportError> {
+        let (Some(srtp), Some(to)) = (self.srtp.as_mut(), self.ice.nominated()) else { return Ok(None) };
+        let protected = srtp.outbound.encrypt_rtcp(packet).map_err(|e| TransportError::Srtp(e.to_string()))?;
+        Ok(Some((to, protected)))
+    }
+
+    /// The next STUN response or DTLS record to send.
+    pub fn poll_transmit(&mut self) -> Option<(SocketAddr, BytesMut)> {
+        self.outbox.pop_front()
+    }
+
+    /// When `on_timeout` is next due (a DTLS flight to retransmit).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.checked.iter().filter_map(|remote| self.dtls.poll_timeout(*remote)).min()
+    }
+
+    pub fn on_timeout(&mut self, now: Instant) -> Result<(), TransportError> {
+        for remote in self.checked.clone() {
+            if self.dtls.poll_timeout(remote).is_some_and(|due| due <= now) {
+                self.dtls.on_timeout(remote, now)?;
+                self.collect_dtls(remote);
+            }
+        }
+        Ok(())
+    }
+
+    /// Says goodbye to the viewer (a DTLS close_notify).
+    pub fn close(&mut self, now: Instant) {
+        if let Some(remote) = self.ice.nominated() {
+            self.dtls.close(remote, now);
+            self.collect_dtls(remote);
+        }
+    }
+
+    fn collect_dtls(&mut self, remote: SocketAddr) {
+        while let Some(record) = self.dtls.poll_transmit() {
+            self.outbox.push_back((remote, record));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtc::dtls::config::{ClientAuthType, ConfigBuilder, ExtendedMasterSecretType};
+    use rtc::dtls::endpoint::Endpoint;
+    use rtc::shared::marshal::Marshal;
+    use rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile;
+    use rtc::shared::TransportProtocol;
+    use rtc::srtp::context::Context;
+    use rtc::stun::attributes::{ATTR_ICE_CONTROLLING, ATTR_USERNAME, ATTR_USE_CANDIDATE};
+    use rtc::stun::fingerprint::FINGERPRINT;
+    use rtc::stun::integrity::MessageIntegrity;
+    use rtc::stun::message::{Getter, Message, Setter, BINDING_REQUEST, BINDING_SUCCESS};
+    use rtc::stun::textattrs::TextAttribute;
+    use rtc::stun::xoraddr::XorMappedAddress;
+
+    const SERVER_UFRAG: &str = "srvfrag";
+    const SERVER_PASSWORD: &str = "server-password-of-some-length";
+    const VIEWER_UFRAG: &str = "viewerfrag";
+
+    fn server_addr() -> SocketAddr {
+        "127.0.0.1:40000".parse().expect("address")
+    }
+    fn viewer_addr() -> SocketAddr {
+        "127.0.0.1:50000".parse().expect("address")
+    }
+
+    /// What the viewer's ICE agent sends: a check with its credentials, controlling, nominating.
+    fn check(username: &str, password: &str, controlling: bool, crypto: &dyn rtc::crypto::RTCCrypto) -> Vec<u8> {
+        struct Flag(rtc::stun::attributes::AttrType, Vec<u8>);
+        impl Setter for Flag {
+            fn add_to(&self, m: &mut Message) -> Result<(), rtc::shared::error::Error> {
+                m.add(self.0, &self.1);
+                Ok(())
+            }
+        }
+        let mut message = Message::new();
+        let mut setters: Vec<Box<dyn Setter + '_>> = vec![
+            Box::new(BINDING_REQUEST),
+            Box::new(rtc::stun::message::TransactionId::new()),
+            Box::new(TextAttribute::new(ATTR_USERNAME, username.to_owned())),
+            Box::new(Flag(ATTR_USE_CANDIDATE, Vec::new())),
+        ];
+        if controlling {
+            setters.push(Box::new(Flag(ATTR_ICE_CONTROLLING, 7u64.to_be_bytes().to_vec())));
+        }
+        setters.push(Box::new(MessageIntegrity::new_short_term_integrity_with_provider(password.to_owned(), crypto)));
+        setters.push(Box::new(FINGERPRINT));
+        message.build(&setters).expect("check");
+        message.raw
+    }
+
+    struct Viewer {
+        identity: Identity,
+        dtls: Endpoint,
+    }
+
+    impl Viewer {
+        fn new() -> Self {
+            Self { identity: Identity::generate().expect("identity"), dtls: Endpoint::new(viewer_addr(), TransportProtocol::UDP, None) }
+        }
+
+        fn connect_dtls(&mut self, now: Instant) {
+            let config = ConfigBuilder::default()
+                .with_crypto_provider(self.identity.crypto.clone())
+                .with_certificates(vec![self.identity.certificate().clone()])
+                .with_srtp_protection_profiles(vec![SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm])
+                .with_client_auth(ClientAuthType::RequireAnyClientCert)
+                .with_insecure_skip_verify(true)
+                .with_extended_master_secret(ExtendedMasterSecretType::Require)
+                .build(true, Some(server_addr()))
+                .expect("client config");
+            self.dtls.connect(now, server_addr(), Arc::new(config), None).expect("connect");
+        }
+
+        fn srtp(&self) -> (Context, Context) {
+            let state = self.dtls.get_connection_state(server_addr()).expect("state");
+            let mut config = rtc::srtp::config::Config { profile: rtc::srtp::protection_profile::ProtectionProfile::AeadAes128Gcm, ..Default::default() };
+            let material = state.export_keying_material(rtc::srtp::config::LABEL_EXTRACTOR_DTLS_SRTP, &[], config.keying_material_len()).expect("keys");
+            config.set_session_keys_from_keying_material(material.as_ref(), true).expect("session keys");
+            let crypto = self.identity.crypto.crypto();
+            let local = Context::new(&config.keys.local_master_key, &config.keys.local_master_salt, config.profile, None, None, crypto).expect("local");
+            let remote = Context::new(&config.keys.remote_master_key, &config.keys.remote_master_salt, config.profile, None, None, crypto).expect("remote");
+            (local, remote)
+        }
+    }
+
+    /// Runs checks and the handshake to the end; returns the viewer, connected, or the
+    /// transport's refusal of the handshake.
+    fn connected(transport: &mut Transport, viewer: Viewer, now: Instant) -> Result<Viewer, TransportError> {
+        let mut viewer = viewer;
+        let crypto = viewer.identity.crypto.clone();
+        let request = check(&format!("{SERVER_UFRAG}:{VIEWER_UFRAG}"), SERVER_PASSWORD, true, crypto.crypto());
+        assert!(transport.on_datagram(&request, viewer_addr(), now).expect("check").is_none());
+        let (to, response) = transport.poll_transmit().expect("a response");
+        assert_eq!(to, viewer_addr());
+        let mut response_message = Message::new();
+        response_message.unmarshal_binary(&response).expect("STUN");
+        assert_eq!(response_message.typ, BINDING_SUCCESS);
+        let mut mapped = XorMappedAddress::default();
+        mapped.get_from(&response_message).expect("XOR-MAPPED-ADDRESS");
+        assert_eq!(SocketAddr::new(mapped.ip, mapped.port), viewer_addr(), "tells the viewer where it was seen");
+        MessageIntegrity::check(&mut response_message, SERVER_PASSWORD.as_bytes(), crypto.crypto()).expect("signed with our password");
+        assert_eq!(transport.destination(), Some(viewer_addr()), "nominated");
+
+        viewer.connect_dtls(now);
+        let mut connected = false;
+        for _ in 0..20 {
+            while let Some(record) = viewer.dtls.poll_transmit() {
+                if let Some(TransportEvent::Connected) = transport.on_datagram(&record.message, viewer_addr(), now)? {
+                    connected = true;
+                }
+            }
+            while let Some((to, record)) = transport.poll_transmit() {
+                assert_eq!(to, viewer_addr());
+                viewer.dtls.read(now, server_addr(), None, record).expect("viewer DTLS");
+            }
+            if connected && viewer.dtls.get_connection_state(server_addr()).is_some_and(|s| s.srtp_protection_profile() != SrtpProtectionProfile::Unsupported) {
+                break;
+            }
+        }
+        assert!(connected && transport.is_connected(), "handshake completed");
+        Ok(viewer)
+    }
+
+    fn transport_for(viewer: &Viewer, server: &Identity) -> Transport {
+        let remote = RemoteTransport { ufrag: VIEWER_UFRAG.into(), fingerprint: viewer.identity.fingerprint.clone() };
+        Transport::new(server, SERVER_UFRAG, SERVER_PASSWORD, &remote, server_addr()).expect("transport")
+    }
+
+    #[test]
+    fn a_viewer_checks_handshakes_and_then_media_and_rtcp_flow_encrypted() {
+        let server = Identity::generate().expect("identity");
+        let viewer = Viewer::new();
+        let mut transport = transport_for(&viewer, &server);
+        let now = Instant::now();
+        let viewer = connected(&mut transport, viewer, now).expect("handshake");
+        let (mut viewer_out, mut viewer_in) = viewer.srtp();
+
+        let rtp = rtc::rtp::packet::Packet {
+            header: rtc::rtp::header::Header { version: 2, payload_type: 102, sequence_number: 7, timestamp: 9000, ssrc: 0x1234, ..Default::default() },
+            payload: bytes::Bytes::from_static(b"a slice of a picture"),
+        };
+        let plain = rtp.marshal().expect("marshal");
+        let (to, protected) = transport.protect_rtp(&plain).expect("encrypt").expect("connected");
+        assert_eq!(to, viewer_addr());
+        assert_ne!(&protected[12..], &plain[12..], "the payload is encrypted");
+        assert_eq!(&viewer_in.decrypt_rtp(&protected).expect("the viewer decrypts it")[..], &plain[..]);
+
+        let pli = rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication { sender_ssrc: 1, media_ssrc: 0x1234 };
+        let plain = pli.marshal().expect("marshal");
+        let protected = viewer_out.encrypt_rtcp(&plain).expect("viewer encrypts");
+        match transport.on_datagram(&protected, viewer_addr(), now).expect("RTCP") {
+            Some(TransportEvent::Rtcp(rtcp)) => assert_eq!(&rtcp[..], &plain[..]),
+            other => panic!("expected RTCP, got {other:?}"),
+        }
+        let replayed = transport.on_datagram(&protected, viewer_addr(), now);
+        assert!(matches!(replayed, Err(TransportError::Srtcp(_))), "a replayed packet is refused: {replayed:?}");
+    }
+
+    #[test]
+    fn checks_without_the_right_credentials_or_role_are_refused_unanswered() {
+        let server = Identity::generate().expect("identity");
+        let viewer = Viewer::new();
+        let mut transport = transport_for(&viewer, &server);
+        let crypto = server.crypto.crypto();
+        let now = Instant::now();
+        let cases = [
+            (check(&format!("{SERVER_UFRAG}:{VIEWER_UFRAG}"), "not the password", true, crypto), "wrong password"),
+            (check(&format!("{SERVER_UFRAG}:someoneelse"), SERVER_PASSWORD, true, crypto), "another viewer's ufrag"),
+            (check(&format!("other:{VIEWER_UFRAG}"), SERVER_PASSWORD, true, crypto), "another session"),
+            (check(&format!("{SERVER_UFRAG}:{VIEWER_UFRAG}"), SERVER_PASSWORD, false, crypto), "not controlling"),
+        ];
+        for (request, what) in cases {
+            assert!(transport.on_datagram(&request, viewer_addr(), now).is_err(), "{what}");
+            assert!(transport.poll_transmit().is_none(), "{what}: unanswered");
+        }
+        for cut in [0, 1, 19, 20, 40] {
+            let request = check(&format!("{SERVER_UFRAG}:{VIEWER_UFRAG}"), SERVER_PASSWORD, true, crypto);
+            let _ = transport.on_datagram(&request[..cut.min(request.len())], viewer_addr(), now);
+        }
+        assert_eq!(transport.destination(), None, "nothing was nominated");
+    }
+
+    #[test]
+    fn dtls_from_an_unchecked_address_or_with_another_certificate_is_refused() {
+        let server = Identity::generate().expect("identity");
+        let mut viewer = Viewer::new();
+        let mut transport = transport_for(&viewer, &server);
+        let now = Instant::now();
+        viewer.connect_dtls(now);
+        let hello = viewer.dtls.poll_transmit().expect("client hello");
+        assert!(matches!(transport.on_datagram(&hello.message, viewer_addr(), now), Err(TransportError::UncheckedAddress(_))));
+
+        // A viewer whose certificate is not the one its description named.
+        let impostor = Viewer::new();
+        let mut transport = transport_for(&Viewer::new(), &server);
+        let refused = connected(&mut transport, impostor, now);
+        assert!(matches!(refused, Err(TransportError::Dtls(_))), "the handshake fails");
+        assert!(!transport.is_connected());
+    }
+}
