@@ -6,4 +6,5 @@
 
 pub mod dtls_srtp;
 pub mod ice_lite;
+pub mod sdp;
 pub mod transport;
