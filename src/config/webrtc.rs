@@ -20,6 +20,9 @@ pub struct WebRtcConfig {
     /// Also accept ICE over TCP (RFC 6544, passive), for viewers whose networks block UDP.
     pub ice_tcp: bool,
     pub ice_servers: Vec<IceServerConfig>,
+    /// Serve viewers from Lookout's own endpoint (ICE-lite, DTLS-SRTP and batched sends of its
+    /// own) instead of a webrtc-rs PeerConnection each. Needs the shared port, without ICE-TCP.
+    pub own_endpoint: bool,
 }
 
 impl Default for WebRtcConfig {
@@ -31,6 +34,7 @@ impl Default for WebRtcConfig {
             hide_private_addresses: false,
             ice_tcp: false,
             ice_servers: Vec::new(),
+            own_endpoint: false,
         }
     }
 }
@@ -113,6 +117,8 @@ pub(super) struct FileWebRtc {
     ice_tcp: bool,
     #[serde(default)]
     ice_servers: Vec<FileIceServer>,
+    #[serde(default)]
+    own_endpoint: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,7 +161,18 @@ pub(super) fn webrtc_config(file: FileWebRtc) -> Result<WebRtcConfig, ConfigErro
         .enumerate()
         .map(|(i, server)| ice_server(&format!("webrtc.ice_servers[{i}]"), server))
         .collect::<Result<_, _>>()?;
-    Ok(WebRtcConfig { listen_ips, media_ports, public_ips, hide_private_addresses: file.hide_private_addresses, ice_tcp: file.ice_tcp, ice_servers })
+    if file.own_endpoint && (file.ice_tcp || matches!(media_ports, MediaPorts::Range(_))) {
+        return Err(invalid("webrtc.own_endpoint", "serves the shared UDP port only: leave out webrtc.udp_ports and webrtc.ice_tcp"));
+    }
+    Ok(WebRtcConfig {
+        listen_ips,
+        media_ports,
+        public_ips,
+        hide_private_addresses: file.hide_private_addresses,
+        ice_tcp: file.ice_tcp,
+        ice_servers,
+        own_endpoint: file.own_endpoint,
+    })
 }
 
 fn parse_ip(field: &str, text: &str) -> Result<IpAddr, ConfigError> {

@@ -12,10 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
-use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
-use webrtc::media_stream::track_local::TrackLocal;
+use super::media_sink::MediaSink;
 use webrtc::peer_connection::RTCPeerConnectionState;
-use webrtc::rtp_transceiver::RtpSender;
 
 /// The latest audio RTP timestamp sent and the capture time of its first sample.
 #[derive(Default)]
@@ -28,8 +26,7 @@ impl ClockReference for AudioClock {
 }
 
 pub(super) struct AudioForwarder {
-    pub track: Arc<TrackLocalStaticRTP>,
-    pub sender: Arc<dyn RtpSender>,
+    pub sink: MediaSink,
     pub ssrc: u32,
     pub stream: Arc<Stream>,
     pub state: watch::Receiver<RTCPeerConnectionState>,
@@ -41,7 +38,7 @@ impl AudioForwarder {
         if !track_start::connected(&mut self.state).await {
             return;
         }
-        let Some(payload_type) = track_start::negotiated_payload_type(self.sender.as_ref(), self.stream.name(), "audio").await else { return };
+        let Some(payload_type) = self.sink.payload_type(self.stream.name(), "audio").await else { return };
         let mut audio = self.stream.subscribe_audio();
         let mut sequence_number: u16 = rand::random();
         let timestamp_offset: u32 = rand::random();
@@ -66,7 +63,7 @@ impl AudioForwarder {
             if let Ok(mut clock) = self.clock.0.lock() {
                 *clock = Some((timestamp, frame.captured_at));
             }
-            if self.track.write_rtp(Packet { header, payload: frame.data.clone() }).await.is_err() {
+            if self.sink.write_rtp(Packet { header, payload: frame.data.clone() }).await.is_err() {
                 return;
             }
         }

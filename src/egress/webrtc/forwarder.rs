@@ -18,10 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
-use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
-use webrtc::media_stream::track_local::TrackLocal;
+use super::media_sink::MediaSink;
 use webrtc::peer_connection::RTCPeerConnectionState;
-use webrtc::rtp_transceiver::RtpSender;
 
 /// A new viewer gets the cached GOP at once (its keyframe is the only picture it can start
 /// from) with its timestamps squeezed to this spacing, ending at the newest cached frame's:
@@ -133,8 +131,7 @@ async fn next_keyframe(pending: &mut Option<PendingSwitch>) -> Option<Arc<Frame>
 }
 
 pub(super) struct Forwarder {
-    pub track: Arc<TrackLocalStaticRTP>,
-    pub sender: Arc<dyn RtpSender>,
+    pub sink: MediaSink,
     pub ssrc: u32,
     pub stream: Arc<Stream>,
     pub state: watch::Receiver<RTCPeerConnectionState>,
@@ -155,7 +152,7 @@ impl Forwarder {
         if !track_start::connected(&mut self.state).await {
             return;
         }
-        let Some(payload_type) = track_start::negotiated_payload_type(self.sender.as_ref(), self.stream.name(), "video").await else { return };
+        let Some(payload_type) = self.sink.payload_type(self.stream.name(), "video").await else { return };
         let mut header = RtpHeaderState::new(RtpStreamId { ssrc: self.ssrc, payload_type });
         tracing::info!(path = self.stream.name(), "viewer connected after {} ms", self.created.elapsed().as_millis());
         let layers = self.stream.layers();
@@ -288,8 +285,7 @@ impl Forwarder {
             if release > handed_in {
                 tokio::time::sleep_until(release.into()).await;
             }
-            if let Err(error) = self.track.write_rtp(packet).await {
-                tracing::debug!(%error, "viewer track closed");
+            if self.sink.write_rtp(packet).await.is_err() {
                 return Err(());
             }
             if let Delivery::Live(layer) = delivery {

@@ -9,6 +9,7 @@ mod keyframe_requests;
 mod layer_choice;
 mod layer_ladder;
 mod link_quality;
+mod media_sink;
 mod mux;
 pub mod network;
 mod ports;

@@ -2,6 +2,7 @@
 //! and ICE servers viewers get, and whether Lookout runs ICE-lite.
 
 use super::announce::Announcer;
+use super::endpoint::dtls_srtp::Identity;
 use super::ice_servers;
 use super::mux::{MuxRegistration, MuxRuntime, SharedMediaPort};
 use super::ports::{PortLease, PortPool};
@@ -16,6 +17,8 @@ pub struct Network {
     pub config: WebRtcConfig,
     ports: Ports,
     pub announcer: Arc<Announcer>,
+    /// Lookout's DTLS certificate when it serves viewers from its own endpoint.
+    pub own_endpoint: Option<Arc<Identity>>,
 }
 
 enum Ports {
@@ -67,7 +70,11 @@ impl Network {
             Ports::Range(_) => None,
         };
         let announcer = Arc::new(Announcer::new(config.public_ips.clone(), config.hide_private_addresses, shared_port));
-        Ok(Self { config, ports, announcer })
+        let own_endpoint = match config.own_endpoint {
+            true => Some(Arc::new(Identity::generate().map_err(|e| anyhow::anyhow!("webrtc.own_endpoint: {e}"))?)),
+            false => None,
+        };
+        Ok(Self { config, ports, announcer, own_endpoint })
     }
 
     /// Whether Lookout gathers through its ICE servers itself. It does with a port per viewer;
@@ -120,6 +127,32 @@ impl Network {
         let udp_addrs: Vec<String> = self.config.listen_ips.iter().map(|ip| SocketAddr::new(*ip, port).to_string()).collect();
         let tcp_addrs = if self.config.ice_tcp { udp_addrs.clone() } else { Vec::new() };
         Ok(Binding { udp_addrs, tcp_addrs, runtime, hold })
+    }
+
+    /// The host candidates of a session on the shared port (`None` with a port per viewer):
+    /// each listen address, a wildcard standing for the machine's interfaces of its family.
+    pub fn shared_port_candidates(&self) -> Option<Vec<SocketAddr>> {
+        let Ports::Shared(shared) = &self.ports else { return None };
+        let port = shared.port();
+        let interfaces = rtc::shared::ifaces::ifaces().unwrap_or_default();
+        let mut candidates: Vec<SocketAddr> = Vec::new();
+        for ip in &self.config.listen_ips {
+            let ips: Vec<std::net::IpAddr> = match ip.is_unspecified() {
+                false => vec![*ip],
+                true => interfaces
+                    .iter()
+                    .filter_map(|interface| interface.addr.map(|addr| addr.ip()))
+                    .filter(|found| found.is_ipv4() == ip.is_ipv4() && !found.is_loopback() && !found.is_unspecified())
+                    .collect(),
+            };
+            for ip in ips {
+                let candidate = SocketAddr::new(ip, port);
+                if !candidates.contains(&candidate) {
+                    candidates.push(candidate);
+                }
+            }
+        }
+        Some(candidates)
     }
 
     /// The effective settings, for the startup log.

@@ -6,7 +6,11 @@ use super::keyframe_requests::{KeyframeRequestWatcher, KeyframeRequests};
 use super::link_quality::{LinkQuality, PublishedGcc, ReceiverReportWatcher};
 use super::network::{Network, PortsExhausted, SocketHold};
 use super::retransmitter::{NackStats, Retransmitter};
-use super::rtcp_tap::RtcpTap;
+use super::rtcp_tap::{RtcpObserver, RtcpTap};
+use super::endpoint::connection::{LocalCredentials, OwnConnection};
+use super::endpoint::dtls_srtp::Identity;
+use super::endpoint::peer::OwnPeer;
+use super::endpoint::sdp::{LocalAudio, LocalParameters, LocalVideo};
 use super::sender_reports::SenderReports;
 use super::sent_frames::SentFrames;
 use super::viewer_activity::{ActivityWatcher, ViewerActivity};
@@ -109,8 +113,14 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
+/// A viewer's connection: a webrtc-rs PeerConnection, or a peer of Lookout's own endpoint.
+pub enum Connection {
+    WebRtcRs(Arc<dyn PeerConnection>),
+    Own(Arc<OwnPeer>),
+}
+
 pub struct Peer {
-    pub connection: Arc<dyn PeerConnection>,
+    pub connection: Connection,
     pub events: mpsc::UnboundedReceiver<PeerEvent>,
     pub state: watch::Receiver<RTCPeerConnectionState>,
     pub keyframe_requests: Arc<KeyframeRequests>,
@@ -136,6 +146,8 @@ pub enum BuildError {
     PortsExhausted(crate::config::PortRange),
     #[error("{0}")]
     WebRtc(#[from] webrtc::error::Error),
+    #[error("{0}")]
+    Own(String),
 }
 
 /// ICE credentials made here rather than by webrtc, so that the shared media port knows the
@@ -149,9 +161,14 @@ fn ice_credentials() -> (String, String) {
 
 /// `own_ice_servers`: the ICE servers with the credentials Lookout itself uses; `audio`: the
 /// path's audio codec, the only one offered (the browser answers with the first it supports).
-pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>, audio: Option<AudioCodec>) -> Result<Peer, BuildError> {
+/// `names`: the session's id and its path's name, for the descriptions of the own endpoint.
+pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>, audio: Option<AudioCodec>, names: (&str, &str)) -> Result<Peer, BuildError> {
     let (ufrag, password) = ice_credentials();
     let binding = network.bind(&ufrag).map_err(|PortsExhausted(range)| BuildError::PortsExhausted(range))?;
+    let feedback = Feedback::new();
+    if let Some(identity) = &network.own_endpoint {
+        return build_own(network, identity.clone(), binding.hold, (ufrag, password), audio, names, feedback);
+    }
     let mut media_engine = MediaEngine::default();
     media_engine.register_codec(
         RTCRtpCodecParameters { rtp_codec: h264_codec(), payload_type: H264_PAYLOAD_TYPE },
@@ -165,12 +182,7 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>, audio: Op
         media_engine.register_codec(RTCRtpCodecParameters { rtp_codec: audio_codec(codec), payload_type: codec.payload_type() }, RtpCodecKind::Audio)?;
     }
     configure_simulcast_extension_headers(&mut media_engine)?;
-    let keyframe_requests = Arc::new(KeyframeRequests::default());
-    let sent_frames = Arc::new(SentFrames::default());
-    let nack_stats = Arc::new(NackStats::default());
-    let link = Arc::new(LinkQuality::default());
-    let audio_clock = Arc::new(AudioClock::default());
-    let activity = ViewerActivity::new(Instant::now());
+    let Feedback { keyframe_requests, sent_frames, nack_stats, link, audio_clock, activity } = feedback;
     // Lookout only sends: it makes its own sender reports and answers NACKs itself. webrtc's
     // NACK generator, TWCC receiver and receiver reports would watch for media that never comes.
     // Transport-wide sequence numbers on every packet make the viewer send TWCC feedback, which
@@ -179,10 +191,7 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>, audio: Op
         .with(Slot::CongestionControl, CongestionControlBuilder::new(PublishedGcc::new(link.clone())).build())
         .with(Slot::SenderReport, SenderReports::new(sent_frames.clone(), audio_clock.clone()))
         .with(Slot::NackResponder, RtcpTap::new(Retransmitter::new(sent_frames.clone(), nack_stats.clone())))
-        .with(
-            Slot::from(RTCP_WATCHERS_SLOT),
-            RtcpTap::new((KeyframeRequestWatcher::new(keyframe_requests.clone()), (ReceiverReportWatcher::new(link.clone()), ActivityWatcher(activity.clone())))),
-        );
+        .with(Slot::from(RTCP_WATCHERS_SLOT), RtcpTap::new(watchers(&keyframe_requests, &link, &activity)));
     let registry = configure_twcc_sender_only(registry, &mut media_engine)?;
     let (events_tx, events) = mpsc::unbounded_channel();
     let (state_tx, state) = watch::channel(RTCPeerConnectionState::New);
@@ -214,5 +223,67 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>, audio: Op
         .with_tcp_addrs(binding.tcp_addrs)
         .build()
         .await?;
-    Ok(Peer { connection: Arc::new(connection), events, state, keyframe_requests, sent_frames, nack_stats, link, audio_clock, activity, hold: binding.hold })
+    Ok(Peer { connection: Connection::WebRtcRs(Arc::new(connection)), events, state, keyframe_requests, sent_frames, nack_stats, link, audio_clock, activity, hold: binding.hold })
+}
+
+/// What the viewer's RTCP feeds, and what the forwarders fill for it.
+struct Feedback {
+    keyframe_requests: Arc<KeyframeRequests>,
+    sent_frames: Arc<SentFrames>,
+    nack_stats: Arc<NackStats>,
+    link: Arc<LinkQuality>,
+    audio_clock: Arc<AudioClock>,
+    activity: Arc<ViewerActivity>,
+}
+
+impl Feedback {
+    fn new() -> Self {
+        Self {
+            keyframe_requests: Arc::new(KeyframeRequests::default()),
+            sent_frames: Arc::new(SentFrames::default()),
+            nack_stats: Arc::new(NackStats::default()),
+            link: Arc::new(LinkQuality::default()),
+            audio_clock: Arc::new(AudioClock::default()),
+            activity: ViewerActivity::new(Instant::now()),
+        }
+    }
+}
+
+/// The RTCP watchers that only look: keyframe requests, receiver reports, viewer activity.
+fn watchers(keyframe_requests: &Arc<KeyframeRequests>, link: &Arc<LinkQuality>, activity: &Arc<ViewerActivity>) -> impl RtcpObserver {
+    (KeyframeRequestWatcher::new(keyframe_requests.clone()), (ReceiverReportWatcher::new(link.clone()), ActivityWatcher(activity.clone())))
+}
+
+/// A peer on Lookout's own endpoint, on its place on the shared port.
+fn build_own(
+    network: &Network,
+    identity: Arc<Identity>,
+    hold: SocketHold,
+    (ufrag, password): (String, String),
+    audio: Option<AudioCodec>,
+    (session_id, path): (&str, &str),
+    feedback: Feedback,
+) -> Result<Peer, BuildError> {
+    let SocketHold::SharedPort(registration) = &hold else { return Err(BuildError::Own("the own endpoint needs the shared media port".into())) };
+    let socket = registration.own_socket().map_err(|e| BuildError::Own(format!("the shared media port: {e}")))?;
+    let Feedback { keyframe_requests, sent_frames, nack_stats, link, audio_clock, activity } = feedback;
+    let observers = Box::new((Retransmitter::new(sent_frames.clone(), nack_stats.clone()), watchers(&keyframe_requests, &link, &activity)));
+    let credentials = LocalCredentials { ufrag: ufrag.clone(), password: password.clone() };
+    let connection = OwnConnection::new(identity.clone(), credentials, socket, observers);
+    let local = LocalParameters {
+        ufrag,
+        password,
+        fingerprint: identity.fingerprint.clone(),
+        candidates: network.shared_port_candidates().unwrap_or_default(),
+        cname: format!("lookout-{session_id}"),
+        stream_id: format!("lookout-{path}"),
+        video: LocalVideo { ssrc: rand::random(), rtx_ssrc: rand::random(), track_id: format!("video-{session_id}") },
+        audio: audio.map(|codec| LocalAudio { codec, ssrc: rand::random(), track_id: format!("audio-{session_id}") }),
+    };
+    let state = connection.state();
+    // Every candidate is in the descriptions: no event ever comes, but the channel stays open
+    // for as long as the peer lives (a closed one would end the signalling).
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let peer = Arc::new(OwnPeer::new(connection, local, events_tx));
+    Ok(Peer { connection: Connection::Own(peer), events, state, keyframe_requests, sent_frames, nack_stats, link, audio_clock, activity, hold })
 }

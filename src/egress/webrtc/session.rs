@@ -1,6 +1,7 @@
 //! One viewer of one path over one PeerConnection, whichever signalling set it up (/ws or WHEP).
 
 use super::forwarder::{Forwarder, ForwarderStats, LayerStatus};
+use super::media_sink::MediaSink;
 use super::keyframe_requests::KeyframeRequests;
 use super::link_quality::LinkQuality;
 use super::retransmitter::NackStats;
@@ -9,7 +10,7 @@ pub use super::forwarder::ForwarderStatsSnapshot as SessionStats;
 use super::announce::Announcer;
 use super::audio_forwarder::AudioForwarder;
 use super::network::{Network, SocketHold};
-use super::peer::{self, BuildError, PeerEvent};
+use super::peer::{self, BuildError, Connection, PeerEvent};
 use crate::media::AudioCodec;
 use super::viewer_activity::ViewerActivity;
 use crate::stream::{Stream, ViewerGuard};
@@ -59,7 +60,7 @@ pub enum OfferFrom {
 pub struct ViewerSession {
     pub id: String,
     pub path: String,
-    connection: Arc<dyn PeerConnection>,
+    connection: Connection,
     state: watch::Receiver<RTCPeerConnectionState>,
     events: Mutex<mpsc::UnboundedReceiver<PeerEvent>>,
     announcer: Arc<Announcer>,
@@ -87,39 +88,25 @@ impl ViewerSession {
         }
         let id = random_id();
         let audio = stream.audio_codec();
-        let peer = match peer::build(network, network.own_ice_servers(&id), audio).await {
+        let peer = match peer::build(network, network.own_ice_servers(&id), audio, (&id, stream.name())).await {
             Ok(peer) => peer,
             Err(error @ BuildError::PortsExhausted(_)) => return Err(SessionError::ServerFull(error.to_string())),
             Err(BuildError::WebRtc(error)) => return Err(internal("creating the peer connection")(error)),
+            Err(BuildError::Own(error)) => return Err(SessionError::Internal(format!("creating the viewer's connection: {error}"))),
         };
-        let ssrc = rand::random::<u32>();
-        // The RTX SSRC is used only if the viewer negotiates RTX.
-        let rtx = Some(RTCRtpRtxParameters { ssrc: rand::random() });
-        let track = local_track(stream, &id, RtpCodecKind::Video, ssrc, rtx, peer::h264_codec());
-        let sender = match attach_track(&peer.connection, Arc::clone(&track) as Arc<dyn TrackLocal>, offer_from).await {
-            Ok(sender) => sender,
+        let (video, ssrc, audio_forwarder) = match attach_media(&peer, stream, &id, audio, offer_from).await {
+            Ok(media) => media,
             Err(error) => {
                 // A dropped connection's driver task would run on, detached: close it.
-                let _ = peer.connection.close().await;
+                close_connection(&peer.connection).await;
                 return Err(error);
             }
-        };
-        let audio_forwarder = match audio {
-            Some(codec) => match start_audio(&peer, stream, &id, codec, offer_from).await {
-                Ok(forwarder) => Some(forwarder),
-                Err(error) => {
-                    let _ = peer.connection.close().await;
-                    return Err(error);
-                }
-            },
-            None => None,
         };
         let stats = Arc::new(ForwarderStats::default());
         let (pinned_layer, pinned_layer_rx) = watch::channel(None);
         let (layer_status_tx, layer_status) = watch::channel(LayerStatus::initial(stream.layers().len()));
         let forwarder = Forwarder {
-            track,
-            sender,
+            sink: video,
             ssrc,
             stream: stream.clone(),
             state: peer.state.clone(),
@@ -157,19 +144,25 @@ impl ViewerSession {
 
     /// Lookout's offer (the /ws flow); candidates follow as events.
     pub async fn create_offer(&self) -> Result<String, SessionError> {
-        let offer = self.connection.create_offer(None).await.map_err(|e| SessionError::Internal(format!("creating the offer: {e}")))?;
+        let connection = match &self.connection {
+            Connection::Own(own) => return Ok(self.announcer.sdp(&own.create_offer())),
+            Connection::WebRtcRs(connection) => connection,
+        };
+        let offer = connection.create_offer(None).await.map_err(|e| SessionError::Internal(format!("creating the offer: {e}")))?;
         let sdp = self.announcer.sdp(&offer.sdp);
-        self.connection
-            .set_local_description(offer)
-            .await
-            .map_err(|e| SessionError::Internal(format!("applying the offer: {e}")))?;
+        connection.set_local_description(offer).await.map_err(|e| SessionError::Internal(format!("applying the offer: {e}")))?;
         Ok(sdp)
     }
 
     /// The viewer's answer to Lookout's offer.
     pub async fn accept_answer(&self, sdp: String) -> Result<(), SessionError> {
-        let answer = RTCSessionDescription::answer(sdp).map_err(|e| SessionError::BadSdp(e.to_string()))?;
-        self.connection.set_remote_description(answer).await.map_err(|e| SessionError::BadSdp(e.to_string()))?;
+        match &self.connection {
+            Connection::Own(own) => own.accept_answer(&sdp).map_err(|e| SessionError::BadSdp(e.to_string()))?,
+            Connection::WebRtcRs(connection) => {
+                let answer = RTCSessionDescription::answer(sdp).map_err(|e| SessionError::BadSdp(e.to_string()))?;
+                connection.set_remote_description(answer).await.map_err(|e| SessionError::BadSdp(e.to_string()))?;
+            }
+        }
         self.sockets.remote_description_applied();
         Ok(())
     }
@@ -177,14 +170,19 @@ impl ViewerSession {
     /// Answers the viewer's offer (the WHEP flow) with all candidates included, as WHEP
     /// clients may not trickle.
     pub async fn answer_offer(&self, sdp: String) -> Result<String, SessionError> {
+        let connection = match &self.connection {
+            Connection::Own(own) => {
+                let answer = own.answer_offer(&sdp).map_err(|e| SessionError::BadSdp(e.to_string()))?;
+                self.sockets.remote_description_applied();
+                return Ok(self.announcer.sdp(&answer));
+            }
+            Connection::WebRtcRs(connection) => connection,
+        };
         let offer = RTCSessionDescription::offer(sdp).map_err(|e| SessionError::BadSdp(e.to_string()))?;
-        self.connection.set_remote_description(offer).await.map_err(|e| SessionError::BadSdp(e.to_string()))?;
+        connection.set_remote_description(offer).await.map_err(|e| SessionError::BadSdp(e.to_string()))?;
         self.sockets.remote_description_applied();
-        let answer = self.connection.create_answer(None).await.map_err(|e| SessionError::BadSdp(format!("no usable H.264 video in the offer: {e}")))?;
-        self.connection
-            .set_local_description(answer)
-            .await
-            .map_err(|e| SessionError::Internal(format!("applying the answer: {e}")))?;
+        let answer = connection.create_answer(None).await.map_err(|e| SessionError::BadSdp(format!("no usable H.264 video in the offer: {e}")))?;
+        connection.set_local_description(answer).await.map_err(|e| SessionError::Internal(format!("applying the answer: {e}")))?;
         let _ = tokio::time::timeout(GATHERING_TIMEOUT, async {
             while let Some(event) = self.next_event().await {
                 if matches!(event, SessionEvent::GatheringComplete) {
@@ -193,11 +191,13 @@ impl ViewerSession {
             }
         })
         .await;
-        let local = self.connection.local_description().await;
+        let local = connection.local_description().await;
         local.map(|d| self.announcer.sdp(&d.sdp)).ok_or_else(|| SessionError::Internal("no local description after answering".into()))
     }
 
     pub async fn add_remote_candidate(&self, candidate: IceCandidate) -> Result<(), SessionError> {
+        // ICE-lite learns the viewer's addresses from its checks: its candidates are not needed.
+        let Connection::WebRtcRs(connection) = &self.connection else { return Ok(()) };
         if candidate.candidate.is_empty() {
             return Ok(()); // end of candidates
         }
@@ -208,7 +208,7 @@ impl ViewerSession {
             username_fragment: candidate.username_fragment,
             url: None,
         };
-        self.connection.add_ice_candidate(init).await.map_err(|e| SessionError::BadSdp(format!("bad ICE candidate: {e}")))
+        connection.add_ice_candidate(init).await.map_err(|e| SessionError::BadSdp(format!("bad ICE candidate: {e}")))
     }
 
     /// The next local candidate or gathering event; `None` once the connection is gone.
@@ -259,9 +259,7 @@ impl ViewerSession {
 
     pub async fn close(&self) {
         self.stop_forwarders();
-        if let Err(error) = self.connection.close().await {
-            tracing::debug!(session = %self.id, %error, "closing the peer connection");
-        }
+        close_connection(&self.connection).await;
         tracing::info!(session = %self.id, path = %self.path, "viewer session closed");
     }
 }
@@ -281,14 +279,51 @@ impl Drop for ViewerSession {
     }
 }
 
-/// Adds the audio track and starts feeding it. In a WHEP player's offer without audio the
-/// track is left out of the answer and the forwarder finds no codec negotiated.
-async fn start_audio(peer: &peer::Peer, stream: &Arc<Stream>, id: &str, codec: AudioCodec, offer_from: OfferFrom) -> Result<tokio::task::JoinHandle<()>, SessionError> {
-    let ssrc = rand::random::<u32>();
-    let track = local_track(stream, id, RtpCodecKind::Audio, ssrc, None, peer::audio_codec(codec));
-    let sender = attach_track(&peer.connection, Arc::clone(&track) as Arc<dyn TrackLocal>, offer_from).await?;
-    let forwarder = AudioForwarder { track, sender, ssrc, stream: stream.clone(), state: peer.state.clone(), clock: peer.audio_clock.clone() };
-    Ok(tokio::spawn(forwarder.run()))
+/// The video's sink and SSRC, and the audio's forwarder, started, when the path has sound.
+type AttachedMedia = (MediaSink, u32, Option<tokio::task::JoinHandle<()>>);
+
+/// Adds the tracks to the connection. In a WHEP player's offer without audio the audio is
+/// left out of the answer and its forwarder finds no codec negotiated.
+async fn attach_media(peer: &peer::Peer, stream: &Arc<Stream>, id: &str, audio: Option<AudioCodec>, offer_from: OfferFrom) -> Result<AttachedMedia, SessionError> {
+    let audio_forwarder = |sink: MediaSink, ssrc: u32| {
+        let forwarder = AudioForwarder { sink, ssrc, stream: stream.clone(), state: peer.state.clone(), clock: peer.audio_clock.clone() };
+        tokio::spawn(forwarder.run())
+    };
+    match &peer.connection {
+        Connection::WebRtcRs(connection) => {
+            let ssrc = rand::random::<u32>();
+            // The RTX SSRC is used only if the viewer negotiates RTX.
+            let rtx = Some(RTCRtpRtxParameters { ssrc: rand::random() });
+            let track = local_track(stream, id, RtpCodecKind::Video, ssrc, rtx, peer::h264_codec());
+            let sender = attach_track(connection, Arc::clone(&track) as Arc<dyn TrackLocal>, offer_from).await?;
+            let audio = match audio {
+                Some(codec) => {
+                    let audio_ssrc = rand::random::<u32>();
+                    let track = local_track(stream, id, RtpCodecKind::Audio, audio_ssrc, None, peer::audio_codec(codec));
+                    let sender = attach_track(connection, Arc::clone(&track) as Arc<dyn TrackLocal>, offer_from).await?;
+                    Some(audio_forwarder(MediaSink::Track { track, sender }, audio_ssrc))
+                }
+                None => None,
+            };
+            Ok((MediaSink::Track { track, sender }, ssrc, audio))
+        }
+        Connection::Own(own) => {
+            let (ssrc, audio_ssrc) = own.ssrcs();
+            let audio = audio.zip(audio_ssrc).map(|(codec, audio_ssrc)| audio_forwarder(MediaSink::Own { peer: own.clone(), audio: Some(codec) }, audio_ssrc));
+            Ok((MediaSink::Own { peer: own.clone(), audio: None }, ssrc, audio))
+        }
+    }
+}
+
+async fn close_connection(connection: &Connection) {
+    match connection {
+        Connection::WebRtcRs(connection) => {
+            if let Err(error) = connection.close().await {
+                tracing::debug!(%error, "closing the peer connection");
+            }
+        }
+        Connection::Own(own) => own.connection.close(),
+    }
 }
 
 /// A track of the session. Audio and video share one media stream id, which is what makes a

@@ -1,7 +1,8 @@
-//! DTLS-SRTP (RFC 5764) for one viewer: Lookout is always the DTLS server (it answers
-//! `setup:passive`, and offers `actpass`, which browsers answer `active`). The handshake runs
-//! over the nominated ICE pair; once it completes, the SRTP master keys are exported from it and
-//! every RTP packet is encrypted by Lookout itself, one context per viewer.
+//! DTLS-SRTP (RFC 5764) for one viewer. Lookout answers `setup:passive` and offers `actpass`:
+//! it is the DTLS server, unless the viewer answers its offer `passive` (webrtc-rs does, to an
+//! ICE-lite offerer), when it is the client and starts the handshake once the viewer has
+//! nominated its address. Once the handshake completes, the SRTP master keys are exported from
+//! it and every RTP packet is encrypted by Lookout itself, one context per viewer.
 
 use bytes::BytesMut;
 use rtc::crypto::{HashAlgorithm, RTCCryptoProvider};
@@ -63,9 +64,18 @@ pub struct SrtpContexts {
     pub inbound: Context,
 }
 
-pub struct DtlsServer {
+/// Which side of the handshake Lookout takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DtlsRole {
+    Server,
+    Client,
+}
+
+pub struct Dtls {
     endpoint: Endpoint,
     crypto: Arc<dyn RTCCryptoProvider>,
+    /// As client: the configuration to connect with, until the handshake is started.
+    client_config: Option<Arc<HandshakeConfig>>,
 }
 
 /// What one datagram of DTLS gave.
@@ -76,12 +86,24 @@ pub enum DtlsProgress {
     Closed,
 }
 
-impl DtlsServer {
+impl Dtls {
     /// `remote_fingerprint`: the sha-256 fingerprint from the viewer's description; its
     /// certificate must match it.
-    pub fn new(identity: &Identity, local_addr: SocketAddr, remote_fingerprint: &str) -> Result<Self, DtlsError> {
-        let config = handshake_config(identity, remote_fingerprint)?;
-        Ok(Self { endpoint: Endpoint::new(local_addr, TransportProtocol::UDP, Some(Arc::new(config))), crypto: identity.crypto.clone() })
+    pub fn new(identity: &Identity, local_addr: SocketAddr, remote_fingerprint: &str, role: DtlsRole) -> Result<Self, DtlsError> {
+        let config = Arc::new(handshake_config(identity, remote_fingerprint, role)?);
+        let (server_config, client_config) = match role {
+            DtlsRole::Server => (Some(config), None),
+            DtlsRole::Client => (None, Some(config)),
+        };
+        Ok(Self { endpoint: Endpoint::new(local_addr, TransportProtocol::UDP, server_config), crypto: identity.crypto.clone(), client_config })
+    }
+
+    /// As client, sends the ClientHello to `remote` (once); as server, nothing: the viewer starts.
+    pub fn start(&mut self, remote: SocketAddr, now: Instant) -> Result<(), DtlsError> {
+        match self.client_config.take() {
+            Some(config) => self.endpoint.connect(now, remote, config, None).map_err(|e| DtlsError::Handshake(e.to_string())),
+            None => Ok(()),
+        }
     }
 
     /// Takes in a DTLS datagram from the viewer's nominated address.
@@ -147,7 +169,7 @@ impl DtlsServer {
     }
 }
 
-fn handshake_config(identity: &Identity, remote_fingerprint: &str) -> Result<HandshakeConfig, DtlsError> {
+fn handshake_config(identity: &Identity, remote_fingerprint: &str, role: DtlsRole) -> Result<HandshakeConfig, DtlsError> {
     let expected = remote_fingerprint.to_ascii_uppercase();
     let crypto = identity.crypto.clone();
     // The certificate is self-signed: what authenticates the viewer is that it is the one whose
@@ -167,6 +189,6 @@ fn handshake_config(identity: &Identity, remote_fingerprint: &str) -> Result<Han
         .with_insecure_skip_verify(true)
         .with_verify_peer_certificate(Some(verify))
         .with_extended_master_secret(ExtendedMasterSecretType::Require)
-        .build(false, None)
+        .build(role == DtlsRole::Client, None)
         .map_err(|e| DtlsError::Handshake(format!("configuring DTLS: {e}")))
 }

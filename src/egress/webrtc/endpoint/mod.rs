@@ -4,7 +4,9 @@
 //! and handed to the shared socket's batched sends, with no per-packet task hop or interceptor
 //! chain in between.
 
+pub mod connection;
 pub mod dtls_srtp;
 pub mod ice_lite;
+pub mod peer;
 pub mod sdp;
 pub mod transport;

@@ -74,7 +74,8 @@ pub enum DtlsSetup {
     ActPass,
     /// The DTLS client: the viewer starts the handshake.
     Active,
-    /// The DTLS server.
+    /// The DTLS server: Lookout then starts the handshake (webrtc-rs answers so to an
+    /// ICE-lite offer).
     Passive,
 }
 
@@ -487,7 +488,7 @@ pub enum SdpError {
     MissingSetup { kind: RemoteKind },
     #[error("a=setup:{value} is not a DTLS role (actpass, active or passive)")]
     BadSetup { value: String },
-    #[error("the {kind} says a=setup:{setup}, but Lookout is always the DTLS server: {expected}")]
+    #[error("the {kind} says a=setup:{setup}: {expected}")]
     WrongSetup { kind: RemoteKind, setup: DtlsSetup, expected: &'static str },
     #[error("the {kind} has no video m-section; Lookout sends video")]
     NoVideo { kind: RemoteKind },
@@ -879,9 +880,10 @@ impl TransportParameters {
             other => return Err(SdpError::BadSetup { value: quote(other) }),
         };
         match (kind, setup) {
-            (RemoteKind::Offer, DtlsSetup::ActPass | DtlsSetup::Active) | (RemoteKind::Answer, DtlsSetup::Active) => {}
-            (RemoteKind::Offer, _) => return Err(SdpError::WrongSetup { kind, setup, expected: "an offer must say actpass or active" }),
-            (RemoteKind::Answer, _) => return Err(SdpError::WrongSetup { kind, setup, expected: "an answer to Lookout's offer must say active" }),
+            (RemoteKind::Offer, DtlsSetup::ActPass | DtlsSetup::Active) | (RemoteKind::Answer, DtlsSetup::Active | DtlsSetup::Passive) => {}
+            // Lookout answers as the DTLS server; an offerer must leave it that role.
+            (RemoteKind::Offer, _) => return Err(SdpError::WrongSetup { kind, setup, expected: "an offer must say actpass or active (Lookout answers as the DTLS server)" }),
+            (RemoteKind::Answer, _) => return Err(SdpError::WrongSetup { kind, setup, expected: "an answer must choose a role, active or passive" }),
         }
         let fingerprint = sha256_fingerprint(section, kind).or_else(|error| match error {
             SdpError::MissingFingerprint { .. } => sha256_fingerprint(session, kind),
@@ -1747,16 +1749,18 @@ a=fmtp:97 apt=96
     }
 
     #[test]
-    fn dtls_roles_other_than_lookout_as_server_are_refused() {
-        for (kind, setup) in [(RemoteKind::Offer, "passive"), (RemoteKind::Answer, "passive"), (RemoteKind::Answer, "actpass")] {
+    fn dtls_roles_lookout_cannot_take_are_refused() {
+        for (kind, setup, expected) in [(RemoteKind::Offer, "passive", "must say actpass or active"), (RemoteKind::Answer, "actpass", "must choose a role")] {
             let description = match kind {
                 RemoteKind::Offer => MINIMAL_OFFER.replace("a=setup:actpass", &format!("a=setup:{setup}")),
                 RemoteKind::Answer => CHROMIUM_ANSWER.replace("a=setup:active", &format!("a=setup:{setup}")),
             };
             let error = parse_remote(&description, kind).unwrap_err();
             assert!(matches!(error, SdpError::WrongSetup { .. }), "{error}");
-            assert!(error.to_string().contains("Lookout is always the DTLS server"), "{error}");
+            assert!(error.to_string().contains(expected), "{error}");
         }
+        let passive = parse_remote(&CHROMIUM_ANSWER.replace("a=setup:active", "a=setup:passive"), RemoteKind::Answer).expect("an answer may take the server's role");
+        assert_eq!(passive.setup, DtlsSetup::Passive);
         assert!(parse_remote(&MINIMAL_OFFER.replace("a=setup:actpass", "a=setup:active"), RemoteKind::Offer).is_ok());
         assert_eq!(offer_error(&MINIMAL_OFFER.replace("a=setup:actpass", "a=setup:holdconn")), SdpError::BadSetup { value: "holdconn".to_owned() });
     }

@@ -3,7 +3,7 @@
 //! the viewer's RTCP. Datagrams are told apart by their first byte (RFC 7983): STUN 0-3, DTLS
 //! 20-63, SRTP/SRTCP 128-191.
 
-use super::dtls_srtp::{DtlsError, DtlsProgress, DtlsServer, Identity, SrtpContexts};
+use super::dtls_srtp::{Dtls, DtlsError, DtlsProgress, DtlsRole, Identity, SrtpContexts};
 use super::ice_lite::{CheckError, IceLite};
 use bytes::BytesMut;
 use rtc::crypto::RTCCryptoProvider;
@@ -42,11 +42,13 @@ pub struct RemoteTransport {
     pub ufrag: String,
     /// Its DTLS certificate's sha-256 fingerprint.
     pub fingerprint: String,
+    /// Lookout's side of the DTLS handshake, as the descriptions agreed.
+    pub dtls_role: DtlsRole,
 }
 
 pub struct Transport {
     ice: IceLite,
-    dtls: DtlsServer,
+    dtls: Dtls,
     srtp: Option<SrtpContexts>,
     crypto: Arc<dyn RTCCryptoProvider>,
     /// Addresses that passed a connectivity check: the only ones DTLS is taken from.
@@ -63,7 +65,7 @@ impl Transport {
     pub fn new(identity: &Identity, local_ufrag: &str, local_password: &str, remote: &RemoteTransport, local_addr: SocketAddr) -> Result<Self, TransportError> {
         Ok(Self {
             ice: IceLite::new(local_ufrag, local_password, &remote.ufrag),
-            dtls: DtlsServer::new(identity, local_addr, &remote.fingerprint)?,
+            dtls: Dtls::new(identity, local_addr, &remote.fingerprint, remote.dtls_role)?,
             srtp: None,
             crypto: identity.crypto.clone(),
             checked: Vec::new(),
@@ -93,6 +95,11 @@ impl Transport {
                     self.checked.push(from);
                 }
                 self.outbox.push_back((from, BytesMut::from(&answer.response[..])));
+                if answer.nominated {
+                    // As DTLS client, Lookout starts the handshake towards the nominated address.
+                    self.dtls.start(from, now)?;
+                    self.collect_dtls(from);
+                }
                 Ok(None)
             }
             Some(20..=63) => {
@@ -228,31 +235,44 @@ mod tests {
     struct Viewer {
         identity: Identity,
         dtls: Endpoint,
+        /// The viewer's side of DTLS: client when Lookout is the server.
+        is_client: bool,
     }
 
     impl Viewer {
-        fn new() -> Self {
-            Self { identity: Identity::generate().expect("identity"), dtls: Endpoint::new(viewer_addr(), TransportProtocol::UDP, None) }
+        /// A viewer taking the other side of `lookout`'s DTLS role.
+        fn new(lookout: DtlsRole) -> Self {
+            let identity = Identity::generate().expect("identity");
+            let is_client = lookout == DtlsRole::Server;
+            let server_config = (!is_client).then(|| Arc::new(Self::config(&identity, false)));
+            Self { dtls: Endpoint::new(viewer_addr(), TransportProtocol::UDP, server_config), identity, is_client }
         }
 
-        fn connect_dtls(&mut self, now: Instant) {
-            let config = ConfigBuilder::default()
-                .with_crypto_provider(self.identity.crypto.clone())
-                .with_certificates(vec![self.identity.certificate().clone()])
+        fn config(identity: &Identity, is_client: bool) -> rtc::dtls::config::HandshakeConfig {
+            ConfigBuilder::default()
+                .with_crypto_provider(identity.crypto.clone())
+                .with_certificates(vec![identity.certificate().clone()])
                 .with_srtp_protection_profiles(vec![SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm])
                 .with_client_auth(ClientAuthType::RequireAnyClientCert)
                 .with_insecure_skip_verify(true)
                 .with_extended_master_secret(ExtendedMasterSecretType::Require)
-                .build(true, Some(server_addr()))
-                .expect("client config");
-            self.dtls.connect(now, server_addr(), Arc::new(config), None).expect("connect");
+                .build(is_client, is_client.then(server_addr))
+                .expect("viewer's DTLS config")
+        }
+
+        /// As client, sends the ClientHello; as server, waits for Lookout's.
+        fn connect_dtls(&mut self, now: Instant) {
+            if self.is_client {
+                let config = Arc::new(Self::config(&self.identity, true));
+                self.dtls.connect(now, server_addr(), config, None).expect("connect");
+            }
         }
 
         fn srtp(&self) -> (Context, Context) {
             let state = self.dtls.get_connection_state(server_addr()).expect("state");
             let mut config = rtc::srtp::config::Config { profile: rtc::srtp::protection_profile::ProtectionProfile::AeadAes128Gcm, ..Default::default() };
             let material = state.export_keying_material(rtc::srtp::config::LABEL_EXTRACTOR_DTLS_SRTP, &[], config.keying_material_len()).expect("keys");
-            config.set_session_keys_from_keying_material(material.as_ref(), true).expect("session keys");
+            config.set_session_keys_from_keying_material(material.as_ref(), self.is_client).expect("session keys");
             let crypto = self.identity.crypto.crypto();
             let local = Context::new(&config.keys.local_master_key, &config.keys.local_master_salt, config.profile, None, None, crypto).expect("local");
             let remote = Context::new(&config.keys.remote_master_key, &config.keys.remote_master_salt, config.profile, None, None, crypto).expect("remote");
@@ -268,6 +288,8 @@ mod tests {
         let request = check(&format!("{SERVER_UFRAG}:{VIEWER_UFRAG}"), SERVER_PASSWORD, true, crypto.crypto());
         assert!(transport.on_datagram(&request, viewer_addr(), now).expect("check").is_none());
         let (to, response) = transport.poll_transmit().expect("a response");
+        // Lookout as DTLS client starts its handshake with the nomination: it follows the response.
+        let mut lookout_hello: Vec<BytesMut> = std::iter::from_fn(|| transport.poll_transmit().map(|(_, record)| record)).collect();
         assert_eq!(to, viewer_addr());
         let mut response_message = Message::new();
         response_message.unmarshal_binary(&response).expect("STUN");
@@ -279,6 +301,9 @@ mod tests {
         assert_eq!(transport.destination(), Some(viewer_addr()), "nominated");
 
         viewer.connect_dtls(now);
+        for record in lookout_hello.drain(..) {
+            viewer.dtls.read(now, server_addr(), None, record).expect("viewer reads the ClientHello");
+        }
         let mut connected = false;
         for _ in 0..20 {
             while let Some(record) = viewer.dtls.poll_transmit() {
@@ -299,14 +324,21 @@ mod tests {
     }
 
     fn transport_for(viewer: &Viewer, server: &Identity) -> Transport {
-        let remote = RemoteTransport { ufrag: VIEWER_UFRAG.into(), fingerprint: viewer.identity.fingerprint.clone() };
+        let dtls_role = if viewer.is_client { DtlsRole::Server } else { DtlsRole::Client };
+        let remote = RemoteTransport { ufrag: VIEWER_UFRAG.into(), fingerprint: viewer.identity.fingerprint.clone(), dtls_role };
         Transport::new(server, SERVER_UFRAG, SERVER_PASSWORD, &remote, server_addr()).expect("transport")
     }
 
     #[test]
     fn a_viewer_checks_handshakes_and_then_media_and_rtcp_flow_encrypted() {
+        for lookout in [DtlsRole::Server, DtlsRole::Client] {
+            media_and_rtcp_flow(lookout);
+        }
+    }
+
+    fn media_and_rtcp_flow(lookout: DtlsRole) {
         let server = Identity::generate().expect("identity");
-        let viewer = Viewer::new();
+        let viewer = Viewer::new(lookout);
         let mut transport = transport_for(&viewer, &server);
         let now = Instant::now();
         let viewer = connected(&mut transport, viewer, now).expect("handshake");
@@ -336,7 +368,7 @@ mod tests {
     #[test]
     fn checks_without_the_right_credentials_or_role_are_refused_unanswered() {
         let server = Identity::generate().expect("identity");
-        let viewer = Viewer::new();
+        let viewer = Viewer::new(DtlsRole::Server);
         let mut transport = transport_for(&viewer, &server);
         let crypto = server.crypto.crypto();
         let now = Instant::now();
@@ -360,7 +392,7 @@ mod tests {
     #[test]
     fn dtls_from_an_unchecked_address_or_with_another_certificate_is_refused() {
         let server = Identity::generate().expect("identity");
-        let mut viewer = Viewer::new();
+        let mut viewer = Viewer::new(DtlsRole::Server);
         let mut transport = transport_for(&viewer, &server);
         let now = Instant::now();
         viewer.connect_dtls(now);
@@ -368,8 +400,8 @@ mod tests {
         assert!(matches!(transport.on_datagram(&hello.message, viewer_addr(), now), Err(TransportError::UncheckedAddress(_))));
 
         // A viewer whose certificate is not the one its description named.
-        let impostor = Viewer::new();
-        let mut transport = transport_for(&Viewer::new(), &server);
+        let impostor = Viewer::new(DtlsRole::Server);
+        let mut transport = transport_for(&Viewer::new(DtlsRole::Server), &server);
         let refused = connected(&mut transport, impostor, now);
         assert!(matches!(refused, Err(TransportError::Dtls(_))), "the handshake fails");
         assert!(!transport.is_connected());

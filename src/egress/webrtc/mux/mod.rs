@@ -19,7 +19,7 @@ pub use runtime::MuxRuntime;
 pub use stun::binding_request_ufrag;
 
 use routes::Routes;
-use session_socket::{Datagram, SessionSocket};
+pub use session_socket::{Datagram, SessionSocket};
 use shared_socket::SharedSocket;
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, SocketAddr};
@@ -165,6 +165,15 @@ fn bind_all(listen_ips: &[IpAddr], port: u16, tcp: bool) -> io::Result<(Vec<Shar
 pub struct MuxRegistration {
     shared: Arc<Shared>,
     pub route: Arc<SessionRoute>,
+}
+
+impl MuxRegistration {
+    /// The socket of a session on Lookout's own endpoint: the first shared socket, reached at
+    /// `label` (a listen address and the shared port).
+    pub fn own_socket(&self) -> io::Result<SessionSocket> {
+        let first = self.route.udp.first().ok_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, "no shared UDP socket"))?;
+        self.route.udp_socket(first.bound)
+    }
 }
 
 impl Drop for MuxRegistration {

@@ -40,6 +40,24 @@ impl SessionSocket {
     }
 }
 
+impl SessionSocket {
+    /// The next datagram routed to the session; `None` once it left the shared port.
+    pub async fn recv(&self) -> Option<Datagram> {
+        // Only the session's own driver receives, so the lock is never contended.
+        std::future::poll_fn(|cx| self.inbox.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).poll_recv(cx)).await
+    }
+
+    /// Queues one datagram on the shared socket's batched sends.
+    pub fn send(&self, to: SocketAddr, contents: &[u8]) {
+        self.shared.sends.push(to, self.source_ip, contents);
+    }
+
+    /// The address the viewer reaches this session at (for DTLS's bookkeeping).
+    pub fn label(&self) -> SocketAddr {
+        self.label
+    }
+}
+
 impl AsyncUdpSocket for SessionSocket {
     fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.label)

@@ -1,0 +1,227 @@
+//! A viewer's connection on Lookout's own endpoint. A task drives its transport: the datagrams
+//! the shared port routes to it (checks, DTLS, the viewer's RTCP) and its timers. Media does not
+//! pass through that task: a forwarder encrypts its RTP in its own task and queues it on the
+//! shared socket's batched sends, one lock and no hop per packet.
+
+use super::dtls_srtp::Identity;
+use super::transport::{RemoteTransport, Transport, TransportEvent};
+use crate::egress::webrtc::mux::SessionSocket;
+use crate::egress::webrtc::rtcp_tap::RtcpObserver;
+use bytes::BytesMut;
+use rtc::interceptor::{Packet, StreamInfo, TaggedPacket};
+use rtc::shared::marshal::Marshal;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Notify};
+use webrtc::peer_connection::RTCPeerConnectionState;
+
+/// A viewer that has not connected by then will not.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Browsers check every few seconds for consent (RFC 7675 §5.1 wants 30 s at most without).
+const CONSENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct LocalCredentials {
+    pub ufrag: String,
+    pub password: String,
+}
+
+/// The RTCP observers of a connection, sharing one call per packet.
+pub type Observers = Box<dyn RtcpObserver>;
+
+pub struct OwnConnection {
+    inner: Mutex<Inner>,
+    socket: SessionSocket,
+    state: watch::Sender<RTCPeerConnectionState>,
+    identity: Arc<Identity>,
+    local: LocalCredentials,
+    closing: Notify,
+    created: Instant,
+}
+
+struct Inner {
+    /// Made when the viewer's description arrives.
+    transport: Option<Transport>,
+    observers: Observers,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the viewer's connection is closed")]
+pub struct Closed;
+
+impl OwnConnection {
+    pub fn new(identity: Arc<Identity>, local: LocalCredentials, socket: SessionSocket, observers: Observers) -> Arc<Self> {
+        let connection = Arc::new(Self {
+            inner: Mutex::new(Inner { transport: None, observers }),
+            socket,
+            state: watch::channel(RTCPeerConnectionState::New).0,
+            identity,
+            local,
+            closing: Notify::new(),
+            created: Instant::now(),
+        });
+        tokio::spawn(Arc::clone(&connection).drive());
+        connection
+    }
+
+    pub fn local_credentials(&self) -> &LocalCredentials {
+        &self.local
+    }
+
+    pub fn fingerprint(&self) -> &str {
+        &self.identity.fingerprint
+    }
+
+    /// The viewer's description arrived: checks and DTLS from it can be answered.
+    pub fn set_remote(&self, remote: &RemoteTransport) -> Result<(), String> {
+        let transport = Transport::new(&self.identity, &self.local.ufrag, &self.local.password, remote, self.socket.label()).map_err(|e| e.to_string())?;
+        self.lock().transport = Some(transport);
+        self.state.send_replace(RTCPeerConnectionState::Connecting);
+        Ok(())
+    }
+
+    /// Tells a stream this connection sends to the observers (its SSRCs, for NACKs).
+    pub fn bind_local_stream(&self, info: &StreamInfo) {
+        self.lock().observers.bind_local_stream(info);
+    }
+
+    pub fn state(&self) -> watch::Receiver<RTCPeerConnectionState> {
+        self.state.subscribe()
+    }
+
+    /// Encrypts one RTP packet and queues it for the viewer. Dropped (Ok) before the
+    /// connection is up.
+    pub fn send_rtp(&self, packet: &rtc::rtp::Packet) -> Result<(), Closed> {
+        if matches!(*self.state.borrow(), RTCPeerConnectionState::Closed | RTCPeerConnectionState::Failed) {
+            return Err(Closed);
+        }
+        let Ok(plain) = packet.marshal() else { return Ok(()) };
+        let protected = self.lock().transport.as_mut().map(|transport| transport.protect_rtp(&plain));
+        match protected {
+            Some(Ok(Some((to, datagram)))) => self.socket.send(to, &datagram),
+            Some(Err(error)) => tracing::debug!(%error, "RTP not sent"),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    pub fn close(&self) {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        if let Some(transport) = inner.transport.as_mut() {
+            transport.close(now);
+            self.flush(transport);
+        }
+        drop(inner);
+        self.state.send_replace(RTCPeerConnectionState::Closed);
+        self.closing.notify_one();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn flush(&self, transport: &mut Transport) {
+        while let Some((to, datagram)) = transport.poll_transmit() {
+            self.socket.send(to, &datagram);
+        }
+    }
+
+    async fn drive(self: Arc<Self>) {
+        loop {
+            let deadline = self.next_deadline();
+            tokio::select! {
+                datagram = self.socket.recv() => match datagram {
+                    Some(datagram) => self.on_datagram(&datagram.data, datagram.from, Instant::now()),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    if let Some(reason) = self.on_timeout(Instant::now()) {
+                        tracing::info!(ufrag = %self.local.ufrag, "viewer connection failed: {reason}");
+                        self.state.send_replace(RTCPeerConnectionState::Failed);
+                        break;
+                    }
+                }
+                _ = self.closing.notified() => break,
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let inner = self.lock();
+        let liveness = match inner.transport.as_ref().and_then(Transport::last_check) {
+            Some(last) => last + CONSENT_TIMEOUT,
+            None => self.created + CONNECT_TIMEOUT,
+        };
+        inner.transport.as_ref().and_then(Transport::poll_timeout).map_or(liveness, |due| due.min(liveness))
+    }
+
+    /// Handles due timers; says why the connection failed, if it did.
+    fn on_timeout(&self, now: Instant) -> Option<String> {
+        let mut inner = self.lock();
+        let Some(transport) = inner.transport.as_mut() else {
+            return (now >= self.created + CONNECT_TIMEOUT).then(|| "no description from the viewer".to_owned());
+        };
+        if let Err(error) = transport.on_timeout(now) {
+            return Some(error.to_string());
+        }
+        self.flush(transport);
+        match transport.last_check() {
+            Some(last) if now >= last + CONSENT_TIMEOUT => Some(format!("no connectivity check for {} s", CONSENT_TIMEOUT.as_secs())),
+            None if now >= self.created + CONNECT_TIMEOUT => Some("no connectivity check arrived".to_owned()),
+            _ => None,
+        }
+    }
+
+    fn on_datagram(&self, datagram: &[u8], from: SocketAddr, now: Instant) {
+        let mut inner = self.lock();
+        let Inner { transport, observers } = &mut *inner;
+        let Some(transport) = transport.as_mut() else { return };
+        let event = transport.on_datagram(datagram, from, now);
+        self.flush(transport);
+        match event {
+            Ok(None) => {}
+            Ok(Some(TransportEvent::Connected)) => {
+                tracing::debug!(ufrag = %self.local.ufrag, "viewer connected (DTLS done) after {} ms", self.created.elapsed().as_millis());
+                self.state.send_replace(RTCPeerConnectionState::Connected);
+            }
+            Ok(Some(TransportEvent::Closed)) => {
+                self.state.send_replace(RTCPeerConnectionState::Closed);
+                self.closing.notify_one();
+            }
+            Ok(Some(TransportEvent::Rtcp(rtcp))) => {
+                for reply in observe_rtcp(rtcp, observers.as_mut(), now) {
+                    if let Ok(Some((to, protected))) = transport.protect_rtp(&reply) {
+                        self.socket.send(to, &protected);
+                    }
+                }
+            }
+            // Garbage and strangers' datagrams concern nobody else; the log says what they were.
+            Err(error) => tracing::debug!(ufrag = %self.local.ufrag, %from, %error, "datagram refused"),
+        }
+    }
+}
+
+/// Shows each packet of a compound RTCP packet to the observers; returns the RTP they answer
+/// with (retransmissions), marshalled.
+fn observe_rtcp(mut rtcp: BytesMut, observers: &mut dyn RtcpObserver, now: Instant) -> Vec<BytesMut> {
+    let packets = match rtc::rtcp::packet::unmarshal(&mut rtcp) {
+        Ok(packets) => packets,
+        Err(error) => {
+            tracing::debug!(%error, "malformed RTCP from a viewer");
+            return Vec::new();
+        }
+    };
+    let mut replies: VecDeque<TaggedPacket> = VecDeque::new();
+    for packet in &packets {
+        observers.observe(packet.as_ref(), now, &mut replies);
+    }
+    replies
+        .into_iter()
+        .filter_map(|reply| match reply.message.packet {
+            Packet::Rtp(rtp) => rtp.marshal().ok(),
+            _ => None,
+        })
+        .collect()
+}

@@ -1,0 +1,102 @@
+//! A viewer's peer on Lookout's own endpoint: the offer/answer exchange (either side may offer)
+//! and the connection it sets up.
+
+use super::connection::OwnConnection;
+use super::dtls_srtp::DtlsRole;
+use super::sdp::{self, DtlsSetup, LocalParameters, RemoteDescription, RemoteKind, SdpError};
+use super::transport::RemoteTransport;
+use crate::media::AudioCodec;
+use rtc::interceptor::StreamInfo;
+use crate::egress::webrtc::peer::PeerEvent;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+pub struct OwnPeer {
+    pub connection: Arc<OwnConnection>,
+    local: LocalParameters,
+    /// The viewer's description, once it arrived.
+    remote: Mutex<Option<RemoteDescription>>,
+    /// Held open: the session's signalling reads candidate events from its other end, and
+    /// the own endpoint has none to tell (they are all in its descriptions).
+    _events: mpsc::UnboundedSender<PeerEvent>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NegotiationError {
+    #[error(transparent)]
+    Sdp(#[from] SdpError),
+    #[error("the viewer's description was already applied")]
+    AlreadyNegotiated,
+    #[error("{0}")]
+    Transport(String),
+}
+
+impl OwnPeer {
+    pub fn new(connection: Arc<OwnConnection>, local: LocalParameters, events: mpsc::UnboundedSender<PeerEvent>) -> Self {
+        Self { connection, local, remote: Mutex::new(None), _events: events }
+    }
+
+    /// The SSRCs of the tracks Lookout sends: the video's, and the audio's when the path has sound.
+    pub fn ssrcs(&self) -> (u32, Option<u32>) {
+        (self.local.video.ssrc, self.local.audio.as_ref().map(|audio| audio.ssrc))
+    }
+
+    /// Lookout's offer (the /ws flow).
+    pub fn create_offer(&self) -> String {
+        sdp::write_offer(&self.local)
+    }
+
+    /// The viewer's answer to `create_offer`.
+    pub fn accept_answer(&self, answer: &str) -> Result<(), NegotiationError> {
+        self.apply(sdp::parse_remote(answer, RemoteKind::Answer)?)
+    }
+
+    /// Answers the viewer's offer (the WHEP flow).
+    pub fn answer_offer(&self, offer: &str) -> Result<String, NegotiationError> {
+        let offer = sdp::parse_remote(offer, RemoteKind::Offer)?;
+        let answer = sdp::write_answer(&offer, &self.local)?;
+        self.apply(offer)?;
+        Ok(answer)
+    }
+
+    /// The payload type the viewer takes the video in, once negotiated.
+    pub fn video_payload_type(&self) -> Option<u8> {
+        self.lock().as_ref().map(|remote| remote.video.h264.payload_type)
+    }
+
+    /// The payload type the viewer takes audio in `codec` in, if it does.
+    pub fn audio_payload_type(&self, codec: AudioCodec) -> Option<u8> {
+        self.lock().as_ref().and_then(|remote| remote.audio(codec)).map(|audio| audio.payload_type)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<RemoteDescription>> {
+        self.remote.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn apply(&self, remote: RemoteDescription) -> Result<(), NegotiationError> {
+        let mut stored = self.lock();
+        if stored.is_some() {
+            return Err(NegotiationError::AlreadyNegotiated);
+        }
+        // The viewer's setup says which side it takes; Lookout takes the other.
+        let dtls_role = match remote.setup {
+            DtlsSetup::Passive => DtlsRole::Client,
+            DtlsSetup::Active | DtlsSetup::ActPass => DtlsRole::Server,
+        };
+        let transport = RemoteTransport { ufrag: remote.ufrag.clone(), fingerprint: remote.fingerprint.clone(), dtls_role };
+        self.connection.set_remote(&transport).map_err(NegotiationError::Transport)?;
+        let h264 = &remote.video.h264;
+        // The retransmitter answers NACKs on this stream, over RTX when the viewer took it.
+        self.connection.bind_local_stream(&StreamInfo {
+            ssrc: self.local.video.ssrc,
+            ssrc_rtx: h264.rtx_payload_type.map(|_| self.local.video.rtx_ssrc),
+            payload_type: h264.payload_type,
+            payload_type_rtx: h264.rtx_payload_type,
+            mime_type: "video/H264".to_owned(),
+            clock_rate: crate::media::VIDEO_CLOCK_RATE,
+            ..Default::default()
+        });
+        *stored = Some(remote);
+        Ok(())
+    }
+}
