@@ -36,7 +36,7 @@ impl MediaSink {
                 tracing::debug!(%error, "viewer track closed");
                 SinkClosed
             }),
-            MediaSink::Own { peer, .. } => peer.connection.send_rtp(&packet).map_err(|_| SinkClosed),
+            MediaSink::Own { peer, .. } => peer.connection.send_rtp(packet).map_err(|_| SinkClosed),
         }
     }
 }

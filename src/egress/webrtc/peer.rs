@@ -7,11 +7,11 @@ use super::link_quality::{LinkQuality, PublishedGcc, ReceiverReportWatcher};
 use super::network::{Network, PortsExhausted, SocketHold};
 use super::retransmitter::{NackStats, Retransmitter};
 use super::rtcp_tap::{RtcpObserver, RtcpTap};
-use super::endpoint::connection::{LocalCredentials, OwnConnection};
+use super::endpoint::connection::{ConnectionFeedback, LocalCredentials, OwnConnection};
 use super::endpoint::dtls_srtp::Identity;
 use super::endpoint::peer::OwnPeer;
 use super::endpoint::sdp::{LocalAudio, LocalParameters, LocalVideo};
-use super::sender_reports::SenderReports;
+use super::sender_reports::{SenderReporter, SenderReports};
 use super::sent_frames::SentFrames;
 use super::viewer_activity::{ActivityWatcher, ViewerActivity};
 use crate::media::AudioCodec;
@@ -267,9 +267,13 @@ fn build_own(
     let SocketHold::SharedPort(registration) = &hold else { return Err(BuildError::Own("the own endpoint needs the shared media port".into())) };
     let socket = registration.own_socket().map_err(|e| BuildError::Own(format!("the shared media port: {e}")))?;
     let Feedback { keyframe_requests, sent_frames, nack_stats, link, audio_clock, activity } = feedback;
-    let observers = Box::new((Retransmitter::new(sent_frames.clone(), nack_stats.clone()), watchers(&keyframe_requests, &link, &activity)));
+    let feedback = ConnectionFeedback {
+        observers: Box::new((Retransmitter::new(sent_frames.clone(), nack_stats.clone()), watchers(&keyframe_requests, &link, &activity))),
+        reporter: SenderReporter::new(sent_frames.clone(), audio_clock.clone()),
+        estimator: PublishedGcc::new(link.clone()),
+    };
     let credentials = LocalCredentials { ufrag: ufrag.clone(), password: password.clone() };
-    let connection = OwnConnection::new(identity.clone(), credentials, socket, observers);
+    let connection = OwnConnection::new(identity.clone(), credentials, socket, feedback);
     let local = LocalParameters {
         ufrag,
         password,

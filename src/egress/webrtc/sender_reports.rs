@@ -13,7 +13,7 @@ use rtc::interceptor::{AttributedPacket, Interceptor, Packet, StreamInfo, Tagged
 use rtc::rtcp::sender_report::SenderReport;
 use rtc::sansio::Protocol;
 use rtc::shared::TransportContext;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -30,39 +30,90 @@ const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// One stream this connection sends.
 struct ReportedStream {
+    ssrc: u32,
     clock: Arc<dyn ClockReference>,
     clock_rate: u32,
     packets: u32,
     octets: u32,
 }
 
-pub struct SenderReports {
+/// The reports of one connection's streams, and when they are due: what the interceptor below
+/// (a webrtc-rs connection) and Lookout's own endpoint both send.
+pub struct SenderReporter {
     video: Arc<dyn ClockReference>,
     audio: Arc<dyn ClockReference>,
-    streams: HashMap<u32, ReportedStream>,
+    /// Two at most (video and audio): a list is quicker to search per packet than a map.
+    streams: Vec<ReportedStream>,
     next_report: Option<Instant>,
+}
+
+impl SenderReporter {
+    /// Reports on the video stream from `video`, on an audio stream from `audio`.
+    pub fn new(video: Arc<dyn ClockReference>, audio: Arc<dyn ClockReference>) -> Self {
+        Self { video, audio, streams: Vec::new(), next_report: None }
+    }
+
+    pub fn bind(&mut self, info: &StreamInfo) {
+        let clock = if is_video(info) { &self.video } else { &self.audio };
+        self.streams.retain(|stream| stream.ssrc != info.ssrc);
+        self.streams.push(ReportedStream { ssrc: info.ssrc, clock: clock.clone(), clock_rate: info.clock_rate, packets: 0, octets: 0 });
+    }
+
+    pub fn unbind(&mut self, ssrc: u32) {
+        self.streams.retain(|stream| stream.ssrc != ssrc);
+        if self.streams.is_empty() {
+            self.next_report = None;
+        }
+    }
+
+    /// Counts an RTP packet sent at `now` with `payload_len` bytes of payload.
+    pub fn on_rtp(&mut self, ssrc: u32, payload_len: usize, now: Instant) {
+        if let Some(stream) = self.streams.iter_mut().find(|stream| stream.ssrc == ssrc) {
+            stream.packets = stream.packets.wrapping_add(1);
+            stream.octets = stream.octets.wrapping_add(payload_len as u32);
+            self.next_report.get_or_insert(now + FIRST_REPORT_AFTER);
+        }
+    }
+
+    /// When the next reports are due; `None` before anything was sent.
+    pub fn next_report(&self) -> Option<Instant> {
+        self.next_report
+    }
+
+    /// The reports due at `now`, if any are, for the streams that sent something on time.
+    pub fn due(&mut self, now: Instant) -> Vec<SenderReport> {
+        if !self.next_report.is_some_and(|at| now >= at) {
+            return Vec::new();
+        }
+        self.next_report = Some(now + REPORT_INTERVAL);
+        let wall_clock = SystemTime::now();
+        self.streams.iter().filter_map(|stream| report(stream, wall_clock)).collect()
+    }
+}
+
+/// The report on `stream` for `wall_clock`, once it sent something on time.
+fn report(stream: &ReportedStream, wall_clock: SystemTime) -> Option<SenderReport> {
+    let (rtp_timestamp, captured_at) = stream.clock.clock_reference()?;
+    Some(SenderReport {
+        ssrc: stream.ssrc,
+        ntp_time: ntp::from_system_time(wall_clock),
+        rtp_time: rtp_timestamp.wrapping_add(ticks_between(captured_at, wall_clock, stream.clock_rate) as u32),
+        packet_count: stream.packets,
+        octet_count: stream.octets,
+        ..Default::default()
+    })
+}
+
+/// The reporter as a stage of webrtc-rs's interceptor chain.
+pub struct SenderReports {
+    reporter: SenderReporter,
     read_queue: VecDeque<TaggedPacket>,
     write_queue: VecDeque<TaggedPacket>,
 }
 
 impl SenderReports {
-    /// Reports on the video stream from `video`, on an audio stream from `audio`.
     pub fn new(video: Arc<dyn ClockReference>, audio: Arc<dyn ClockReference>) -> Self {
-        Self { video, audio, streams: HashMap::new(), next_report: None, read_queue: VecDeque::new(), write_queue: VecDeque::new() }
-    }
-
-    /// The report on stream `ssrc` for `wall_clock`, once it sent something on time.
-    fn report(&self, ssrc: u32, wall_clock: SystemTime) -> Option<SenderReport> {
-        let stream = self.streams.get(&ssrc)?;
-        let (rtp_timestamp, captured_at) = stream.clock.clock_reference()?;
-        Some(SenderReport {
-            ssrc,
-            ntp_time: ntp::from_system_time(wall_clock),
-            rtp_time: rtp_timestamp.wrapping_add(ticks_between(captured_at, wall_clock, stream.clock_rate) as u32),
-            packet_count: stream.packets,
-            octet_count: stream.octets,
-            ..Default::default()
-        })
+        Self { reporter: SenderReporter::new(video, audio), read_queue: VecDeque::new(), write_queue: VecDeque::new() }
     }
 }
 
@@ -93,11 +144,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for SenderReports {
 
     fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
         if let Packet::Rtp(packet) = &msg.message.packet {
-            if let Some(stream) = self.streams.get_mut(&packet.header.ssrc) {
-                stream.packets = stream.packets.wrapping_add(1);
-                stream.octets = stream.octets.wrapping_add(packet.payload.len() as u32);
-                self.next_report.get_or_insert(msg.now + FIRST_REPORT_AFTER);
-            }
+            self.reporter.on_rtp(packet.header.ssrc, packet.payload.len(), msg.now);
         }
         self.write_queue.push_back(msg);
         Ok(())
@@ -108,34 +155,25 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for SenderReports {
     }
 
     fn handle_timeout(&mut self, now: Instant) -> Result<(), Self::Error> {
-        if self.next_report.is_some_and(|at| now >= at) {
-            self.next_report = Some(now + REPORT_INTERVAL);
-            let wall_clock = SystemTime::now();
-            let reports: Vec<Box<dyn rtc::rtcp::packet::Packet>> =
-                self.streams.keys().filter_map(|&ssrc| self.report(ssrc, wall_clock)).map(|r| Box::new(r) as _).collect();
-            if !reports.is_empty() {
-                self.write_queue.push_back(TaggedPacket { now, transport: TransportContext::default(), message: AttributedPacket::new(Packet::Rtcp(reports)) });
-            }
+        let reports: Vec<Box<dyn rtc::rtcp::packet::Packet>> = self.reporter.due(now).into_iter().map(|r| Box::new(r) as _).collect();
+        if !reports.is_empty() {
+            self.write_queue.push_back(TaggedPacket { now, transport: TransportContext::default(), message: AttributedPacket::new(Packet::Rtcp(reports)) });
         }
         Ok(())
     }
 
     fn poll_timeout(&mut self) -> Option<Self::Time> {
-        self.next_report
+        self.reporter.next_report()
     }
 }
 
 impl Interceptor for SenderReports {
     fn bind_local_stream(&mut self, info: &StreamInfo) {
-        let clock = if is_video(info) { &self.video } else { &self.audio };
-        self.streams.insert(info.ssrc, ReportedStream { clock: clock.clone(), clock_rate: info.clock_rate, packets: 0, octets: 0 });
+        self.reporter.bind(info);
     }
 
     fn unbind_local_stream(&mut self, info: &StreamInfo) {
-        self.streams.remove(&info.ssrc);
-        if self.streams.is_empty() {
-            self.next_report = None;
-        }
+        self.reporter.unbind(info.ssrc);
     }
 
     fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
@@ -176,11 +214,13 @@ mod tests {
         write_rtp(&mut reports, start, 7);
         assert_eq!(reports.poll_timeout(), Some(start + FIRST_REPORT_AFTER));
 
-        let report = reports.report(42, captured_at + Duration::from_millis(500)).expect("a report");
+        let stream = reports.reporter.streams.iter().find(|s| s.ssrc == 42).expect("stream 42");
+        let reported = |at| report(stream, at).expect("a report");
+        let report = reported(captured_at + Duration::from_millis(500));
         assert_eq!((report.ssrc, report.packet_count, report.octet_count), (42, 1, 100), "counts only its own stream");
         assert_eq!(report.rtp_time, 90_000 + 45_000, "half a second after the capture");
         assert_eq!(ntp::to_system_time(report.ntp_time), Some(captured_at + Duration::from_millis(500)));
-        let earlier = reports.report(42, captured_at - Duration::from_millis(100)).expect("a report");
+        let earlier = reported(captured_at - Duration::from_millis(100));
         assert_eq!(earlier.rtp_time, 90_000 - 9_000);
 
         reports.handle_timeout(start + FIRST_REPORT_AFTER).expect("timeout");

@@ -7,6 +7,11 @@ use super::dtls_srtp::Identity;
 use super::transport::{RemoteTransport, Transport, TransportEvent};
 use crate::egress::webrtc::mux::SessionSocket;
 use crate::egress::webrtc::rtcp_tap::RtcpObserver;
+use crate::egress::webrtc::sender_reports::SenderReporter;
+use crate::egress::webrtc::link_quality::PublishedGcc;
+use super::twcc::TwccSender;
+use rtc::interceptor::BandwidthEstimator;
+use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
 use bytes::BytesMut;
 use rtc::interceptor::{Packet, StreamInfo, TaggedPacket};
 use rtc::shared::marshal::Marshal;
@@ -30,6 +35,14 @@ pub struct LocalCredentials {
 /// The RTCP observers of a connection, sharing one call per packet.
 pub type Observers = Box<dyn RtcpObserver>;
 
+/// What the viewer's RTCP feeds and what the connection reports on.
+pub struct ConnectionFeedback {
+    pub observers: Observers,
+    pub reporter: SenderReporter,
+    /// Estimates the viewer's link from its transport-wide feedback.
+    pub estimator: PublishedGcc,
+}
+
 pub struct OwnConnection {
     inner: Mutex<Inner>,
     socket: SessionSocket,
@@ -44,6 +57,10 @@ struct Inner {
     /// Made when the viewer's description arrives.
     transport: Option<Transport>,
     observers: Observers,
+    reporter: SenderReporter,
+    /// When the viewer agreed to transport-wide feedback: what was sent, for its reports.
+    twcc: Option<TwccSender>,
+    estimator: PublishedGcc,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,9 +68,10 @@ struct Inner {
 pub struct Closed;
 
 impl OwnConnection {
-    pub fn new(identity: Arc<Identity>, local: LocalCredentials, socket: SessionSocket, observers: Observers) -> Arc<Self> {
+    pub fn new(identity: Arc<Identity>, local: LocalCredentials, socket: SessionSocket, feedback: ConnectionFeedback) -> Arc<Self> {
+        let ConnectionFeedback { observers, reporter, estimator } = feedback;
         let connection = Arc::new(Self {
-            inner: Mutex::new(Inner { transport: None, observers }),
+            inner: Mutex::new(Inner { transport: None, observers, reporter, twcc: None, estimator }),
             socket,
             state: watch::channel(RTCPeerConnectionState::New).0,
             identity,
@@ -81,9 +99,17 @@ impl OwnConnection {
         Ok(())
     }
 
-    /// Tells a stream this connection sends to the observers (its SSRCs, for NACKs).
+    /// Stamps transport-wide sequence numbers with header extension `extension_id` from now on.
+    pub fn enable_twcc(&self, extension_id: u8) {
+        self.lock().twcc = Some(TwccSender::new(extension_id));
+    }
+
+    /// Tells a stream this connection sends to the observers (its SSRCs, for NACKs) and to
+    /// the sender reports.
     pub fn bind_local_stream(&self, info: &StreamInfo) {
-        self.lock().observers.bind_local_stream(info);
+        let mut inner = self.lock();
+        inner.observers.bind_local_stream(info);
+        inner.reporter.bind(info);
     }
 
     pub fn state(&self) -> watch::Receiver<RTCPeerConnectionState> {
@@ -92,12 +118,20 @@ impl OwnConnection {
 
     /// Encrypts one RTP packet and queues it for the viewer. Dropped (Ok) before the
     /// connection is up.
-    pub fn send_rtp(&self, packet: &rtc::rtp::Packet) -> Result<(), Closed> {
+    pub fn send_rtp(&self, mut packet: rtc::rtp::Packet) -> Result<(), Closed> {
         if matches!(*self.state.borrow(), RTCPeerConnectionState::Closed | RTCPeerConnectionState::Failed) {
             return Err(Closed);
         }
-        let Ok(plain) = packet.marshal() else { return Ok(()) };
-        let protected = self.lock().transport.as_mut().map(|transport| transport.protect_rtp(&plain));
+        let protected = {
+            let mut inner = self.lock();
+            let now = Instant::now();
+            if let Some(twcc) = inner.twcc.as_mut() {
+                twcc.stamp(&mut packet, now);
+            }
+            inner.reporter.on_rtp(packet.header.ssrc, packet.payload.len(), now);
+            let Ok(plain) = packet.marshal() else { return Ok(()) };
+            inner.transport.as_mut().map(|transport| transport.protect_rtp(&plain))
+        };
         match protected {
             Some(Ok(Some((to, datagram)))) => self.socket.send(to, &datagram),
             Some(Err(error)) => tracing::debug!(%error, "RTP not sent"),
@@ -154,19 +188,35 @@ impl OwnConnection {
             Some(last) => last + CONSENT_TIMEOUT,
             None => self.created + CONNECT_TIMEOUT,
         };
-        inner.transport.as_ref().and_then(Transport::poll_timeout).map_or(liveness, |due| due.min(liveness))
+        [inner.transport.as_ref().and_then(Transport::poll_timeout), inner.reporter.next_report(), inner.estimator.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .fold(liveness, Instant::min)
     }
 
     /// Handles due timers; says why the connection failed, if it did.
     fn on_timeout(&self, now: Instant) -> Option<String> {
         let mut inner = self.lock();
-        let Some(transport) = inner.transport.as_mut() else {
+        let Inner { transport, reporter, estimator, .. } = &mut *inner;
+        if estimator.poll_timeout().is_some_and(|due| due <= now) {
+            estimator.handle_timeout(now);
+        }
+        let Some(transport) = transport.as_mut() else {
             return (now >= self.created + CONNECT_TIMEOUT).then(|| "no description from the viewer".to_owned());
         };
         if let Err(error) = transport.on_timeout(now) {
             return Some(error.to_string());
         }
         self.flush(transport);
+        let reports: Vec<Box<dyn rtc::rtcp::packet::Packet>> = reporter.due(now).into_iter().map(|report| Box::new(report) as _).collect();
+        if !reports.is_empty() {
+            match rtc::rtcp::packet::marshal(&reports).map(|plain| transport.protect_rtcp(&plain)) {
+                Ok(Ok(Some((to, protected)))) => self.socket.send(to, &protected),
+                Ok(Ok(None)) => {}
+                Ok(Err(error)) => tracing::debug!(%error, "sender reports not sent"),
+                Err(error) => tracing::debug!(%error, "sender reports not sent"),
+            }
+        }
         match transport.last_check() {
             Some(last) if now >= last + CONSENT_TIMEOUT => Some(format!("no connectivity check for {} s", CONSENT_TIMEOUT.as_secs())),
             None if now >= self.created + CONNECT_TIMEOUT => Some("no connectivity check arrived".to_owned()),
@@ -176,7 +226,7 @@ impl OwnConnection {
 
     fn on_datagram(&self, datagram: &[u8], from: SocketAddr, now: Instant) {
         let mut inner = self.lock();
-        let Inner { transport, observers } = &mut *inner;
+        let Inner { transport, observers, twcc, estimator, .. } = &mut *inner;
         let Some(transport) = transport.as_mut() else { return };
         let event = transport.on_datagram(datagram, from, now);
         self.flush(transport);
@@ -191,7 +241,16 @@ impl OwnConnection {
                 self.closing.notify_one();
             }
             Ok(Some(TransportEvent::Rtcp(rtcp))) => {
-                for reply in observe_rtcp(rtcp, observers.as_mut(), now) {
+                let Some(packets) = unmarshal_rtcp(rtcp) else { return };
+                if let Some(twcc) = twcc.as_ref() {
+                    for feedback in packets.iter().filter_map(|packet| packet.as_any().downcast_ref::<TransportLayerCc>()) {
+                        let reports = twcc.on_feedback(feedback);
+                        if !reports.is_empty() {
+                            estimator.on_reports(now, &reports);
+                        }
+                    }
+                }
+                for reply in observe_rtcp(&packets, observers.as_mut(), now) {
                     if let Ok(Some((to, protected))) = transport.protect_rtp(&reply) {
                         self.socket.send(to, &protected);
                     }
@@ -203,18 +262,15 @@ impl OwnConnection {
     }
 }
 
+fn unmarshal_rtcp(mut rtcp: BytesMut) -> Option<Vec<Box<dyn rtc::rtcp::packet::Packet>>> {
+    rtc::rtcp::packet::unmarshal(&mut rtcp).map_err(|error| tracing::debug!(%error, "malformed RTCP from a viewer")).ok()
+}
+
 /// Shows each packet of a compound RTCP packet to the observers; returns the RTP they answer
 /// with (retransmissions), marshalled.
-fn observe_rtcp(mut rtcp: BytesMut, observers: &mut dyn RtcpObserver, now: Instant) -> Vec<BytesMut> {
-    let packets = match rtc::rtcp::packet::unmarshal(&mut rtcp) {
-        Ok(packets) => packets,
-        Err(error) => {
-            tracing::debug!(%error, "malformed RTCP from a viewer");
-            return Vec::new();
-        }
-    };
+fn observe_rtcp(packets: &[Box<dyn rtc::rtcp::packet::Packet>], observers: &mut dyn RtcpObserver, now: Instant) -> Vec<BytesMut> {
     let mut replies: VecDeque<TaggedPacket> = VecDeque::new();
-    for packet in &packets {
+    for packet in packets {
         observers.observe(packet.as_ref(), now, &mut replies);
     }
     replies

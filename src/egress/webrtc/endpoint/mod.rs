@@ -10,3 +10,4 @@ pub mod ice_lite;
 pub mod peer;
 pub mod sdp;
 pub mod transport;
+pub mod twcc;

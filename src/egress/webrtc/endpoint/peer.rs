@@ -86,6 +86,10 @@ impl OwnPeer {
         let transport = RemoteTransport { ufrag: remote.ufrag.clone(), fingerprint: remote.fingerprint.clone(), dtls_role };
         self.connection.set_remote(&transport).map_err(NegotiationError::Transport)?;
         let h264 = &remote.video.h264;
+        // One sequence space for the whole transport: stamped on audio too if it takes them.
+        if let (true, Some(id)) = (h264.feedback.transport_cc, remote.video.extensions.transport_cc) {
+            self.connection.enable_twcc(id);
+        }
         // The retransmitter answers NACKs on this stream, over RTX when the viewer took it.
         self.connection.bind_local_stream(&StreamInfo {
             ssrc: self.local.video.ssrc,
@@ -96,6 +100,17 @@ impl OwnPeer {
             clock_rate: crate::media::VIDEO_CLOCK_RATE,
             ..Default::default()
         });
+        let audio = self.local.audio.as_ref().and_then(|local| Some((local, remote.audio(local.codec)?)));
+        if let Some((local, audio)) = audio {
+            // Sender reports map the audio to the same capture clock as the video.
+            self.connection.bind_local_stream(&StreamInfo {
+                ssrc: local.ssrc,
+                payload_type: audio.payload_type,
+                mime_type: local.codec.mime_type().to_owned(),
+                clock_rate: local.codec.clock_rate(),
+                ..Default::default()
+            });
+        }
         *stored = Some(remote);
         Ok(())
     }
