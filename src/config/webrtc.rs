@@ -21,7 +21,8 @@ pub struct WebRtcConfig {
     pub ice_tcp: bool,
     pub ice_servers: Vec<IceServerConfig>,
     /// Serve viewers from Lookout's own endpoint (ICE-lite, DTLS-SRTP and batched sends of its
-    /// own) instead of a webrtc-rs PeerConnection each. Needs the shared port, without ICE-TCP.
+    /// own) where it can: on the shared UDP port without ICE-TCP. A port per viewer and ICE-TCP
+    /// use a webrtc-rs PeerConnection per viewer, as does everything with this off.
     pub own_endpoint: bool,
 }
 
@@ -34,7 +35,7 @@ impl Default for WebRtcConfig {
             hide_private_addresses: false,
             ice_tcp: false,
             ice_servers: Vec::new(),
-            own_endpoint: false,
+            own_endpoint: true,
         }
     }
 }
@@ -117,8 +118,7 @@ pub(super) struct FileWebRtc {
     ice_tcp: bool,
     #[serde(default)]
     ice_servers: Vec<FileIceServer>,
-    #[serde(default)]
-    own_endpoint: bool,
+    own_endpoint: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,9 +161,6 @@ pub(super) fn webrtc_config(file: FileWebRtc) -> Result<WebRtcConfig, ConfigErro
         .enumerate()
         .map(|(i, server)| ice_server(&format!("webrtc.ice_servers[{i}]"), server))
         .collect::<Result<_, _>>()?;
-    if file.own_endpoint && (file.ice_tcp || matches!(media_ports, MediaPorts::Range(_))) {
-        return Err(invalid("webrtc.own_endpoint", "serves the shared UDP port only: leave out webrtc.udp_ports and webrtc.ice_tcp"));
-    }
     Ok(WebRtcConfig {
         listen_ips,
         media_ports,
@@ -171,7 +168,7 @@ pub(super) fn webrtc_config(file: FileWebRtc) -> Result<WebRtcConfig, ConfigErro
         hide_private_addresses: file.hide_private_addresses,
         ice_tcp: file.ice_tcp,
         ice_servers,
-        own_endpoint: file.own_endpoint,
+        own_endpoint: file.own_endpoint.unwrap_or(default.own_endpoint),
     })
 }
 

@@ -70,8 +70,9 @@ impl Network {
             Ports::Range(_) => None,
         };
         let announcer = Arc::new(Announcer::new(config.public_ips.clone(), config.hide_private_addresses, shared_port));
-        let own_endpoint = match config.own_endpoint {
-            true => Some(Arc::new(Identity::generate().map_err(|e| anyhow::anyhow!("webrtc.own_endpoint: {e}"))?)),
+        let own_endpoint_serves = config.own_endpoint && matches!(ports, Ports::Shared(_)) && !config.ice_tcp;
+        let own_endpoint = match own_endpoint_serves {
+            true => Some(Arc::new(Identity::generate().map_err(|e| anyhow::anyhow!("Lookout's own WebRTC endpoint: {e}"))?)),
             false => None,
         };
         Ok(Self { config, ports, announcer, own_endpoint })
@@ -170,8 +171,13 @@ impl Network {
             (Ports::Range(_), true) => "passive, on each viewer's UDP port number",
         };
         let ice_mode = if self.ice_lite() { "lite (viewers nominate; ICE servers are for viewers)" } else { "full (gathers through the ICE servers)" };
+        let endpoint = match (&self.own_endpoint, c.own_endpoint) {
+            (Some(_), _) => "Lookout's own (DTLS-SRTP and batched sends on the shared port)",
+            (None, true) => "a webrtc-rs PeerConnection per viewer (Lookout's own serves the shared UDP port without ICE-TCP only)",
+            (None, false) => "a webrtc-rs PeerConnection per viewer (webrtc.own_endpoint = false)",
+        };
         format!(
-            "WebRTC network settings:\n  media ports: {ports}\n  ICE-TCP: {ice_tcp}\n  announced public addresses: {}{}\n  ICE servers: {}\n  ICE mode: {ice_mode}",
+            "WebRTC network settings:\n  media ports: {ports}\n  ICE-TCP: {ice_tcp}\n  announced public addresses: {}{}\n  ICE servers: {}\n  ICE mode: {ice_mode}\n  endpoint: {endpoint}",
             list(c.public_ips.iter().map(|ip| ip.to_string()).collect()),
             if c.hide_private_addresses { " (only these are announced)" } else { "" },
             list(ice.collect()),

@@ -1113,12 +1113,19 @@ impl<'a> Writer<'a> {
         self.ssrc(local.ssrc, &local.track_id);
     }
 
-    /// Port 0 keeps the m-section's place (RFC 3264 §6); its first format keeps the line valid.
+    /// Port 0 keeps the m-section's place (RFC 3264 §6); its first format keeps the line valid,
+    /// with that format's rtpmap when it has one: webrtc-rs refuses an answer whose dynamic
+    /// payload type it cannot map.
     fn rejected(&mut self, section: &RemoteSection) {
         let format = section.formats.first().map(String::as_str).unwrap_or_default();
         self.line(format_args!("m={} 0 {} {format}", section.media, section.protocol));
         self.connection(SocketAddr::from(([0, 0, 0, 0], 0)));
         self.line(format_args!("a=mid:{}", section.mid));
+        let mapped = section.rtp_formats.iter().find(|mapped| mapped.payload_type.to_string() == format && !mapped.encoding.is_empty());
+        if let Some(mapped) = mapped {
+            let channels = mapped.channels.map(|channels| format!("/{channels}")).unwrap_or_default();
+            self.line(format_args!("a=rtpmap:{format} {}/{}{channels}", mapped.encoding, mapped.clock_rate));
+        }
     }
 }
 
@@ -1656,7 +1663,8 @@ a=fmtp:97 apt=96
         // The path has no audio: only the video is served.
         let answer = write_answer(&offer, &local(None)).unwrap();
         assert!(answer.contains("a=group:BUNDLE 0\r\n"));
-        assert!(answer.contains("\r\nm=audio 0 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\n"));
+        // With its rtpmap: webrtc-rs refuses an answer whose dynamic payload type it cannot map.
+        assert!(answer.contains("\r\nm=audio 0 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\na=rtpmap:111 opus/48000/2\r\n"), "{answer}");
         assert!(answer.contains("\r\nm=application 0 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=mid:2\r\n"));
         let order: Vec<usize> = ["m=video", "m=audio", "m=application"].iter().map(|m| answer.find(m).unwrap()).collect();
         assert!(order.is_sorted());

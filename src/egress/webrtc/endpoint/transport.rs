@@ -50,6 +50,9 @@ pub struct Transport {
     ice: IceLite,
     dtls: Dtls,
     srtp: Option<SrtpContexts>,
+    /// Where the DTLS handshake completed: media goes there until the viewer nominates a pair
+    /// (a browser starts DTLS as soon as a check succeeds, often before it nominates).
+    dtls_remote: Option<SocketAddr>,
     crypto: Arc<dyn RTCCryptoProvider>,
     /// Addresses that passed a connectivity check: the only ones DTLS is taken from.
     checked: Vec<SocketAddr>,
@@ -67,6 +70,7 @@ impl Transport {
             ice: IceLite::new(local_ufrag, local_password, &remote.ufrag),
             dtls: Dtls::new(identity, local_addr, &remote.fingerprint, remote.dtls_role)?,
             srtp: None,
+            dtls_remote: None,
             crypto: identity.crypto.clone(),
             checked: Vec::new(),
             outbox: VecDeque::new(),
@@ -74,12 +78,12 @@ impl Transport {
     }
 
     pub fn is_connected(&self) -> bool {
-        self.srtp.is_some() && self.ice.nominated().is_some()
+        self.srtp.is_some()
     }
 
-    /// Where media goes: the nominated address.
+    /// Where media goes: the nominated address, or before a nomination the one DTLS ran over.
     pub fn destination(&self) -> Option<SocketAddr> {
-        self.ice.nominated()
+        self.ice.nominated().or(self.dtls_remote)
     }
 
     /// When the viewer last proved it is there (a valid connectivity check).
@@ -112,6 +116,7 @@ impl Transport {
                     DtlsProgress::Handshaking => Ok(None),
                     DtlsProgress::Connected(contexts) => {
                         self.srtp = Some(contexts);
+                        self.dtls_remote = Some(from);
                         Ok(Some(TransportEvent::Connected))
                     }
                     DtlsProgress::Closed => Ok(Some(TransportEvent::Closed)),
@@ -133,14 +138,14 @@ impl Transport {
 
     /// Encrypts a marshalled RTP packet for the nominated address; `None` until connected.
     pub fn protect_rtp(&mut self, packet: &[u8]) -> Result<Option<(SocketAddr, BytesMut)>, TransportError> {
-        let (Some(srtp), Some(to)) = (self.srtp.as_mut(), self.ice.nominated()) else { return Ok(None) };
+        let (Some(to), Some(srtp)) = (self.destination(), self.srtp.as_mut()) else { return Ok(None) };
         let protected = srtp.outbound.encrypt_rtp(packet).map_err(|e| TransportError::Srtp(e.to_string()))?;
         Ok(Some((to, protected)))
     }
 
     /// Encrypts a marshalled compound RTCP packet (sender reports) likewise.
     pub fn protect_rtcp(&mut self, packet: &[u8]) -> Result<Option<(SocketAddr, BytesMut)>, TransportError> {
-        let (Some(srtp), Some(to)) = (self.srtp.as_mut(), self.ice.nominated()) else { return Ok(None) };
+        let (Some(to), Some(srtp)) = (self.destination(), self.srtp.as_mut()) else { return Ok(None) };
         let protected = srtp.outbound.encrypt_rtcp(packet).map_err(|e| TransportError::Srtp(e.to_string()))?;
         Ok(Some((to, protected)))
     }
@@ -167,7 +172,7 @@ impl Transport {
 
     /// Says goodbye to the viewer (a DTLS close_notify).
     pub fn close(&mut self, now: Instant) {
-        if let Some(remote) = self.ice.nominated() {
+        if let Some(remote) = self.destination() {
             self.dtls.close(remote, now);
             self.collect_dtls(remote);
         }
