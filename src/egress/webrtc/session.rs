@@ -196,11 +196,18 @@ impl ViewerSession {
     }
 
     pub async fn add_remote_candidate(&self, candidate: IceCandidate) -> Result<(), SessionError> {
-        // ICE-lite learns the viewer's addresses from its checks: its candidates are not needed.
-        let Connection::WebRtcRs(connection) = &self.connection else { return Ok(()) };
         if candidate.candidate.is_empty() {
             return Ok(()); // end of candidates
         }
+        let connection = match &self.connection {
+            Connection::WebRtcRs(connection) => connection,
+            Connection::Own(_) => {
+                // ICE-lite learns the viewer's addresses from its checks, so a candidate is not
+                // used; a malformed one is still the viewer's mistake to hear about.
+                let attribute = candidate.candidate.strip_prefix("candidate:").unwrap_or(&candidate.candidate);
+                return rtc::ice::candidate::unmarshal_candidate(attribute).map(drop).map_err(|e| SessionError::BadSdp(format!("bad ICE candidate: {e}")));
+            }
+        };
         let init = RTCIceCandidateInit {
             candidate: candidate.candidate,
             sdp_mid: candidate.sdp_mid,

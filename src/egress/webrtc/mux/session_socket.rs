@@ -35,7 +35,9 @@ pub struct SessionSocket {
 
 impl SessionSocket {
     pub fn new(label: SocketAddr, inbox: mpsc::Receiver<Datagram>, shared: Arc<SharedSocket>) -> Self {
-        let source_ip = shared.is_wildcard().then_some(label.ip());
+        // A wildcard label (the own endpoint on a wildcard socket) names no address to reply
+        // from: the kernel's route to the viewer picks it.
+        let source_ip = (shared.is_wildcard() && !label.ip().is_unspecified()).then_some(label.ip());
         Self { label, inbox: Mutex::new(inbox), shared, source_ip }
     }
 }
