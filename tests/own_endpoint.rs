@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::{init_logging, small_pattern, wait_for, wait_live};
+use common::{assert_decodable_from_the_first_keyframe, init_logging, small_pattern, wait_for, wait_live};
 use lookout::config::{Config, MediaPorts, PathConfig, TestPatternSettings, WebRtcConfig};
 use lookout::Server;
 use lookout_signaling::{ClientMessage, ErrorCode, ServerMessage};
@@ -84,27 +84,6 @@ fn assert_own_endpoint_description(sdp: &str, setup: &str, session: &str, media_
     assert!(has("a=end-of-candidates"), "it never trickles: {sdp}");
     let served_ports: Vec<&str> = sdp.lines().filter(|l| l.starts_with("m=")).filter_map(|l| l.split(' ').nth(1)).filter(|port| *port != "0").collect();
     assert!(!served_ports.is_empty() && served_ports.iter().all(|port| *port == media_port.to_string()), "m= lines on the shared port {media_port}: {sdp}");
-}
-
-/// Whatever comes before the first keyframe start is only a lost beginning (webrtc-rs drops
-/// SRTP that arrives before it has applied the keys), followed by a keyframe request; from the
-/// first keyframe on, every access unit decodes. One SSRC, no gap in the sequence numbers.
-fn assert_decodable_from_the_first_keyframe(viewer: &Viewer, how: &str) {
-    let received = viewer.received();
-    assert_eq!(received.ssrcs.len(), 1, "{how}: one SSRC, got {:?}", received.ssrcs);
-    assert_eq!(received.sequence_gaps, 0, "{how}: no packet lost after the first");
-    let playable = h264::from_first_keyframe(&received.kept);
-    let skipped = received.kept.len() - playable.len();
-    if skipped > 0 {
-        assert!(received.keyframe_requests_sent >= 1, "{how}: {skipped} packets before a keyframe, and no PLI sent");
-        assert!(skipped < 100, "{how}: {skipped} packets before a keyframe came: the PLI was not answered from the cache");
-    }
-    let types = h264::first_access_unit_types(playable).expect("a complete first access unit");
-    assert_eq!(&types[..3], &[h264::SPS, h264::PPS, h264::IDR], "{how}: the first access unit starts SPS, PPS, IDR: {types:?}");
-    let report = h264::decode(playable).expect("every access unit decodes");
-    assert!(report.pictures >= 10, "{how}: decoded {report:?}");
-    assert_eq!(report.pictures, report.access_units, "{how}: every access unit gave a picture: {report:?}");
-    assert_eq!((report.width, report.height), (320, 180), "{how}");
 }
 
 /// The test pattern's tone (G.711, 50 packets a second) arrives too, none missing.

@@ -3,34 +3,12 @@
 
 mod common;
 
-use common::{small_pattern, start_server, wait_for, wait_live};
+use common::{assert_decodable_from_the_first_keyframe, small_pattern, start_server, wait_for, wait_live};
 use lookout_testkit::h264;
 use lookout_testkit::viewer::Viewer;
 use std::time::Duration;
 
 const KEEP: usize = 400;
-
-/// Lookout sends SPS, PPS and an IDR first. webrtc-rs, the receiver here, drops SRTP packets
-/// that arrive before it has applied the DTLS keys, so it can miss the start of that keyframe;
-/// it then asks for one (PLI) as a browser would, and Lookout answers from its cache. So the
-/// check is: whatever comes before the first keyframe start is only that lost beginning, was
-/// followed by a keyframe request, and from the first keyframe start everything decodes.
-fn assert_decodable_from_the_first_keyframe(viewer: &Viewer, how: &str) {
-    let received = viewer.received();
-    assert_eq!(received.ssrcs.len(), 1, "{how}: one SSRC");
-    assert_eq!(received.sequence_gaps, 0, "{how}: no packet lost after the first");
-    let playable = h264::from_first_keyframe(&received.kept);
-    let skipped = received.kept.len() - playable.len();
-    if skipped > 0 {
-        assert!(received.keyframe_requests_sent >= 1, "{how}: {skipped} packets before a keyframe, and no PLI sent");
-        assert!(skipped < 100, "{how}: {skipped} packets before a keyframe came: the PLI was not answered from the cache");
-    }
-    let types = h264::first_access_unit_types(playable).expect("complete first access unit");
-    assert_eq!(&types[..3], &[h264::SPS, h264::PPS, h264::IDR], "{how}: first access unit starts SPS, PPS, IDR: {types:?}");
-    let report = h264::decode(playable).expect("decodes");
-    assert!(report.pictures >= 10, "{how}: decoded {report:?}");
-    assert_eq!((report.width, report.height), (320, 180), "{how}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ws_and_whep_viewers_receive_decodable_h264_and_audio() {

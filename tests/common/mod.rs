@@ -70,3 +70,28 @@ pub async fn wait_retrying(server: &Server, path: &str, timeout: Duration) -> St
     })
     .await
 }
+
+/// A viewer of `small_pattern` got a stream that plays. Lookout sends SPS, PPS and an IDR first;
+/// webrtc-rs, the receiver here, drops SRTP packets that arrive before it has applied the DTLS
+/// keys, so it can miss the start of that keyframe, and then asks for one (PLI) as a browser
+/// would, which Lookout answers from its cache. So: whatever comes before the first keyframe
+/// start is only that lost beginning, followed by a keyframe request; from the first keyframe
+/// on, every access unit decodes. One SSRC, no gap in the sequence numbers.
+pub fn assert_decodable_from_the_first_keyframe(viewer: &lookout_testkit::viewer::Viewer, how: &str) {
+    use lookout_testkit::h264;
+    let received = viewer.received();
+    assert_eq!(received.ssrcs.len(), 1, "{how}: one SSRC, got {:?}", received.ssrcs);
+    assert_eq!(received.sequence_gaps, 0, "{how}: no packet lost after the first");
+    let playable = h264::from_first_keyframe(&received.kept);
+    let skipped = received.kept.len() - playable.len();
+    if skipped > 0 {
+        assert!(received.keyframe_requests_sent >= 1, "{how}: {skipped} packets before a keyframe, and no PLI sent");
+        assert!(skipped < 100, "{how}: {skipped} packets before a keyframe came: the PLI was not answered from the cache");
+    }
+    let types = h264::first_access_unit_types(playable).expect("a complete first access unit");
+    assert_eq!(&types[..3], &[h264::SPS, h264::PPS, h264::IDR], "{how}: the first access unit starts SPS, PPS, IDR: {types:?}");
+    let report = h264::decode(playable).expect("every access unit decodes");
+    assert!(report.pictures >= 10, "{how}: decoded {report:?}");
+    assert_eq!(report.pictures, report.access_units, "{how}: every access unit gave a picture: {report:?}");
+    assert_eq!((report.width, report.height), (320, 180), "{how}");
+}
