@@ -83,14 +83,6 @@ impl OwnConnection {
         connection
     }
 
-    pub fn local_credentials(&self) -> &LocalCredentials {
-        &self.local
-    }
-
-    pub fn fingerprint(&self) -> &str {
-        &self.identity.fingerprint
-    }
-
     /// The viewer's description arrived: checks and DTLS from it can be answered.
     pub fn set_remote(&self, remote: &RemoteTransport) -> Result<(), String> {
         let transport = Transport::new(&self.identity, &self.local.ufrag, &self.local.password, remote, self.socket.label()).map_err(|e| e.to_string())?;
