@@ -697,6 +697,15 @@ fn parse_media_line(line: usize, text: &str) -> Result<MediaLine, SdpError> {
     let (Some(media), Some(port), Some(protocol)) = (words.next(), words.next(), words.next()) else {
         return Err(bad("the m= line needs a media, a port, a protocol and formats"));
     };
+    // An answer repeats the offer's media and protocol, so what the grammar does not allow
+    // (RFC 8866 §5.14: a registered media type; a protocol of "/"-separated tokens) is refused
+    // here rather than written back where no parser reads it.
+    if !["audio", "video", "text", "application", "message", "image"].contains(&media) {
+        return Err(bad("the m= line's media is not audio, video, text, application, message or image"));
+    }
+    if protocol.split('/').any(str::is_empty) {
+        return Err(bad("the m= line's protocol has an empty part between its slashes"));
+    }
     let port = port.split('/').next().and_then(parse_number::<u16>).ok_or_else(|| bad("the m= line's port is not a number from 0 to 65535"))?;
     let formats: Vec<String> = words.map(str::to_owned).collect();
     if formats.is_empty() {
@@ -1849,6 +1858,12 @@ a=fmtp:97 apt=96
             assert_ne!(description, MINIMAL_OFFER, "{from:?} is in the offer");
             let error = offer_error(&description);
             assert!(matches!(error, SdpError::BadLine { .. }), "{to:?} gave {error}");
+        }
+        // Found by fuzzing: an unknown media type or a protocol with an empty part, echoed in
+        // the answer, made it unparseable.
+        for section in ["m=audio1 9 UDP/TLS/RTP/SAVPF 111", "m=audio 9 UDP.TLS//RTPSAVPF 111"] {
+            let offer = format!("{MINIMAL_OFFER}{section}\na=mid:1\n");
+            assert!(matches!(offer_error(&offer), SdpError::BadLine { .. }), "{section}");
         }
         // An extension Lookout knows, under an id only the two-byte form carries, is left out.
         let two_byte_id = MINIMAL_OFFER.replace("a=rtcp-mux", "a=rtcp-mux\na=extmap:15 urn:ietf:params:rtp-hdrext:sdes:mid");
