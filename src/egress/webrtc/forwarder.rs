@@ -278,11 +278,13 @@ impl Forwarder {
             Delivery::Live(_) => (frame.timestamp, frame.arrived_at + MAX_PACING_DELAY),
             Delivery::Catchup { timestamp, deadline } => (timestamp, deadline),
         };
+        // The pacer's wait for a packet counts from when the frame reached it: the packets before
+        // it in the frame waited on purpose too.
+        let frame_handed_in = Instant::now();
         for packet in header.packets(frame, timestamp, &self.sent) {
             let size = packet.payload.len() as u64;
-            let handed_in = Instant::now();
-            let release = pacer.release_time(packet.payload.len(), handed_in, deadline);
-            if release > handed_in {
+            let release = pacer.release_time(packet.payload.len(), Instant::now(), deadline);
+            if release > Instant::now() {
                 tokio::time::sleep_until(release.into()).await;
             }
             if self.sink.write_rtp(packet).await.is_err() {
@@ -290,7 +292,7 @@ impl Forwarder {
             }
             if let Delivery::Live(layer) = delivery {
                 let now = Instant::now();
-                layer.record_send_delay(now.saturating_duration_since(frame.arrived_at), release.saturating_duration_since(handed_in), now);
+                layer.record_send_delay(now.saturating_duration_since(frame.arrived_at), release.saturating_duration_since(frame_handed_in), now);
             }
             self.stats.packets_sent.fetch_add(1, Ordering::Relaxed);
             self.stats.bytes_sent.fetch_add(size, Ordering::Relaxed);
