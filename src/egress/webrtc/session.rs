@@ -1,4 +1,5 @@
-//! One viewer of one path over one PeerConnection, whichever signalling set it up (/ws or WHEP).
+//! One viewer of one path over one connection (Lookout's own endpoint, or a webrtc-rs
+//! PeerConnection where that one does not serve), whichever signalling set it up (/ws or WHEP).
 
 use super::forwarder::{Forwarder, ForwarderStats, LayerStatus};
 use super::media_sink::MediaSink;
@@ -79,8 +80,8 @@ pub struct ViewerSession {
 }
 
 impl ViewerSession {
-    /// Sets up the PeerConnection and its tracks (video, and audio when the path has some);
-    /// media flows once ICE and DTLS connect.
+    /// Sets up the connection and its tracks (video, and audio when the path has some); media
+    /// flows once ICE and DTLS connect.
     pub async fn start(stream: &Arc<Stream>, network: &Network, offer_from: OfferFrom) -> Result<Self, SessionError> {
         let state = stream.state();
         if !state.is_live() {
