@@ -105,7 +105,7 @@ try {
     if (args.height && f.height !== Number(args.height)) failures.push(`height ${f.height}, expected ${args.height}`);
   }
   if (args.resume && !failures.length) {
-    console.log(JSON.stringify({ phase: 'playing' }));
+    console.log(JSON.stringify({ phase: 'playing', framesDropped: f.framesDropped }));
     await nextStdinLine();
     const resumedFrom = (await figures()).framesRendered;
     const resumeDeadline = Date.now() + Number(args['first-frame-timeout']) * 1000;
