@@ -24,7 +24,8 @@ use webrtc::peer_connection::RTCPeerConnectionState;
 
 /// A viewer that has not connected by then will not.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Browsers check every few seconds for consent (RFC 7675 §5.1 wants 30 s at most without).
+/// A connected viewer that sends neither connectivity checks (browsers refresh consent every
+/// few seconds, RFC 7675) nor RTCP for this long is gone.
 const CONSENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct LocalCredentials {
@@ -176,7 +177,7 @@ impl OwnConnection {
 
     fn next_deadline(&self) -> Instant {
         let inner = self.lock();
-        let liveness = match inner.transport.as_ref().and_then(Transport::last_check) {
+        let liveness = match inner.transport.as_ref().and_then(Transport::last_heard) {
             Some(last) => last + CONSENT_TIMEOUT,
             None => self.created + CONNECT_TIMEOUT,
         };
@@ -209,8 +210,8 @@ impl OwnConnection {
                 Err(error) => tracing::debug!(%error, "sender reports not sent"),
             }
         }
-        match transport.last_check() {
-            Some(last) if now >= last + CONSENT_TIMEOUT => Some(format!("no connectivity check for {} s", CONSENT_TIMEOUT.as_secs())),
+        match transport.last_heard() {
+            Some(last) if now >= last + CONSENT_TIMEOUT => Some(format!("nothing from the viewer (checks, RTCP) for {} s", CONSENT_TIMEOUT.as_secs())),
             None if now >= self.created + CONNECT_TIMEOUT => Some("no connectivity check arrived".to_owned()),
             _ => None,
         }

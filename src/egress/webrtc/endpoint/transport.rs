@@ -53,6 +53,7 @@ pub struct Transport {
     /// Where the DTLS handshake completed: media goes there until the viewer nominates a pair
     /// (a browser starts DTLS as soon as a check succeeds, often before it nominates).
     dtls_remote: Option<SocketAddr>,
+    last_rtcp: Option<Instant>,
     crypto: Arc<dyn RTCCryptoProvider>,
     /// Addresses that passed a connectivity check: the only ones DTLS is taken from.
     checked: Vec<SocketAddr>,
@@ -71,6 +72,7 @@ impl Transport {
             dtls: Dtls::new(identity, local_addr, &remote.fingerprint, remote.dtls_role)?,
             srtp: None,
             dtls_remote: None,
+            last_rtcp: None,
             crypto: identity.crypto.clone(),
             checked: Vec::new(),
             outbox: VecDeque::new(),
@@ -86,9 +88,11 @@ impl Transport {
         self.ice.nominated().or(self.dtls_remote)
     }
 
-    /// When the viewer last proved it is there (a valid connectivity check).
-    pub fn last_check(&self) -> Option<Instant> {
-        self.ice.last_check()
+    /// When the viewer last proved it is there: a valid connectivity check, or RTCP that
+    /// decrypted (browsers send receiver reports every second; not every client refreshes
+    /// consent with checks).
+    pub fn last_heard(&self) -> Option<Instant> {
+        self.ice.last_check().max(self.last_rtcp)
     }
 
     pub fn on_datagram(&mut self, datagram: &[u8], from: SocketAddr, now: Instant) -> Result<Option<TransportEvent>, TransportError> {
@@ -130,6 +134,7 @@ impl Transport {
                     return Ok(None);
                 }
                 let rtcp = srtp.inbound.decrypt_rtcp(datagram).map_err(|e| TransportError::Srtcp(e.to_string()))?;
+                self.last_rtcp = Some(now);
                 Ok(Some(TransportEvent::Rtcp(rtcp)))
             }
             _ => Ok(None),
@@ -362,10 +367,12 @@ mod tests {
         let pli = rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication { sender_ssrc: 1, media_ssrc: 0x1234 };
         let plain = pli.marshal().expect("marshal");
         let protected = viewer_out.encrypt_rtcp(&plain).expect("viewer encrypts");
-        match transport.on_datagram(&protected, viewer_addr(), now).expect("RTCP") {
+        let later = now + std::time::Duration::from_secs(10);
+        match transport.on_datagram(&protected, viewer_addr(), later).expect("RTCP") {
             Some(TransportEvent::Rtcp(rtcp)) => assert_eq!(&rtcp[..], &plain[..]),
             other => panic!("expected RTCP, got {other:?}"),
         }
+        assert_eq!(transport.last_heard(), Some(later), "RTCP shows the viewer is there, as checks do");
         let replayed = transport.on_datagram(&protected, viewer_addr(), now);
         assert!(matches!(replayed, Err(TransportError::Srtcp(_))), "a replayed packet is refused: {replayed:?}");
     }
