@@ -14,16 +14,15 @@
 
 mod common;
 
-use common::{assert_decodable_from_the_first_keyframe, init_logging, small_pattern, wait_for, wait_live};
+use common::{assert_decodable_from_the_first_keyframe, assert_lost_packets_come_back_over_rtx, init_logging, small_pattern, wait_for, wait_live};
 use lookout::config::{Config, MediaPorts, PathConfig, TestPatternSettings, WebRtcConfig};
 use lookout::Server;
 use lookout_signaling::{ClientMessage, ErrorCode, ServerMessage};
 use lookout_testkit::browser;
 use lookout_testkit::h264;
 use lookout_testkit::http;
-use lookout_testkit::loss::LossPattern;
 use lookout_testkit::signaling::SignalingClient;
-use lookout_testkit::viewer::{longest_pause, Viewer, ViewerOptions};
+use lookout_testkit::viewer::{longest_pause, Viewer};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -86,6 +85,17 @@ fn assert_own_endpoint_description(sdp: &str, setup: &str, session: &str, media_
     assert!(!served_ports.is_empty() && served_ports.iter().all(|port| *port == media_port.to_string()), "m= lines on the shared port {media_port}: {sdp}");
 }
 
+/// Asks for `demo` over /ws; returns the signalling client, the session id and Lookout's offer.
+async fn watch_over_ws(server: SocketAddr) -> (SignalingClient, String, String) {
+    let mut client = SignalingClient::connect(server).await.expect("connect");
+    assert!(matches!(client.receive(ANSWER_TIMEOUT).await, Ok(ServerMessage::Hello { protocol_version: 1, .. })));
+    client.send(&ClientMessage::Watch { path: "demo".into() }).await.expect("send");
+    let Ok(ServerMessage::Offer { session, sdp, .. }) = client.receive_until(ANSWER_TIMEOUT, |m| matches!(m, ServerMessage::Offer { .. })).await else {
+        panic!("no offer")
+    };
+    (client, session, sdp)
+}
+
 /// The test pattern's tone (G.711, 50 packets a second) arrives too, none missing.
 async fn assert_audio_arrives(viewer: &Viewer, how: &str) {
     let received = wait_for(&format!("{how}: audio"), Duration::from_secs(5), || Some(viewer.received()).filter(|r| r.audio_packets >= 50)).await;
@@ -100,12 +110,7 @@ async fn a_webrtc_rs_viewer_over_ws_plays_with_lookout_as_the_dtls_client() {
     wait_live(&own.server, "demo", Duration::from_secs(10)).await;
 
     // Lookout's offer is the own endpoint's: ICE-lite, actpass, the shared port alone.
-    let mut client = SignalingClient::connect(own.server.addr).await.expect("connect");
-    assert!(matches!(client.receive(ANSWER_TIMEOUT).await, Ok(ServerMessage::Hello { protocol_version: 1, .. })));
-    client.send(&ClientMessage::Watch { path: "demo".into() }).await.expect("send");
-    let Ok(ServerMessage::Offer { session, sdp, .. }) = client.receive_until(ANSWER_TIMEOUT, |m| matches!(m, ServerMessage::Offer { .. })).await else {
-        panic!("no offer")
-    };
+    let (client, session, sdp) = watch_over_ws(own.server.addr).await;
     assert_own_endpoint_description(&sdp, "actpass", &session, own.media_port);
     drop(client);
 
@@ -345,12 +350,7 @@ async fn aiortc_plays_over_whep_and_ws() {
     wait_for("aiortc's session to end", Duration::from_secs(5), || own.server.sessions.get(&session).is_none().then_some(())).await;
 
     // /ws: Lookout offers, aiortc answers active, and Lookout is the DTLS server again.
-    let mut client = SignalingClient::connect(own.server.addr).await.expect("connect");
-    assert!(matches!(client.receive(ANSWER_TIMEOUT).await, Ok(ServerMessage::Hello { protocol_version: 1, .. })));
-    client.send(&ClientMessage::Watch { path: "demo".into() }).await.expect("send");
-    let Ok(ServerMessage::Offer { session, sdp, .. }) = client.receive_until(ANSWER_TIMEOUT, |m| matches!(m, ServerMessage::Offer { .. })).await else {
-        panic!("no offer")
-    };
+    let (mut client, session, sdp) = watch_over_ws(own.server.addr).await;
     assert_own_endpoint_description(&sdp, "actpass", &session, own.media_port);
     let mut aiortc = Aiortc::start("--answer", SECONDS);
     aiortc.write(serde_json::json!({ "offer": sdp })).await;
@@ -392,24 +392,8 @@ async fn chromium_plays_the_page_from_the_own_endpoint() {
 /// over RTX from the stream's shared history (see webrtc_viewers.rs for why RTX).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_packets_are_resent_over_rtx_from_the_shared_history() {
-    const DROPS: usize = 15;
     let own = start_own_endpoint([("demo", small_pattern())]).await;
-    wait_live(&own.server, "demo", Duration::from_secs(10)).await;
-    let lossy = ViewerOptions { keep_packets: 0, loss: Some(LossPattern { every: 23, count: DROPS }) };
-    let ws = Viewer::watch_ws_with(LOOPBACK, own.server.addr, "demo", lossy).await.expect("watch over /ws");
-    let whep = Viewer::watch_whep_with(own.server.addr, "demo", lossy).await.expect("watch over WHEP");
-    for (viewer, how) in [(&ws, "/ws"), (&whep, "WHEP")] {
-        let report = wait_for(&format!("{how}: every dropped packet back"), Duration::from_secs(20), || {
-            let report = viewer.loss_report();
-            (report.dropped.len() == DROPS && report.recovered == report.dropped).then_some(report)
-        })
-        .await;
-        assert_eq!(report.recovered_over_rtx, DROPS, "{how}: each came back over RTX: {report:?}");
-        let stats = own.server.sessions.get(&viewer.session).expect("session").stats();
-        let stats_text = serde_json::to_string(&stats).unwrap_or_default();
-        assert!(stats.nack.nacks_received >= 1 && stats.nack.packets_resent >= DROPS as u64, "{how}: the NACKs were answered: {stats_text}");
-        assert_eq!(viewer.connection_state(), RTCPeerConnectionState::Connected, "{how}");
-    }
+    assert_lost_packets_come_back_over_rtx(&own.server).await;
 }
 
 /// A PLI from the viewer gets it a keyframe at once, from the path's cache (the source makes
@@ -484,10 +468,7 @@ async fn bad_offers_get_a_clear_4xx_while_another_viewer_keeps_playing() {
     }
 
     // Over /ws: a garbage answer to the own endpoint's offer is a bad-SDP error.
-    let mut client = SignalingClient::connect(own.server.addr).await.expect("connect");
-    assert!(matches!(client.receive(ANSWER_TIMEOUT).await, Ok(ServerMessage::Hello { protocol_version: 1, .. })));
-    client.send(&ClientMessage::Watch { path: "demo".into() }).await.expect("send");
-    client.receive_until(ANSWER_TIMEOUT, |m| matches!(m, ServerMessage::Offer { .. })).await.expect("an offer");
+    let (mut client, _, _) = watch_over_ws(own.server.addr).await;
     client.send(&ClientMessage::Answer { sdp: browser_offer("", sha1).replace("a=setup:actpass", "a=setup:active") }).await.expect("send");
     match client.receive_until(ANSWER_TIMEOUT, |m| matches!(m, ServerMessage::Error { .. })).await {
         Ok(ServerMessage::Error { code, message }) => {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_decodable_from_the_first_keyframe, small_pattern, start_server, wait_for, wait_live};
+use common::{assert_decodable_from_the_first_keyframe, assert_lost_packets_come_back_over_rtx, small_pattern, start_server, wait_for, wait_live};
 use lookout_testkit::h264;
 use lookout_testkit::viewer::Viewer;
 use std::time::Duration;
@@ -124,26 +124,10 @@ async fn a_keyframe_request_is_answered_from_the_cache() {
 /// same sequence number cannot stand for one lost on the network.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_packets_are_resent_from_the_history() {
-    use lookout_testkit::loss::LossPattern;
-    use lookout_testkit::viewer::ViewerOptions;
-    const DROPS: usize = 15;
-    let server = start_server([("demo", small_pattern())]).await;
-    wait_live(&server, "demo", Duration::from_secs(10)).await;
-    let lossy = ViewerOptions { keep_packets: 0, loss: Some(LossPattern { every: 23, count: DROPS }) };
-    let ws = Viewer::watch_ws_with(std::net::Ipv4Addr::LOCALHOST.into(), server.addr, "demo", lossy).await.expect("watch over /ws");
-    let whep = Viewer::watch_whep_with(server.addr, "demo", lossy).await.expect("watch over WHEP");
-    for (viewer, how) in [(&ws, "/ws"), (&whep, "WHEP")] {
-        let report = wait_for(&format!("{how}: every dropped packet back"), Duration::from_secs(20), || {
-            let report = viewer.loss_report();
-            (report.dropped.len() == DROPS && report.recovered == report.dropped).then_some(report)
-        })
-        .await;
-        assert_eq!(report.recovered_over_rtx, DROPS, "{how}: {report:?}");
-        let stats = server.sessions.get(&viewer.session).expect("session").stats();
-        let stats_text = serde_json::to_string(&stats).unwrap_or_default();
-        assert!(stats.nack.nacks_received >= 1 && stats.nack.packets_resent >= DROPS as u64, "{how}: {stats_text}");
-        assert_eq!(viewer.connection_state(), webrtc::peer_connection::RTCPeerConnectionState::Connected, "{how}");
-    }
+    // On webrtc-rs's PeerConnections (tests/own_endpoint.rs checks Lookout's own endpoint).
+    let webrtc = lookout::config::WebRtcConfig { own_endpoint: false, ..common::shared_port_of_its_own() };
+    let server = common::start_server_with_webrtc([("demo", small_pattern())], webrtc).await;
+    assert_lost_packets_come_back_over_rtx(&server).await;
 }
 
 /// Below a path's lowest layer is its keyframes alone (what a link too poor for any layer still

@@ -21,10 +21,23 @@ pub async fn start_server_with_layers(
     paths: impl IntoIterator<Item = (&'static str, PathConfig)>,
     lower_layers: impl IntoIterator<Item = (&'static str, Vec<PathConfig>)>,
 ) -> Server {
+    start(paths, lower_layers, shared_port_of_its_own()).await
+}
+
+/// Likewise, with these network settings.
+pub async fn start_server_with_webrtc(paths: impl IntoIterator<Item = (&'static str, PathConfig)>, webrtc: WebRtcConfig) -> Server {
+    start(paths, [], webrtc).await
+}
+
+async fn start(
+    paths: impl IntoIterator<Item = (&'static str, PathConfig)>,
+    lower_layers: impl IntoIterator<Item = (&'static str, Vec<PathConfig>)>,
+    webrtc: WebRtcConfig,
+) -> Server {
     init_logging();
     let paths: BTreeMap<String, PathConfig> = paths.into_iter().map(|(n, p)| (n.to_owned(), p)).collect();
     let lower_layers = lower_layers.into_iter().map(|(n, l)| (n.to_owned(), l)).collect();
-    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, lower_layers, webrtc: shared_port_of_its_own() };
+    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, lower_layers, webrtc };
     Server::start(config).await.expect("server starts")
 }
 
@@ -94,4 +107,28 @@ pub fn assert_decodable_from_the_first_keyframe(viewer: &lookout_testkit::viewer
     assert!(report.pictures >= 10, "{how}: decoded {report:?}");
     assert_eq!(report.pictures, report.access_units, "{how}: every access unit gave a picture: {report:?}");
     assert_eq!((report.width, report.height), (320, 180), "{how}");
+}
+
+/// A /ws and a WHEP viewer of `demo` that each drop 15 chosen packets get every one of them
+/// back over RTX, from the stream's shared history, and the session counts the NACKs answered.
+pub async fn assert_lost_packets_come_back_over_rtx(server: &Server) {
+    use lookout_testkit::loss::LossPattern;
+    use lookout_testkit::viewer::{Viewer, ViewerOptions};
+    const DROPS: usize = 15;
+    wait_live(server, "demo", Duration::from_secs(10)).await;
+    let lossy = ViewerOptions { keep_packets: 0, loss: Some(LossPattern { every: 23, count: DROPS }) };
+    let ws = Viewer::watch_ws_with(std::net::Ipv4Addr::LOCALHOST.into(), server.addr, "demo", lossy).await.expect("watch over /ws");
+    let whep = Viewer::watch_whep_with(server.addr, "demo", lossy).await.expect("watch over WHEP");
+    for (viewer, how) in [(&ws, "/ws"), (&whep, "WHEP")] {
+        let report = wait_for(&format!("{how}: every dropped packet back"), Duration::from_secs(20), || {
+            let report = viewer.loss_report();
+            (report.dropped.len() == DROPS && report.recovered == report.dropped).then_some(report)
+        })
+        .await;
+        assert_eq!(report.recovered_over_rtx, DROPS, "{how}: each came back over RTX: {report:?}");
+        let stats = server.sessions.get(&viewer.session).expect("session").stats();
+        let stats_text = serde_json::to_string(&stats).unwrap_or_default();
+        assert!(stats.nack.nacks_received >= 1 && stats.nack.packets_resent >= DROPS as u64, "{how}: the NACKs were answered: {stats_text}");
+        assert_eq!(viewer.connection_state(), webrtc::peer_connection::RTCPeerConnectionState::Connected, "{how}");
+    }
 }
