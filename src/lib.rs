@@ -2,9 +2,11 @@
 //!
 //! The binary and the tests share this library; `Server::start` runs a whole gateway.
 
+pub mod auth;
 pub mod config;
 pub mod egress;
 pub mod http;
+pub mod limits;
 pub mod media;
 pub mod source;
 pub mod stream;
@@ -33,6 +35,9 @@ impl Server {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         let addr = listener.local_addr()?;
+        let access = Arc::new(auth::AccessControl::new(config.auth.as_ref()).map_err(|e| anyhow::anyhow!("access control: {e}"))?);
+        access.prepare().await;
+        warn_if_open(&config, addr);
         let network = Arc::new(Network::start(config.webrtc.clone())?);
         tracing::info!("{}", network.summary());
         let mut sources = Vec::new();
@@ -65,9 +70,13 @@ impl Server {
             sessions: sessions.clone(),
             network,
             hls: Default::default(),
+            access,
+            limits: Arc::new(limits::Limits::new(config.limits.clone())),
+            allowed_origins: Arc::new(config.auth.as_ref().map(|a| a.allowed_origins.clone()).unwrap_or_default()),
+            whep_resources: Default::default(),
             shutdown: shutdown_signal,
         };
-        let router = http::router(app);
+        let router = http::router(app).into_make_service_with_connect_info::<SocketAddr>();
         let http = tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, router).await {
                 tracing::error!(%error, "HTTP server stopped");
@@ -90,6 +99,18 @@ impl Server {
     pub async fn wait(self) {
         let mut this = self;
         let _ = (&mut this.http).await;
+    }
+}
+
+/// One clear warning when anyone who reaches the port can watch: listening beyond loopback
+/// with no `[auth]`.
+fn warn_if_open(config: &Config, addr: SocketAddr) {
+    if config.auth.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(
+            listen = %addr,
+            "no [auth] section: anyone who reaches {addr} can watch every camera (the API and metrics answer only loopback); \
+             see the README's access control section"
+        );
     }
 }
 

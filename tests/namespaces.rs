@@ -34,7 +34,12 @@ fn config(http_ip: &str, webrtc_section: &str) -> String {
 }
 
 fn config_with_pattern(http_ip: &str, test_pattern: &str, webrtc_section: &str) -> String {
-    format!("listen = \"{http_ip}:8080\"\n[paths.demo]\nsource = \"testpattern\"\ntest_pattern = {test_pattern}\n[webrtc]\n{webrtc_section}\n")
+    // The test reads /api/sessions from inside its namespaces, not over loopback: anonymous
+    // callers there may use the API.
+    format!(
+        "listen = \"{http_ip}:8080\"\n[auth]\nanonymous = [{{ action = \"read\" }}, {{ action = \"api\" }}]\n\
+         [paths.demo]\nsource = \"testpattern\"\ntest_pattern = {test_pattern}\n[webrtc]\n{webrtc_section}\n"
+    )
 }
 
 /// Lookout (the binary) in a namespace with this configuration, stopped by its PID.

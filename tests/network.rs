@@ -16,7 +16,7 @@ use std::time::Duration;
 
 async fn start(webrtc: WebRtcConfig) -> Server {
     common::init_logging();
-    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths: [("demo".to_owned(), small_pattern())].into(), lower_layers: Default::default(), webrtc };
+    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths: [("demo".to_owned(), small_pattern())].into(), webrtc, ..Config::builtin_default() };
     Server::start(config).await.expect("server starts")
 }
 
@@ -47,7 +47,6 @@ async fn a_port_range_holds_each_session_and_refuses_one_past_it() {
     assert_eq!(udp_ports_in(range).len(), range.port_count(), "each session holds one port of the range");
 
     let mut refused = SignalingClient::connect(server.addr).await.expect("connect");
-    refused.receive(Duration::from_secs(5)).await.expect("hello");
     refused.send(&ClientMessage::Watch { path: "demo".into() }).await.expect("send");
     match refused.receive_until(Duration::from_secs(5), |m| matches!(m, ServerMessage::Error { .. })).await {
         Ok(ServerMessage::Error { code: ErrorCode::ServerFull, message }) => assert!(message.contains("61100-61102"), "{message}"),
@@ -141,7 +140,6 @@ mod through_turn {
 /// The candidates Lookout announces to a /ws viewer: in its offer and trickled after it.
 async fn announced_candidates(server: &Server) -> Vec<String> {
     let mut client = SignalingClient::connect(server.addr).await.expect("connect");
-    client.receive(Duration::from_secs(5)).await.expect("hello");
     client.send(&ClientMessage::Watch { path: "demo".into() }).await.expect("send");
     let mut candidates: Vec<String> = Vec::new();
     if let Ok(ServerMessage::Offer { sdp, .. }) = client.receive_until(Duration::from_secs(5), |m| matches!(m, ServerMessage::Offer { .. })).await {

@@ -50,7 +50,7 @@ async fn start_own_endpoint(paths: impl IntoIterator<Item = (&'static str, PathC
     let media_port = free_udp_port();
     let webrtc = WebRtcConfig { listen_ips: vec![LOOPBACK], media_ports: MediaPorts::Shared(media_port), own_endpoint: true, ..Default::default() };
     let paths = paths.into_iter().map(|(name, path)| (name.to_owned(), path)).collect();
-    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, lower_layers: Default::default(), webrtc };
+    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, webrtc, ..Config::builtin_default() };
     let server = Server::start(config).await.expect("server starts with own_endpoint = true");
     OwnEndpoint { server, media_port }
 }
@@ -88,7 +88,6 @@ fn assert_own_endpoint_description(sdp: &str, setup: &str, session: &str, media_
 /// Asks for `demo` over /ws; returns the signalling client, the session id and Lookout's offer.
 async fn watch_over_ws(server: SocketAddr) -> (SignalingClient, String, String) {
     let mut client = SignalingClient::connect(server).await.expect("connect");
-    assert!(matches!(client.receive(ANSWER_TIMEOUT).await, Ok(ServerMessage::Hello { protocol_version: 1, .. })));
     client.send(&ClientMessage::Watch { path: "demo".into() }).await.expect("send");
     let Ok(ServerMessage::Offer { session, sdp, .. }) = client.receive_until(ANSWER_TIMEOUT, |m| matches!(m, ServerMessage::Offer { .. })).await else {
         panic!("no offer")
@@ -225,7 +224,7 @@ async fn a_webrtc_rs_viewer_over_whep_plays_with_lookout_as_the_dtls_server() {
     let response = post_offer(own.server.addr, browser_offer("", SHA256)).await;
     assert_eq!(response.status, 201, "{}", response.body);
     let location = response.header("location").expect("a Location").to_owned();
-    let session = location.rsplit('/').next().unwrap_or_default().to_owned();
+    let session = http::whep_session_id(&location);
     let answer = &response.body;
     assert_own_endpoint_description(answer, "passive", &session, own.media_port);
     assert!(answer.contains(&format!("m=video {} UDP/TLS/RTP/SAVPF 102 103\r\n", own.media_port)), "H.264 and its RTX as offered: {answer}");
@@ -340,7 +339,7 @@ async fn aiortc_plays_over_whep_and_ws() {
     let response = post_offer(own.server.addr, &offer).await;
     assert_eq!(response.status, 201, "Lookout answers aiortc's offer: {}\n{offer}", response.body);
     let location = response.header("location").expect("a Location").to_owned();
-    let session = location.rsplit('/').next().unwrap_or_default().to_owned();
+    let session = http::whep_session_id(&location);
     assert_own_endpoint_description(&response.body, "passive", &session, own.media_port);
     aiortc.write(serde_json::json!({ "answer": response.body })).await;
     let report = aiortc.report().await;

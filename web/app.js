@@ -11,7 +11,11 @@ const query = new URLSearchParams(location.search);
 const relayOnly = query.get('ice') === 'relay';
 const forced = ['webrtc', 'hls'].includes(query.get('transport')) ? query.get('transport') : null;
 const transport = forced || (relayOnly ? 'webrtc' : 'auto');
-const player = new Player($('video'), { iceTransportPolicy: relayOnly ? 'relay' : 'all', transport });
+// A token for the server's access control comes in the URL's fragment (`#token=...`): a
+// fragment is never sent to a server, so it stays out of their logs. It goes with every request.
+const token = new URLSearchParams(location.hash.slice(1)).get('token');
+const authorization = token ? { Authorization: `Bearer ${token}` } : {};
+const player = new Player($('video'), { iceTransportPolicy: relayOnly ? 'relay' : 'all', transport, token });
 // Read by the end-to-end tests and handy in the console.
 window.lookout = { player, paths: [] };
 
@@ -135,7 +139,11 @@ function renderPaths(paths) {
 
 async function refreshPaths() {
   try {
-    const response = await fetch('/api/paths', { cache: 'no-store' });
+    const response = await fetch('/api/paths', { cache: 'no-store', headers: authorization });
+    if (response.status === 401 || response.status === 403) {
+      // The server says why in words (an expired token, a wrong password...).
+      throw new Error(`not allowed: ${(await response.text()).trim().replace(/^not allowed: /, '')}`);
+    }
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     window.lookout.paths = await response.json();
     renderPaths(window.lookout.paths);
@@ -143,7 +151,8 @@ async function refreshPaths() {
     $('server-status').className = 'badge live';
     $('paths-error').hidden = true;
   } catch (error) {
-    $('server-status').textContent = 'server unreachable';
+    const refused = error.message.startsWith('not allowed');
+    $('server-status').textContent = refused ? 'not allowed' : 'server unreachable';
     $('server-status').className = 'badge error';
     $('paths-error').textContent = `Cannot read the paths: ${error.message}`;
     $('paths-error').hidden = false;

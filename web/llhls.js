@@ -18,9 +18,13 @@ async function loadHls() {
 const RECOVER_MS = 1000;
 
 export class LlHlsPlayer {
-  constructor(video, onError) {
+  // `token` goes with every request as `Authorization: Bearer`; `onRefused` hears when the
+  // server answers 401 or 403.
+  constructor(video, onError, token = null, onRefused = () => {}) {
     this.video = video;
     this.onError = onError;
+    this.token = token;
+    this.onRefused = onRefused;
     this.hls = null;
     this.loadedBytes = 0;
     // The audio codec hls.js found in the stream (mp4a.40.2 for a camera's AAC), if any.
@@ -31,8 +35,12 @@ export class LlHlsPlayer {
     const Hls = await loadHls();
     if (!Hls.isSupported()) throw new Error('this browser has no Media Source Extensions for hls.js');
     this.stop();
+    const token = this.token;
     const hls = new Hls({
       lowLatencyMode: true,
+      xhrSetup: (xhr) => {
+        if (token) xhr.setRequestHeader('Authorization', `Bearer ${token}`);
+      },
       // Catch up on the live edge by playing faster rather than by jumping.
       maxLiveSyncPlaybackRate: 1.5,
       backBufferLength: 10,
@@ -48,6 +56,12 @@ export class LlHlsPlayer {
       this.loadedBytes += data.frag.stats.loaded;
     });
     hls.on(Hls.Events.ERROR, (_, data) => {
+      const status = data.response?.code;
+      if ((status === 401 || status === 403) && this.hls === hls) {
+        this.stop();
+        this.onRefused(`the server answered ${status} for LL-HLS`);
+        return;
+      }
       if (!data.fatal || this.hls !== hls) return;
       this.onError(`${data.type}: ${data.details}`);
       if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {

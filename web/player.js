@@ -10,7 +10,7 @@ import { BarcodeReader } from './barcode.js';
 import { LlHlsPlayer } from './llhls.js';
 import { LipSync } from './lipsync.js';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 5000;
 const STALL_MS = 6000;
@@ -24,12 +24,17 @@ const CLOCK_LATENCY_SAMPLES = 30;
 export class Player extends EventTarget {
   // `iceTransportPolicy` 'relay' uses TURN only: a way to check a TURN setup.
   // `transport`: 'auto' (WebRTC, LL-HLS where it cannot get through), 'webrtc' or 'hls'.
-  constructor(video, { iceTransportPolicy = 'all', transport = 'auto' } = {}) {
+  // `token`: a bearer token the server's access control accepts, sent in the first WebSocket
+  // message and as `Authorization` on LL-HLS requests.
+  constructor(video, { iceTransportPolicy = 'all', transport = 'auto', token = null } = {}) {
     super();
     this.video = video;
     this.iceTransportPolicy = iceTransportPolicy;
     this.transport = transport;
-    this.hls = new LlHlsPlayer(video, (error) => this.noteError(`LL-HLS ${error}`));
+    this.token = token;
+    // Set when the server refused this viewer: retrying would not change its answer.
+    this.refusal = null;
+    this.hls = new LlHlsPlayer(video, (error) => this.noteError(`LL-HLS ${error}`), token, (reason) => this.refuse(reason));
     this.fallbackTimer = null;
     this.probing = false;
     this.probeTimer = null;
@@ -74,6 +79,7 @@ export class Player extends EventTarget {
   watch(path) {
     this.stop();
     this.path = path;
+    this.refusal = null;
     this.figures = this.freshFigures();
     this.probeDelayMs = PROBE_FIRST_MS;
     if (this.transport === 'hls') {
@@ -120,7 +126,7 @@ export class Player extends EventTarget {
   }
 
   fallBack(reason) {
-    if (this.transport !== 'auto' || this.hls.active || !this.path) return;
+    if (this.transport !== 'auto' || this.hls.active || !this.path || this.refusal) return;
     clearTimeout(this.fallbackTimer);
     this.closeWebRtc();
     this.figures.fallbackReason = reason;
@@ -196,8 +202,19 @@ export class Player extends EventTarget {
     };
   }
 
+  // The server will not show this path to this viewer (no token, a bad one, or one for other
+  // paths): say so and stop, rather than retry or fall back to LL-HLS, which would refuse too.
+  refuse(reason) {
+    this.refusal = reason;
+    clearTimeout(this.fallbackTimer);
+    clearTimeout(this.probeTimer);
+    this.closeWebRtc();
+    this.hls.stop();
+    this.status(`Not allowed: ${reason}`, 'error');
+  }
+
   retry(reason) {
-    if (!this.path) return;
+    if (!this.path || this.refusal) return;
     if (this.hls.active) {
       // A background attempt failed; LL-HLS plays on.
       clearTimeout(this.probeTimer);
@@ -236,6 +253,10 @@ export class Player extends EventTarget {
           this.status(`Server speaks protocol ${message.protocol_version}, this page ${PROTOCOL_VERSION}`, 'error');
           return;
         }
+        // The first message of the client is its credential, even when it has none.
+        this.send({ type: 'auth', token: this.token });
+        break;
+      case 'welcome':
         this.iceServers = message.ice_servers || [];
         this.requestWatch();
         break;
@@ -277,6 +298,10 @@ export class Player extends EventTarget {
         this.noteError(`${message.code}: ${message.message}`);
         // A refused layer leaves the session as it was.
         if (message.code === 'unknown_layer') break;
+        if (message.code === 'unauthorized' || message.code === 'not_allowed') {
+          this.refuse(message.message.replace(/^not allowed: /, ''));
+          break;
+        }
         this.closeSession();
         this.retry(message.code === 'path_not_live' ? `${this.path} is not live yet` : `Error: ${message.message}`);
         break;

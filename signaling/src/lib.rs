@@ -2,12 +2,14 @@
 //!
 //! Every message is one JSON object in one WebSocket text frame, tagged by `"type"`.
 //! The server speaks first with [`ServerMessage::Hello`], which carries
-//! [`PROTOCOL_VERSION`]; a client that does not know that version should close.
+//! [`PROTOCOL_VERSION`]; a client that does not know that version should close. The client's
+//! first message is [`ClientMessage::Auth`] (with a token when the server asks for one); the
+//! server answers [`ServerMessage::Welcome`] with the ICE servers, or an error and a close.
 
 use serde::{Deserialize, Serialize};
 
 /// Version of the protocol described in PROTOCOL.md. Bumped on any incompatible change.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Largest text message the server accepts, in bytes. An SDP answer is a few kilobytes.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -16,6 +18,13 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMessage {
+    /// The first message on every connection: the client's credential, a bearer token (a JWT
+    /// or what the server's auth callback understands), or none. Browsers cannot put headers on
+    /// a WebSocket, so the token travels here.
+    Auth {
+        #[serde(default)]
+        token: Option<String>,
+    },
     /// Ask to watch a path. The server answers with `offer` or `error`.
     /// Watching again on the same socket replaces the previous session.
     Watch { path: String },
@@ -40,9 +49,9 @@ pub enum ClientMessage {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ServerMessage {
     /// First message on every connection.
-    Hello {
-        protocol_version: u32,
-        server: String,
+    Hello { protocol_version: u32, server: String },
+    /// The answer to an accepted `auth`: the connection may now `watch`.
+    Welcome {
         /// ICE servers the client should use, in the browser's RTCIceServer shape.
         ice_servers: Vec<IceServer>,
     },
@@ -128,6 +137,14 @@ pub enum ErrorCode {
     ServerFull,
     /// A `layer` message named a layer the path does not have.
     UnknownLayer,
+    /// The `auth` message's token was missing or refused, or the first message was not `auth`.
+    /// The server closes the socket after it.
+    Unauthorized,
+    /// The credential is valid but does not allow watching that path.
+    NotAllowed,
+    /// Too many sessions or messages from this client, or too many viewers: `message` says
+    /// which and when to retry.
+    RateLimited,
     /// The server could not set up the session.
     Internal,
 }
@@ -151,6 +168,13 @@ impl ServerMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auth_carries_a_token_or_none() {
+        assert_eq!(ClientMessage::parse(r#"{"type":"auth","token":"a.b.c"}"#).expect("valid"), ClientMessage::Auth { token: Some("a.b.c".into()) });
+        assert_eq!(ClientMessage::parse(r#"{"type":"auth"}"#).expect("valid"), ClientMessage::Auth { token: None });
+        assert!(ClientMessage::parse(r#"{"type":"auth","password":"x"}"#).is_err());
+    }
 
     #[test]
     fn watch_round_trips_with_its_tag() {

@@ -4,6 +4,8 @@
 //! With no file at all, Lookout serves the built-in test pattern at path `demo` on
 //! `127.0.0.1:8080`, so `cargo run --release` shows a picture on any machine.
 
+mod auth;
+mod limits;
 mod path;
 mod webrtc;
 
@@ -29,6 +31,10 @@ pub struct Config {
     /// name. Each viewer gets the layer its link carries.
     pub lower_layers: BTreeMap<String, Vec<PathConfig>>,
     pub webrtc: WebRtcConfig,
+    /// Access control; `None` (no `[auth]`) is the open default: anyone may watch, and only
+    /// loopback may use the API and metrics.
+    pub auth: Option<crate::auth::AuthSettings>,
+    pub limits: crate::limits::LimitSettings,
 }
 
 /// What is wrong with a configuration, naming the field so the user can fix it.
@@ -56,6 +62,9 @@ struct FileConfig {
     paths: BTreeMap<String, FilePath>,
     #[serde(default)]
     webrtc: webrtc::FileWebRtc,
+    auth: Option<auth::FileAuth>,
+    #[serde(default)]
+    limits: limits::FileLimits,
 }
 
 impl Config {
@@ -68,6 +77,8 @@ impl Config {
             paths,
             lower_layers: BTreeMap::new(),
             webrtc: WebRtcConfig::default(),
+            auth: None,
+            limits: Default::default(),
         }
     }
 
@@ -76,7 +87,8 @@ impl Config {
             path: path.display().to_string(),
             reason: e.to_string(),
         })?;
-        Self::from_toml(&text).map_err(|error| match error {
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::from_toml_in(&text, base).map_err(|error| match error {
             ConfigError::Syntax { reason, .. } => {
                 ConfigError::Syntax { path: path.display().to_string(), reason }
             }
@@ -85,6 +97,11 @@ impl Config {
     }
 
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        Self::from_toml_in(text, Path::new("."))
+    }
+
+    /// Reads a configuration whose relative file names (a JWT public key) are in `base`.
+    pub fn from_toml_in(text: &str, base: &Path) -> Result<Self, ConfigError> {
         let file: FileConfig = toml::from_str(text)
             .map_err(|e| ConfigError::Syntax { path: "config".into(), reason: e.to_string() })?;
         let listen = parse_listen("listen", file.listen.as_deref().unwrap_or(DEFAULT_LISTEN))?;
@@ -99,7 +116,8 @@ impl Config {
             }
             paths.insert(name, main);
         }
-        Ok(Self { listen, paths, lower_layers, webrtc: webrtc::webrtc_config(file.webrtc)? })
+        let auth = file.auth.map(|a| auth::auth_settings(a, base)).transpose()?;
+        Ok(Self { listen, paths, lower_layers, webrtc: webrtc::webrtc_config(file.webrtc)?, auth, limits: limits::limit_settings(file.limits)? })
     }
 
     /// Applies `--listen ADDR`.
@@ -198,6 +216,10 @@ mod tests {
             ("[paths.a]\nsource = \"http://x/y\"", "paths.a.source"),
             ("[paths.a]\nsource = \"not a url\"", "paths.a.source"),
             ("[paths.\"a b\"]\nsource = \"rtsp://x/y\"", "paths.a b"),
+            ("[paths.\"garage/../x\"]\nsource = \"rtsp://x/y\"", "paths.garage/../x"),
+            ("[paths.\"garage//x\"]\nsource = \"rtsp://x/y\"", "paths.garage//x"),
+            ("[paths.\"/x\"]\nsource = \"rtsp://x/y\"", "paths./x"),
+            ("[paths.\"x/\"]\nsource = \"rtsp://x/y\"", "paths.x/"),
             ("[paths.a]\nsource = \"testpattern\"\ntest_pattern = { fps = 0 }", "paths.a.test_pattern.fps"),
             ("[paths.a]\nsource = \"testpattern\"\ntest_pattern = { width = 641 }", "paths.a.test_pattern.width"),
             ("[paths.a]\nsource = \"rtsp://u:p@x/y\"\nusername = \"v\"", "paths.a.source"),
@@ -224,6 +246,7 @@ mod tests {
         let mut config = Config::builtin_default();
         config.add_source_argument("cam=rtsp://u:p@127.0.0.1:8554/test").expect("valid");
         assert!(config.paths.contains_key("cam") && config.paths.contains_key(DEMO_PATH));
+        config.add_source_argument("garage/door=rtsp://127.0.0.1:8554/test").expect("a name in parts");
         assert_eq!(field_of(config.add_source_argument("nourl").unwrap_err()), "--source nourl");
         assert!(config.set_listen("nonsense").is_err());
     }

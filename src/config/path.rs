@@ -94,13 +94,19 @@ pub(super) struct FileTestPattern {
 
 const TEST_PATTERN_SOURCE: &str = "testpattern";
 
-/// Path names appear in URLs (`/whep/NAME`, `/?path=NAME`): keep them URL-safe.
+/// Path names appear in URLs (`/whep/NAME`, `/hls/NAME/…`, `/?path=NAME`): keep them URL-safe.
+/// A name may have parts separated by '/' (`garage/door`), so that permissions can name a
+/// group of paths (`garage/*`); no part is empty or starts with '.', so there is no `..`.
 pub(super) fn validate_path_name(field: &str, name: &str) -> Result<(), ConfigError> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-    if name.is_empty() || name.len() > 64 || !name.chars().all(allowed) || name.starts_with('.') {
+    let part_ok = |part: &str| !part.is_empty() && !part.starts_with('.') && part.chars().all(allowed);
+    if name.len() > 128 || !name.split('/').all(part_ok) {
         return Err(invalid(
             field,
-            format!("path name {name:?} must be 1-64 characters of letters, digits, '-', '_' or '.', not starting with '.'"),
+            format!(
+                "path name {name:?} must be 1-128 characters of letters, digits, '-', '_' or '.', in parts separated by '/' \
+                 (such as garage/door), no part empty or starting with '.'"
+            ),
         ));
     }
     Ok(())

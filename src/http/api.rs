@@ -1,10 +1,18 @@
-//! The REST API the page (and monitoring) reads: paths with their state, and sessions.
+//! The REST API the page (and monitoring) reads: paths with their state (only those the caller
+//! may watch), sessions (the `api` permission), and signed HLS URLs for players that cannot
+//! send an `Authorization` header.
 
+use super::access::{self, plain};
 use super::AppState;
+use crate::auth::{Action, Identity, Protocol, MAX_SIGNED_URL_LIFETIME};
 use crate::stream::{layer_name, PathState, StreamStatsSnapshot};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[derive(Serialize)]
 pub struct PathInfo {
@@ -28,10 +36,30 @@ pub struct LayerInfo {
     stats: StreamStatsSnapshot,
 }
 
-pub async fn paths(State(app): State<AppState>) -> Json<Vec<PathInfo>> {
+/// The names of the paths `identity` may watch, in name order.
+pub async fn readable_paths(app: &AppState, identity: &Identity) -> Vec<String> {
+    let names: Vec<&str> = app.registry.iter().map(|s| s.name()).collect();
+    let allowed = futures::future::join_all(names.iter().map(|name| identity.allows(Action::Read, Some(name)))).await;
+    names.into_iter().zip(allowed).filter(|(_, allowed)| *allowed).map(|(name, _)| name.to_owned()).collect()
+}
+
+pub async fn paths(State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
+    let identity = match access::identify(&app, access::client_ip(&connect_info), &headers, Protocol::Http).await {
+        Ok(identity) => identity,
+        Err(response) => return response,
+    };
+    let readable = readable_paths(&app, &identity).await;
+    // An anonymous caller who may watch nothing is asked for credentials (browsers then show
+    // their login prompt for Basic users); anyone else gets the list, perhaps empty.
+    if readable.is_empty() && identity.anonymous && app.access.is_configured() {
+        if let Err(response) = access::require(&app, &identity, Action::Read, None).await {
+            return response;
+        }
+    }
     Json(
-        app.registry
+        readable
             .iter()
+            .filter_map(|name| app.registry.get(name))
             .map(|stream| PathInfo {
                 name: stream.name().to_owned(),
                 source: stream.source_description().to_owned(),
@@ -50,8 +78,9 @@ pub async fn paths(State(app): State<AppState>) -> Json<Vec<PathInfo>> {
                     })
                     .collect(),
             })
-            .collect(),
+            .collect::<Vec<_>>(),
     )
+    .into_response()
 }
 
 #[derive(Serialize)]
@@ -63,12 +92,61 @@ pub struct SessionInfo {
     stats: crate::egress::webrtc::session::SessionStats,
 }
 
-pub async fn sessions(State(app): State<AppState>) -> Json<Vec<SessionInfo>> {
+pub async fn sessions(State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
+    let identity = match access::identify(&app, access::client_ip(&connect_info), &headers, Protocol::Http).await {
+        Ok(identity) => identity,
+        Err(response) => return response,
+    };
+    if let Err(response) = access::require(&app, &identity, Action::Api, None).await {
+        return response;
+    }
     Json(
         app.sessions
             .list()
             .iter()
             .map(|s| SessionInfo { id: s.id.clone(), path: s.path.clone(), state: s.state().borrow().to_string(), stats: s.stats() })
-            .collect(),
+            .collect::<Vec<_>>(),
     )
+    .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct SignedUrlRequest {
+    /// How long the URL works, in seconds; default an hour, at most a week.
+    ttl_secs: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct SignedUrl {
+    url: String,
+    expires_at_ms: u128,
+}
+
+/// `POST /api/hls-url/NAME?ttl_secs=N`: a signed, expiring LL-HLS URL of a path the caller may
+/// watch, for players that cannot send an `Authorization` header.
+pub async fn signed_hls_url(
+    State(app): State<AppState>,
+    Path(path): Path<String>,
+    Query(request): Query<SignedUrlRequest>,
+    connect_info: ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let identity = match access::identify(&app, access::client_ip(&connect_info), &headers, Protocol::Http).await {
+        Ok(identity) => identity,
+        Err(response) => return response,
+    };
+    if let Err(response) = access::require(&app, &identity, Action::Read, Some(&path)).await {
+        return response;
+    }
+    if app.registry.get(&path).is_none() {
+        return plain(StatusCode::NOT_FOUND, format!("no path {path:?}"));
+    }
+    let ttl = Duration::from_secs(request.ttl_secs.unwrap_or(3600));
+    if ttl.is_zero() || ttl > MAX_SIGNED_URL_LIFETIME {
+        return plain(StatusCode::BAD_REQUEST, format!("ttl_secs must be from 1 to {}", MAX_SIGNED_URL_LIFETIME.as_secs()));
+    }
+    let (signature, expires) = app.access.url_signer.sign(&path, ttl, SystemTime::now());
+    let url = format!("/hls/{path}/index.m3u8?sig={signature}");
+    let expires_at_ms = expires.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
+    ([(header::CACHE_CONTROL, "no-store")], Json(SignedUrl { url, expires_at_ms })).into_response()
 }

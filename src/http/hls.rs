@@ -1,12 +1,19 @@
 //! HLS over HTTP: `/hls/NAME/index.m3u8` (multivariant), `stream.m3u8` (media playlist, with
 //! blocking reload), `init.mp4`, `segN.m4s` and `partN.I.m4s`, served from the path's one muxer.
+//!
+//! A player may read a path with an `Authorization` header (hls.js, as the page sets it up) or
+//! with a signed URL (`?sig=…`, from `POST /api/hls-url/NAME`), whose signature the playlists
+//! then carry to every URI they list.
 
-use super::AppState;
+use super::access;
+use super::{cors, AppState};
+use crate::auth::{Action, Protocol};
 use crate::egress::hls::{playlist, Muxer, Output};
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,11 +34,10 @@ fn unavailable(message: String) -> Response {
 }
 
 fn body(content_type: &'static str, data: impl IntoResponse) -> Response {
-    // Playlists change with every part; segments and parts never change.
-    let cache = if content_type == PLAYLIST { "no-cache" } else { "max-age=60" };
-    let mut response = ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, cache)], data).into_response();
-    response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    response
+    // Playlists change with every part; segments and parts never change, but are private
+    // when access control is on: no shared cache may keep them.
+    let cache = if content_type == PLAYLIST { "no-cache" } else { "private, max-age=60" };
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, cache)], data).into_response()
 }
 
 /// Blocking playlist reload (RFC 8216bis §6.2.5.2): answer once this segment (and part) exists.
@@ -41,24 +47,65 @@ pub struct Reload {
     msn: Option<u64>,
     #[serde(rename = "_HLS_part")]
     part: Option<usize>,
+    /// A signed URL's signature (see `auth::UrlSigner`).
+    sig: Option<String>,
 }
 
-pub async fn file(State(app): State<AppState>, Path((path, file)): Path<(String, String)>, Query(reload): Query<Reload>) -> Response {
-    let Some(stream) = app.registry.get(&path).cloned() else {
+/// `/hls/NAME/FILE`, where NAME may itself hold '/'.
+pub async fn request(
+    State(app): State<AppState>,
+    Path(rest): Path<String>,
+    Query(reload): Query<Reload>,
+    connect_info: ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let Some((path, file)) = rest.rsplit_once('/') else {
+        return cors::allow(&app, &headers, problem(StatusCode::NOT_FOUND, format!("no file in {rest:?}; try /hls/NAME/index.m3u8")), false);
+    };
+    let response = match authorize(&app, path, &reload, &connect_info, &headers).await {
+        Ok(()) => serve(&app, path, file, &reload).await,
+        Err(response) => response,
+    };
+    cors::allow(&app, &headers, response, false)
+}
+
+async fn authorize(app: &AppState, path: &str, reload: &Reload, connect_info: &ConnectInfo<SocketAddr>, headers: &HeaderMap) -> Result<(), Response> {
+    if let Some(signature) = &reload.sig {
+        return app
+            .access
+            .identify_signed_url(path, signature)
+            .map(drop)
+            .map_err(|refused| problem(StatusCode::FORBIDDEN, format!("not allowed: {refused}")));
+    }
+    let identity = access::identify(app, access::client_ip(connect_info), headers, Protocol::Hls).await?;
+    access::require(app, &identity, Action::Read, Some(path)).await
+}
+
+/// A playlist; fetched with a signed URL (already verified), it lists its URIs with the same
+/// signature.
+fn playlist_body(text: String, reload: &Reload) -> Response {
+    match &reload.sig {
+        Some(signature) => body(PLAYLIST, playlist::with_query(&text, &format!("sig={signature}"))),
+        None => body(PLAYLIST, text),
+    }
+}
+
+async fn serve(app: &AppState, path: &str, file: &str, reload: &Reload) -> Response {
+    let Some(stream) = app.registry.get(path).cloned() else {
         return problem(StatusCode::NOT_FOUND, format!("no path {path:?}"));
     };
     let muxer = app.hls.muxer(&stream);
     if !muxer.wait_until(FIRST_MEDIA_WAIT, Output::ready_for_players).await {
         return unavailable(format!("path {path:?} has no video yet: {}", stream.state()));
     }
-    if let Some(part) = parse_part(&file) {
-        return serve_part(&app, &muxer, part).await;
+    if let Some(part) = parse_part(file) {
+        return serve_part(app, &muxer, part).await;
     }
-    match file.as_str() {
-        "stream.m3u8" => media_playlist(&app, &muxer, reload).await,
+    match file {
+        "stream.m3u8" => media_playlist(app, &muxer, reload).await,
         "index.m3u8" => {
             let o = muxer.output();
-            body(PLAYLIST, playlist::multivariant(&o.codec, o.width, o.height, o.bandwidth_bps()))
+            playlist_body(playlist::multivariant(&o.codec, o.width, o.height, o.bandwidth_bps()), reload)
         }
         "init.mp4" => match muxer.output().init.clone() {
             Some(init) => body(MP4, init),
@@ -94,7 +141,7 @@ async fn wait(app: &AppState, muxer: &Muxer, ready: impl Fn(&Output) -> bool) ->
     Ok(muxer.wait_until(3 * muxer.target_duration, ready).await)
 }
 
-async fn media_playlist(app: &AppState, muxer: &Arc<Muxer>, reload: Reload) -> Response {
+async fn media_playlist(app: &AppState, muxer: &Arc<Muxer>, reload: &Reload) -> Response {
     match (reload.msn, reload.part) {
         (None, Some(_)) => return problem(StatusCode::BAD_REQUEST, "_HLS_part needs _HLS_msn".into()),
         (Some(msn), part) => {
@@ -118,7 +165,7 @@ async fn media_playlist(app: &AppState, muxer: &Arc<Muxer>, reload: Reload) -> R
     let longest = segments.iter().map(|s| s.duration_secs.round() as u64).max().unwrap_or(0);
     let target = longest.max(muxer.target_duration.as_secs());
     let text = playlist::media(target, muxer.part_target.as_secs_f64(), &segments, building.as_ref().map(|(s, p)| (*s, p.as_slice())));
-    body(PLAYLIST, text)
+    playlist_body(text, reload)
 }
 
 async fn serve_part(app: &AppState, muxer: &Arc<Muxer>, (sequence, index): (u64, usize)) -> Response {

@@ -1,16 +1,23 @@
-//! One axum router: the page, WebSocket signalling, WHEP and the REST API.
+//! One axum router: the page, WebSocket signalling, WHEP, LL-HLS and the REST API, each way
+//! in behind the same access control (`access`).
 
+mod access;
 mod api;
 mod assets;
+mod cors;
 mod hls;
 mod signaling;
 mod whep;
 
+use crate::auth::AccessControl;
 use crate::egress::webrtc::{Network, Sessions};
-use std::sync::Arc;
+use crate::limits::Limits;
 use crate::stream::Registry;
 use axum::routing::{get, post};
 use axum::Router;
+use std::sync::Arc;
+
+pub use whep::ResourceKeys as WhepResourceKeys;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -18,19 +25,27 @@ pub struct AppState {
     pub sessions: Sessions,
     pub network: Arc<Network>,
     pub hls: crate::egress::hls::Hls,
+    pub access: Arc<AccessControl>,
+    pub limits: Arc<Limits>,
+    /// Origins whose pages may read WHEP and LL-HLS answers; empty: any.
+    pub allowed_origins: Arc<Vec<String>>,
+    pub whep_resources: Arc<WhepResourceKeys>,
     /// Becomes true when the server stops: long-lived connections (WebSockets) end then.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
+/// The router; serve it with `into_make_service_with_connect_info::<SocketAddr>()`, as access
+/// control needs each client's address.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(assets::index))
         .route("/assets/{file}", get(assets::file))
         .route("/api/paths", get(api::paths))
         .route("/api/sessions", get(api::sessions))
+        .route("/api/hls-url/{*path}", post(api::signed_hls_url))
         .route("/ws", get(signaling::upgrade))
-        .route("/hls/{path}/{file}", get(hls::file))
-        .route("/whep/{path}", post(whep::create).options(whep::options))
-        .route("/whep/{path}/{session}", axum::routing::delete(whep::delete).patch(whep::patch).options(whep::options))
+        .route("/hls/{*rest}", get(hls::request))
+        .route("/whep/{*path}", post(whep::create).options(whep::options))
+        .route("/whep-sessions/{resource}", axum::routing::delete(whep::delete).patch(whep::patch).options(whep::options))
         .with_state(state)
 }

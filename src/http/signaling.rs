@@ -3,17 +3,22 @@
 //! Every problem is answered with an `error` message and the socket stays open: a client with
 //! a bug learns what it was and can go on.
 
+use super::access::{self, Refusal};
 use super::AppState;
+use crate::auth::{Action, Caller, Credential, Identity, Protocol};
 use crate::egress::webrtc::session::{OfferFrom, SessionError};
 use crate::egress::webrtc::{SessionEvent, ViewerSession};
 use crate::stream::PathState;
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
+use futures::stream::SplitStream;
 use futures::{SinkExt, StreamExt};
 use lookout_signaling::{ClientMessage, ErrorCode, ServerMessage, MAX_MESSAGE_BYTES, PROTOCOL_VERSION};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -21,9 +26,18 @@ use tokio::task::JoinHandle;
 /// `MAX_MESSAGE_BYTES` and this, the client gets an error message and the socket stays open.
 const TRANSPORT_LIMIT: usize = 16 * MAX_MESSAGE_BYTES;
 const OUTBOX_MESSAGES: usize = 64;
+/// A socket that keeps sending past its message rate this many times is closed.
+const OVER_RATE_TOLERATED: u32 = 20;
 
-pub async fn upgrade(ws: WebSocketUpgrade, State(app): State<AppState>) -> Response {
-    ws.max_message_size(TRANSPORT_LIMIT).max_frame_size(TRANSPORT_LIMIT).on_upgrade(move |socket| run(socket, app))
+/// Upgrades to a WebSocket. A credential may come in an `Authorization` header (clients that
+/// can set one) or in the first message (browsers, which cannot).
+pub async fn upgrade(ws: WebSocketUpgrade, State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
+    let credential = match access::credential(&headers) {
+        Ok(credential) => credential,
+        Err(response) => return response,
+    };
+    let ip = access::client_ip(&connect_info);
+    ws.max_message_size(TRANSPORT_LIMIT).max_frame_size(TRANSPORT_LIMIT).on_upgrade(move |socket| run(socket, app, ip, credential))
 }
 
 struct Watching {
@@ -33,66 +47,166 @@ struct Watching {
 
 struct Connection {
     app: AppState,
+    ip: IpAddr,
+    identity: Identity,
     outbox: mpsc::Sender<ServerMessage>,
     watching: Option<Watching>,
-    going_away: bool,
 }
 
-async fn run(socket: WebSocket, app: AppState) {
+/// Why a socket is closed by the server, as its close frame says.
+fn close_frame(code: u16, reason: &str) -> CloseFrame {
+    CloseFrame { code, reason: reason.into() }
+}
+
+async fn run(socket: WebSocket, app: AppState, ip: IpAddr, header_credential: Credential) {
     let (mut sink, mut incoming) = socket.split();
     let (outbox, mut outgoing) = mpsc::channel::<ServerMessage>(OUTBOX_MESSAGES);
+    let (closing, mut close_request) = watch::channel::<Option<CloseFrame>>(None);
+    let mut pings = tokio::time::interval(app.limits.settings.ws_idle / 3);
     let writer = tokio::spawn(async move {
-        while let Some(message) = outgoing.recv().await {
-            if sink.send(Message::Text(message.to_json().into())).await.is_err() {
-                break;
+        // Pings keep NATs open and show a client that is gone: one that answers nothing is
+        // closed by the reader once it has been idle too long.
+        loop {
+            tokio::select! {
+                _ = pings.tick() => {
+                    if sink.send(Message::Ping(Default::default())).await.is_err() {
+                        break;
+                    }
+                }
+                message = outgoing.recv() => match message {
+                    Some(message) => {
+                        if sink.send(Message::Text(message.to_json().into())).await.is_err() {
+                            break;
+                        }
+                    }
+                    None => break,
+                },
+                _ = close_request.changed() => break,
             }
         }
         sink
     });
-    let mut connection = Connection { app, outbox, watching: None, going_away: false };
-    connection
-        .send(ServerMessage::Hello {
-            protocol_version: PROTOCOL_VERSION,
-            server: format!("lookout/{}", env!("CARGO_PKG_VERSION")),
-            ice_servers: connection.app.network.ice_servers_for(&format!("viewer-{:08x}", rand::random::<u32>())),
-        })
-        .await;
-    let mut shutdown = connection.app.shutdown.clone();
-    loop {
-        let received = tokio::select! {
-            received = incoming.next() => match received {
-                Some(received) => received,
-                None => break,
-            },
-            _ = shutdown.wait_for(|stopping| *stopping) => {
-                connection.going_away = true;
-                break;
-            }
-        };
-        match received {
-            Ok(Message::Text(text)) => connection.handle_text(&text).await,
-            Ok(Message::Binary(_)) => connection.error(ErrorCode::BadMessage, "binary frames are not part of the protocol; send JSON text").await,
-            Ok(Message::Close(_)) => break,
-            Ok(Message::Ping(_) | Message::Pong(_)) => {}
-            Err(error) => {
-                tracing::info!(%error, "signalling socket failed");
-                break;
-            }
+    let _ = outbox.send(ServerMessage::Hello { protocol_version: PROTOCOL_VERSION, server: format!("lookout/{}", env!("CARGO_PKG_VERSION")) }).await;
+    let close = match authenticate(&app, ip, header_credential, &mut incoming, &outbox).await {
+        Ok(identity) => {
+            let ice_servers = app.network.ice_servers_for(&format!("viewer-{:08x}", rand::random::<u32>()));
+            let _ = outbox.send(ServerMessage::Welcome { ice_servers }).await;
+            let mut connection = Connection { app, ip, identity, outbox, watching: None };
+            let close = connection.serve(&mut incoming).await;
+            connection.stop_watching().await;
+            close
         }
-    }
-    connection.stop_watching().await;
-    let close = match connection.going_away {
-        true => CloseFrame { code: close_code::AWAY, reason: "server stopping".into() },
-        false => CloseFrame { code: close_code::NORMAL, reason: "".into() },
+        Err(close) => {
+            drop(outbox);
+            close
+        }
     };
-    drop(connection);
+    let _ = closing.send(Some(close.clone()));
     if let Ok(mut sink) = writer.await {
         // The client may have closed first; then there is no one to tell.
         let _ = sink.send(Message::Close(Some(close))).await;
     }
 }
 
+/// Waits for the first message, which must be `auth`, and identifies the caller by it (or by
+/// the upgrade's `Authorization` header when it carries no token). On failure the client is
+/// told why and the socket closes with this frame.
+async fn authenticate(
+    app: &AppState,
+    ip: IpAddr,
+    header_credential: Credential,
+    incoming: &mut SplitStream<WebSocket>,
+    outbox: &mpsc::Sender<ServerMessage>,
+) -> Result<Identity, CloseFrame> {
+    let refuse = |code: ErrorCode, message: String| async move {
+        let _ = outbox.send(ServerMessage::Error { code, message: message.clone() }).await;
+        close_frame(close_code::POLICY, "not authenticated")
+    };
+    let wait = app.limits.settings.ws_first_message;
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut shutdown = app.shutdown.clone();
+    let text = loop {
+        let frame = tokio::select! {
+            frame = tokio::time::timeout_at(deadline, incoming.next()) => frame,
+            _ = shutdown.wait_for(|stopping| *stopping) => return Err(close_frame(close_code::AWAY, "server stopping")),
+        };
+        match frame {
+            Err(_) => return Err(refuse(ErrorCode::Unauthorized, format!("no auth message within {} s", wait.as_secs_f64())).await),
+            Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return Err(close_frame(close_code::NORMAL, "")),
+            // A pong to the writer's first ping may come before the client's first message.
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            Ok(Some(Ok(Message::Text(text)))) if text.len() <= MAX_MESSAGE_BYTES => break text,
+            Ok(Some(Ok(_))) => return Err(refuse(ErrorCode::Unauthorized, "the first message must be a JSON auth message".into()).await),
+        }
+    };
+    let token = match ClientMessage::parse(&text) {
+        Ok(ClientMessage::Auth { token }) => token,
+        Ok(_) => {
+            let message = format!("the first message must be {{\"type\":\"auth\"}} (signalling protocol {PROTOCOL_VERSION}; see PROTOCOL.md)");
+            return Err(refuse(ErrorCode::Unauthorized, message).await);
+        }
+        Err(error) => return Err(refuse(ErrorCode::Unauthorized, format!("the first message is not a valid auth message: {error}")).await),
+    };
+    let credential = match token {
+        Some(token) => match Credential::bearer(&token) {
+            Ok(credential) => credential,
+            Err(error) => return Err(refuse(ErrorCode::Unauthorized, format!("not allowed: {error}")).await),
+        },
+        None => header_credential,
+    };
+    match access::identify_credential(app, Caller { ip, credential, protocol: Protocol::WebSocket }).await {
+        Ok(identity) => Ok(identity),
+        Err(refusal @ Refusal::BackingOff(_)) => Err(refuse(ErrorCode::RateLimited, refusal.message()).await),
+        Err(refusal) => Err(refuse(ErrorCode::Unauthorized, refusal.message()).await),
+    }
+}
+
 impl Connection {
+    /// Handles the client's messages until it closes, goes idle, floods, or the server
+    /// stops; returns the frame to close with.
+    async fn serve(&mut self, incoming: &mut SplitStream<WebSocket>) -> CloseFrame {
+        let mut shutdown = self.app.shutdown.clone();
+        let mut budget = self.app.limits.ws_message_budget();
+        let mut over_rate = 0;
+        let idle = self.app.limits.settings.ws_idle;
+        let mut last_heard = Instant::now();
+        let mut idle_checks = tokio::time::interval(idle / 3);
+        loop {
+            let received = tokio::select! {
+                received = incoming.next() => match received {
+                    Some(received) => received,
+                    None => return close_frame(close_code::NORMAL, ""),
+                },
+                _ = shutdown.wait_for(|stopping| *stopping) => return close_frame(close_code::AWAY, "server stopping"),
+                _ = idle_checks.tick() => {
+                    if last_heard.elapsed() > idle {
+                        tracing::debug!(ip = %self.ip, "closing a signalling socket that answered nothing for {} s", idle.as_secs());
+                        return close_frame(close_code::AWAY, "idle");
+                    }
+                    continue;
+                }
+            };
+            last_heard = Instant::now();
+            if !matches!(received, Ok(Message::Pong(_) | Message::Ping(_))) && !budget.take(last_heard) {
+                over_rate += 1;
+                if over_rate > OVER_RATE_TOLERATED {
+                    tracing::info!(ip = %self.ip, "closing a signalling socket that kept sending over its message rate");
+                    return close_frame(close_code::POLICY, "too many messages");
+                }
+                let rate = self.app.limits.settings.ws_messages_per_second;
+                self.error(ErrorCode::RateLimited, format!("more than {rate} messages a second: this one was dropped")).await;
+                continue;
+            }
+            match received {
+                Ok(Message::Text(text)) => self.handle_text(&text).await,
+                Ok(Message::Binary(_)) => self.error(ErrorCode::BadMessage, "binary frames are not part of the protocol; send JSON text").await,
+                Ok(Message::Close(_)) => return close_frame(close_code::NORMAL, ""),
+                Ok(Message::Ping(_) | Message::Pong(_)) => {}
+                Err(error) => return socket_failed(error),
+            }
+        }
+    }
+
     async fn send(&self, message: ServerMessage) {
         let _ = self.outbox.send(message).await;
     }
@@ -139,15 +253,24 @@ impl Connection {
                 }
             }
             ClientMessage::Stop {} => self.stop_watching().await,
+            ClientMessage::Auth { .. } => self.error(ErrorCode::UnexpectedMessage, "already authenticated: auth is only the first message").await,
         }
     }
 
     async fn watch(&mut self, path: String) {
         self.stop_watching().await;
+        // Paths the caller may not read do not exist for it: the same answer whether or not
+        // the path does.
+        if !self.identity.allows(Action::Read, Some(&path)).await {
+            return self.error(ErrorCode::NotAllowed, format!("not allowed: {} may not watch {path:?}", self.identity.who)).await;
+        }
         let Some(stream) = self.app.registry.get(&path).cloned() else {
-            let known: Vec<&str> = self.app.registry.iter().map(|s| s.name()).collect();
+            let known = super::api::readable_paths(&self.app, &self.identity).await;
             return self.error(ErrorCode::UnknownPath, format!("no path {path:?}; known paths: {}", known.join(", "))).await;
         };
+        if let Err(refused) = self.app.limits.admit_session(self.ip, &path, self.app.sessions.len(), stream.viewer_count()) {
+            return self.error(ErrorCode::RateLimited, refused.to_string()).await;
+        }
         let session = match ViewerSession::start(&stream, &self.app.network, OfferFrom::Server).await {
             Ok(session) => Arc::new(session),
             Err(error) => return self.session_error(error).await,
@@ -182,6 +305,19 @@ impl Connection {
             SessionError::Internal(_) => ErrorCode::Internal,
         };
         self.error(code, error.to_string()).await;
+    }
+}
+
+/// The close frame for a socket whose reading failed: 1009 for a frame over the size limit,
+/// as PROTOCOL.md promises.
+fn socket_failed(error: axum::Error) -> CloseFrame {
+    let too_big = error
+        .into_inner()
+        .downcast::<tungstenite::Error>()
+        .map(|error| matches!(*error, tungstenite::Error::Capacity(_)));
+    match too_big {
+        Ok(true) => close_frame(close_code::SIZE, "message too big"),
+        Ok(false) | Err(_) => close_frame(close_code::ERROR, "socket error"),
     }
 }
 

@@ -1,63 +1,103 @@
-//! WHEP (RFC 9725): POST an SDP offer to /whep/NAME, get the answer and a session Location;
-//! DELETE that Location to end the session. Behind it are the same viewer sessions as /ws.
+//! WHEP (RFC 9725): POST an SDP offer to /whep/NAME (with an `Authorization` header when access
+//! control asks for one), get the answer and a session Location; DELETE that Location to end
+//! the session. Behind it are the same viewer sessions as /ws.
 
-use super::AppState;
+use super::access::{self, plain};
+use super::{cors, AppState};
+use crate::auth::{Action, Protocol};
 use crate::egress::webrtc::session::{OfferFrom, SessionError};
 use crate::egress::webrtc::{ice_servers, ViewerSession};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use lookout_signaling::MAX_MESSAGE_BYTES;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 const SDP: &str = "application/sdp";
 
-/// WHEP players often run on another origin; let them read the answer and the Location.
-fn cors(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST, DELETE, PATCH, OPTIONS"));
-    headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type, authorization, if-match"));
-    headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("location, etag, link"));
-    response
+/// The secret part of a WHEP session's resource URL: a MAC over the session id under a key
+/// made at start. Only the player that created the session learns it (from `Location`), and
+/// only WHEP sessions have one, so no other client can end a session it did not create.
+pub struct ResourceKeys(ring::hmac::Key);
+
+impl Default for ResourceKeys {
+    fn default() -> Self {
+        let rng = ring::rand::SystemRandom::new();
+        Self(ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng).unwrap_or_else(|_| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &rand::random::<[u8; 32]>())))
+    }
 }
 
-fn problem(status: StatusCode, message: impl Into<String>) -> Response {
-    cors((status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], message.into() + "\n").into_response())
+impl ResourceKeys {
+    fn resource(&self, session_id: &str) -> String {
+        let tag = ring::hmac::sign(&self.0, session_id.as_bytes());
+        format!("{session_id}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+    }
+
+    /// The session id of a resource name, when its MAC is right (checked in constant time).
+    fn session_of<'a>(&self, resource: &'a str) -> Option<&'a str> {
+        let (id, tag) = resource.split_once('.')?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        ring::hmac::verify(&self.0, id.as_bytes(), &tag).ok().map(|()| id)
+    }
 }
 
-pub async fn options() -> Response {
-    cors((StatusCode::NO_CONTENT, [("accept-post", SDP)]).into_response())
+fn problem(app: &AppState, request: &HeaderMap, status: StatusCode, message: impl Into<String>) -> Response {
+    cors::allow(app, request, plain(status, message), true)
 }
 
-pub async fn create(State(app): State<AppState>, Path(path): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn options(State(app): State<AppState>, request: HeaderMap) -> Response {
+    cors::allow(&app, &request, (StatusCode::NO_CONTENT, [("accept-post", SDP)]).into_response(), true)
+}
+
+pub async fn create(State(app): State<AppState>, Path(path): Path<String>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap, body: Bytes) -> Response {
+    let ip = access::client_ip(&connect_info);
+    let identity = match access::identify(&app, ip, &headers, Protocol::Whep).await {
+        Ok(identity) => identity,
+        Err(response) => return cors::allow(&app, &headers, response, true),
+    };
+    if let Err(response) = access::require(&app, &identity, Action::Read, Some(&path)).await {
+        return cors::allow(&app, &headers, response, true);
+    }
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !content_type.starts_with(SDP) {
-        return problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("the offer must be sent as {SDP}, not {content_type:?}"));
+        return problem(&app, &headers, StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("the offer must be sent as {SDP}, not {content_type:?}"));
     }
     if body.len() > MAX_MESSAGE_BYTES {
-        return problem(StatusCode::PAYLOAD_TOO_LARGE, format!("an SDP offer of {} bytes exceeds the limit of {MAX_MESSAGE_BYTES}", body.len()));
+        return problem(&app, &headers, StatusCode::PAYLOAD_TOO_LARGE, format!("an SDP offer of {} bytes exceeds the limit of {MAX_MESSAGE_BYTES}", body.len()));
     }
     let Ok(offer) = String::from_utf8(body.to_vec()) else {
-        return problem(StatusCode::BAD_REQUEST, "the SDP offer is not UTF-8 text");
+        return problem(&app, &headers, StatusCode::BAD_REQUEST, "the SDP offer is not UTF-8 text");
     };
     let Some(stream) = app.registry.get(&path).cloned() else {
-        return problem(StatusCode::NOT_FOUND, format!("no path {path:?}"));
+        return problem(&app, &headers, StatusCode::NOT_FOUND, format!("no path {path:?}"));
     };
+    if let Err(refused) = app.limits.admit_session(ip, &path, app.sessions.len(), stream.viewer_count()) {
+        let status = match refused {
+            crate::limits::SessionRefused::TooFast(_) => StatusCode::TOO_MANY_REQUESTS,
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        let mut response = problem(&app, &headers, status, refused.to_string());
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(refused.retry_after().as_secs()));
+        return response;
+    }
     let session = match ViewerSession::start(&stream, &app.network, OfferFrom::Viewer).await {
         Ok(session) => Arc::new(session),
-        Err(error) => return session_problem(error),
+        Err(error) => return session_problem(&app, &headers, error),
     };
     let answer = match session.answer_offer(offer).await {
         Ok(answer) => answer,
         Err(error) => {
             session.close().await;
-            return session_problem(error);
+            return session_problem(&app, &headers, error);
         }
     };
-    let location = format!("/whep/{path}/{}", session.id);
+    let location = format!("/whep-sessions/{}", app.whep_resources.resource(&session.id));
     let ice_servers = app.network.ice_servers_for(&format!("viewer-{}", session.id));
+    tracing::info!(session = %session.id, path = %path, who = %identity.who, "WHEP session created");
     app.sessions.insert(session);
     let mut response = (StatusCode::CREATED, [(header::CONTENT_TYPE, SDP.to_owned()), (header::LOCATION, location)], answer).into_response();
     // The ICE servers the player may use, credentials included (RFC 9725 §4.6).
@@ -66,37 +106,39 @@ pub async fn create(State(app): State<AppState>, Path(path): Path<String>, heade
             response.headers_mut().append(header::LINK, value);
         }
     }
-    cors(response)
+    cors::allow(&app, &headers, response, true)
 }
 
-pub async fn delete(State(app): State<AppState>, Path((path, id)): Path<(String, String)>) -> Response {
-    match app.sessions.get(&id).filter(|s| s.path == path) {
-        Some(_) => {
-            if let Some(session) = app.sessions.remove(&id) {
-                session.close().await;
-            }
-            cors(StatusCode::OK.into_response())
+/// `DELETE /whep-sessions/RESOURCE`: ends the session whose resource URL this is. Knowing the
+/// URL is the permission (RFC 9725 leaves the resource's authorization to the server).
+pub async fn delete(State(app): State<AppState>, Path(resource): Path<String>, headers: HeaderMap) -> Response {
+    let session = app.whep_resources.session_of(&resource).and_then(|id| app.sessions.remove(id));
+    match session {
+        Some(session) => {
+            session.close().await;
+            cors::allow(&app, &headers, StatusCode::OK.into_response(), true)
         }
-        None => problem(StatusCode::NOT_FOUND, "no such session"),
+        None => problem(&app, &headers, StatusCode::NOT_FOUND, "no such session"),
     }
 }
 
 /// Lookout gathers all its candidates before answering and needs none trickled from the
 /// player (its own are found from the player's connectivity checks), so, as RFC 9725 allows,
 /// trickle and ICE restart through PATCH are not supported.
-pub async fn patch() -> Response {
-    problem(StatusCode::METHOD_NOT_ALLOWED, "trickle ICE over PATCH is not supported; send all candidates in the offer")
+pub async fn patch(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    problem(&app, &headers, StatusCode::METHOD_NOT_ALLOWED, "trickle ICE over PATCH is not supported; send all candidates in the offer")
 }
 
-fn session_problem(error: SessionError) -> Response {
-    match error {
-        SessionError::PathNotLive { .. } => {
-            let mut response = problem(StatusCode::SERVICE_UNAVAILABLE, error.to_string());
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
-            response
-        }
-        SessionError::BadSdp(_) | SessionError::UnknownLayer { .. } => problem(StatusCode::BAD_REQUEST, error.to_string()),
-        SessionError::ServerFull(_) => problem(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
-        SessionError::Internal(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()),
+fn session_problem(app: &AppState, request: &HeaderMap, error: SessionError) -> Response {
+    let status = match error {
+        SessionError::PathNotLive { .. } | SessionError::ServerFull(_) => StatusCode::SERVICE_UNAVAILABLE,
+        SessionError::BadSdp(_) | SessionError::UnknownLayer { .. } => StatusCode::BAD_REQUEST,
+        SessionError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let not_live = matches!(error, SessionError::PathNotLive { .. });
+    let mut response = problem(app, request, status, error.to_string());
+    if not_live {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
     }
+    response
 }

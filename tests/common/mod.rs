@@ -37,7 +37,7 @@ async fn start(
     init_logging();
     let paths: BTreeMap<String, PathConfig> = paths.into_iter().map(|(n, p)| (n.to_owned(), p)).collect();
     let lower_layers = lower_layers.into_iter().map(|(n, l)| (n.to_owned(), l)).collect();
-    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, lower_layers, webrtc };
+    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, lower_layers, webrtc, ..Config::builtin_default() };
     Server::start(config).await.expect("server starts")
 }
 
@@ -116,8 +116,8 @@ pub async fn assert_lost_packets_come_back_over_rtx(server: &Server) {
     use lookout_testkit::viewer::{Viewer, ViewerOptions};
     const DROPS: usize = 15;
     wait_live(server, "demo", Duration::from_secs(10)).await;
-    let lossy = ViewerOptions { keep_packets: 0, loss: Some(LossPattern { every: 23, count: DROPS }) };
-    let ws = Viewer::watch_ws_with(std::net::Ipv4Addr::LOCALHOST.into(), server.addr, "demo", lossy).await.expect("watch over /ws");
+    let lossy = ViewerOptions { loss: Some(LossPattern { every: 23, count: DROPS }), ..ViewerOptions::keeping(0) };
+    let ws = Viewer::watch_ws_with(std::net::Ipv4Addr::LOCALHOST.into(), server.addr, "demo", lossy.clone()).await.expect("watch over /ws");
     let whep = Viewer::watch_whep_with(server.addr, "demo", lossy).await.expect("watch over WHEP");
     for (viewer, how) in [(&ws, "/ws"), (&whep, "WHEP")] {
         let report = wait_for(&format!("{how}: every dropped packet back"), Duration::from_secs(20), || {

@@ -97,3 +97,50 @@ mod tests {
         assert!(text.contains("BANDWIDTH=2500000,CODECS=\"avc1.64001f\",RESOLUTION=1280x720\nstream.m3u8\n"), "{text}");
     }
 }
+
+/// The playlist with `query` (`sig=…`, already URL-safe) added to every URI it lists, so that a
+/// player given a signed URL fetches everything under the same signature.
+pub fn with_query(playlist: &str, query: &str) -> String {
+    let mut text = String::with_capacity(playlist.len() + 64 * query.len());
+    for line in playlist.lines() {
+        if line.starts_with('#') {
+            match line.split_once("URI=\"") {
+                Some((before, rest)) => match rest.split_once('"') {
+                    Some((uri, after)) => {
+                        let _ = writeln!(text, "{before}URI=\"{uri}?{query}\"{after}");
+                    }
+                    None => {
+                        text.push_str(line);
+                        text.push('\n');
+                    }
+                },
+                None => {
+                    text.push_str(line);
+                    text.push('\n');
+                }
+            }
+        } else if line.is_empty() {
+            text.push('\n');
+        } else {
+            let _ = writeln!(text, "{line}?{query}");
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod query_tests {
+    use super::*;
+
+    #[test]
+    fn every_uri_carries_the_query() {
+        let segments = [SegmentInfo { sequence: 4, duration_secs: 2.0, parts: vec![PartInfo { duration_secs: 0.2, independent: true }] }];
+        let text = with_query(&media(2, 0.2, &segments, Some((5, &[]))), "sig=1.abc");
+        assert!(text.contains("#EXT-X-MAP:URI=\"init.mp4?sig=1.abc\"\n"), "{text}");
+        assert!(text.contains("URI=\"part4.0.m4s?sig=1.abc\",INDEPENDENT=YES\n"), "{text}");
+        assert!(text.contains("\nseg4.m4s?sig=1.abc\n"), "{text}");
+        assert!(text.contains("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part5.0.m4s?sig=1.abc\""), "{text}");
+        assert!(with_query(&multivariant("avc1.42e01f", 2, 2, 1), "sig=x").ends_with("stream.m3u8?sig=x\n"));
+        assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), 1);
+    }
+}

@@ -57,6 +57,14 @@ impl Sessions {
         self.lock().get(id).cloned()
     }
 
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
     pub fn list(&self) -> Vec<Arc<ViewerSession>> {
         self.lock().values().cloned().collect()
     }

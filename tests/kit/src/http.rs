@@ -19,8 +19,16 @@ impl Response {
 }
 
 pub async fn request(server: SocketAddr, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> anyhow::Result<Response> {
+    request_with(server, method, path, &[], content_type, body).await
+}
+
+/// A request with more headers (`Authorization`, `Origin`).
+pub async fn request_with(server: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], content_type: Option<&str>, body: &[u8]) -> anyhow::Result<Response> {
     let mut stream = TcpStream::connect(server).await.with_context(|| format!("connecting to {server}"))?;
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {server}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
     if let Some(content_type) = content_type {
         head.push_str(&format!("Content-Type: {content_type}\r\n"));
     }
@@ -38,4 +46,10 @@ pub async fn request(server: SocketAddr, method: &str, path: &str, content_type:
         .filter_map(|line| line.split_once(':').map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned())))
         .collect();
     Ok(Response { status, headers, body: body.to_owned() })
+}
+
+/// The session id in a WHEP resource URL, `/whep-sessions/ID.SECRET`.
+pub fn whep_session_id(location: &str) -> String {
+    let resource = location.rsplit('/').next().unwrap_or_default();
+    resource.split('.').next().unwrap_or_default().to_owned()
 }

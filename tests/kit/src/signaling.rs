@@ -2,7 +2,7 @@
 
 use anyhow::{anyhow, Context};
 use futures::{SinkExt, StreamExt};
-use lookout_signaling::{ClientMessage, ServerMessage};
+use lookout_signaling::{ClientMessage, IceServer, ServerMessage, PROTOCOL_VERSION};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -14,7 +14,28 @@ pub struct SignalingClient {
 }
 
 impl SignalingClient {
+    /// Opens /ws and authenticates without a token, as a client of the open default does.
     pub async fn connect(server: SocketAddr) -> anyhow::Result<Self> {
+        Ok(Self::connect_with_token(server, None).await?.0)
+    }
+
+    /// Opens /ws and authenticates with `token`: hello, auth, welcome. Returns the ICE servers
+    /// of the welcome.
+    pub async fn connect_with_token(server: SocketAddr, token: Option<&str>) -> anyhow::Result<(Self, Vec<IceServer>)> {
+        let mut client = Self::open(server).await?;
+        match client.receive(Duration::from_secs(5)).await? {
+            ServerMessage::Hello { protocol_version: PROTOCOL_VERSION, .. } => {}
+            other => return Err(anyhow!("expected hello with protocol {PROTOCOL_VERSION}, got {other:?}")),
+        }
+        client.send(&ClientMessage::Auth { token: token.map(str::to_owned) }).await?;
+        match client.receive(Duration::from_secs(5)).await? {
+            ServerMessage::Welcome { ice_servers } => Ok((client, ice_servers)),
+            other => Err(anyhow!("expected welcome, got {other:?}")),
+        }
+    }
+
+    /// Opens /ws and nothing more: the server's hello is the first message to read.
+    pub async fn open(server: SocketAddr) -> anyhow::Result<Self> {
         let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{server}/ws")).await.context("opening /ws")?;
         Ok(Self { socket })
     }

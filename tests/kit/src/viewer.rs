@@ -144,17 +144,24 @@ const KEYFRAME_REQUEST_POLL: Duration = Duration::from_millis(20);
 const MAX_KEYFRAME_REQUESTS: u64 = 100;
 
 /// How a viewer is made.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ViewerOptions {
     /// How many of the first packets to keep for inspection.
     pub keep_packets: usize,
     /// Packets to drop on arrival, for the viewer to NACK.
     pub loss: Option<LossPattern>,
+    /// A bearer token: in the `auth` message over /ws, in `Authorization` over WHEP.
+    pub token: Option<String>,
 }
 
 impl ViewerOptions {
     pub fn keeping(keep_packets: usize) -> Self {
-        Self { keep_packets, loss: None }
+        Self { keep_packets, loss: None, token: None }
+    }
+
+    pub fn with_token(mut self, token: &str) -> Self {
+        self.token = Some(token.to_owned());
+        self
     }
 }
 
@@ -344,11 +351,7 @@ impl Viewer {
 
     pub async fn watch_ws_with(bind: IpAddr, server: SocketAddr, path: &str, options: ViewerOptions) -> anyhow::Result<Self> {
         let started = Instant::now();
-        let mut client = SignalingClient::connect(server).await?;
-        match client.receive(Duration::from_secs(5)).await? {
-            ServerMessage::Hello { protocol_version: 1, .. } => {}
-            other => bail!("expected hello with protocol 1, got {other:?}"),
-        }
+        let (mut client, _) = SignalingClient::connect_with_token(server, options.token.as_deref()).await?;
         client.send(&ClientMessage::Watch { path: path.to_owned() }).await?;
         let (session, sdp) = match client.receive(Duration::from_secs(10)).await? {
             ServerMessage::Offer { session, sdp, .. } => (session, sdp),
@@ -374,7 +377,12 @@ impl Viewer {
                         if socket.send(Message::Text(text.into())).await.is_err() { break }
                     }
                     frame = socket.next() => {
-                        let Some(Ok(Message::Text(text))) = frame else { break };
+                        // Pings (answered by tungstenite itself) and other frames are not ours.
+                        let text = match frame {
+                            Some(Ok(Message::Text(text))) => text,
+                            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                            Some(Ok(_)) => continue,
+                        };
                         match serde_json::from_str(&text) {
                             Ok(ServerMessage::Candidate { candidate }) => {
                                 let _ = connection.add_ice_candidate(to_init(candidate)).await;
@@ -408,6 +416,7 @@ impl Viewer {
     }
 
     pub async fn watch_whep_with(server: SocketAddr, path: &str, options: ViewerOptions) -> anyhow::Result<Self> {
+        let authorization = options.token.as_ref().map(|token| format!("Bearer {token}"));
         let mut parts = peer(LOOPBACK, Instant::now(), options).await?;
         // As a WHEP player does: video and audio, receive only.
         for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
@@ -418,13 +427,14 @@ impl Viewer {
         parts.connection.set_local_description(offer).await?;
         tokio::time::timeout(Duration::from_secs(5), parts.gathered.wait_for(|done| *done)).await.context("ICE gathering")??;
         let offer = parts.connection.local_description().await.ok_or_else(|| anyhow!("no local offer"))?;
-        let response = http::request(server, "POST", &format!("/whep/{path}"), Some("application/sdp"), offer.sdp.as_bytes()).await?;
+        let headers: Vec<(&str, &str)> = authorization.iter().map(|value| ("Authorization", value.as_str())).collect();
+        let response = http::request_with(server, "POST", &format!("/whep/{path}"), &headers, Some("application/sdp"), offer.sdp.as_bytes()).await?;
         if response.status != 201 {
             bail!("WHEP answered {}: {}", response.status, response.body.trim());
         }
         let location = response.header("location").ok_or_else(|| anyhow!("WHEP answer without Location"))?.to_owned();
         parts.connection.set_remote_description(RTCSessionDescription::answer(response.body.clone())?).await?;
-        let session = location.rsplit('/').next().unwrap_or_default().to_owned();
+        let session = http::whep_session_id(&location);
         Ok(Self {
             connection: parts.connection,
             received: parts.received,

@@ -1,0 +1,134 @@
+//! The user's backend decides (as Flussonic's `on_play` does): Lookout POSTs what the caller
+//! asks for as JSON to a configured URL, and a 2xx answer allows it. Answers are remembered
+//! briefly; a backend that is down, slow or answers nonsense denies (fails closed).
+
+use super::jwks::describe_request_error;
+use super::permission::Action;
+use parking_lot::Mutex;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+use url::Url;
+
+const REMEMBERED_MAX: usize = 16_384;
+
+/// What the backend is asked, as the JSON body of the POST.
+#[derive(Debug, Serialize)]
+pub struct CallbackQuestion<'a> {
+    pub action: Action,
+    pub path: Option<&'a str>,
+    /// `ws`, `whep`, `hls` or `http` (the API and metrics).
+    pub protocol: &'a str,
+    pub ip: IpAddr,
+    pub user: Option<&'a str>,
+    /// The password that came with `user` (HTTP Basic): the backend is the one to check it.
+    pub password: Option<&'a str>,
+    pub token: Option<&'a str>,
+    pub session_id: Option<&'a str>,
+}
+
+impl std::fmt::Debug for CallbackAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallbackAnswer::Allowed => f.write_str("allowed"),
+            CallbackAnswer::Denied(status) => write!(f, "denied ({status})"),
+            CallbackAnswer::Unavailable(reason) => write!(f, "unavailable ({reason})"),
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub enum CallbackAnswer {
+    Allowed,
+    /// The backend answered with this non-2xx status.
+    Denied(u16),
+    /// The backend could not be asked (down, slow, unreadable): denied, with the reason.
+    Unavailable(String),
+}
+
+pub struct Callback {
+    url: Url,
+    client: reqwest::Client,
+    timeout: Duration,
+    remember: Duration,
+    remembered: Mutex<HashMap<[u8; 32], (bool, Instant)>>,
+    cache_key: ring::hmac::Key,
+    /// When the backend last failed in the log, so that a flood is one line, not thousands.
+    last_failure_logged: Mutex<Option<Instant>>,
+}
+
+impl Callback {
+    pub fn new(url: Url, client: reqwest::Client, timeout: Duration, remember: Duration) -> Self {
+        let rng = ring::rand::SystemRandom::new();
+        let cache_key = ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng)
+            .unwrap_or_else(|_| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[0; 32]));
+        Self { url, client, timeout, remember, remembered: Mutex::default(), cache_key, last_failure_logged: Mutex::default() }
+    }
+
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    pub async fn ask(&self, question: &CallbackQuestion<'_>) -> CallbackAnswer {
+        let key = self.key_of(question);
+        let now = Instant::now();
+        if let Some((allowed, _)) = self.remembered.lock().get(&key).filter(|(_, at)| now.duration_since(*at) < self.remember) {
+            return if *allowed { CallbackAnswer::Allowed } else { CallbackAnswer::Denied(403) };
+        }
+        let answer = self.post(question).await;
+        let decided = match &answer {
+            CallbackAnswer::Allowed => Some(true),
+            CallbackAnswer::Denied(_) => Some(false),
+            CallbackAnswer::Unavailable(reason) => {
+                self.log_failure(reason);
+                None
+            }
+        };
+        if let Some(allowed) = decided {
+            let mut remembered = self.remembered.lock();
+            if remembered.len() >= REMEMBERED_MAX {
+                let remember = self.remember;
+                remembered.retain(|_, (_, at)| now.duration_since(*at) < remember);
+                if remembered.len() >= REMEMBERED_MAX {
+                    remembered.clear();
+                }
+            }
+            remembered.insert(key, (allowed, now));
+        }
+        answer
+    }
+
+    async fn post(&self, question: &CallbackQuestion<'_>) -> CallbackAnswer {
+        let sent = self.client.post(self.url.clone()).json(question).timeout(self.timeout).send().await;
+        match sent {
+            Ok(response) if response.status().is_success() => CallbackAnswer::Allowed,
+            Ok(response) if response.status().is_server_error() => {
+                CallbackAnswer::Unavailable(format!("it answered {}", response.status()))
+            }
+            Ok(response) => CallbackAnswer::Denied(response.status().as_u16()),
+            Err(error) if error.is_timeout() => CallbackAnswer::Unavailable(format!("no answer within {} ms", self.timeout.as_millis())),
+            Err(error) => CallbackAnswer::Unavailable(describe_request_error(&error)),
+        }
+    }
+
+    fn log_failure(&self, reason: &str) {
+        let mut last = self.last_failure_logged.lock();
+        if last.is_none_or(|at| at.elapsed() > Duration::from_secs(10)) {
+            *last = Some(Instant::now());
+            tracing::error!(url = %self.url, "the auth callback failed ({reason}): denying, as it fails closed (logged at most every 10 s)");
+        }
+    }
+
+    /// Everything the answer may depend on but the session id, which is new on every request.
+    fn key_of(&self, q: &CallbackQuestion<'_>) -> [u8; 32] {
+        let mut context = ring::hmac::Context::with_key(&self.cache_key);
+        for part in [Some(q.action.as_str()), q.path, Some(q.protocol), Some(&q.ip.to_string()), q.user, q.password, q.token] {
+            context.update(part.unwrap_or("\u{1}").as_bytes());
+            context.update(&[0]);
+        }
+        let mut key = [0; 32];
+        key.copy_from_slice(context.sign().as_ref());
+        key
+    }
+}

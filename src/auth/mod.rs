@@ -1,0 +1,250 @@
+//! Access control: one permission model for every way in (/ws, WHEP, LL-HLS, the API,
+//! metrics), decided by users in the file, JWTs from the user's identity provider, or the
+//! user's own backend over HTTP.
+//!
+//! A caller is identified once per request or WebSocket (`identify`), then asked about per
+//! action and path (`Identity::allows`). Without an `[auth]` section anyone may `read`, and only
+//! loopback callers may use the API and metrics.
+
+mod callback;
+mod credential;
+mod jwks;
+mod jwt;
+mod permission;
+mod settings;
+mod url_signature;
+mod users;
+
+pub use callback::{Callback, CallbackAnswer, CallbackQuestion};
+pub use credential::{Credential, CredentialError, MAX_CREDENTIAL_BYTES};
+pub use jwt::{TokenRefused, DEFAULT_CLAIM as DEFAULT_JWT_CLAIM};
+pub use permission::{Action, PathPattern, Permission, PermissionSpec, Permissions};
+pub use settings::{AuthSettings, CallbackSettings, JwtKey, JwtSettings};
+pub use url_signature::{SignatureRefused, UrlSigner, MAX_LIFETIME as MAX_SIGNED_URL_LIFETIME};
+pub use users::{check_hash, hash_password, User};
+
+use jwks::Jwks;
+use jwt::{JwtVerifier, KeySource};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+use users::Users;
+
+/// Which way in a request came, as the callback is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    WebSocket,
+    Whep,
+    Hls,
+    /// The API and metrics.
+    Http,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::WebSocket => "ws",
+            Protocol::Whep => "whep",
+            Protocol::Hls => "hls",
+            Protocol::Http => "http",
+        }
+    }
+}
+
+/// Who is asking, and over what.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub ip: IpAddr,
+    pub credential: Credential,
+    pub protocol: Protocol,
+}
+
+/// Why a caller could not be identified. `Display` is for the caller; `detail` for the log.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Unauthenticated {
+    #[error("wrong user name or password")]
+    BadPassword { detail: String },
+    #[error("{0}")]
+    BadToken(TokenRefused),
+    #[error("{0}")]
+    NotAccepted(&'static str),
+}
+
+impl Unauthenticated {
+    pub fn detail(&self) -> String {
+        match self {
+            Unauthenticated::BadPassword { detail } => detail.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// A caller once identified: what it may do, and how to ask the backend about the rest.
+#[derive(Clone)]
+pub struct Identity {
+    /// For logs: `anonymous`, `user alice`, `token of u1`. Never a secret.
+    pub who: String,
+    /// Whether the caller brought no credential (it may have one to bring: HTTP answers 401).
+    pub anonymous: bool,
+    permissions: Permissions,
+    /// When a callback is configured, what it is asked with about what `permissions` do not
+    /// allow.
+    ask_backend: Option<(Arc<Callback>, Caller)>,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity").field("who", &self.who).field("permissions", &self.permissions).finish_non_exhaustive()
+    }
+}
+
+impl Identity {
+    /// Whether this caller may do `action` on `path` (`None`: the action as a whole).
+    pub async fn allows(&self, action: Action, path: Option<&str>) -> bool {
+        self.allows_in_session(action, path, None).await
+    }
+
+    /// The same, telling the backend which session it is about.
+    pub async fn allows_in_session(&self, action: Action, path: Option<&str>, session_id: Option<&str>) -> bool {
+        if self.permissions.allows(action, path) {
+            return true;
+        }
+        let Some((callback, caller)) = &self.ask_backend else { return false };
+        let question = CallbackQuestion {
+            action,
+            path,
+            protocol: caller.protocol.as_str(),
+            ip: caller.ip,
+            user: caller.credential.user(),
+            password: match &caller.credential {
+                Credential::Basic { password, .. } => Some(password),
+                _ => None,
+            },
+            token: caller.credential.token(),
+            session_id,
+        };
+        callback.ask(&question).await == CallbackAnswer::Allowed
+    }
+}
+
+pub struct AccessControl {
+    mode: Mode,
+    pub url_signer: UrlSigner,
+}
+
+enum Mode {
+    /// No `[auth]`: anyone reads, loopback does the rest.
+    Open,
+    Configured { anonymous: Permissions, users: Users, jwt: Option<JwtVerifier>, callback: Option<Arc<Callback>> },
+}
+
+impl AccessControl {
+    /// Without settings, the safe defaults; with them, the configured methods. Fails only
+    /// when a configured key cannot be used.
+    pub fn new(settings: Option<&AuthSettings>) -> Result<Self, String> {
+        let Some(settings) = settings else {
+            return Ok(Self { mode: Mode::Open, url_signer: UrlSigner::new(None) });
+        };
+        let client = http_client()?;
+        let jwt = match &settings.jwt {
+            None => None,
+            Some(jwt) => {
+                let keys = match (jwt.key.fixed_key()?, &jwt.key) {
+                    (Some(key), _) => KeySource::Fixed(key),
+                    (None, JwtKey::Jwks(url)) => KeySource::Jwks(Jwks::new(url.clone(), client.clone())),
+                    (None, _) => return Err("a JWT key that is neither fixed nor a JWKS".into()),
+                };
+                Some(JwtVerifier { keys, issuer: jwt.issuer.clone(), audience: jwt.audience.clone(), claim: jwt.claim.clone() })
+            }
+        };
+        let callback = settings.callback.as_ref().map(|c| Arc::new(Callback::new(c.url.clone(), client.clone(), c.timeout, c.remember)));
+        Ok(Self {
+            mode: Mode::Configured { anonymous: settings.anonymous.clone(), users: Users::new(settings.users.clone()), jwt, callback },
+            url_signer: UrlSigner::new(settings.url_signing_secret.as_deref().map(str::as_bytes)),
+        })
+    }
+
+    /// Whether an `[auth]` section is in force (otherwise: the open defaults).
+    pub fn is_configured(&self) -> bool {
+        matches!(self.mode, Mode::Configured { .. })
+    }
+
+    /// Fetches what the methods need before the first caller (the JWKS).
+    pub async fn prepare(&self) {
+        if let Mode::Configured { jwt: Some(JwtVerifier { keys: KeySource::Jwks(jwks), .. }), .. } = &self.mode {
+            jwks.prefetch().await;
+        }
+    }
+
+    /// The scheme a refused HTTP caller is challenged with: Basic when users are configured
+    /// (browsers then ask for a name and password), Bearer otherwise.
+    pub fn challenge(&self) -> &'static str {
+        match &self.mode {
+            Mode::Configured { users, .. } if !users.is_empty() => r#"Basic realm="Lookout", charset="UTF-8""#,
+            _ => r#"Bearer realm="Lookout""#,
+        }
+    }
+
+    /// Checks the caller's credential and returns what it may do.
+    pub async fn identify(&self, caller: &Caller) -> Result<Identity, Unauthenticated> {
+        let (anonymous, users, jwt, callback) = match &self.mode {
+            Mode::Open => {
+                let permissions = if caller.ip.is_loopback() { Permissions::everything() } else { Permissions::read_all() };
+                return Ok(Identity { who: "anonymous".into(), anonymous: true, permissions, ask_backend: None });
+            }
+            Mode::Configured { anonymous, users, jwt, callback } => (anonymous, users, jwt, callback),
+        };
+        let ask_backend = callback.as_ref().map(|c| (c.clone(), caller.clone()));
+        match &caller.credential {
+            Credential::None => Ok(Identity { who: "anonymous".into(), anonymous: true, permissions: anonymous.clone(), ask_backend }),
+            Credential::Basic { user, password } => {
+                if users.is_empty() {
+                    return match ask_backend {
+                        Some(_) => Ok(Identity { who: format!("user {user}"), anonymous: false, permissions: anonymous.clone(), ask_backend }),
+                        None => Err(Unauthenticated::NotAccepted("no users are configured: send a bearer token")),
+                    };
+                }
+                match users.verify(user, password, caller.ip).await {
+                    Ok(permissions) => Ok(Identity { who: format!("user {user}"), anonymous: false, permissions, ask_backend }),
+                    Err(refused) => Err(Unauthenticated::BadPassword { detail: refused.to_string() }),
+                }
+            }
+            Credential::Bearer(token) => match jwt {
+                // Opaque tokens (not three dot-separated parts) are the backend's to judge.
+                Some(jwt) if token.split('.').count() == 3 || ask_backend.is_none() => match jwt.verify(token).await {
+                    Ok(verified) => {
+                        let who = verified.subject.map_or_else(|| "a token".to_owned(), |s| format!("token of {s}"));
+                        Ok(Identity { who, anonymous: false, permissions: verified.permissions, ask_backend })
+                    }
+                    Err(refused) => Err(Unauthenticated::BadToken(refused)),
+                },
+                _ => match ask_backend {
+                    Some(_) => Ok(Identity { who: "a token".into(), anonymous: false, permissions: anonymous.clone(), ask_backend }),
+                    None => Err(Unauthenticated::NotAccepted("bearer tokens are not accepted here: no [auth.jwt] or [auth.callback]")),
+                },
+            },
+        }
+    }
+
+    /// Identity for a signed HLS URL: `read` of that one path.
+    pub fn identify_signed_url(&self, path: &str, signature: &str) -> Result<Identity, SignatureRefused> {
+        self.url_signer.verify(path, signature, SystemTime::now())?;
+        // Path names hold no `*` or `?` (see `config::path`): a name is a pattern of itself.
+        let permission = Permission { action: Action::Read, path: PathPattern::new(path).map_err(|_| SignatureRefused::Invalid)? };
+        Ok(Identity { who: "a signed URL".into(), anonymous: false, permissions: Permissions::new(vec![permission]), ask_backend: None })
+    }
+}
+
+fn http_client() -> Result<reqwest::Client, String> {
+    install_crypto_provider();
+    reqwest::Client::builder()
+        .user_agent(concat!("lookout/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("cannot make the HTTP client for JWKS and the callback: {e}"))
+}
+
+/// rustls's process-wide provider (ring), for the HTTP client and the TLS listener. Called
+/// wherever either is made; only the first call installs it.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

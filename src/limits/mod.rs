@@ -1,0 +1,183 @@
+//! Bounds that keep one client from taking the server from everyone else: viewers in all and
+//! per path, new sessions and failed authentications per address, WebSocket messages, and how
+//! long a client may take to say something. Past a bound a client gets a clear answer (429 or
+//! 503 with Retry-After, or an `error` over /ws), before anything is allocated for it.
+
+mod per_ip;
+
+pub use per_ip::PerIpBuckets;
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitSettings {
+    /// Viewer sessions at once, over every path and way in.
+    pub max_viewers: usize,
+    pub max_viewers_per_path: usize,
+    /// New viewer sessions one address may start: a burst, then this many a second.
+    pub sessions_per_ip_per_second: f64,
+    pub sessions_per_ip_burst: u32,
+    /// Failed authentications one address may make: a burst, then this many a minute.
+    pub failed_auth_per_ip_per_minute: f64,
+    pub failed_auth_per_ip_burst: u32,
+    /// Messages a second one WebSocket may send, and the burst above it.
+    pub ws_messages_per_second: f64,
+    pub ws_messages_burst: u32,
+    /// How long a fresh WebSocket may take to send its first (`auth`) message.
+    pub ws_first_message: Duration,
+    /// How long an idle WebSocket (no message, no pong) is kept.
+    pub ws_idle: Duration,
+    /// How long a client may take to send a request's headers, and its body.
+    pub header_read: Duration,
+    pub body_read: Duration,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            max_viewers: 2000,
+            max_viewers_per_path: 1000,
+            sessions_per_ip_per_second: 2.0,
+            sessions_per_ip_burst: 20,
+            failed_auth_per_ip_per_minute: 10.0,
+            failed_auth_per_ip_burst: 10,
+            ws_messages_per_second: 20.0,
+            ws_messages_burst: 60,
+            ws_first_message: Duration::from_secs(10),
+            ws_idle: Duration::from_secs(60),
+            header_read: Duration::from_secs(10),
+            body_read: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The limits in force, with the per-address state they need.
+pub struct Limits {
+    pub settings: LimitSettings,
+    new_sessions: PerIpBuckets,
+    pub failed_auth: FailedAuth,
+}
+
+/// Why a new viewer session is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionRefused {
+    #[error("too many new sessions from this address; retry in {} s", .0.as_secs().max(1))]
+    TooFast(Duration),
+    #[error("the server has its maximum of {0} viewers; retry later")]
+    ServerFull(usize),
+    #[error("path {path:?} has its maximum of {max} viewers; retry later")]
+    PathFull { path: String, max: usize },
+}
+
+impl SessionRefused {
+    /// When the client may try again.
+    pub fn retry_after(&self) -> Duration {
+        match self {
+            SessionRefused::TooFast(wait) => (*wait).max(Duration::from_secs(1)),
+            SessionRefused::ServerFull(_) | SessionRefused::PathFull { .. } => Duration::from_secs(5),
+        }
+    }
+}
+
+impl Limits {
+    pub fn new(settings: LimitSettings) -> Self {
+        Self {
+            new_sessions: PerIpBuckets::new(settings.sessions_per_ip_per_second, settings.sessions_per_ip_burst),
+            failed_auth: FailedAuth(PerIpBuckets::new(settings.failed_auth_per_ip_per_minute / 60.0, settings.failed_auth_per_ip_burst)),
+            settings,
+        }
+    }
+
+    /// Whether `ip` may start one more viewer session on `path`, given the viewers now.
+    pub fn admit_session(&self, ip: IpAddr, path: &str, viewers_in_all: usize, viewers_of_path: usize) -> Result<(), SessionRefused> {
+        if viewers_in_all >= self.settings.max_viewers {
+            return Err(SessionRefused::ServerFull(self.settings.max_viewers));
+        }
+        if viewers_of_path >= self.settings.max_viewers_per_path {
+            return Err(SessionRefused::PathFull { path: path.to_owned(), max: self.settings.max_viewers_per_path });
+        }
+        self.new_sessions.take(ip, Instant::now()).map_err(SessionRefused::TooFast)
+    }
+
+    /// A bucket for one WebSocket's messages.
+    pub fn ws_message_budget(&self) -> MessageBudget {
+        MessageBudget { per_second: self.settings.ws_messages_per_second, burst: f64::from(self.settings.ws_messages_burst), tokens: f64::from(self.settings.ws_messages_burst), at: Instant::now() }
+    }
+}
+
+/// Failed authentications per address: past the burst, an address is refused without its
+/// credential being looked at until its bucket refills.
+pub struct FailedAuth(PerIpBuckets);
+
+impl FailedAuth {
+    pub fn blocked_for(&self, ip: IpAddr) -> Option<Duration> {
+        self.0.empty_for(ip, Instant::now())
+    }
+
+    pub fn record_failure(&self, ip: IpAddr) {
+        let _ = self.0.take(ip, Instant::now());
+    }
+}
+
+/// One WebSocket's message bucket (owned by its task: no lock).
+pub struct MessageBudget {
+    per_second: f64,
+    burst: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl MessageBudget {
+    /// Takes one message's token; false when the socket is over its rate.
+    pub fn take(&mut self, now: Instant) -> bool {
+        self.tokens = (self.tokens + now.saturating_duration_since(self.at).as_secs_f64() * self.per_second).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_are_bounded_in_all_per_path_and_per_address() {
+        let limits = Limits::new(LimitSettings { max_viewers: 10, max_viewers_per_path: 3, sessions_per_ip_burst: 2, sessions_per_ip_per_second: 0.5, ..Default::default() });
+        let ip: IpAddr = "192.0.2.9".parse().expect("ip");
+        assert_eq!(limits.admit_session(ip, "a", 10, 0), Err(SessionRefused::ServerFull(10)));
+        assert!(matches!(limits.admit_session(ip, "a", 5, 3), Err(SessionRefused::PathFull { max: 3, .. })));
+        assert_eq!(limits.admit_session(ip, "a", 0, 0), Ok(()));
+        assert_eq!(limits.admit_session(ip, "a", 0, 0), Ok(()));
+        let refused = limits.admit_session(ip, "a", 0, 0).expect_err("past the burst");
+        assert!(refused.retry_after() >= Duration::from_secs(1), "{refused}");
+        assert_eq!(limits.admit_session("192.0.2.10".parse().expect("ip"), "a", 0, 0), Ok(()));
+    }
+
+    #[test]
+    fn failed_authentications_block_an_address_after_the_burst() {
+        let limits = Limits::new(LimitSettings { failed_auth_per_ip_burst: 3, ..Default::default() });
+        let ip: IpAddr = "192.0.2.9".parse().expect("ip");
+        for _ in 0..3 {
+            assert_eq!(limits.failed_auth.blocked_for(ip), None);
+            limits.failed_auth.record_failure(ip);
+        }
+        let wait = limits.failed_auth.blocked_for(ip).expect("blocked");
+        assert!(wait > Duration::from_secs(1) && wait <= Duration::from_secs(6), "{wait:?}");
+    }
+
+    #[test]
+    fn a_socket_is_held_to_its_message_rate() {
+        let limits = Limits::new(LimitSettings { ws_messages_per_second: 10.0, ws_messages_burst: 5, ..Default::default() });
+        let mut budget = limits.ws_message_budget();
+        let t0 = Instant::now();
+        assert_eq!((0..8).filter(|_| budget.take(t0)).count(), 5);
+        assert!(budget.take(t0 + Duration::from_millis(100)));
+        assert!(!budget.take(t0 + Duration::from_millis(100)));
+    }
+}
