@@ -26,6 +26,43 @@ struct Args {
     /// Repeatable.
     #[arg(long = "source", value_name = "NAME=URL")]
     sources: Vec<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Reads a password (one line on standard input) and prints the argon2 hash that
+    /// `[[auth.users]] password` takes.
+    HashPassword,
+}
+
+/// `lookout hash-password`: the password is read from standard input, so that it stays out of
+/// the shell's history and the process list.
+fn hash_password() -> ExitCode {
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprint!("password (shown as typed): ");
+    }
+    let mut line = String::new();
+    if let Err(error) = std::io::stdin().read_line(&mut line) {
+        eprintln!("lookout: cannot read the password: {error}");
+        return ExitCode::FAILURE;
+    }
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        eprintln!("lookout: the password is empty");
+        return ExitCode::from(EXIT_BAD_CONFIG);
+    }
+    match lookout::auth::hash_password(password) {
+        Ok(hash) => {
+            println!("{hash}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("lookout: cannot hash the password: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn load(args: &Args) -> Result<Config, ConfigError> {
@@ -47,6 +84,9 @@ fn load(args: &Args) -> Result<Config, ConfigError> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::HashPassword) = args.command {
+        return hash_password();
+    }
     // Logs on stderr; stdout carries only the line with the page's URL.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

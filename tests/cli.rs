@@ -77,3 +77,44 @@ fn a_media_port_in_use_stops_it_with_the_setting_named() {
     assert!(!output.status.success(), "refused to start: {stderr}");
     assert!(stderr.contains("webrtc.udp_port") && stderr.contains(&port) && stderr.contains("in use"), "{stderr}");
 }
+
+#[test]
+fn hash_password_prints_a_hash_the_configuration_takes() {
+    let mut child = Command::new(LOOKOUT).arg("hash-password").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("run lookout hash-password");
+    child.stdin.take().expect("stdin").write_all(b"correct horse\n").expect("write the password");
+    let output = child.wait_with_output().expect("wait");
+    assert!(output.status.success());
+    let hash = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    assert!(hash.starts_with("$argon2id$") && !hash.contains("correct horse"), "{hash}");
+    let config = format!("[[auth.users]]\nname = \"alice\"\npassword = \"{hash}\"\npermissions = [{{ action = \"read\" }}]\n");
+    lookout::config::Config::from_toml(&config).expect("the hash is accepted");
+}
+
+/// The camera's password appears nowhere a person or client can read: not in the log, the
+/// API, or the signalling errors of a path whose camera fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn camera_credentials_never_leave_the_server() {
+    const PASSWORD: &str = "Sup3rSecretPw";
+    let mut child = Command::new(LOOKOUT)
+        .args(["--listen", "127.0.0.1:0", "--udp-port", "0", "--source", &format!("cam=rtsp://viewer:{PASSWORD}@127.0.0.1:9/stream")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start lookout");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("the page's URL");
+    let addr: std::net::SocketAddr = line.split("http://").nth(1).and_then(|rest| rest.split('/').next()).and_then(|a| a.parse().ok()).unwrap_or_else(|| panic!("an address in {line:?}"));
+    tokio::time::sleep(Duration::from_secs(3)).await; // the camera fails, is retried, is logged
+    let api = lookout_testkit::http::request(addr, "GET", "/api/paths", None, b"").await.expect("/api/paths").body;
+    assert!(api.contains("\"cam\""), "{api}");
+    let (mut client, _) = lookout_testkit::signaling::SignalingClient::connect_with_token(addr, None).await.expect("welcome");
+    client.send(&lookout_signaling::ClientMessage::Watch { path: "cam".into() }).await.expect("send");
+    let answer = format!("{:?}", client.receive(Duration::from_secs(5)).await);
+    let _ = child.kill();
+    let output = child.wait_with_output().expect("wait");
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains("cam"), "the camera's failure is logged: {log}");
+    for (what, text) in [("the log", log.as_ref()), ("/api/paths", &api), ("the watch answer", &answer)] {
+        assert!(!text.contains(PASSWORD), "the camera's password is in {what}: {text}");
+    }
+}

@@ -25,7 +25,6 @@ pub struct CallbackQuestion<'a> {
     /// The password that came with `user` (HTTP Basic): the backend is the one to check it.
     pub password: Option<&'a str>,
     pub token: Option<&'a str>,
-    pub session_id: Option<&'a str>,
 }
 
 impl std::fmt::Debug for CallbackAnswer {
@@ -120,7 +119,7 @@ impl Callback {
         }
     }
 
-    /// Everything the answer may depend on but the session id, which is new on every request.
+    /// Everything the answer may depend on.
     fn key_of(&self, q: &CallbackQuestion<'_>) -> [u8; 32] {
         let mut context = ring::hmac::Context::with_key(&self.cache_key);
         for part in [Some(q.action.as_str()), q.path, Some(q.protocol), Some(&q.ip.to_string()), q.user, q.password, q.token] {

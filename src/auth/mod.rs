@@ -101,11 +101,6 @@ impl std::fmt::Debug for Identity {
 impl Identity {
     /// Whether this caller may do `action` on `path` (`None`: the action as a whole).
     pub async fn allows(&self, action: Action, path: Option<&str>) -> bool {
-        self.allows_in_session(action, path, None).await
-    }
-
-    /// The same, telling the backend which session it is about.
-    pub async fn allows_in_session(&self, action: Action, path: Option<&str>, session_id: Option<&str>) -> bool {
         if self.permissions.allows(action, path) {
             return true;
         }
@@ -121,7 +116,6 @@ impl Identity {
                 _ => None,
             },
             token: caller.credential.token(),
-            session_id,
         };
         callback.ask(&question).await == CallbackAnswer::Allowed
     }
@@ -205,7 +199,9 @@ impl AccessControl {
                     };
                 }
                 match users.verify(user, password, caller.ip).await {
-                    Ok(permissions) => Ok(Identity { who: format!("user {user}"), anonymous: false, permissions, ask_backend }),
+                    // A user of the file has the file's permissions alone: its password is
+                    // never sent to the backend.
+                    Ok(permissions) => Ok(Identity { who: format!("user {user}"), anonymous: false, permissions, ask_backend: None }),
                     Err(refused) => Err(Unauthenticated::BadPassword { detail: refused.to_string() }),
                 }
             }

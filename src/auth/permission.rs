@@ -115,7 +115,12 @@ impl TryFrom<PermissionSpec> for Permission {
     type Error = String;
 
     fn try_from(spec: PermissionSpec) -> Result<Self, String> {
-        Ok(Permission { action: spec.action, path: PathPattern::new(spec.path.as_deref().unwrap_or(""))? })
+        let path = PathPattern::new(spec.path.as_deref().unwrap_or(""))?;
+        // The API and metrics are granted whole: a path would grant nothing.
+        if spec.action != Action::Read && path.as_str() != PathPattern::ALL {
+            return Err(format!("{} is granted for the whole server: leave out path", spec.action));
+        }
+        Ok(Permission { action: spec.action, path })
     }
 }
 
@@ -218,5 +223,7 @@ mod tests {
         assert_eq!(Permission::try_from(spec).expect("permission").path, PathPattern::all());
         assert!(serde_json::from_str::<PermissionSpec>(r#"{"action":"write"}"#).is_err());
         assert!(serde_json::from_str::<PermissionSpec>(r#"{"action":"read","paths":"x"}"#).is_err());
+        let spec: PermissionSpec = serde_json::from_str(r#"{"action":"api","path":"garage/*"}"#).expect("spec");
+        assert!(Permission::try_from(spec).is_err(), "api on some paths would grant nothing");
     }
 }

@@ -26,7 +26,7 @@ use tokio::task::JoinHandle;
 /// `MAX_MESSAGE_BYTES` and this, the client gets an error message and the socket stays open.
 const TRANSPORT_LIMIT: usize = 16 * MAX_MESSAGE_BYTES;
 const OUTBOX_MESSAGES: usize = 64;
-/// A socket that keeps sending past its message rate this many times is closed.
+/// A socket that sends this many messages in a row past its message rate is closed.
 const OVER_RATE_TOLERATED: u32 = 20;
 
 /// Upgrades to a WebSocket. A credential may come in an `Authorization` header (clients that
@@ -36,6 +36,12 @@ pub async fn upgrade(ws: WebSocketUpgrade, State(app): State<AppState>, connect_
         Ok(credential) => credential,
         Err(response) => return response,
     };
+    // A page of another site must not use the browser's stored Basic credentials here.
+    if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
+        if !app.allowed_origins.is_empty() && !app.allowed_origins.iter().any(|a| a.as_bytes() == origin.as_bytes()) {
+            return access::plain(axum::http::StatusCode::FORBIDDEN, "not allowed: this origin is not in [auth] allowed_origins");
+        }
+    }
     let ip = access::client_ip(&connect_info);
     ws.max_message_size(TRANSPORT_LIMIT).max_frame_size(TRANSPORT_LIMIT).on_upgrade(move |socket| run(socket, app, ip, credential))
 }
@@ -68,11 +74,7 @@ async fn run(socket: WebSocket, app: AppState, ip: IpAddr, header_credential: Cr
         // closed by the reader once it has been idle too long.
         loop {
             tokio::select! {
-                _ = pings.tick() => {
-                    if sink.send(Message::Ping(Default::default())).await.is_err() {
-                        break;
-                    }
-                }
+                biased;
                 message = outgoing.recv() => match message {
                     Some(message) => {
                         if sink.send(Message::Text(message.to_json().into())).await.is_err() {
@@ -81,7 +83,20 @@ async fn run(socket: WebSocket, app: AppState, ip: IpAddr, header_credential: Cr
                     }
                     None => break,
                 },
-                _ = close_request.changed() => break,
+                _ = pings.tick() => {
+                    if sink.send(Message::Ping(Default::default())).await.is_err() {
+                        break;
+                    }
+                }
+                _ = close_request.changed() => {
+                    // What was queued before the close (the error that explains it) goes first.
+                    while let Ok(message) = outgoing.try_recv() {
+                        if sink.send(Message::Text(message.to_json().into())).await.is_err() {
+                            break;
+                        }
+                    }
+                    break;
+                }
             }
         }
         sink
@@ -132,7 +147,8 @@ async fn authenticate(
         };
         match frame {
             Err(_) => return Err(refuse(ErrorCode::Unauthorized, format!("no auth message within {} s", wait.as_secs_f64())).await),
-            Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return Err(close_frame(close_code::NORMAL, "")),
+            Ok(Some(Err(error))) => return Err(socket_failed(error)),
+            Ok(None) | Ok(Some(Ok(Message::Close(_)))) => return Err(close_frame(close_code::NORMAL, "")),
             // A pong to the writer's first ping may come before the client's first message.
             Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
             Ok(Some(Ok(Message::Text(text)))) if text.len() <= MAX_MESSAGE_BYTES => break text,
@@ -187,7 +203,10 @@ impl Connection {
                 }
             };
             last_heard = Instant::now();
-            if !matches!(received, Ok(Message::Pong(_) | Message::Ping(_))) && !budget.take(last_heard) {
+            let counted = matches!(received, Ok(Message::Text(_) | Message::Binary(_)));
+            if counted && budget.take(last_heard) {
+                over_rate = 0;
+            } else if counted {
                 over_rate += 1;
                 if over_rate > OVER_RATE_TOLERATED {
                     tracing::info!(ip = %self.ip, "closing a signalling socket that kept sending over its message rate");

@@ -29,6 +29,18 @@ pub async fn start_server_with_webrtc(paths: impl IntoIterator<Item = (&'static 
     start(paths, [], webrtc).await
 }
 
+/// Starts Lookout on an ephemeral loopback port with the given paths and access control.
+pub async fn start_server_with_auth(
+    paths: impl IntoIterator<Item = (&'static str, PathConfig)>,
+    auth: Option<lookout::auth::AuthSettings>,
+    limits: lookout::limits::LimitSettings,
+) -> Server {
+    init_logging();
+    let paths = paths.into_iter().map(|(n, p)| (n.to_owned(), p)).collect();
+    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, webrtc: shared_port_of_its_own(), auth, limits, ..Config::builtin_default() };
+    Server::start(config).await.expect("server starts")
+}
+
 async fn start(
     paths: impl IntoIterator<Item = (&'static str, PathConfig)>,
     lower_layers: impl IntoIterator<Item = (&'static str, Vec<PathConfig>)>,

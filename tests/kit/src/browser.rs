@@ -7,6 +7,15 @@ pub fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../browser/play.mjs")
 }
 
+/// Opens `url`, which the server should refuse; `Ok` with the JSON result when the page said it
+/// is not allowed and showed nothing, `Err` otherwise.
+pub fn refused(url: &str) -> Result<serde_json::Value, String> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../browser/refused.mjs");
+    let mut command = Command::new("node");
+    command.arg(script).args(["--url", url]);
+    run(command)
+}
+
 /// `node play.mjs ARGS`, for tests that drive it step by step.
 pub fn play_command(args: &[String]) -> Command {
     let mut command = Command::new("node");
