@@ -25,6 +25,8 @@ pub struct Server {
     pub sessions: Sessions,
     _sources: Vec<SourceHandle>,
     http: tokio::task::JoinHandle<()>,
+    /// The certificate when serving HTTPS; read again by `reload_tls` (and on SIGHUP).
+    tls: Option<Arc<http::TlsCertificate>>,
     shutdown: tokio::sync::watch::Sender<bool>,
 }
 
@@ -35,6 +37,10 @@ impl Server {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
         let addr = listener.local_addr()?;
+        let tls = match &config.tls {
+            Some(files) => Some(Arc::new(http::TlsCertificate::load(&files.cert, &files.key)?)),
+            None => None,
+        };
         let access = Arc::new(auth::AccessControl::new(config.auth.as_ref()).map_err(|e| anyhow::anyhow!("access control: {e}"))?);
         access.prepare().await;
         warn_if_open(&config, addr);
@@ -76,13 +82,16 @@ impl Server {
             whep_resources: Default::default(),
             shutdown: shutdown_signal,
         };
-        let router = http::router(app).into_make_service_with_connect_info::<SocketAddr>();
-        let http = tokio::spawn(async move {
-            if let Err(error) = axum::serve(listener, router).await {
-                tracing::error!(%error, "HTTP server stopped");
-            }
-        });
-        Ok(Self { addr, registry, sessions, _sources: sources, http, shutdown })
+        let router = http::router(app);
+        let listener = http::Listener { tcp: listener, tls: tls.clone(), header_read: config.limits.header_read };
+        let http = tokio::spawn(listener.serve(router));
+        Ok(Self { addr, registry, sessions, _sources: sources, http, tls, shutdown })
+    }
+
+    /// The certificate served when TLS is on, to read again (as SIGHUP does): new connections
+    /// get the new certificate, open ones and every viewer carry on.
+    pub fn tls_certificate(&self) -> Option<Arc<http::TlsCertificate>> {
+        self.tls.clone()
     }
 
     /// The URL of the page, with a loopback host when listening on every interface.
@@ -92,7 +101,8 @@ impl Server {
             SocketAddr::V6(a) if a.ip().is_unspecified() => format!("[::1]:{}", a.port()),
             other => other.to_string(),
         };
-        format!("http://{host}/")
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{host}/")
     }
 
     /// Runs until the HTTP server stops.

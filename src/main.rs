@@ -82,6 +82,25 @@ fn load(args: &Args) -> Result<Config, ConfigError> {
     Ok(config)
 }
 
+/// Reads the TLS certificate again on every SIGHUP (certificate renewal without a restart).
+/// Returns only if the signal cannot be listened for, which ends the program.
+async fn reload_on_sighup(tls: Option<std::sync::Arc<lookout::http::TlsCertificate>>) {
+    let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(hangups) => hangups,
+        Err(error) => {
+            eprintln!("lookout: cannot listen for SIGHUP: {error}");
+            return;
+        }
+    };
+    while hangups.recv().await.is_some() {
+        match tls.as_ref().map(|tls| tls.reload()) {
+            Some(Ok(())) => tracing::info!("SIGHUP: the TLS certificate was read again"),
+            Some(Err(error)) => tracing::error!("SIGHUP: {error}; the certificate in use stays"),
+            None => tracing::info!("SIGHUP: no TLS certificate to read again"),
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     if let Some(Command::HashPassword) = args.command {
@@ -123,7 +142,9 @@ fn main() -> ExitCode {
             Some(path) => println!("Lookout is running: open {url}?path={path}"),
             None => println!("Lookout is running: open {url} (no paths configured)"),
         }
+        let reload = reload_on_sighup(server.tls_certificate());
         tokio::select! {
+            _ = reload => ExitCode::FAILURE,
             _ = server.wait() => ExitCode::FAILURE,
             _ = tokio::signal::ctrl_c() => {
                 tracing::info!("stopping");

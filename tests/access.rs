@@ -272,7 +272,14 @@ async fn a_signed_url_lets_ffprobe_play_llhls_without_headers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_sessions_is_refused_while_a_viewer_plays_on() {
-    let limits = LimitSettings { sessions_per_ip_burst: 5, sessions_per_ip_per_second: 1.0, ws_first_message: Duration::from_secs(1), ..Default::default() };
+    let limits = LimitSettings {
+        sessions_per_ip_burst: 5,
+        sessions_per_ip_per_second: 1.0,
+        ws_first_message: Duration::from_secs(1),
+        header_read: Duration::from_secs(1),
+        body_read: Duration::from_secs(1),
+        ..Default::default()
+    };
     let server = start_server_with_auth([("demo", small_pattern())], None, limits).await;
     wait_live(&server, "demo", TIMEOUT).await;
     let watcher = Viewer::watch_whep(server.addr, "demo", 0).await.expect("watcher");
@@ -295,9 +302,26 @@ async fn a_flood_of_sessions_is_refused_while_a_viewer_plays_on() {
         other => panic!("a silent socket: {other:?}"),
     }
     assert!(silent.receive(Duration::from_secs(5)).await.is_err(), "then it is closed");
+    // Slow clients: headers that never end are cut off, a body that never comes gets 408.
+    let slow_headers = slow_client(server.addr, "GET /api/paths HTTP/1.1\r\nHost: x\r\n").await;
+    assert!(!slow_headers.contains("200 OK"), "{slow_headers:?}");
+    let slow_body = slow_client(server.addr, "POST /whep/demo HTTP/1.1\r\nHost: x\r\nContent-Type: application/sdp\r\nContent-Length: 500\r\n\r\nv=0\r\n").await;
+    assert!(slow_body.starts_with("HTTP/1.1 408"), "{slow_body:?}");
     let after = watcher.received();
     assert!(after.packets > before.packets + 30, "the watcher kept receiving");
     assert_eq!(after.sequence_gaps, 0, "with no loss");
+}
+
+/// Sends `start` and nothing more; returns what the server answered before it closed the
+/// connection, which it must do within a few seconds.
+async fn slow_client(server: SocketAddr, start: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(server).await.expect("connect");
+    stream.write_all(start.as_bytes()).await.expect("send");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the server closed a slow connection in time; it sent {:?}", String::from_utf8_lossy(&answer));
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,10 +8,8 @@ mod common;
 use common::{start_server, start_server_with_layers, wait_live};
 use lookout::config::{Config, PathConfig, RtspSource, TestPatternSettings, Transport};
 use lookout::Server;
-use lookout_testkit::browser;
+use lookout_testkit::browser::{self, PausedPage};
 use lookout_testkit::camera::Camera;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
 /// Runs play.mjs to completion; fails the test when the page did not play.
@@ -172,58 +170,13 @@ async fn a_viewer_joining_mid_gop_plays_live_at_once() {
     eprintln!("joining a {gop_age} ms old GOP in Chromium: first frame {} ms, glass-to-glass p50 {latency} ms", result["firstFrameMs"]);
 }
 
-/// The page playing a path under play.mjs --resume: it has played, and waits for the test to
-/// break something and say "continue", then checks that playback resumes by itself.
-struct PausedPage {
-    page: Child,
-    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
-    /// Frames Chromium dropped before the pause.
-    dropped_before_pause: Option<u64>,
-}
-
-impl PausedPage {
-    async fn open(url: String) -> Self {
-        let mut page = browser::play_command(&["--url".into(), url, "--seconds".into(), "2".into(), "--resume".into(), "--first-frame-timeout".into(), "30".into()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("run node");
-        let mut lines = BufReader::new(page.stdout.take().expect("stdout")).lines();
-        let (line, lines) = tokio::task::spawn_blocking(move || (lines.next(), lines)).await.expect("join");
-        let line = line.expect("a line").expect("readable");
-        assert!(line.contains("playing"), "the page played first: {line}");
-        let playing: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        Self { page, lines, dropped_before_pause: playing["framesDropped"].as_u64() }
-    }
-
-    /// Lets the page go on and fails the test unless playback resumes; returns what the page
-    /// script measured.
-    /// The figures get `framesDroppedBeforePause`: the dropped frames counted before the pause.
-    async fn assert_resumes(mut self, after: &str) -> serde_json::Value {
-        let dropped_before_pause = self.dropped_before_pause;
-        self.page.stdin.take().expect("stdin").write_all(b"continue\n").expect("tell the page script");
-        let (status, last) = tokio::task::spawn_blocking(move || {
-            let status = self.page.wait().expect("wait");
-            (status, self.lines.map_while(Result::ok).last())
-        })
-        .await
-        .expect("join");
-        eprintln!("after {after}: {last:?}");
-        assert!(status.success(), "playback resumed after {after}: {last:?}");
-        let mut result: serde_json::Value = last.and_then(|line| serde_json::from_str(&line).ok()).unwrap_or_default();
-        result["framesDroppedBeforePause"] = dropped_before_pause.into();
-        result
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_reconnects_by_itself_when_the_server_restarts() {
     let small = PathConfig::TestPattern(TestPatternSettings { width: 640, height: 360, ..Default::default() });
     let server = start_server([("demo", small.clone())]).await;
     wait_live(&server, "demo", Duration::from_secs(10)).await;
     let addr = server.addr;
-    let page = PausedPage::open(format!("{}?path=demo", server.page_url())).await;
+    let page = PausedPage::open(&format!("{}?path=demo", server.page_url())).await;
 
     drop(server);
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -239,7 +192,7 @@ async fn page_keeps_its_session_and_resumes_when_the_camera_comes_back() {
     let source = RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: Transport::Tcp };
     let server = start_server([("cam", PathConfig::Rtsp(source))]).await;
     wait_live(&server, "cam", Duration::from_secs(15)).await;
-    let page = PausedPage::open(format!("{}?path=cam", server.page_url())).await;
+    let page = PausedPage::open(&format!("{}?path=cam", server.page_url())).await;
 
     // Away longer than the page waits for frames before it starts a new session by itself.
     camera.stop();

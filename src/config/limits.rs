@@ -19,6 +19,8 @@ pub(super) struct FileLimits {
     ws_messages_burst: Option<u32>,
     ws_first_message_secs: Option<f64>,
     ws_idle_secs: Option<f64>,
+    header_read_secs: Option<f64>,
+    body_read_secs: Option<f64>,
 }
 
 pub(super) fn limit_settings(file: FileLimits) -> Result<LimitSettings, ConfigError> {
@@ -51,6 +53,8 @@ pub(super) fn limit_settings(file: FileLimits) -> Result<LimitSettings, ConfigEr
         ws_messages_burst: burst("ws_messages_burst", file.ws_messages_burst, default.ws_messages_burst)?,
         ws_first_message: seconds("ws_first_message_secs", file.ws_first_message_secs, default.ws_first_message)?,
         ws_idle: seconds("ws_idle_secs", file.ws_idle_secs, default.ws_idle)?,
+        header_read: seconds("header_read_secs", file.header_read_secs, default.header_read)?,
+        body_read: seconds("body_read_secs", file.body_read_secs, default.body_read)?,
     })
 }
 
@@ -64,7 +68,7 @@ mod tests {
         assert_eq!(config.limits.max_viewers, 50);
         assert_eq!(config.limits.ws_first_message.as_millis(), 2500);
         assert_eq!(config.limits.max_viewers_per_path, crate::limits::LimitSettings::default().max_viewers_per_path);
-        for (text, field) in [("max_viewers = 0", "limits.max_viewers"), ("sessions_per_ip_per_second = -1", "limits.sessions_per_ip_per_second"), ("ws_idle_secs = 0", "limits.ws_idle_secs")] {
+        for (text, field) in [("max_viewers = 0", "limits.max_viewers"), ("sessions_per_ip_per_second = -1", "limits.sessions_per_ip_per_second"), ("header_read_secs = 0", "limits.header_read_secs")] {
             match Config::from_toml(&format!("[limits]\n{text}")) {
                 Err(ConfigError::Invalid { field: got, .. }) => assert_eq!(got, field),
                 other => panic!("{text}: {other:?}"),

@@ -35,6 +35,22 @@ pub struct Config {
     /// loopback may use the API and metrics.
     pub auth: Option<crate::auth::AuthSettings>,
     pub limits: crate::limits::LimitSettings,
+    /// HTTPS and WSS on `listen`, with these PEM files.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The `[tls]` section: a certificate chain and its private key, PEM.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsFiles {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    cert: std::path::PathBuf,
+    key: std::path::PathBuf,
 }
 
 /// What is wrong with a configuration, naming the field so the user can fix it.
@@ -65,6 +81,7 @@ struct FileConfig {
     auth: Option<auth::FileAuth>,
     #[serde(default)]
     limits: limits::FileLimits,
+    tls: Option<FileTls>,
 }
 
 impl Config {
@@ -79,6 +96,7 @@ impl Config {
             webrtc: WebRtcConfig::default(),
             auth: None,
             limits: Default::default(),
+            tls: None,
         }
     }
 
@@ -117,7 +135,9 @@ impl Config {
             paths.insert(name, main);
         }
         let auth = file.auth.map(|a| auth::auth_settings(a, base)).transpose()?;
-        Ok(Self { listen, paths, lower_layers, webrtc: webrtc::webrtc_config(file.webrtc)?, auth, limits: limits::limit_settings(file.limits)? })
+        // Relative to the file's folder; read (and checked) when the server starts.
+        let tls = file.tls.map(|t| TlsFiles { cert: base.join(t.cert), key: base.join(t.key) });
+        Ok(Self { listen, paths, lower_layers, webrtc: webrtc::webrtc_config(file.webrtc)?, auth, limits: limits::limit_settings(file.limits)?, tls })
     }
 
     /// Applies `--listen ADDR`.

@@ -6,7 +6,9 @@ mod api;
 mod assets;
 mod cors;
 mod hls;
+mod listener;
 mod signaling;
+mod tls;
 mod whep;
 
 use crate::auth::AccessControl;
@@ -17,6 +19,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
 
+pub use listener::Listener;
+pub use tls::{TlsCertificate, TlsError};
 pub use whep::ResourceKeys as WhepResourceKeys;
 
 #[derive(Clone)]
@@ -34,8 +38,8 @@ pub struct AppState {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
-/// The router; serve it with `into_make_service_with_connect_info::<SocketAddr>()`, as access
-/// control needs each client's address.
+/// The router; `Listener` serves it, with each client's address as `ConnectInfo`, which access
+/// control needs.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(assets::index))

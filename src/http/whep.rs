@@ -7,7 +7,7 @@ use super::{cors, AppState};
 use crate::auth::{Action, Protocol};
 use crate::egress::webrtc::session::{OfferFrom, SessionError};
 use crate::egress::webrtc::{ice_servers, ViewerSession};
-use axum::body::Bytes;
+use axum::body::Body;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use axum::extract::{ConnectInfo, Path, State};
@@ -53,7 +53,7 @@ pub async fn options(State(app): State<AppState>, request: HeaderMap) -> Respons
     cors::allow(&app, &request, (StatusCode::NO_CONTENT, [("accept-post", SDP)]).into_response(), true)
 }
 
-pub async fn create(State(app): State<AppState>, Path(path): Path<String>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn create(State(app): State<AppState>, Path(path): Path<String>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap, body: Body) -> Response {
     let ip = access::client_ip(&connect_info);
     let identity = match access::identify(&app, ip, &headers, Protocol::Whep).await {
         Ok(identity) => identity,
@@ -66,9 +66,16 @@ pub async fn create(State(app): State<AppState>, Path(path): Path<String>, conne
     if !content_type.starts_with(SDP) {
         return problem(&app, &headers, StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("the offer must be sent as {SDP}, not {content_type:?}"));
     }
-    if body.len() > MAX_MESSAGE_BYTES {
-        return problem(&app, &headers, StatusCode::PAYLOAD_TOO_LARGE, format!("an SDP offer of {} bytes exceeds the limit of {MAX_MESSAGE_BYTES}", body.len()));
-    }
+    // Read within the limits of time and size: a slow or endless body is cut off before it
+    // holds a connection or memory.
+    let body = match tokio::time::timeout(app.limits.settings.body_read, axum::body::to_bytes(body, MAX_MESSAGE_BYTES)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => return problem(&app, &headers, StatusCode::PAYLOAD_TOO_LARGE, format!("the offer could not be read whole: at most {MAX_MESSAGE_BYTES} bytes")),
+        Err(_) => {
+            let seconds = app.limits.settings.body_read.as_secs_f64();
+            return problem(&app, &headers, StatusCode::REQUEST_TIMEOUT, format!("the offer did not arrive within {seconds} s"));
+        }
+    };
     let Ok(offer) = String::from_utf8(body.to_vec()) else {
         return problem(&app, &headers, StatusCode::BAD_REQUEST, "the SDP offer is not UTF-8 text");
     };

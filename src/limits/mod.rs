@@ -28,6 +28,10 @@ pub struct LimitSettings {
     pub ws_first_message: Duration,
     /// How long an idle WebSocket (no message, no pong) is kept.
     pub ws_idle: Duration,
+    /// How long a client may take to send a request's headers (and a TLS handshake), and a
+    /// request's body.
+    pub header_read: Duration,
+    pub body_read: Duration,
 }
 
 impl Default for LimitSettings {
@@ -43,6 +47,8 @@ impl Default for LimitSettings {
             ws_messages_burst: 60,
             ws_first_message: Duration::from_secs(10),
             ws_idle: Duration::from_secs(60),
+            header_read: Duration::from_secs(10),
+            body_read: Duration::from_secs(10),
         }
     }
 }

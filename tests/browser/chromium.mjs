@@ -8,8 +8,11 @@ import { join } from 'node:path';
 
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
+// CHROMIUM_TRUST_SPKI: the base64 SHA-256 of one server key's SubjectPublicKeyInfo, whose
+// certificate Chromium then accepts (a test's own HTTPS certificate, and nothing else).
 export async function launch() {
   const profile = mkdtempSync(join(tmpdir(), 'lookout-chromium-'));
+  const trust = process.env.CHROMIUM_TRUST_SPKI ? [`--ignore-certificate-errors-spki-list=${process.env.CHROMIUM_TRUST_SPKI}`] : [];
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
@@ -18,6 +21,7 @@ export async function launch() {
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
       '--disable-features=WebRtcHideLocalIpsWithMdns', '--allow-loopback-in-peer-connection',
       '--autoplay-policy=no-user-gesture-required',
+      ...trust,
     ],
   });
   const close = async () => {

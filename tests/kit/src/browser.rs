@@ -1,7 +1,8 @@
 //! Runs tests/browser/play.mjs: Debian's Chromium, driven by playwright-core, on Lookout's page.
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 pub fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../browser/play.mjs")
@@ -44,5 +45,56 @@ pub fn run(mut command: Command) -> Result<serde_json::Value, String> {
         Ok(result)
     } else {
         Err(result.to_string())
+    }
+}
+
+/// The page playing a path under play.mjs --resume: it has played, and waits for the test to
+/// break something and say "continue", then checks that playback resumes by itself.
+pub struct PausedPage {
+    page: Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+    /// Frames Chromium dropped before the pause.
+    dropped_before_pause: Option<u64>,
+}
+
+impl PausedPage {
+    pub async fn open(url: &str) -> Self {
+        Self::open_with_env(url, &[]).await
+    }
+
+    /// Likewise, with these variables in the page script's environment (`CHROMIUM_TRUST_SPKI`).
+    pub async fn open_with_env(url: &str, env: &[(&str, &str)]) -> Self {
+        let mut page = play_command(&["--url".into(), url.to_owned(), "--seconds".into(), "2".into(), "--resume".into(), "--first-frame-timeout".into(), "30".into()])
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("run node");
+        let mut lines = BufReader::new(page.stdout.take().expect("stdout")).lines();
+        let (line, lines) = tokio::task::spawn_blocking(move || (lines.next(), lines)).await.expect("join");
+        let line = line.expect("a line").expect("readable");
+        assert!(line.contains("playing"), "the page played first: {line}");
+        let playing: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        Self { page, lines, dropped_before_pause: playing["framesDropped"].as_u64() }
+    }
+
+    /// Lets the page go on and fails the test unless playback resumes; returns what the page
+    /// script measured.
+    /// The figures get `framesDroppedBeforePause`: the dropped frames counted before the pause.
+    pub async fn assert_resumes(mut self, after: &str) -> serde_json::Value {
+        let dropped_before_pause = self.dropped_before_pause;
+        self.page.stdin.take().expect("stdin").write_all(b"continue\n").expect("tell the page script");
+        let (status, last) = tokio::task::spawn_blocking(move || {
+            let status = self.page.wait().expect("wait");
+            (status, self.lines.map_while(Result::ok).last())
+        })
+        .await
+        .expect("join");
+        eprintln!("after {after}: {last:?}");
+        assert!(status.success(), "playback resumed after {after}: {last:?}");
+        let mut result: serde_json::Value = last.and_then(|line| serde_json::from_str(&line).ok()).unwrap_or_default();
+        result["framesDroppedBeforePause"] = dropped_before_pause.into();
+        result
     }
 }
