@@ -132,6 +132,101 @@ fn base64_url(text: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
 }
 
+/// An identity provider's JWKS endpoint: serves whatever key set it is given, counting fetches.
+struct JwksServer {
+    addr: SocketAddr,
+    keys: Arc<Mutex<Value>>,
+    fetches: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl JwksServer {
+    async fn start() -> Self {
+        let keys = Arc::new(Mutex::new(json!({"keys": []})));
+        let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (served, counted) = (keys.clone(), fetches.clone());
+        let app = axum::Router::new().route(
+            "/jwks.json",
+            axum::routing::get(move || {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let set = served.lock().expect("lock").clone();
+                async move { axum::Json(set) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { addr, keys, fetches }
+    }
+
+    fn fetches(&self) -> usize {
+        self.fetches.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A P-256 signing key of the provider: its JWK and a way to sign tokens with it.
+struct ProviderKey {
+    kid: String,
+    encoding: EncodingKey,
+    jwk: Value,
+}
+
+impl ProviderKey {
+    fn new(kid: &str) -> Self {
+        let pair = rcgen::KeyPair::generate().expect("a P-256 key");
+        let point = pair.public_key_raw(); // 0x04, x, y
+        let jwk = json!({"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid, "x": base64_url_bytes(&point[1..33]), "y": base64_url_bytes(&point[33..65])});
+        Self { kid: kid.into(), encoding: EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes()).expect("key"), jwk }
+    }
+
+    fn token(&self, permissions: Value) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(self.kid.clone());
+        encode(&header, &json!({"exp": now() + 60, DEFAULT_JWT_CLAIM: permissions}), &self.encoding).expect("token")
+    }
+}
+
+fn base64_url_bytes(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_jwks_key_is_picked_up_without_a_restart_and_fetches_are_bounded() {
+    let provider = JwksServer::start().await;
+    let (first, second) = (ProviderKey::new("2026-a"), ProviderKey::new("2026-b"));
+    *provider.keys.lock().expect("lock") = json!({"keys": [first.jwk]});
+    let jwks = format!("http://{}/jwks.json", provider.addr).parse().expect("url");
+    let auth = AuthSettings { jwt: Some(JwtSettings { key: JwtKey::Jwks(jwks), issuer: None, audience: None, claim: DEFAULT_JWT_CLAIM.into() }), ..Default::default() };
+    let started = std::time::Instant::now();
+    // Every refused token counts against the address: let this test's refusals through.
+    let limits = LimitSettings { failed_auth_per_ip_burst: 100, ..Default::default() };
+    let server = start_server_with_auth([("demo", small_pattern())], Some(auth), limits).await;
+    assert_eq!(provider.fetches(), 1, "the key set is fetched at start");
+    let paths = |token: String| {
+        let authorization = bearer(&token);
+        async move { get_with(server.addr, "/api/paths", Some(&authorization)).await }
+    };
+    assert_eq!(names(&paths(first.token(json!([{"action": "read"}]))).await), ["demo"]);
+    assert_eq!(provider.fetches(), 1, "and kept");
+
+    // The provider rotates to a new key. Within 10 s of the last fetch a new key id is not
+    // fetched for (so made-up ids cannot make Lookout hammer the provider)...
+    *provider.keys.lock().expect("lock") = json!({"keys": [second.jwk]});
+    let early = paths(second.token(json!([{"action": "read"}]))).await;
+    assert_eq!(early.status, 401, "{}", early.body);
+    assert!(early.body.contains("2026-b"), "says which key id it does not know: {}", early.body);
+    assert_eq!(provider.fetches(), 1);
+    // ...after it, the new key id is fetched for once, and the new key works.
+    tokio::time::sleep(Duration::from_secs(10).saturating_sub(started.elapsed()) + Duration::from_millis(200)).await;
+    assert_eq!(names(&paths(second.token(json!([{"action": "read"}]))).await), ["demo"]);
+    assert_eq!(provider.fetches(), 2);
+    for i in 0..20 {
+        let forged = ProviderKey::new(&format!("made-up-{i}"));
+        assert_eq!(paths(forged.token(json!([{"action": "read"}]))).await.status, 401);
+    }
+    assert_eq!(provider.fetches(), 2, "twenty unknown key ids in a row fetched nothing more");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_in_the_file_log_in_with_basic_from_their_networks_and_failures_back_off() {
     let user = |name: &str, password: &str, network: &str| User {
