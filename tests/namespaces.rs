@@ -346,3 +346,47 @@ fn a_camera_whose_udp_is_blocked_is_played_over_tcp() {
     assert_eq!(path["state"], "live", "played over TCP: {path}");
     assert!(path["stats"]["frames"].as_u64().unwrap_or(0) > 30, "{path}");
 }
+
+/// The status `namespace` gets for GET `url`, with an `Authorization` header when given (Debian's
+/// Python as the client).
+fn status_from(namespace: &Namespace, url: &str, authorization: Option<&str>) -> u16 {
+    let script = "import sys, urllib.request, urllib.error\n\
+                  headers = {'Authorization': sys.argv[2]} if len(sys.argv) > 2 else {}\n\
+                  try: print(urllib.request.urlopen(urllib.request.Request(sys.argv[1], headers=headers), timeout=5).status)\n\
+                  except urllib.error.HTTPError as e: print(e.code)";
+    let mut args = vec!["-c", script, url];
+    args.extend(authorization);
+    let output = namespace.exec("python3", &args).expect("python3 in the namespace");
+    String::from_utf8_lossy(&output.stdout).trim().parse().unwrap_or_else(|_| panic!("a status: {output:?}"))
+}
+
+/// From a second address (another namespace): without [auth] anyone watches but only loopback
+/// uses the API; with users in the file, each is held to its networks.
+#[test]
+fn the_api_stays_on_loopback_by_default_and_users_keep_to_their_networks() {
+    let id = std::process::id() % 100_000;
+    let server = Namespace::new(format!("lk-aus-{id}")).expect("server namespace");
+    let client = Namespace::new(format!("lk-auc-{id}")).expect("client namespace");
+    server.link(("s0", "10.214.0.1/24"), &client, ("c0", "10.214.0.2/24")).expect("link");
+    let pattern = format!("[paths.demo]\nsource = \"testpattern\"\ntest_pattern = {SMALL_PATTERN}\n");
+    let (remote, local) = ("http://10.214.0.1:8080", "http://127.0.0.1:8080");
+
+    let mut open = Lookout::start(&server, &format!("listen = \"0.0.0.0:8080\"\n{pattern}"));
+    assert_eq!(status_from(&client, &format!("{remote}/api/paths"), None), 200, "anyone may list what they may watch");
+    assert_eq!(status_from(&client, &format!("{remote}/api/sessions"), None), 403, "the API beyond that is for loopback");
+    assert_eq!(status_from(&server, &format!("{local}/api/sessions"), None), 200);
+    open.stop();
+
+    let hash = lookout::auth::hash_password("pw").expect("hash");
+    let user = |name: &str, network: &str| format!("[[auth.users]]\nname = \"{name}\"\npassword = \"{hash}\"\nnetworks = [\"{network}\"]\npermissions = [{{ action = \"read\" }}, {{ action = \"api\" }}]\n");
+    let config = format!("listen = \"0.0.0.0:8080\"\n{}{}{pattern}", user("local", "127.0.0.0/8"), user("remote", "10.214.0.0/24"));
+    let _users = Lookout::start(&server, &config);
+    let basic = |name: &str| {
+        use base64::Engine;
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{name}:pw")))
+    };
+    assert_eq!(status_from(&client, &format!("{remote}/api/sessions"), Some(&basic("remote"))), 200);
+    assert_eq!(status_from(&client, &format!("{remote}/api/sessions"), Some(&basic("local"))), 401, "local may not come from 10.214.0.2");
+    assert_eq!(status_from(&server, &format!("{local}/api/sessions"), Some(&basic("local"))), 200);
+    assert_eq!(status_from(&server, &format!("{local}/api/sessions"), Some(&basic("remote"))), 401, "remote may not come from loopback");
+}
