@@ -17,6 +17,7 @@ a first picture mid-GOP.
 """
 
 import argparse
+import bench_auth
 import http.client
 import json
 import re
@@ -85,11 +86,13 @@ class Lookout:
         self.process.stdout.readline()
         self.addr = f"127.0.0.1:{self.port}"
 
-    def wait_live(self, path, timeout=30):
+    def wait_live(self, path, timeout=30, authorization=None):
         deadline = time.time() + timeout
+        headers = {"Authorization": authorization} if authorization else {}
         while time.time() < deadline:
             try:
-                with urllib.request.urlopen(f"http://{self.addr}/api/paths", timeout=2) as response:
+                request = urllib.request.Request(f"http://{self.addr}/api/paths", headers=headers)
+                with urllib.request.urlopen(request, timeout=2) as response:
                     if any(p["name"] == path and p["state"] == "live" for p in json.load(response)):
                         return
             except OSError:
@@ -235,9 +238,20 @@ def main():
                         help="instead of the rest: watch a camera that suffers a fault every ~5 s for this long")
     parser.add_argument("--fault-mode", default="drop-bytes", choices=("drop-bytes", "chaos"),
                         help="with --faults: lost bytes only (what cheap cameras do), or lost bytes, stalls and resets")
+    parser.add_argument("--auth", type=int, default=0, metavar="REQUESTS",
+                        help="instead of the rest: what access control costs, REQUESTS requests per method (see bench_auth.py)")
     args = parser.parse_args()
     if args.faults:
         return measure_faults(Path(args.out), args.faults, args.fault_mode)
+    if args.auth:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "requests": args.auth,
+                  "auth": bench_auth.measure_auth(out, Lookout, cpu_ms, LOAD, LOOKOUT, args.auth, joins=20)}
+        path = out / f"bench-auth-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
+        path.write_text(json.dumps(report, indent=2))
+        print(f"written to {path}")
+        return
     counts = [int(n) for n in args.viewers.split(",")]
     report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": os.uname().nodename,
               "cores": os.cpu_count(), "seconds": args.seconds, "repeats": args.repeats, "viewers": {}, "chromium": {}}

@@ -25,7 +25,7 @@ pub struct Server {
     pub sessions: Sessions,
     _sources: Vec<SourceHandle>,
     http: tokio::task::JoinHandle<()>,
-    /// The certificate when serving HTTPS; read again by `reload_tls` (and on SIGHUP).
+    /// The certificate when serving HTTPS, which SIGHUP reads again (see `tls_certificate`).
     tls: Option<Arc<http::TlsCertificate>>,
     shutdown: tokio::sync::watch::Sender<bool>,
 }
@@ -118,7 +118,7 @@ fn warn_if_open(config: &Config, addr: SocketAddr) {
     if config.auth.is_none() && !addr.ip().is_loopback() {
         tracing::warn!(
             listen = %addr,
-            "no [auth] section: anyone who reaches {addr} can watch every camera (the API and metrics answer only loopback); \
+            "no [auth] section: anyone who reaches {addr} can watch every camera (the rest of the API answers only loopback); \
              see the README's access control section"
         );
     }

@@ -83,15 +83,7 @@ fn load(args: &Args) -> Result<Config, ConfigError> {
 }
 
 /// Reads the TLS certificate again on every SIGHUP (certificate renewal without a restart).
-/// Returns only if the signal cannot be listened for, which ends the program.
-async fn reload_on_sighup(tls: Option<std::sync::Arc<lookout::http::TlsCertificate>>) {
-    let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-        Ok(hangups) => hangups,
-        Err(error) => {
-            eprintln!("lookout: cannot listen for SIGHUP: {error}");
-            return;
-        }
-    };
+async fn reload_on_sighup(mut hangups: tokio::signal::unix::Signal, tls: Option<std::sync::Arc<lookout::http::TlsCertificate>>) {
     while hangups.recv().await.is_some() {
         match tls.as_ref().map(|tls| tls.reload()) {
             Some(Ok(())) => tracing::info!("SIGHUP: the TLS certificate was read again"),
@@ -129,6 +121,14 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async {
+        // Listened for before starting, so that a SIGHUP meanwhile does not end the process.
+        let hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(error) => {
+                eprintln!("lookout: cannot listen for SIGHUP: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
         let server = match lookout::Server::start(config).await {
             Ok(server) => server,
             Err(error) => {
@@ -142,7 +142,7 @@ fn main() -> ExitCode {
             Some(path) => println!("Lookout is running: open {url}?path={path}"),
             None => println!("Lookout is running: open {url} (no paths configured)"),
         }
-        let reload = reload_on_sighup(server.tls_certificate());
+        let reload = reload_on_sighup(hangups, server.tls_certificate());
         tokio::select! {
             _ = reload => ExitCode::FAILURE,
             _ = server.wait() => ExitCode::FAILURE,

@@ -397,7 +397,9 @@ async fn a_flood_of_sessions_is_refused_while_a_viewer_plays_on() {
         other => panic!("a silent socket: {other:?}"),
     }
     assert!(silent.receive(Duration::from_secs(5)).await.is_err(), "then it is closed");
-    // Slow clients: headers that never end are cut off, a body that never comes gets 408.
+    // Slow clients: silence and headers that never end are cut off, a body that never comes
+    // gets 408.
+    assert_eq!(slow_client(server.addr, "").await, "", "a silent connection is closed, with nothing to say");
     let slow_headers = slow_client(server.addr, "GET /api/paths HTTP/1.1\r\nHost: x\r\n").await;
     assert!(!slow_headers.contains("200 OK"), "{slow_headers:?}");
     let slow_body = slow_client(server.addr, "POST /whep/demo HTTP/1.1\r\nHost: x\r\nContent-Type: application/sdp\r\nContent-Length: 500\r\n\r\nv=0\r\n").await;
@@ -421,9 +423,23 @@ async fn slow_client(server: SocketAddr, start: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_plays_with_a_token_in_the_fragment_and_says_when_it_may_not() {
-    let server = start_server_with_auth([("garage/door", small_pattern()), ("demo", small_pattern())], Some(jwt_auth()), LimitSettings::default()).await;
+    // Pages of other sites may not connect; the page Lookout serves itself still does.
+    let auth = AuthSettings { allowed_origins: vec!["https://app.example".into()], ..jwt_auth() };
+    let server = start_server_with_auth([("garage/door", small_pattern()), ("demo", small_pattern())], Some(auth), LimitSettings::default()).await;
     wait_live(&server, "garage/door", TIMEOUT).await;
     let garage = token(json!([{"action": "read", "path": "garage/*"}]));
+    let upgrade = |origin: &'static str| {
+        let addr = server.addr;
+        async move {
+            let headers = [("Origin", origin), ("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Version", "13"), ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")];
+            http::request_with(addr, "GET", "/ws", &headers, None, b"").await.expect("upgrade request")
+        }
+    };
+    assert_eq!(upgrade("https://evil.example").await.status, 403, "a foreign page cannot open /ws");
+    let whep = http::request_with(server.addr, "OPTIONS", "/whep/demo", &[("Origin", "https://evil.example")], None, b"").await.expect("preflight");
+    assert!(whep.header("access-control-allow-origin").is_none(), "nor read WHEP answers");
+    let whep = http::request_with(server.addr, "OPTIONS", "/whep/demo", &[("Origin", "https://app.example")], None, b"").await.expect("preflight");
+    assert_eq!(whep.header("access-control-allow-origin"), Some("https://app.example"));
     let page = |path: &str, token: &str| format!("http://{}/?path={path}#token={token}", server.addr);
     let played = tokio::task::spawn_blocking({
         let url = page("garage/door", &garage);

@@ -63,6 +63,8 @@ pub struct Users {
     /// Keyed by a keyed hash of name and password, so that no password is kept in memory.
     verified: Mutex<HashMap<[u8; 32], Instant>>,
     cache_key: ring::hmac::Key,
+    /// Checked against for unknown names (see `verify`).
+    decoy_hash: String,
 }
 
 impl Users {
@@ -72,7 +74,8 @@ impl Users {
         // cache against precomputation, not anything a caller can see.
         let cache_key = ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng)
             .unwrap_or_else(|_| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[0; 32]));
-        Self { users: users.into_iter().map(|u| (u.name.clone(), u)).collect(), verified: Mutex::default(), cache_key }
+        let decoy_hash = users.first().map(|u| u.password_hash.clone()).unwrap_or_default();
+        Self { users: users.into_iter().map(|u| (u.name.clone(), u)).collect(), verified: Mutex::default(), cache_key, decoy_hash }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -82,7 +85,13 @@ impl Users {
     /// The user's permissions when the password is right and `ip` is one of its networks.
     /// Runs argon2 off the async threads the first time a name and password are seen.
     pub async fn verify(&self, name: &str, password: &str, ip: IpAddr) -> Result<Permissions, UserRefused> {
-        let user = self.users.get(name).ok_or_else(|| UserRefused::Unknown(name.to_owned()))?;
+        let Some(user) = self.users.get(name) else {
+            // As long as for a known name, so that the time of the answer does not tell which
+            // names exist.
+            let (hash, attempt) = (self.decoy_hash.clone(), password.to_owned());
+            let _ = tokio::task::spawn_blocking(move || password_matches(&hash, &attempt)).await;
+            return Err(UserRefused::Unknown(name.to_owned()));
+        };
         if !user.networks.is_empty() && !user.networks.iter().any(|net| net.contains(&ip)) {
             return Err(UserRefused::Network { user: name.to_owned(), ip });
         }

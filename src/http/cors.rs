@@ -31,3 +31,16 @@ pub fn allow(app: &AppState, request: &HeaderMap, mut response: Response, whep: 
     }
     response
 }
+
+/// Whether a WebSocket may be opened from the request's origin: any without `allowed_origins`;
+/// with it, those listed and the page's own (an Origin naming the Host the request went to).
+/// Clients that are not browsers send no Origin and are not held to it.
+pub fn origin_may_connect(app: &AppState, request: &HeaderMap) -> bool {
+    let Some(origin) = request.get(header::ORIGIN) else { return true };
+    if app.allowed_origins.is_empty() || app.allowed_origins.iter().any(|a| a.as_bytes() == origin.as_bytes()) {
+        return true;
+    }
+    let host = request.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin.to_str().ok().and_then(|o| o.split_once("://")).map(|(_, host)| host);
+    host.is_some() && host == origin_host
+}

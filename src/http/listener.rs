@@ -6,8 +6,7 @@
 use super::tls::TlsCertificate;
 use axum::extract::ConnectInfo;
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -88,9 +87,14 @@ where
         request.extensions_mut().insert(ConnectInfo(peer));
         request.map(axum::body::Body::new)
     });
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_read);
-    if let Err(error) = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service)).await {
+    // HTTP/1.1 alone: its header timer runs from the first byte awaited, so a client that
+    // connects and says nothing is cut off too (an HTTP/2 sniff would wait for it unbounded).
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read)
+        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+        .with_upgrades();
+    if let Err(error) = connection.await {
         tracing::debug!(%peer, %error, "connection ended with an error");
     }
 }

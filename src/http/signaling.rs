@@ -4,15 +4,16 @@
 //! a bug learns what it was and can go on.
 
 use super::access::{self, Refusal};
-use super::AppState;
+use super::{cors, AppState};
 use crate::auth::{Action, Caller, Credential, Identity, Protocol};
 use crate::egress::webrtc::session::{OfferFrom, SessionError};
 use crate::egress::webrtc::{SessionEvent, ViewerSession};
 use crate::stream::PathState;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures::stream::SplitStream;
 use futures::{SinkExt, StreamExt};
 use lookout_signaling::{ClientMessage, ErrorCode, ServerMessage, MAX_MESSAGE_BYTES, PROTOCOL_VERSION};
@@ -31,17 +32,25 @@ const OVER_RATE_TOLERATED: u32 = 20;
 
 /// Upgrades to a WebSocket. A credential may come in an `Authorization` header (clients that
 /// can set one) or in the first message (browsers, which cannot).
-pub async fn upgrade(ws: WebSocketUpgrade, State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
+pub async fn upgrade(
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    State(app): State<AppState>,
+    connect_info: ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    // A page of another site must not use the browser's stored Basic credentials here: refused
+    // whatever else the request holds.
+    if !cors::origin_may_connect(&app, &headers) {
+        return access::plain(axum::http::StatusCode::FORBIDDEN, "not allowed: this origin is not in [auth] allowed_origins");
+    }
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
+    };
     let credential = match access::credential(&headers) {
         Ok(credential) => credential,
         Err(response) => return response,
     };
-    // A page of another site must not use the browser's stored Basic credentials here.
-    if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
-        if !app.allowed_origins.is_empty() && !app.allowed_origins.iter().any(|a| a.as_bytes() == origin.as_bytes()) {
-            return access::plain(axum::http::StatusCode::FORBIDDEN, "not allowed: this origin is not in [auth] allowed_origins");
-        }
-    }
     let ip = access::client_ip(&connect_info);
     ws.max_message_size(TRANSPORT_LIMIT).max_frame_size(TRANSPORT_LIMIT).on_upgrade(move |socket| run(socket, app, ip, credential))
 }

@@ -68,9 +68,16 @@ pub async fn create(State(app): State<AppState>, Path(path): Path<String>, conne
     }
     // Read within the limits of time and size: a slow or endless body is cut off before it
     // holds a connection or memory.
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > MAX_MESSAGE_BYTES) {
+        return problem(&app, &headers, StatusCode::PAYLOAD_TOO_LARGE, format!("an SDP offer is at most {MAX_MESSAGE_BYTES} bytes"));
+    }
     let body = match tokio::time::timeout(app.limits.settings.body_read, axum::body::to_bytes(body, MAX_MESSAGE_BYTES)).await {
         Ok(Ok(body)) => body,
-        Ok(Err(_)) => return problem(&app, &headers, StatusCode::PAYLOAD_TOO_LARGE, format!("the offer could not be read whole: at most {MAX_MESSAGE_BYTES} bytes")),
+        Ok(Err(error)) => {
+            let problem_text = format!("the offer could not be read whole (over {MAX_MESSAGE_BYTES} bytes, or cut short): {error}");
+            return problem(&app, &headers, StatusCode::BAD_REQUEST, problem_text);
+        }
         Err(_) => {
             let seconds = app.limits.settings.body_read.as_secs_f64();
             return problem(&app, &headers, StatusCode::REQUEST_TIMEOUT, format!("the offer did not arrive within {seconds} s"));

@@ -2,7 +2,9 @@
 //! through /ws for T seconds; prints one JSON line with what they received.
 //!
 //!   lookout-load --server 127.0.0.1:8080 --path demo --viewers 10 --seconds 10 [--bind 0.0.0.0]
-//!                [--warmup 2]
+//!                [--warmup 2] [--token TOKEN]
+//!
+//! With --token, each viewer authenticates with it (the `auth` message of the signalling).
 //!
 //! With --warmup, packets, losses, bytes and freezes (pauses over 150 ms between frames) are
 //! counted over the --seconds that follow the warm-up (the joins and their replayed GOPs are
@@ -12,7 +14,7 @@
 //! interface, as inside a network namespace).
 
 use anyhow::{bail, Context};
-use lookout_testkit::viewer::{Received, Viewer};
+use lookout_testkit::viewer::{Received, Viewer, ViewerOptions};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use webrtc::peer_connection::RTCPeerConnectionState;
@@ -24,10 +26,11 @@ struct Args {
     seconds: u64,
     warmup: u64,
     bind: IpAddr,
+    token: Option<String>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
-    let mut args = Args { server: "127.0.0.1:8080".parse()?, path: "demo".into(), viewers: 1, seconds: 10, warmup: 0, bind: IpAddr::from([127, 0, 0, 1]) };
+    let mut args = Args { server: "127.0.0.1:8080".parse()?, path: "demo".into(), viewers: 1, seconds: 10, warmup: 0, bind: IpAddr::from([127, 0, 0, 1]), token: None };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
@@ -38,6 +41,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--seconds" => args.seconds = value.parse().context("--seconds")?,
             "--warmup" => args.warmup = value.parse().context("--warmup")?,
             "--bind" => args.bind = value.parse().context("--bind")?,
+            "--token" => args.token = Some(value),
             other => bail!("unknown option {other}; see the comment at the top of lookout-load.rs"),
         }
     }
@@ -65,7 +69,11 @@ async fn main() -> anyhow::Result<()> {
     let mut joins = Vec::new();
     for _ in 0..args.viewers {
         let (server, path, bind) = (args.server, args.path.clone(), args.bind);
-        joins.push(tokio::spawn(async move { Viewer::watch_ws_from(bind, server, &path, 0).await }));
+        let options = match &args.token {
+            Some(token) => ViewerOptions::keeping(0).with_token(token),
+            None => ViewerOptions::keeping(0),
+        };
+        joins.push(tokio::spawn(async move { Viewer::watch_ws_with(bind, server, &path, options).await }));
         tokio::time::sleep(stagger).await;
     }
     let mut viewers = Vec::new();
