@@ -213,10 +213,12 @@ MEDIA_PORTS = {
 
 
 def config_file(out, media_ports):
-    """The built-in default (the test pattern at `demo`), media on loopback, with these ports."""
+    """The built-in default (the test pattern at `demo`), media on loopback, with these ports, and
+    no bound on new sessions from one address."""
     path = out / f"bench-{media_ports}.toml"
-    path.write_text(f'[paths.demo]\nsource = "testpattern"\n[webrtc]\nlisten_ips = ["127.0.0.1"]\n'
-                    f'{MEDIA_PORTS[media_ports]}\n')
+    # The load generator joins every viewer from one address within a second.
+    path.write_text(f'[paths.demo]\nsource = "testpattern"\n[limits]\nsessions_per_ip_burst = 100000\n'
+                    f'[webrtc]\nlisten_ips = ["127.0.0.1"]\n{MEDIA_PORTS[media_ports]}\n')
     return path
 
 

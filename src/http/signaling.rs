@@ -360,11 +360,12 @@ async fn pump_events(session: Arc<ViewerSession>, mut source: watch::Receiver<Pa
     let mut reports = tokio::time::interval(REPORT_INTERVAL);
     let mut layer = session.layer_status();
     layer.mark_changed(); // the client learns the layers at once
+    let mut state_sent: Option<String> = None;
     loop {
         let messages = tokio::select! {
             changed = layer.changed() => {
                 if changed.is_err() {
-                    return;
+                    break;
                 }
                 let status = layer.borrow_and_update().clone();
                 let mode = status.mode.as_str().to_owned();
@@ -382,20 +383,21 @@ async fn pump_events(session: Arc<ViewerSession>, mut source: watch::Receiver<Pa
             event = session.next_event() => match event {
                 Some(SessionEvent::Candidate(candidate)) => vec![ServerMessage::Candidate { candidate }],
                 Some(SessionEvent::GatheringComplete) => continue,
-                None => return,
+                None => break,
             },
             changed = source.changed() => {
                 if changed.is_err() {
-                    return;
+                    break;
                 }
                 let current = source.borrow_and_update().clone();
                 vec![ServerMessage::Source { session: session.id.clone(), state: current.name().to_owned(), error: current.error().map(str::to_owned) }]
             }
             changed = state.changed() => {
                 if changed.is_err() {
-                    return;
+                    break;
                 }
                 let current = state.borrow_and_update().to_string();
+                state_sent = Some(current.clone());
                 vec![ServerMessage::State { session: session.id.clone(), state: current }]
             }
         };
@@ -404,5 +406,11 @@ async fn pump_events(session: Arc<ViewerSession>, mut source: watch::Receiver<Pa
                 return;
             }
         }
+    }
+    // A closing session drops its channels in any order (the layer's may go before the state
+    // changes): the client still learns the state the session ended in.
+    let last = state.borrow().to_string();
+    if state_sent.as_ref() != Some(&last) {
+        let _ = outbox.send(ServerMessage::State { session: session.id.clone(), state: last }).await;
     }
 }

@@ -39,8 +39,9 @@ impl Default for LimitSettings {
         Self {
             max_viewers: 2000,
             max_viewers_per_path: 1000,
-            sessions_per_ip_per_second: 2.0,
-            sessions_per_ip_burst: 20,
+            // Room for a wall of cameras, or an office behind one NAT, joining at once.
+            sessions_per_ip_per_second: 5.0,
+            sessions_per_ip_burst: 30,
             failed_auth_per_ip_per_minute: 10.0,
             failed_auth_per_ip_burst: 10,
             ws_messages_per_second: 20.0,

@@ -77,6 +77,7 @@ pub struct ViewerSession {
     activity: Arc<ViewerActivity>,
     _viewer: ViewerGuard,
     sockets: SocketHold,
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl ViewerSession {
@@ -140,6 +141,7 @@ impl ViewerSession {
             activity: peer.activity,
             _viewer: stream.add_viewer(),
             sockets: peer.hold,
+            closed: Default::default(),
         })
     }
 
@@ -265,7 +267,12 @@ impl ViewerSession {
         self.state.clone()
     }
 
+    /// Ends the session; closing it again (its viewer's socket after the reaper, say) does
+    /// nothing more, and logs nothing more.
     pub async fn close(&self) {
+        if self.closed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         self.stop_forwarders();
         close_connection(&self.connection).await;
         tracing::info!(session = %self.id, path = %self.path, "viewer session closed");

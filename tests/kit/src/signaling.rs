@@ -54,8 +54,10 @@ impl SignalingClient {
 
     /// The next server message; an error if none comes within `timeout` or the socket closes.
     pub async fn receive(&mut self, timeout: Duration) -> anyhow::Result<ServerMessage> {
+        // One deadline for the message, however many pings come before it.
+        let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let frame = tokio::time::timeout(timeout, self.socket.next())
+            let frame = tokio::time::timeout_at(deadline, self.socket.next())
                 .await
                 .map_err(|_| anyhow!("no message within {timeout:?}"))?
                 .ok_or_else(|| anyhow!("the server closed the socket"))??;
