@@ -26,6 +26,10 @@ fn nat_rule_packets(namespace: &Namespace, chain: &str) -> u64 {
         .sum()
 }
 
+/// The tests read /api/sessions from inside their namespaces, not over loopback: anonymous
+/// callers there may use the API.
+const ANYONE_USES_THE_API: &str = "[auth]\nanonymous = [{ action = \"read\" }, { action = \"api\" }]\n";
+
 const SMALL_PATTERN: &str = "{ width = 320, height = 180, fps = 15, keyframe_interval_secs = 1, bitrate_kbps = 300 }";
 
 /// A configuration serving a small test pattern at `demo` on `http_ip:8080`.
@@ -34,12 +38,7 @@ fn config(http_ip: &str, webrtc_section: &str) -> String {
 }
 
 fn config_with_pattern(http_ip: &str, test_pattern: &str, webrtc_section: &str) -> String {
-    // The test reads /api/sessions from inside its namespaces, not over loopback: anonymous
-    // callers there may use the API.
-    format!(
-        "listen = \"{http_ip}:8080\"\n[auth]\nanonymous = [{{ action = \"read\" }}, {{ action = \"api\" }}]\n\
-         [paths.demo]\nsource = \"testpattern\"\ntest_pattern = {test_pattern}\n[webrtc]\n{webrtc_section}\n"
-    )
+    format!("listen = \"{http_ip}:8080\"\n{ANYONE_USES_THE_API}[paths.demo]\nsource = \"testpattern\"\ntest_pattern = {test_pattern}\n[webrtc]\n{webrtc_section}\n")
 }
 
 /// Lookout (the binary) in a namespace with this configuration, stopped by its PID.
@@ -247,13 +246,13 @@ fn wait_for_session(namespace: &Namespace, id: &str, timeout: Duration, what: &s
 #[test]
 fn a_slow_viewer_steps_down_to_the_sub_layer_alone_and_back_up() {
     let (server, viewer) = server_and_viewer("ly", 212);
-    let config = "listen = \"10.212.0.1:8080\"\n\
+    let config = format!("listen = \"10.212.0.1:8080\"\n{ANYONE_USES_THE_API}\
         [paths.demo]\nsource = \"testpattern\"\n\
-        test_pattern = { width = 1280, height = 720, fps = 30, keyframe_interval_secs = 1, bitrate_kbps = 2500 }\n\
+        test_pattern = {{ width = 1280, height = 720, fps = 30, keyframe_interval_secs = 1, bitrate_kbps = 2500 }}\n\
         [[paths.demo.layers]]\nsource = \"testpattern\"\n\
-        test_pattern = { width = 320, height = 180, fps = 30, keyframe_interval_secs = 1, bitrate_kbps = 300 }\n\
-        [webrtc]\nlisten_ips = [\"10.212.0.1\", \"127.0.0.1\"]\n";
-    let mut lookout = Lookout::start(&server, config);
+        test_pattern = {{ width = 320, height = 180, fps = 30, keyframe_interval_secs = 1, bitrate_kbps = 300 }}\n\
+        [webrtc]\nlisten_ips = [\"10.212.0.1\", \"127.0.0.1\"]\n");
+    let mut lookout = Lookout::start(&server, &config);
     // This machine's kernel has no netem: the rate and the queueing delay come from a token
     // bucket, the random loss from iptables.
     let impair = || {
