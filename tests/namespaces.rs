@@ -280,8 +280,13 @@ fn a_slow_viewer_steps_down_to_the_sub_layer_alone_and_back_up() {
     };
     let fast = load(&server, "10.212.0.1:8080", "2", "127.0.0.1");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while api_sessions(&server, "10.212.0.1:8080").iter().filter(|s| s["state"] == "connected").count() < 3 {
-        assert!(std::time::Instant::now() < deadline, "the loopback viewers did not connect");
+    loop {
+        let sessions = api_sessions(&server, "10.212.0.1:8080");
+        if sessions.iter().filter(|s| s["state"] == "connected").count() >= 3 {
+            break;
+        }
+        let states: Vec<&serde_json::Value> = sessions.iter().map(|s| &s["state"]).collect();
+        assert!(std::time::Instant::now() < deadline, "the viewers did not all connect: {states:?}");
         std::thread::sleep(Duration::from_millis(100));
     }
 
