@@ -115,14 +115,14 @@ impl CameraAudio {
     }
 
     /// Hands on one audio frame of the main session: as it is, or as Opus.
-    pub fn on_frame(&mut self, stream: &Stream, frame: &retina::codec::AudioFrame, clock: &CameraClock) {
+    pub fn on_frame(&mut self, stream: &Stream, frame: &retina::codec::AudioFrame, clock: &mut CameraClock) {
         let Some(track) = &mut self.track else { return };
         if Some(frame.stream_id()) != track.main_session_index() {
             return;
         }
         let timestamp = frame.timestamp();
         let clock_rate = timestamp.clock_rate().get();
-        let captured_at = clock.capture_time(timestamp.timestamp(), clock_rate).unwrap_or_else(SystemTime::now);
+        let captured_at = clock.capture_time_or_arrival(timestamp.timestamp(), clock_rate, SystemTime::now());
         let (transcoder, config) = match &mut track.kind {
             TrackKind::G711(codec) => {
                 let timestamp = timestamp.elapsed().max(0) as u64;
@@ -215,7 +215,7 @@ async fn play_opus(stream: &Stream, source: &RtspSource, transport: Transport) -
             Some(Ok(PacketItem::Rtcp(rtcp))) => on_rtcp(stream, "audio", &rtcp, &mut clock),
             Some(Ok(PacketItem::Rtp(packet))) => {
                 let timestamp = packet.timestamp();
-                let captured_at = clock.capture_time(timestamp.timestamp(), clock_rate).unwrap_or_else(SystemTime::now);
+                let captured_at = clock.capture_time_or_arrival(timestamp.timestamp(), clock_rate, SystemTime::now());
                 // Opus's RTP clock is 48 kHz (RFC 7587); a camera that says otherwise is believed.
                 let timestamp = (i128::from(timestamp.elapsed().max(0)) * i128::from(OPUS_CLOCK_RATE) / i128::from(clock_rate)) as u64;
                 stream.publish_audio(audio_frame(AudioCodec::Opus, timestamp, Bytes::copy_from_slice(packet.payload()), captured_at));

@@ -18,6 +18,9 @@ pub struct CameraClock {
     reference: Option<(i64, SystemTime)>,
     /// Whether the last report was usable; `None` before the first.
     usable: Option<bool>,
+    /// Without a usable report: the first frame's RTP timestamp and when it arrived, from which
+    /// later frames are placed by their timestamps (steady, unlike each frame's own arrival).
+    arrival_reference: Option<(i64, SystemTime)>,
 }
 
 impl CameraClock {
@@ -38,12 +41,29 @@ impl CameraClock {
     /// camera has sent a usable report.
     pub fn capture_time(&self, rtp_timestamp: i64, clock_rate: u32) -> Option<SystemTime> {
         let (reference_rtp, reference_time) = self.reference?;
-        let offset = Duration::from_secs_f64((rtp_timestamp - reference_rtp).unsigned_abs() as f64 / f64::from(clock_rate));
-        if rtp_timestamp >= reference_rtp {
-            reference_time.checked_add(offset)
-        } else {
-            reference_time.checked_sub(offset)
+        place(rtp_timestamp, clock_rate, reference_rtp, reference_time)
+    }
+
+    /// The capture time by the camera's reports when it has sent a usable one; otherwise
+    /// Lookout's receive time of the first frame it was asked about (`now` then), advanced by
+    /// the RTP timestamps since, so that frames 20 ms apart stay 20 ms apart however their
+    /// packets arrive.
+    pub fn capture_time_or_arrival(&mut self, rtp_timestamp: i64, clock_rate: u32, now: SystemTime) -> SystemTime {
+        if let Some(reported) = self.capture_time(rtp_timestamp, clock_rate) {
+            return reported;
         }
+        let (reference_rtp, reference_time) = *self.arrival_reference.get_or_insert((rtp_timestamp, now));
+        place(rtp_timestamp, clock_rate, reference_rtp, reference_time).unwrap_or(now)
+    }
+}
+
+/// `reference_time` moved by the RTP time from `reference_rtp` to `rtp_timestamp`.
+fn place(rtp_timestamp: i64, clock_rate: u32, reference_rtp: i64, reference_time: SystemTime) -> Option<SystemTime> {
+    let offset = Duration::from_secs_f64((rtp_timestamp - reference_rtp).unsigned_abs() as f64 / f64::from(clock_rate));
+    if rtp_timestamp >= reference_rtp {
+        reference_time.checked_add(offset)
+    } else {
+        reference_time.checked_sub(offset)
     }
 }
 
@@ -63,6 +83,22 @@ mod tests {
         let base = reported.duration_since(UNIX_EPOCH).expect("after").as_secs_f64();
         assert!((at(900_000 + 45_000) - (base + 0.5)).abs() < 1e-6);
         assert!((at(900_000 - 9_000) - (base - 0.1)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn before_a_report_frames_are_placed_from_the_first_arrival() {
+        let first = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let mut clock = CameraClock::default();
+        assert_eq!(clock.capture_time_or_arrival(48_000, 48_000, first), first);
+        // The next packet arrives late (a busy machine): its capture time is still 20 ms later.
+        let late = first + Duration::from_millis(45);
+        assert_eq!(clock.capture_time_or_arrival(48_960, 48_000, late), first + Duration::from_millis(20));
+        // Once a report comes, it decides.
+        let reported = first - Duration::from_millis(100);
+        clock.on_sender_report(48_000, ntp::from_system_time(reported), late);
+        let placed = clock.capture_time_or_arrival(48_960, 48_000, late).duration_since(UNIX_EPOCH).expect("after 1970").as_secs_f64();
+        let expected = (reported + Duration::from_millis(20)).duration_since(UNIX_EPOCH).expect("after 1970").as_secs_f64();
+        assert!((placed - expected).abs() < 1e-6);
     }
 
     #[test]

@@ -126,7 +126,7 @@ async fn play(stream: &Arc<Stream>, source: &RtspSource, transport: Transport) -
                 continue;
             }
             Some(Ok(CodecItem::AudioFrame(frame))) => {
-                audio.on_frame(stream, &frame, &audio_clock);
+                audio.on_frame(stream, &frame, &mut audio_clock);
                 continue;
             }
             Some(Ok(_)) => continue,
