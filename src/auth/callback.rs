@@ -3,6 +3,7 @@
 //! briefly; a backend that is down, slow or answers nonsense denies (fails closed).
 
 use super::jwks::describe_request_error;
+use super::keys;
 use super::permission::Action;
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -59,9 +60,7 @@ pub struct Callback {
 
 impl Callback {
     pub fn new(url: Url, client: reqwest::Client, timeout: Duration, remember: Duration) -> Self {
-        let rng = ring::rand::SystemRandom::new();
-        let cache_key = ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng)
-            .unwrap_or_else(|_| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[0; 32]));
+        let cache_key = keys::random_key();
         Self { url, client, timeout, remember, remembered: Mutex::default(), cache_key, last_failure_logged: Mutex::default() }
     }
 
@@ -121,13 +120,8 @@ impl Callback {
 
     /// Everything the answer may depend on.
     fn key_of(&self, q: &CallbackQuestion<'_>) -> [u8; 32] {
-        let mut context = ring::hmac::Context::with_key(&self.cache_key);
-        for part in [Some(q.action.as_str()), q.path, Some(q.protocol), Some(&q.ip.to_string()), q.user, q.password, q.token] {
-            context.update(part.unwrap_or("\u{1}").as_bytes());
-            context.update(&[0]);
-        }
-        let mut key = [0; 32];
-        key.copy_from_slice(context.sign().as_ref());
-        key
+        let ip = q.ip.to_string();
+        let parts = [Some(q.action.as_str()), q.path, Some(q.protocol), Some(ip.as_str()), q.user, q.password, q.token];
+        keys::digest(&self.cache_key, parts.map(|part| part.map(str::as_bytes)))
     }
 }

@@ -10,6 +10,7 @@ mod callback;
 mod credential;
 mod jwks;
 mod jwt;
+mod keys;
 mod permission;
 mod settings;
 mod url_signature;
@@ -17,6 +18,7 @@ mod users;
 
 pub use callback::{Callback, CallbackAnswer, CallbackQuestion};
 pub use credential::{Credential, CredentialError, MAX_CREDENTIAL_BYTES};
+pub use keys::random_key;
 pub use jwt::{TokenRefused, DEFAULT_CLAIM as DEFAULT_JWT_CLAIM};
 pub use permission::{Action, PathPattern, Permission, PermissionSpec, Permissions};
 pub use settings::{AuthSettings, CallbackSettings, JwtKey, JwtSettings};

@@ -31,8 +31,7 @@ impl UrlSigner {
     pub fn new(secret: Option<&[u8]>) -> Self {
         let key = match secret {
             Some(secret) => ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret),
-            None => ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &ring::rand::SystemRandom::new())
-                .unwrap_or_else(|_| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &rand::random::<[u8; 32]>())),
+            None => super::keys::random_key(),
         };
         Self { key }
     }

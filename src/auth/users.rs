@@ -1,6 +1,7 @@
 //! Users written in the configuration file: a name, an argon2 hash of the password, the
 //! networks they may come from, and their permissions. Checked for HTTP Basic credentials.
 
+use super::keys;
 use super::permission::Permissions;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::SaltString;
@@ -69,11 +70,7 @@ pub struct Users {
 
 impl Users {
     pub fn new(users: Vec<User>) -> Self {
-        let rng = ring::rand::SystemRandom::new();
-        // A failing system RNG leaves the key all zero, which still works: it only guards the
-        // cache against precomputation, not anything a caller can see.
-        let cache_key = ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng)
-            .unwrap_or_else(|_| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &[0; 32]));
+        let cache_key = keys::random_key();
         let decoy_hash = users.first().map(|u| u.password_hash.clone()).unwrap_or_default();
         Self { users: users.into_iter().map(|u| (u.name.clone(), u)).collect(), verified: Mutex::default(), cache_key, decoy_hash }
     }
@@ -117,13 +114,7 @@ impl Users {
     }
 
     fn cache_key_of(&self, name: &str, password: &str) -> [u8; 32] {
-        let mut context = ring::hmac::Context::with_key(&self.cache_key);
-        context.update(name.as_bytes());
-        context.update(&[0]);
-        context.update(password.as_bytes());
-        let mut key = [0; 32];
-        key.copy_from_slice(context.sign().as_ref());
-        key
+        keys::digest(&self.cache_key, [Some(name.as_bytes()), Some(password.as_bytes())])
     }
 }
 

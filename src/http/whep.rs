@@ -26,8 +26,7 @@ pub struct ResourceKeys(ring::hmac::Key);
 
 impl Default for ResourceKeys {
     fn default() -> Self {
-        let rng = ring::rand::SystemRandom::new();
-        Self(ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &rng).unwrap_or_else(|_| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &rand::random::<[u8; 32]>())))
+        Self(crate::auth::random_key())
     }
 }
 

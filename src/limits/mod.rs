@@ -7,6 +7,8 @@ mod per_ip;
 
 pub use per_ip::PerIpBuckets;
 
+use per_ip::Bucket;
+
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -104,7 +106,8 @@ impl Limits {
 
     /// A bucket for one WebSocket's messages.
     pub fn ws_message_budget(&self) -> MessageBudget {
-        MessageBudget { per_second: self.settings.ws_messages_per_second, burst: f64::from(self.settings.ws_messages_burst), tokens: f64::from(self.settings.ws_messages_burst), at: Instant::now() }
+        let burst = f64::from(self.settings.ws_messages_burst);
+        MessageBudget { per_second: self.settings.ws_messages_per_second, burst, bucket: Bucket::full(burst, Instant::now()) }
     }
 }
 
@@ -126,21 +129,13 @@ impl FailedAuth {
 pub struct MessageBudget {
     per_second: f64,
     burst: f64,
-    tokens: f64,
-    at: Instant,
+    bucket: Bucket,
 }
 
 impl MessageBudget {
     /// Takes one message's token; false when the socket is over its rate.
     pub fn take(&mut self, now: Instant) -> bool {
-        self.tokens = (self.tokens + now.saturating_duration_since(self.at).as_secs_f64() * self.per_second).min(self.burst);
-        self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        self.bucket.take(now, self.per_second, self.burst)
     }
 }
 

@@ -15,16 +15,31 @@ pub struct PerIpBuckets {
     buckets: Mutex<HashMap<IpAddr, Bucket>>,
 }
 
+/// One token bucket: `tokens` as of `at`.
 #[derive(Clone, Copy)]
-struct Bucket {
+pub(super) struct Bucket {
     tokens: f64,
     at: Instant,
 }
 
 impl Bucket {
+    pub(super) fn full(burst: f64, now: Instant) -> Self {
+        Bucket { tokens: burst, at: now }
+    }
+
     fn refilled(self, now: Instant, per_second: f64, burst: f64) -> Self {
         let tokens = (self.tokens + now.saturating_duration_since(self.at).as_secs_f64() * per_second).min(burst);
         Bucket { tokens, at: now }
+    }
+
+    /// Refills to `now` and takes one token if there is one.
+    pub(super) fn take(&mut self, now: Instant, per_second: f64, burst: f64) -> bool {
+        *self = self.refilled(now, per_second, burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return true;
+        }
+        false
     }
 }
 
@@ -45,10 +60,8 @@ impl PerIpBuckets {
                 return Ok(());
             }
         }
-        let bucket = buckets.entry(ip).or_insert(Bucket { tokens: self.burst, at: now });
-        *bucket = bucket.refilled(now, self.per_second, self.burst);
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+        let bucket = buckets.entry(ip).or_insert(Bucket::full(self.burst, now));
+        if bucket.take(now, self.per_second, self.burst) {
             return Ok(());
         }
         Err(self.until_one(bucket.tokens))
