@@ -23,6 +23,8 @@ pub struct Server {
     pub addr: SocketAddr,
     pub registry: Registry,
     pub sessions: Sessions,
+    /// Viewers counted in all and per path, as the limits see them.
+    pub viewers: limits::ViewerCounts,
     _sources: Vec<SourceHandle>,
     http: tokio::task::JoinHandle<()>,
     /// The certificate when serving HTTPS, which SIGHUP reads again (see `tls_certificate`).
@@ -71,13 +73,15 @@ impl Server {
         let registry = Registry::new(streams);
         let sessions = Sessions::default();
         let (shutdown, shutdown_signal) = tokio::sync::watch::channel(false);
+        let limits = Arc::new(limits::Limits::new(config.limits.clone()));
+        let viewers = limits.viewers.clone();
         let app = http::AppState {
             registry: registry.clone(),
             sessions: sessions.clone(),
             network,
             hls: Default::default(),
             access,
-            limits: Arc::new(limits::Limits::new(config.limits.clone())),
+            limits,
             allowed_origins: Arc::new(config.auth.as_ref().map(|a| a.allowed_origins.clone()).unwrap_or_default()),
             whep_resources: Default::default(),
             shutdown: shutdown_signal,
@@ -85,7 +89,7 @@ impl Server {
         let router = http::router(app);
         let listener = http::Listener { tcp: listener, tls: tls.clone(), header_read: config.limits.header_read };
         let http = tokio::spawn(listener.serve(router));
-        Ok(Self { addr, registry, sessions, _sources: sources, http, tls, shutdown })
+        Ok(Self { addr, registry, sessions, viewers, _sources: sources, http, tls, shutdown })
     }
 
     /// The certificate served when TLS is on, to read again (as SIGHUP does): new connections

@@ -302,17 +302,26 @@ async fn an_http_callback_decides_and_fails_closed() {
     let question = asked.lock().expect("lock").last().cloned().expect("the backend was asked");
     assert_eq!((question["action"].as_str(), question["path"].as_str(), question["protocol"].as_str()), (Some("read"), Some("demo"), Some("whep")), "{question}");
     assert_eq!(question["ip"], "127.0.0.1");
+    assert_eq!(question["session"].as_str(), Some(viewer.session.as_str()), "the backend learns the session it allowed: {question}");
     for token in ["nope", "slow"] {
         let started = std::time::Instant::now();
         let refused = Viewer::watch_whep_with(server.addr, "demo", ViewerOptions::keeping(0).with_token(token)).await.err().expect("refused").to_string();
         assert!(refused.contains("403"), "{token}: {refused}");
         assert!(started.elapsed() < Duration::from_secs(3), "a slow backend is not waited for past its timeout");
     }
-    // The answer is remembered: the same question again does not reach the backend.
+    // Each new session is asked about (the backend may count them), under its own id.
     let before = asked.lock().expect("lock").len();
     assert_eq!(ws_watch_error(server.addr, "nope").await, Some(ErrorCode::NotAllowed));
     assert_eq!(ws_watch_error(server.addr, "nope").await, Some(ErrorCode::NotAllowed));
-    assert_eq!(asked.lock().expect("lock").len(), before + 1, "one question for /ws, then remembered");
+    let sessions: Vec<Value> = asked.lock().expect("lock")[before..].iter().map(|q| q["session"].clone()).collect();
+    assert!(sessions.len() == 2 && sessions[0].is_string() && sessions[0] != sessions[1], "one question per /ws session: {sessions:?}");
+    // Requests without a session (a player's playlists and segments) are answered from memory.
+    let before = asked.lock().expect("lock").len();
+    for _ in 0..3 {
+        assert_eq!(get_with(server.addr, "/hls/demo/index.m3u8", Some("Bearer let-me-in")).await.status, 200);
+    }
+    let hls_questions = asked.lock().expect("lock")[before..].to_vec();
+    assert!(hls_questions.len() == 1 && hls_questions[0]["session"].is_null(), "asked once, with no session: {hls_questions:?}");
 
     // A backend that is down: refused, not let through.
     let down = start_server_with_auth([("demo", small_pattern())], Some(callback("http://127.0.0.1:9/decide".into())), LimitSettings::default()).await;
@@ -407,6 +416,16 @@ async fn a_flood_of_sessions_is_refused_while_a_viewer_plays_on() {
     let after = watcher.received();
     assert!(after.packets > before.packets + 30, "the watcher kept receiving");
     assert_eq!(after.sequence_gaps, 0, "with no loss");
+
+    // Viewers that arrive together cannot pass the maximum between them: each takes its
+    // place before its connection is built.
+    let full = start_server_with_auth([("demo", small_pattern())], None, LimitSettings { max_viewers: 3, ..Default::default() }).await;
+    wait_live(&full, "demo", TIMEOUT).await;
+    let attempts = futures::future::join_all((0..8).map(|_| Viewer::watch_whep(full.addr, "demo", 0))).await;
+    let (admitted, refused): (Vec<_>, Vec<_>) = attempts.into_iter().partition(Result::is_ok);
+    let reasons: Vec<String> = refused.into_iter().filter_map(Result::err).map(|e| e.to_string()).collect();
+    assert_eq!(admitted.len(), 3, "{reasons:?}");
+    assert!(reasons.iter().all(|r| r.contains("503") && r.contains("maximum of 3 viewers")), "{reasons:?}");
 }
 
 /// Sends `start` and nothing more; returns what the server answered before it closed the
@@ -440,6 +459,11 @@ async fn chromium_plays_with_a_token_in_the_fragment_and_says_when_it_may_not() 
     assert!(whep.header("access-control-allow-origin").is_none(), "nor read WHEP answers");
     let whep = http::request_with(server.addr, "OPTIONS", "/whep/demo", &[("Origin", "https://app.example")], None, b"").await.expect("preflight");
     assert_eq!(whep.header("access-control-allow-origin"), Some("https://app.example"));
+    // hls.js on an allowed origin sends the token in a header: its preflight is answered.
+    let preflight = [("Origin", "https://app.example"), ("Access-Control-Request-Method", "GET"), ("Access-Control-Request-Headers", "authorization")];
+    let hls = http::request_with(server.addr, "OPTIONS", "/hls/garage/door/index.m3u8", &preflight, None, b"").await.expect("preflight");
+    assert_eq!((hls.status, hls.header("access-control-allow-origin")), (204, Some("https://app.example")));
+    assert!(hls.header("access-control-allow-headers").is_some_and(|h| h.contains("authorization")), "{:?}", hls.header("access-control-allow-headers"));
     let page = |path: &str, token: &str| format!("http://{}/?path={path}#token={token}", server.addr);
     let played = tokio::task::spawn_blocking({
         let url = page("garage/door", &garage);

@@ -77,6 +77,14 @@ async fn garbage_gets_errors_and_other_viewers_keep_playing() {
     assert!(after.packets > before.packets + 20, "the watcher kept receiving: {} then {}", before.packets, after.packets);
     assert_eq!(after.sequence_gaps, 0, "and lost nothing");
     assert_eq!(watcher.connection_state(), RTCPeerConnectionState::Connected);
+
+    // A frame far over the limit is refused by the WebSocket layer: close code 1009, as
+    // PROTOCOL.md says.
+    let mut flooder = SignalingClient::connect(server.addr).await.expect("connect");
+    flooder.send_text("x".repeat(17 * MAX_MESSAGE_BYTES)).await.expect("send");
+    assert_eq!(flooder.close_code(Duration::from_secs(5)).await.expect("closed"), 1009);
+    let last = watcher.received();
+    watcher.wait_for_packets(last.packets + 20, Duration::from_secs(5)).await.expect("the watcher plays on");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -91,30 +91,56 @@ fn hash_password_prints_a_hash_the_configuration_takes() {
 }
 
 /// The camera's password appears nowhere a person or client can read: not in the log, the
-/// API, or the signalling errors of a path whose camera fails.
+/// API, or the signalling messages, whether the camera refuses it (401), plays with it, or
+/// cannot be reached.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn camera_credentials_never_leave_the_server() {
     const PASSWORD: &str = "Sup3rSecretPw";
-    let mut child = Command::new(LOOKOUT)
-        .args(["--listen", "127.0.0.1:0", "--udp-port", "0", "--source", &format!("cam=rtsp://viewer:{PASSWORD}@127.0.0.1:9/stream")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start lookout");
+    const WRONG_PASSWORD: &str = "N0tThatOne";
+    let camera = lookout_testkit::camera::Camera::start(lookout_testkit::free_port(), &["--width", "320", "--height", "180", "--auth", "digest", "--user", "viewer", "--password", PASSWORD])
+        .expect("camera");
+    let with = |password: &str| camera.url().replacen("rtsp://", &format!("rtsp://viewer:{password}@"), 1);
+    let sources = [
+        format!("cam={}", with(PASSWORD)),
+        format!("refused={}", with(WRONG_PASSWORD)),
+        format!("unreachable=rtsp://viewer:{PASSWORD}@127.0.0.1:9/stream"),
+    ];
+    let mut command = Command::new(LOOKOUT);
+    command.args(["--listen", "127.0.0.1:0", "--udp-port", "0"]);
+    for source in &sources {
+        command.args(["--source", source]);
+    }
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start lookout");
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("the page's URL");
     let addr: std::net::SocketAddr = line.split("http://").nth(1).and_then(|rest| rest.split('/').next()).and_then(|a| a.parse().ok()).unwrap_or_else(|| panic!("an address in {line:?}"));
-    tokio::time::sleep(Duration::from_secs(3)).await; // the camera fails, is retried, is logged
-    let api = lookout_testkit::http::request(addr, "GET", "/api/paths", None, b"").await.expect("/api/paths").body;
-    assert!(api.contains("\"cam\""), "{api}");
-    let (mut client, _) = lookout_testkit::signaling::SignalingClient::connect_with_token(addr, None).await.expect("welcome");
-    client.send(&lookout_signaling::ClientMessage::Watch { path: "cam".into() }).await.expect("send");
-    let answer = format!("{:?}", client.receive(Duration::from_secs(5)).await);
+    // The good camera plays, the others fail, are retried and are logged.
+    let mut api = String::new();
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        api = lookout_testkit::http::request(addr, "GET", "/api/paths", None, b"").await.expect("/api/paths").body;
+        if api.contains(r#""state":"live""#) {
+            break;
+        }
+    }
+    assert!(api.contains(r#""state":"live""#), "the camera with the right password plays: {api}");
+    let mut signalling = Vec::new();
+    for path in ["cam", "refused", "unreachable"] {
+        let (mut client, _) = lookout_testkit::signaling::SignalingClient::connect_with_token(addr, None).await.expect("welcome");
+        client.send(&lookout_signaling::ClientMessage::Watch { path: path.into() }).await.expect("send");
+        for _ in 0..3 {
+            signalling.push(format!("{:?}", client.receive(Duration::from_secs(2)).await));
+        }
+    }
     let _ = child.kill();
     let output = child.wait_with_output().expect("wait");
     let log = String::from_utf8_lossy(&output.stderr);
-    assert!(log.contains("cam"), "the camera's failure is logged: {log}");
-    for (what, text) in [("the log", log.as_ref()), ("/api/paths", &api), ("the watch answer", &answer)] {
-        assert!(!text.contains(PASSWORD), "the camera's password is in {what}: {text}");
+    assert!(log.contains("refused") && log.contains("401"), "the refused password is logged, without the password: {log}");
+    let signalling = signalling.join("\n");
+    assert!(signalling.contains("Offer"), "the good camera was offered: {signalling}");
+    for (what, text) in [("the log", log.as_ref()), ("/api/paths", &api), ("the signalling", &signalling)] {
+        for password in [PASSWORD, WRONG_PASSWORD] {
+            assert!(!text.contains(password), "a camera password is in {what}: {text}");
+        }
     }
 }

@@ -26,6 +26,8 @@ pub struct CallbackQuestion<'a> {
     /// The password that came with `user` (HTTP Basic): the backend is the one to check it.
     pub password: Option<&'a str>,
     pub token: Option<&'a str>,
+    /// The viewer session the caller would start (/ws and WHEP); none for HLS and the API.
+    pub session: Option<&'a str>,
 }
 
 impl std::fmt::Debug for CallbackAnswer {
@@ -118,10 +120,11 @@ impl Callback {
         }
     }
 
-    /// Everything the answer may depend on.
+    /// Everything the answer may depend on. A new session is a new question (the backend may
+    /// count them); requests without one, such as a player's HLS segments, are remembered.
     fn key_of(&self, q: &CallbackQuestion<'_>) -> [u8; 32] {
         let ip = q.ip.to_string();
-        let parts = [Some(q.action.as_str()), q.path, Some(q.protocol), Some(ip.as_str()), q.user, q.password, q.token];
+        let parts = [Some(q.action.as_str()), q.path, Some(q.protocol), Some(ip.as_str()), q.user, q.password, q.token, q.session];
         keys::digest(&self.cache_key, parts.map(|part| part.map(str::as_bytes)))
     }
 }

@@ -92,6 +92,8 @@ pub struct Identity {
     /// When a callback is configured, what it is asked with about what `permissions` do not
     /// allow.
     ask_backend: Option<(Arc<Callback>, Caller)>,
+    /// The viewer session being asked about, which the backend is told.
+    session: Option<String>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -101,6 +103,15 @@ impl std::fmt::Debug for Identity {
 }
 
 impl Identity {
+    fn new(who: String, anonymous: bool, permissions: Permissions, ask_backend: Option<(Arc<Callback>, Caller)>) -> Self {
+        Self { who, anonymous, permissions, ask_backend, session: None }
+    }
+
+    /// The same caller, asking on behalf of the viewer session `id` it would start.
+    pub fn for_session(&self, id: &str) -> Self {
+        Self { session: Some(id.to_owned()), ..self.clone() }
+    }
+
     /// Whether this caller may do `action` on `path` (`None`: the action as a whole).
     pub async fn allows(&self, action: Action, path: Option<&str>) -> bool {
         if self.permissions.allows(action, path) {
@@ -118,6 +129,7 @@ impl Identity {
                 _ => None,
             },
             token: caller.credential.token(),
+            session: self.session.as_deref(),
         };
         callback.ask(&question).await == CallbackAnswer::Allowed
     }
@@ -186,24 +198,24 @@ impl AccessControl {
         let (anonymous, users, jwt, callback) = match &self.mode {
             Mode::Open => {
                 let permissions = if caller.ip.is_loopback() { Permissions::everything() } else { Permissions::read_all() };
-                return Ok(Identity { who: "anonymous".into(), anonymous: true, permissions, ask_backend: None });
+                return Ok(Identity::new("anonymous".into(), true, permissions, None));
             }
             Mode::Configured { anonymous, users, jwt, callback } => (anonymous, users, jwt, callback),
         };
         let ask_backend = callback.as_ref().map(|c| (c.clone(), caller.clone()));
         match &caller.credential {
-            Credential::None => Ok(Identity { who: "anonymous".into(), anonymous: true, permissions: anonymous.clone(), ask_backend }),
+            Credential::None => Ok(Identity::new("anonymous".into(), true, anonymous.clone(), ask_backend)),
             Credential::Basic { user, password } => {
                 if users.is_empty() {
                     return match ask_backend {
-                        Some(_) => Ok(Identity { who: format!("user {user}"), anonymous: false, permissions: anonymous.clone(), ask_backend }),
+                        Some(_) => Ok(Identity::new(format!("user {user}"), false, anonymous.clone(), ask_backend)),
                         None => Err(Unauthenticated::NotAccepted("no users are configured: send a bearer token")),
                     };
                 }
                 match users.verify(user, password, caller.ip).await {
                     // A user of the file has the file's permissions alone: its password is
                     // never sent to the backend.
-                    Ok(permissions) => Ok(Identity { who: format!("user {user}"), anonymous: false, permissions, ask_backend: None }),
+                    Ok(permissions) => Ok(Identity::new(format!("user {user}"), false, permissions, None)),
                     Err(refused) => Err(Unauthenticated::BadPassword { detail: refused.to_string() }),
                 }
             }
@@ -212,12 +224,12 @@ impl AccessControl {
                 Some(jwt) if token.split('.').count() == 3 || ask_backend.is_none() => match jwt.verify(token).await {
                     Ok(verified) => {
                         let who = verified.subject.map_or_else(|| "a token".to_owned(), |s| format!("token of {s}"));
-                        Ok(Identity { who, anonymous: false, permissions: verified.permissions, ask_backend })
+                        Ok(Identity::new(who, false, verified.permissions, ask_backend))
                     }
                     Err(refused) => Err(Unauthenticated::BadToken(refused)),
                 },
                 _ => match ask_backend {
-                    Some(_) => Ok(Identity { who: "a token".into(), anonymous: false, permissions: anonymous.clone(), ask_backend }),
+                    Some(_) => Ok(Identity::new("a token".into(), false, anonymous.clone(), ask_backend)),
                     None => Err(Unauthenticated::NotAccepted("bearer tokens are not accepted here: no [auth.jwt] or [auth.callback]")),
                 },
             },
@@ -229,7 +241,7 @@ impl AccessControl {
         self.url_signer.verify(path, signature, SystemTime::now())?;
         // Path names hold no `*` or `?` (see `config::path`): a name is a pattern of itself.
         let permission = Permission { action: Action::Read, path: PathPattern::new(path).map_err(|_| SignatureRefused::Invalid)? };
-        Ok(Identity { who: "a signed URL".into(), anonymous: false, permissions: Permissions::new(vec![permission]), ask_backend: None })
+        Ok(Identity::new("a signed URL".into(), false, Permissions::new(vec![permission]), None))
     }
 }
 

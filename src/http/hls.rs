@@ -69,6 +69,12 @@ pub async fn request(
     cors::allow(&app, &headers, response, false)
 }
 
+/// The preflight of a player on another origin that sends `Authorization` (hls.js with a
+/// token).
+pub async fn preflight(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    cors::allow(&app, &headers, StatusCode::NO_CONTENT.into_response(), false)
+}
+
 async fn authorize(app: &AppState, path: &str, reload: &Reload, connect_info: &ConnectInfo<SocketAddr>, headers: &HeaderMap) -> Result<(), Response> {
     if let Some(signature) = &reload.sig {
         return app

@@ -48,7 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/sessions", get(api::sessions))
         .route("/api/hls-url/{*path}", post(api::signed_hls_url))
         .route("/ws", get(signaling::upgrade))
-        .route("/hls/{*rest}", get(hls::request))
+        .route("/hls/{*rest}", get(hls::request).options(hls::preflight))
         .route("/whep/{*path}", post(whep::create).options(whep::options))
         .route("/whep-sessions/{resource}", axum::routing::delete(whep::delete).patch(whep::patch).options(whep::options))
         .with_state(state)

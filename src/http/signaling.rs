@@ -6,8 +6,9 @@
 use super::access::{self, Refusal};
 use super::{cors, AppState};
 use crate::auth::{Action, Caller, Credential, Identity, Protocol};
-use crate::egress::webrtc::session::{OfferFrom, SessionError};
+use crate::egress::webrtc::session::{new_session_id, OfferFrom, SessionError};
 use crate::egress::webrtc::{SessionEvent, ViewerSession};
+use crate::limits::SessionRefused;
 use crate::stream::PathState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -27,6 +28,8 @@ use tokio::task::JoinHandle;
 /// `MAX_MESSAGE_BYTES` and this, the client gets an error message and the socket stays open.
 const TRANSPORT_LIMIT: usize = 16 * MAX_MESSAGE_BYTES;
 const OUTBOX_MESSAGES: usize = 64;
+/// How long a socket closed for an oversized frame is held open after its close frame.
+const SIZE_CLOSE_LINGER: Duration = Duration::from_secs(1);
 /// A socket that sends this many messages in a row past its message rate is closed.
 const OVER_RATE_TOLERATED: u32 = 20;
 
@@ -128,7 +131,13 @@ async fn run(socket: WebSocket, app: AppState, ip: IpAddr, header_credential: Cr
     let _ = closing.send(Some(close.clone()));
     if let Ok(mut sink) = writer.await {
         // The client may have closed first; then there is no one to tell.
-        let _ = sink.send(Message::Close(Some(close))).await;
+        let _ = sink.send(Message::Close(Some(close.clone()))).await;
+        if close.code == close_code::SIZE {
+            // The rest of the oversized frame is still unread: closing now would make the
+            // kernel reset the connection, and the client would lose the close frame that
+            // says why. Hold the socket (not reading) while the client reads it.
+            tokio::time::sleep(SIZE_CLOSE_LINGER).await;
+        }
     }
 }
 
@@ -289,17 +298,22 @@ impl Connection {
         self.stop_watching().await;
         // Paths the caller may not read do not exist for it: the same answer whether or not
         // the path does.
-        if !self.identity.allows(Action::Read, Some(&path)).await {
+        let session_id = new_session_id();
+        if !self.identity.for_session(&session_id).allows(Action::Read, Some(&path)).await {
             return self.error(ErrorCode::NotAllowed, format!("not allowed: {} may not watch {path:?}", self.identity.who)).await;
         }
         let Some(stream) = self.app.registry.get(&path).cloned() else {
             let known = super::api::readable_paths(&self.app, &self.identity).await;
             return self.error(ErrorCode::UnknownPath, format!("no path {path:?}; known paths: {}", known.join(", "))).await;
         };
-        if let Err(refused) = self.app.limits.admit_session(self.ip, &path, self.app.sessions.len(), stream.viewer_count()) {
-            return self.error(ErrorCode::RateLimited, refused.to_string()).await;
-        }
-        let session = match ViewerSession::start(&stream, &self.app.network, OfferFrom::Server).await {
+        let slot = match self.app.limits.admit_session(self.ip, &path) {
+            Ok(slot) => slot,
+            Err(refused) => {
+                let code = if matches!(refused, SessionRefused::TooFast(_)) { ErrorCode::RateLimited } else { ErrorCode::ServerFull };
+                return self.error(code, refused.to_string()).await;
+            }
+        };
+        let session = match ViewerSession::start(&stream, &self.app.network, OfferFrom::Server, session_id, slot).await {
             Ok(session) => Arc::new(session),
             Err(error) => return self.session_error(error).await,
         };

@@ -5,7 +5,8 @@
 use super::access::{self, plain};
 use super::{cors, AppState};
 use crate::auth::{Action, Protocol};
-use crate::egress::webrtc::session::{OfferFrom, SessionError};
+use crate::egress::webrtc::session::{new_session_id, OfferFrom, SessionError};
+use crate::limits::SessionRefused;
 use crate::egress::webrtc::{ice_servers, ViewerSession};
 use axum::body::Body;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -58,7 +59,8 @@ pub async fn create(State(app): State<AppState>, Path(path): Path<String>, conne
         Ok(identity) => identity,
         Err(response) => return cors::allow(&app, &headers, response, true),
     };
-    if let Err(response) = access::require(&app, &identity, Action::Read, Some(&path)).await {
+    let session_id = new_session_id();
+    if let Err(response) = access::require(&app, &identity.for_session(&session_id), Action::Read, Some(&path)).await {
         return cors::allow(&app, &headers, response, true);
     }
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -88,16 +90,19 @@ pub async fn create(State(app): State<AppState>, Path(path): Path<String>, conne
     let Some(stream) = app.registry.get(&path).cloned() else {
         return problem(&app, &headers, StatusCode::NOT_FOUND, format!("no path {path:?}"));
     };
-    if let Err(refused) = app.limits.admit_session(ip, &path, app.sessions.len(), stream.viewer_count()) {
-        let status = match refused {
-            crate::limits::SessionRefused::TooFast(_) => StatusCode::TOO_MANY_REQUESTS,
-            _ => StatusCode::SERVICE_UNAVAILABLE,
-        };
-        let mut response = problem(&app, &headers, status, refused.to_string());
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(refused.retry_after().as_secs()));
-        return response;
-    }
-    let session = match ViewerSession::start(&stream, &app.network, OfferFrom::Viewer).await {
+    let slot = match app.limits.admit_session(ip, &path) {
+        Ok(slot) => slot,
+        Err(refused) => {
+            let status = match refused {
+                SessionRefused::TooFast(_) => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            let mut response = problem(&app, &headers, status, refused.to_string());
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(refused.retry_after().as_secs()));
+            return response;
+        }
+    };
+    let session = match ViewerSession::start(&stream, &app.network, OfferFrom::Viewer, session_id, slot).await {
         Ok(session) => Arc::new(session),
         Err(error) => return session_problem(&app, &headers, error),
     };

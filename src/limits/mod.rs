@@ -4,8 +4,10 @@
 //! 503 with Retry-After, or an `error` over /ws), before anything is allocated for it.
 
 mod per_ip;
+mod viewers;
 
 pub use per_ip::PerIpBuckets;
+pub use viewers::{ViewerCounts, ViewerSlot};
 
 use per_ip::Bucket;
 
@@ -59,6 +61,7 @@ impl Default for LimitSettings {
 /// The limits in force, with the per-address state they need.
 pub struct Limits {
     pub settings: LimitSettings,
+    pub viewers: ViewerCounts,
     new_sessions: PerIpBuckets,
     pub failed_auth: FailedAuth,
 }
@@ -87,21 +90,18 @@ impl SessionRefused {
 impl Limits {
     pub fn new(settings: LimitSettings) -> Self {
         Self {
+            viewers: ViewerCounts::default(),
             new_sessions: PerIpBuckets::new(settings.sessions_per_ip_per_second, settings.sessions_per_ip_burst),
             failed_auth: FailedAuth(PerIpBuckets::new(settings.failed_auth_per_ip_per_minute / 60.0, settings.failed_auth_per_ip_burst)),
             settings,
         }
     }
 
-    /// Whether `ip` may start one more viewer session on `path`, given the viewers now.
-    pub fn admit_session(&self, ip: IpAddr, path: &str, viewers_in_all: usize, viewers_of_path: usize) -> Result<(), SessionRefused> {
-        if viewers_in_all >= self.settings.max_viewers {
-            return Err(SessionRefused::ServerFull(self.settings.max_viewers));
-        }
-        if viewers_of_path >= self.settings.max_viewers_per_path {
-            return Err(SessionRefused::PathFull { path: path.to_owned(), max: self.settings.max_viewers_per_path });
-        }
-        self.new_sessions.take(ip, Instant::now()).map_err(SessionRefused::TooFast)
+    /// Admits one more viewer session from `ip` on `path`: its slot, counted until dropped.
+    pub fn admit_session(&self, ip: IpAddr, path: &str) -> Result<ViewerSlot, SessionRefused> {
+        let slot = self.viewers.take(path, self.settings.max_viewers, self.settings.max_viewers_per_path)?;
+        self.new_sessions.take(ip, Instant::now()).map_err(SessionRefused::TooFast)?;
+        Ok(slot)
     }
 
     /// A bucket for one WebSocket's messages.
@@ -145,15 +145,19 @@ mod tests {
 
     #[test]
     fn sessions_are_bounded_in_all_per_path_and_per_address() {
-        let limits = Limits::new(LimitSettings { max_viewers: 10, max_viewers_per_path: 3, sessions_per_ip_burst: 2, sessions_per_ip_per_second: 0.5, ..Default::default() });
+        let limits = Limits::new(LimitSettings { max_viewers: 3, max_viewers_per_path: 2, sessions_per_ip_burst: 2, sessions_per_ip_per_second: 0.5, ..Default::default() });
         let ip: IpAddr = "192.0.2.9".parse().expect("ip");
-        assert_eq!(limits.admit_session(ip, "a", 10, 0), Err(SessionRefused::ServerFull(10)));
-        assert!(matches!(limits.admit_session(ip, "a", 5, 3), Err(SessionRefused::PathFull { max: 3, .. })));
-        assert_eq!(limits.admit_session(ip, "a", 0, 0), Ok(()));
-        assert_eq!(limits.admit_session(ip, "a", 0, 0), Ok(()));
-        let refused = limits.admit_session(ip, "a", 0, 0).expect_err("past the burst");
-        assert!(refused.retry_after() >= Duration::from_secs(1), "{refused}");
-        assert_eq!(limits.admit_session("192.0.2.10".parse().expect("ip"), "a", 0, 0), Ok(()));
+        let other: IpAddr = "192.0.2.10".parse().expect("ip");
+        let _a1 = limits.admit_session(ip, "a").expect("first");
+        let a2 = limits.admit_session(ip, "a").expect("second");
+        drop(a2);
+        let refused = limits.admit_session(ip, "a").err().expect("past the burst");
+        assert!(matches!(refused, SessionRefused::TooFast(_)) && refused.retry_after() >= Duration::from_secs(1), "{refused}");
+        assert_eq!(limits.viewers.of_path("a"), 1, "a refused session holds no slot");
+        let _a2 = limits.admit_session(other, "a").expect("another address");
+        assert!(matches!(limits.admit_session(other, "a"), Err(SessionRefused::PathFull { max: 2, .. })));
+        let _b = limits.admit_session(other, "b").expect("another path");
+        assert_eq!(limits.admit_session(other, "c").err(), Some(SessionRefused::ServerFull(3)));
     }
 
     #[test]

@@ -23,7 +23,6 @@ use recent_feed::RecentFeed;
 use send_delay::SendDelay;
 use stats::StreamStats;
 use timeline::Timeline;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
@@ -49,7 +48,6 @@ pub struct Stream {
     source_description: String,
     state: watch::Sender<PathState>,
     hub: Mutex<Hub>,
-    viewers: AtomicUsize,
     /// Streams of the same scene at lower quality (a camera's sub stream), best first.
     lower_layers: Vec<Arc<Stream>>,
     /// How long live packets waited in Lookout, and that less the pacer's intended wait.
@@ -105,7 +103,6 @@ impl Stream {
                 timeline: Timeline::new(VIDEO_CLOCK_RATE),
                 catch_up: CatchUp::new(VIDEO_CLOCK_RATE, Instant::now()),
             }),
-            viewers: AtomicUsize::new(0),
             lower_layers,
             send_delay: SendDelay::default(),
             send_delay_beyond_pacing: SendDelay::default(),
@@ -296,16 +293,6 @@ impl Stream {
         self.lock().stats.keyframe_bitrate_bps()
     }
 
-    /// Counts a viewer for as long as the returned guard lives.
-    pub fn add_viewer(self: &Arc<Self>) -> ViewerGuard {
-        self.viewers.fetch_add(1, Ordering::Relaxed);
-        ViewerGuard(self.clone())
-    }
-
-    pub fn viewer_count(&self) -> usize {
-        self.viewers.load(Ordering::Relaxed)
-    }
-
     fn lock(&self) -> MutexGuard<'_, Hub> {
         lock(&self.hub)
     }
@@ -315,14 +302,6 @@ impl Stream {
 /// keep serving.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-pub struct ViewerGuard(Arc<Stream>);
-
-impl Drop for ViewerGuard {
-    fn drop(&mut self) {
-        self.0.viewers.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 #[cfg(test)]

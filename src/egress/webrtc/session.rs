@@ -14,7 +14,8 @@ use super::network::{Network, SocketHold};
 use super::peer::{self, BuildError, Connection, PeerEvent};
 use crate::media::AudioCodec;
 use super::viewer_activity::ViewerActivity;
-use crate::stream::{Stream, ViewerGuard};
+use crate::limits::ViewerSlot;
+use crate::stream::Stream;
 use lookout_signaling::IceCandidate;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpRtxParameters, RtpCodecKind};
@@ -75,20 +76,21 @@ pub struct ViewerSession {
     layer_status: watch::Receiver<LayerStatus>,
     sent_frames: Arc<SentFrames>,
     activity: Arc<ViewerActivity>,
-    _viewer: ViewerGuard,
+    /// Counts this viewer against the limits until the session is dropped.
+    _slot: ViewerSlot,
     sockets: SocketHold,
     closed: std::sync::atomic::AtomicBool,
 }
 
 impl ViewerSession {
     /// Sets up the connection and its tracks (video, and audio when the path has some); media
-    /// flows once ICE and DTLS connect.
-    pub async fn start(stream: &Arc<Stream>, network: &Network, offer_from: OfferFrom) -> Result<Self, SessionError> {
+    /// flows once ICE and DTLS connect. `id` comes from `new_session_id` (access control may
+    /// have been asked about it already); `slot` from admitting the viewer.
+    pub async fn start(stream: &Arc<Stream>, network: &Network, offer_from: OfferFrom, id: String, slot: ViewerSlot) -> Result<Self, SessionError> {
         let state = stream.state();
         if !state.is_live() {
             return Err(SessionError::PathNotLive { path: stream.name().to_owned(), state: state.to_string() });
         }
-        let id = random_id();
         let audio = stream.audio_codec();
         let peer = match peer::build(network, network.own_ice_servers(&id), audio, (&id, stream.name())).await {
             Ok(peer) => peer,
@@ -139,7 +141,7 @@ impl ViewerSession {
             layer_status,
             sent_frames: peer.sent_frames,
             activity: peer.activity,
-            _viewer: stream.add_viewer(),
+            _slot: slot,
             sockets: peer.hold,
             closed: Default::default(),
         })
@@ -383,6 +385,7 @@ pub fn is_terminal(state: RTCPeerConnectionState) -> bool {
     matches!(state, RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed)
 }
 
-fn random_id() -> String {
+/// A new viewer session's id: random, so that knowing one tells nothing of another.
+pub fn new_session_id() -> String {
     format!("{:032x}", rand::random::<u128>())
 }

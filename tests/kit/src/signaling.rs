@@ -81,6 +81,20 @@ impl SignalingClient {
         }
     }
 
+    /// Reads past messages until the server closes the socket; the close frame's code.
+    pub async fn close_code(&mut self, timeout: Duration) -> anyhow::Result<u16> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let frame = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .map_err(|_| anyhow!("not closed within {timeout:?}"))?
+                .ok_or_else(|| anyhow!("the socket ended without a close frame"))??;
+            if let Message::Close(frame) = frame {
+                return frame.map(|f| u16::from(f.code)).ok_or_else(|| anyhow!("a close frame without a code"));
+            }
+        }
+    }
+
     pub fn into_socket(self) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
         self.socket
     }
