@@ -18,6 +18,7 @@ a first picture mid-GOP.
 
 import argparse
 import bench_auth
+import bench_flood
 import http.client
 import json
 import re
@@ -242,7 +243,19 @@ def main():
                         help="with --faults: lost bytes only (what cheap cameras do), or lost bytes, stalls and resets")
     parser.add_argument("--auth", type=int, default=0, metavar="REQUESTS",
                         help="instead of the rest: what access control costs, REQUESTS requests per method (see bench_auth.py)")
+    parser.add_argument("--flood", type=int, default=0, metavar="OFFERS",
+                        help="instead of the rest: a hostile client's floods against the default limits, OFFERS WHEP "
+                             "offers and a twentieth as many silent WebSockets (see bench_flood.py)")
     args = parser.parse_args()
+    if args.flood:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                  "flood": bench_flood.measure_flood(out, Lookout, cpu_ms, rss_kib, LOAD, args.flood, args.flood // 20)}
+        path = out / f"bench-flood-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
+        path.write_text(json.dumps(report, indent=2))
+        print(f"written to {path}")
+        return
     if args.faults:
         return measure_faults(Path(args.out), args.faults, args.fault_mode)
     if args.auth:

@@ -380,6 +380,7 @@ async fn a_flood_of_sessions_is_refused_while_a_viewer_plays_on() {
         sessions_per_ip_burst: 5,
         sessions_per_ip_per_second: 1.0,
         ws_first_message: Duration::from_secs(1),
+        ws_unauthenticated_per_ip: 3,
         header_read: Duration::from_secs(1),
         body_read: Duration::from_secs(1),
         ..Default::default()
@@ -398,9 +399,13 @@ async fn a_flood_of_sessions_is_refused_while_a_viewer_plays_on() {
     }
     let refused = statuses.iter().filter(|s| **s == 429).count();
     assert!(refused >= 30, "past the burst, offers are refused with 429: {statuses:?}");
-    // A WebSocket that says nothing is closed after its first-message time.
+    // A WebSocket that says nothing is closed after its first-message time, and only so many
+    // may wait at once: the next is refused before it is upgraded.
     let mut silent = SignalingClient::open(server.addr).await.expect("open");
     assert!(matches!(silent.receive(TIMEOUT).await, Ok(ServerMessage::Hello { .. })));
+    let _also_silent = [SignalingClient::open(server.addr).await.expect("open"), SignalingClient::open(server.addr).await.expect("open")];
+    let refused = SignalingClient::open(server.addr).await.err().expect("a fourth waiting socket is refused").to_string();
+    assert!(refused.contains("429") && refused.contains("Retry-After 1") && refused.contains("have not authenticated"), "{refused}");
     match silent.receive(Duration::from_secs(5)).await {
         Ok(ServerMessage::Error { code: ErrorCode::Unauthorized, message }) => assert!(message.contains("no auth message"), "{message}"),
         other => panic!("a silent socket: {other:?}"),

@@ -124,7 +124,7 @@ async fn a_webrtc_rs_viewer_over_ws_plays_with_lookout_as_the_dtls_client() {
 
     // Closing the socket ends the session.
     viewer.close().await.expect("close");
-    wait_for("the viewer to be gone", Duration::from_secs(10), || (own.server.viewers.of_path("demo") == 0 && own.server.sessions.list().is_empty()).then_some(())).await;
+    wait_for("the viewer to be gone", Duration::from_secs(10), || (own.server.viewers.of("demo") == 0 && own.server.sessions.list().is_empty()).then_some(())).await;
 }
 
 /// What Chromium offers for a WHEP player (video and audio, receive only), with `video` as its
@@ -244,7 +244,7 @@ async fn a_webrtc_rs_viewer_over_whep_plays_with_lookout_as_the_dtls_server() {
     let session = viewer.session.clone();
     viewer.close().await.expect("WHEP DELETE");
     assert!(own.server.sessions.get(&session).is_none(), "the session is gone after DELETE");
-    wait_for("the viewer to be gone", Duration::from_secs(10), || (own.server.viewers.of_path("demo") == 0).then_some(())).await;
+    wait_for("the viewer to be gone", Duration::from_secs(10), || (own.server.viewers.of("demo") == 0).then_some(())).await;
 }
 
 /// A WHEP player offers audio beside video, as players do, to a path without sound: the answer
@@ -522,5 +522,5 @@ async fn twenty_viewers_at_once_each_get_every_packet() {
     for viewer in viewers {
         viewer.close().await.expect("close");
     }
-    wait_for("every viewer gone", Duration::from_secs(15), || (own.server.viewers.of_path("demo") == 0).then_some(())).await;
+    wait_for("every viewer gone", Duration::from_secs(15), || (own.server.viewers.of("demo") == 0).then_some(())).await;
 }

@@ -27,7 +27,7 @@ async fn ws_and_whep_viewers_receive_decodable_h264_and_audio() {
         let received = wait_for(&format!("{how}: audio"), Duration::from_secs(5), || Some(viewer.received()).filter(|r| r.audio_packets >= 50)).await;
         assert_eq!(received.audio_sequence_gaps, 0, "{how}");
     }
-    assert_eq!(server.viewers.of_path("demo"), 2);
+    assert_eq!(server.viewers.of("demo"), 2);
     assert_eq!(server.sessions.list().len(), 2);
 
     // DELETE ends the WHEP session on the server; closing the socket ends the /ws one.
@@ -35,7 +35,7 @@ async fn ws_and_whep_viewers_receive_decodable_h264_and_audio() {
     whep.close().await.expect("WHEP DELETE");
     assert!(server.sessions.get(&whep_session).is_none(), "WHEP session gone after DELETE");
     ws.close().await.expect("close");
-    wait_for("both viewers to be gone", Duration::from_secs(10), || (server.viewers.of_path("demo") == 0).then_some(())).await;
+    wait_for("both viewers to be gone", Duration::from_secs(10), || (server.viewers.of("demo") == 0).then_some(())).await;
 }
 
 /// A camera's AAC (44.1 kHz, as many send it) reaches viewers over /ws and WHEP as Opus, and

@@ -140,10 +140,18 @@ pub struct AccessControl {
     pub url_signer: UrlSigner,
 }
 
+/// The configured ways to decide.
+struct Methods {
+    anonymous: Permissions,
+    users: Users,
+    jwt: Option<JwtVerifier>,
+    callback: Option<Arc<Callback>>,
+}
+
 enum Mode {
     /// No `[auth]`: anyone reads, loopback does the rest.
     Open,
-    Configured { anonymous: Permissions, users: Users, jwt: Option<JwtVerifier>, callback: Option<Arc<Callback>> },
+    Configured(Box<Methods>),
 }
 
 impl AccessControl {
@@ -167,19 +175,23 @@ impl AccessControl {
         };
         let callback = settings.callback.as_ref().map(|c| Arc::new(Callback::new(c.url.clone(), client.clone(), c.timeout, c.remember)));
         Ok(Self {
-            mode: Mode::Configured { anonymous: settings.anonymous.clone(), users: Users::new(settings.users.clone()), jwt, callback },
+            mode: Mode::Configured(Box::new(Methods { anonymous: settings.anonymous.clone(), users: Users::new(settings.users.clone()), jwt, callback })),
             url_signer: UrlSigner::new(settings.url_signing_secret.as_deref().map(str::as_bytes)),
         })
     }
 
     /// Whether an `[auth]` section is in force (otherwise: the open defaults).
     pub fn is_configured(&self) -> bool {
-        matches!(self.mode, Mode::Configured { .. })
+        matches!(self.mode, Mode::Configured(_))
     }
 
     /// Fetches what the methods need before the first caller (the JWKS).
     pub async fn prepare(&self) {
-        if let Mode::Configured { jwt: Some(JwtVerifier { keys: KeySource::Jwks(jwks), .. }), .. } = &self.mode {
+        let jwt = match &self.mode {
+            Mode::Configured(methods) => methods.jwt.as_ref(),
+            Mode::Open => None,
+        };
+        if let Some(JwtVerifier { keys: KeySource::Jwks(jwks), .. }) = jwt {
             jwks.prefetch().await;
         }
     }
@@ -188,7 +200,7 @@ impl AccessControl {
     /// (browsers then ask for a name and password), Bearer otherwise.
     pub fn challenge(&self) -> &'static str {
         match &self.mode {
-            Mode::Configured { users, .. } if !users.is_empty() => r#"Basic realm="Lookout", charset="UTF-8""#,
+            Mode::Configured(methods) if !methods.users.is_empty() => r#"Basic realm="Lookout", charset="UTF-8""#,
             _ => r#"Bearer realm="Lookout""#,
         }
     }
@@ -200,7 +212,7 @@ impl AccessControl {
                 let permissions = if caller.ip.is_loopback() { Permissions::everything() } else { Permissions::read_all() };
                 return Ok(Identity::new("anonymous".into(), true, permissions, None));
             }
-            Mode::Configured { anonymous, users, jwt, callback } => (anonymous, users, jwt, callback),
+            Mode::Configured(methods) => (&methods.anonymous, &methods.users, &methods.jwt, &methods.callback),
         };
         let ask_backend = callback.as_ref().map(|c| (c.clone(), caller.clone()));
         match &caller.credential {

@@ -64,7 +64,7 @@ pub async fn paths(State(app): State<AppState>, connect_info: ConnectInfo<Socket
                 name: stream.name().to_owned(),
                 source: stream.source_description().to_owned(),
                 state: stream.state(),
-                viewers: app.limits.viewers.of_path(stream.name()),
+                viewers: app.limits.viewers.of(stream.name()),
                 stats: stream.stats(),
                 lower_layers: stream
                     .lower_layers()

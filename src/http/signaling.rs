@@ -8,7 +8,7 @@ use super::{cors, AppState};
 use crate::auth::{Action, Caller, Credential, Identity, Protocol};
 use crate::egress::webrtc::session::{new_session_id, OfferFrom, SessionError};
 use crate::egress::webrtc::{SessionEvent, ViewerSession};
-use crate::limits::SessionRefused;
+use crate::limits::{PendingSocket, SessionRefused};
 use crate::stream::PathState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -28,6 +28,10 @@ use tokio::task::JoinHandle;
 /// `MAX_MESSAGE_BYTES` and this, the client gets an error message and the socket stays open.
 const TRANSPORT_LIMIT: usize = 16 * MAX_MESSAGE_BYTES;
 const OUTBOX_MESSAGES: usize = 64;
+/// A socket's read buffer to begin with; it grows for a larger message. Signalling messages
+/// are small, and the default (128 KiB, allocated at once) made 1,000 silent sockets cost
+/// 160 MB before they were closed.
+const READ_BUFFER: usize = 4096;
 /// How long a socket closed for an oversized frame is held open after its close frame.
 const SIZE_CLOSE_LINGER: Duration = Duration::from_secs(1);
 /// A socket that sends this many messages in a row past its message rate is closed.
@@ -55,7 +59,19 @@ pub async fn upgrade(
         Err(response) => return response,
     };
     let ip = access::client_ip(&connect_info);
-    ws.max_message_size(TRANSPORT_LIMIT).max_frame_size(TRANSPORT_LIMIT).on_upgrade(move |socket| run(socket, app, ip, credential))
+    // Refused before the upgrade allocates a socket's buffers and tasks.
+    let pending = match app.limits.admit_socket(ip) {
+        Ok(pending) => pending,
+        Err(refused) => {
+            let mut response = access::plain(axum::http::StatusCode::TOO_MANY_REQUESTS, refused);
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, app.limits.settings.ws_first_message.as_secs().max(1).into());
+            return response;
+        }
+    };
+    ws.max_message_size(TRANSPORT_LIMIT)
+        .max_frame_size(TRANSPORT_LIMIT)
+        .read_buffer_size(READ_BUFFER)
+        .on_upgrade(move |socket| run(socket, app, ip, credential, pending))
 }
 
 struct Watching {
@@ -76,7 +92,7 @@ fn close_frame(code: u16, reason: &str) -> CloseFrame {
     CloseFrame { code, reason: reason.into() }
 }
 
-async fn run(socket: WebSocket, app: AppState, ip: IpAddr, header_credential: Credential) {
+async fn run(socket: WebSocket, app: AppState, ip: IpAddr, header_credential: Credential, pending: PendingSocket) {
     let (mut sink, mut incoming) = socket.split();
     let (outbox, mut outgoing) = mpsc::channel::<ServerMessage>(OUTBOX_MESSAGES);
     let (closing, mut close_request) = watch::channel::<Option<CloseFrame>>(None);
@@ -114,7 +130,9 @@ async fn run(socket: WebSocket, app: AppState, ip: IpAddr, header_credential: Cr
         sink
     });
     let _ = outbox.send(ServerMessage::Hello { protocol_version: PROTOCOL_VERSION, server: format!("lookout/{}", env!("CARGO_PKG_VERSION")) }).await;
-    let close = match authenticate(&app, ip, header_credential, &mut incoming, &outbox).await {
+    let authenticated = authenticate(&app, ip, header_credential, &mut incoming, &outbox).await;
+    drop(pending);
+    let close = match authenticated {
         Ok(identity) => {
             let ice_servers = app.network.ice_servers_for(&format!("viewer-{:08x}", rand::random::<u32>()));
             let _ = outbox.send(ServerMessage::Welcome { ice_servers }).await;

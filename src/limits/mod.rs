@@ -3,11 +3,18 @@
 //! long a client may take to say something. Past a bound a client gets a clear answer (429 or
 //! 503 with Retry-After, or an `error` over /ws), before anything is allocated for it.
 
+mod occupancy;
 mod per_ip;
-mod viewers;
 
+pub use occupancy::{Full, Occupancy, Place};
 pub use per_ip::PerIpBuckets;
-pub use viewers::{ViewerCounts, ViewerSlot};
+
+/// Viewer sessions in all and per path.
+pub type ViewerCounts = Occupancy<String>;
+/// One admitted viewer session's place.
+pub type ViewerSlot = Place<String>;
+/// A WebSocket's place among those that have not authenticated yet.
+pub type PendingSocket = Place<IpAddr>;
 
 use per_ip::Bucket;
 
@@ -30,6 +37,10 @@ pub struct LimitSettings {
     pub ws_messages_burst: u32,
     /// How long a fresh WebSocket may take to send its first (`auth`) message.
     pub ws_first_message: Duration,
+    /// WebSockets that have not authenticated yet, per address and in all: past these a new
+    /// one is refused before anything is allocated for it.
+    pub ws_unauthenticated_per_ip: usize,
+    pub ws_unauthenticated: usize,
     /// How long an idle WebSocket (no message, no pong) is kept.
     pub ws_idle: Duration,
     /// How long a client may take to send a request's headers (and a TLS handshake), and a
@@ -51,6 +62,9 @@ impl Default for LimitSettings {
             ws_messages_per_second: 20.0,
             ws_messages_burst: 60,
             ws_first_message: Duration::from_secs(10),
+            // A wall of cameras opens one socket per tile; far more at once is a flood.
+            ws_unauthenticated_per_ip: 64,
+            ws_unauthenticated: 4096,
             ws_idle: Duration::from_secs(60),
             header_read: Duration::from_secs(10),
             body_read: Duration::from_secs(10),
@@ -62,6 +76,7 @@ impl Default for LimitSettings {
 pub struct Limits {
     pub settings: LimitSettings,
     pub viewers: ViewerCounts,
+    unauthenticated_sockets: Occupancy<IpAddr>,
     new_sessions: PerIpBuckets,
     pub failed_auth: FailedAuth,
 }
@@ -91,6 +106,7 @@ impl Limits {
     pub fn new(settings: LimitSettings) -> Self {
         Self {
             viewers: ViewerCounts::default(),
+            unauthenticated_sockets: Occupancy::default(),
             new_sessions: PerIpBuckets::new(settings.sessions_per_ip_per_second, settings.sessions_per_ip_burst),
             failed_auth: FailedAuth(PerIpBuckets::new(settings.failed_auth_per_ip_per_minute / 60.0, settings.failed_auth_per_ip_burst)),
             settings,
@@ -99,9 +115,22 @@ impl Limits {
 
     /// Admits one more viewer session from `ip` on `path`: its slot, counted until dropped.
     pub fn admit_session(&self, ip: IpAddr, path: &str) -> Result<ViewerSlot, SessionRefused> {
-        let slot = self.viewers.take(path, self.settings.max_viewers, self.settings.max_viewers_per_path)?;
+        let slot = self.viewers.take(path, self.settings.max_viewers, self.settings.max_viewers_per_path).map_err(|full| match full {
+            Full::Total => SessionRefused::ServerFull(self.settings.max_viewers),
+            Full::Key => SessionRefused::PathFull { path: path.to_owned(), max: self.settings.max_viewers_per_path },
+        })?;
         self.new_sessions.take(ip, Instant::now()).map_err(SessionRefused::TooFast)?;
         Ok(slot)
+    }
+
+    /// A place for a new WebSocket from `ip` until it authenticates; none when too many are
+    /// waiting (the message says which bound).
+    pub fn admit_socket(&self, ip: IpAddr) -> Result<PendingSocket, String> {
+        let (per_ip, total) = (self.settings.ws_unauthenticated_per_ip, self.settings.ws_unauthenticated);
+        self.unauthenticated_sockets.take(&ip, total, per_ip).map_err(|full| match full {
+            Full::Key => format!("{per_ip} WebSockets from this address have not authenticated yet; retry when they have"),
+            Full::Total => format!("{total} WebSockets have not authenticated yet; retry shortly"),
+        })
     }
 
     /// A bucket for one WebSocket's messages.
@@ -153,11 +182,23 @@ mod tests {
         drop(a2);
         let refused = limits.admit_session(ip, "a").err().expect("past the burst");
         assert!(matches!(refused, SessionRefused::TooFast(_)) && refused.retry_after() >= Duration::from_secs(1), "{refused}");
-        assert_eq!(limits.viewers.of_path("a"), 1, "a refused session holds no slot");
+        assert_eq!(limits.viewers.of("a"), 1, "a refused session holds no slot");
         let _a2 = limits.admit_session(other, "a").expect("another address");
         assert!(matches!(limits.admit_session(other, "a"), Err(SessionRefused::PathFull { max: 2, .. })));
         let _b = limits.admit_session(other, "b").expect("another path");
         assert_eq!(limits.admit_session(other, "c").err(), Some(SessionRefused::ServerFull(3)));
+    }
+
+    #[test]
+    fn unauthenticated_sockets_are_bounded_per_address_until_they_authenticate() {
+        let limits = Limits::new(LimitSettings { ws_unauthenticated_per_ip: 2, ..Default::default() });
+        let ip: IpAddr = "192.0.2.9".parse().expect("ip");
+        let first = limits.admit_socket(ip).expect("first");
+        let _second = limits.admit_socket(ip).expect("second");
+        assert!(limits.admit_socket(ip).is_err_and(|e| e.contains("2 WebSockets from this address")));
+        assert!(limits.admit_socket("192.0.2.10".parse().expect("ip")).is_ok(), "another address");
+        drop(first);
+        assert!(limits.admit_socket(ip).is_ok(), "a place given back when a socket authenticates");
     }
 
     #[test]

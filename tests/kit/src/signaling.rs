@@ -36,8 +36,16 @@ impl SignalingClient {
 
     /// Opens /ws and nothing more: the server's hello is the first message to read.
     pub async fn open(server: SocketAddr) -> anyhow::Result<Self> {
-        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{server}/ws")).await.context("opening /ws")?;
-        Ok(Self { socket })
+        match tokio_tungstenite::connect_async(format!("ws://{server}/ws")).await {
+            Ok((socket, _)) => Ok(Self { socket }),
+            // Refused before the upgrade: say with what (status, Retry-After, the reason).
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).unwrap_or("none");
+                let body = response.body().as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+                Err(anyhow!("opening /ws: refused with {} (Retry-After {retry_after}): {}", response.status(), body.trim()))
+            }
+            Err(error) => Err(error).context("opening /ws"),
+        }
     }
 
     pub async fn send(&mut self, message: &ClientMessage) -> anyhow::Result<()> {
