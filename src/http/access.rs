@@ -30,6 +30,13 @@ pub async fn identify(app: &AppState, ip: IpAddr, headers: &HeaderMap, protocol:
     identify_credential(app, Caller { ip, credential, protocol }).await.map_err(|refusal| refusal.into_response(app))
 }
 
+/// Identifies the caller and allows `action` on `path` for it, or answers why not.
+pub async fn authorize(app: &AppState, ip: IpAddr, headers: &HeaderMap, protocol: Protocol, action: Action, path: Option<&str>) -> Result<Identity, Response> {
+    let identity = identify(app, ip, headers, protocol).await?;
+    require(app, &identity, action, path).await?;
+    Ok(identity)
+}
+
 /// Why a caller is turned away.
 pub enum Refusal {
     Unauthenticated(Unauthenticated),

@@ -93,11 +93,7 @@ pub struct SessionInfo {
 }
 
 pub async fn sessions(State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
-    let identity = match access::identify(&app, access::client_ip(&connect_info), &headers, Protocol::Http).await {
-        Ok(identity) => identity,
-        Err(response) => return response,
-    };
-    if let Err(response) = access::require(&app, &identity, Action::Api, None).await {
+    if let Err(response) = access::authorize(&app, access::client_ip(&connect_info), &headers, Protocol::Http, Action::Api, None).await {
         return response;
     }
     Json(
@@ -131,11 +127,7 @@ pub async fn signed_hls_url(
     connect_info: ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    let identity = match access::identify(&app, access::client_ip(&connect_info), &headers, Protocol::Http).await {
-        Ok(identity) => identity,
-        Err(response) => return response,
-    };
-    if let Err(response) = access::require(&app, &identity, Action::Read, Some(&path)).await {
+    if let Err(response) = access::authorize(&app, access::client_ip(&connect_info), &headers, Protocol::Http, Action::Read, Some(&path)).await {
         return response;
     }
     if app.registry.get(&path).is_none() {

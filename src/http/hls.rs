@@ -83,8 +83,7 @@ async fn authorize(app: &AppState, path: &str, reload: &Reload, connect_info: &C
             .map(drop)
             .map_err(|refused| problem(StatusCode::FORBIDDEN, format!("not allowed: {refused}")));
     }
-    let identity = access::identify(app, access::client_ip(connect_info), headers, Protocol::Hls).await?;
-    access::require(app, &identity, Action::Read, Some(path)).await
+    access::authorize(app, access::client_ip(connect_info), headers, Protocol::Hls, Action::Read, Some(path)).await.map(drop)
 }
 
 /// A playlist; fetched with a signed URL (already verified), it lists its URIs with the same

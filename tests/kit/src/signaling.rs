@@ -65,11 +65,7 @@ impl SignalingClient {
         // One deadline for the message, however many pings come before it.
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let frame = tokio::time::timeout_at(deadline, self.socket.next())
-                .await
-                .map_err(|_| anyhow!("no message within {timeout:?}"))?
-                .ok_or_else(|| anyhow!("the server closed the socket"))??;
-            match frame {
+            match self.next_frame(deadline, timeout).await? {
                 Message::Text(text) => return serde_json::from_str(&text).with_context(|| format!("parsing {text}")),
                 Message::Close(reason) => return Err(anyhow!("the server closed the socket: {reason:?}")),
                 _ => continue,
@@ -93,14 +89,19 @@ impl SignalingClient {
     pub async fn close_code(&mut self, timeout: Duration) -> anyhow::Result<u16> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let frame = tokio::time::timeout_at(deadline, self.socket.next())
-                .await
-                .map_err(|_| anyhow!("not closed within {timeout:?}"))?
-                .ok_or_else(|| anyhow!("the socket ended without a close frame"))??;
-            if let Message::Close(frame) = frame {
+            if let Message::Close(frame) = self.next_frame(deadline, timeout).await? {
                 return frame.map(|f| u16::from(f.code)).ok_or_else(|| anyhow!("a close frame without a code"));
             }
         }
+    }
+
+    /// The next frame of any kind before `deadline` (`timeout` from when the wait began).
+    async fn next_frame(&mut self, deadline: tokio::time::Instant, timeout: Duration) -> anyhow::Result<Message> {
+        tokio::time::timeout_at(deadline, self.socket.next())
+            .await
+            .map_err(|_| anyhow!("nothing within {timeout:?}"))?
+            .ok_or_else(|| anyhow!("the socket ended without a close frame"))?
+            .context("reading /ws")
     }
 
     pub fn into_socket(self) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
