@@ -123,7 +123,7 @@ fn warn_if_open(config: &Config, addr: SocketAddr) {
         tracing::warn!(
             listen = %addr,
             "no [auth] section: anyone who reaches {addr} can watch every camera (the rest of the API answers only loopback); \
-             see the README's access control section"
+             see docs/ACCESS.md"
         );
     }
 }
