@@ -2,7 +2,7 @@
 //! asks for as JSON to a configured URL, and a 2xx answer allows it. Answers are remembered
 //! briefly; a backend that is down, slow or answers nonsense denies (fails closed).
 
-use super::jwks::describe_request_error;
+use super::fetch_error::FetchError;
 use super::keys;
 use super::permission::Action;
 use parking_lot::Mutex;
@@ -40,13 +40,13 @@ impl std::fmt::Debug for CallbackAnswer {
     }
 }
 
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum CallbackAnswer {
     Allowed,
     /// The backend answered with this non-2xx status.
     Denied(u16),
-    /// The backend could not be asked (down, slow, unreadable): denied, with the reason.
-    Unavailable(String),
+    /// The backend could not be asked (down, slow, failing): denied, with the reason.
+    Unavailable(FetchError),
 }
 
 pub struct Callback {
@@ -103,16 +103,13 @@ impl Callback {
         let sent = self.client.post(self.url.clone()).json(question).timeout(self.timeout).send().await;
         match sent {
             Ok(response) if response.status().is_success() => CallbackAnswer::Allowed,
-            Ok(response) if response.status().is_server_error() => {
-                CallbackAnswer::Unavailable(format!("it answered {}", response.status()))
-            }
+            Ok(response) if response.status().is_server_error() => CallbackAnswer::Unavailable(FetchError::Status(response.status())),
             Ok(response) => CallbackAnswer::Denied(response.status().as_u16()),
-            Err(error) if error.is_timeout() => CallbackAnswer::Unavailable(format!("no answer within {} ms", self.timeout.as_millis())),
-            Err(error) => CallbackAnswer::Unavailable(describe_request_error(&error)),
+            Err(error) => CallbackAnswer::Unavailable(FetchError::of_request(error, self.timeout)),
         }
     }
 
-    fn log_failure(&self, reason: &str) {
+    fn log_failure(&self, reason: &FetchError) {
         let mut last = self.last_failure_logged.lock();
         if last.is_none_or(|at| at.elapsed() > Duration::from_secs(10)) {
             *last = Some(Instant::now());

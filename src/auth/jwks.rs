@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use url::Url;
 
+use super::fetch_error::FetchError;
+
 /// The least time between two fetches of the key set.
 pub const MIN_REFETCH: Duration = Duration::from_secs(10);
 /// Keys older than this are fetched again on the next use, rotation or not.
@@ -37,11 +39,13 @@ impl VerificationKey {
     }
 }
 
-/// Why no key could be found for a token, in words for the log.
+/// Why no key could be found for a token.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum KeyLookupError {
     #[error("the identity provider's keys could not be fetched from {url}: {reason}")]
-    Unavailable { url: String, reason: String },
+    Unavailable { url: String, reason: FetchError },
+    #[error("the identity provider's keys have not been fetched from {0} yet")]
+    NotFetched(String),
     #[error("no key with id {0:?} in the identity provider's key set")]
     UnknownKeyId(String),
     #[error("the token names no key id and the key set has {0} keys")]
@@ -65,7 +69,7 @@ pub struct Jwks {
 struct State {
     fetched: Option<Fetched>,
     last_attempt: Option<Instant>,
-    last_error: Option<String>,
+    last_error: Option<FetchError>,
 }
 
 impl Jwks {
@@ -98,14 +102,14 @@ impl Jwks {
         }
         match &state.fetched {
             Some(fetched) => find(fetched, kid),
-            None => Err(KeyLookupError::Unavailable {
-                url: self.url.to_string(),
-                reason: state.last_error.clone().unwrap_or_else(|| "not fetched yet".into()),
+            None => Err(match state.last_error.clone() {
+                Some(reason) => KeyLookupError::Unavailable { url: self.url.to_string(), reason },
+                None => KeyLookupError::NotFetched(self.url.to_string()),
             }),
         }
     }
 
-    async fn refresh(&self, state: &mut State) -> Result<(), String> {
+    async fn refresh(&self, state: &mut State) -> Result<(), FetchError> {
         state.last_attempt = Some(Instant::now());
         let result = self.fetch().await;
         match result {
@@ -122,17 +126,18 @@ impl Jwks {
         }
     }
 
-    async fn fetch(&self) -> Result<Fetched, String> {
-        let response = self.client.get(self.url.clone()).timeout(FETCH_TIMEOUT).send().await.map_err(|e| describe_request_error(&e))?;
+    async fn fetch(&self) -> Result<Fetched, FetchError> {
+        let failed = |error| FetchError::of_request(error, FETCH_TIMEOUT);
+        let response = self.client.get(self.url.clone()).timeout(FETCH_TIMEOUT).send().await.map_err(failed)?;
         if !response.status().is_success() {
-            return Err(format!("it answered {}", response.status()));
+            return Err(FetchError::Status(response.status()));
         }
         if response.content_length().is_some_and(|length| length > MAX_JWKS_BYTES as u64) {
-            return Err(format!("the key set is larger than {MAX_JWKS_BYTES} bytes"));
+            return Err(FetchError::TooLarge(MAX_JWKS_BYTES));
         }
-        let body = response.bytes().await.map_err(|e| describe_request_error(&e))?;
+        let body = response.bytes().await.map_err(failed)?;
         if body.len() > MAX_JWKS_BYTES {
-            return Err(format!("the key set is larger than {MAX_JWKS_BYTES} bytes"));
+            return Err(FetchError::TooLarge(MAX_JWKS_BYTES));
         }
         parse(&body)
     }
@@ -140,8 +145,8 @@ impl Jwks {
 
 /// Reads a JWKS document. Keys that cannot be used (an unknown type, bad parameters) are
 /// skipped with a warning rather than failing the whole set.
-fn parse(body: &[u8]) -> Result<Fetched, String> {
-    let set: JwkSet = serde_json::from_slice(body).map_err(|e| format!("the answer is not a JWKS document: {e}"))?;
+fn parse(body: &[u8]) -> Result<Fetched, FetchError> {
+    let set: JwkSet = serde_json::from_slice(body).map_err(|e| FetchError::NotJwks(std::sync::Arc::new(e)))?;
     let mut keys = HashMap::new();
     let mut anonymous = Vec::new();
     for jwk in &set.keys {
@@ -172,23 +177,6 @@ fn find(fetched: &Fetched, kid: Option<&str>) -> Result<VerificationKey, KeyLook
             ([], 1) => Ok(fetched.keys.values().next().cloned().expect("one key")),
             _ => Err(KeyLookupError::NoKeyId(fetched.anonymous.len() + fetched.keys.len())),
         },
-    }
-}
-
-/// A request error in words, without the URL's query (which may hold a secret).
-pub fn describe_request_error(error: &reqwest::Error) -> String {
-    let kind = if error.is_timeout() {
-        "no answer in time"
-    } else if error.is_connect() {
-        "cannot connect"
-    } else if error.is_body() || error.is_decode() {
-        "the answer was cut short or unreadable"
-    } else {
-        "the request failed"
-    };
-    match std::error::Error::source(error) {
-        Some(source) => format!("{kind}: {source}"),
-        None => kind.to_owned(),
     }
 }
 

@@ -102,7 +102,7 @@ fn permissions_of(claims: &Value, claim: &str) -> Result<Permissions, TokenRefus
     if specs.len() > 1024 {
         return Err(bad(format!("{} permissions are more than the 1024 allowed", specs.len())));
     }
-    let permissions = specs.into_iter().map(Permission::try_from).collect::<Result<Vec<_>, _>>().map_err(bad)?;
+    let permissions = specs.into_iter().map(Permission::try_from).collect::<Result<Vec<_>, _>>().map_err(|e| bad(e.to_string()))?;
     Ok(Permissions::new(permissions))
 }
 

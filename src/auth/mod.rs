@@ -8,6 +8,7 @@
 
 mod callback;
 mod credential;
+mod fetch_error;
 mod jwks;
 mod jwt;
 mod keys;
@@ -20,10 +21,11 @@ pub use callback::{Callback, CallbackAnswer, CallbackQuestion};
 pub use credential::{Credential, CredentialError, MAX_CREDENTIAL_BYTES};
 pub use keys::random_key;
 pub use jwt::{TokenRefused, DEFAULT_CLAIM as DEFAULT_JWT_CLAIM};
-pub use permission::{Action, PathPattern, Permission, PermissionSpec, Permissions};
-pub use settings::{AuthSettings, CallbackSettings, JwtKey, JwtSettings};
+pub use permission::{Action, PathPattern, Permission, PermissionError, PermissionSpec, Permissions};
+pub use fetch_error::FetchError;
+pub use settings::{AuthSettings, CallbackSettings, JwtKey, JwtSettings, KeyError};
 pub use url_signature::{SignatureRefused, UrlSigner, MAX_LIFETIME as MAX_SIGNED_URL_LIFETIME};
-pub use users::{check_hash, hash_password, User};
+pub use users::{check_hash, hash_password, HashError, User, UserRefused};
 
 use jwks::Jwks;
 use jwt::{JwtVerifier, KeySource};
@@ -64,8 +66,9 @@ pub struct Caller {
 /// Why a caller could not be identified. `Display` is for the caller; `detail` for the log.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Unauthenticated {
+    /// Which of the name, the password or the network was wrong is for the log alone.
     #[error("wrong user name or password")]
-    BadPassword { detail: String },
+    BadPassword(UserRefused),
     #[error("{0}")]
     BadToken(TokenRefused),
     #[error("{0}")]
@@ -75,7 +78,7 @@ pub enum Unauthenticated {
 impl Unauthenticated {
     pub fn detail(&self) -> String {
         match self {
-            Unauthenticated::BadPassword { detail } => detail.clone(),
+            Unauthenticated::BadPassword(refused) => refused.to_string(),
             other => other.to_string(),
         }
     }
@@ -131,7 +134,7 @@ impl Identity {
             token: caller.credential.token(),
             session: self.session.as_deref(),
         };
-        callback.ask(&question).await == CallbackAnswer::Allowed
+        matches!(callback.ask(&question).await, CallbackAnswer::Allowed)
     }
 }
 
@@ -157,7 +160,7 @@ enum Mode {
 impl AccessControl {
     /// Without settings, the safe defaults; with them, the configured methods. Fails only
     /// when a configured key cannot be used.
-    pub fn new(settings: Option<&AuthSettings>) -> Result<Self, String> {
+    pub fn new(settings: Option<&AuthSettings>) -> Result<Self, SetupError> {
         let Some(settings) = settings else {
             return Ok(Self { mode: Mode::Open, url_signer: UrlSigner::new(None) });
         };
@@ -168,7 +171,7 @@ impl AccessControl {
                 let keys = match (jwt.key.fixed_key()?, &jwt.key) {
                     (Some(key), _) => KeySource::Fixed(key),
                     (None, JwtKey::Jwks(url)) => KeySource::Jwks(Jwks::new(url.clone(), client.clone())),
-                    (None, _) => return Err("a JWT key that is neither fixed nor a JWKS".into()),
+                    (None, _) => unreachable!("every key but a JWKS is fixed"),
                 };
                 Some(JwtVerifier { keys, issuer: jwt.issuer.clone(), audience: jwt.audience.clone(), claim: jwt.claim.clone() })
             }
@@ -228,7 +231,7 @@ impl AccessControl {
                     // A user of the file has the file's permissions alone: its password is
                     // never sent to the backend.
                     Ok(permissions) => Ok(Identity::new(format!("user {user}"), false, permissions, None)),
-                    Err(refused) => Err(Unauthenticated::BadPassword { detail: refused.to_string() }),
+                    Err(refused) => Err(Unauthenticated::BadPassword(refused)),
                 }
             }
             Credential::Bearer(token) => match jwt {
@@ -257,12 +260,18 @@ impl AccessControl {
     }
 }
 
-fn http_client() -> Result<reqwest::Client, String> {
+/// Why access control could not be set up from its settings.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("cannot make the HTTP client for JWKS and the callback: {0}")]
+    HttpClient(reqwest::Error),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
+fn http_client() -> Result<reqwest::Client, SetupError> {
     install_crypto_provider();
-    reqwest::Client::builder()
-        .user_agent(concat!("lookout/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| format!("cannot make the HTTP client for JWKS and the callback: {e}"))
+    reqwest::Client::builder().user_agent(concat!("lookout/", env!("CARGO_PKG_VERSION"))).build().map_err(SetupError::HttpClient)
 }
 
 /// rustls's process-wide provider (ring), for the HTTP client and the TLS listener. Called

@@ -44,15 +44,15 @@ impl PathPattern {
     }
 
     /// Patterns longer than a path name can be are refused, so that matching stays cheap.
-    pub fn new(pattern: &str) -> Result<Self, String> {
+    pub fn new(pattern: &str) -> Result<Self, PermissionError> {
         if pattern.is_empty() {
             return Ok(Self::all());
         }
-        if pattern.len() > 256 {
-            return Err(format!("a path pattern of {} characters is longer than the 256 allowed", pattern.len()));
+        if pattern.len() > MAX_PATTERN_LENGTH {
+            return Err(PermissionError::PatternTooLong(pattern.len()));
         }
         if pattern.chars().any(char::is_control) {
-            return Err("a path pattern cannot hold control characters".into());
+            return Err(PermissionError::ControlCharacter);
         }
         Ok(Self(pattern.to_owned()))
     }
@@ -111,14 +111,27 @@ pub struct PermissionSpec {
     pub path: Option<String>,
 }
 
-impl TryFrom<PermissionSpec> for Permission {
-    type Error = String;
+const MAX_PATTERN_LENGTH: usize = 256;
 
-    fn try_from(spec: PermissionSpec) -> Result<Self, String> {
+/// Why a permission as written cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PermissionError {
+    #[error("a path pattern of {0} characters is longer than the {MAX_PATTERN_LENGTH} allowed")]
+    PatternTooLong(usize),
+    #[error("a path pattern cannot hold control characters")]
+    ControlCharacter,
+    #[error("{0} is granted for the whole server: leave out path")]
+    PathOfWholeServerAction(Action),
+}
+
+impl TryFrom<PermissionSpec> for Permission {
+    type Error = PermissionError;
+
+    fn try_from(spec: PermissionSpec) -> Result<Self, PermissionError> {
         let path = PathPattern::new(spec.path.as_deref().unwrap_or(""))?;
         // The API and metrics are granted whole: a path would grant nothing.
         if spec.action != Action::Read && path.as_str() != PathPattern::ALL {
-            return Err(format!("{} is granted for the whole server: leave out path", spec.action));
+            return Err(PermissionError::PathOfWholeServerAction(spec.action));
         }
         Ok(Permission { action: spec.action, path })
     }

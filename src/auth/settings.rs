@@ -59,23 +59,32 @@ impl std::fmt::Debug for JwtKey {
 
 impl JwtKey {
     /// The verification key of a secret or a PEM file; `None` for a JWKS, whose keys are
-    /// fetched. Fails with words for the user when the PEM holds no public key.
-    pub fn fixed_key(&self) -> Result<Option<VerificationKey>, String> {
+    /// fetched. Fails when the PEM holds no public key.
+    pub fn fixed_key(&self) -> Result<Option<VerificationKey>, KeyError> {
         match self {
             JwtKey::Secret(secret) => {
-                let key = DecodingKey::from_secret(secret.as_bytes()).map_err(|e| format!("the secret cannot be used: {e}"))?;
+                let key = DecodingKey::from_secret(secret.as_bytes()).map_err(KeyError::Secret)?;
                 Ok(Some(VerificationKey::new(key, None)))
             }
             JwtKey::PublicKey { pem, .. } => {
                 let key = DecodingKey::from_rsa_pem(pem)
                     .or_else(|_| DecodingKey::from_ec_pem(pem))
                     .or_else(|_| DecodingKey::from_ed_pem(pem))
-                    .map_err(|_| "the file holds no RSA, EC or Ed25519 public key in PEM form".to_owned())?;
+                    .map_err(|_| KeyError::NoPublicKey)?;
                 Ok(Some(VerificationKey::new(key, None)))
             }
             JwtKey::Jwks(_) => Ok(None),
         }
     }
+}
+
+/// Why a configured JWT key cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("the secret cannot be used: {0}")]
+    Secret(jsonwebtoken::errors::Error),
+    #[error("the file holds no RSA, EC or Ed25519 public key in PEM form")]
+    NoPublicKey,
 }
 
 #[derive(Debug, Clone, PartialEq)]

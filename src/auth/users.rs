@@ -35,12 +35,21 @@ pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Er
 }
 
 /// Checks that a configured hash is one this build can verify, for a clear error at start.
-pub fn check_hash(hash: &str) -> Result<(), String> {
-    let parsed = PasswordHash::new(hash).map_err(|e| format!("not an argon2 hash in PHC form ({e}); make one with `lookout hash-password`"))?;
+pub fn check_hash(hash: &str) -> Result<(), HashError> {
+    let parsed = PasswordHash::new(hash).map_err(HashError::NotPhc)?;
     if !parsed.algorithm.as_str().starts_with("argon2") {
-        return Err(format!("the hash is {}, not argon2; make one with `lookout hash-password`", parsed.algorithm));
+        return Err(HashError::NotArgon2(parsed.algorithm.to_string()));
     }
     Ok(())
+}
+
+/// Why a configured password hash cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HashError {
+    #[error("not an argon2 hash in PHC form ({0}); make one with `lookout hash-password`")]
+    NotPhc(argon2::password_hash::Error),
+    #[error("the hash is {0}, not argon2; make one with `lookout hash-password`")]
+    NotArgon2(String),
 }
 
 /// Why a user was refused, for the log (the caller only learns that it was).

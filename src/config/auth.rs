@@ -64,7 +64,7 @@ pub(super) fn auth_settings(file: FileAuth, base: &Path) -> Result<AuthSettings,
         if users.iter().any(|u| u.name == user.name) {
             return Err(invalid(format!("{field}.name"), format!("user {:?} is listed twice", user.name)));
         }
-        check_hash(&user.password).map_err(|problem| invalid(format!("{field}.password"), problem))?;
+        check_hash(&user.password).map_err(|problem| invalid(format!("{field}.password"), problem.to_string()))?;
         let networks = user
             .networks
             .iter()
@@ -94,7 +94,7 @@ fn permissions(field: &str, specs: Vec<PermissionSpec>) -> Result<Permissions, C
     specs
         .into_iter()
         .enumerate()
-        .map(|(i, spec)| Permission::try_from(spec).map_err(|problem| invalid(format!("{field}[{i}].path"), problem)))
+        .map(|(i, spec)| Permission::try_from(spec).map_err(|problem| invalid(format!("{field}[{i}].path"), problem.to_string())))
         .collect::<Result<Vec<_>, _>>()
         .map(Permissions::new)
 }
@@ -128,7 +128,7 @@ fn jwt_settings(jwt: FileJwt, base: &Path) -> Result<JwtSettings, ConfigError> {
         }
         _ => return Err(invalid("auth.jwt", "set exactly one of jwks, secret or public_key")),
     };
-    key.fixed_key().map_err(|problem| invalid("auth.jwt", problem))?;
+    key.fixed_key().map_err(|problem| invalid("auth.jwt", problem.to_string()))?;
     let claim = jwt.claim.unwrap_or_else(|| DEFAULT_JWT_CLAIM.to_owned());
     if claim.is_empty() {
         return Err(invalid("auth.jwt.claim", "the claim name cannot be empty"));

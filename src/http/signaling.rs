@@ -6,10 +6,11 @@
 use super::access::{self, Refusal};
 use super::{cors, AppState};
 use crate::auth::{Action, Caller, Credential, Identity, Protocol};
-use crate::egress::webrtc::session::{new_session_id, OfferFrom, SessionError};
+use crate::egress::webrtc::session::{is_terminal, new_session_id, OfferFrom, SessionError};
 use crate::egress::webrtc::{SessionEvent, ViewerSession};
 use crate::limits::{PendingSocket, SessionRefused};
 use crate::stream::PathState;
+use webrtc::peer_connection::RTCPeerConnectionState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
@@ -63,7 +64,7 @@ pub async fn upgrade(
     let pending = match app.limits.admit_socket(ip) {
         Ok(pending) => pending,
         Err(refused) => {
-            let mut response = access::plain(axum::http::StatusCode::TOO_MANY_REQUESTS, refused);
+            let mut response = access::plain(axum::http::StatusCode::TOO_MANY_REQUESTS, refused.to_string());
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, app.limits.settings.ws_first_message.as_secs().max(1).into());
             return response;
         }
@@ -439,9 +440,11 @@ async fn pump_events(session: Arc<ViewerSession>, mut source: watch::Receiver<Pa
             }
         }
     }
-    // A closing session drops its channels in any order (the layer's may go before the state
-    // changes): the client still learns the state the session ended in.
-    let last = state.borrow().to_string();
+    // A closing session drops its channels in any order: its events or its layer's may go
+    // before its state changes. Any of them gone means the session is over, so the client
+    // learns the state it ended in, or "closed" when it had not reached one yet.
+    let current = *state.borrow();
+    let last = if is_terminal(current) { current } else { RTCPeerConnectionState::Closed }.to_string();
     if state_sent.as_ref() != Some(&last) {
         let _ = outbox.send(ServerMessage::State { session: session.id.clone(), state: last }).await;
     }

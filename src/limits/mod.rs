@@ -92,6 +92,15 @@ pub enum SessionRefused {
     PathFull { path: String, max: usize },
 }
 
+/// Why a new WebSocket is refused before it is upgraded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SocketRefused {
+    #[error("{0} WebSockets from this address have not authenticated yet; retry when they have")]
+    FromThisAddress(usize),
+    #[error("{0} WebSockets have not authenticated yet; retry shortly")]
+    InAll(usize),
+}
+
 impl SessionRefused {
     /// When the client may try again.
     pub fn retry_after(&self) -> Duration {
@@ -124,12 +133,12 @@ impl Limits {
     }
 
     /// A place for a new WebSocket from `ip` until it authenticates; none when too many are
-    /// waiting (the message says which bound).
-    pub fn admit_socket(&self, ip: IpAddr) -> Result<PendingSocket, String> {
+    /// waiting.
+    pub fn admit_socket(&self, ip: IpAddr) -> Result<PendingSocket, SocketRefused> {
         let (per_ip, total) = (self.settings.ws_unauthenticated_per_ip, self.settings.ws_unauthenticated);
         self.unauthenticated_sockets.take(&ip, total, per_ip).map_err(|full| match full {
-            Full::Key => format!("{per_ip} WebSockets from this address have not authenticated yet; retry when they have"),
-            Full::Total => format!("{total} WebSockets have not authenticated yet; retry shortly"),
+            Full::Key => SocketRefused::FromThisAddress(per_ip),
+            Full::Total => SocketRefused::InAll(total),
         })
     }
 
@@ -195,7 +204,7 @@ mod tests {
         let ip: IpAddr = "192.0.2.9".parse().expect("ip");
         let first = limits.admit_socket(ip).expect("first");
         let _second = limits.admit_socket(ip).expect("second");
-        assert!(limits.admit_socket(ip).is_err_and(|e| e.contains("2 WebSockets from this address")));
+        assert_eq!(limits.admit_socket(ip).err(), Some(SocketRefused::FromThisAddress(2)));
         assert!(limits.admit_socket("192.0.2.10".parse().expect("ip")).is_ok(), "another address");
         drop(first);
         assert!(limits.admit_socket(ip).is_ok(), "a place given back when a socket authenticates");

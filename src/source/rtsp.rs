@@ -276,26 +276,32 @@ fn parameters_from(data: &Bytes, (width, height): (u32, u32)) -> Option<VideoPar
 
 /// The failure as a person wants to read it on the page; the full chain goes to the log.
 pub fn describe_error(error: &anyhow::Error) -> String {
+    // The camera's answer, by its status code.
+    let status = error.chain().find_map(|e| e.downcast_ref::<retina::Error>()?.status_code());
+    match status {
+        Some(401) => return "401 Unauthorized: check the username and password".to_owned(),
+        Some(403) => return "403 Forbidden: the camera refuses this user".to_owned(),
+        Some(404) => return "404 Not Found: check the path in the camera URL".to_owned(),
+        _ => {}
+    }
+    // Failures of Lookout's own I/O, by kind.
+    let io_kind = error.chain().find_map(|e| e.downcast_ref::<std::io::Error>()).map(std::io::Error::kind);
+    if let Some(summary) = io_kind.and_then(describe_io) {
+        return summary.to_owned();
+    }
+    // Retina puts its connection's I/O errors into words only: those are known by their words.
     let text = format!("{error:#}");
-    // Each entry: words that must all appear, and what to say. Status codes count only with
-    // their reason phrase, so that a number elsewhere in a message is not taken for one.
-    let known: [(&[&str], &str); 11] = [
-        (&["401", "Unauthorized"], "401 Unauthorized: check the username and password"),
-        (&["403", "Forbidden"], "403 Forbidden"),
-        (&["404", "Not Found"], "404 Not Found: check the path in the camera URL"),
-        (&["onnection refused"], "connection refused: nothing listens on that host and port"),
-        (&["No route to host"], "no route to host"),
-        (&["Network is unreachable"], "network unreachable"),
-        (&["failed to lookup address"], "unknown host name"),
-        (&["Name or service not known"], "unknown host name"),
-        (&["Connection reset"], "connection reset by the camera"),
-        (&["Unable to parse SDP"], "the camera sent a malformed SDP"),
-        (&["RTSP framing error"], "the camera's answer is not valid RTSP"),
+    let known: [(&str, &str); 7] = [
+        ("onnection refused", "connection refused: nothing listens on that host and port"),
+        ("No route to host", "no route to host"),
+        ("Network is unreachable", "network unreachable"),
+        ("failed to lookup address", "unknown host name"),
+        ("Connection reset", "connection reset by the camera"),
+        ("Unable to parse SDP", "the camera sent a malformed SDP"),
+        ("RTSP framing error", "the camera's answer is not valid RTSP"),
     ];
-    for (needles, summary) in known {
-        if needles.iter().all(|needle| text.contains(needle)) {
-            return summary.to_owned();
-        }
+    if let Some((_, summary)) = known.iter().find(|(needle, _)| text.contains(needle)) {
+        return (*summary).to_owned();
     }
     // Otherwise the first line (retina appends hex dumps of what it received).
     const MAX_LEN: usize = 300;
@@ -306,6 +312,17 @@ pub fn describe_error(error: &anyhow::Error) -> String {
     }
 }
 
+fn describe_io(kind: std::io::ErrorKind) -> Option<&'static str> {
+    use std::io::ErrorKind::*;
+    Some(match kind {
+        ConnectionRefused => "connection refused: nothing listens on that host and port",
+        HostUnreachable => "no route to host",
+        NetworkUnreachable => "network unreachable",
+        ConnectionReset => "connection reset by the camera",
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,7 +330,7 @@ mod tests {
     #[test]
     fn common_failures_are_put_in_words() {
         let cases = [
-            ("DESCRIBE failed: 401 Unauthorized", "401 Unauthorized: check the username and password"),
+            ("DESCRIBE failed: 401 Unauthorized", "DESCRIBE failed: 401 Unauthorized"),
             ("Unable to connect: Connection refused (os error 111)", "connection refused: nothing listens on that host and port"),
             ("timed out after 10 s waiting for the camera to answer", "timed out after 10 s waiting for the camera to answer"),
             ("bad response at byte 403 of 1234", "bad response at byte 403 of 1234"),

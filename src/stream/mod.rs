@@ -23,7 +23,8 @@ use recent_feed::RecentFeed;
 use send_delay::SendDelay;
 use stats::StreamStats;
 use timeline::Timeline;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
 
@@ -150,19 +151,19 @@ impl Stream {
     /// A source calls this when it starts a new session with the camera: the next frames
     /// may not continue the previous ones, so readers resume at the session's first keyframe.
     pub fn begin_source_session(&self) {
-        let mut hub = self.lock();
+        let mut hub = self.hub.lock();
         hub.timeline.begin_session();
         hub.catch_up.begin_session();
         hub.stats.begin_source_session();
         hub.gop.clear();
         drop(hub);
-        lock(&self.audio).begin_session();
-        lock(&self.aac).begin_session();
+        self.audio.lock().begin_session();
+        self.aac.lock().begin_session();
     }
 
     /// Hands a frame to every reader without waiting for any of them.
     pub fn publish(&self, mut frame: Frame) {
-        let mut hub = self.lock();
+        let mut hub = self.hub.lock();
         if !frame.keyframe && hub.gop.is_empty() {
             // Nothing decodable precedes this frame in this session.
             hub.stats.record_unusable();
@@ -196,12 +197,12 @@ impl Stream {
 
     /// The source dropped a frame that packets lost before it would have damaged.
     pub fn record_frame_dropped_after_loss(&self) {
-        self.lock().stats.record_dropped_after_loss();
+        self.hub.lock().stats.record_dropped_after_loss();
     }
 
     /// How often the camera's stream was resynchronised so far, and the bytes dropped.
     pub fn set_ingest_damage(&self, resyncs: u64, bytes_lost: u64) {
-        self.lock().stats.set_damage(resyncs, bytes_lost);
+        self.hub.lock().stats.set_damage(resyncs, bytes_lost);
     }
 
     /// A viewer lost its picture: the source should ask the camera for a keyframe.
@@ -216,60 +217,60 @@ impl Stream {
 
     /// A source says whether its session has audio, and in which codec.
     pub fn set_audio_codec(&self, codec: Option<AudioCodec>) {
-        *lock(&self.audio_codec) = codec;
+        *self.audio_codec.lock() = codec;
     }
 
     pub fn audio_codec(&self) -> Option<AudioCodec> {
-        *lock(&self.audio_codec)
+        *self.audio_codec.lock()
     }
 
     /// Hands an audio frame to every audio reader without waiting for any of them.
     pub fn publish_audio(&self, frame: AudioFrame) {
-        lock(&self.audio).publish(frame, Instant::now());
+        self.audio.lock().publish(frame, Instant::now());
     }
 
     /// The live audio frames.
     pub fn subscribe_audio(&self) -> broadcast::Receiver<Arc<AudioFrame>> {
-        lock(&self.audio).subscribe_live()
+        self.audio.lock().subscribe_live()
     }
 
     /// The last few seconds of audio frames, then a receiver of the live ones.
     pub fn subscribe_recent_audio(&self) -> (Vec<Arc<AudioFrame>>, broadcast::Receiver<Arc<AudioFrame>>) {
-        lock(&self.audio).subscribe()
+        self.audio.lock().subscribe()
     }
 
     /// A source says whether its session has AAC that HLS can carry as it came, and its config.
     pub fn set_aac_config(&self, config: Option<Arc<AacConfig>>) {
-        *lock(&self.aac_config) = config;
+        *self.aac_config.lock() = config;
     }
 
     pub fn aac_config(&self) -> Option<Arc<AacConfig>> {
-        lock(&self.aac_config).clone()
+        self.aac_config.lock().clone()
     }
 
     /// Hands an AAC access unit to every AAC reader without waiting for any of them.
     pub fn publish_aac(&self, frame: AacFrame) {
-        lock(&self.aac).publish(frame, Instant::now());
+        self.aac.lock().publish(frame, Instant::now());
     }
 
     /// The last few seconds of AAC access units, then a receiver of the live ones.
     pub fn subscribe_aac(&self) -> (Vec<Arc<AacFrame>>, broadcast::Receiver<Arc<AacFrame>>) {
-        lock(&self.aac).subscribe()
+        self.aac.lock().subscribe()
     }
 
     /// A new reader: it first gets the cached GOP (starting at a keyframe), then live frames.
     pub fn subscribe(&self) -> Reader {
-        let hub = self.lock();
+        let hub = self.hub.lock();
         Reader::new(hub.gop.frames(), hub.live.subscribe())
     }
 
     /// The keyframe that starts the cached GOP, to resynchronise a viewer that lost its picture.
     pub fn cached_keyframe(&self) -> Option<Arc<Frame>> {
-        self.lock().gop.keyframe()
+        self.hub.lock().gop.keyframe()
     }
 
     pub fn stats(&self) -> StreamStatsSnapshot {
-        let mut stats = self.lock().stats.snapshot();
+        let mut stats = self.hub.lock().stats.snapshot();
         let now = Instant::now();
         stats.send_delay = self.send_delay.last_window(now);
         stats.send_delay_beyond_pacing = self.send_delay_beyond_pacing.last_window(now);
@@ -285,23 +286,13 @@ impl Stream {
 
     /// The video bitrate over the last second; 0 before the first second.
     pub fn bitrate_bps(&self) -> f64 {
-        self.lock().stats.bitrate_bps()
+        self.hub.lock().stats.bitrate_bps()
     }
 
     /// The bitrate of the keyframes alone (see `StreamStatsSnapshot::keyframe_bitrate_bps`).
     pub fn keyframe_bitrate_bps(&self) -> Option<f64> {
-        self.lock().stats.keyframe_bitrate_bps()
+        self.hub.lock().stats.keyframe_bitrate_bps()
     }
-
-    fn lock(&self) -> MutexGuard<'_, Hub> {
-        lock(&self.hub)
-    }
-}
-
-/// A panic while holding one of the hub's locks leaves only a frame or a counter half-placed;
-/// keep serving.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

@@ -16,7 +16,8 @@ pub use muxer::{Muxer, Output};
 
 use crate::stream::Stream;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use parking_lot::Mutex;
 use std::time::Duration;
 
 /// A muxer with no request for this long stops; the next request starts a fresh one.
@@ -43,7 +44,7 @@ impl Default for Hls {
 impl Hls {
     /// The muxer of `stream`, started now if none runs.
     pub fn muxer(&self, stream: &Arc<Stream>) -> Arc<Muxer> {
-        let mut muxers = self.muxers.lock().unwrap_or_else(|p| p.into_inner());
+        let mut muxers = self.muxers.lock();
         if let Some(muxer) = muxers.get(stream.name()) {
             muxer.touch();
             return muxer.clone();
@@ -55,7 +56,7 @@ impl Hls {
         tokio::spawn(muxer.clone().run(stream.clone(), move |muxer| {
             let idle = muxer.idle_for() > IDLE_TIMEOUT;
             if idle {
-                registry.lock().unwrap_or_else(|p| p.into_inner()).remove(&name);
+                registry.lock().remove(&name);
                 tracing::info!(path = %name, "HLS muxer stopped: no request for {} s", IDLE_TIMEOUT.as_secs());
             }
             idle

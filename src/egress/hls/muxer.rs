@@ -11,7 +11,8 @@ use crate::media::{Frame, VIDEO_CLOCK_RATE};
 use crate::stream::Stream;
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+use parking_lot::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 
@@ -147,16 +148,16 @@ impl Muxer {
     }
 
     pub fn output(&self) -> MutexGuard<'_, Output> {
-        self.output.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.output.lock()
     }
 
     /// Notes a player's request; the muxer stops after a while without any.
     pub fn touch(&self) {
-        *self.last_request.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        *self.last_request.lock() = Instant::now();
     }
 
     pub fn idle_for(&self) -> Duration {
-        self.last_request.lock().unwrap_or_else(|p| p.into_inner()).elapsed()
+        self.last_request.lock().elapsed()
     }
 
     /// Waits until `ready` holds for the output, at most `timeout`; true if it does.

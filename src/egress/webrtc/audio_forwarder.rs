@@ -8,7 +8,8 @@ use super::session::is_terminal;
 use super::track_start;
 use crate::stream::Stream;
 use rtc::rtp::{header::Header, packet::Packet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use parking_lot::Mutex;
 use std::time::SystemTime;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
@@ -21,7 +22,7 @@ pub struct AudioClock(Mutex<Option<(u32, SystemTime)>>);
 
 impl ClockReference for AudioClock {
     fn clock_reference(&self) -> Option<(u32, SystemTime)> {
-        *self.0.lock().ok()?
+        *self.0.lock()
     }
 }
 
@@ -60,9 +61,7 @@ impl AudioForwarder {
             sequence_number = sequence_number.wrapping_add(1);
             let timestamp = (frame.timestamp as u32).wrapping_add(timestamp_offset);
             let header = Header { version: 2, payload_type, sequence_number, timestamp, ssrc: self.ssrc, ..Default::default() };
-            if let Ok(mut clock) = self.clock.0.lock() {
-                *clock = Some((timestamp, frame.captured_at));
-            }
+            *self.clock.0.lock() = Some((timestamp, frame.captured_at));
             if self.sink.write_rtp(Packet { header, payload: frame.data.clone() }).await.is_err() {
                 return;
             }

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
-use super::media_sink::MediaSink;
+use super::media_sink::{MediaSink, SinkClosed};
 use webrtc::peer_connection::RTCPeerConnectionState;
 
 /// A new viewer gets the cached GOP at once (its keyframe is the only picture it can start
@@ -272,8 +272,8 @@ impl Forwarder {
         }
     }
 
-    /// Sends a frame through the pacer.
-    async fn send(&self, header: &mut RtpHeaderState, pacer: &mut ViewerPacer, frame: &Arc<Frame>, delivery: Delivery<'_>) -> Result<(), ()> {
+    /// Sends a frame through the pacer; fails once the viewer's connection is closed.
+    async fn send(&self, header: &mut RtpHeaderState, pacer: &mut ViewerPacer, frame: &Arc<Frame>, delivery: Delivery<'_>) -> Result<(), SinkClosed> {
         let (timestamp, deadline) = match delivery {
             Delivery::Live(_) => (frame.timestamp, frame.arrived_at + MAX_PACING_DELAY),
             Delivery::Catchup { timestamp, deadline } => (timestamp, deadline),
@@ -287,9 +287,7 @@ impl Forwarder {
             if release > Instant::now() {
                 tokio::time::sleep_until(release.into()).await;
             }
-            if self.sink.write_rtp(packet).await.is_err() {
-                return Err(());
-            }
+            self.sink.write_rtp(packet).await?;
             if let Delivery::Live(layer) = delivery {
                 let now = Instant::now();
                 layer.record_send_delay(now.saturating_duration_since(frame.arrived_at), release.saturating_duration_since(frame_handed_in), now);

@@ -10,7 +10,8 @@
 use crate::config::PortRange;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use parking_lot::Mutex;
 
 pub struct PortPool {
     range: PortRange,
@@ -31,7 +32,7 @@ pub struct PortLease {
 
 impl Drop for PortLease {
     fn drop(&mut self) {
-        self.pool.lock().leased.remove(&self.port);
+        self.pool.state.lock().leased.remove(&self.port);
     }
 }
 
@@ -48,7 +49,7 @@ impl PortPool {
     /// now, for UDP and, with `tcp_too`, for TCP (another program may use some), or `None`
     /// when the range is exhausted.
     pub fn lease(self: &Arc<Self>, ips: &[IpAddr], tcp_too: bool) -> Option<PortLease> {
-        let mut state = self.lock();
+        let mut state = self.state.lock();
         let free = |port: u16| {
             ips.iter().all(|ip| {
                 let address = SocketAddr::new(*ip, port);
@@ -64,11 +65,7 @@ impl PortPool {
 
     #[cfg(test)]
     fn in_use(&self) -> usize {
-        self.lock().leased.len()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Leases> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().leased.len()
     }
 }
 

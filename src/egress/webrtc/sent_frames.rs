@@ -12,7 +12,8 @@ use crate::media::Frame;
 use bytes::Bytes;
 use rtc::rtp::{header::Header, packet::Packet};
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use parking_lot::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 /// A retransmission older than this would arrive after the viewer's jitter buffer gave up on
@@ -77,7 +78,7 @@ impl SentFrames {
     /// Notes that `frame` went out with sequence numbers from `first_sequence` on; `on_time`
     /// when its RTP timestamp is its own (not a replay's).
     pub fn record(&self, first_sequence: u16, rtp_timestamp: u32, frame: Arc<Frame>, on_time: bool, now: Instant) {
-        let Ok(mut inner) = self.inner.lock() else { return };
+        let mut inner = self.inner.lock();
         if on_time {
             inner.clock_reference = Some((rtp_timestamp, frame.captured_at));
         }
@@ -90,12 +91,12 @@ impl SentFrames {
 
     /// An RTP timestamp of this viewer's stream and the wall-clock capture time it stands for.
     pub fn clock_reference(&self) -> Option<(u32, SystemTime)> {
-        self.inner.lock().ok()?.clock_reference
+        self.inner.lock().clock_reference
     }
 
     /// The packet sent with `sequence_number`, if it is still in the history.
     pub fn packet(&self, id: RtpStreamId, sequence_number: u16) -> Option<Packet> {
-        let inner = self.inner.lock().ok()?;
+        let inner = self.inner.lock();
         let frames = &inner.frames;
         // Newest first: NACKs ask for what was just sent.
         frames.iter().rev().find_map(|sent| {
@@ -189,6 +190,6 @@ mod tests {
         }
         assert!(sent.packet(ID, 9).is_none());
         assert!(sent.packet(ID, 10).is_some());
-        assert_eq!(sent.inner.lock().map(|i| i.frames.len()).unwrap_or_default(), MAX_FRAMES);
+        assert_eq!(sent.inner.lock().frames.len(), MAX_FRAMES);
     }
 }

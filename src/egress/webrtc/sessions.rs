@@ -3,7 +3,8 @@
 use super::session::{is_terminal, ViewerSession};
 use super::viewer_activity::VIEWER_SILENCE_TIMEOUT;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 /// How often a session's viewer is checked for silence.
@@ -18,7 +19,7 @@ impl Sessions {
     /// Registers a session and forgets it by itself when its connection fails or closes, or
     /// when the viewer has gone silent.
     pub fn insert(&self, session: Arc<ViewerSession>) {
-        self.lock().insert(session.id.clone(), session.clone());
+        self.map.lock().insert(session.id.clone(), session.clone());
         let sessions = self.clone();
         let mut state = session.state();
         let id = session.id.clone();
@@ -50,26 +51,14 @@ impl Sessions {
     }
 
     pub fn remove(&self, id: &str) -> Option<Arc<ViewerSession>> {
-        self.lock().remove(id)
+        self.map.lock().remove(id)
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<ViewerSession>> {
-        self.lock().get(id).cloned()
-    }
-
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        self.map.lock().get(id).cloned()
     }
 
     pub fn list(&self) -> Vec<Arc<ViewerSession>> {
-        self.lock().values().cloned().collect()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<ViewerSession>>> {
-        self.map.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.map.lock().values().cloned().collect()
     }
 }

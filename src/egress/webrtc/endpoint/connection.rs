@@ -4,7 +4,7 @@
 //! shared socket's batched sends, one lock and no hop per packet.
 
 use super::dtls_srtp::Identity;
-use super::transport::{RemoteTransport, Transport, TransportEvent};
+use super::transport::{RemoteTransport, Transport, TransportError, TransportEvent};
 use crate::egress::webrtc::mux::SessionSocket;
 use crate::egress::webrtc::rtcp_tap::RtcpObserver;
 use crate::egress::webrtc::sender_reports::SenderReporter;
@@ -17,7 +17,8 @@ use rtc::interceptor::{Packet, StreamInfo, TaggedPacket};
 use rtc::shared::marshal::Marshal;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
 use webrtc::peer_connection::RTCPeerConnectionState;
@@ -85,22 +86,22 @@ impl OwnConnection {
     }
 
     /// The viewer's description arrived: checks and DTLS from it can be answered.
-    pub fn set_remote(&self, remote: &RemoteTransport) -> Result<(), String> {
-        let transport = Transport::new(&self.identity, &self.local.ufrag, &self.local.password, remote, self.socket.label()).map_err(|e| e.to_string())?;
-        self.lock().transport = Some(transport);
+    pub fn set_remote(&self, remote: &RemoteTransport) -> Result<(), TransportError> {
+        let transport = Transport::new(&self.identity, &self.local.ufrag, &self.local.password, remote, self.socket.label())?;
+        self.inner.lock().transport = Some(transport);
         self.state.send_replace(RTCPeerConnectionState::Connecting);
         Ok(())
     }
 
     /// Stamps transport-wide sequence numbers with header extension `extension_id` from now on.
     pub fn enable_twcc(&self, extension_id: u8) {
-        self.lock().twcc = Some(TwccSender::new(extension_id));
+        self.inner.lock().twcc = Some(TwccSender::new(extension_id));
     }
 
     /// Tells a stream this connection sends to the observers (its SSRCs, for NACKs) and to
     /// the sender reports.
     pub fn bind_local_stream(&self, info: &StreamInfo) {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         inner.observers.bind_local_stream(info);
         inner.reporter.bind(info);
     }
@@ -116,7 +117,7 @@ impl OwnConnection {
             return Err(Closed);
         }
         let protected = {
-            let mut inner = self.lock();
+            let mut inner = self.inner.lock();
             let now = Instant::now();
             if let Some(twcc) = inner.twcc.as_mut() {
                 twcc.stamp(&mut packet, now);
@@ -135,7 +136,7 @@ impl OwnConnection {
 
     pub fn close(&self) {
         let now = Instant::now();
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         if let Some(transport) = inner.transport.as_mut() {
             transport.close(now);
             self.flush(transport);
@@ -143,10 +144,6 @@ impl OwnConnection {
         drop(inner);
         self.state.send_replace(RTCPeerConnectionState::Closed);
         self.closing.notify_one();
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn flush(&self, transport: &mut Transport) {
@@ -176,7 +173,7 @@ impl OwnConnection {
     }
 
     fn next_deadline(&self) -> Instant {
-        let inner = self.lock();
+        let inner = self.inner.lock();
         let liveness = match inner.transport.as_ref().and_then(Transport::last_heard) {
             Some(last) => last + CONSENT_TIMEOUT,
             None => self.created + CONNECT_TIMEOUT,
@@ -189,7 +186,7 @@ impl OwnConnection {
 
     /// Handles due timers; says why the connection failed, if it did.
     fn on_timeout(&self, now: Instant) -> Option<String> {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         let Inner { transport, reporter, estimator, .. } = &mut *inner;
         if estimator.poll_timeout().is_some_and(|due| due <= now) {
             estimator.handle_timeout(now);
@@ -218,7 +215,7 @@ impl OwnConnection {
     }
 
     fn on_datagram(&self, datagram: &[u8], from: SocketAddr, now: Instant) {
-        let mut inner = self.lock();
+        let mut inner = self.inner.lock();
         let Inner { transport, observers, twcc, estimator, .. } = &mut *inner;
         let Some(transport) = transport.as_mut() else { return };
         let event = transport.on_datagram(datagram, from, now);

@@ -4,11 +4,12 @@
 use super::connection::OwnConnection;
 use super::dtls_srtp::DtlsRole;
 use super::sdp::{self, DtlsSetup, LocalParameters, RemoteDescription, RemoteKind, SdpError};
-use super::transport::RemoteTransport;
+use super::transport::{RemoteTransport, TransportError};
 use crate::media::AudioCodec;
 use rtc::interceptor::StreamInfo;
 use crate::egress::webrtc::peer::PeerEvent;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
 pub struct OwnPeer {
@@ -27,8 +28,8 @@ pub enum NegotiationError {
     Sdp(#[from] SdpError),
     #[error("the viewer's description was already applied")]
     AlreadyNegotiated,
-    #[error("{0}")]
-    Transport(String),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
 }
 
 impl OwnPeer {
@@ -61,20 +62,16 @@ impl OwnPeer {
 
     /// The payload type the viewer takes the video in, once negotiated.
     pub fn video_payload_type(&self) -> Option<u8> {
-        self.lock().as_ref().map(|remote| remote.video.h264.payload_type)
+        self.remote.lock().as_ref().map(|remote| remote.video.h264.payload_type)
     }
 
     /// The payload type the viewer takes audio in `codec` in, if it does.
     pub fn audio_payload_type(&self, codec: AudioCodec) -> Option<u8> {
-        self.lock().as_ref().and_then(|remote| remote.audio(codec)).map(|audio| audio.payload_type)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<RemoteDescription>> {
-        self.remote.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.remote.lock().as_ref().and_then(|remote| remote.audio(codec)).map(|audio| audio.payload_type)
     }
 
     fn apply(&self, remote: RemoteDescription) -> Result<(), NegotiationError> {
-        let mut stored = self.lock();
+        let mut stored = self.remote.lock();
         if stored.is_some() {
             return Err(NegotiationError::AlreadyNegotiated);
         }
@@ -84,7 +81,7 @@ impl OwnPeer {
             DtlsSetup::Active | DtlsSetup::ActPass => DtlsRole::Server,
         };
         let transport = RemoteTransport { ufrag: remote.ufrag.clone(), fingerprint: remote.fingerprint.clone(), dtls_role };
-        self.connection.set_remote(&transport).map_err(NegotiationError::Transport)?;
+        self.connection.set_remote(&transport)?;
         let h264 = &remote.video.h264;
         // One sequence space for the whole transport: stamped on audio too if it takes them.
         if let (true, Some(id)) = (h264.feedback.transport_cc, remote.video.extensions.transport_cc) {

@@ -21,9 +21,9 @@ pub enum TransportError {
     #[error("DTLS from {0}, an address no connectivity check came from")]
     UncheckedAddress(SocketAddr),
     #[error("undecryptable RTCP: {0}")]
-    Srtcp(String),
-    #[error("cannot encrypt RTP: {0}")]
-    Srtp(String),
+    Srtcp(rtc::shared::error::Error),
+    #[error("cannot encrypt: {0}")]
+    Srtp(rtc::shared::error::Error),
 }
 
 /// What a datagram changed, for the session.
@@ -133,7 +133,7 @@ impl Transport {
                 if !matches!(datagram.get(1), Some(192..=223)) {
                     return Ok(None);
                 }
-                let rtcp = srtp.inbound.decrypt_rtcp(datagram).map_err(|e| TransportError::Srtcp(e.to_string()))?;
+                let rtcp = srtp.inbound.decrypt_rtcp(datagram).map_err(TransportError::Srtcp)?;
                 self.last_rtcp = Some(now);
                 Ok(Some(TransportEvent::Rtcp(rtcp)))
             }
@@ -144,14 +144,14 @@ impl Transport {
     /// Encrypts a marshalled RTP packet for the nominated address; `None` until connected.
     pub fn protect_rtp(&mut self, packet: &[u8]) -> Result<Option<(SocketAddr, BytesMut)>, TransportError> {
         let (Some(to), Some(srtp)) = (self.destination(), self.srtp.as_mut()) else { return Ok(None) };
-        let protected = srtp.outbound.encrypt_rtp(packet).map_err(|e| TransportError::Srtp(e.to_string()))?;
+        let protected = srtp.outbound.encrypt_rtp(packet).map_err(TransportError::Srtp)?;
         Ok(Some((to, protected)))
     }
 
     /// Encrypts a marshalled compound RTCP packet (sender reports) likewise.
     pub fn protect_rtcp(&mut self, packet: &[u8]) -> Result<Option<(SocketAddr, BytesMut)>, TransportError> {
         let (Some(to), Some(srtp)) = (self.destination(), self.srtp.as_mut()) else { return Ok(None) };
-        let protected = srtp.outbound.encrypt_rtcp(packet).map_err(|e| TransportError::Srtp(e.to_string()))?;
+        let protected = srtp.outbound.encrypt_rtcp(packet).map_err(TransportError::Srtp)?;
         Ok(Some((to, protected)))
     }
 

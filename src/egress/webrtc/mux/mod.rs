@@ -24,7 +24,8 @@ use shared_socket::SharedSocket;
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use parking_lot::Mutex;
 use tcp::{AcceptedStream, SessionListener, SharedListener};
 use tokio::sync::mpsc;
 
@@ -46,12 +47,6 @@ struct Shared {
     udp: Arc<[Arc<SharedSocket>]>,
     tcp: Arc<[SocketAddr]>,
     routes: Mutex<Routes<Arc<SessionRoute>>>,
-}
-
-impl Shared {
-    fn routes(&self) -> std::sync::MutexGuard<'_, Routes<Arc<SessionRoute>>> {
-        self.routes.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
 }
 
 impl Drop for SharedMediaPort {
@@ -111,7 +106,7 @@ impl SharedMediaPort {
         }));
         tasks.extend(tcp_listeners.into_iter().map(|listener| {
             let shared = shared.clone();
-            tokio::spawn(listener.accept_loop(move |ufrag| shared.routes().session(ufrag).cloned()))
+            tokio::spawn(listener.accept_loop(move |ufrag| shared.routes.lock().session(ufrag).cloned()))
         }));
         Ok(Self { shared, tasks })
     }
@@ -140,7 +135,7 @@ impl SharedMediaPort {
             open: AtomicBool::new(false),
             held: Mutex::new(Vec::new()),
         });
-        self.shared.routes().insert(ufrag, route.clone());
+        self.shared.routes.lock().insert(ufrag, route.clone());
         MuxRegistration { shared: self.shared.clone(), route }
     }
 }
@@ -178,7 +173,7 @@ impl MuxRegistration {
 
 impl Drop for MuxRegistration {
     fn drop(&mut self) {
-        self.shared.routes().remove(&self.route.ufrag);
+        self.shared.routes.lock().remove(&self.route.ufrag);
     }
 }
 
@@ -213,7 +208,7 @@ fn no_shared_socket(kind: &str, ip: IpAddr) -> io::Error {
 /// The inbox for traffic that arrived on `local_ip`: the one of that address, else the first
 /// of the family (a wildcard socket may see an address the connection did not bind).
 fn inbox_for<T: Clone>(inboxes: &Mutex<Vec<(IpAddr, T)>>, local_ip: IpAddr) -> Option<T> {
-    let inboxes = inboxes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let inboxes = inboxes.lock();
     inboxes.iter().find(|(ip, _)| *ip == local_ip).or_else(|| inboxes.iter().find(|(ip, _)| ip.is_ipv4() == local_ip.is_ipv4())).map(|(_, tx)| tx.clone())
 }
 
@@ -221,14 +216,14 @@ impl SessionRoute {
     fn udp_socket(&self, label: SocketAddr) -> io::Result<SessionSocket> {
         let shared = serving(&self.udp, |s| s.bound, label.ip()).ok_or_else(|| no_shared_socket("UDP", label.ip()))?;
         let (tx, rx) = mpsc::channel(SESSION_INBOX);
-        self.udp_inboxes.lock().unwrap_or_else(|p| p.into_inner()).push((label.ip(), tx));
+        self.udp_inboxes.lock().push((label.ip(), tx));
         Ok(SessionSocket::new(label, rx, shared.clone()))
     }
 
     fn tcp_listener(&self, label: SocketAddr) -> io::Result<SessionListener> {
         serving(&self.tcp, |a| *a, label.ip()).ok_or_else(|| no_shared_socket("TCP", label.ip()))?;
         let (tx, rx) = mpsc::channel(tcp::SESSION_BACKLOG);
-        self.tcp_inboxes.lock().unwrap_or_else(|p| p.into_inner()).push((label.ip(), tx));
+        self.tcp_inboxes.lock().push((label.ip(), tx));
         Ok(SessionListener::new(label, rx))
     }
 
@@ -239,7 +234,7 @@ impl SessionRoute {
     /// would retry only after its retransmission timer, up to 2 s later.
     pub fn open(&self) {
         let held = {
-            let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            let mut held = self.held.lock();
             self.open.store(true, Ordering::Release);
             std::mem::take(&mut *held)
         };
@@ -250,7 +245,7 @@ impl SessionRoute {
 
     fn deliver_datagram(&self, local_ip: IpAddr, datagram: Datagram) {
         if !self.open.load(Ordering::Acquire) {
-            let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            let mut held = self.held.lock();
             // Checked again under the lock, which `open` holds while it drains.
             if !self.open.load(Ordering::Acquire) {
                 if held.len() < HELD_BEFORE_REMOTE_DESCRIPTION {
@@ -300,7 +295,7 @@ async fn receive(socket: Arc<SharedSocket>, shared: Arc<Shared>) {
             let local_ip = meta.dst_ip.unwrap_or(socket.bound.ip());
             // With GRO, one buffer holds several datagrams of `stride` bytes from one sender.
             for datagram in buffer[..meta.len].chunks(meta.stride.max(1)) {
-                let session = shared.routes().route(meta.addr, datagram).cloned();
+                let session = shared.routes.lock().route(meta.addr, datagram).cloned();
                 match session {
                     Some(session) => session.deliver_datagram(local_ip, Datagram { from: meta.addr, data: bytes::Bytes::copy_from_slice(datagram) }),
                     None => tracing::trace!(from = %meta.addr, len = datagram.len(), "datagram for no session on the shared port"),

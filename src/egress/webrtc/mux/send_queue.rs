@@ -9,7 +9,7 @@ use quinn_udp::Transmit;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 /// What may wait for the sender before new datagrams are dropped: far more than a socket's send
@@ -49,7 +49,7 @@ impl SendQueue {
     /// Queues one datagram; drops it when the sender is hopelessly behind.
     pub fn push(&self, destination: SocketAddr, source_ip: Option<IpAddr>, contents: &[u8]) {
         {
-            let mut batch = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            let mut batch = self.pending.lock();
             if batch.bytes.len() + contents.len() > MAX_QUEUED_BYTES {
                 drop(batch);
                 if !self.overloaded.swap(true, Ordering::Relaxed) {
@@ -70,7 +70,7 @@ impl SendQueue {
         let mut contents = Vec::with_capacity(MAX_GSO_BYTES);
         loop {
             self.wake.notified().await;
-            std::mem::swap(&mut batch, &mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+            std::mem::swap(&mut batch, &mut *self.pending.lock());
             // Stable: each destination's datagrams stay in the order they were written.
             batch.datagrams.sort_by_key(|d| (d.destination, d.source_ip));
             for run in gso_runs(&batch.datagrams, socket.max_gso_segments()) {
@@ -150,7 +150,7 @@ mod tests {
         let to = SocketAddr::from(([127, 0, 0, 1], 9));
         queue.push(to, None, b"first");
         queue.push(to, None, b"second");
-        let batch = queue.pending.lock().expect("lock");
+        let batch = queue.pending.lock();
         let texts: Vec<&[u8]> = batch.datagrams.iter().map(|d| &batch.bytes[d.bytes.clone()]).collect();
         assert_eq!(texts, vec![&b"first"[..], &b"second"[..]]);
     }

@@ -11,7 +11,8 @@ use bytes::Bytes;
 use quinn_udp::{RecvMeta, Transmit};
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use parking_lot::Mutex;
 use std::task::{Context, Poll};
 use tokio::sync::mpsc;
 use webrtc::runtime::AsyncUdpSocket;
@@ -46,7 +47,7 @@ impl SessionSocket {
     /// The next datagram routed to the session; `None` once it left the shared port.
     pub async fn recv(&self) -> Option<Datagram> {
         // Only the session's own driver receives, so the lock is never contended.
-        std::future::poll_fn(|cx| self.inbox.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).poll_recv(cx)).await
+        std::future::poll_fn(|cx| self.inbox.lock().poll_recv(cx)).await
     }
 
     /// Queues one datagram on the shared socket's batched sends.
@@ -77,7 +78,7 @@ impl AsyncUdpSocket for SessionSocket {
 
     fn poll_recv(&self, cx: &mut Context<'_>, bufs: &mut [IoSliceMut<'_>], meta: &mut [RecvMeta]) -> Poll<io::Result<usize>> {
         // Only this connection's driver polls its inbox, so the lock is never contended.
-        let mut inbox = self.inbox.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut inbox = self.inbox.lock();
         let mut filled = 0;
         while filled < bufs.len().min(meta.len()) {
             let next = if filled == 0 {

@@ -10,7 +10,8 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use parking_lot::Mutex;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -165,7 +166,7 @@ impl AsyncTcpStream for SessionStream {
     {
         Box::pin(async move {
             {
-                let mut unread = self.unread.lock().unwrap_or_else(|p| p.into_inner());
+                let mut unread = self.unread.lock();
                 if !unread.is_empty() {
                     let n = unread.len().min(buf.len());
                     buf[..n].copy_from_slice(&unread[..n]);
