@@ -6,7 +6,8 @@
 use super::access::{self, Refusal};
 use super::{cors, AppState};
 use crate::auth::{Action, Caller, Credential, Identity, Protocol};
-use crate::egress::webrtc::session::{is_terminal, new_session_id, OfferFrom, SessionError};
+use crate::egress::webrtc::is_terminal;
+use crate::egress::webrtc::session::{new_session_id, OfferFrom, SessionError};
 use crate::egress::webrtc::{SessionEvent, ViewerSession};
 use crate::limits::{PendingSocket, SessionRefused};
 use crate::stream::PathState;

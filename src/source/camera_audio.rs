@@ -9,7 +9,7 @@
 //! (RFC 7587), so there is nothing to depacketize. It costs the camera a second session.
 
 use super::camera_clock::CameraClock;
-use super::rtsp::{on_rtcp, retina_transport, session_options};
+use super::retina_session::{on_rtcp, retina_transport, session_options};
 use crate::config::{RtspSource, Transport};
 use crate::media::aac_to_opus::{AacToOpus, TranscodeError};
 use crate::media::opus::OPUS_CLOCK_RATE;

@@ -4,6 +4,7 @@ pub mod backoff;
 mod camera_audio;
 pub mod camera_framing;
 mod camera_clock;
+mod retina_session;
 mod rtsp_relay;
 pub mod rtsp;
 pub mod testpattern;

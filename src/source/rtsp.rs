@@ -8,13 +8,14 @@ use crate::stream::{PathState, Stream};
 use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
 use futures::StreamExt;
-use retina::client::{Credentials, PlayOptions, Session, SessionOptions, SetupOptions, TcpTransportOptions, UdpTransportOptions};
+use retina::client::{PlayOptions, Session, SetupOptions};
 use retina::codec::{CodecItem, FrameFormat, ParametersRef};
 use std::sync::Arc;
 use super::camera_audio::{AudioTrack, CameraAudio};
 use super::camera_clock::CameraClock;
+use super::retina_session::{on_rtcp, retina_transport, session_options};
 use super::rtsp_relay::{self, KeyframeRequester};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// How long DESCRIBE, SETUP and PLAY may take together before the camera counts as dead.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -176,22 +177,6 @@ async fn play(stream: &Arc<Stream>, source: &RtspSource, transport: Transport) -
     }
 }
 
-/// Takes the camera's clock from its sender reports.
-pub(super) fn on_rtcp(stream: &Stream, track: &str, rtcp: &retina::rtcp::ReceivedCompoundPacket, clock: &mut CameraClock) {
-    let Some(rtp_timestamp) = rtcp.rtp_timestamp() else { return };
-    let Some(Ok(Some(report))) = rtcp.pkts().next().map(|packet| packet.as_sender_report()) else { return };
-    match clock.on_sender_report(rtp_timestamp.timestamp(), report.ntp_timestamp().0, SystemTime::now()) {
-        Some(true) => tracing::info!(path = stream.name(), track, "capture times from the camera's clock (its RTCP sender reports)"),
-        Some(false) => tracing::info!(
-            path = stream.name(),
-            track,
-            camera_clock = %report.ntp_timestamp(),
-            "the camera's clock is more than a few seconds off; capture times are Lookout's receive times instead"
-        ),
-        None => {}
-    }
-}
-
 /// The tracks Lookout takes from a camera: its H.264 video, and its audio when viewers can be
 /// given it.
 struct Tracks {
@@ -199,21 +184,6 @@ struct Tracks {
     audio: Option<AudioTrack>,
     /// Over TCP, through the relay that can ask the camera for keyframes.
     keyframes: Option<KeyframeRequester>,
-}
-
-/// What every RTSP session Lookout opens with a camera says of itself: its credentials and
-/// user agent.
-pub(super) fn session_options(source: &RtspSource) -> SessionOptions {
-    let credentials = source.credentials.as_ref().map(|c| Credentials { username: c.username.clone(), password: c.password.clone() });
-    SessionOptions::default().creds(credentials).user_agent(format!("Lookout/{}", env!("CARGO_PKG_VERSION")))
-}
-
-/// retina's transport for the one configured (or fallen back to).
-pub(super) fn retina_transport(transport: Transport) -> retina::client::Transport {
-    match transport {
-        Transport::Tcp => retina::client::Transport::Tcp(TcpTransportOptions::default()),
-        Transport::Udp => retina::client::Transport::Udp(UdpTransportOptions::default()),
-    }
 }
 
 async fn connect(source: &RtspSource, transport: Transport) -> anyhow::Result<(retina::client::Demuxed, Tracks)> {

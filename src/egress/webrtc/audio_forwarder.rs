@@ -3,28 +3,15 @@
 //! pairing its sender reports carry, the same clock as the video's, so the browser keeps
 //! the two in sync.
 
-use super::sender_reports::ClockReference;
-use super::session::is_terminal;
-use super::track_start;
+use super::sender_reports::AudioClock;
+use super::track_start::{self, is_terminal};
 use crate::stream::Stream;
 use rtc::rtp::{header::Header, packet::Packet};
 use std::sync::Arc;
-use parking_lot::Mutex;
-use std::time::SystemTime;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 use super::media_sink::MediaSink;
 use webrtc::peer_connection::RTCPeerConnectionState;
-
-/// The latest audio RTP timestamp sent and the capture time of its first sample.
-#[derive(Default)]
-pub struct AudioClock(Mutex<Option<(u32, SystemTime)>>);
-
-impl ClockReference for AudioClock {
-    fn clock_reference(&self) -> Option<(u32, SystemTime)> {
-        *self.0.lock()
-    }
-}
 
 pub(super) struct AudioForwarder {
     pub sink: MediaSink,
@@ -61,7 +48,7 @@ impl AudioForwarder {
             sequence_number = sequence_number.wrapping_add(1);
             let timestamp = (frame.timestamp as u32).wrapping_add(timestamp_offset);
             let header = Header { version: 2, payload_type, sequence_number, timestamp, ssrc: self.ssrc, ..Default::default() };
-            *self.clock.0.lock() = Some((timestamp, frame.captured_at));
+            self.clock.set(timestamp, frame.captured_at);
             if self.sink.write_rtp(Packet { header, payload: frame.data.clone() }).await.is_err() {
                 return;
             }

@@ -1,7 +1,7 @@
 //! Builds the PeerConnection of one viewer: codecs, interceptors, sockets, events.
 
 use super::announce::Announcer;
-use super::audio_forwarder::AudioClock;
+pub use super::peer_event::PeerEvent;
 use super::keyframe_requests::{KeyframeRequestWatcher, KeyframeRequests};
 use super::link_quality::{LinkQuality, PublishedGcc, ReceiverReportWatcher};
 use super::network::{Network, PortsExhausted, SocketHold};
@@ -11,7 +11,7 @@ use super::endpoint::connection::{ConnectionFeedback, LocalCredentials, OwnConne
 use super::endpoint::dtls_srtp::Identity;
 use super::endpoint::peer::OwnPeer;
 use super::endpoint::sdp::{LocalAudio, LocalParameters, LocalVideo};
-use super::sender_reports::{SenderReporter, SenderReports};
+use super::sender_reports::{AudioClock, SenderReporter, SenderReports};
 use super::sent_frames::SentFrames;
 use super::viewer_activity::{ActivityWatcher, ViewerActivity};
 use crate::media::AudioCodec;
@@ -69,13 +69,6 @@ fn rtx_codec(associated_payload_type: u8) -> RTCRtpCodec {
         sdp_fmtp_line: format!("apt={associated_payload_type}"),
         rtcp_feedback: Vec::new(),
     }
-}
-
-/// What the PeerConnection tells its session.
-#[derive(Debug)]
-pub enum PeerEvent {
-    Candidate(IceCandidate),
-    GatheringComplete,
 }
 
 struct Handler {

@@ -13,6 +13,7 @@ use rtc::interceptor::{AttributedPacket, Interceptor, Packet, StreamInfo, Tagged
 use rtc::rtcp::sender_report::SenderReport;
 use rtc::sansio::Protocol;
 use rtc::shared::TransportContext;
+use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -21,6 +22,22 @@ use std::time::{Duration, Instant, SystemTime};
 /// it stands for.
 pub trait ClockReference: Send + Sync {
     fn clock_reference(&self) -> Option<(u32, SystemTime)>;
+}
+
+/// The latest audio RTP timestamp sent and the capture time of its first sample.
+#[derive(Default)]
+pub struct AudioClock(Mutex<Option<(u32, SystemTime)>>);
+
+impl AudioClock {
+    pub fn set(&self, rtp_timestamp: u32, captured_at: SystemTime) {
+        *self.0.lock() = Some((rtp_timestamp, captured_at));
+    }
+}
+
+impl ClockReference for AudioClock {
+    fn clock_reference(&self) -> Option<(u32, SystemTime)> {
+        *self.0.lock()
+    }
 }
 
 /// RFC 3550 suggests about 5 s for a few participants; browsers want a first report soon

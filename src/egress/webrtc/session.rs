@@ -380,10 +380,6 @@ async fn attach_track(connection: &Arc<dyn PeerConnection>, track: Arc<dyn Track
     sender.ok_or_else(|| SessionError::Internal("the transceiver has no sender".into()))
 }
 
-/// Whether a connection state means the session is over for good.
-pub fn is_terminal(state: RTCPeerConnectionState) -> bool {
-    matches!(state, RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed)
-}
 
 /// A new viewer session's id: random, so that knowing one tells nothing of another.
 pub fn new_session_id() -> String {

@@ -1,6 +1,7 @@
 //! Every live viewer session by id, so WHEP can end one and the API can list them.
 
-use super::session::{is_terminal, ViewerSession};
+use super::session::ViewerSession;
+use super::track_start::is_terminal;
 use super::viewer_activity::VIEWER_SILENCE_TIMEOUT;
 use std::collections::HashMap;
 use std::sync::Arc;

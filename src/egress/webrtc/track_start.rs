@@ -1,7 +1,6 @@
 //! What every track of a session waits for before it sends: the connection up, and the payload
 //! type the viewer agreed to (in WHEP its own choice).
 
-use super::session::is_terminal;
 use std::time::Duration;
 use tokio::sync::watch;
 use webrtc::peer_connection::RTCPeerConnectionState;
@@ -9,6 +8,11 @@ use webrtc::rtp_transceiver::RtpSender;
 
 /// A viewer that has not connected by then will not: ICE gives up well before.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Whether a connection state means the session is over for good.
+pub fn is_terminal(state: RTCPeerConnectionState) -> bool {
+    matches!(state, RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed)
+}
 
 /// Whether the connection came up (not failed, closed, or silent for `CONNECT_TIMEOUT`).
 pub async fn connected(state: &mut watch::Receiver<RTCPeerConnectionState>) -> bool {

@@ -7,7 +7,7 @@ use super::sdp::{self, DtlsSetup, LocalParameters, RemoteDescription, RemoteKind
 use super::transport::{RemoteTransport, TransportError};
 use crate::media::AudioCodec;
 use rtc::interceptor::StreamInfo;
-use crate::egress::webrtc::peer::PeerEvent;
+use crate::egress::webrtc::peer_event::PeerEvent;
 use std::sync::Arc;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;

@@ -102,7 +102,7 @@ impl SharedMediaPort {
         let mut tasks: Vec<_> = shared.udp.iter().map(|socket| tokio::spawn(receive(socket.clone(), shared.clone()))).collect();
         tasks.extend(shared.udp.iter().map(|socket| {
             let socket = socket.clone();
-            tokio::spawn(async move { socket.sends.run(&socket).await })
+            tokio::spawn(async move { socket.send_queued().await })
         }));
         tasks.extend(tcp_listeners.into_iter().map(|listener| {
             let shared = shared.clone();

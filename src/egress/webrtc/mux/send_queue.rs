@@ -1,11 +1,9 @@
 //! Batches what every session sends through a shared socket. A connection's driver hands each
-//! datagram over and goes on; a task drains the queue, groups the datagrams by destination,
-//! and sends each group of equal-sized datagrams (the FU-A fragments of a frame are) as one
-//! UDP GSO send: one system call for up to 64 datagrams instead of one each, which is where a
-//! sender of many small packets spends its time.
+//! datagram over and goes on; the socket's sender takes the queue, grouped by destination, and
+//! sends each group of equal-sized datagrams (the FU-A fragments of a frame are) as one UDP GSO
+//! send: one system call for up to 64 datagrams instead of one each, which is where a sender of
+//! many small packets spends its time.
 
-use super::shared_socket::SharedSocket;
-use quinn_udp::Transmit;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,10 +24,20 @@ pub struct SendQueue {
     overloaded: AtomicBool,
 }
 
+/// Datagrams taken from the queue, sorted by destination.
 #[derive(Default)]
-struct Batch {
+pub struct Batch {
     bytes: Vec<u8>,
     datagrams: Vec<Queued>,
+}
+
+/// One GSO send: datagrams to one destination from one source, each `segment_size` long but
+/// the last (none: a single datagram).
+pub struct GsoSend {
+    pub destination: SocketAddr,
+    pub source_ip: Option<IpAddr>,
+    pub segment_size: Option<usize>,
+    pub datagrams: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -64,34 +72,34 @@ impl SendQueue {
         self.wake.notify_one();
     }
 
-    /// Sends what is queued, for as long as Lookout runs.
-    pub async fn run(&self, socket: &SharedSocket) {
-        let mut batch = Batch::default();
-        let mut contents = Vec::with_capacity(MAX_GSO_BYTES);
-        loop {
-            self.wake.notified().await;
-            std::mem::swap(&mut batch, &mut *self.pending.lock());
-            // Stable: each destination's datagrams stay in the order they were written.
-            batch.datagrams.sort_by_key(|d| (d.destination, d.source_ip));
-            for run in gso_runs(&batch.datagrams, socket.max_gso_segments()) {
-                let group = &batch.datagrams[run];
-                contents.clear();
-                group.iter().for_each(|d| contents.extend_from_slice(&batch.bytes[d.bytes.clone()]));
-                let transmit = Transmit {
-                    destination: group[0].destination,
-                    ecn: None,
-                    contents: &contents,
-                    segment_size: (group.len() > 1).then(|| group[0].len()),
-                    src_ip: group[0].source_ip,
-                };
-                if let Err(error) = futures::future::poll_fn(|cx| socket.poll_send(cx, &transmit)).await {
-                    // One viewer's trouble (an ICMP error, a firewall); others go on.
-                    tracing::debug!(%error, destination = %transmit.destination, datagrams = group.len(), "send on the shared media socket failed");
-                }
-            }
-            batch.bytes.clear();
-            batch.datagrams.clear();
-            self.overloaded.store(false, Ordering::Relaxed);
+    /// Waits until datagrams are queued and takes them all into `batch` (emptied first).
+    pub async fn take(&self, batch: &mut Batch) {
+        batch.bytes.clear();
+        batch.datagrams.clear();
+        self.wake.notified().await;
+        std::mem::swap(batch, &mut *self.pending.lock());
+        self.overloaded.store(false, Ordering::Relaxed);
+        // Stable: each destination's datagrams stay in the order they were written.
+        batch.datagrams.sort_by_key(|d| (d.destination, d.source_ip));
+    }
+}
+
+impl Batch {
+    /// The batch as GSO sends of at most `max_segments` datagrams each, in order.
+    pub fn gso_sends(&self, max_segments: usize) -> Vec<Range<usize>> {
+        gso_runs(&self.datagrams, max_segments)
+    }
+
+    /// One send's datagrams, their bytes put one after another into `contents`.
+    pub fn gather(&self, send: Range<usize>, contents: &mut Vec<u8>) -> GsoSend {
+        let group = &self.datagrams[send];
+        contents.clear();
+        group.iter().for_each(|d| contents.extend_from_slice(&self.bytes[d.bytes.clone()]));
+        GsoSend {
+            destination: group[0].destination,
+            source_ip: group[0].source_ip,
+            segment_size: (group.len() > 1).then(|| group[0].len()),
+            datagrams: group.len(),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! receives that also say which local address a datagram was sent to (needed when the socket is
 //! bound to a wildcard), sends from a chosen source address, and GSO where the kernel has it.
 
-use super::send_queue::SendQueue;
+use super::send_queue::{Batch, SendQueue};
 use quinn_udp::{RecvMeta, Transmit, UdpSockRef, UdpSocketState};
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
@@ -18,7 +18,7 @@ pub struct SharedSocket {
     io: tokio::net::UdpSocket,
     state: UdpSocketState,
     pub bound: SocketAddr,
-    /// What sessions send, batched by `SendQueue::run`.
+    /// What sessions send, sent by `send_queued`.
     pub sends: SendQueue,
 }
 
@@ -47,6 +47,23 @@ impl SharedSocket {
 
     pub fn max_gso_segments(&self) -> usize {
         self.state.max_gso_segments()
+    }
+
+    /// Sends what sessions queue, in GSO runs, for as long as Lookout runs.
+    pub async fn send_queued(&self) {
+        let mut batch = Batch::default();
+        let mut contents = Vec::new();
+        loop {
+            self.sends.take(&mut batch).await;
+            for run in batch.gso_sends(self.max_gso_segments()) {
+                let send = batch.gather(run, &mut contents);
+                let transmit = Transmit { destination: send.destination, ecn: None, contents: &contents, segment_size: send.segment_size, src_ip: send.source_ip };
+                if let Err(error) = futures::future::poll_fn(|cx| self.poll_send(cx, &transmit)).await {
+                    // One viewer's trouble (an ICMP error, a firewall); others go on.
+                    tracing::debug!(%error, destination = %send.destination, datagrams = send.datagrams, "send on the shared media socket failed");
+                }
+            }
+        }
     }
 
     pub fn gro_segments(&self) -> usize {
