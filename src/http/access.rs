@@ -4,7 +4,7 @@
 //! failed attempts from its address.
 
 use super::AppState;
-use crate::auth::{Action, Caller, Credential, Identity, Protocol, Unauthenticated};
+use crate::auth::{Action, Caller, Credential, CredentialError, Identity, Protocol, Unauthenticated};
 use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -16,17 +16,22 @@ pub fn client_ip(connect_info: &ConnectInfo<SocketAddr>) -> IpAddr {
 }
 
 /// The credential of a request's `Authorization` header; none when there is no header.
-pub fn credential(headers: &HeaderMap) -> Result<Credential, Response> {
+pub fn credential(headers: &HeaderMap) -> Result<Credential, CredentialError> {
     match headers.get(header::AUTHORIZATION) {
         None => Ok(Credential::None),
-        Some(value) => Credential::from_authorization(value.as_bytes()).map_err(|error| plain(StatusCode::BAD_REQUEST, error.to_string())),
+        Some(value) => Credential::from_authorization(value.as_bytes()),
     }
+}
+
+/// The answer to an `Authorization` header that cannot be read.
+pub fn bad_credential(error: CredentialError) -> Response {
+    plain(StatusCode::BAD_REQUEST, error.to_string())
 }
 
 /// Identifies the caller of a request, answering 401 (or 429 while its address is backing off
 /// after failures) when it cannot be.
 pub async fn identify(app: &AppState, ip: IpAddr, headers: &HeaderMap, protocol: Protocol) -> Result<Identity, Response> {
-    let credential = credential(headers)?;
+    let credential = credential(headers).map_err(bad_credential)?;
     identify_credential(app, Caller { ip, credential, protocol }).await.map_err(|refusal| refusal.into_response(app))
 }
 

@@ -58,7 +58,7 @@ pub async fn upgrade(
     };
     let credential = match access::credential(&headers) {
         Ok(credential) => credential,
-        Err(response) => return response,
+        Err(error) => return access::bad_credential(error),
     };
     let ip = access::client_ip(&connect_info);
     // Refused before the upgrade allocates a socket's buffers and tasks.

@@ -47,7 +47,8 @@ struct Chosen {
 enum Source {
     Aac(Arc<AacConfig>),
     Opus,
-    G711 { transcoder: G711ToOpus, packets: Vec<OpusPacket> },
+    /// Boxed: the Opus encoder's state is large beside the other sources.
+    G711 { transcoder: Box<G711ToOpus>, packets: Vec<OpusPacket> },
 }
 
 impl AudioTrack {
@@ -125,7 +126,7 @@ fn choose(stream: &Stream) -> Option<(Source, AudioFormat)> {
             Ok(transcoder) => {
                 let format = OpusFormat { channels: 1, pre_skip: ENCODER_DELAY_TICKS };
                 tracing::info!(path = stream.name(), "HLS: the path's {codec:?} is transcoded to Opus for this muxer");
-                Some((Source::G711 { transcoder, packets: Vec::new() }, AudioFormat::Opus(format)))
+                Some((Source::G711 { transcoder: Box::new(transcoder), packets: Vec::new() }, AudioFormat::Opus(format)))
             }
             Err(error) => {
                 tracing::warn!(path = stream.name(), "HLS: the path's {codec:?} is left out: {error}");

@@ -99,7 +99,7 @@ impl SenderReporter {
 
     /// The reports due at `now`, if any are, for the streams that sent something on time.
     pub fn due(&mut self, now: Instant) -> Vec<SenderReport> {
-        if !self.next_report.is_some_and(|at| now >= at) {
+        if self.next_report.is_none_or(|at| now < at) {
             return Vec::new();
         }
         self.next_report = Some(now + REPORT_INTERVAL);

@@ -81,7 +81,8 @@ pub struct Dtls {
 /// What one datagram of DTLS gave.
 pub enum DtlsProgress {
     Handshaking,
-    Connected(SrtpContexts),
+    /// Boxed: the SRTP contexts are large beside the other outcomes of every datagram.
+    Connected(Box<SrtpContexts>),
     /// The viewer said goodbye (close_notify).
     Closed,
 }
@@ -112,7 +113,7 @@ impl Dtls {
         let mut progress = DtlsProgress::Handshaking;
         for event in events {
             match event {
-                EndpointEvent::HandshakeComplete => progress = DtlsProgress::Connected(self.srtp_contexts(from)?),
+                EndpointEvent::HandshakeComplete => progress = DtlsProgress::Connected(Box::new(self.srtp_contexts(from)?)),
                 EndpointEvent::PeerClosed => return Ok(DtlsProgress::Closed),
                 // Lookout carries no data channel: application data is ignored.
                 _ => {}

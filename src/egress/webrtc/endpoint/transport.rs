@@ -119,7 +119,7 @@ impl Transport {
                 match progress? {
                     DtlsProgress::Handshaking => Ok(None),
                     DtlsProgress::Connected(contexts) => {
-                        self.srtp = Some(contexts);
+                        self.srtp = Some(*contexts);
                         self.dtls_remote = Some(from);
                         Ok(Some(TransportEvent::Connected))
                     }
