@@ -79,6 +79,7 @@ impl Server {
             registry: registry.clone(),
             sessions: sessions.clone(),
             network,
+            send_delays: Default::default(),
             hls: Default::default(),
             access,
             limits,

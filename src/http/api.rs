@@ -5,14 +5,15 @@
 use super::access::{self, plain};
 use super::AppState;
 use crate::auth::{Action, Identity, Protocol, MAX_SIGNED_URL_LIFETIME};
-use crate::stream::{layer_name, PathState, StreamStatsSnapshot};
+use crate::egress::webrtc::SendDelayFigures;
+use crate::stream::{layer_name, PathState, Stream, StreamStatsSnapshot};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 #[derive(Serialize)]
 pub struct PathInfo {
@@ -21,7 +22,7 @@ pub struct PathInfo {
     #[serde(flatten)]
     state: PathState,
     viewers: usize,
-    stats: StreamStatsSnapshot,
+    stats: StreamFigures,
     /// The lower-quality layers of the path's scene, best first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     lower_layers: Vec<LayerInfo>,
@@ -33,7 +34,20 @@ pub struct LayerInfo {
     source: String,
     #[serde(flatten)]
     state: PathState,
-    stats: StreamStatsSnapshot,
+    stats: StreamFigures,
+}
+
+/// A stream's figures: the hub's, and how long its viewers' packets waited in Lookout.
+#[derive(Serialize)]
+struct StreamFigures {
+    #[serde(flatten)]
+    hub: StreamStatsSnapshot,
+    #[serde(flatten)]
+    send_delay: SendDelayFigures,
+}
+
+fn figures(app: &AppState, stream: &Stream, now: Instant) -> StreamFigures {
+    StreamFigures { hub: stream.stats(), send_delay: app.send_delays.figures(stream.name(), now) }
 }
 
 /// The names of the paths `identity` may watch, in name order.
@@ -56,6 +70,7 @@ pub async fn paths(State(app): State<AppState>, connect_info: ConnectInfo<Socket
             return response;
         }
     }
+    let now = Instant::now();
     Json(
         readable
             .iter()
@@ -65,7 +80,7 @@ pub async fn paths(State(app): State<AppState>, connect_info: ConnectInfo<Socket
                 source: stream.source_description().to_owned(),
                 state: stream.state(),
                 viewers: app.limits.viewers.of(stream.name()),
-                stats: stream.stats(),
+                stats: figures(&app, stream, now),
                 lower_layers: stream
                     .lower_layers()
                     .iter()
@@ -74,7 +89,7 @@ pub async fn paths(State(app): State<AppState>, connect_info: ConnectInfo<Socket
                         name: layer_name(index),
                         source: layer.source_description().to_owned(),
                         state: layer.state(),
-                        stats: layer.stats(),
+                        stats: figures(&app, layer, now),
                     })
                     .collect(),
             })

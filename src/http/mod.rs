@@ -12,7 +12,7 @@ mod tls;
 mod whep;
 
 use crate::auth::AccessControl;
-use crate::egress::webrtc::{Network, Sessions};
+use crate::egress::webrtc::{Network, SendDelays, Sessions};
 use crate::limits::Limits;
 use crate::stream::Registry;
 use axum::routing::{get, post};
@@ -28,6 +28,8 @@ pub struct AppState {
     pub registry: Registry,
     pub sessions: Sessions,
     pub network: Arc<Network>,
+    /// How long each stream's packets waited in Lookout, as its viewers' forwarders record.
+    pub send_delays: SendDelays,
     pub hls: crate::egress::hls::Hls,
     pub access: Arc<AccessControl>,
     pub limits: Arc<Limits>,

@@ -333,7 +333,7 @@ impl Connection {
                 return self.error(code, refused.to_string()).await;
             }
         };
-        let session = match ViewerSession::start(&stream, &self.app.network, OfferFrom::Server, session_id, slot).await {
+        let session = match ViewerSession::start(&stream, &self.app.network, &self.app.send_delays, OfferFrom::Server, session_id, slot).await {
             Ok(session) => Arc::new(session),
             Err(error) => return self.session_error(error).await,
         };

@@ -102,7 +102,7 @@ pub async fn create(State(app): State<AppState>, Path(path): Path<String>, conne
             return response;
         }
     };
-    let session = match ViewerSession::start(&stream, &app.network, OfferFrom::Viewer, session_id, slot).await {
+    let session = match ViewerSession::start(&stream, &app.network, &app.send_delays, OfferFrom::Viewer, session_id, slot).await {
         Ok(session) => Arc::new(session),
         Err(error) => return session_problem(&app, &headers, error),
     };

@@ -5,7 +5,6 @@ mod gop;
 mod reader;
 mod recent_feed;
 pub mod registry;
-mod send_delay;
 pub mod state;
 mod stats;
 mod timeline;
@@ -13,19 +12,17 @@ mod timeline;
 pub use reader::Reader;
 pub use registry::Registry;
 pub use state::PathState;
-pub use send_delay::SendDelayPercentiles;
 pub use stats::StreamStatsSnapshot;
 
 use crate::media::{AacConfig, AacFrame, AudioCodec, AudioFrame, Frame, VIDEO_CLOCK_RATE};
 use catch_up::{CatchUp, Verdict};
 use gop::GopCache;
 use recent_feed::RecentFeed;
-use send_delay::SendDelay;
 use stats::StreamStats;
 use timeline::Timeline;
 use std::sync::Arc;
 use parking_lot::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::{broadcast, watch};
 
 /// How many frames a reader may fall behind before it loses frames (about 8 s at 30 fps).
@@ -51,9 +48,6 @@ pub struct Stream {
     hub: Mutex<Hub>,
     /// Streams of the same scene at lower quality (a camera's sub stream), best first.
     lower_layers: Vec<Arc<Stream>>,
-    /// How long live packets waited in Lookout, and that less the pacer's intended wait.
-    send_delay: SendDelay,
-    send_delay_beyond_pacing: SendDelay,
     /// The audio viewers get (G.711 or Opus), its timestamps continuous across source
     /// sessions as the video's are.
     audio: Mutex<RecentFeed<AudioFrame>>,
@@ -105,8 +99,6 @@ impl Stream {
                 catch_up: CatchUp::new(VIDEO_CLOCK_RATE, Instant::now()),
             }),
             lower_layers,
-            send_delay: SendDelay::default(),
-            send_delay_beyond_pacing: SendDelay::default(),
             audio: Mutex::new(RecentFeed::new(RECENT_AUDIO_FRAMES, AUDIO_QUEUE_FRAMES, AudioCodec::Pcmu.clock_rate())),
             audio_codec: Mutex::new(None),
             aac: Mutex::new(RecentFeed::new(RECENT_AAC_FRAMES, AAC_QUEUE_FRAMES, 48_000)),
@@ -270,18 +262,7 @@ impl Stream {
     }
 
     pub fn stats(&self) -> StreamStatsSnapshot {
-        let mut stats = self.hub.lock().stats.snapshot();
-        let now = Instant::now();
-        stats.send_delay = self.send_delay.last_window(now);
-        stats.send_delay_beyond_pacing = self.send_delay_beyond_pacing.last_window(now);
-        stats
-    }
-
-    /// Notes how long a packet of a live frame waited in Lookout before it went to a viewer,
-    /// `paced` of it on purpose, in its viewer's pacer.
-    pub fn record_send_delay(&self, delay: Duration, paced: Duration, now: Instant) {
-        self.send_delay.record(delay, now);
-        self.send_delay_beyond_pacing.record(delay.saturating_sub(paced), now);
+        self.hub.lock().stats.snapshot()
     }
 
     /// The video bitrate over the last second; 0 before the first second.

@@ -73,12 +73,6 @@ pub struct StreamStatsSnapshot {
     pub keyframe_bitrate_bps: Option<f64>,
     /// Milliseconds since the last frame, `None` before the first.
     pub last_frame_age_ms: Option<u64>,
-    /// How long its packets waited in Lookout before going to viewers (frame complete to packet
-    /// handed to the viewer's connection), over the last few seconds; `None` when nobody watched.
-    pub send_delay: Option<super::SendDelayPercentiles>,
-    /// The same less the wait the pacer imposes on purpose (keyframes spread out): Lookout's
-    /// own processing and queueing.
-    pub send_delay_beyond_pacing: Option<super::SendDelayPercentiles>,
 }
 
 impl StreamStats {
@@ -166,8 +160,6 @@ impl StreamStats {
             bitrate_bps: self.bitrate_bps.round(),
             keyframe_bitrate_bps: self.keyframe_bitrate_bps.map(f64::round),
             last_frame_age_ms: self.last_frame_at.map(|at| at.elapsed().as_millis() as u64),
-            send_delay: None,
-            send_delay_beyond_pacing: None,
         }
     }
 }

@@ -8,6 +8,7 @@ use super::link_quality::{LinkQuality, LinkQualitySnapshot};
 use super::pacer::{ViewerPacer, MAX_PACING_DELAY};
 use super::retransmitter::{NackStats, NackStatsSnapshot};
 use super::rtp_header::RtpHeaderState;
+use super::send_delay::StreamSendDelay;
 use super::sent_frames::{RtpStreamId, SentFrames};
 use super::track_start::{self, is_terminal};
 use crate::media::Frame;
@@ -107,11 +108,11 @@ impl LayerStatus {
 }
 
 /// How a frame goes out: a live frame at its own timestamp, by a deadline from its arrival,
-/// its wait measured on its layer (`Stream::record_send_delay`); a frame sent to catch up (the
+/// its wait recorded for its layer (`StreamSendDelay::record`); a frame sent to catch up (the
 /// replayed GOP, a cached keyframe) at the timestamp and by the deadline given.
 #[derive(Clone, Copy)]
 enum Delivery<'a> {
-    Live(&'a Stream),
+    Live(&'a StreamSendDelay),
     Catchup { timestamp: u64, deadline: Instant },
 }
 
@@ -142,6 +143,8 @@ pub(super) struct Forwarder {
     /// The layer the viewer pinned through signalling, by index; `None` lets Lookout choose.
     pub pinned_layer: watch::Receiver<Option<usize>>,
     pub layer_status: watch::Sender<LayerStatus>,
+    /// Where each layer's send delays are recorded, in the order of `Stream::layers`.
+    pub send_delays: Vec<Arc<StreamSendDelay>>,
     /// When the session was created, to log how long the viewer waited for its first frame.
     pub created: Instant,
 }
@@ -188,7 +191,7 @@ impl Forwarder {
                     if frame.keyframe {
                         pacer.follow_stream_bitrate(layers[current.layer].bitrate_bps());
                     }
-                    if self.send(&mut header, &mut pacer, &frame, Delivery::Live(&layers[current.layer])).await.is_err() {
+                    if self.send(&mut header, &mut pacer, &frame, Delivery::Live(&self.send_delays[current.layer])).await.is_err() {
                         return;
                     }
                 }
@@ -205,8 +208,8 @@ impl Forwarder {
                     if let Some(bits_per_second) = switch.step.probe_at_bps {
                         self.link.restart_estimate_from(bits_per_second);
                     }
-                    let layer = &layers[rung(switch.step.layer, layers.len()).layer];
-                    pacer.follow_stream_bitrate(layer.bitrate_bps());
+                    let layer_index = rung(switch.step.layer, layers.len()).layer;
+                    pacer.follow_stream_bitrate(layers[layer_index].bitrate_bps());
                     self.stats.layer_switches.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(path = self.stream.name(), layer = names[switch.step.layer], reason = %switch.step.reason, "viewer switched layer");
                     self.layer_status.send_modify(|status| {
@@ -214,7 +217,7 @@ impl Forwarder {
                         status.mode = chooser.mode();
                         status.reason = switch.step.reason;
                     });
-                    if self.send(&mut header, &mut pacer, &keyframe, Delivery::Live(layer)).await.is_err() {
+                    if self.send(&mut header, &mut pacer, &keyframe, Delivery::Live(&self.send_delays[layer_index])).await.is_err() {
                         return;
                     }
                 }
@@ -287,9 +290,9 @@ impl Forwarder {
                 tokio::time::sleep_until(release.into()).await;
             }
             self.sink.write_rtp(packet).await?;
-            if let Delivery::Live(layer) = delivery {
+            if let Delivery::Live(send_delay) = delivery {
                 let now = Instant::now();
-                layer.record_send_delay(now.saturating_duration_since(frame.arrived_at), release.saturating_duration_since(frame_handed_in), now);
+                send_delay.record(now.saturating_duration_since(frame.arrived_at), release.saturating_duration_since(frame_handed_in), now);
             }
             self.stats.packets_sent.fetch_add(1, Ordering::Relaxed);
             self.stats.bytes_sent.fetch_add(size, Ordering::Relaxed);

@@ -11,6 +11,7 @@ pub use super::forwarder::ForwarderStatsSnapshot as SessionStats;
 use super::announce::Announcer;
 use super::audio_forwarder::AudioForwarder;
 use super::network::{Network, SocketHold};
+use super::send_delay::SendDelays;
 use super::peer::{self, BuildError, Connection, PeerEvent};
 use crate::media::AudioCodec;
 use super::viewer_activity::ViewerActivity;
@@ -86,7 +87,7 @@ impl ViewerSession {
     /// Sets up the connection and its tracks (video, and audio when the path has some); media
     /// flows once ICE and DTLS connect. `id` comes from `new_session_id` (access control may
     /// have been asked about it already); `slot` from admitting the viewer.
-    pub async fn start(stream: &Arc<Stream>, network: &Network, offer_from: OfferFrom, id: String, slot: ViewerSlot) -> Result<Self, SessionError> {
+    pub async fn start(stream: &Arc<Stream>, network: &Network, send_delays: &SendDelays, offer_from: OfferFrom, id: String, slot: ViewerSlot) -> Result<Self, SessionError> {
         let state = stream.state();
         if !state.is_live() {
             return Err(SessionError::PathNotLive { path: stream.name().to_owned(), state: state.to_string() });
@@ -120,6 +121,7 @@ impl ViewerSession {
             link: peer.link.clone(),
             pinned_layer: pinned_layer_rx,
             layer_status: layer_status_tx,
+            send_delays: stream.layers().iter().map(|layer| send_delays.of(layer.name())).collect(),
             created: std::time::Instant::now(),
         };
         let forwarder = tokio::spawn(forwarder.run());

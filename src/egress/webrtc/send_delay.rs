@@ -8,7 +8,10 @@
 //! clears it first; a sample that races with that clearing may be lost, which a measurement of
 //! thousands of samples does not notice.
 
+use parking_lot::Mutex;
 use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -96,6 +99,50 @@ impl SendDelay {
 
     fn window_number(&self, now: Instant) -> u64 {
         (now.saturating_duration_since(self.started).as_millis() / WINDOW.as_millis()) as u64
+    }
+}
+
+/// One stream's send delays (a path's, or a layer's): in all, and beyond the pacer's intended
+/// wait (Lookout's own processing and queueing).
+#[derive(Default)]
+pub struct StreamSendDelay {
+    all: SendDelay,
+    beyond_pacing: SendDelay,
+}
+
+/// A stream's send delays over the last complete window; `None` when nobody watched.
+#[derive(Debug, Default, Serialize)]
+pub struct SendDelayFigures {
+    pub send_delay: Option<SendDelayPercentiles>,
+    pub send_delay_beyond_pacing: Option<SendDelayPercentiles>,
+}
+
+impl StreamSendDelay {
+    /// Notes how long a packet of a live frame waited in Lookout before it went to a viewer,
+    /// `paced` of it on purpose, in its viewer's pacer.
+    pub fn record(&self, delay: Duration, paced: Duration, now: Instant) {
+        self.all.record(delay, now);
+        self.beyond_pacing.record(delay.saturating_sub(paced), now);
+    }
+
+    fn figures(&self, now: Instant) -> SendDelayFigures {
+        SendDelayFigures { send_delay: self.all.last_window(now), send_delay_beyond_pacing: self.beyond_pacing.last_window(now) }
+    }
+}
+
+/// Every stream's send delays by name, as its viewers' forwarders record them: kept by the
+/// egress, not in the stream hub, which knows nothing of viewers.
+#[derive(Clone, Default)]
+pub struct SendDelays(Arc<Mutex<HashMap<String, Arc<StreamSendDelay>>>>);
+
+impl SendDelays {
+    /// The recorder of `stream`'s send delays (made on first use; streams are few and fixed).
+    pub fn of(&self, stream: &str) -> Arc<StreamSendDelay> {
+        self.0.lock().entry(stream.to_owned()).or_default().clone()
+    }
+
+    pub fn figures(&self, stream: &str, now: Instant) -> SendDelayFigures {
+        self.0.lock().get(stream).map(|delay| delay.figures(now)).unwrap_or_default()
     }
 }
 
