@@ -381,7 +381,8 @@ async fn a_flood_of_sessions_is_refused_while_a_viewer_plays_on() {
     let limits = LimitSettings {
         sessions_per_ip_burst: 5,
         sessions_per_ip_per_second: 1.0,
-        ws_first_message: Duration::from_secs(1),
+        // Long enough that the three waiting sockets below still wait when the fourth comes.
+        ws_first_message: Duration::from_secs(3),
         ws_unauthenticated_per_ip: 3,
         header_read: Duration::from_secs(1),
         body_read: Duration::from_secs(1),
@@ -407,7 +408,7 @@ async fn a_flood_of_sessions_is_refused_while_a_viewer_plays_on() {
     assert!(matches!(silent.receive(TIMEOUT).await, Ok(ServerMessage::Hello { .. })));
     let _also_silent = [SignalingClient::open(server.addr).await.expect("open"), SignalingClient::open(server.addr).await.expect("open")];
     let refused = SignalingClient::open(server.addr).await.err().expect("a fourth waiting socket is refused").to_string();
-    assert!(refused.contains("429") && refused.contains("Retry-After 1") && refused.contains("have not authenticated"), "{refused}");
+    assert!(refused.contains("429") && refused.contains("Retry-After 3") && refused.contains("have not authenticated"), "{refused}");
     match silent.receive(Duration::from_secs(5)).await {
         Ok(ServerMessage::Error { code: ErrorCode::Unauthorized, message }) => assert!(message.contains("no auth message"), "{message}"),
         other => panic!("a silent socket: {other:?}"),

@@ -149,4 +149,6 @@ async fn abandoned_sessions_are_ended_and_each_socket_is_told() {
         client.receive_until(Duration::from_secs(45), ended).await.unwrap_or_else(|e| panic!("socket {index} was not told its session ended: {e}"));
     }
     wait_for("the abandoned sessions to be gone", Duration::from_secs(5), || server.sessions.list().is_empty().then_some(())).await;
+    // Their sockets are still open, holding what they watched: those no longer count as viewers.
+    assert_eq!(server.viewers.of("demo"), 0, "ended sessions count against the viewer limit");
 }

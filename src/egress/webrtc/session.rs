@@ -77,8 +77,9 @@ pub struct ViewerSession {
     layer_status: watch::Receiver<LayerStatus>,
     sent_frames: Arc<SentFrames>,
     activity: Arc<ViewerActivity>,
-    /// Counts this viewer against the limits until the session is dropped.
-    _slot: ViewerSlot,
+    /// Counts this viewer against the limits until the session is closed (a socket may hold
+    /// a closed session a while longer; it no longer counts).
+    slot: parking_lot::Mutex<Option<ViewerSlot>>,
     sockets: SocketHold,
     closed: std::sync::atomic::AtomicBool,
 }
@@ -143,7 +144,7 @@ impl ViewerSession {
             layer_status,
             sent_frames: peer.sent_frames,
             activity: peer.activity,
-            _slot: slot,
+            slot: parking_lot::Mutex::new(Some(slot)),
             sockets: peer.hold,
             closed: Default::default(),
         })
@@ -278,6 +279,7 @@ impl ViewerSession {
             return;
         }
         self.stop_forwarders();
+        self.slot.lock().take();
         close_connection(&self.connection).await;
         tracing::info!(session = %self.id, path = %self.path, "viewer session closed");
     }
