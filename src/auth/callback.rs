@@ -85,7 +85,9 @@ impl Callback {
                 None
             }
         };
-        if let Some(allowed) = decided {
+        // A question about a new session is never asked again: remembering it only crowds out
+        // the answers that are reused.
+        if let Some(allowed) = decided.filter(|_| question.session.is_none()) {
             let mut remembered = self.remembered.lock();
             if remembered.len() >= REMEMBERED_MAX {
                 let remember = self.remember;
@@ -117,11 +119,12 @@ impl Callback {
         }
     }
 
-    /// Everything the answer may depend on. A new session is a new question (the backend may
-    /// count them); requests without one, such as a player's HLS segments, are remembered.
+    /// Everything the answer may depend on. Questions about a new session are not remembered
+    /// (the backend may count sessions); requests without one, such as a player's HLS segments,
+    /// are.
     fn key_of(&self, q: &CallbackQuestion<'_>) -> [u8; 32] {
         let ip = q.ip.to_string();
-        let parts = [Some(q.action.as_str()), q.path, Some(q.protocol), Some(ip.as_str()), q.user, q.password, q.token, q.session];
+        let parts = [Some(q.action.as_str()), q.path, Some(q.protocol), Some(ip.as_str()), q.user, q.password, q.token];
         keys::digest(&self.cache_key, parts.map(|part| part.map(str::as_bytes)))
     }
 }

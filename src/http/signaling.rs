@@ -318,6 +318,14 @@ impl Connection {
         self.stop_watching().await;
         // Paths the caller may not read do not exist for it: the same answer whether or not
         // the path does.
+        // Admitted first, so that the limits bound the questions the auth backend is asked too.
+        let slot = match self.app.limits.admit_session(self.ip, &path) {
+            Ok(slot) => slot,
+            Err(refused) => {
+                let code = if matches!(refused, SessionRefused::TooFast(_)) { ErrorCode::RateLimited } else { ErrorCode::ServerFull };
+                return self.error(code, refused.to_string()).await;
+            }
+        };
         let session_id = new_session_id();
         if !self.identity.for_session(&session_id).allows(Action::Read, Some(&path)).await {
             return self.error(ErrorCode::NotAllowed, format!("not allowed: {} may not watch {path:?}", self.identity.who)).await;
@@ -325,13 +333,6 @@ impl Connection {
         let Some(stream) = self.app.registry.get(&path).cloned() else {
             let known = super::api::readable_paths(&self.app, &self.identity).await;
             return self.error(ErrorCode::UnknownPath, format!("no path {path:?}; known paths: {}", known.join(", "))).await;
-        };
-        let slot = match self.app.limits.admit_session(self.ip, &path) {
-            Ok(slot) => slot,
-            Err(refused) => {
-                let code = if matches!(refused, SessionRefused::TooFast(_)) { ErrorCode::RateLimited } else { ErrorCode::ServerFull };
-                return self.error(code, refused.to_string()).await;
-            }
         };
         let session = match ViewerSession::start(&stream, &self.app.network, &self.app.send_delays, OfferFrom::Server, session_id, slot).await {
             Ok(session) => Arc::new(session),

@@ -59,6 +59,19 @@ pub async fn create(State(app): State<AppState>, Path(path): Path<String>, conne
         Ok(identity) => identity,
         Err(response) => return cors::allow(&app, &headers, response, true),
     };
+    // Admitted first, so that the limits bound the questions the auth backend is asked too.
+    let slot = match app.limits.admit_session(ip, &path) {
+        Ok(slot) => slot,
+        Err(refused) => {
+            let status = match refused {
+                SessionRefused::TooFast(_) => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            let mut response = problem(&app, &headers, status, refused.to_string());
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(refused.retry_after().as_secs()));
+            return response;
+        }
+    };
     let session_id = new_session_id();
     if let Err(response) = access::require(&app, &identity.for_session(&session_id), Action::Read, Some(&path)).await {
         return cors::allow(&app, &headers, response, true);
@@ -89,18 +102,6 @@ pub async fn create(State(app): State<AppState>, Path(path): Path<String>, conne
     };
     let Some(stream) = app.registry.get(&path).cloned() else {
         return problem(&app, &headers, StatusCode::NOT_FOUND, format!("no path {path:?}"));
-    };
-    let slot = match app.limits.admit_session(ip, &path) {
-        Ok(slot) => slot,
-        Err(refused) => {
-            let status = match refused {
-                SessionRefused::TooFast(_) => StatusCode::TOO_MANY_REQUESTS,
-                _ => StatusCode::SERVICE_UNAVAILABLE,
-            };
-            let mut response = problem(&app, &headers, status, refused.to_string());
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(refused.retry_after().as_secs()));
-            return response;
-        }
     };
     let session = match ViewerSession::start(&stream, &app.network, &app.send_delays, OfferFrom::Viewer, session_id, slot).await {
         Ok(session) => Arc::new(session),
