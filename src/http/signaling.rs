@@ -443,9 +443,13 @@ async fn pump_events(session: Arc<ViewerSession>, mut source: watch::Receiver<Pa
         }
     }
     // A closing session drops its channels in any order: its events or its layer's may go
-    // before its state changes. Any of them gone means the session is over, so the client
-    // learns the state it ended in, or "closed" when it had not reached one yet.
+    // before its state changes. Any of them gone means the session is over (its forwarder also
+    // ends on its own when the viewer never connects), so it is closed if it is not yet, and
+    // the client learns the state it ended in, or "closed".
     let current = *state.borrow();
+    if !is_terminal(current) {
+        session.close().await;
+    }
     let last = if is_terminal(current) { current } else { RTCPeerConnectionState::Closed }.to_string();
     if state_sent.as_ref() != Some(&last) {
         let _ = outbox.send(ServerMessage::State { session: session.id.clone(), state: last }).await;
