@@ -26,6 +26,19 @@ enum Ports {
     Range(Arc<PortPool>),
 }
 
+/// Binds and drops UDP (and with `tcp` TCP) `port` on every address of `ips`: whether a
+/// PeerConnection could bind it now.
+fn is_free(ips: &[std::net::IpAddr], port: u16, tcp: bool) -> std::io::Result<()> {
+    for ip in ips {
+        let address = SocketAddr::new(*ip, port);
+        std::net::UdpSocket::bind(address)?;
+        if tcp {
+            std::net::TcpListener::bind(address)?;
+        }
+    }
+    Ok(())
+}
+
 /// Every port of this range is held by a session (or by another program).
 #[derive(Debug)]
 pub struct PortsExhausted(pub PortRange);
@@ -42,14 +55,26 @@ pub struct Binding {
 
 /// Released when the session ends: its port of the range, or its place on the shared port.
 pub enum SocketHold {
+    /// A PeerConnection's port of the range, which it binds itself.
     Port(PortLease),
     SharedPort(MuxRegistration),
+    /// A port of the range for Lookout's own endpoint: a media port of its own, the session its
+    /// only one. Fields drop in order: the session leaves, the sockets close, the port returns.
+    PortOfItsOwn { registration: MuxRegistration, media_port: SharedMediaPort, lease: PortLease },
 }
 
 impl SocketHold {
+    /// The session's place on a media port Lookout reads, where it has one.
+    pub fn registration(&self) -> Option<&MuxRegistration> {
+        match self {
+            SocketHold::Port(_) => None,
+            SocketHold::SharedPort(registration) | SocketHold::PortOfItsOwn { registration, .. } => Some(registration),
+        }
+    }
+
     /// The connection now has the viewer's description: traffic held for it may pass.
     pub fn remote_description_applied(&self) {
-        if let SocketHold::SharedPort(registration) = self {
+        if let Some(registration) = self.registration() {
             registration.route.open();
         }
     }
@@ -70,12 +95,11 @@ impl Network {
             Ports::Range(_) => None,
         };
         let announcer = Arc::new(Announcer::new(config.public_ips.clone(), config.hide_private_addresses, shared_port));
-        let own_endpoint_serves = config.own_endpoint && matches!(ports, Ports::Shared(_)) && !config.ice_tcp;
-        let own_endpoint = match own_endpoint_serves {
-            true => Some(Arc::new(Identity::generate().map_err(|e| anyhow::anyhow!("Lookout's own WebRTC endpoint: {e}"))?)),
-            false => None,
-        };
-        Ok(Self { config, ports, announcer, own_endpoint })
+        let mut network = Self { config, ports, announcer, own_endpoint: None };
+        if network.config.own_endpoint && network.ice_lite() && !network.config.ice_tcp {
+            network.own_endpoint = Some(Arc::new(Identity::generate().map_err(|e| anyhow::anyhow!("Lookout's own WebRTC endpoint: {e}"))?));
+        }
+        Ok(network)
     }
 
     /// Whether Lookout gathers through its ICE servers itself. It does with a port per viewer;
@@ -110,13 +134,22 @@ impl Network {
         }
     }
 
-    /// The addresses a new session binds, given the ICE username fragment it will use: every
-    /// listen IP on one port of the range (UDP, and TCP with ICE-TCP), or, on the shared port,
-    /// label sockets on ports the system chooses that the session's runtime swaps for the mux.
+    /// What a new session binds, given the ICE username fragment it will use. With a port per
+    /// viewer, a port of the range on every listen IP (UDP, and TCP with ICE-TCP): bound here
+    /// for the own endpoint, checked free for a PeerConnection, which binds it itself. On the
+    /// shared port, a place on it; a PeerConnection gets label sockets on ports the system
+    /// chooses, which its runtime swaps for the mux.
     pub fn bind(&self, ufrag: &str) -> Result<Binding, PortsExhausted> {
+        let listen_ips = &self.config.listen_ips;
+        let tcp = self.config.ice_tcp;
         let (port, runtime, hold) = match &self.ports {
+            Ports::Range(pool) if self.own_endpoint.is_some() => {
+                let (lease, media_port) = pool.lease(|port| SharedMediaPort::bind(listen_ips, port, tcp)).ok_or(PortsExhausted(pool.range()))?;
+                let registration = media_port.register(ufrag.to_owned());
+                (lease.port, None, SocketHold::PortOfItsOwn { registration, media_port, lease })
+            }
             Ports::Range(pool) => {
-                let lease = pool.lease(&self.config.listen_ips, self.config.ice_tcp).ok_or(PortsExhausted(pool.range()))?;
+                let (lease, ()) = pool.lease(|port| is_free(listen_ips, port, tcp)).ok_or(PortsExhausted(pool.range()))?;
                 (lease.port, None, SocketHold::Port(lease))
             }
             Ports::Shared(shared) => {
@@ -125,16 +158,14 @@ impl Network {
                 (0, Some(runtime), SocketHold::SharedPort(registration))
             }
         };
-        let udp_addrs: Vec<String> = self.config.listen_ips.iter().map(|ip| SocketAddr::new(*ip, port).to_string()).collect();
-        let tcp_addrs = if self.config.ice_tcp { udp_addrs.clone() } else { Vec::new() };
+        let udp_addrs: Vec<String> = listen_ips.iter().map(|ip| SocketAddr::new(*ip, port).to_string()).collect();
+        let tcp_addrs = if tcp { udp_addrs.clone() } else { Vec::new() };
         Ok(Binding { udp_addrs, tcp_addrs, runtime, hold })
     }
 
-    /// The host candidates of a session on the shared port (`None` with a port per viewer):
-    /// each listen address, a wildcard standing for the machine's interfaces of its family.
-    pub fn shared_port_candidates(&self) -> Option<Vec<SocketAddr>> {
-        let Ports::Shared(shared) = &self.ports else { return None };
-        let port = shared.port();
+    /// The host candidates of a session of the own endpoint on `port`: each listen address, a
+    /// wildcard standing for the machine's interfaces of its family.
+    pub fn host_candidates(&self, port: u16) -> Vec<SocketAddr> {
         let interfaces = rtc::shared::ifaces::ifaces().unwrap_or_default();
         let mut candidates: Vec<SocketAddr> = Vec::new();
         for ip in &self.config.listen_ips {
@@ -153,7 +184,7 @@ impl Network {
                 }
             }
         }
-        Some(candidates)
+        candidates
     }
 
     /// The effective settings, for the startup log.
@@ -172,8 +203,8 @@ impl Network {
         };
         let ice_mode = if self.ice_lite() { "lite (viewers nominate; ICE servers are for viewers)" } else { "full (gathers through the ICE servers)" };
         let endpoint = match (&self.own_endpoint, c.own_endpoint) {
-            (Some(_), _) => "Lookout's own (DTLS-SRTP and batched sends on the shared port)",
-            (None, true) => "a webrtc-rs PeerConnection per viewer (Lookout's own serves the shared UDP port without ICE-TCP only)",
+            (Some(_), _) => "Lookout's own (ICE-lite, DTLS-SRTP and batched sends)",
+            (None, true) => "a webrtc-rs PeerConnection per viewer (Lookout's own serves UDP only, and gathers through no ICE servers)",
             (None, false) => "a webrtc-rs PeerConnection per viewer (webrtc.own_endpoint = false)",
         };
         format!(

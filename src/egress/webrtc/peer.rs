@@ -247,7 +247,7 @@ fn watchers(keyframe_requests: &Arc<KeyframeRequests>, link: &Arc<LinkQuality>, 
     (KeyframeRequestWatcher::new(keyframe_requests.clone()), (ReceiverReportWatcher::new(link.clone()), ActivityWatcher(activity.clone())))
 }
 
-/// A peer on Lookout's own endpoint, on its place on the shared port.
+/// A peer on Lookout's own endpoint, on its place on the shared port or its port of the range.
 fn build_own(
     network: &Network,
     identity: Arc<Identity>,
@@ -257,8 +257,9 @@ fn build_own(
     (session_id, path): (&str, &str),
     feedback: Feedback,
 ) -> Result<Peer, BuildError> {
-    let SocketHold::SharedPort(registration) = &hold else { return Err(BuildError::Own("the own endpoint needs the shared media port".into())) };
-    let socket = registration.own_socket().map_err(|e| BuildError::Own(format!("the shared media port: {e}")))?;
+    let Some(registration) = hold.registration() else { return Err(BuildError::Own("the own endpoint needs a media port it reads itself".into())) };
+    let socket = registration.own_socket().map_err(|e| BuildError::Own(format!("the media port: {e}")))?;
+    let candidates = network.host_candidates(registration.port());
     let Feedback { keyframe_requests, sent_frames, nack_stats, link, audio_clock, activity } = feedback;
     let feedback = ConnectionFeedback {
         observers: Box::new((Retransmitter::new(sent_frames.clone(), nack_stats.clone()), watchers(&keyframe_requests, &link, &activity))),
@@ -271,7 +272,7 @@ fn build_own(
         ufrag,
         password,
         fingerprint: identity.fingerprint.clone(),
-        candidates: network.shared_port_candidates().unwrap_or_default(),
+        candidates,
         cname: format!("lookout-{session_id}"),
         stream_id: format!("lookout-{path}"),
         video: LocalVideo { ssrc: rand::random(), rtx_ssrc: rand::random(), track_id: format!("video-{session_id}") },

@@ -1,6 +1,5 @@
 //! Hands out UDP ports from the configured range, one per viewer session, and takes them back
-//! when the session ends. webrtc 0.21 binds its own sockets and has no range setting, so
-//! Lookout picks a free port and gives the PeerConnection `IP:port` to bind.
+//! when the session ends. The caller binds: a port another program holds is skipped.
 //!
 //! Ports are handed out in turn around the range rather than lowest first: a port just given
 //! back may still be known elsewhere for a while (a TURN server keeps an allocation for its
@@ -9,7 +8,7 @@
 
 use crate::config::PortRange;
 use std::collections::BTreeSet;
-use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
+use std::io;
 use std::sync::Arc;
 use parking_lot::Mutex;
 
@@ -45,22 +44,22 @@ impl PortPool {
         self.range
     }
 
-    /// A port of the range that no session holds and that every address in `ips` can bind
-    /// now, for UDP and, with `tcp_too`, for TCP (another program may use some), or `None`
-    /// when the range is exhausted.
-    pub fn lease(self: &Arc<Self>, ips: &[IpAddr], tcp_too: bool) -> Option<PortLease> {
+    /// The first port of the range, in turn, that no session holds and that `bind` takes
+    /// (another program may hold some), with what `bind` made of it; `None` when the range is
+    /// exhausted.
+    pub fn lease<T>(self: &Arc<Self>, mut bind: impl FnMut(u16) -> io::Result<T>) -> Option<(PortLease, T)> {
         let mut state = self.state.lock();
-        let free = |port: u16| {
-            ips.iter().all(|ip| {
-                let address = SocketAddr::new(*ip, port);
-                UdpSocket::bind(address).is_ok() && (!tcp_too || TcpListener::bind(address).is_ok())
-            })
-        };
         let in_turn = (state.next..=self.range.last).chain(self.range.first..state.next);
-        let port = in_turn.filter(|port| !state.leased.contains(port)).find(|port| free(*port))?;
+        let (port, bound) = in_turn.filter(|port| !state.leased.contains(port)).find_map(|port| match bind(port) {
+            Ok(bound) => Some((port, bound)),
+            Err(error) => {
+                tracing::debug!(port, %error, "port of the range not available");
+                None
+            }
+        })?;
         state.leased.insert(port);
         state.next = if port == self.range.last { self.range.first } else { port + 1 };
-        Some(PortLease { pool: self.clone(), port })
+        Some((PortLease { pool: self.clone(), port }, bound))
     }
 
     #[cfg(test)]
@@ -72,6 +71,11 @@ impl PortPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::UdpSocket;
+
+    fn bind_loopback(port: u16) -> io::Result<UdpSocket> {
+        UdpSocket::bind(("127.0.0.1", port))
+    }
 
     #[test]
     fn leases_each_port_once_and_takes_them_back() {
@@ -80,16 +84,15 @@ mod tests {
         drop(probe);
         let (first, last) = if base < 65000 { (base, base + 2) } else { (base - 2, base) };
         let pool = PortPool::new(PortRange { first, last });
-        let loopback = [IpAddr::from([127, 0, 0, 1])];
         // A port some other program holds is skipped.
         let held = UdpSocket::bind(("127.0.0.1", first + 1));
-        let leases: Vec<PortLease> = std::iter::from_fn(|| pool.lease(&loopback, true)).take(4).collect();
+        let leases: Vec<(PortLease, UdpSocket)> = std::iter::from_fn(|| pool.lease(bind_loopback)).take(4).collect();
         let expected = if held.is_ok() { 2 } else { 3 };
         assert_eq!(leases.len(), expected, "the range is exhausted after its free ports");
-        assert!(leases.iter().all(|l| (first..=last).contains(&l.port)));
+        assert!(leases.iter().all(|(lease, socket)| (first..=last).contains(&lease.port) && socket.local_addr().is_ok_and(|a| a.port() == lease.port)));
         drop(leases);
         assert_eq!(pool.in_use(), 0);
-        assert!(pool.lease(&loopback, false).is_some(), "ports come back when sessions end");
+        assert!(pool.lease(bind_loopback).is_some(), "ports come back when sessions end");
     }
 
     #[test]
@@ -99,11 +102,10 @@ mod tests {
         drop(probe);
         let first = base.min(65000);
         let pool = PortPool::new(PortRange { first, last: first + 2 });
-        let loopback = [IpAddr::from([127, 0, 0, 1])];
-        let one = pool.lease(&loopback, false).expect("a port");
+        let (one, socket) = pool.lease(bind_loopback).expect("a port");
         let given_back = one.port;
-        drop(one);
-        let next = pool.lease(&loopback, false).expect("another port");
+        drop((one, socket));
+        let (next, _socket) = pool.lease(bind_loopback).expect("another port");
         assert_ne!(next.port, given_back);
     }
 }

@@ -169,6 +169,11 @@ impl MuxRegistration {
         let first = self.route.udp.first().ok_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, "no shared UDP socket"))?;
         self.route.udp_socket(first.bound)
     }
+
+    /// The media port's number, UDP and TCP alike.
+    pub fn port(&self) -> u16 {
+        self.route.udp.first().map_or(0, |socket| socket.bound.port())
+    }
 }
 
 impl Drop for MuxRegistration {
