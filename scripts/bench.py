@@ -4,8 +4,8 @@ For each N, N non-decoding WebRTC viewers (target/release/lookout-load) watch th
 `demo` path (1280x720, 30 fps, about 2.5 Mbit/s) of a `lookout` process for T seconds: on the
 shared media port served by Lookout's own endpoint (the default, `shared`), on the same port
 served by a webrtc-rs PeerConnection per viewer (`shared-webrtc-rs`, `own_endpoint = false`),
-and with a port per viewer (`range`, `webrtc.udp_ports`, webrtc-rs too), so they can be
-compared. The
+and with a port per viewer (`range`, `webrtc.udp_ports`, Lookout's own endpoint too), so they
+can be compared. The
 server's CPU time and RSS are read from /proc, less the test pattern's own threads (they stand
 in for a camera); the idle cost is measured first and subtracted, so the figures are the cost
 of the viewers. Each N is repeated

@@ -21,8 +21,9 @@ pub struct WebRtcConfig {
     pub ice_tcp: bool,
     pub ice_servers: Vec<IceServerConfig>,
     /// Serve viewers from Lookout's own endpoint (ICE-lite, DTLS-SRTP and batched sends of its
-    /// own) where it can: on the shared UDP port without ICE-TCP. A port per viewer and ICE-TCP
-    /// use a webrtc-rs PeerConnection per viewer, as does everything with this off.
+    /// own) where it can: everywhere but where Lookout gathers through ICE servers itself (a
+    /// port per viewer with STUN/TURN servers), which takes a webrtc-rs PeerConnection per
+    /// viewer, as does everything with this off.
     pub own_endpoint: bool,
 }
 

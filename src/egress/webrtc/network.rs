@@ -96,7 +96,7 @@ impl Network {
         };
         let announcer = Arc::new(Announcer::new(config.public_ips.clone(), config.hide_private_addresses, shared_port));
         let mut network = Self { config, ports, announcer, own_endpoint: None };
-        if network.config.own_endpoint && network.ice_lite() && !network.config.ice_tcp {
+        if network.config.own_endpoint && network.ice_lite() {
             network.own_endpoint = Some(Arc::new(Identity::generate().map_err(|e| anyhow::anyhow!("Lookout's own WebRTC endpoint: {e}"))?));
         }
         Ok(network)
@@ -204,7 +204,7 @@ impl Network {
         let ice_mode = if self.ice_lite() { "lite (viewers nominate; ICE servers are for viewers)" } else { "full (gathers through the ICE servers)" };
         let endpoint = match (&self.own_endpoint, c.own_endpoint) {
             (Some(_), _) => "Lookout's own (ICE-lite, DTLS-SRTP and batched sends)",
-            (None, true) => "a webrtc-rs PeerConnection per viewer (Lookout's own serves UDP only, and gathers through no ICE servers)",
+            (None, true) => "a webrtc-rs PeerConnection per viewer (Lookout's own gathers through no ICE servers)",
             (None, false) => "a webrtc-rs PeerConnection per viewer (webrtc.own_endpoint = false)",
         };
         format!(

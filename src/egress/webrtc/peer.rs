@@ -273,6 +273,7 @@ fn build_own(
         password,
         fingerprint: identity.fingerprint.clone(),
         candidates,
+        passive_tcp: network.config.ice_tcp,
         cname: format!("lookout-{session_id}"),
         stream_id: format!("lookout-{path}"),
         video: LocalVideo { ssrc: rand::random(), rtx_ssrc: rand::random(), track_id: format!("video-{session_id}") },

@@ -19,6 +19,7 @@ fuzz_target!(|data: &[u8]| {
         password: "fuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzz".into(),
         fingerprint: ["AB"; 32].join(":"),
         candidates: vec!["127.0.0.1:8189".parse().expect("address")],
+        passive_tcp: true,
         cname: "fuzz".into(),
         stream_id: "lookout-fuzz".into(),
         video: LocalVideo { ssrc: 1, rtx_ssrc: 2, track_id: "video-fuzz".into() },

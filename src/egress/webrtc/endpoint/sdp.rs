@@ -425,6 +425,8 @@ pub struct LocalParameters {
     pub fingerprint: String,
     /// Host candidates on UDP, the preferred first; the first is also the default address.
     pub candidates: Vec<SocketAddr>,
+    /// Whether the same addresses and ports also take ICE-TCP connections (RFC 6544, passive).
+    pub passive_tcp: bool,
     /// The RTCP CNAME and media stream id: shared by audio and video, so that the viewer
     /// plays them in sync.
     pub cname: String,
@@ -1039,18 +1041,24 @@ impl<'a> Writer<'a> {
         self.line(format_args!("a=setup:{setup}"));
         if !self.candidates_written {
             self.candidates_written = true;
-            // Candidates share a foundation when they share an address (RFC 8445 §5.1.1.3).
-            let mut addresses: Vec<IpAddr> = Vec::new();
-            for (index, candidate) in local.candidates.iter().enumerate() {
-                let foundation = match addresses.iter().position(|address| *address == candidate.ip()) {
+            // Candidates share a foundation when they share an address and a transport
+            // (RFC 8445 §5.1.1.3).
+            let mut foundations: Vec<(IpAddr, &str)> = Vec::new();
+            let tcp = local.candidates.iter().filter(|_| local.passive_tcp).map(|address| ("tcp", address));
+            for (index, (transport, candidate)) in local.candidates.iter().map(|address| ("udp", address)).chain(tcp).enumerate() {
+                let key = (candidate.ip(), transport);
+                let foundation = match foundations.iter().position(|known| *known == key) {
                     Some(position) => position + 1,
                     None => {
-                        addresses.push(candidate.ip());
-                        addresses.len()
+                        foundations.push(key);
+                        foundations.len()
                     }
                 };
-                let priority = host_candidate_priority(index);
-                self.line(format_args!("a=candidate:{foundation} 1 udp {priority} {} {} typ host", candidate.ip(), candidate.port()));
+                let (ip, port) = (candidate.ip(), candidate.port());
+                match transport {
+                    "udp" => self.line(format_args!("a=candidate:{foundation} 1 udp {} {ip} {port} typ host", host_candidate_priority(UDP_HOST_TYPE_PREFERENCE, index))),
+                    _ => self.line(format_args!("a=candidate:{foundation} 1 tcp {} {ip} {port} typ host tcptype passive", host_candidate_priority(TCP_HOST_TYPE_PREFERENCE, index))),
+                }
             }
             // Lookout knows all its candidates up front: it never trickles.
             self.line(format_args!("a=end-of-candidates"));
@@ -1138,11 +1146,17 @@ impl<'a> Writer<'a> {
     }
 }
 
-/// RFC 8445 §5.1.2.1: type preference 126 for a host candidate, then a local preference that
-/// falls in the order the candidates are given, then component 1.
-fn host_candidate_priority(index: usize) -> u32 {
+/// RFC 8445 §5.1.2.1's type preference of a host candidate on UDP.
+const UDP_HOST_TYPE_PREFERENCE: u32 = 126;
+/// ICE-TCP host candidates rank below UDP, host and reflexive alike: a viewer uses TCP only
+/// where UDP does not get through.
+const TCP_HOST_TYPE_PREFERENCE: u32 = 80;
+
+/// RFC 8445 §5.1.2.1: the type preference, then a local preference that falls in the order
+/// the candidates are given, then component 1.
+fn host_candidate_priority(type_preference: u32, index: usize) -> u32 {
     let local_preference = 65_535u32.saturating_sub(u32::try_from(index).unwrap_or(u32::MAX));
-    (126 << 24) | (local_preference << 8) | 255
+    (type_preference << 24) | (local_preference << 8) | 255
 }
 
 #[cfg(test)]
@@ -1474,6 +1488,7 @@ a=fmtp:97 apt=96
             password: "LookoutPasswordOf32Characters000".to_owned(),
             fingerprint: "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89".to_owned(),
             candidates: vec!["192.0.2.1:8189".parse().unwrap(), "[2001:db8::1]:8189".parse().unwrap(), "192.0.2.1:8190".parse().unwrap()],
+            passive_tcp: false,
             cname: "lookout".to_owned(),
             stream_id: "front-door".to_owned(),
             video: LocalVideo { ssrc: 1111, rtx_ssrc: 2222, track_id: "video".to_owned() },
@@ -1918,6 +1933,17 @@ a=fmtp:97 apt=96
             ]
         );
         assert!(answer.contains("\r\nc=IN IP4 192.0.2.1\r\n"));
+        let with_tcp = write_offer(&LocalParameters { passive_tcp: true, ..local(None) });
+        let tcp: Vec<&str> = with_tcp.lines().filter(|line| line.starts_with("a=candidate:") && line.contains(" tcp ")).collect();
+        assert_eq!(
+            tcp,
+            [
+                "a=candidate:3 1 tcp 1358953727 192.0.2.1 8189 typ host tcptype passive",
+                "a=candidate:4 1 tcp 1358953471 2001:db8::1 8189 typ host tcptype passive",
+                "a=candidate:3 1 tcp 1358953215 192.0.2.1 8190 typ host tcptype passive",
+            ],
+            "after the UDP ones, below them, with foundations of their own"
+        );
         // No candidates: the default address says "none yet" as JSEP does.
         let without = write_offer(&LocalParameters { candidates: Vec::new(), ..local(None) });
         assert!(without.contains("m=video 9 UDP/TLS/RTP/SAVPF 102 103\r\nc=IN IP4 0.0.0.0\r\n"));

@@ -13,6 +13,7 @@ mod session_socket;
 mod shared_socket;
 mod stun;
 mod tcp;
+mod tcp_peers;
 
 pub use runtime::MuxRuntime;
 /// How a datagram on the shared port is routed; public for the fuzz targets (tests/fuzz).
@@ -27,6 +28,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use parking_lot::Mutex;
 use tcp::{AcceptedStream, SessionListener, SharedListener};
+use tcp_peers::TcpPeers;
+use std::sync::Weak;
 use tokio::sync::mpsc;
 
 /// Datagrams waiting for one session's connection to read them; more are dropped. Inbound
@@ -132,6 +135,7 @@ impl SharedMediaPort {
             tcp: self.shared.tcp.clone(),
             udp_inboxes: Mutex::new(Vec::new()),
             tcp_inboxes: Mutex::new(Vec::new()),
+            own_tcp_peers: Mutex::new(Weak::new()),
             open: AtomicBool::new(false),
             held: Mutex::new(Vec::new()),
         });
@@ -163,11 +167,14 @@ pub struct MuxRegistration {
 }
 
 impl MuxRegistration {
-    /// The socket of a session on Lookout's own endpoint: the first shared socket, reached at
-    /// `label` (a listen address and the shared port).
+    /// The socket of a session on Lookout's own endpoint: the first UDP socket of the media
+    /// port, reached at `label` (a listen address and the port), and the ICE-TCP connections
+    /// the listeners route to the session.
     pub fn own_socket(&self) -> io::Result<SessionSocket> {
         let first = self.route.udp.first().ok_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, "no shared UDP socket"))?;
-        self.route.udp_socket(first.bound)
+        let tcp_peers = Arc::new(TcpPeers::default());
+        *self.route.own_tcp_peers.lock() = Arc::downgrade(&tcp_peers);
+        self.route.udp_socket(first.bound).map(|socket| socket.with_tcp_peers(tcp_peers))
     }
 
     /// The media port's number, UDP and TCP alike.
@@ -190,6 +197,8 @@ pub struct SessionRoute {
     tcp: Arc<[SocketAddr]>,
     udp_inboxes: Mutex<Vec<(IpAddr, mpsc::Sender<Datagram>)>>,
     tcp_inboxes: Mutex<Vec<(IpAddr, mpsc::Sender<AcceptedStream>)>>,
+    /// A session of the own endpoint serves its ICE-TCP connections itself (see `tcp_peers`).
+    own_tcp_peers: Mutex<Weak<TcpPeers>>,
     /// Whether the connection has the viewer's description; until then datagrams wait in `held`.
     open: AtomicBool,
     held: Mutex<Vec<(IpAddr, Datagram)>>,
@@ -269,7 +278,12 @@ impl SessionRoute {
         }
     }
 
-    fn deliver_stream(&self, accepted: AcceptedStream) {
+    fn deliver_stream(self: &Arc<Self>, accepted: AcceptedStream) {
+        let own_tcp_peers = self.own_tcp_peers.lock().clone();
+        if own_tcp_peers.strong_count() > 0 {
+            tokio::spawn(tcp_peers::serve(Arc::downgrade(self), own_tcp_peers, accepted));
+            return;
+        }
         let Some(inbox) = inbox_for(&self.tcp_inboxes, accepted.local_ip()) else { return };
         if inbox.try_send(accepted).is_err() {
             tracing::debug!(ufrag = %self.ufrag, "session has too many TCP connections waiting: closed one");
@@ -322,6 +336,7 @@ mod tests {
             tcp: Arc::from(Vec::new()),
             udp_inboxes: Mutex::new(vec![(IpAddr::from([127, 0, 0, 1]), tx)]),
             tcp_inboxes: Mutex::new(Vec::new()),
+            own_tcp_peers: Mutex::new(Weak::new()),
             open: AtomicBool::new(false),
             held: Mutex::new(Vec::new()),
         };

@@ -7,6 +7,7 @@
 //! shared port instead (see `announce`).
 
 use super::shared_socket::SharedSocket;
+use super::tcp_peers::TcpPeers;
 use bytes::Bytes;
 use quinn_udp::{RecvMeta, Transmit};
 use std::io::{self, IoSliceMut};
@@ -32,6 +33,8 @@ pub struct SessionSocket {
     /// Set when the shared socket is a wildcard: replies leave from the address the
     /// viewer was told, whatever the routing table would pick.
     source_ip: Option<IpAddr>,
+    /// On the own endpoint, the viewer addresses reached over ICE-TCP.
+    tcp_peers: Option<Arc<TcpPeers>>,
 }
 
 impl SessionSocket {
@@ -39,7 +42,12 @@ impl SessionSocket {
         // A wildcard label (the own endpoint on a wildcard socket) names no address to reply
         // from: the kernel's route to the viewer picks it.
         let source_ip = (shared.is_wildcard() && !label.ip().is_unspecified()).then_some(label.ip());
-        Self { label, inbox: Mutex::new(inbox), shared, source_ip }
+        Self { label, inbox: Mutex::new(inbox), shared, source_ip, tcp_peers: None }
+    }
+
+    /// Sends to the viewer addresses of `tcp_peers` over their connections.
+    pub fn with_tcp_peers(self, tcp_peers: Arc<TcpPeers>) -> Self {
+        Self { tcp_peers: Some(tcp_peers), ..self }
     }
 }
 
@@ -50,8 +58,12 @@ impl SessionSocket {
         std::future::poll_fn(|cx| self.inbox.lock().poll_recv(cx)).await
     }
 
-    /// Queues one datagram on the shared socket's batched sends.
+    /// Queues one datagram on the connection of a viewer on ICE-TCP, else on the shared
+    /// socket's batched sends.
     pub fn send(&self, to: SocketAddr, contents: &[u8]) {
+        if self.tcp_peers.as_ref().is_some_and(|peers| peers.send(to, contents)) {
+            return;
+        }
         self.shared.sends.push(to, self.source_ip, contents);
     }
 

@@ -99,11 +99,12 @@ async fn first_frame(mut stream: tokio::net::TcpStream) -> io::Result<(AcceptedS
 /// A connection handed to a session, its first frame already read.
 #[derive(Debug)]
 pub struct AcceptedStream {
-    read_half: OwnedReadHalf,
-    write_half: OwnedWriteHalf,
-    local: SocketAddr,
-    peer: SocketAddr,
-    prefix: Bytes,
+    pub read_half: OwnedReadHalf,
+    pub write_half: OwnedWriteHalf,
+    pub local: SocketAddr,
+    pub peer: SocketAddr,
+    /// The first frame, length included, already read.
+    pub prefix: Bytes,
 }
 
 impl AcceptedStream {
