@@ -4,6 +4,7 @@ mod announce;
 mod audio_forwarder;
 pub mod endpoint;
 mod forwarder;
+mod forwarder_stats;
 pub mod ice_servers;
 mod keyframe_requests;
 mod layer_choice;
@@ -26,6 +27,7 @@ mod peer_event;
 pub mod session;
 pub mod sessions;
 mod track_start;
+mod video_feed;
 mod viewer_activity;
 
 pub use mux::binding_request_ufrag;

@@ -1,13 +1,14 @@
 //! One viewer of one path over one connection (Lookout's own endpoint, or a webrtc-rs
 //! PeerConnection where that one does not serve), whichever signalling set it up (/ws or WHEP).
 
-use super::forwarder::{Forwarder, ForwarderStats, LayerStatus};
+use super::forwarder::Forwarder;
+use super::forwarder_stats::{ForwarderStats, LayerStatus};
 use super::media_sink::MediaSink;
 use super::keyframe_requests::KeyframeRequests;
 use super::link_quality::LinkQuality;
 use super::retransmitter::NackStats;
 use super::sent_frames::SentFrames;
-pub use super::forwarder::ForwarderStatsSnapshot as SessionStats;
+pub use super::forwarder_stats::ForwarderStatsSnapshot as SessionStats;
 use super::announce::Announcer;
 use super::audio_forwarder::AudioForwarder;
 use super::network::{Network, SocketHold};
