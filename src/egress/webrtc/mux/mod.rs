@@ -247,14 +247,14 @@ impl SessionRoute {
     /// connection would reject them (it cannot check their username yet), and the browser
     /// would retry only after its retransmission timer, up to 2 s later.
     pub fn open(&self) {
-        let held = {
-            let mut held = self.held.lock();
-            self.open.store(true, Ordering::Release);
-            std::mem::take(&mut *held)
-        };
-        for (local_ip, datagram) in held {
+        // Delivered under the lock, before the route opens: a datagram that arrives meanwhile
+        // waits for the lock and goes after them (a DTLS ClientHello that overtook the check
+        // before it would be refused, and the viewer would resend it only a second later).
+        let mut held = self.held.lock();
+        for (local_ip, datagram) in held.drain(..) {
             self.deliver_now(local_ip, datagram);
         }
+        self.open.store(true, Ordering::Release);
     }
 
     fn deliver_datagram(&self, local_ip: IpAddr, datagram: Datagram) {
