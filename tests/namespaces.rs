@@ -174,6 +174,40 @@ fn a_page_without_udp_falls_back_to_ll_hls() {
     assert!(result["status"].as_str().is_some_and(|s| s.starts_with("LL-HLS fallback: UDP unreachable")), "{result}");
 }
 
+/// A server whose firewall lets viewers' UDP reach only its TURN server's relayed ports: the
+/// page plays through the relay Lookout allocated for itself (full ICE: Lookout's own checks
+/// from its relayed address open the relay's permission for the viewer). The viewer cannot
+/// reach the TURN server's listening port, so it has no relay of its own.
+#[test]
+fn a_server_that_lets_in_only_its_turn_relay_plays_through_it() {
+    use lookout_testkit::turn::{TurnAuth, TurnServer};
+    let id = std::process::id() % 100_000;
+    let server = Namespace::new(format!("lk-rls-{id}")).expect("server namespace");
+    let viewer = Namespace::new(format!("lk-rlv-{id}")).expect("viewer namespace");
+    server.link(("s0", "10.212.0.1/24"), &viewer, ("v0", "10.212.0.2/24")).expect("link");
+    // Chromium gathers host candidates on the interface of its default route.
+    viewer.exec("ip", &["route", "add", "default", "dev", "v0"]).expect("viewer route");
+    // coturn relays on ports 62000-62999; every other UDP from the viewer's side is dropped.
+    server.exec("iptables", &["-A", "INPUT", "-i", "s0", "-p", "udp", "--dport", "62000:62999", "-j", "ACCEPT"]).expect("allow the relay");
+    server.exec("iptables", &["-A", "INPUT", "-i", "s0", "-p", "udp", "-j", "DROP"]).expect("drop other UDP");
+    let turn = TurnServer::start_in(&server, "10.212.0.1", 3478, TurnAuth::User { username: "lookout", password: "relay-me" }).expect("coturn");
+    let webrtc = "listen_ips = [\"10.212.0.1\"]\nudp_ports = \"61200-61209\"\n\
+                  ice_servers = [{ urls = [\"turn:10.212.0.1:3478?transport=udp\"], username = \"lookout\", credential = \"relay-me\" }]";
+    let mut lookout = Lookout::start(&server, &config("10.212.0.1", webrtc));
+    let mut command = viewer.command("node");
+    command.arg(browser::script()).args(["--url", "http://10.212.0.1:8080/?path=demo", "--seconds", "3", "--first-frame-timeout", "20"]);
+    let result = browser::run(command);
+    lookout.stop();
+    let firewall = String::from_utf8_lossy(&server.exec("iptables", &["-L", "INPUT", "-v", "-n", "-x"]).expect("iptables").stdout).into_owned();
+    let result = result.unwrap_or_else(|failure| panic!("the page did not play through Lookout's relay: {failure}\nfirewall:\n{firewall}\ncoturn:\n{}", turn.log()));
+    assert_eq!(result["transport"], "webrtc", "over WebRTC, not the LL-HLS fallback: {result}");
+    assert!(result["framesRendered"].as_u64().unwrap_or(0) > 20, "{result}");
+    // `iptables -L -v -x` lines start with the packet count.
+    let packets = |rule: &str| firewall.lines().find(|line| line.contains(rule)).and_then(|line| line.split_whitespace().next()?.parse::<u64>().ok()).unwrap_or(0);
+    assert!(packets("dpts:62000:62999") > 20, "the viewer's checks and RTCP came in through the relay:\n{firewall}");
+    assert!(packets("DROP") > 0, "the viewer tried Lookout's own address too, and was dropped:\n{firewall}");
+}
+
 /// A server and a viewer namespace joined by a veth pair, `s0` at 10.`subnet`.0.1 and `v0` at
 /// 10.`subnet`.0.2, each with a default route over it: a webrtc-rs viewer's mDNS socket needs a
 /// multicast route (ENODEV without one).

@@ -20,10 +20,8 @@ pub struct WebRtcConfig {
     /// Also accept ICE over TCP (RFC 6544, passive), for viewers whose networks block UDP.
     pub ice_tcp: bool,
     pub ice_servers: Vec<IceServerConfig>,
-    /// Serve viewers from Lookout's own endpoint (ICE-lite, DTLS-SRTP and batched sends of its
-    /// own) where it can: everywhere but where Lookout gathers through ICE servers itself (a
-    /// port per viewer with STUN/TURN servers), which takes a webrtc-rs PeerConnection per
-    /// viewer, as does everything with this off.
+    /// Serve viewers from Lookout's own endpoint (ICE, DTLS-SRTP and batched sends of its
+    /// own); off, each viewer gets a webrtc-rs PeerConnection.
     pub own_endpoint: bool,
 }
 

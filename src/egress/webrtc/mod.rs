@@ -5,6 +5,7 @@ mod audio_forwarder;
 pub mod endpoint;
 mod forwarder;
 mod forwarder_stats;
+mod gather_servers;
 pub mod ice_servers;
 mod keyframe_requests;
 mod layer_choice;

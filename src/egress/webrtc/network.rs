@@ -96,7 +96,7 @@ impl Network {
         };
         let announcer = Arc::new(Announcer::new(config.public_ips.clone(), config.hide_private_addresses, shared_port));
         let mut network = Self { config, ports, announcer, own_endpoint: None };
-        if network.config.own_endpoint && network.ice_lite() {
+        if network.config.own_endpoint {
             network.own_endpoint = Some(Arc::new(Identity::generate().map_err(|e| anyhow::anyhow!("Lookout's own WebRTC endpoint: {e}"))?));
         }
         Ok(network)
@@ -201,11 +201,10 @@ impl Network {
             (Ports::Shared(_), true) => "passive, on the shared port",
             (Ports::Range(_), true) => "passive, on each viewer's UDP port number",
         };
-        let ice_mode = if self.ice_lite() { "lite (viewers nominate; ICE servers are for viewers)" } else { "full (gathers through the ICE servers)" };
-        let endpoint = match (&self.own_endpoint, c.own_endpoint) {
-            (Some(_), _) => "Lookout's own (ICE-lite, DTLS-SRTP and batched sends)",
-            (None, true) => "a webrtc-rs PeerConnection per viewer (Lookout's own gathers through no ICE servers)",
-            (None, false) => "a webrtc-rs PeerConnection per viewer (webrtc.own_endpoint = false)",
+        let ice_mode = if self.ice_lite() { "lite (viewers nominate; ICE servers are for viewers)" } else { "full (Lookout gathers through the ICE servers too)" };
+        let endpoint = match self.own_endpoint {
+            Some(_) => "Lookout's own (ICE, DTLS-SRTP and batched sends)",
+            None => "a webrtc-rs PeerConnection per viewer (webrtc.own_endpoint = false)",
         };
         format!(
             "WebRTC network settings:\n  media ports: {ports}\n  ICE-TCP: {ice_tcp}\n  announced public addresses: {}{}\n  ICE servers: {}\n  ICE mode: {ice_mode}\n  endpoint: {endpoint}",

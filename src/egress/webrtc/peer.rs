@@ -7,7 +7,11 @@ use super::link_quality::{LinkQuality, PublishedGcc, ReceiverReportWatcher};
 use super::network::{Network, PortsExhausted, SocketHold};
 use super::retransmitter::{NackStats, Retransmitter};
 use super::rtcp_tap::{RtcpObserver, RtcpTap};
-use super::endpoint::connection::{ConnectionFeedback, LocalCredentials, OwnConnection};
+use super::endpoint::connection::{ConnectionFeedback, LocalAddresses, LocalCredentials, OwnConnection};
+use super::endpoint::full_ice::{candidate_lines, LocalCandidate};
+use super::endpoint::gatherer::{Gathered, Gatherer};
+use super::gather_servers;
+use std::net::SocketAddr;
 use super::endpoint::dtls_srtp::Identity;
 use super::endpoint::peer::OwnPeer;
 use super::endpoint::sdp::{LocalAudio, LocalParameters, LocalVideo};
@@ -160,7 +164,7 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>, audio: Op
     let binding = network.bind(&ufrag).map_err(|PortsExhausted(range)| BuildError::PortsExhausted(range))?;
     let feedback = Feedback::new();
     if let Some(identity) = &network.own_endpoint {
-        return build_own(network, identity.clone(), binding.hold, (ufrag, password), audio, names, feedback);
+        return build_own(network, own_ice_servers, identity.clone(), binding.hold, (ufrag, password), audio, names, feedback).await;
     }
     let mut media_engine = MediaEngine::default();
     media_engine.register_codec(
@@ -247,9 +251,16 @@ fn watchers(keyframe_requests: &Arc<KeyframeRequests>, link: &Arc<LinkQuality>, 
     (KeyframeRequestWatcher::new(keyframe_requests.clone()), (ReceiverReportWatcher::new(link.clone()), ActivityWatcher(activity.clone())))
 }
 
+/// How long a new viewer waits for Lookout's own ICE servers to answer before its description
+/// is written with what they gave by then.
+const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// A peer on Lookout's own endpoint, on its place on the shared port or its port of the range.
-fn build_own(
+/// With `own_ice_servers`, Lookout first gathers candidates through them (full ICE).
+#[allow(clippy::too_many_arguments)]
+async fn build_own(
     network: &Network,
+    own_ice_servers: Vec<IceServer>,
     identity: Arc<Identity>,
     hold: SocketHold,
     (ufrag, password): (String, String),
@@ -259,7 +270,16 @@ fn build_own(
 ) -> Result<Peer, BuildError> {
     let Some(registration) = hold.registration() else { return Err(BuildError::Own("the own endpoint needs a media port it reads itself".into())) };
     let socket = registration.own_socket().map_err(|e| BuildError::Own(format!("the media port: {e}")))?;
-    let candidates = network.host_candidates(registration.port());
+    let host = network.host_candidates(registration.port());
+    let gatherer = match own_ice_servers.is_empty() {
+        true => None,
+        false => {
+            let servers = gather_servers::resolve(&own_ice_servers, socket.label()).await;
+            servers.iter().for_each(|server| registration.route_from(server.address));
+            let from = host.first().copied().unwrap_or(socket.label());
+            Some(Gatherer::start(servers, from, identity.crypto.clone(), Instant::now()).map_err(|e| BuildError::Own(format!("gathering through the ICE servers: {e}")))?)
+        }
+    };
     let Feedback { keyframe_requests, sent_frames, nack_stats, link, audio_clock, activity } = feedback;
     let feedback = ConnectionFeedback {
         observers: Box::new((Retransmitter::new(sent_frames.clone(), nack_stats.clone()), watchers(&keyframe_requests, &link, &activity))),
@@ -267,13 +287,28 @@ fn build_own(
         estimator: PublishedGcc::new(link.clone()),
     };
     let credentials = LocalCredentials { ufrag: ufrag.clone(), password: password.clone() };
-    let connection = OwnConnection::new(identity.clone(), credentials, socket, feedback);
+    let gathers = gatherer.is_some();
+    let addresses = LocalAddresses { host: host.clone(), gatherer };
+    let connection = OwnConnection::new(identity.clone(), credentials, addresses, socket, feedback);
+    let gathered = match gathers {
+        true => connection.gathered(GATHER_TIMEOUT).await,
+        false => Vec::new(),
+    };
+    let base = host.first().copied().unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], registration.port())));
+    let gathered_candidates: Vec<LocalCandidate> = gathered
+        .into_iter()
+        .map(|gathered| match gathered {
+            Gathered::Reflexive { address, .. } => LocalCandidate::Reflexive { address, base },
+            Gathered::Relayed { address, .. } => LocalCandidate::Relayed { address, base },
+        })
+        .collect();
     let local = LocalParameters {
         ufrag,
         password,
         fingerprint: identity.fingerprint.clone(),
-        candidates,
+        candidates: host,
         passive_tcp: network.config.ice_tcp,
+        gathered: candidate_lines(&gathered_candidates),
         cname: format!("lookout-{session_id}"),
         stream_id: format!("lookout-{path}"),
         video: LocalVideo { ssrc: rand::random(), rtx_ssrc: rand::random(), track_id: format!("video-{session_id}") },

@@ -210,11 +210,13 @@ impl ViewerSession {
         }
         let connection = match &self.connection {
             Connection::WebRtcRs(connection) => connection,
-            Connection::Own(_) => {
-                // ICE-lite learns the viewer's addresses from its checks, so a candidate is not
-                // used; a malformed one is still the viewer's mistake to hear about.
+            Connection::Own(own) => {
+                // Full ICE checks it; ICE-lite learns the viewer's addresses from its checks
+                // alone. A malformed one is the viewer's mistake to hear about either way.
                 let attribute = candidate.candidate.strip_prefix("candidate:").unwrap_or(&candidate.candidate);
-                return rtc::ice::candidate::unmarshal_candidate(attribute).map(drop).map_err(|e| SessionError::BadSdp(format!("bad ICE candidate: {e}")));
+                rtc::ice::candidate::unmarshal_candidate(attribute).map_err(|e| SessionError::BadSdp(format!("bad ICE candidate: {e}")))?;
+                own.connection.add_remote_candidate(attribute);
+                return Ok(());
             }
         };
         let init = RTCIceCandidateInit {

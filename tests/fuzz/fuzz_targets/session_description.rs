@@ -20,6 +20,7 @@ fuzz_target!(|data: &[u8]| {
         fingerprint: ["AB"; 32].join(":"),
         candidates: vec!["127.0.0.1:8189".parse().expect("address")],
         passive_tcp: true,
+        gathered: vec!["candidate:1 1 udp 1694498815 192.0.2.1 50000 typ srflx raddr 127.0.0.1 rport 8189".to_owned()],
         cname: "fuzz".into(),
         stream_id: "lookout-fuzz".into(),
         video: LocalVideo { ssrc: 1, rtx_ssrc: 2, track_id: "video-fuzz".into() },

@@ -11,6 +11,7 @@ use rtc::stun::integrity::MessageIntegrity;
 use rtc::stun::message::{Message, Setter, TransactionId, BINDING_REQUEST};
 use rtc::stun::textattrs::TextAttribute;
 use lookout::egress::webrtc::endpoint::dtls_srtp::{DtlsRole, Identity};
+use lookout::egress::webrtc::endpoint::ice_path::IcePath;
 use lookout::egress::webrtc::endpoint::transport::{RemoteTransport, Transport};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -50,13 +51,13 @@ fn valid_check() -> Vec<u8> {
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else { return };
     let role = if mode & 1 == 0 { DtlsRole::Server } else { DtlsRole::Client };
-    let remote = RemoteTransport { ufrag: "viewer".into(), fingerprint: identity().fingerprint.clone(), dtls_role: role };
+    let remote = RemoteTransport { ufrag: "viewer".into(), password: String::new(), candidates: Vec::new(), fingerprint: identity().fingerprint.clone(), dtls_role: role };
     let local = "127.0.0.1:8189".parse().expect("address");
     let mut transport = Transport::new(identity(), "lookout", PASSWORD, &remote, local).expect("transport");
-    let from = "127.0.0.1:50000".parse().expect("address");
+    let from = IcePath::direct("127.0.0.1:50000".parse().expect("address"));
     let start = Instant::now();
     if mode & 2 != 0 {
-        assert!(transport.on_datagram(&valid_check(), from, start).is_ok(), "a valid check is answered");
+        assert!(transport.on_datagram(&valid_check(), from, local, start).is_ok(), "a valid check is answered");
     }
     // The input is a series of datagrams, each prefixed with its length (one byte).
     let mut rest = rest;
@@ -66,7 +67,7 @@ fuzz_target!(|data: &[u8]| {
         let (datagram, tail) = tail.split_at(length);
         rest = tail;
         step += 1;
-        let _ = transport.on_datagram(datagram, from, start + Duration::from_millis(step));
+        let _ = transport.on_datagram(datagram, from, local, start + Duration::from_millis(step));
         while transport.poll_transmit().is_some() {}
         let _ = transport.on_timeout(start + Duration::from_millis(step * 50));
     }

@@ -1,5 +1,7 @@
-//! coturn (Debian's `turnserver`) on loopback as a real TURN server, stopped by its PID.
+//! coturn (Debian's `turnserver`) as a real TURN server, on loopback or on an address of a
+//! network namespace, stopped by its PID.
 
+use crate::netns::Namespace;
 use anyhow::{bail, Context};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -19,13 +21,28 @@ pub struct TurnServer {
 }
 
 impl TurnServer {
+    /// On loopback, relaying on loopback too.
     pub fn start(port: u16, auth: TurnAuth<'_>) -> anyhow::Result<Self> {
+        let command = Command::new("turnserver");
+        Self::spawn(command, "127.0.0.1", port, auth, |port| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok())
+    }
+
+    /// In `namespace`, listening and relaying on `ip`, one of its addresses.
+    pub fn start_in(namespace: &Namespace, ip: &str, port: u16, auth: TurnAuth<'_>) -> anyhow::Result<Self> {
+        let command = namespace.command("turnserver");
+        let listening = |port: u16| {
+            let listeners = namespace.exec("ss", &["-H", "-l", "-t", "-n", "sport", "=", &format!(":{port}")]);
+            listeners.is_ok_and(|output| !output.stdout.is_empty())
+        };
+        Self::spawn(command, ip, port, auth, listening)
+    }
+
+    fn spawn(mut command: Command, ip: &str, port: u16, auth: TurnAuth<'_>, is_listening: impl Fn(u16) -> bool) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("lookout-turn-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
-        let mut command = Command::new("turnserver");
         command
             .args(["-n", "--no-cli", "--no-tls", "--no-dtls", "--fingerprint", "--realm", "lookout.test"])
-            .args(["--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1", "--allow-loopback-peers"])
+            .args(["--listening-ip", ip, "--relay-ip", ip, "--allow-loopback-peers"])
             .args(["--listening-port", &port.to_string(), "--min-port", "62000", "--max-port", "62999"])
             .arg("--db")
             .arg(dir.join("turndb"))
@@ -46,7 +63,7 @@ impl TurnServer {
         let mut server = Self { child, dir, port };
         // Ready when it accepts TCP on its listening port (it serves UDP and TCP there).
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while !is_listening(port) {
             if Instant::now() > deadline || matches!(server.child.try_wait(), Ok(Some(_))) {
                 server.stop();
                 bail!("turnserver did not start on port {port}");

@@ -1,9 +1,13 @@
 //! A viewer's connection on Lookout's own endpoint. A task drives its transport: the datagrams
-//! the shared port routes to it (checks, DTLS, the viewer's RTCP) and its timers. Media does not
-//! pass through that task: a forwarder encrypts its RTP in its own task and queues it on the
-//! shared socket's batched sends, one lock and no hop per packet.
+//! the media port routes to it (checks, DTLS, the viewer's RTCP, and its ICE servers' answers
+//! and relayed data when Lookout gathers through them) and its timers. Media does not pass
+//! through that task: a forwarder encrypts its RTP in its own task and queues it on the shared
+//! socket's batched sends, one lock and no hop per packet.
 
 use super::dtls_srtp::Identity;
+use super::full_ice::{FullIce, LocalCandidate};
+use super::gatherer::{Gathered, Gatherer, Relayed};
+use super::ice_path::IcePath;
 use super::transport::{RemoteTransport, Transport, TransportError, TransportEvent};
 use crate::egress::webrtc::mux::SessionSocket;
 use crate::egress::webrtc::rtcp_tap::RtcpObserver;
@@ -34,6 +38,13 @@ pub struct LocalCredentials {
     pub password: String,
 }
 
+/// Where the viewer can reach this connection: the host addresses, and with a gatherer the
+/// candidates it finds through Lookout's own ICE servers (full ICE then, instead of lite).
+pub struct LocalAddresses {
+    pub host: Vec<SocketAddr>,
+    pub gatherer: Option<Gatherer>,
+}
+
 /// The RTCP observers of a connection, sharing one call per packet.
 pub type Observers = Box<dyn RtcpObserver>;
 
@@ -48,10 +59,15 @@ pub struct ConnectionFeedback {
 pub struct OwnConnection {
     inner: Mutex<Inner>,
     socket: SessionSocket,
+    host: Vec<SocketAddr>,
+    /// Whether gathering through the ICE servers is over (answered, failed or timed out).
+    gathering_done: watch::Sender<bool>,
     state: watch::Sender<RTCPeerConnectionState>,
     identity: Arc<Identity>,
     local: LocalCredentials,
     closing: Notify,
+    /// Wakes the driver to compute its next deadline again.
+    timers_changed: Notify,
     created: Instant,
 }
 
@@ -63,6 +79,7 @@ struct Inner {
     /// When the viewer agreed to transport-wide feedback: what was sent, for its reports.
     twcc: Option<TwccSender>,
     estimator: PublishedGcc,
+    gatherer: Option<Gatherer>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,27 +87,72 @@ struct Inner {
 pub struct Closed;
 
 impl OwnConnection {
-    pub fn new(identity: Arc<Identity>, local: LocalCredentials, socket: SessionSocket, feedback: ConnectionFeedback) -> Arc<Self> {
+    pub fn new(identity: Arc<Identity>, local: LocalCredentials, addresses: LocalAddresses, socket: SessionSocket, feedback: ConnectionFeedback) -> Arc<Self> {
         let ConnectionFeedback { observers, reporter, estimator } = feedback;
+        let LocalAddresses { host, gatherer } = addresses;
+        let gathering_done = watch::channel(gatherer.as_ref().is_none_or(Gatherer::is_done)).0;
         let connection = Arc::new(Self {
-            inner: Mutex::new(Inner { transport: None, observers, reporter, twcc: None, estimator }),
+            inner: Mutex::new(Inner { transport: None, observers, reporter, twcc: None, estimator, gatherer }),
             socket,
+            host,
+            gathering_done,
             state: watch::channel(RTCPeerConnectionState::New).0,
             identity,
             local,
             closing: Notify::new(),
+            timers_changed: Notify::new(),
             created: Instant::now(),
         });
         tokio::spawn(Arc::clone(&connection).drive());
         connection
     }
 
-    /// The viewer's description arrived: checks and DTLS from it can be answered.
-    pub fn set_remote(&self, remote: &RemoteTransport) -> Result<(), TransportError> {
-        let transport = Transport::new(&self.identity, &self.local.ufrag, &self.local.password, remote, self.socket.label())?;
-        self.inner.lock().transport = Some(transport);
+    /// Waits until gathering through the ICE servers is over, or `timeout`; then says what
+    /// was gathered, for the descriptions.
+    pub async fn gathered(&self, timeout: Duration) -> Vec<Gathered> {
+        let mut done = self.gathering_done.subscribe();
+        let _ = tokio::time::timeout(timeout, done.wait_for(|done| *done)).await;
+        let inner = self.inner.lock();
+        let Some(gatherer) = inner.gatherer.as_ref() else { return Vec::new() };
+        for (url, why) in gatherer.failures() {
+            tracing::warn!(ufrag = %self.local.ufrag, url, "gathered nothing through an ICE server: {why}");
+        }
+        gatherer.gathered()
+    }
+
+    /// The viewer's description arrived: checks and DTLS from it can be answered. `controlling`:
+    /// Lookout offered, so with full ICE it nominates.
+    pub fn set_remote(&self, remote: &RemoteTransport, controlling: bool) -> Result<(), TransportError> {
+        let mut transport = Transport::new(&self.identity, &self.local.ufrag, &self.local.password, remote, self.socket.label())?;
+        let mut inner = self.inner.lock();
+        if let Some(gatherer) = inner.gatherer.as_ref() {
+            let base = self.host.first().copied().unwrap_or(self.socket.label());
+            let mut candidates: Vec<LocalCandidate> = self.host.iter().map(|address| LocalCandidate::Host(*address)).collect();
+            candidates.extend(gatherer.gathered().into_iter().map(|gathered| match gathered {
+                Gathered::Reflexive { address, .. } => LocalCandidate::Reflexive { address, base },
+                Gathered::Relayed { address, .. } => LocalCandidate::Relayed { address, base },
+            }));
+            let credentials = (self.local.ufrag.as_str(), self.local.password.as_str());
+            let full = FullIce::new(credentials, (&remote.ufrag, &remote.password), &candidates, controlling, self.identity.crypto.clone(), Instant::now())?;
+            transport = transport.with_full_ice(full);
+            for candidate in &remote.candidates {
+                transport.add_remote_candidate(candidate);
+            }
+        }
+        inner.transport = Some(transport);
+        drop(inner);
         self.state.send_replace(RTCPeerConnectionState::Connecting);
+        // Full ICE's first checks go out now rather than at the agent's first timer.
+        self.timers_changed.notify_one();
         Ok(())
+    }
+
+    /// A candidate the viewer trickled.
+    pub fn add_remote_candidate(&self, line: &str) {
+        if let Some(transport) = self.inner.lock().transport.as_mut() {
+            transport.add_remote_candidate(line);
+        }
+        self.timers_changed.notify_one();
     }
 
     /// Stamps transport-wide sequence numbers with header extension `extension_id` from now on.
@@ -116,18 +178,16 @@ impl OwnConnection {
         if matches!(*self.state.borrow(), RTCPeerConnectionState::Closed | RTCPeerConnectionState::Failed) {
             return Err(Closed);
         }
-        let protected = {
-            let mut inner = self.inner.lock();
-            let now = Instant::now();
-            if let Some(twcc) = inner.twcc.as_mut() {
-                twcc.stamp(&mut packet, now);
-            }
-            inner.reporter.on_rtp(packet.header.ssrc, packet.payload.len(), now);
-            let Ok(plain) = packet.marshal() else { return Ok(()) };
-            inner.transport.as_mut().map(|transport| transport.protect_rtp(&plain))
-        };
+        let mut inner = self.inner.lock();
+        let now = Instant::now();
+        if let Some(twcc) = inner.twcc.as_mut() {
+            twcc.stamp(&mut packet, now);
+        }
+        inner.reporter.on_rtp(packet.header.ssrc, packet.payload.len(), now);
+        let Ok(plain) = packet.marshal() else { return Ok(()) };
+        let protected = inner.transport.as_mut().map(|transport| transport.protect_rtp(&plain));
         match protected {
-            Some(Ok(Some((to, datagram)))) => self.socket.send(to, &datagram),
+            Some(Ok(Some((path, datagram)))) => self.send(&mut inner, path, &datagram, now),
             Some(Err(error)) => tracing::debug!(%error, "RTP not sent"),
             _ => {}
         }
@@ -137,27 +197,58 @@ impl OwnConnection {
     pub fn close(&self) {
         let now = Instant::now();
         let mut inner = self.inner.lock();
-        if let Some(transport) = inner.transport.as_mut() {
+        if let Some(mut transport) = inner.transport.take() {
             transport.close(now);
-            self.flush(transport);
+            self.flush(&mut inner, &mut transport, now);
         }
+        if let Some(gatherer) = inner.gatherer.as_mut() {
+            gatherer.close(now);
+        }
+        self.flush_gatherer(&mut inner);
         drop(inner);
         self.state.send_replace(RTCPeerConnectionState::Closed);
         self.closing.notify_one();
     }
 
-    fn flush(&self, transport: &mut Transport) {
-        while let Some((to, datagram)) = transport.poll_transmit() {
-            self.socket.send(to, &datagram);
+    /// Sends one datagram to the viewer on `path`: from the socket, or through a relay.
+    fn send(&self, inner: &mut Inner, path: IcePath, datagram: &[u8], now: Instant) {
+        match (path.via_relay, inner.gatherer.as_mut()) {
+            (Some(relay), Some(gatherer)) => {
+                gatherer.send_via(relay, path.remote, datagram, now);
+                self.flush_gatherer(inner);
+            }
+            _ => self.socket.send(path.remote, datagram),
+        }
+    }
+
+    /// What the transport has to send.
+    fn flush(&self, inner: &mut Inner, transport: &mut Transport, now: Instant) {
+        while let Some((path, datagram)) = transport.poll_transmit() {
+            self.send(inner, path, &datagram, now);
+        }
+    }
+
+    /// What the gatherer has for its servers.
+    fn flush_gatherer(&self, inner: &mut Inner) {
+        let Some(gatherer) = inner.gatherer.as_mut() else { return };
+        while let Some((server, datagram)) = gatherer.poll_transmit() {
+            self.socket.send(server, &datagram);
+        }
+        if gatherer.is_done() {
+            self.gathering_done.send_if_modified(|done| !std::mem::replace(done, true));
         }
     }
 
     async fn drive(self: Arc<Self>) {
+        self.flush_gatherer(&mut self.inner.lock());
         loop {
             let deadline = self.next_deadline();
             tokio::select! {
                 datagram = self.socket.recv() => match datagram {
-                    Some(datagram) => self.on_datagram(&datagram.data, datagram.from, Instant::now()),
+                    Some(datagram) => {
+                        let local = SocketAddr::new(datagram.local_ip, self.socket.label().port());
+                        self.on_datagram(&datagram.data, datagram.from, local, Instant::now());
+                    }
                     None => break,
                 },
                 _ = tokio::time::sleep_until(deadline.into()) => {
@@ -167,63 +258,91 @@ impl OwnConnection {
                         break;
                     }
                 }
+                // The timers changed (full ICE started): the deadline is computed again.
+                _ = self.timers_changed.notified() => {}
                 _ = self.closing.notified() => break,
             }
         }
     }
 
     fn next_deadline(&self) -> Instant {
-        let inner = self.inner.lock();
+        let mut inner = self.inner.lock();
         let liveness = match inner.transport.as_ref().and_then(Transport::last_heard) {
             Some(last) => last + CONSENT_TIMEOUT,
             None => self.created + CONNECT_TIMEOUT,
         };
-        [inner.transport.as_ref().and_then(Transport::poll_timeout), inner.reporter.next_report(), inner.estimator.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .fold(liveness, Instant::min)
+        let transport = inner.transport.as_mut().and_then(Transport::poll_timeout);
+        let gatherer = inner.gatherer.as_mut().and_then(Gatherer::poll_timeout);
+        [transport, gatherer, inner.reporter.next_report(), inner.estimator.poll_timeout()].into_iter().flatten().fold(liveness, Instant::min)
     }
 
     /// Handles due timers; says why the connection failed, if it did.
     fn on_timeout(&self, now: Instant) -> Option<String> {
         let mut inner = self.inner.lock();
-        let Inner { transport, reporter, estimator, .. } = &mut *inner;
-        if estimator.poll_timeout().is_some_and(|due| due <= now) {
-            estimator.handle_timeout(now);
+        if inner.estimator.poll_timeout().is_some_and(|due| due <= now) {
+            inner.estimator.handle_timeout(now);
         }
-        let Some(transport) = transport.as_mut() else {
+        if let Some(gatherer) = inner.gatherer.as_mut() {
+            let relayed = gatherer.handle_timeout(now);
+            self.flush_gatherer(&mut inner);
+            for datagram in relayed {
+                self.on_relayed(&mut inner, datagram, now);
+            }
+        }
+        let Some(mut transport) = inner.transport.take() else {
             return (now >= self.created + CONNECT_TIMEOUT).then(|| "no description from the viewer".to_owned());
         };
-        if let Err(error) = transport.on_timeout(now) {
-            return Some(error.to_string());
-        }
-        self.flush(transport);
-        let reports: Vec<Box<dyn rtc::rtcp::packet::Packet>> = reporter.due(now).into_iter().map(|report| Box::new(report) as _).collect();
+        let result = transport.on_timeout(now);
+        self.flush(&mut inner, &mut transport, now);
+        let reports: Vec<Box<dyn rtc::rtcp::packet::Packet>> = inner.reporter.due(now).into_iter().map(|report| Box::new(report) as _).collect();
         if !reports.is_empty() {
             match rtc::rtcp::packet::marshal(&reports).map(|plain| transport.protect_rtcp(&plain)) {
-                Ok(Ok(Some((to, protected)))) => self.socket.send(to, &protected),
+                Ok(Ok(Some((path, protected)))) => self.send(&mut inner, path, &protected, now),
                 Ok(Ok(None)) => {}
                 Ok(Err(error)) => tracing::debug!(%error, "sender reports not sent"),
                 Err(error) => tracing::debug!(%error, "sender reports not sent"),
             }
         }
-        match transport.last_heard() {
+        let last_heard = transport.last_heard();
+        inner.transport = Some(transport);
+        if let Err(error) = result {
+            return Some(error.to_string());
+        }
+        match last_heard {
             Some(last) if now >= last + CONSENT_TIMEOUT => Some(format!("nothing from the viewer (checks, RTCP) for {} s", CONSENT_TIMEOUT.as_secs())),
             None if now >= self.created + CONNECT_TIMEOUT => Some("no connectivity check arrived".to_owned()),
             _ => None,
         }
     }
 
-    fn on_datagram(&self, datagram: &[u8], from: SocketAddr, now: Instant) {
+    /// A datagram that reached the socket at `local`: from one of the ICE servers (an answer,
+    /// or data relayed from the viewer), or from the viewer directly.
+    fn on_datagram(&self, datagram: &[u8], from: SocketAddr, local: SocketAddr, now: Instant) {
         let mut inner = self.inner.lock();
-        let Inner { transport, observers, twcc, estimator, .. } = &mut *inner;
-        let Some(transport) = transport.as_mut() else { return };
-        let event = transport.on_datagram(datagram, from, now);
-        self.flush(transport);
+        if let Some(gatherer) = inner.gatherer.as_mut().filter(|gatherer| gatherer.is_server(from)) {
+            let relayed = gatherer.on_server_datagram(datagram, from, now);
+            self.flush_gatherer(&mut inner);
+            for datagram in relayed {
+                self.on_relayed(&mut inner, datagram, now);
+            }
+            return;
+        }
+        self.on_viewer_datagram(&mut inner, datagram, IcePath::direct(from), local, now);
+    }
+
+    fn on_relayed(&self, inner: &mut Inner, relayed: Relayed, now: Instant) {
+        let path = IcePath { remote: relayed.peer, via_relay: Some(relayed.relay) };
+        self.on_viewer_datagram(inner, &relayed.data, path, relayed.relay, now);
+    }
+
+    fn on_viewer_datagram(&self, inner: &mut Inner, datagram: &[u8], path: IcePath, local: SocketAddr, now: Instant) {
+        let Some(mut transport) = inner.transport.take() else { return };
+        let event = transport.on_datagram(datagram, path, local, now);
+        self.flush(inner, &mut transport, now);
         match event {
             Ok(None) => {}
             Ok(Some(TransportEvent::Connected)) => {
-                tracing::debug!(ufrag = %self.local.ufrag, "viewer connected (DTLS done) after {} ms", self.created.elapsed().as_millis());
+                tracing::debug!(ufrag = %self.local.ufrag, %path, "viewer connected (DTLS done) after {} ms", self.created.elapsed().as_millis());
                 self.state.send_replace(RTCPeerConnectionState::Connected);
             }
             Ok(Some(TransportEvent::Closed)) => {
@@ -231,24 +350,26 @@ impl OwnConnection {
                 self.closing.notify_one();
             }
             Ok(Some(TransportEvent::Rtcp(rtcp))) => {
-                let Some(packets) = unmarshal_rtcp(rtcp) else { return };
-                if let Some(twcc) = twcc.as_ref() {
-                    for feedback in packets.iter().filter_map(|packet| packet.as_any().downcast_ref::<TransportLayerCc>()) {
-                        let reports = twcc.on_feedback(feedback);
-                        if !reports.is_empty() {
-                            estimator.on_reports(now, &reports);
+                if let Some(packets) = unmarshal_rtcp(rtcp) {
+                    if let Some(twcc) = inner.twcc.as_ref() {
+                        for feedback in packets.iter().filter_map(|packet| packet.as_any().downcast_ref::<TransportLayerCc>()) {
+                            let reports = twcc.on_feedback(feedback);
+                            if !reports.is_empty() {
+                                inner.estimator.on_reports(now, &reports);
+                            }
                         }
                     }
-                }
-                for reply in observe_rtcp(&packets, observers.as_mut(), now) {
-                    if let Ok(Some((to, protected))) = transport.protect_rtp(&reply) {
-                        self.socket.send(to, &protected);
+                    for reply in observe_rtcp(&packets, inner.observers.as_mut(), now) {
+                        if let Ok(Some((to, protected))) = transport.protect_rtp(&reply) {
+                            self.send(inner, to, &protected, now);
+                        }
                     }
                 }
             }
             // Garbage and strangers' datagrams concern nobody else; the log says what they were.
-            Err(error) => tracing::debug!(ufrag = %self.local.ufrag, %from, %error, "datagram refused"),
+            Err(error) => tracing::debug!(ufrag = %self.local.ufrag, %path, %error, "datagram refused"),
         }
+        inner.transport = Some(transport);
     }
 }
 

@@ -6,7 +6,10 @@
 
 pub mod connection;
 pub mod dtls_srtp;
+pub mod full_ice;
+pub mod gatherer;
 pub mod ice_lite;
+pub mod ice_path;
 pub mod peer;
 pub mod sdp;
 pub mod transport;

@@ -80,8 +80,15 @@ impl OwnPeer {
             DtlsSetup::Passive => DtlsRole::Client,
             DtlsSetup::Active | DtlsSetup::ActPass => DtlsRole::Server,
         };
-        let transport = RemoteTransport { ufrag: remote.ufrag.clone(), fingerprint: remote.fingerprint.clone(), dtls_role };
-        self.connection.set_remote(&transport)?;
+        let transport = RemoteTransport {
+            ufrag: remote.ufrag.clone(),
+            password: remote.password.clone(),
+            candidates: remote.candidates.clone(),
+            fingerprint: remote.fingerprint.clone(),
+            dtls_role,
+        };
+        // Lookout offered (the viewer answers): with full ICE it is the controlling agent.
+        self.connection.set_remote(&transport, remote.kind == RemoteKind::Answer)?;
         let h264 = &remote.video.h264;
         // One sequence space for the whole transport: stamped on audio too if it takes them.
         if let (true, Some(id)) = (h264.feedback.transport_cc, remote.video.extensions.transport_cc) {

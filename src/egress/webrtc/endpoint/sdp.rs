@@ -427,6 +427,9 @@ pub struct LocalParameters {
     pub candidates: Vec<SocketAddr>,
     /// Whether the same addresses and ports also take ICE-TCP connections (RFC 6544, passive).
     pub passive_tcp: bool,
+    /// Candidates gathered through Lookout's own ICE servers (`candidate:…` values); with any,
+    /// Lookout runs full ICE rather than lite.
+    pub gathered: Vec<String>,
     /// The RTCP CNAME and media stream id: shared by audio and video, so that the viewer
     /// plays them in sync.
     pub cname: String,
@@ -1024,7 +1027,9 @@ impl<'a> Writer<'a> {
         if !bundle.is_empty() {
             self.line(format_args!("a=group:BUNDLE {}", bundle.join(" ")));
         }
-        self.line(format_args!("a=ice-lite"));
+        if self.local.gathered.is_empty() {
+            self.line(format_args!("a=ice-lite"));
+        }
     }
 
     /// The m= line and the transport's lines that every m-section Lookout serves repeats.
@@ -1059,6 +1064,9 @@ impl<'a> Writer<'a> {
                     "udp" => self.line(format_args!("a=candidate:{foundation} 1 udp {} {ip} {port} typ host", host_candidate_priority(UDP_HOST_TYPE_PREFERENCE, index))),
                     _ => self.line(format_args!("a=candidate:{foundation} 1 tcp {} {ip} {port} typ host tcptype passive", host_candidate_priority(TCP_HOST_TYPE_PREFERENCE, index))),
                 }
+            }
+            for gathered in &local.gathered {
+                self.line(format_args!("a={gathered}"));
             }
             // Lookout knows all its candidates up front: it never trickles.
             self.line(format_args!("a=end-of-candidates"));
@@ -1489,6 +1497,7 @@ a=fmtp:97 apt=96
             fingerprint: "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89".to_owned(),
             candidates: vec!["192.0.2.1:8189".parse().unwrap(), "[2001:db8::1]:8189".parse().unwrap(), "192.0.2.1:8190".parse().unwrap()],
             passive_tcp: false,
+            gathered: Vec::new(),
             cname: "lookout".to_owned(),
             stream_id: "front-door".to_owned(),
             video: LocalVideo { ssrc: 1111, rtx_ssrc: 2222, track_id: "video".to_owned() },

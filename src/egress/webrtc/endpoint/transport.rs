@@ -1,10 +1,13 @@
-//! One viewer's transport, sans I/O: datagrams in, datagrams out, time passed in. It answers
-//! ICE-lite checks, runs the DTLS handshake as server, then encrypts Lookout's RTP and decrypts
-//! the viewer's RTCP. Datagrams are told apart by their first byte (RFC 7983): STUN 0-3, DTLS
-//! 20-63, SRTP/SRTCP 128-191.
+//! One viewer's transport, sans I/O: datagrams in, datagrams out, time passed in. It runs ICE
+//! (lite: answering the viewer's checks; or full, when Lookout gathered candidates through its
+//! own servers), the DTLS handshake, then encrypts Lookout's RTP and decrypts the viewer's
+//! RTCP. Datagrams are told apart by their first byte (RFC 7983): STUN 0-3, DTLS 20-63,
+//! SRTP/SRTCP 128-191.
 
 use super::dtls_srtp::{Dtls, DtlsError, DtlsProgress, DtlsRole, Identity, SrtpContexts};
+use super::full_ice::FullIce;
 use super::ice_lite::{CheckError, IceLite};
+use super::ice_path::IcePath;
 use bytes::BytesMut;
 use rtc::crypto::RTCCryptoProvider;
 use std::collections::VecDeque;
@@ -18,8 +21,12 @@ pub enum TransportError {
     Check(#[from] CheckError),
     #[error(transparent)]
     Dtls(#[from] DtlsError),
+    #[error(transparent)]
+    FullIce(#[from] super::full_ice::FullIceError),
     #[error("DTLS from {0}, an address no connectivity check came from")]
-    UncheckedAddress(SocketAddr),
+    UncheckedAddress(IcePath),
+    #[error("a STUN message that is no valid part of the connectivity checks")]
+    RefusedStun,
     #[error("undecryptable RTCP: {0}")]
     Srtcp(rtc::shared::error::Error),
     #[error("cannot encrypt: {0}")]
@@ -40,25 +47,34 @@ pub enum TransportEvent {
 /// What the viewer's description told about its transport.
 pub struct RemoteTransport {
     pub ufrag: String,
+    pub password: String,
+    /// `candidate:…` values from its description: full ICE checks them.
+    pub candidates: Vec<String>,
     /// Its DTLS certificate's sha-256 fingerprint.
     pub fingerprint: String,
     /// Lookout's side of the DTLS handshake, as the descriptions agreed.
     pub dtls_role: DtlsRole,
 }
 
+/// ICE-lite (Lookout answers), or full ICE (Lookout checks too).
+enum Ice {
+    Lite(IceLite),
+    Full(Box<FullIce>),
+}
+
 pub struct Transport {
-    ice: IceLite,
+    ice: Ice,
     dtls: Dtls,
     srtp: Option<SrtpContexts>,
     /// Where the DTLS handshake completed: media goes there until the viewer nominates a pair
     /// (a browser starts DTLS as soon as a check succeeds, often before it nominates).
-    dtls_remote: Option<SocketAddr>,
+    dtls_remote: Option<IcePath>,
     last_rtcp: Option<Instant>,
     crypto: Arc<dyn RTCCryptoProvider>,
-    /// Addresses that passed a connectivity check: the only ones DTLS is taken from.
-    checked: Vec<SocketAddr>,
-    /// STUN responses and DTLS records waiting to be sent.
-    outbox: VecDeque<(SocketAddr, BytesMut)>,
+    /// Paths that passed a connectivity check: the only ones DTLS is taken from.
+    checked: Vec<IcePath>,
+    /// STUN messages and DTLS records waiting to be sent.
+    outbox: VecDeque<(IcePath, BytesMut)>,
 }
 
 /// A viewer gathers a few candidates; checks from more addresses than this are not remembered.
@@ -68,7 +84,7 @@ impl Transport {
     /// `local_addr`: the socket address the viewer reaches (for DTLS's bookkeeping only).
     pub fn new(identity: &Identity, local_ufrag: &str, local_password: &str, remote: &RemoteTransport, local_addr: SocketAddr) -> Result<Self, TransportError> {
         Ok(Self {
-            ice: IceLite::new(local_ufrag, local_password, &remote.ufrag),
+            ice: Ice::Lite(IceLite::new(local_ufrag, local_password, &remote.ufrag)),
             dtls: Dtls::new(identity, local_addr, &remote.fingerprint, remote.dtls_role)?,
             srtp: None,
             dtls_remote: None,
@@ -79,48 +95,79 @@ impl Transport {
         })
     }
 
+    /// Runs full ICE instead of lite: Lookout gathered candidates through its own servers.
+    pub fn with_full_ice(self, full: FullIce) -> Self {
+        Self { ice: Ice::Full(Box::new(full)), ..self }
+    }
+
+    /// A candidate the viewer trickled; ICE-lite learns addresses from checks alone.
+    pub fn add_remote_candidate(&mut self, line: &str) {
+        if let Ice::Full(full) = &mut self.ice {
+            full.add_remote_candidate(line);
+        }
+    }
+
     pub fn is_connected(&self) -> bool {
         self.srtp.is_some()
     }
 
-    /// Where media goes: the nominated address, or before a nomination the one DTLS ran over.
-    pub fn destination(&self) -> Option<SocketAddr> {
-        self.ice.nominated().or(self.dtls_remote)
+    /// Where media goes: the nominated (or selected) path, or before one the path DTLS ran over.
+    pub fn destination(&self) -> Option<IcePath> {
+        let chosen = match &self.ice {
+            Ice::Lite(lite) => lite.nominated().map(IcePath::direct),
+            Ice::Full(full) => full.selected(),
+        };
+        chosen.or(self.dtls_remote)
     }
 
     /// When the viewer last proved it is there: a valid connectivity check, or RTCP that
     /// decrypted (browsers send receiver reports every second; not every client refreshes
     /// consent with checks).
     pub fn last_heard(&self) -> Option<Instant> {
-        self.ice.last_check().max(self.last_rtcp)
+        let checks = match &self.ice {
+            Ice::Lite(lite) => lite.last_check(),
+            Ice::Full(full) => full.last_heard(),
+        };
+        checks.max(self.last_rtcp)
     }
 
-    pub fn on_datagram(&mut self, datagram: &[u8], from: SocketAddr, now: Instant) -> Result<Option<TransportEvent>, TransportError> {
+    /// A datagram from the viewer on `path`, which reached Lookout at `local` (the socket's
+    /// address, or the relayed one).
+    pub fn on_datagram(&mut self, datagram: &[u8], path: IcePath, local: SocketAddr, now: Instant) -> Result<Option<TransportEvent>, TransportError> {
         match datagram.first() {
             Some(0..=3) => {
-                let answer = self.ice.on_check(datagram, from, now, self.crypto.crypto())?;
-                if !self.checked.contains(&from) && self.checked.len() < MAX_CHECKED_ADDRESSES {
-                    self.checked.push(from);
-                }
-                self.outbox.push_back((from, BytesMut::from(&answer.response[..])));
-                if answer.nominated {
-                    // As DTLS client, Lookout starts the handshake towards the nominated address.
-                    self.dtls.start(from, now)?;
-                    self.collect_dtls(from);
+                match &mut self.ice {
+                    Ice::Lite(lite) => {
+                        let answer = lite.on_check(datagram, path.remote, now, self.crypto.crypto())?;
+                        self.outbox.push_back((path, BytesMut::from(&answer.response[..])));
+                        self.remember_checked(path);
+                        if answer.nominated {
+                            // As DTLS client, Lookout starts the handshake towards the nominated address.
+                            self.dtls.start(path.remote, now)?;
+                            self.collect_dtls(path);
+                        }
+                    }
+                    Ice::Full(full) => {
+                        if !full.on_stun(datagram, path, local, now) {
+                            return Err(TransportError::RefusedStun);
+                        }
+                        self.remember_checked(path);
+                        self.collect_full_ice(now)?;
+                    }
                 }
                 Ok(None)
             }
             Some(20..=63) => {
-                if !self.checked.contains(&from) {
-                    return Err(TransportError::UncheckedAddress(from));
+                if !self.checked.contains(&path) {
+                    return Err(TransportError::UncheckedAddress(path));
                 }
-                let progress = self.dtls.on_datagram(datagram, from, now);
-                self.collect_dtls(from);
+                let progress = self.dtls.on_datagram(datagram, path.remote, now);
+                self.collect_dtls(path);
                 match progress? {
                     DtlsProgress::Handshaking => Ok(None),
                     DtlsProgress::Connected(contexts) => {
                         self.srtp = Some(*contexts);
-                        self.dtls_remote = Some(from);
+                        self.dtls_remote = Some(path);
                         Ok(Some(TransportEvent::Connected))
                     }
                     DtlsProgress::Closed => Ok(Some(TransportEvent::Closed)),
@@ -141,35 +188,66 @@ impl Transport {
         }
     }
 
-    /// Encrypts a marshalled RTP packet for the nominated address; `None` until connected.
-    pub fn protect_rtp(&mut self, packet: &[u8]) -> Result<Option<(SocketAddr, BytesMut)>, TransportError> {
+    fn remember_checked(&mut self, path: IcePath) {
+        if !self.checked.contains(&path) && self.checked.len() < MAX_CHECKED_ADDRESSES {
+            self.checked.push(path);
+        }
+    }
+
+    /// Full ICE's checks to send, and the DTLS handshake started (as client) once it selected
+    /// a pair.
+    fn collect_full_ice(&mut self, now: Instant) -> Result<(), TransportError> {
+        let Ice::Full(full) = &mut self.ice else { return Ok(()) };
+        let selected = full.take_selection_change();
+        let checks: Vec<(IcePath, BytesMut)> = std::iter::from_fn(|| full.poll_transmit()).collect();
+        self.outbox.extend(checks);
+        if let Some(path) = selected {
+            self.remember_checked(path);
+            self.dtls.start(path.remote, now)?;
+            self.collect_dtls(path);
+        }
+        Ok(())
+    }
+
+    pub fn protect_rtp(&mut self, packet: &[u8]) -> Result<Option<(IcePath, BytesMut)>, TransportError> {
         let (Some(to), Some(srtp)) = (self.destination(), self.srtp.as_mut()) else { return Ok(None) };
         let protected = srtp.outbound.encrypt_rtp(packet).map_err(TransportError::Srtp)?;
         Ok(Some((to, protected)))
     }
 
     /// Encrypts a marshalled compound RTCP packet (sender reports) likewise.
-    pub fn protect_rtcp(&mut self, packet: &[u8]) -> Result<Option<(SocketAddr, BytesMut)>, TransportError> {
+    pub fn protect_rtcp(&mut self, packet: &[u8]) -> Result<Option<(IcePath, BytesMut)>, TransportError> {
         let (Some(to), Some(srtp)) = (self.destination(), self.srtp.as_mut()) else { return Ok(None) };
         let protected = srtp.outbound.encrypt_rtcp(packet).map_err(TransportError::Srtp)?;
         Ok(Some((to, protected)))
     }
 
     /// The next STUN response or DTLS record to send.
-    pub fn poll_transmit(&mut self) -> Option<(SocketAddr, BytesMut)> {
+    pub fn poll_transmit(&mut self) -> Option<(IcePath, BytesMut)> {
         self.outbox.pop_front()
     }
 
-    /// When `on_timeout` is next due (a DTLS flight to retransmit).
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.checked.iter().filter_map(|remote| self.dtls.poll_timeout(*remote)).min()
+    /// When `on_timeout` is next due (a DTLS flight to retransmit, full ICE's next check).
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        let dtls = self.checked.iter().filter_map(|path| self.dtls.poll_timeout(path.remote)).min();
+        let ice = match &mut self.ice {
+            Ice::Lite(_) => None,
+            Ice::Full(full) => full.poll_timeout(),
+        };
+        dtls.into_iter().chain(ice).min()
     }
 
     pub fn on_timeout(&mut self, now: Instant) -> Result<(), TransportError> {
-        for remote in self.checked.clone() {
-            if self.dtls.poll_timeout(remote).is_some_and(|due| due <= now) {
-                self.dtls.on_timeout(remote, now)?;
-                self.collect_dtls(remote);
+        if let Ice::Full(full) = &mut self.ice {
+            if full.poll_timeout().is_some_and(|due| due <= now) {
+                full.handle_timeout(now);
+                self.collect_full_ice(now)?;
+            }
+        }
+        for path in self.checked.clone() {
+            if self.dtls.poll_timeout(path.remote).is_some_and(|due| due <= now) {
+                self.dtls.on_timeout(path.remote, now)?;
+                self.collect_dtls(path);
             }
         }
         Ok(())
@@ -177,15 +255,15 @@ impl Transport {
 
     /// Says goodbye to the viewer (a DTLS close_notify).
     pub fn close(&mut self, now: Instant) {
-        if let Some(remote) = self.destination() {
-            self.dtls.close(remote, now);
-            self.collect_dtls(remote);
+        if let Some(path) = self.destination() {
+            self.dtls.close(path.remote, now);
+            self.collect_dtls(path);
         }
     }
 
-    fn collect_dtls(&mut self, remote: SocketAddr) {
+    fn collect_dtls(&mut self, path: IcePath) {
         while let Some(record) = self.dtls.poll_transmit() {
-            self.outbox.push_back((remote, record));
+            self.outbox.push_back((path, record));
         }
     }
 }
@@ -296,11 +374,11 @@ mod tests {
         let mut viewer = viewer;
         let crypto = viewer.identity.crypto.clone();
         let request = check(&format!("{SERVER_UFRAG}:{VIEWER_UFRAG}"), SERVER_PASSWORD, true, crypto.crypto());
-        assert!(transport.on_datagram(&request, viewer_addr(), now).expect("check").is_none());
+        assert!(transport.on_datagram(&request, IcePath::direct(viewer_addr()), server_addr(), now).expect("check").is_none());
         let (to, response) = transport.poll_transmit().expect("a response");
         // Lookout as DTLS client starts its handshake with the nomination: it follows the response.
         let mut lookout_hello: Vec<BytesMut> = std::iter::from_fn(|| transport.poll_transmit().map(|(_, record)| record)).collect();
-        assert_eq!(to, viewer_addr());
+        assert_eq!(to, IcePath::direct(viewer_addr()));
         let mut response_message = Message::new();
         response_message.unmarshal_binary(&response).expect("STUN");
         assert_eq!(response_message.typ, BINDING_SUCCESS);
@@ -308,7 +386,7 @@ mod tests {
         mapped.get_from(&response_message).expect("XOR-MAPPED-ADDRESS");
         assert_eq!(SocketAddr::new(mapped.ip, mapped.port), viewer_addr(), "tells the viewer where it was seen");
         MessageIntegrity::check(&mut response_message, SERVER_PASSWORD.as_bytes(), crypto.crypto()).expect("signed with our password");
-        assert_eq!(transport.destination(), Some(viewer_addr()), "nominated");
+        assert_eq!(transport.destination(), Some(IcePath::direct(viewer_addr())), "nominated");
 
         viewer.connect_dtls(now);
         for record in lookout_hello.drain(..) {
@@ -317,12 +395,12 @@ mod tests {
         let mut connected = false;
         for _ in 0..20 {
             while let Some(record) = viewer.dtls.poll_transmit() {
-                if let Some(TransportEvent::Connected) = transport.on_datagram(&record.message, viewer_addr(), now)? {
+                if let Some(TransportEvent::Connected) = transport.on_datagram(&record.message, IcePath::direct(viewer_addr()), server_addr(), now)? {
                     connected = true;
                 }
             }
             while let Some((to, record)) = transport.poll_transmit() {
-                assert_eq!(to, viewer_addr());
+                assert_eq!(to, IcePath::direct(viewer_addr()));
                 viewer.dtls.read(now, server_addr(), None, record).expect("viewer DTLS");
             }
             if connected && viewer.dtls.get_connection_state(server_addr()).is_some_and(|s| s.srtp_protection_profile() != SrtpProtectionProfile::Unsupported) {
@@ -335,7 +413,7 @@ mod tests {
 
     fn transport_for(viewer: &Viewer, server: &Identity) -> Transport {
         let dtls_role = if viewer.is_client { DtlsRole::Server } else { DtlsRole::Client };
-        let remote = RemoteTransport { ufrag: VIEWER_UFRAG.into(), fingerprint: viewer.identity.fingerprint.clone(), dtls_role };
+        let remote = RemoteTransport { ufrag: VIEWER_UFRAG.into(), password: String::new(), candidates: Vec::new(), fingerprint: viewer.identity.fingerprint.clone(), dtls_role };
         Transport::new(server, SERVER_UFRAG, SERVER_PASSWORD, &remote, server_addr()).expect("transport")
     }
 
@@ -360,7 +438,7 @@ mod tests {
         };
         let plain = rtp.marshal().expect("marshal");
         let (to, protected) = transport.protect_rtp(&plain).expect("encrypt").expect("connected");
-        assert_eq!(to, viewer_addr());
+        assert_eq!(to, IcePath::direct(viewer_addr()));
         assert_ne!(&protected[12..], &plain[12..], "the payload is encrypted");
         assert_eq!(&viewer_in.decrypt_rtp(&protected).expect("the viewer decrypts it")[..], &plain[..]);
 
@@ -368,12 +446,12 @@ mod tests {
         let plain = pli.marshal().expect("marshal");
         let protected = viewer_out.encrypt_rtcp(&plain).expect("viewer encrypts");
         let later = now + std::time::Duration::from_secs(10);
-        match transport.on_datagram(&protected, viewer_addr(), later).expect("RTCP") {
+        match transport.on_datagram(&protected, IcePath::direct(viewer_addr()), server_addr(), later).expect("RTCP") {
             Some(TransportEvent::Rtcp(rtcp)) => assert_eq!(&rtcp[..], &plain[..]),
             other => panic!("expected RTCP, got {other:?}"),
         }
         assert_eq!(transport.last_heard(), Some(later), "RTCP shows the viewer is there, as checks do");
-        let replayed = transport.on_datagram(&protected, viewer_addr(), now);
+        let replayed = transport.on_datagram(&protected, IcePath::direct(viewer_addr()), server_addr(), now);
         assert!(matches!(replayed, Err(TransportError::Srtcp(_))), "a replayed packet is refused: {replayed:?}");
     }
 
@@ -391,12 +469,12 @@ mod tests {
             (check(&format!("{SERVER_UFRAG}:{VIEWER_UFRAG}"), SERVER_PASSWORD, false, crypto), "not controlling"),
         ];
         for (request, what) in cases {
-            assert!(transport.on_datagram(&request, viewer_addr(), now).is_err(), "{what}");
+            assert!(transport.on_datagram(&request, IcePath::direct(viewer_addr()), server_addr(), now).is_err(), "{what}");
             assert!(transport.poll_transmit().is_none(), "{what}: unanswered");
         }
         for cut in [0, 1, 19, 20, 40] {
             let request = check(&format!("{SERVER_UFRAG}:{VIEWER_UFRAG}"), SERVER_PASSWORD, true, crypto);
-            let _ = transport.on_datagram(&request[..cut.min(request.len())], viewer_addr(), now);
+            let _ = transport.on_datagram(&request[..cut.min(request.len())], IcePath::direct(viewer_addr()), server_addr(), now);
         }
         assert_eq!(transport.destination(), None, "nothing was nominated");
     }
@@ -409,7 +487,7 @@ mod tests {
         let now = Instant::now();
         viewer.connect_dtls(now);
         let hello = viewer.dtls.poll_transmit().expect("client hello");
-        assert!(matches!(transport.on_datagram(&hello.message, viewer_addr(), now), Err(TransportError::UncheckedAddress(_))));
+        assert!(matches!(transport.on_datagram(&hello.message, IcePath::direct(viewer_addr()), server_addr(), now), Err(TransportError::UncheckedAddress(_))));
 
         // A viewer whose certificate is not the one its description named.
         let impostor = Viewer::new(DtlsRole::Server);

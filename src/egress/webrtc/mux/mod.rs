@@ -136,6 +136,7 @@ impl SharedMediaPort {
             udp_inboxes: Mutex::new(Vec::new()),
             tcp_inboxes: Mutex::new(Vec::new()),
             own_tcp_peers: Mutex::new(Weak::new()),
+            servers: Mutex::new(Vec::new()),
             open: AtomicBool::new(false),
             held: Mutex::new(Vec::new()),
         });
@@ -177,6 +178,13 @@ impl MuxRegistration {
         self.route.udp_socket(first.bound).map(|socket| socket.with_tcp_peers(tcp_peers))
     }
 
+    /// Routes what comes from `address` (one of the session's ICE servers) to the session,
+    /// at once: their answers are awaited before the viewer has a description to reply with.
+    pub fn route_from(&self, address: SocketAddr) {
+        self.route.servers.lock().push(address);
+        self.shared.routes.lock().learn(address, self.route.ufrag.clone());
+    }
+
     /// The media port's number, UDP and TCP alike.
     pub fn port(&self) -> u16 {
         self.route.udp.first().map_or(0, |socket| socket.bound.port())
@@ -199,6 +207,8 @@ pub struct SessionRoute {
     tcp_inboxes: Mutex<Vec<(IpAddr, mpsc::Sender<AcceptedStream>)>>,
     /// A session of the own endpoint serves its ICE-TCP connections itself (see `tcp_peers`).
     own_tcp_peers: Mutex<Weak<TcpPeers>>,
+    /// The ICE servers the session gathers through: never held.
+    servers: Mutex<Vec<SocketAddr>>,
     /// Whether the connection has the viewer's description; until then datagrams wait in `held`.
     open: AtomicBool,
     held: Mutex<Vec<(IpAddr, Datagram)>>,
@@ -258,7 +268,7 @@ impl SessionRoute {
     }
 
     fn deliver_datagram(&self, local_ip: IpAddr, datagram: Datagram) {
-        if !self.open.load(Ordering::Acquire) {
+        if !self.open.load(Ordering::Acquire) && !self.servers.lock().contains(&datagram.from) {
             let mut held = self.held.lock();
             // Checked again under the lock, which `open` holds while it drains.
             if !self.open.load(Ordering::Acquire) {
@@ -316,7 +326,7 @@ async fn receive(socket: Arc<SharedSocket>, shared: Arc<Shared>) {
             for datagram in buffer[..meta.len].chunks(meta.stride.max(1)) {
                 let session = shared.routes.lock().route(meta.addr, datagram).cloned();
                 match session {
-                    Some(session) => session.deliver_datagram(local_ip, Datagram { from: meta.addr, data: bytes::Bytes::copy_from_slice(datagram) }),
+                    Some(session) => session.deliver_datagram(local_ip, Datagram { from: meta.addr, local_ip, data: bytes::Bytes::copy_from_slice(datagram) }),
                     None => tracing::trace!(from = %meta.addr, len = datagram.len(), "datagram for no session on the shared port"),
                 }
             }
@@ -337,6 +347,7 @@ mod tests {
             udp_inboxes: Mutex::new(vec![(IpAddr::from([127, 0, 0, 1]), tx)]),
             tcp_inboxes: Mutex::new(Vec::new()),
             own_tcp_peers: Mutex::new(Weak::new()),
+            servers: Mutex::new(Vec::new()),
             open: AtomicBool::new(false),
             held: Mutex::new(Vec::new()),
         };
@@ -344,7 +355,7 @@ mod tests {
     }
 
     fn datagram(n: u8) -> Datagram {
-        Datagram { from: SocketAddr::from(([127, 0, 0, 2], 5000)), data: bytes::Bytes::from(vec![n]) }
+        Datagram { from: SocketAddr::from(([127, 0, 0, 2], 5000)), local_ip: IpAddr::from([127, 0, 0, 1]), data: bytes::Bytes::from(vec![n]) }
     }
 
     #[test]

@@ -62,7 +62,8 @@ impl<T> Routes<T> {
         self.by_ufrag.len()
     }
 
-    fn learn(&mut self, from: SocketAddr, ufrag: String) {
+    /// Routes what comes from `from` to the session of `ufrag` from now on.
+    pub fn learn(&mut self, from: SocketAddr, ufrag: String) {
         let Some(entry) = self.by_ufrag.get_mut(&ufrag) else { return };
         if entry.remotes >= MAX_REMOTES_PER_SESSION {
             return;

@@ -22,6 +22,8 @@ use webrtc::runtime::AsyncUdpSocket;
 #[derive(Debug)]
 pub struct Datagram {
     pub from: SocketAddr,
+    /// The local address it was sent to (on a wildcard socket, which of the machine's).
+    pub local_ip: IpAddr,
     pub data: Bytes,
 }
 

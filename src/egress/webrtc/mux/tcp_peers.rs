@@ -85,7 +85,7 @@ pub async fn serve(route: Weak<SessionRoute>, peers: Weak<TcpPeers>, accepted: A
     let reason = 'serving: loop {
         while let Some(frame) = next_frame(&mut unread) {
             let Some(route) = route.upgrade() else { break 'serving "the session ended" };
-            route.deliver_datagram(local.ip(), Datagram { from: peer, data: frame });
+            route.deliver_datagram(local.ip(), Datagram { from: peer, local_ip: local.ip(), data: frame });
         }
         tokio::select! {
             read = read_half.read_buf(&mut unread) => match read {
