@@ -2,10 +2,8 @@
 
 For each N, N non-decoding WebRTC viewers (target/release/lookout-load) watch the built-in
 `demo` path (1280x720, 30 fps, about 2.5 Mbit/s) of a `lookout` process for T seconds: on the
-shared media port served by Lookout's own endpoint (the default, `shared`), on the same port
-served by a webrtc-rs PeerConnection per viewer (`shared-webrtc-rs`, `own_endpoint = false`),
-and with a port per viewer (`range`, `webrtc.udp_ports`, Lookout's own endpoint too), so they
-can be compared. The
+shared media port (the default, `shared`) and with a port per viewer (`range`,
+`webrtc.udp_ports`), so they can be compared. The
 server's CPU time and RSS are read from /proc, less the test pattern's own threads (they stand
 in for a camera); the idle cost is measured first and subtracted, so the figures are the cost
 of the viewers. Each N is repeated
@@ -208,7 +206,6 @@ def chromium(url, *extra, seconds=8):
 
 MEDIA_PORTS = {
     "shared": "udp_port = 0",
-    "shared-webrtc-rs": "udp_port = 0\nown_endpoint = false",
     "range": 'udp_ports = "61300-61999"',
 }
 
@@ -234,7 +231,7 @@ def main():
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--browser-runs", type=int, default=3)
-    parser.add_argument("--media-ports", default="shared,shared-webrtc-rs,range", help="comma-separated: " + ", ".join(MEDIA_PORTS))
+    parser.add_argument("--media-ports", default="shared,range", help="comma-separated: " + ", ".join(MEDIA_PORTS))
     parser.add_argument("--hls-viewers", type=int, default=20, help="LL-HLS viewers for the per-viewer cost")
     parser.add_argument("--out", default=str(ROOT / "bench-results"))
     parser.add_argument("--faults", type=int, default=0, metavar="SECONDS",

@@ -141,7 +141,7 @@ impl Drop for Server {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
                 for session in sessions {
-                    session.close().await;
+                    session.close();
                 }
             });
         }

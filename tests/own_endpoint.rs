@@ -1,5 +1,5 @@
-//! Lookout's own WebRTC endpoint (`[webrtc] own_endpoint = true`: ICE-lite, DTLS and SRTP of
-//! its own on the shared UDP port) against real, independent peers:
+//! Lookout's WebRTC endpoint (ICE-lite, DTLS and SRTP of its own on the shared UDP port)
+//! against real, independent peers:
 //!
 //! * webrtc-rs viewers over /ws (Lookout offers; webrtc-rs answers `a=setup:passive`, so
 //!   Lookout is the DTLS client) and over WHEP (the viewer offers; Lookout is the DTLS server),
@@ -48,10 +48,10 @@ fn free_udp_port() -> u16 {
 async fn start_own_endpoint(paths: impl IntoIterator<Item = (&'static str, PathConfig)>) -> OwnEndpoint {
     init_logging();
     let media_port = free_udp_port();
-    let webrtc = WebRtcConfig { listen_ips: vec![LOOPBACK], media_ports: MediaPorts::Shared(media_port), own_endpoint: true, ..Default::default() };
+    let webrtc = WebRtcConfig { listen_ips: vec![LOOPBACK], media_ports: MediaPorts::Shared(media_port), ..Default::default() };
     let paths = paths.into_iter().map(|(name, path)| (name.to_owned(), path)).collect();
     let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, webrtc, ..Config::builtin_default() };
-    let server = Server::start(config).await.expect("server starts with own_endpoint = true");
+    let server = Server::start(config).await.expect("server starts");
     OwnEndpoint { server, media_port }
 }
 
@@ -385,8 +385,11 @@ async fn chromium_plays_the_page_from_the_own_endpoint() {
     assert!(audio["packetsReceived"].as_u64().unwrap_or(0) > 100 && audio["packetsLost"] == 0, "the tone's packets, none lost: {result}");
 }
 
-/// A viewer that loses chosen packets on arrival NACKs them, and the own endpoint resends each
-/// over RTX from the stream's shared history (see webrtc_viewers.rs for why RTX).
+/// A viewer that loses chosen packets on arrival NACKs them (webrtc-rs's NACK generator), and
+/// Lookout resends each over RTX, as browsers negotiate it, from the stream's shared history.
+/// (Plain retransmission, for viewers without RTX, is covered by the retransmitter's unit tests:
+/// a packet dropped inside this client has already passed its SRTP layer, so a resend of the
+/// same sequence number cannot stand for one lost on the network.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_packets_are_resent_over_rtx_from_the_shared_history() {
     let own = start_own_endpoint([("demo", small_pattern())]).await;

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_decodable_from_the_first_keyframe, assert_lost_packets_come_back_over_rtx, small_pattern, start_server, wait_for, wait_live};
+use common::{assert_decodable_from_the_first_keyframe, small_pattern, start_server, wait_for, wait_live};
 use lookout_testkit::h264;
 use lookout_testkit::viewer::Viewer;
 use std::time::Duration;
@@ -114,19 +114,6 @@ async fn a_keyframe_request_is_answered_from_the_cache() {
     let received = viewer.received();
     let report = h264::decode(h264::from_first_keyframe(&received.kept)).expect("decodes");
     assert!(report.access_units >= 2 && report.pictures == report.access_units, "{report:?}");
-}
-
-/// A viewer that loses chosen packets on arrival NACKs them (webrtc-rs's NACK generator), and
-/// Lookout resends each over RTX, as browsers negotiate it, from what that viewer was sent.
-/// (Plain retransmission, for viewers without RTX, is covered by the retransmitter's unit tests:
-/// a packet dropped inside this client has already passed its SRTP layer, so a resend of the
-/// same sequence number cannot stand for one lost on the network.)
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lost_packets_are_resent_from_the_history() {
-    // On webrtc-rs's PeerConnections (tests/own_endpoint.rs checks Lookout's own endpoint).
-    let webrtc = lookout::config::WebRtcConfig { own_endpoint: false, ..common::shared_port_of_its_own() };
-    let server = common::start_server_with_webrtc([("demo", small_pattern())], webrtc).await;
-    assert_lost_packets_come_back_over_rtx(&server).await;
 }
 
 /// Below a path's lowest layer is its keyframes alone (what a link too poor for any layer still

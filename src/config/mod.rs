@@ -246,6 +246,8 @@ mod tests {
             ("[paths.a]\nsource = \"rtsp://x/y\"\npassword = \"p\"", "paths.a.source"),
             ("[paths.a]\nsource = \"rtsp://x/y\"\n[[paths.a.layers]]\nsource = \"ftp://x/z\"", "paths.a.layers[0].source"),
             ("[paths.a]\nsource = \"rtsp://x/y\"\n[[paths.a.layers]]\nsource = \"rtsp://x/z\"\nlayers = [{ source = \"testpattern\" }]", "paths.a.layers[0].layers"),
+            // A setting that is gone says so rather than being ignored.
+            ("[webrtc]\nown_endpoint = false", "webrtc.own_endpoint"),
         ];
         for (text, field) in cases {
             let error = Config::from_toml(text).expect_err(text);

@@ -20,9 +20,6 @@ pub struct WebRtcConfig {
     /// Also accept ICE over TCP (RFC 6544, passive), for viewers whose networks block UDP.
     pub ice_tcp: bool,
     pub ice_servers: Vec<IceServerConfig>,
-    /// Serve viewers from Lookout's own endpoint (ICE, DTLS-SRTP and batched sends of its
-    /// own); off, each viewer gets a webrtc-rs PeerConnection.
-    pub own_endpoint: bool,
 }
 
 impl Default for WebRtcConfig {
@@ -34,7 +31,6 @@ impl Default for WebRtcConfig {
             hide_private_addresses: false,
             ice_tcp: false,
             ice_servers: Vec::new(),
-            own_endpoint: true,
         }
     }
 }
@@ -117,7 +113,8 @@ pub(super) struct FileWebRtc {
     ice_tcp: bool,
     #[serde(default)]
     ice_servers: Vec<FileIceServer>,
-    own_endpoint: Option<bool>,
+    /// Gone: Lookout's own endpoint serves every viewer. Read only to say so.
+    own_endpoint: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,6 +144,9 @@ pub(super) fn webrtc_config(file: FileWebRtc) -> Result<WebRtcConfig, ConfigErro
         (None, Some(range)) => MediaPorts::Range(parse_port_range(range)?),
         (None, None) => default.media_ports,
     };
+    if file.own_endpoint.is_some() {
+        return Err(invalid("webrtc.own_endpoint", "no longer a setting: Lookout's own endpoint serves every viewer; remove the line"));
+    }
     let public_ips: Vec<IpAddr> = file.public_ips.iter().map(|ip| parse_ip("webrtc.public_ips", ip)).collect::<Result<_, _>>()?;
     if let Some(ip) = public_ips.iter().find(|ip| ip.is_unspecified()) {
         return Err(invalid("webrtc.public_ips", format!("{ip} is not an address a viewer can reach")));
@@ -167,7 +167,6 @@ pub(super) fn webrtc_config(file: FileWebRtc) -> Result<WebRtcConfig, ConfigErro
         hide_private_addresses: file.hide_private_addresses,
         ice_tcp: file.ice_tcp,
         ice_servers,
-        own_endpoint: file.own_endpoint.unwrap_or(default.own_endpoint),
     })
 }
 

@@ -6,12 +6,11 @@
 use super::access::{self, Refusal};
 use super::{cors, AppState};
 use crate::auth::{Action, Caller, Credential, Identity, Protocol};
-use crate::egress::webrtc::is_terminal;
-use crate::egress::webrtc::session::{new_session_id, OfferFrom, SessionError};
-use crate::egress::webrtc::{SessionEvent, ViewerSession};
+use crate::egress::webrtc::session::{new_session_id, SessionError};
+use crate::egress::webrtc::ViewerSession;
 use crate::limits::{PendingSocket, SessionRefused};
 use crate::stream::PathState;
-use webrtc::peer_connection::RTCPeerConnectionState;
+use crate::egress::webrtc::endpoint::connection_state::ConnectionState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
@@ -289,7 +288,7 @@ impl Connection {
                 let Some(watching) = &self.watching else {
                     return self.error(ErrorCode::UnexpectedMessage, "answer without an offer: send watch first").await;
                 };
-                if let Err(error) = watching.session.accept_answer(sdp).await {
+                if let Err(error) = watching.session.accept_answer(&sdp) {
                     self.session_error(error).await;
                 }
             }
@@ -297,7 +296,7 @@ impl Connection {
                 let Some(watching) = &self.watching else {
                     return self.error(ErrorCode::UnexpectedMessage, "candidate without a session: send watch first").await;
                 };
-                if let Err(error) = watching.session.add_remote_candidate(candidate).await {
+                if let Err(error) = watching.session.add_remote_candidate(candidate) {
                     self.session_error(error).await;
                 }
             }
@@ -334,17 +333,11 @@ impl Connection {
             let known = super::api::readable_paths(&self.app, &self.identity).await;
             return self.error(ErrorCode::UnknownPath, format!("no path {path:?}; known paths: {}", known.join(", "))).await;
         };
-        let session = match ViewerSession::start(&stream, &self.app.network, &self.app.send_delays, OfferFrom::Server, session_id, slot).await {
+        let session = match ViewerSession::start(&stream, &self.app.network, &self.app.send_delays, session_id, slot).await {
             Ok(session) => Arc::new(session),
             Err(error) => return self.session_error(error).await,
         };
-        let sdp = match session.create_offer().await {
-            Ok(sdp) => sdp,
-            Err(error) => {
-                session.close().await;
-                return self.session_error(error).await;
-            }
-        };
+        let sdp = session.create_offer();
         self.app.sessions.insert(session.clone());
         self.send(ServerMessage::Offer { session: session.id.clone(), path, sdp }).await;
         let pump = tokio::spawn(pump_events(session.clone(), stream.watch_state(), self.outbox.clone()));
@@ -355,7 +348,7 @@ impl Connection {
         if let Some(watching) = self.watching.take() {
             watching.pump.abort();
             self.app.sessions.remove(&watching.session.id);
-            watching.session.close().await;
+            watching.session.close();
         }
     }
 
@@ -365,7 +358,7 @@ impl Connection {
             SessionError::BadSdp(_) => ErrorCode::BadSdp,
             SessionError::ServerFull(_) => ErrorCode::ServerFull,
             SessionError::UnknownLayer { .. } => ErrorCode::UnknownLayer,
-            SessionError::Internal(_) => ErrorCode::Internal,
+            SessionError::Connection(_) => ErrorCode::Internal,
         };
         self.error(code, error.to_string()).await;
     }
@@ -415,11 +408,6 @@ async fn pump_events(session: Arc<ViewerSession>, mut source: watch::Receiver<Pa
                 });
                 clock.into_iter().chain([link]).collect()
             }
-            event = session.next_event() => match event {
-                Some(SessionEvent::Candidate(candidate)) => vec![ServerMessage::Candidate { candidate }],
-                Some(SessionEvent::GatheringComplete) => continue,
-                None => break,
-            },
             changed = source.changed() => {
                 if changed.is_err() {
                     break;
@@ -447,10 +435,10 @@ async fn pump_events(session: Arc<ViewerSession>, mut source: watch::Receiver<Pa
     // ends on its own when the viewer never connects), so it is closed if it is not yet, and
     // the client learns the state it ended in, or "closed".
     let current = *state.borrow();
-    if !is_terminal(current) {
-        session.close().await;
+    if !current.is_terminal() {
+        session.close();
     }
-    let last = if is_terminal(current) { current } else { RTCPeerConnectionState::Closed }.to_string();
+    let last = if current.is_terminal() { current } else { ConnectionState::Closed }.to_string();
     if state_sent.as_ref() != Some(&last) {
         let _ = outbox.send(ServerMessage::State { session: session.id.clone(), state: last }).await;
     }

@@ -5,7 +5,7 @@
 use super::access::{self, plain};
 use super::{cors, AppState};
 use crate::auth::{Action, Protocol};
-use crate::egress::webrtc::session::{new_session_id, OfferFrom, SessionError};
+use crate::egress::webrtc::session::{new_session_id, SessionError};
 use crate::limits::SessionRefused;
 use crate::egress::webrtc::{ice_servers, ViewerSession};
 use axum::body::Body;
@@ -103,14 +103,14 @@ pub async fn create(State(app): State<AppState>, Path(path): Path<String>, conne
     let Some(stream) = app.registry.get(&path).cloned() else {
         return problem(&app, &headers, StatusCode::NOT_FOUND, format!("no path {path:?}"));
     };
-    let session = match ViewerSession::start(&stream, &app.network, &app.send_delays, OfferFrom::Viewer, session_id, slot).await {
+    let session = match ViewerSession::start(&stream, &app.network, &app.send_delays, session_id, slot).await {
         Ok(session) => Arc::new(session),
         Err(error) => return session_problem(&app, &headers, error),
     };
-    let answer = match session.answer_offer(offer).await {
+    let answer = match session.answer_offer(&offer) {
         Ok(answer) => answer,
         Err(error) => {
-            session.close().await;
+            session.close();
             return session_problem(&app, &headers, error);
         }
     };
@@ -134,7 +134,7 @@ pub async fn delete(State(app): State<AppState>, Path(resource): Path<String>, h
     let session = app.whep_resources.session_of(&resource).and_then(|id| app.sessions.remove(id));
     match session {
         Some(session) => {
-            session.close().await;
+            session.close();
             cors::allow(&app, &headers, StatusCode::OK.into_response(), true)
         }
         None => problem(&app, &headers, StatusCode::NOT_FOUND, "no such session"),
@@ -152,7 +152,7 @@ fn session_problem(app: &AppState, request: &HeaderMap, error: SessionError) -> 
     let status = match error {
         SessionError::PathNotLive { .. } | SessionError::ServerFull(_) => StatusCode::SERVICE_UNAVAILABLE,
         SessionError::BadSdp(_) | SessionError::UnknownLayer { .. } => StatusCode::BAD_REQUEST,
-        SessionError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        SessionError::Connection(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let not_live = matches!(error, SessionError::PathNotLive { .. });
     let mut response = problem(app, request, status, error.to_string());

@@ -1,36 +1,28 @@
-//! Rewrites Lookout's ICE candidates where they leave (trickled candidates and the
-//! `a=candidate` lines of its offers and answers) to say what viewers must reach:
-//!
-//! * the configured public addresses (1:1 NAT): webrtc 0.21 stores a 1:1 NAT setting but never
-//!   applies it. Each candidate is announced on every public address of its family, beside its
-//!   own address or, with `hide_private_addresses`, instead of it. A viewer's checks sent to the
-//!   public address arrive, after the NAT, on the private socket the candidate came from;
-//! * the shared media port: a connection's host candidates carry the port of the socket it
-//!   bound as a label (see `mux`), while its traffic goes through the shared port.
+//! Rewrites the `a=candidate` lines of Lookout's offers and answers to say what viewers must
+//! reach behind a 1:1 NAT: each candidate is announced on every configured public address of
+//! its family, beside its own address or, with `hide_private_addresses`, instead of it. A
+//! viewer's checks sent to the public address arrive, after the NAT, on the private socket the
+//! candidate came from.
 
 use std::net::IpAddr;
 
 pub struct Announcer {
     public_ips: Vec<IpAddr>,
     hide_private: bool,
-    shared_port: Option<u16>,
 }
 
 impl Announcer {
-    pub fn new(public_ips: Vec<IpAddr>, hide_private: bool, shared_port: Option<u16>) -> Self {
-        Self { public_ips, hide_private, shared_port }
+    pub fn new(public_ips: Vec<IpAddr>, hide_private: bool) -> Self {
+        Self { public_ips, hide_private }
     }
 
     /// The candidates to announce for one local candidate (RFC 8839 §5.1 attribute value,
     /// with or without the `candidate:` prefix).
-    pub fn candidates(&self, candidate: &str) -> Vec<String> {
-        let mut fields: Vec<String> = candidate.split(' ').map(str::to_owned).collect();
+    fn candidates(&self, candidate: &str) -> Vec<String> {
+        let fields: Vec<String> = candidate.split(' ').map(str::to_owned).collect();
         let Some(address) = fields.get(4).and_then(|a| a.parse::<IpAddr>().ok()) else {
             return vec![candidate.to_owned()]; // end of candidates, or nothing we understand
         };
-        if let (Some(port), Some("host")) = (self.shared_port, fields.get(7).map(String::as_str)) {
-            fields[5] = port.to_string();
-        }
         let mut announced = Vec::new();
         if !self.hide_private {
             announced.push(fields.join(" "));
@@ -46,7 +38,7 @@ impl Announcer {
 
     /// An SDP with its `a=candidate` lines rewritten likewise.
     pub fn sdp(&self, sdp: &str) -> String {
-        if self.public_ips.is_empty() && self.shared_port.is_none() {
+        if self.public_ips.is_empty() {
             return sdp.to_owned();
         }
         let mut out = String::with_capacity(sdp.len() + 256);
@@ -74,11 +66,11 @@ mod tests {
 
     #[test]
     fn public_address_is_added_beside_or_instead_of_the_private_one() {
-        let beside = Announcer::new(vec!["100.64.0.1".parse().unwrap(), "2001:db8::1".parse().unwrap()], false, None);
+        let beside = Announcer::new(vec!["100.64.0.1".parse().unwrap(), "2001:db8::1".parse().unwrap()], false);
         assert_eq!(beside.candidates(HOST), vec![HOST.to_owned(), "candidate:19667621331 1 udp 2130706431 100.64.0.1 50702 typ host".to_owned()]);
-        let instead = Announcer::new(vec!["100.64.0.1".parse().unwrap()], true, None);
+        let instead = Announcer::new(vec!["100.64.0.1".parse().unwrap()], true);
         assert_eq!(instead.candidates(HOST), vec!["candidate:19667621331 1 udp 2130706431 100.64.0.1 50702 typ host".to_owned()]);
-        let other_family = Announcer::new(vec!["2001:db8::1".parse().unwrap()], true, None);
+        let other_family = Announcer::new(vec!["2001:db8::1".parse().unwrap()], true);
         assert!(other_family.candidates(HOST).is_empty(), "no IPv4 public address: the IPv4 candidate is hidden");
         assert_eq!(instead.candidates(""), vec![String::new()], "end of candidates passes through");
     }
@@ -86,19 +78,8 @@ mod tests {
     #[test]
     fn sdp_candidate_lines_are_rewritten_and_nothing_else() {
         let sdp = format!("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 102\r\na=mid:0\r\na={HOST}\r\na=end-of-candidates\r\n");
-        let out = Announcer::new(vec!["100.64.0.1".parse().unwrap()], true, None).sdp(&sdp);
+        let out = Announcer::new(vec!["100.64.0.1".parse().unwrap()], true).sdp(&sdp);
         assert_eq!(out, sdp.replace("candidate:1966762133 1 udp 2130706431 10.204.0.1", "candidate:19667621331 1 udp 2130706431 100.64.0.1"));
-        assert_eq!(Announcer::new(vec![], false, None).sdp(&sdp), sdp);
-    }
-
-    #[test]
-    fn host_candidates_carry_the_shared_port() {
-        let shared = Announcer::new(vec!["100.64.0.1".parse().unwrap()], false, Some(8189));
-        let host = "candidate:1966762133 1 udp 2130706431 10.204.0.1 8189 typ host";
-        assert_eq!(shared.candidates(HOST), vec![host.to_owned(), "candidate:19667621331 1 udp 2130706431 100.64.0.1 8189 typ host".to_owned()]);
-        let tcp = "candidate:2 1 tcp 1671430143 10.204.0.1 41234 typ host tcptype passive";
-        assert_eq!(Announcer::new(vec![], false, Some(8189)).candidates(tcp), vec![tcp.replace("41234", "8189")]);
-        let relay = "candidate:3 1 udp 41885439 192.0.2.9 50000 typ relay raddr 0.0.0.0 rport 0";
-        assert_eq!(Announcer::new(vec![], false, Some(8189)).candidates(relay), vec![relay.to_owned()], "only host candidates are Lookout's sockets");
+        assert_eq!(Announcer::new(vec![], false).sdp(&sdp), sdp);
     }
 }

@@ -4,20 +4,20 @@
 //! the two in sync.
 
 use super::sender_reports::AudioClock;
-use super::track_start::{self, is_terminal};
+use super::endpoint::connection_state::ConnectionState;
+use super::track_start;
 use crate::stream::Stream;
 use rtc::rtp::{header::Header, packet::Packet};
 use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
 use super::media_sink::MediaSink;
-use webrtc::peer_connection::RTCPeerConnectionState;
 
 pub(super) struct AudioForwarder {
     pub sink: MediaSink,
     pub ssrc: u32,
     pub stream: Arc<Stream>,
-    pub state: watch::Receiver<RTCPeerConnectionState>,
+    pub state: watch::Receiver<ConnectionState>,
     pub clock: Arc<AudioClock>,
 }
 
@@ -26,7 +26,7 @@ impl AudioForwarder {
         if !track_start::connected(&mut self.state).await {
             return;
         }
-        let Some(payload_type) = self.sink.payload_type(self.stream.name(), "audio").await else { return };
+        let Some(payload_type) = self.sink.payload_type(self.stream.name()) else { return };
         let mut audio = self.stream.subscribe_audio();
         let mut sequence_number: u16 = rand::random();
         let timestamp_offset: u32 = rand::random();
@@ -39,7 +39,7 @@ impl AudioForwarder {
                     Err(RecvError::Closed) => return,
                 },
                 changed = self.state.changed() => {
-                    if changed.is_err() || is_terminal(*self.state.borrow()) {
+                    if changed.is_err() || self.state.borrow().is_terminal() {
                         return;
                     }
                     continue;
@@ -49,7 +49,7 @@ impl AudioForwarder {
             let timestamp = (frame.timestamp as u32).wrapping_add(timestamp_offset);
             let header = Header { version: 2, payload_type, sequence_number, timestamp, ssrc: self.ssrc, ..Default::default() };
             self.clock.set(timestamp, frame.captured_at);
-            if self.sink.write_rtp(Packet { header, payload: frame.data.clone() }).await.is_err() {
+            if self.sink.write_rtp(Packet { header, payload: frame.data.clone() }).is_err() {
                 return;
             }
         }

@@ -8,7 +8,8 @@ use super::link_quality::LinkQuality;
 use super::media_sink::{MediaSink, SinkClosed};
 use super::send_delay::StreamSendDelay;
 use super::sent_frames::{RtpStreamId, SentFrames};
-use super::track_start::{self, is_terminal};
+use super::endpoint::connection_state::ConnectionState;
+use super::track_start;
 use super::video_feed::{FeedAction, LinkReading, Outgoing, VideoFeed};
 use crate::media::Frame;
 use crate::stream::{Reader, Stream};
@@ -16,7 +17,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
-use webrtc::peer_connection::RTCPeerConnectionState;
 
 /// The next keyframe of the layer being switched to; never, when no switch is pending.
 async fn next_keyframe(pending: &mut Option<Reader>) -> Option<Arc<Frame>> {
@@ -30,7 +30,7 @@ pub(super) struct Forwarder {
     pub sink: MediaSink,
     pub ssrc: u32,
     pub stream: Arc<Stream>,
-    pub state: watch::Receiver<RTCPeerConnectionState>,
+    pub state: watch::Receiver<ConnectionState>,
     pub stats: Arc<ForwarderStats>,
     pub keyframe_requests: Arc<KeyframeRequests>,
     /// What this viewer was sent, for its NACKs.
@@ -50,7 +50,7 @@ impl Forwarder {
         if !track_start::connected(&mut self.state).await {
             return;
         }
-        let Some(payload_type) = self.sink.payload_type(self.stream.name(), "video").await else { return };
+        let Some(payload_type) = self.sink.payload_type(self.stream.name()) else { return };
         tracing::info!(path = self.stream.name(), "viewer connected after {} ms", self.created.elapsed().as_millis());
         let layers = self.stream.layers();
         let mut reader = self.stream.subscribe();
@@ -75,7 +75,7 @@ impl Forwarder {
                 }
             }
             while let Some(outgoing) = feed.poll_packet(Instant::now()) {
-                if self.send(outgoing).await.is_err() {
+                if self.send(outgoing).is_err() {
                     return;
                 }
             }
@@ -104,7 +104,7 @@ impl Forwarder {
                 }
                 _ = self.keyframe_requests.next() => feed.on_keyframe_request(&layers, Instant::now()),
                 changed = self.state.changed() => {
-                    if changed.is_err() || is_terminal(*self.state.borrow()) {
+                    if changed.is_err() || self.state.borrow().is_terminal() {
                         return;
                     }
                 }
@@ -119,9 +119,9 @@ impl Forwarder {
     }
 
     /// Writes one released packet; fails once the viewer's connection is closed.
-    async fn send(&self, outgoing: Outgoing) -> Result<(), SinkClosed> {
+    fn send(&self, outgoing: Outgoing) -> Result<(), SinkClosed> {
         let size = outgoing.packet.payload.len() as u64;
-        self.sink.write_rtp(outgoing.packet).await?;
+        self.sink.write_rtp(outgoing.packet)?;
         if let Some(live) = outgoing.live {
             // The pacer's wait counts from when the frame reached it: the packets before it in
             // the frame waited on purpose too.

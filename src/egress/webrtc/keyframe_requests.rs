@@ -1,6 +1,6 @@
 //! Notices the viewer's keyframe requests (RTCP PLI and FIR) and tells the forwarder.
 
-use super::rtcp_tap::RtcpObserver;
+use super::rtcp_observer::RtcpObserver;
 use rtc::interceptor::TaggedPacket;
 use std::collections::VecDeque;
 use std::time::Instant;

@@ -3,7 +3,7 @@
 //! send when transport-cc is negotiated), or else the viewer's own estimate in REMB; and the
 //! loss and jitter of its RTCP receiver reports. The forwarder reads it to choose a layer.
 
-use super::rtcp_tap::{is_video, RtcpObserver};
+use super::rtcp_observer::{is_video, RtcpObserver};
 use rtc::interceptor::{BandwidthEstimator, EstimatorStats, Gcc, PacketReport, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
 use rtc::rtcp::receiver_report::ReceiverReport;
@@ -46,7 +46,7 @@ impl SharedValue {
 const FROM_TWCC: u8 = 1;
 const FROM_REMB: u8 = 2;
 
-/// Written by the interceptors of one viewer's PeerConnection, read by its forwarder.
+/// Written by what reads one viewer's RTCP, read by its forwarder.
 #[derive(Default)]
 pub struct LinkQuality {
     estimate_bps: SharedValue,

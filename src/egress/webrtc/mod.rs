@@ -1,4 +1,5 @@
-//! WebRTC egress: one viewer session per PeerConnection, fed from the stream's shared packets.
+//! WebRTC egress: one viewer session per connection of Lookout's endpoint, fed from the
+//! stream's shared packets.
 
 mod announce;
 mod audio_forwarder;
@@ -16,7 +17,7 @@ mod mux;
 pub mod network;
 mod ports;
 mod retransmitter;
-mod rtcp_tap;
+mod rtcp_observer;
 mod rtp_header;
 mod sender_reports;
 mod send_delay;
@@ -24,7 +25,6 @@ mod sent_frames;
 pub mod packetizer;
 mod pacer;
 mod peer;
-mod peer_event;
 pub mod session;
 pub mod sessions;
 mod track_start;
@@ -33,7 +33,6 @@ mod viewer_activity;
 
 pub use mux::binding_request_ufrag;
 pub use network::Network;
-pub use session::{SessionError, SessionEvent, ViewerSession};
+pub use session::{SessionError, ViewerSession};
 pub use send_delay::{SendDelayFigures, SendDelayPercentiles, SendDelays};
 pub use sessions::Sessions;
-pub use track_start::is_terminal;

@@ -1,24 +1,23 @@
 //! The network side of WebRTC as configured: which sockets a session binds, which addresses
-//! and ICE servers viewers get, and whether Lookout runs ICE-lite.
+//! and ICE servers viewers get, and whether Lookout gathers through ICE servers itself.
 
 use super::announce::Announcer;
 use super::endpoint::dtls_srtp::Identity;
 use super::ice_servers;
-use super::mux::{MuxRegistration, MuxRuntime, SharedMediaPort};
+use super::mux::{MuxRegistration, SharedMediaPort};
 use super::ports::{PortLease, PortPool};
 use crate::config::{MediaPorts, PortRange, WebRtcConfig};
 use lookout_signaling::IceServer;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
-use webrtc::runtime::Runtime;
 
 pub struct Network {
     pub config: WebRtcConfig,
     ports: Ports,
     pub announcer: Arc<Announcer>,
-    /// Lookout's DTLS certificate when it serves viewers from its own endpoint.
-    pub own_endpoint: Option<Arc<Identity>>,
+    /// Lookout's DTLS certificate, one for every viewer.
+    pub identity: Arc<Identity>,
 }
 
 enum Ports {
@@ -26,57 +25,28 @@ enum Ports {
     Range(Arc<PortPool>),
 }
 
-/// Binds and drops UDP (and with `tcp` TCP) `port` on every address of `ips`: whether a
-/// PeerConnection could bind it now.
-fn is_free(ips: &[std::net::IpAddr], port: u16, tcp: bool) -> std::io::Result<()> {
-    for ip in ips {
-        let address = SocketAddr::new(*ip, port);
-        std::net::UdpSocket::bind(address)?;
-        if tcp {
-            std::net::TcpListener::bind(address)?;
-        }
-    }
-    Ok(())
-}
-
 /// Every port of this range is held by a session (or by another program).
 #[derive(Debug)]
 pub struct PortsExhausted(pub PortRange);
 
-/// What one session binds, and what it holds while it lives.
-pub struct Binding {
-    pub udp_addrs: Vec<String>,
-    /// Passive ICE-TCP listeners, on the same port as UDP; empty without ICE-TCP.
-    pub tcp_addrs: Vec<String>,
-    /// On the shared port, the runtime that routes the session's sockets through it.
-    pub runtime: Option<Arc<dyn Runtime>>,
-    pub hold: SocketHold,
-}
-
 /// Released when the session ends: its port of the range, or its place on the shared port.
 pub enum SocketHold {
-    /// A PeerConnection's port of the range, which it binds itself.
-    Port(PortLease),
     SharedPort(MuxRegistration),
-    /// A port of the range for Lookout's own endpoint: a media port of its own, the session its
-    /// only one. Fields drop in order: the session leaves, the sockets close, the port returns.
+    /// A port of the range: a media port of its own, the session its only one. Fields drop in order: the session leaves, the sockets close, the port returns.
     PortOfItsOwn { registration: MuxRegistration, media_port: SharedMediaPort, lease: PortLease },
 }
 
 impl SocketHold {
-    /// The session's place on a media port Lookout reads, where it has one.
-    pub fn registration(&self) -> Option<&MuxRegistration> {
+    /// The session's place on its media port.
+    pub fn registration(&self) -> &MuxRegistration {
         match self {
-            SocketHold::Port(_) => None,
-            SocketHold::SharedPort(registration) | SocketHold::PortOfItsOwn { registration, .. } => Some(registration),
+            SocketHold::SharedPort(registration) | SocketHold::PortOfItsOwn { registration, .. } => registration,
         }
     }
 
     /// The connection now has the viewer's description: traffic held for it may pass.
     pub fn remote_description_applied(&self) {
-        if let Some(registration) = self.registration() {
-            registration.route.open();
-        }
+        self.registration().route.open();
     }
 }
 
@@ -90,16 +60,9 @@ impl Network {
             ),
             MediaPorts::Range(range) => Ports::Range(PortPool::new(range)),
         };
-        let shared_port = match &ports {
-            Ports::Shared(shared) => Some(shared.port()),
-            Ports::Range(_) => None,
-        };
-        let announcer = Arc::new(Announcer::new(config.public_ips.clone(), config.hide_private_addresses, shared_port));
-        let mut network = Self { config, ports, announcer, own_endpoint: None };
-        if network.config.own_endpoint {
-            network.own_endpoint = Some(Arc::new(Identity::generate().map_err(|e| anyhow::anyhow!("Lookout's own WebRTC endpoint: {e}"))?));
-        }
-        Ok(network)
+        let announcer = Arc::new(Announcer::new(config.public_ips.clone(), config.hide_private_addresses));
+        let identity = Arc::new(Identity::generate().map_err(|e| anyhow::anyhow!("Lookout's DTLS certificate: {e}"))?);
+        Ok(Self { config, ports, announcer, identity })
     }
 
     /// Whether Lookout gathers through its ICE servers itself. It does with a port per viewer;
@@ -110,15 +73,6 @@ impl Network {
         matches!(self.ports, Ports::Range(_)) && !self.config.ice_servers.is_empty()
     }
 
-    /// ICE-lite (RFC 8445 §2.5), as SFUs run, unless Lookout gathers through ICE servers of
-    /// its own. Lite fixes the order of events: the viewer nominates, and Lookout is
-    /// connected, its DTLS endpoint started, when it answers the nominating check, before the
-    /// viewer's ClientHello can arrive. As the controlling agent, Lookout could get that
-    /// ClientHello before it saw its own check succeed; rtc drops it, and a viewer that
-    /// retransmits after 1 s (webrtc-rs does) waited that long for its first frame.
-    pub fn ice_lite(&self) -> bool {
-        !self.gathers_through_ice_servers()
-    }
 
     /// The configured ICE servers with credentials for `name`, a viewer.
     pub fn ice_servers_for(&self, name: &str) -> Vec<IceServer> {
@@ -134,36 +88,23 @@ impl Network {
         }
     }
 
-    /// What a new session binds, given the ICE username fragment it will use. With a port per
-    /// viewer, a port of the range on every listen IP (UDP, and TCP with ICE-TCP): bound here
-    /// for the own endpoint, checked free for a PeerConnection, which binds it itself. On the
-    /// shared port, a place on it; a PeerConnection gets label sockets on ports the system
-    /// chooses, which its runtime swaps for the mux.
-    pub fn bind(&self, ufrag: &str) -> Result<Binding, PortsExhausted> {
+    /// What a new session binds, given the ICE username fragment it will use: with a port per
+    /// viewer, a port of the range on every listen IP (UDP, and TCP with ICE-TCP), a media port
+    /// of its own; on the shared port, a place on it.
+    pub fn bind(&self, ufrag: &str) -> Result<SocketHold, PortsExhausted> {
         let listen_ips = &self.config.listen_ips;
         let tcp = self.config.ice_tcp;
-        let (port, runtime, hold) = match &self.ports {
-            Ports::Range(pool) if self.own_endpoint.is_some() => {
+        Ok(match &self.ports {
+            Ports::Range(pool) => {
                 let (lease, media_port) = pool.lease(|port| SharedMediaPort::bind(listen_ips, port, tcp)).ok_or(PortsExhausted(pool.range()))?;
                 let registration = media_port.register(ufrag.to_owned());
-                (lease.port, None, SocketHold::PortOfItsOwn { registration, media_port, lease })
+                SocketHold::PortOfItsOwn { registration, media_port, lease }
             }
-            Ports::Range(pool) => {
-                let (lease, ()) = pool.lease(|port| is_free(listen_ips, port, tcp)).ok_or(PortsExhausted(pool.range()))?;
-                (lease.port, None, SocketHold::Port(lease))
-            }
-            Ports::Shared(shared) => {
-                let registration = shared.register(ufrag.to_owned());
-                let runtime: Arc<dyn Runtime> = Arc::new(MuxRuntime::new(registration.route.clone()));
-                (0, Some(runtime), SocketHold::SharedPort(registration))
-            }
-        };
-        let udp_addrs: Vec<String> = listen_ips.iter().map(|ip| SocketAddr::new(*ip, port).to_string()).collect();
-        let tcp_addrs = if tcp { udp_addrs.clone() } else { Vec::new() };
-        Ok(Binding { udp_addrs, tcp_addrs, runtime, hold })
+            Ports::Shared(shared) => SocketHold::SharedPort(shared.register(ufrag.to_owned())),
+        })
     }
 
-    /// The host candidates of a session of the own endpoint on `port`: each listen address, a
+    /// The host candidates of a session on `port`: each listen address, a
     /// wildcard standing for the machine's interfaces of its family.
     pub fn host_candidates(&self, port: u16) -> Vec<SocketAddr> {
         let interfaces = rtc::shared::ifaces::ifaces().unwrap_or_default();
@@ -201,13 +142,9 @@ impl Network {
             (Ports::Shared(_), true) => "passive, on the shared port",
             (Ports::Range(_), true) => "passive, on each viewer's UDP port number",
         };
-        let ice_mode = if self.ice_lite() { "lite (viewers nominate; ICE servers are for viewers)" } else { "full (Lookout gathers through the ICE servers too)" };
-        let endpoint = match self.own_endpoint {
-            Some(_) => "Lookout's own (ICE, DTLS-SRTP and batched sends)",
-            None => "a webrtc-rs PeerConnection per viewer (webrtc.own_endpoint = false)",
-        };
+        let ice_mode = if !self.gathers_through_ice_servers() { "lite (viewers nominate; ICE servers are for viewers)" } else { "full (Lookout gathers through the ICE servers too)" };
         format!(
-            "WebRTC network settings:\n  media ports: {ports}\n  ICE-TCP: {ice_tcp}\n  announced public addresses: {}{}\n  ICE servers: {}\n  ICE mode: {ice_mode}\n  endpoint: {endpoint}",
+            "WebRTC network settings:\n  media ports: {ports}\n  ICE-TCP: {ice_tcp}\n  announced public addresses: {}{}\n  ICE servers: {}\n  ICE mode: {ice_mode}",
             list(c.public_ips.iter().map(|ip| ip.to_string()).collect()),
             if c.hide_private_addresses { " (only these are announced)" } else { "" },
             list(ice.collect()),

@@ -5,7 +5,7 @@
 //! statistics stay honest; as the original packet otherwise.
 
 use super::sent_frames::{RtpStreamId, SentFrames, HISTORY};
-use super::rtcp_tap::{is_video, RtcpObserver};
+use super::rtcp_observer::{is_video, RtcpObserver};
 use rtc::interceptor::{Attribute, AttributedPacket, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp::{self, header::Header};
@@ -144,10 +144,7 @@ impl RtcpObserver for Retransmitter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use super::super::rtcp_tap::RtcpTap;
     use crate::media::h264::join_length_prefixed;
-    use rtc::interceptor::Interceptor;
-    use rtc::sansio::Protocol;
     use crate::media::{Frame, VideoParameters};
     use bytes::Bytes;
     use rtc::rtcp::transport_feedbacks::transport_layer_nack::NackPair;
@@ -166,26 +163,26 @@ mod tests {
         }
     }
 
-    /// A retransmitter (in its tap, as on a connection) whose viewer was sent one frame of five
-    /// packets, sequence numbers 10 to 14; and what it was sent.
-    fn retransmitter(rtx: bool) -> (RtcpTap<Retransmitter>, Arc<NackStats>, Arc<SentFrames>) {
+    /// A retransmitter whose viewer was sent one frame of five packets, sequence numbers 10 to
+    /// 14; and what it was sent.
+    fn retransmitter(rtx: bool) -> (Retransmitter, Arc<NackStats>, Arc<SentFrames>) {
         let sent = Arc::new(SentFrames::default());
         let nal: Vec<u8> = std::iter::once(0x41).chain((0..5000).map(|i| i as u8)).collect();
         let parameters = Arc::new(VideoParameters { width: 2, height: 2, sps: Bytes::from_static(&[0x67]), pps: Bytes::from_static(&[0x68]) });
         sent.record(10, 3000, Arc::new(Frame::new(0, false, join_length_prefixed([&nal[..]]), parameters)), true, Instant::now());
         let stats = Arc::new(NackStats::default());
-        let mut retransmitter = RtcpTap::new(Retransmitter::new(sent.clone(), stats.clone()));
+        let mut retransmitter = Retransmitter::new(sent.clone(), stats.clone());
         retransmitter.bind_local_stream(&stream_info(rtx));
         (retransmitter, stats, sent)
     }
 
     /// Feeds one NACK (a packet id and the bitmap of the 16 after it) and returns what it wrote.
-    fn nack(retransmitter: &mut RtcpTap<Retransmitter>, now: Instant, media_ssrc: u32, packet_id: u16, lost_packets: u16) -> Vec<rtp::packet::Packet> {
+    fn nack(retransmitter: &mut Retransmitter, now: Instant, media_ssrc: u32, packet_id: u16, lost_packets: u16) -> Vec<rtp::packet::Packet> {
         let nack = TransportLayerNack { sender_ssrc: 1, media_ssrc, nacks: vec![NackPair { packet_id, lost_packets }] };
-        let message = TaggedPacket { now, transport: TransportContext::default(), message: AttributedPacket::new(Packet::Rtcp(vec![Box::new(nack)])) };
-        retransmitter.handle_read(message).expect("read");
-        assert!(retransmitter.poll_read().is_some(), "the NACK passes on unchanged");
-        std::iter::from_fn(|| retransmitter.poll_write())
+        let mut replies = VecDeque::new();
+        retransmitter.observe(&nack, now, &mut replies);
+        replies
+            .into_iter()
             .map(|tagged| match tagged.message.packet {
                 Packet::Rtp(packet) => packet,
                 _ => panic!("only RTP is written"),
@@ -228,7 +225,7 @@ mod tests {
     fn a_repeated_nack_is_answered_once_per_interval_a_few_times() {
         let (mut retransmitter, stats, _) = retransmitter(false);
         let start = Instant::now();
-        let resent_at = |retransmitter: &mut RtcpTap<Retransmitter>, ms: u64| nack(retransmitter, start + Duration::from_millis(ms), SSRC, 12, 0).len();
+        let resent_at = |retransmitter: &mut Retransmitter, ms: u64| nack(retransmitter, start + Duration::from_millis(ms), SSRC, 12, 0).len();
         let answers: Vec<usize> = [0, 50, 100, 150, 200, 300, 400].into_iter().map(|ms| resent_at(&mut retransmitter, ms)).collect();
         assert_eq!(answers, vec![1, 0, 1, 0, 1, 0, 0], "every 100 ms, three times");
         let snapshot = stats.snapshot();

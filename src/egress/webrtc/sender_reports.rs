@@ -1,5 +1,5 @@
-//! RTCP sender reports that tell a viewer when its frames were captured, in place of webrtc's,
-//! which pair each RTP timestamp with the moment Lookout sent the frame.
+//! RTCP sender reports that tell a viewer when its frames were captured, rather than pairing
+//! each RTP timestamp with the moment Lookout sent the frame.
 //!
 //! The pairing comes from the newest frame sent at its own timestamp: its RTP timestamp and its
 //! capture time (the camera's clock when it sends usable reports, see `source::camera_clock`).
@@ -7,14 +7,11 @@
 //! can show glass-to-glass latency for any camera with a synchronised clock, and the browser
 //! plays audio and video in sync, as both are mapped to the same capture clock.
 
-use super::rtcp_tap::is_video;
+use super::rtcp_observer::is_video;
 use crate::media::ntp;
-use rtc::interceptor::{AttributedPacket, Interceptor, Packet, StreamInfo, TaggedPacket};
+use rtc::interceptor::StreamInfo;
 use rtc::rtcp::sender_report::SenderReport;
-use rtc::sansio::Protocol;
-use rtc::shared::TransportContext;
 use parking_lot::Mutex;
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -54,8 +51,7 @@ struct ReportedStream {
     octets: u32,
 }
 
-/// The reports of one connection's streams, and when they are due: what the interceptor below
-/// (a webrtc-rs connection) and Lookout's own endpoint both send.
+/// The reports of one connection's streams, and when they are due.
 pub struct SenderReporter {
     video: Arc<dyn ClockReference>,
     audio: Arc<dyn ClockReference>,
@@ -121,19 +117,6 @@ fn report(stream: &ReportedStream, wall_clock: SystemTime) -> Option<SenderRepor
     })
 }
 
-/// The reporter as a stage of webrtc-rs's interceptor chain.
-pub struct SenderReports {
-    reporter: SenderReporter,
-    read_queue: VecDeque<TaggedPacket>,
-    write_queue: VecDeque<TaggedPacket>,
-}
-
-impl SenderReports {
-    pub fn new(video: Arc<dyn ClockReference>, audio: Arc<dyn ClockReference>) -> Self {
-        Self { reporter: SenderReporter::new(video, audio), read_queue: VecDeque::new(), write_queue: VecDeque::new() }
-    }
-}
-
 /// Clock ticks at `clock_rate` from `from` to `to`, negative when `to` is earlier.
 fn ticks_between(from: SystemTime, to: SystemTime, clock_rate: u32) -> i64 {
     let ticks = |d: Duration| (d.as_secs_f64() * f64::from(clock_rate)) as i64;
@@ -141,60 +124,6 @@ fn ticks_between(from: SystemTime, to: SystemTime, clock_rate: u32) -> i64 {
         Ok(after) => ticks(after),
         Err(before) => -ticks(before.duration()),
     }
-}
-
-impl Protocol<TaggedPacket, TaggedPacket, ()> for SenderReports {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = rtc::shared::error::Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        self.read_queue.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_read(&mut self) -> Option<Self::Rout> {
-        self.read_queue.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        if let Packet::Rtp(packet) = &msg.message.packet {
-            self.reporter.on_rtp(packet.header.ssrc, packet.payload.len(), msg.now);
-        }
-        self.write_queue.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_write(&mut self) -> Option<Self::Wout> {
-        self.write_queue.pop_front()
-    }
-
-    fn handle_timeout(&mut self, now: Instant) -> Result<(), Self::Error> {
-        let reports: Vec<Box<dyn rtc::rtcp::packet::Packet>> = self.reporter.due(now).into_iter().map(|r| Box::new(r) as _).collect();
-        if !reports.is_empty() {
-            self.write_queue.push_back(TaggedPacket { now, transport: TransportContext::default(), message: AttributedPacket::new(Packet::Rtcp(reports)) });
-        }
-        Ok(())
-    }
-
-    fn poll_timeout(&mut self) -> Option<Self::Time> {
-        self.reporter.next_report()
-    }
-}
-
-impl Interceptor for SenderReports {
-    fn bind_local_stream(&mut self, info: &StreamInfo) {
-        self.reporter.bind(info);
-    }
-
-    fn unbind_local_stream(&mut self, info: &StreamInfo) {
-        self.reporter.unbind(info.ssrc);
-    }
-
-    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
 
 #[cfg(test)]
@@ -207,11 +136,9 @@ mod tests {
     use rtc::rtp::{header::Header, packet::Packet as RtpPacket};
     use std::time::UNIX_EPOCH;
 
-    fn write_rtp(reports: &mut SenderReports, now: Instant, ssrc: u32) {
+    fn write_rtp(reporter: &mut SenderReporter, now: Instant, ssrc: u32) {
         let packet = RtpPacket { header: Header { ssrc, ..Default::default() }, payload: Bytes::from_static(&[0; 100]) };
-        let message = TaggedPacket { now, transport: TransportContext::default(), message: AttributedPacket::new(Packet::Rtp(packet)) };
-        reports.handle_write(message).expect("write");
-        assert!(reports.poll_write().is_some());
+        reporter.on_rtp(packet.header.ssrc, packet.payload.len(), now);
     }
 
     #[test]
@@ -223,15 +150,15 @@ mod tests {
         frame.captured_at = captured_at;
         sent.record(1, 90_000, Arc::new(frame), true, Instant::now());
 
-        let mut reports = SenderReports::new(sent, Arc::new(SentFrames::default()));
-        reports.bind_local_stream(&StreamInfo { ssrc: 42, clock_rate: 90_000, mime_type: "video/H264".into(), ..Default::default() });
+        let mut reporter = SenderReporter::new(sent, Arc::new(SentFrames::default()));
+        reporter.bind(&StreamInfo { ssrc: 42, clock_rate: 90_000, mime_type: "video/H264".into(), ..Default::default() });
         let start = Instant::now();
-        assert_eq!(reports.poll_timeout(), None, "nothing to report before media");
-        write_rtp(&mut reports, start, 42);
-        write_rtp(&mut reports, start, 7);
-        assert_eq!(reports.poll_timeout(), Some(start + FIRST_REPORT_AFTER));
+        assert_eq!(reporter.next_report(), None, "nothing to report before media");
+        write_rtp(&mut reporter, start, 42);
+        write_rtp(&mut reporter, start, 7);
+        assert_eq!(reporter.next_report(), Some(start + FIRST_REPORT_AFTER));
 
-        let stream = reports.reporter.streams.iter().find(|s| s.ssrc == 42).expect("stream 42");
+        let stream = reporter.streams.iter().find(|s| s.ssrc == 42).expect("stream 42");
         let reported = |at| report(stream, at).expect("a report");
         let report = reported(captured_at + Duration::from_millis(500));
         assert_eq!((report.ssrc, report.packet_count, report.octet_count), (42, 1, 100), "counts only its own stream");
@@ -240,8 +167,7 @@ mod tests {
         let earlier = reported(captured_at - Duration::from_millis(100));
         assert_eq!(earlier.rtp_time, 90_000 - 9_000);
 
-        reports.handle_timeout(start + FIRST_REPORT_AFTER).expect("timeout");
-        assert!(matches!(reports.poll_write().map(|m| m.message.packet), Some(Packet::Rtcp(_))));
-        assert_eq!(reports.poll_timeout(), Some(start + FIRST_REPORT_AFTER + REPORT_INTERVAL));
+        assert_eq!(reporter.due(start + FIRST_REPORT_AFTER).len(), 1, "one report, of the stream that sent");
+        assert_eq!(reporter.next_report(), Some(start + FIRST_REPORT_AFTER + REPORT_INTERVAL));
     }
 }

@@ -1,5 +1,5 @@
-//! One viewer of one path over one connection (Lookout's own endpoint, or a webrtc-rs
-//! PeerConnection where that one does not serve), whichever signalling set it up (/ws or WHEP).
+//! One viewer of one path over one connection of Lookout's endpoint, whichever signalling set
+//! it up (/ws or WHEP).
 
 use super::forwarder::Forwarder;
 use super::forwarder_stats::{ForwarderStats, LayerStatus};
@@ -13,25 +13,16 @@ use super::announce::Announcer;
 use super::audio_forwarder::AudioForwarder;
 use super::network::{Network, SocketHold};
 use super::send_delay::SendDelays;
-use super::peer::{self, BuildError, Connection, PeerEvent};
+use super::endpoint::connection_state::ConnectionState;
+use super::endpoint::peer::OwnPeer;
+use super::peer::{self, BuildError};
 use crate::media::AudioCodec;
 use super::viewer_activity::ViewerActivity;
 use crate::limits::ViewerSlot;
 use crate::stream::Stream;
 use lookout_signaling::IceCandidate;
-use rtc::media_stream::MediaStreamTrack;
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpRtxParameters, RtpCodecKind};
-use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::{mpsc, watch, Mutex};
-use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
-use webrtc::media_stream::track_local::TrackLocal;
-use webrtc::rtp_transceiver::RtpSender;
-use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription};
-
-/// Host candidates gather in milliseconds; this bounds a WHEP answer when something is wrong.
-const GATHERING_TIMEOUT: Duration = Duration::from_secs(5);
+use tokio::sync::watch;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -43,30 +34,15 @@ pub enum SessionError {
     ServerFull(String),
     #[error("no layer {layer:?}; this path has {}", layers.join(", "))]
     UnknownLayer { layer: String, layers: Vec<String> },
-    #[error("{0}")]
-    Internal(String),
-}
-
-/// What a session tells the signalling side that set it up.
-#[derive(Debug)]
-pub enum SessionEvent {
-    Candidate(IceCandidate),
-    GatheringComplete,
-}
-
-/// Who sends the offer: Lookout over /ws, the viewer over WHEP.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum OfferFrom {
-    Server,
-    Viewer,
+    #[error("cannot set up the viewer's connection: {0}")]
+    Connection(BuildError),
 }
 
 pub struct ViewerSession {
     pub id: String,
     pub path: String,
-    connection: Connection,
-    state: watch::Receiver<RTCPeerConnectionState>,
-    events: Mutex<mpsc::UnboundedReceiver<PeerEvent>>,
+    connection: Arc<OwnPeer>,
+    state: watch::Receiver<ConnectionState>,
     announcer: Arc<Announcer>,
     forwarder: tokio::task::JoinHandle<()>,
     audio_forwarder: Option<tokio::task::JoinHandle<()>>,
@@ -89,7 +65,7 @@ impl ViewerSession {
     /// Sets up the connection and its tracks (video, and audio when the path has some); media
     /// flows once ICE and DTLS connect. `id` comes from `new_session_id` (access control may
     /// have been asked about it already); `slot` from admitting the viewer.
-    pub async fn start(stream: &Arc<Stream>, network: &Network, send_delays: &SendDelays, offer_from: OfferFrom, id: String, slot: ViewerSlot) -> Result<Self, SessionError> {
+    pub async fn start(stream: &Arc<Stream>, network: &Network, send_delays: &SendDelays, id: String, slot: ViewerSlot) -> Result<Self, SessionError> {
         let state = stream.state();
         if !state.is_live() {
             return Err(SessionError::PathNotLive { path: stream.name().to_owned(), state: state.to_string() });
@@ -98,17 +74,9 @@ impl ViewerSession {
         let peer = match peer::build(network, network.own_ice_servers(&id), audio, (&id, stream.name())).await {
             Ok(peer) => peer,
             Err(error @ BuildError::PortsExhausted(_)) => return Err(SessionError::ServerFull(error.to_string())),
-            Err(BuildError::WebRtc(error)) => return Err(internal("creating the peer connection")(error)),
-            Err(BuildError::Own(error)) => return Err(SessionError::Internal(format!("creating the viewer's connection: {error}"))),
+            Err(error) => return Err(SessionError::Connection(error)),
         };
-        let (video, ssrc, audio_forwarder) = match attach_media(&peer, stream, &id, audio, offer_from).await {
-            Ok(media) => media,
-            Err(error) => {
-                // A dropped connection's driver task would run on, detached: close it.
-                close_connection(&peer.connection).await;
-                return Err(error);
-            }
-        };
+        let (video, ssrc, audio_forwarder) = attach_media(&peer, stream, audio);
         let stats = Arc::new(ForwarderStats::default());
         let (pinned_layer, pinned_layer_rx) = watch::channel(None);
         let (layer_status_tx, layer_status) = watch::channel(LayerStatus::initial(stream.layers().len()));
@@ -133,7 +101,6 @@ impl ViewerSession {
             path: stream.name().to_owned(),
             connection: peer.connection,
             state: peer.state,
-            events: Mutex::new(peer.events),
             announcer: network.announcer.clone(),
             forwarder,
             audio_forwarder,
@@ -151,90 +118,37 @@ impl ViewerSession {
         })
     }
 
-    /// Lookout's offer (the /ws flow); candidates follow as events.
-    pub async fn create_offer(&self) -> Result<String, SessionError> {
-        let connection = match &self.connection {
-            Connection::Own(own) => return Ok(self.announcer.sdp(&own.create_offer())),
-            Connection::WebRtcRs(connection) => connection,
-        };
-        let offer = connection.create_offer(None).await.map_err(|e| SessionError::Internal(format!("creating the offer: {e}")))?;
-        let sdp = self.announcer.sdp(&offer.sdp);
-        connection.set_local_description(offer).await.map_err(|e| SessionError::Internal(format!("applying the offer: {e}")))?;
-        Ok(sdp)
+    /// Lookout's offer (the /ws flow), with every candidate.
+    pub fn create_offer(&self) -> String {
+        self.announcer.sdp(&self.connection.create_offer())
     }
 
     /// The viewer's answer to Lookout's offer.
-    pub async fn accept_answer(&self, sdp: String) -> Result<(), SessionError> {
-        match &self.connection {
-            Connection::Own(own) => own.accept_answer(&sdp).map_err(|e| SessionError::BadSdp(e.to_string()))?,
-            Connection::WebRtcRs(connection) => {
-                let answer = RTCSessionDescription::answer(sdp).map_err(|e| SessionError::BadSdp(e.to_string()))?;
-                connection.set_remote_description(answer).await.map_err(|e| SessionError::BadSdp(e.to_string()))?;
-            }
-        }
+    pub fn accept_answer(&self, sdp: &str) -> Result<(), SessionError> {
+        self.connection.accept_answer(sdp).map_err(|e| SessionError::BadSdp(e.to_string()))?;
         self.sockets.remote_description_applied();
         Ok(())
     }
 
-    /// Answers the viewer's offer (the WHEP flow) with all candidates included, as WHEP
-    /// clients may not trickle.
-    pub async fn answer_offer(&self, sdp: String) -> Result<String, SessionError> {
-        let connection = match &self.connection {
-            Connection::Own(own) => {
-                let answer = own.answer_offer(&sdp).map_err(|e| SessionError::BadSdp(e.to_string()))?;
-                self.sockets.remote_description_applied();
-                return Ok(self.announcer.sdp(&answer));
-            }
-            Connection::WebRtcRs(connection) => connection,
-        };
-        let offer = RTCSessionDescription::offer(sdp).map_err(|e| SessionError::BadSdp(e.to_string()))?;
-        connection.set_remote_description(offer).await.map_err(|e| SessionError::BadSdp(e.to_string()))?;
+    /// Answers the viewer's offer (the WHEP flow) with every candidate, as WHEP clients may not
+    /// trickle.
+    pub fn answer_offer(&self, sdp: &str) -> Result<String, SessionError> {
+        let answer = self.connection.answer_offer(sdp).map_err(|e| SessionError::BadSdp(e.to_string()))?;
         self.sockets.remote_description_applied();
-        let answer = connection.create_answer(None).await.map_err(|e| SessionError::BadSdp(format!("no usable H.264 video in the offer: {e}")))?;
-        connection.set_local_description(answer).await.map_err(|e| SessionError::Internal(format!("applying the answer: {e}")))?;
-        let _ = tokio::time::timeout(GATHERING_TIMEOUT, async {
-            while let Some(event) = self.next_event().await {
-                if matches!(event, SessionEvent::GatheringComplete) {
-                    break;
-                }
-            }
-        })
-        .await;
-        let local = connection.local_description().await;
-        local.map(|d| self.announcer.sdp(&d.sdp)).ok_or_else(|| SessionError::Internal("no local description after answering".into()))
+        Ok(self.announcer.sdp(&answer))
     }
 
-    pub async fn add_remote_candidate(&self, candidate: IceCandidate) -> Result<(), SessionError> {
+    /// A candidate the viewer trickled: full ICE checks it; ICE-lite learns the viewer's
+    /// addresses from its checks alone. A malformed one is the viewer's mistake to hear about
+    /// either way.
+    pub fn add_remote_candidate(&self, candidate: IceCandidate) -> Result<(), SessionError> {
         if candidate.candidate.is_empty() {
             return Ok(()); // end of candidates
         }
-        let connection = match &self.connection {
-            Connection::WebRtcRs(connection) => connection,
-            Connection::Own(own) => {
-                // Full ICE checks it; ICE-lite learns the viewer's addresses from its checks
-                // alone. A malformed one is the viewer's mistake to hear about either way.
-                let attribute = candidate.candidate.strip_prefix("candidate:").unwrap_or(&candidate.candidate);
-                rtc::ice::candidate::unmarshal_candidate(attribute).map_err(|e| SessionError::BadSdp(format!("bad ICE candidate: {e}")))?;
-                own.connection.add_remote_candidate(attribute);
-                return Ok(());
-            }
-        };
-        let init = RTCIceCandidateInit {
-            candidate: candidate.candidate,
-            sdp_mid: candidate.sdp_mid,
-            sdp_mline_index: candidate.sdp_m_line_index,
-            username_fragment: candidate.username_fragment,
-            url: None,
-        };
-        connection.add_ice_candidate(init).await.map_err(|e| SessionError::BadSdp(format!("bad ICE candidate: {e}")))
-    }
-
-    /// The next local candidate or gathering event; `None` once the connection is gone.
-    pub async fn next_event(&self) -> Option<SessionEvent> {
-        Some(match self.events.lock().await.recv().await? {
-            PeerEvent::Candidate(candidate) => SessionEvent::Candidate(candidate),
-            PeerEvent::GatheringComplete => SessionEvent::GatheringComplete,
-        })
+        let attribute = candidate.candidate.strip_prefix("candidate:").unwrap_or(&candidate.candidate);
+        rtc::ice::candidate::unmarshal_candidate(attribute).map_err(|e| SessionError::BadSdp(format!("bad ICE candidate: {e}")))?;
+        self.connection.connection.add_remote_candidate(attribute);
+        Ok(())
     }
 
     pub fn stats(&self) -> SessionStats {
@@ -271,19 +185,19 @@ impl ViewerSession {
         self.activity.silent_for(now)
     }
 
-    pub fn state(&self) -> watch::Receiver<RTCPeerConnectionState> {
+    pub fn state(&self) -> watch::Receiver<ConnectionState> {
         self.state.clone()
     }
 
     /// Ends the session; closing it again (its viewer's socket after the reaper, say) does
     /// nothing more, and logs nothing more.
-    pub async fn close(&self) {
+    pub fn close(&self) {
         if self.closed.swap(true, std::sync::atomic::Ordering::SeqCst) {
             return;
         }
         self.stop_forwarders();
         self.slot.lock().take();
-        close_connection(&self.connection).await;
+        self.connection.connection.close();
         tracing::info!(session = %self.id, path = %self.path, "viewer session closed");
     }
 }
@@ -306,87 +220,17 @@ impl Drop for ViewerSession {
 /// The video's sink and SSRC, and the audio's forwarder, started, when the path has sound.
 type AttachedMedia = (MediaSink, u32, Option<tokio::task::JoinHandle<()>>);
 
-/// Adds the tracks to the connection. In a WHEP player's offer without audio the audio is
-/// left out of the answer and its forwarder finds no codec negotiated.
-async fn attach_media(peer: &peer::Peer, stream: &Arc<Stream>, id: &str, audio: Option<AudioCodec>, offer_from: OfferFrom) -> Result<AttachedMedia, SessionError> {
-    let audio_forwarder = |sink: MediaSink, ssrc: u32| {
-        let forwarder = AudioForwarder { sink, ssrc, stream: stream.clone(), state: peer.state.clone(), clock: peer.audio_clock.clone() };
+/// The tracks' sinks. In a WHEP player's offer without audio the audio is left out of the
+/// answer and its forwarder finds no codec negotiated.
+fn attach_media(peer: &peer::Peer, stream: &Arc<Stream>, audio: Option<AudioCodec>) -> AttachedMedia {
+    let (ssrc, audio_ssrc) = peer.connection.ssrcs();
+    let audio = audio.zip(audio_ssrc).map(|(codec, audio_ssrc)| {
+        let sink = MediaSink { peer: peer.connection.clone(), audio: Some(codec) };
+        let forwarder = AudioForwarder { sink, ssrc: audio_ssrc, stream: stream.clone(), state: peer.state.clone(), clock: peer.audio_clock.clone() };
         tokio::spawn(forwarder.run())
-    };
-    match &peer.connection {
-        Connection::WebRtcRs(connection) => {
-            let ssrc = rand::random::<u32>();
-            // The RTX SSRC is used only if the viewer negotiates RTX.
-            let rtx = Some(RTCRtpRtxParameters { ssrc: rand::random() });
-            let track = local_track(stream, id, RtpCodecKind::Video, ssrc, rtx, peer::h264_codec());
-            let sender = attach_track(connection, Arc::clone(&track) as Arc<dyn TrackLocal>, offer_from).await?;
-            let audio = match audio {
-                Some(codec) => {
-                    let audio_ssrc = rand::random::<u32>();
-                    let track = local_track(stream, id, RtpCodecKind::Audio, audio_ssrc, None, peer::audio_codec(codec));
-                    let sender = attach_track(connection, Arc::clone(&track) as Arc<dyn TrackLocal>, offer_from).await?;
-                    Some(audio_forwarder(MediaSink::Track { track, sender }, audio_ssrc))
-                }
-                None => None,
-            };
-            Ok((MediaSink::Track { track, sender }, ssrc, audio))
-        }
-        Connection::Own(own) => {
-            let (ssrc, audio_ssrc) = own.ssrcs();
-            let audio = audio.zip(audio_ssrc).map(|(codec, audio_ssrc)| audio_forwarder(MediaSink::Own { peer: own.clone(), audio: Some(codec) }, audio_ssrc));
-            Ok((MediaSink::Own { peer: own.clone(), audio: None }, ssrc, audio))
-        }
-    }
+    });
+    (MediaSink { peer: peer.connection.clone(), audio: None }, ssrc, audio)
 }
-
-async fn close_connection(connection: &Connection) {
-    match connection {
-        Connection::WebRtcRs(connection) => {
-            if let Err(error) = connection.close().await {
-                tracing::debug!(%error, "closing the peer connection");
-            }
-        }
-        Connection::Own(own) => own.connection.close(),
-    }
-}
-
-/// A track of the session. Audio and video share one media stream id, which is what makes a
-/// browser play them in sync.
-fn local_track(stream: &Stream, id: &str, kind: RtpCodecKind, ssrc: u32, rtx: Option<RTCRtpRtxParameters>, codec: RTCRtpCodec) -> Arc<TrackLocalStaticRTP> {
-    let kind_name = if kind == RtpCodecKind::Audio { "audio" } else { "video" };
-    Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-        format!("lookout-{}", stream.name()),
-        format!("{kind_name}-{id}"),
-        format!("{} {kind_name}", stream.name()),
-        kind,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), rtx, ..Default::default() },
-            codec,
-            ..Default::default()
-        }],
-    )))
-}
-
-fn internal(context: &str) -> impl FnOnce(webrtc::error::Error) -> SessionError {
-    let context = context.to_owned();
-    move |e| SessionError::Internal(format!("{context}: {e}"))
-}
-
-/// Adds the video track the way the offer's side needs it, and returns its sender.
-async fn attach_track(connection: &Arc<dyn PeerConnection>, track: Arc<dyn TrackLocal>, offer_from: OfferFrom) -> Result<Arc<dyn RtpSender>, SessionError> {
-    let sender = match offer_from {
-        OfferFrom::Server => {
-            let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Sendonly, ..Default::default() };
-            let transceiver = connection.add_transceiver_from_track(track, Some(init)).await;
-            let transceiver = transceiver.map_err(internal("adding the video transceiver"))?;
-            transceiver.sender().await.map_err(internal("reading the transceiver's sender"))?
-        }
-        // The viewer's offer brings its own recvonly m-line; add_track attaches to it.
-        OfferFrom::Viewer => Some(connection.add_track(track).await.map_err(internal("adding a track"))?),
-    };
-    sender.ok_or_else(|| SessionError::Internal("the transceiver has no sender".into()))
-}
-
 
 /// A new viewer session's id: random, so that knowing one tells nothing of another.
 pub fn new_session_id() -> String {

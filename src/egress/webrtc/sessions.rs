@@ -1,7 +1,6 @@
 //! Every live viewer session by id, so WHEP can end one and the API can list them.
 
 use super::session::ViewerSession;
-use super::track_start::is_terminal;
 use super::viewer_activity::VIEWER_SILENCE_TIMEOUT;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,7 +27,7 @@ impl Sessions {
         drop(session);
         tokio::spawn(async move {
             let mut checks = tokio::time::interval(ACTIVITY_CHECK_INTERVAL);
-            while !is_terminal(*state.borrow_and_update()) {
+            while !state.borrow_and_update().is_terminal() {
                 tokio::select! {
                     changed = state.changed() => {
                         if changed.is_err() {
@@ -46,7 +45,7 @@ impl Sessions {
                 }
             }
             if let Some(session) = sessions.remove(&id) {
-                session.close().await;
+                session.close();
             }
         });
     }

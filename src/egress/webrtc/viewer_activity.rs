@@ -1,15 +1,14 @@
 //! Whether a viewer is still there, judged by Lookout rather than by the ICE agent.
 //!
-//! webrtc-rs 0.21's controlled (and ICE-lite) agent keeps the first candidate pair a browser
-//! nominates and ignores a later nomination. Browsers do move to a better pair once it checks
-//! out (Chromium on one host: from the loopback pair to the interface's), and then send their
-//! consent checks and media on the new pair only: the agent, watching the old one, declares the
-//! connection disconnected after 5 s and failed 25 s later, while media flows both ways. So
-//! Lookout turns those ICE timeouts off (`peer.rs`) and ends a session itself when the viewer
-//! has sent no RTCP for `VIEWER_SILENCE_TIMEOUT`: browsers and WebRTC stacks send receiver
-//! reports every second or so, with or without media arriving, on whichever pair they use.
+//! Browsers move to a better candidate pair once it checks out (Chromium on one host: from the
+//! loopback pair to the interface's), and then send their consent checks and media on the new
+//! pair only; an agent watching the first pair would declare the connection gone while media
+//! flows both ways. So Lookout's ICE never times a connection out by itself (`full_ice.rs`
+//! turns rtc-ice's timers off) and a session ends when the viewer has sent no RTCP for
+//! `VIEWER_SILENCE_TIMEOUT`: browsers and WebRTC stacks send receiver reports every second or
+//! so, with or without media arriving, on whichever pair they use.
 
-use super::rtcp_tap::RtcpObserver;
+use super::rtcp_observer::RtcpObserver;
 use rtc::interceptor::TaggedPacket;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};

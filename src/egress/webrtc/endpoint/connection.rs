@@ -10,7 +10,7 @@ use super::gatherer::{Gathered, Gatherer, Relayed};
 use super::ice_path::IcePath;
 use super::transport::{RemoteTransport, Transport, TransportError, TransportEvent};
 use crate::egress::webrtc::mux::SessionSocket;
-use crate::egress::webrtc::rtcp_tap::RtcpObserver;
+use crate::egress::webrtc::rtcp_observer::RtcpObserver;
 use crate::egress::webrtc::sender_reports::SenderReporter;
 use crate::egress::webrtc::link_quality::PublishedGcc;
 use super::twcc::TwccSender;
@@ -25,7 +25,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
-use webrtc::peer_connection::RTCPeerConnectionState;
+use super::connection_state::ConnectionState;
 
 /// A viewer that has not connected by then will not.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -62,7 +62,7 @@ pub struct OwnConnection {
     host: Vec<SocketAddr>,
     /// Whether gathering through the ICE servers is over (answered, failed or timed out).
     gathering_done: watch::Sender<bool>,
-    state: watch::Sender<RTCPeerConnectionState>,
+    state: watch::Sender<ConnectionState>,
     identity: Arc<Identity>,
     local: LocalCredentials,
     closing: Notify,
@@ -96,7 +96,7 @@ impl OwnConnection {
             socket,
             host,
             gathering_done,
-            state: watch::channel(RTCPeerConnectionState::New).0,
+            state: watch::channel(ConnectionState::New).0,
             identity,
             local,
             closing: Notify::new(),
@@ -141,7 +141,7 @@ impl OwnConnection {
         }
         inner.transport = Some(transport);
         drop(inner);
-        self.state.send_replace(RTCPeerConnectionState::Connecting);
+        self.state.send_replace(ConnectionState::Connecting);
         // Full ICE's first checks go out now rather than at the agent's first timer.
         self.timers_changed.notify_one();
         Ok(())
@@ -168,14 +168,14 @@ impl OwnConnection {
         inner.reporter.bind(info);
     }
 
-    pub fn state(&self) -> watch::Receiver<RTCPeerConnectionState> {
+    pub fn state(&self) -> watch::Receiver<ConnectionState> {
         self.state.subscribe()
     }
 
     /// Encrypts one RTP packet and queues it for the viewer. Dropped (Ok) before the
     /// connection is up.
     pub fn send_rtp(&self, mut packet: rtc::rtp::Packet) -> Result<(), Closed> {
-        if matches!(*self.state.borrow(), RTCPeerConnectionState::Closed | RTCPeerConnectionState::Failed) {
+        if self.state.borrow().is_terminal() {
             return Err(Closed);
         }
         let mut inner = self.inner.lock();
@@ -206,7 +206,7 @@ impl OwnConnection {
         }
         self.flush_gatherer(&mut inner);
         drop(inner);
-        self.state.send_replace(RTCPeerConnectionState::Closed);
+        self.state.send_replace(ConnectionState::Closed);
         self.closing.notify_one();
     }
 
@@ -254,7 +254,7 @@ impl OwnConnection {
                 _ = tokio::time::sleep_until(deadline.into()) => {
                     if let Some(reason) = self.on_timeout(Instant::now()) {
                         tracing::info!(ufrag = %self.local.ufrag, "viewer connection failed: {reason}");
-                        self.state.send_replace(RTCPeerConnectionState::Failed);
+                        self.state.send_replace(ConnectionState::Failed);
                         break;
                     }
                 }
@@ -343,10 +343,10 @@ impl OwnConnection {
             Ok(None) => {}
             Ok(Some(TransportEvent::Connected)) => {
                 tracing::debug!(ufrag = %self.local.ufrag, %path, "viewer connected (DTLS done) after {} ms", self.created.elapsed().as_millis());
-                self.state.send_replace(RTCPeerConnectionState::Connected);
+                self.state.send_replace(ConnectionState::Connected);
             }
             Ok(Some(TransportEvent::Closed)) => {
-                self.state.send_replace(RTCPeerConnectionState::Closed);
+                self.state.send_replace(ConnectionState::Closed);
                 self.closing.notify_one();
             }
             Ok(Some(TransportEvent::Rtcp(rtcp))) => {

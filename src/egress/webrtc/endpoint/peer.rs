@@ -7,19 +7,14 @@ use super::sdp::{self, DtlsSetup, LocalParameters, RemoteDescription, RemoteKind
 use super::transport::{RemoteTransport, TransportError};
 use crate::media::AudioCodec;
 use rtc::interceptor::StreamInfo;
-use crate::egress::webrtc::peer_event::PeerEvent;
 use std::sync::Arc;
 use parking_lot::Mutex;
-use tokio::sync::mpsc;
 
 pub struct OwnPeer {
     pub connection: Arc<OwnConnection>,
     local: LocalParameters,
     /// The viewer's description, once it arrived.
     remote: Mutex<Option<RemoteDescription>>,
-    /// Held open: the session's signalling reads candidate events from its other end, and
-    /// the own endpoint has none to tell (they are all in its descriptions).
-    _events: mpsc::UnboundedSender<PeerEvent>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,8 +28,8 @@ pub enum NegotiationError {
 }
 
 impl OwnPeer {
-    pub fn new(connection: Arc<OwnConnection>, local: LocalParameters, events: mpsc::UnboundedSender<PeerEvent>) -> Self {
-        Self { connection, local, remote: Mutex::new(None), _events: events }
+    pub fn new(connection: Arc<OwnConnection>, local: LocalParameters) -> Self {
+        Self { connection, local, remote: Mutex::new(None) }
     }
 
     /// The SSRCs of the tracks Lookout sends: the video's, and the audio's when the path has sound.

@@ -35,8 +35,7 @@ const SDES_MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
 /// The RTP profile of every m-section Lookout serves: RTP over DTLS-SRTP with feedback.
 const MEDIA_PROTOCOL: &str = "UDP/TLS/RTP/SAVPF";
 
-/// What Lookout offers in the /ws flow: the payload types, H.264 level and Opus parameters
-/// that peer.rs registers with webrtc-rs, so that both endpoints look the same to a viewer.
+/// What Lookout offers in the /ws flow: the payload types, H.264 level and Opus parameters.
 const OFFERED_H264_PAYLOAD_TYPE: u8 = 102;
 const OFFERED_RTX_PAYLOAD_TYPE: u8 = 103;
 /// Constrained Baseline level 3.1 with level asymmetry allowed: every browser accepts it, and
@@ -1956,14 +1955,5 @@ a=fmtp:97 apt=96
         // No candidates: the default address says "none yet" as JSEP does.
         let without = write_offer(&LocalParameters { candidates: Vec::new(), ..local(None) });
         assert!(without.contains("m=video 9 UDP/TLS/RTP/SAVPF 102 103\r\nc=IN IP4 0.0.0.0\r\n"));
-    }
-
-    /// peer.rs offers the same codec parameters through webrtc-rs: a viewer sees one Lookout.
-    #[test]
-    fn codec_parameters_match_the_webrtc_rs_peer() {
-        use crate::egress::webrtc::peer::{audio_codec, h264_codec};
-        let offer = write_offer(&local(Some(AudioCodec::Opus)));
-        assert!(offer.contains(&format!("a=fmtp:{OFFERED_H264_PAYLOAD_TYPE} {}\r\n", h264_codec().sdp_fmtp_line)));
-        assert!(offer.contains(&format!("a=fmtp:{} {}\r\n", AudioCodec::Opus.payload_type(), audio_codec(AudioCodec::Opus).sdp_fmtp_line)));
     }
 }

@@ -1,13 +1,12 @@
 //! The shared media port: every viewer's WebRTC media through one UDP port (and, with ICE-TCP,
 //! one TCP port of the same number), so a firewall needs one rule.
 //!
-//! webrtc 0.21 gives each PeerConnection sockets of its own. Lookout builds each connection with
-//! a runtime (`runtime::MuxRuntime`) that swaps those sockets for a `SessionSocket` fed by the
-//! shared socket's receive loop, which routes datagrams by ICE username fragment, then by the
-//! viewer's address (`routes`). Sends go straight out of the shared socket.
+//! Each session's connection reads a `SessionSocket` fed by the shared socket's receive loop,
+//! which routes datagrams by ICE username fragment, then by the viewer's address (`routes`).
+//! Sends go out of the shared socket in batches. A port of the range is the same, with one
+//! session on it.
 
 mod routes;
-mod runtime;
 mod send_queue;
 mod session_socket;
 mod shared_socket;
@@ -15,7 +14,6 @@ mod stun;
 mod tcp;
 mod tcp_peers;
 
-pub use runtime::MuxRuntime;
 /// How a datagram on the shared port is routed; public for the fuzz targets (tests/fuzz).
 pub use stun::binding_request_ufrag;
 
@@ -27,7 +25,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use parking_lot::Mutex;
-use tcp::{AcceptedStream, SessionListener, SharedListener};
+use tcp::{AcceptedStream, SharedListener};
 use tcp_peers::TcpPeers;
 use std::sync::Weak;
 use tokio::sync::mpsc;
@@ -132,10 +130,8 @@ impl SharedMediaPort {
         let route = Arc::new(SessionRoute {
             ufrag: ufrag.clone(),
             udp: self.shared.udp.clone(),
-            tcp: self.shared.tcp.clone(),
             udp_inboxes: Mutex::new(Vec::new()),
-            tcp_inboxes: Mutex::new(Vec::new()),
-            own_tcp_peers: Mutex::new(Weak::new()),
+            tcp_connections: Mutex::new(Weak::new()),
             servers: Mutex::new(Vec::new()),
             open: AtomicBool::new(false),
             held: Mutex::new(Vec::new()),
@@ -168,13 +164,12 @@ pub struct MuxRegistration {
 }
 
 impl MuxRegistration {
-    /// The socket of a session on Lookout's own endpoint: the first UDP socket of the media
-    /// port, reached at `label` (a listen address and the port), and the ICE-TCP connections
-    /// the listeners route to the session.
-    pub fn own_socket(&self) -> io::Result<SessionSocket> {
+    /// The session's socket: the first UDP socket of the media port, reached at `label` (a
+    /// listen address and the port), and the ICE-TCP connections the listeners route to it.
+    pub fn socket(&self) -> io::Result<SessionSocket> {
         let first = self.route.udp.first().ok_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, "no shared UDP socket"))?;
         let tcp_peers = Arc::new(TcpPeers::default());
-        *self.route.own_tcp_peers.lock() = Arc::downgrade(&tcp_peers);
+        *self.route.tcp_connections.lock() = Arc::downgrade(&tcp_peers);
         self.route.udp_socket(first.bound).map(|socket| socket.with_tcp_peers(tcp_peers))
     }
 
@@ -202,11 +197,9 @@ impl Drop for MuxRegistration {
 pub struct SessionRoute {
     ufrag: String,
     udp: Arc<[Arc<SharedSocket>]>,
-    tcp: Arc<[SocketAddr]>,
     udp_inboxes: Mutex<Vec<(IpAddr, mpsc::Sender<Datagram>)>>,
-    tcp_inboxes: Mutex<Vec<(IpAddr, mpsc::Sender<AcceptedStream>)>>,
-    /// A session of the own endpoint serves its ICE-TCP connections itself (see `tcp_peers`).
-    own_tcp_peers: Mutex<Weak<TcpPeers>>,
+    /// The session serves its ICE-TCP connections itself (see `tcp_peers`).
+    tcp_connections: Mutex<Weak<TcpPeers>>,
     /// The ICE servers the session gathers through: never held.
     servers: Mutex<Vec<SocketAddr>>,
     /// Whether the connection has the viewer's description; until then datagrams wait in `held`.
@@ -242,13 +235,6 @@ impl SessionRoute {
         let (tx, rx) = mpsc::channel(SESSION_INBOX);
         self.udp_inboxes.lock().push((label.ip(), tx));
         Ok(SessionSocket::new(label, rx, shared.clone()))
-    }
-
-    fn tcp_listener(&self, label: SocketAddr) -> io::Result<SessionListener> {
-        serving(&self.tcp, |a| *a, label.ip()).ok_or_else(|| no_shared_socket("TCP", label.ip()))?;
-        let (tx, rx) = mpsc::channel(tcp::SESSION_BACKLOG);
-        self.tcp_inboxes.lock().push((label.ip(), tx));
-        Ok(SessionListener::new(label, rx))
     }
 
     /// Lets datagrams through to the connection, those held first. To be called once the
@@ -289,15 +275,12 @@ impl SessionRoute {
     }
 
     fn deliver_stream(self: &Arc<Self>, accepted: AcceptedStream) {
-        let own_tcp_peers = self.own_tcp_peers.lock().clone();
-        if own_tcp_peers.strong_count() > 0 {
-            tokio::spawn(tcp_peers::serve(Arc::downgrade(self), own_tcp_peers, accepted));
+        let peers = self.tcp_connections.lock().clone();
+        if peers.strong_count() == 0 {
+            tracing::debug!(ufrag = %self.ufrag, peer = %accepted.peer, "ICE-TCP connection for a session that is gone");
             return;
         }
-        let Some(inbox) = inbox_for(&self.tcp_inboxes, accepted.local_ip()) else { return };
-        if inbox.try_send(accepted).is_err() {
-            tracing::debug!(ufrag = %self.ufrag, "session has too many TCP connections waiting: closed one");
-        }
+        tokio::spawn(tcp_peers::serve(Arc::downgrade(self), peers, accepted));
     }
 }
 
@@ -343,10 +326,8 @@ mod tests {
         let route = SessionRoute {
             ufrag: "u".into(),
             udp: Arc::from(Vec::new()),
-            tcp: Arc::from(Vec::new()),
             udp_inboxes: Mutex::new(vec![(IpAddr::from([127, 0, 0, 1]), tx)]),
-            tcp_inboxes: Mutex::new(Vec::new()),
-            own_tcp_peers: Mutex::new(Weak::new()),
+            tcp_connections: Mutex::new(Weak::new()),
             servers: Mutex::new(Vec::new()),
             open: AtomicBool::new(false),
             held: Mutex::new(Vec::new()),

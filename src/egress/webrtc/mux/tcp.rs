@@ -1,25 +1,19 @@
-//! ICE-TCP (RFC 6544, passive) on the shared port: one listener per address for every session.
+//! ICE-TCP (RFC 6544, passive) on a media port: one listener per address for every session.
 //! A viewer's first frame on a new connection (RFC 4571 framing: a 16-bit length, then the
 //! packet) is a connectivity check naming the session's ufrag; the connection is handed to that
-//! session's listener with the frame still to be read.
+//! session (`tcp_peers`) with the frame read.
 
 use super::stun::binding_request_ufrag;
 use super::SessionRoute;
-use bytes::{Buf, Bytes};
-use std::future::Future;
+use bytes::Bytes;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use parking_lot::Mutex;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{mpsc, Semaphore};
-use webrtc::runtime::{AsyncTcpListener, AsyncTcpStream};
+use tokio::sync::Semaphore;
 
-/// Connections waiting for one session to accept them.
-pub const SESSION_BACKLOG: usize = 8;
 /// Connections still to say which session they are for; more wait in the kernel's backlog.
 const PENDING_HANDSHAKES: usize = 256;
 /// How long a new connection has to send its first check.
@@ -105,110 +99,4 @@ pub struct AcceptedStream {
     pub peer: SocketAddr,
     /// The first frame, length included, already read.
     pub prefix: Bytes,
-}
-
-impl AcceptedStream {
-    pub fn local_ip(&self) -> IpAddr {
-        self.local.ip()
-    }
-}
-
-/// One session's listener: it accepts what the shared listener routed to it.
-#[derive(Debug)]
-pub struct SessionListener {
-    label: SocketAddr,
-    inbox: tokio::sync::Mutex<mpsc::Receiver<AcceptedStream>>,
-}
-
-impl SessionListener {
-    pub fn new(label: SocketAddr, inbox: mpsc::Receiver<AcceptedStream>) -> Self {
-        Self { label, inbox: tokio::sync::Mutex::new(inbox) }
-    }
-}
-
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-impl AsyncTcpListener for SessionListener {
-    fn accept<'a>(&'a self) -> BoxFuture<'a, io::Result<(Arc<dyn AsyncTcpStream>, SocketAddr)>> {
-        Box::pin(async move {
-            let accepted = self.inbox.lock().await.recv().await.ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "session left the shared media port"))?;
-            let peer = accepted.peer;
-            let stream = SessionStream {
-                label: self.label,
-                peer,
-                unread: Mutex::new(accepted.prefix),
-                read_half: accepted.read_half,
-                write_half: accepted.write_half,
-            };
-            Ok((Arc::new(stream) as Arc<dyn AsyncTcpStream>, peer))
-        })
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.label)
-    }
-}
-
-/// A routed connection as the session's ICE agent sees it: on its labelled address, with the
-/// first frame replayed before the rest of the stream.
-#[derive(Debug)]
-struct SessionStream {
-    label: SocketAddr,
-    peer: SocketAddr,
-    unread: Mutex<Bytes>,
-    read_half: OwnedReadHalf,
-    write_half: OwnedWriteHalf,
-}
-
-impl AsyncTcpStream for SessionStream {
-    fn read<'a, 'b>(&'a self, buf: &'b mut [u8]) -> BoxFuture<'b, io::Result<usize>>
-    where
-        'a: 'b,
-    {
-        Box::pin(async move {
-            {
-                let mut unread = self.unread.lock();
-                if !unread.is_empty() {
-                    let n = unread.len().min(buf.len());
-                    buf[..n].copy_from_slice(&unread[..n]);
-                    unread.advance(n);
-                    return Ok(n);
-                }
-            }
-            loop {
-                self.read_half.readable().await?;
-                match self.read_half.try_read(buf) {
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
-                    other => return other,
-                }
-            }
-        })
-    }
-
-    fn write_all<'a, 'b>(&'a self, buf: &'b [u8]) -> BoxFuture<'b, io::Result<()>>
-    where
-        'a: 'b,
-    {
-        Box::pin(async move {
-            let mut remaining = buf;
-            while !remaining.is_empty() {
-                self.write_half.writable().await?;
-                match self.write_half.try_write(remaining) {
-                    Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "ICE-TCP connection wrote nothing")),
-                    Ok(n) => remaining = &remaining[n..],
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => continue,
-                    Err(error) => return Err(error),
-                }
-            }
-            Ok(())
-        })
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.label)
-    }
-
-    fn peer_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.peer)
-    }
 }
