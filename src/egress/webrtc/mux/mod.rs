@@ -6,6 +6,7 @@
 //! Sends go out of the shared socket in batches. A port of the range is the same, with one
 //! session on it.
 
+mod datagram;
 mod routes;
 mod send_queue;
 mod session_socket;
@@ -18,7 +19,8 @@ mod tcp_peers;
 pub use stun::binding_request_ufrag;
 
 use routes::Routes;
-pub use session_socket::{Datagram, SessionSocket};
+pub use datagram::Datagram;
+pub use session_socket::SessionSocket;
 use shared_socket::SharedSocket;
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, SocketAddr};

@@ -1,22 +1,13 @@
 //! What one viewer's connection sees as its socket: datagrams the media port routed to it, and
 //! sends that leave through the shared socket (or, for a viewer on ICE-TCP, its connection).
 
+use super::datagram::Datagram;
 use super::shared_socket::SharedSocket;
 use super::tcp_peers::TcpPeers;
-use bytes::Bytes;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
-
-/// One datagram routed to a session.
-#[derive(Debug)]
-pub struct Datagram {
-    pub from: SocketAddr,
-    /// The local address it was sent to (on a wildcard socket, which of the machine's).
-    pub local_ip: IpAddr,
-    pub data: Bytes,
-}
 
 #[derive(Debug)]
 pub struct SessionSocket {

@@ -3,7 +3,7 @@
 //! 16-bit length, then the packet) go to the session's inbox like datagrams, and what the
 //! session sends to that viewer address goes back framed on the same connection.
 
-use super::session_socket::Datagram;
+use super::datagram::Datagram;
 use super::tcp::AcceptedStream;
 use super::SessionRoute;
 use bytes::{Buf, Bytes, BytesMut};
