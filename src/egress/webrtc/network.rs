@@ -4,7 +4,7 @@
 use super::announce::Announcer;
 use super::endpoint::dtls_srtp::Identity;
 use super::ice_servers;
-use super::mux::{MuxRegistration, SharedMediaPort};
+use super::mux::{MuxRegistration, PortUse, SharedMediaPort};
 use super::ports::{PortLease, PortPool};
 use crate::config::{MediaPorts, PortRange, WebRtcConfig};
 use lookout_signaling::IceServer;
@@ -55,7 +55,7 @@ impl Network {
     pub fn start(config: WebRtcConfig) -> anyhow::Result<Self> {
         let ports = match config.media_ports {
             MediaPorts::Shared(port) => Ports::Shared(
-                SharedMediaPort::bind(&config.listen_ips, port, config.ice_tcp)
+                SharedMediaPort::bind(&config.listen_ips, port, config.ice_tcp, PortUse::EveryViewer)
                     .map_err(|e| anyhow::anyhow!("webrtc.udp_port: {e} (choose another port, or 0 to let the system choose)"))?,
             ),
             MediaPorts::Range(range) => Ports::Range(PortPool::new(range)),
@@ -96,7 +96,7 @@ impl Network {
         let tcp = self.config.ice_tcp;
         Ok(match &self.ports {
             Ports::Range(pool) => {
-                let (lease, media_port) = pool.lease(|port| SharedMediaPort::bind(listen_ips, port, tcp)).ok_or(PortsExhausted(pool.range()))?;
+                let (lease, media_port) = pool.lease(|port| SharedMediaPort::bind(listen_ips, port, tcp, PortUse::OneViewer)).ok_or(PortsExhausted(pool.range()))?;
                 let registration = media_port.register(ufrag.to_owned());
                 SocketHold::PortOfItsOwn { registration, media_port, lease }
             }

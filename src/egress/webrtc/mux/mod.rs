@@ -85,10 +85,28 @@ fn socket_addresses(listen_ips: &[IpAddr], port: u16) -> Vec<SocketAddr> {
     ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect()
 }
 
+/// Who a media port carries: every viewer, or one (a port of the range). A viewer sends a few
+/// packets a second (checks, RTCP), so one viewer's port reads one datagram at a time, not a
+/// batch: its receive buffers would otherwise cost megabytes per viewer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortUse {
+    EveryViewer,
+    OneViewer,
+}
+
+impl PortUse {
+    fn receive_batch(self) -> usize {
+        match self {
+            PortUse::EveryViewer => quinn_udp::BATCH_SIZE,
+            PortUse::OneViewer => 1,
+        }
+    }
+}
+
 impl SharedMediaPort {
     /// Binds `port` (0: one the system chooses) on every listen address, for UDP and, with
     /// `tcp`, for TCP, and starts routing. Must run in a Tokio runtime.
-    pub fn bind(listen_ips: &[IpAddr], port: u16, tcp: bool) -> io::Result<Self> {
+    pub fn bind(listen_ips: &[IpAddr], port: u16, tcp: bool, usage: PortUse) -> io::Result<Self> {
         let mut attempt = 0;
         let (udp, tcp_listeners) = loop {
             attempt += 1;
@@ -102,7 +120,7 @@ impl SharedMediaPort {
             tcp: tcp_listeners.iter().map(|l| l.bound).collect(),
             routes: Mutex::new(Routes::default()),
         });
-        let mut tasks: Vec<_> = shared.udp.iter().map(|socket| tokio::spawn(receive(socket.clone(), shared.clone()))).collect();
+        let mut tasks: Vec<_> = shared.udp.iter().map(|socket| tokio::spawn(receive(socket.clone(), shared.clone(), usage.receive_batch()))).collect();
         tasks.extend(shared.udp.iter().map(|socket| {
             let socket = socket.clone();
             tokio::spawn(async move { socket.send_queued().await })
@@ -287,10 +305,10 @@ impl SessionRoute {
 }
 
 /// Reads one shared socket for as long as Lookout runs and hands each datagram to its session.
-async fn receive(socket: Arc<SharedSocket>, shared: Arc<Shared>) {
+async fn receive(socket: Arc<SharedSocket>, shared: Arc<Shared>, batch: usize) {
     let buffer_len = socket.gro_segments().max(1) * 1500;
-    let mut buffers = vec![vec![0u8; buffer_len]; quinn_udp::BATCH_SIZE];
-    let mut meta = vec![quinn_udp::RecvMeta::default(); quinn_udp::BATCH_SIZE];
+    let mut buffers = vec![vec![0u8; buffer_len]; batch];
+    let mut meta = vec![quinn_udp::RecvMeta::default(); batch];
     loop {
         let mut slices: Vec<IoSliceMut<'_>> = buffers.iter_mut().map(|b| IoSliceMut::new(b)).collect();
         let received = futures::future::poll_fn(|cx| socket.poll_recv(cx, &mut slices, &mut meta)).await;
