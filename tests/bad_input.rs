@@ -4,7 +4,7 @@
 mod common;
 
 use common::{small_pattern, start_server, wait_for, wait_live, wait_retrying};
-use lookout::config::{PathConfig, RtspSource, Transport};
+use lookout::config::{PathConfig, RtspSource, RtspTransport};
 use lookout_signaling::{ClientMessage, ErrorCode, ServerMessage, MAX_MESSAGE_BYTES};
 use lookout_testkit::http;
 use lookout_testkit::signaling::SignalingClient;
@@ -26,7 +26,7 @@ async fn expect_error(client: &mut SignalingClient, code: ErrorCode) -> String {
 
 fn dead_camera() -> PathConfig {
     // Nothing listens on port 1 of loopback: connection refused, forever retrying.
-    PathConfig::Rtsp(RtspSource { url: "rtsp://127.0.0.1:1/none".parse().expect("url"), credentials: None, transport: Transport::Tcp })
+    PathConfig::Rtsp(RtspSource { url: "rtsp://127.0.0.1:1/none".parse().expect("url"), credentials: None, transport: RtspTransport::Tcp })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

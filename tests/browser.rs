@@ -6,7 +6,7 @@
 mod common;
 
 use common::{start_server, start_server_with_layers, wait_live};
-use lookout::config::{Config, PathConfig, RtspSource, TestPatternSettings, Transport};
+use lookout::config::{Config, PathConfig, RtspSource, TestPatternSettings, RtspTransport};
 use lookout::Server;
 use lookout_testkit::browser::{self, PausedPage};
 use lookout_testkit::camera::Camera;
@@ -52,7 +52,7 @@ async fn page_plays_demo_at_full_size_and_reads_latency() {
 async fn page_plays_a_gstreamer_camera() {
     // --barcode paints the capture time as the test pattern does, so the page measures latency.
     let camera = Camera::start(lookout_testkit::free_port(), &["--width", "640", "--height", "360", "--barcode"]).expect("camera");
-    let source = RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: Transport::Tcp };
+    let source = RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: RtspTransport::Tcp };
     let server = start_server([("cam", PathConfig::Rtsp(source))]).await;
     wait_live(&server, "cam", Duration::from_secs(15)).await;
     let url = format!("{}?path=cam", server.page_url());
@@ -71,7 +71,7 @@ async fn page_plays_a_gstreamer_camera() {
 /// plays it in the page with `query` after `?path=cam` and play.mjs's `args`.
 async fn play_camera_with_audio(audio: &str, query: &str, args: &'static [&'static str]) -> serde_json::Value {
     let camera = Camera::start(lookout_testkit::free_port(), &["--width", "320", "--height", "180", "--audio", audio]).expect("camera");
-    let source = RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: Transport::Tcp };
+    let source = RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: RtspTransport::Tcp };
     let server = start_server([("cam", PathConfig::Rtsp(source))]).await;
     wait_live(&server, "cam", Duration::from_secs(15)).await;
     let url = format!("{}?path=cam{query}", server.page_url());
@@ -189,7 +189,7 @@ async fn page_reconnects_by_itself_when_the_server_restarts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_keeps_its_session_and_resumes_when_the_camera_comes_back() {
     let mut camera = Camera::start(lookout_testkit::free_port(), &["--width", "640", "--height", "360"]).expect("camera");
-    let source = RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: Transport::Tcp };
+    let source = RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: RtspTransport::Tcp };
     let server = start_server([("cam", PathConfig::Rtsp(source))]).await;
     wait_live(&server, "cam", Duration::from_secs(15)).await;
     let page = PausedPage::open(&format!("{}?path=cam", server.page_url())).await;

@@ -6,13 +6,13 @@
 mod common;
 
 use common::{small_pattern, start_server, wait_live, wait_retrying};
-use lookout::config::{PathConfig, RtspSource, Transport};
+use lookout::config::{PathConfig, RtspSource, RtspTransport};
 use lookout_testkit::camera::{Camera, FaultProxy};
 use lookout_testkit::viewer::Viewer;
 use std::time::Duration;
 
 fn through(proxy: &FaultProxy) -> PathConfig {
-    PathConfig::Rtsp(RtspSource { url: proxy.url().parse().expect("url"), credentials: None, transport: Transport::Tcp })
+    PathConfig::Rtsp(RtspSource { url: proxy.url().parse().expect("url"), credentials: None, transport: RtspTransport::Tcp })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,7 +91,7 @@ async fn a_restarted_camera_resumes_on_the_same_session_with_continuous_rtp() {
     use webrtc::peer_connection::RTCPeerConnectionState;
     const AWAY: Duration = Duration::from_secs(3);
     let mut camera = Camera::start(lookout_testkit::free_port(), &["--width", "320", "--height", "180", "--audio", "pcmu"]).expect("camera");
-    let source = RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: Transport::Tcp };
+    let source = RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: RtspTransport::Tcp };
     let server = start_server([("cam", PathConfig::Rtsp(source))]).await;
     wait_live(&server, "cam", Duration::from_secs(15)).await;
     let viewer = Viewer::watch_ws(server.addr, "cam", 0).await.expect("viewer");

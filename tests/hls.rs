@@ -6,7 +6,7 @@
 mod common;
 
 use common::{small_pattern, start_server, wait_live};
-use lookout::config::{PathConfig, RtspSource, Transport};
+use lookout::config::{PathConfig, RtspSource, RtspTransport};
 use lookout::Server;
 use lookout_testkit::audio::{rms, tone_share};
 use lookout_testkit::camera::Camera;
@@ -38,7 +38,7 @@ fn probe(url: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn players_read_and_decode_demo_and_a_camera() {
     let camera = Camera::start(lookout_testkit::free_port(), &["--width", "640", "--height", "360", "--keyint", "30"]).expect("camera");
-    let cam = PathConfig::Rtsp(RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: Transport::Tcp });
+    let cam = PathConfig::Rtsp(RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: RtspTransport::Tcp });
     let server = start_server([("demo", small_pattern()), ("cam", cam)]).await;
     wait_live(&server, "demo", Duration::from_secs(10)).await;
     wait_live(&server, "cam", Duration::from_secs(15)).await;
@@ -157,7 +157,7 @@ fn decoded_audio(path: &str) -> Vec<f32> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cameras_aac_is_muxed_beside_its_video() {
     let camera = Camera::start(lookout_testkit::free_port(), &["--width", "320", "--height", "180", "--keyint", "30", "--audio", "aac"]).expect("camera");
-    let cam = PathConfig::Rtsp(RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: Transport::Tcp });
+    let cam = PathConfig::Rtsp(RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: RtspTransport::Tcp });
     let server = start_server([("cam", cam)]).await;
     wait_live(&server, "cam", Duration::from_secs(15)).await;
     // 3 s at 16 kHz is 47 frames of 1024 samples.
@@ -213,7 +213,7 @@ async fn a_cameras_opus_and_g711_are_muxed_as_opus() {
     let mut paths = Vec::new();
     for (name, audio) in [("opus", "opus"), ("alaw", "pcma")] {
         let camera = Camera::start(lookout_testkit::free_port(), &["--width", "320", "--height", "180", "--keyint", "30", "--audio", audio]).expect("camera");
-        paths.push((name, PathConfig::Rtsp(RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: Transport::Tcp })));
+        paths.push((name, PathConfig::Rtsp(RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: RtspTransport::Tcp })));
         cameras.push(camera);
     }
     let server = start_server(paths).await;
@@ -236,7 +236,7 @@ async fn a_cameras_opus_and_g711_are_muxed_as_opus() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_hls_requests_answer_with_their_reason() {
-    let dead = PathConfig::Rtsp(RtspSource { url: "rtsp://127.0.0.1:1/none".parse().expect("url"), credentials: None, transport: Transport::Tcp });
+    let dead = PathConfig::Rtsp(RtspSource { url: "rtsp://127.0.0.1:1/none".parse().expect("url"), credentials: None, transport: RtspTransport::Tcp });
     let server = start_server([("demo", small_pattern()), ("dead", dead)]).await;
     wait_live(&server, "demo", Duration::from_secs(10)).await;
     let get = |path: String| async move { http::request(server.addr, "GET", &path, None, b"").await.expect("request") };

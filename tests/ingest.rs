@@ -6,7 +6,7 @@
 mod common;
 
 use common::{start_server, wait_live, wait_retrying};
-use lookout::config::{Credentials, PathConfig, RtspSource, Transport};
+use lookout::config::{Credentials, PathConfig, RtspSource, RtspTransport};
 use lookout::media::h264::{self, NAL_IDR, NAL_PPS, NAL_SPS};
 use lookout_testkit::camera::Camera;
 use lookout_testkit::free_port;
@@ -21,7 +21,7 @@ fn camera(extra: &[&str]) -> Camera {
     Camera::start(free_port(), &args).expect("camera starts")
 }
 
-fn source(camera: &Camera, transport: Transport, credentials: Option<(&str, &str)>) -> PathConfig {
+fn source(camera: &Camera, transport: RtspTransport, credentials: Option<(&str, &str)>) -> PathConfig {
     PathConfig::Rtsp(RtspSource {
         url: camera.url().parse().expect("url"),
         credentials: credentials.map(|(u, p)| Credentials { username: u.into(), password: p.into() }),
@@ -62,7 +62,7 @@ async fn assert_frames_flow(server: &lookout::Server, path: &str, how: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h264_over_tcp_and_udp() {
     let camera = camera(&[]);
-    let server = start_server([("tcp", source(&camera, Transport::Tcp, None)), ("udp", source(&camera, Transport::Udp, None))]).await;
+    let server = start_server([("tcp", source(&camera, RtspTransport::Tcp, None)), ("udp", source(&camera, RtspTransport::Udp, None))]).await;
     assert_frames_flow(&server, "tcp", "TCP interleaved").await;
     assert_frames_flow(&server, "udp", "UDP").await;
 }
@@ -71,12 +71,12 @@ async fn h264_over_tcp_and_udp() {
 async fn digest_and_basic_auth() {
     let digest = camera(&["--auth", "digest", "--user", "admin", "--password", "s3cret!"]);
     let basic = camera(&["--auth", "basic", "--user", "admin", "--password", "s3cret!"]);
-    let mut in_url = RtspSource { url: digest.url().parse().expect("url"), credentials: None, transport: Transport::Tcp };
+    let mut in_url = RtspSource { url: digest.url().parse().expect("url"), credentials: None, transport: RtspTransport::Tcp };
     in_url.credentials = Some(Credentials { username: "admin".into(), password: "s3cret!".into() });
     let server = start_server([
         ("digest", PathConfig::Rtsp(in_url)),
-        ("basic", source(&basic, Transport::Tcp, Some(("admin", "s3cret!")))),
-        ("wrong", source(&digest, Transport::Tcp, Some(("admin", "guess")))),
+        ("basic", source(&basic, RtspTransport::Tcp, Some(("admin", "s3cret!")))),
+        ("wrong", source(&digest, RtspTransport::Tcp, Some(("admin", "guess")))),
     ])
     .await;
     assert_frames_flow(&server, "digest", "Digest auth").await;
@@ -88,7 +88,7 @@ async fn digest_and_basic_auth() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_camera_that_dies_and_returns_is_picked_up_again() {
     let mut camera = camera(&[]);
-    let server = start_server([("cam", source(&camera, Transport::Tcp, None))]).await;
+    let server = start_server([("cam", source(&camera, RtspTransport::Tcp, None))]).await;
     assert_frames_flow(&server, "cam", "before the camera died").await;
     let stream = server.registry.get("cam").expect("path").clone();
 
@@ -109,7 +109,7 @@ async fn a_camera_that_dies_and_returns_is_picked_up_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_session_timeout_is_kept_alive() {
     let camera = camera(&["--session-timeout", "3"]);
-    let server = start_server([("cam", source(&camera, Transport::Udp, None))]).await;
+    let server = start_server([("cam", source(&camera, RtspTransport::Udp, None))]).await;
     assert_frames_flow(&server, "cam", "at first").await;
     tokio::time::sleep(Duration::from_secs(15)).await;
     assert_frames_flow(&server, "cam", "15 s later").await;
@@ -123,7 +123,7 @@ async fn a_short_session_timeout_is_kept_alive() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn g711_audio_from_a_camera_is_passed_on() {
     use lookout::media::AudioCodec;
-    for (audio, codec, transport) in [("pcmu", AudioCodec::Pcmu, Transport::Tcp), ("pcma", AudioCodec::Pcma, Transport::Udp)] {
+    for (audio, codec, transport) in [("pcmu", AudioCodec::Pcmu, RtspTransport::Tcp), ("pcma", AudioCodec::Pcma, RtspTransport::Udp)] {
         let camera = camera(&["--audio", audio]);
         let server = start_server([("cam", source(&camera, transport, None))]).await;
         assert_frames_flow(&server, "cam", audio).await;
@@ -156,7 +156,7 @@ fn samples_of(frame: &lookout::media::AudioFrame) -> u64 {
 /// the packets are published (the camera's AAC encoder and framing included).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aac_from_a_camera_arrives_as_continuous_20ms_opus() {
-    for (rate, transport) in [("16000", Transport::Tcp), ("44100", Transport::Udp)] {
+    for (rate, transport) in [("16000", RtspTransport::Tcp), ("44100", RtspTransport::Udp)] {
         let camera = camera(&["--audio", "aac", "--audio-rate", rate]);
         let server = start_server([("cam", source(&camera, transport, None))]).await;
         assert_opus_flows(&server, &format!("AAC at {rate} Hz")).await;
@@ -168,7 +168,7 @@ async fn aac_from_a_camera_arrives_as_continuous_20ms_opus() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opus_from_a_camera_is_passed_on() {
     let camera = camera(&["--audio", "opus"]);
-    let server = start_server([("cam", source(&camera, Transport::Tcp, None))]).await;
+    let server = start_server([("cam", source(&camera, RtspTransport::Tcp, None))]).await;
     assert_opus_flows(&server, "Opus").await;
 }
 
@@ -220,7 +220,7 @@ async fn assert_opus_flows(server: &lookout::Server, how: &str) {
 async fn a_keyframe_request_reaches_the_camera() {
     use lookout_testkit::viewer::Viewer;
     let camera = Camera::start(free_port(), &["--width", "320", "--height", "180", "--keyint", "100000"]).expect("camera starts");
-    let server = start_server([("cam", source(&camera, Transport::Tcp, None))]).await;
+    let server = start_server([("cam", source(&camera, RtspTransport::Tcp, None))]).await;
     wait_live(&server, "cam", Duration::from_secs(20)).await;
     let stream = server.registry.get("cam").expect("path").clone();
     let viewer = Viewer::watch_ws(server.addr, "cam", 0).await.expect("watch");

@@ -42,13 +42,13 @@ async fn ws_and_whep_viewers_receive_decodable_h264_and_audio() {
 /// a camera's Opus as it came: no packet missing, 20 ms apart, the camera's 440 Hz tone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ws_and_whep_viewers_hear_a_cameras_aac_and_opus_as_opus() {
-    use lookout::config::{PathConfig, RtspSource, Transport};
+    use lookout::config::{PathConfig, RtspSource, RtspTransport};
     use lookout_testkit::audio;
     for camera_audio in [&["--audio", "aac", "--audio-rate", "44100"][..], &["--audio", "opus"]] {
         let mut args = vec!["--width", "320", "--height", "180"];
         args.extend_from_slice(camera_audio);
         let camera = lookout_testkit::camera::Camera::start(lookout_testkit::free_port(), &args).expect("camera");
-        let source = RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: Transport::Tcp };
+        let source = RtspSource { url: camera.url().parse().expect("url"), credentials: None, transport: RtspTransport::Tcp };
         let server = start_server([("cam", PathConfig::Rtsp(source))]).await;
         wait_live(&server, "cam", Duration::from_secs(15)).await;
         let ws = Viewer::watch_ws(server.addr, "cam", 0).await.expect("watch over /ws");

@@ -9,7 +9,7 @@ mod limits;
 mod path;
 mod webrtc;
 
-pub use path::{Credentials, PathConfig, RtspSource, TestPatternSettings, Transport};
+pub use path::{Credentials, PathConfig, RtspSource, TestPatternSettings, RtspTransport};
 pub use webrtc::{IceServerConfig, MediaPorts, PortRange, TurnCredentials, WebRtcConfig};
 
 use path::{path_config, path_with_layers, validate_path_name, FilePath};
@@ -215,14 +215,14 @@ mod tests {
         assert_eq!(config.listen.port(), 9000);
         let PathConfig::Rtsp(front) = &config.paths["front"] else { panic!("front is rtsp") };
         assert_eq!(front.url.as_str(), "rtsp://10.0.0.5:554/stream1");
-        assert_eq!(front.transport, Transport::Udp);
+        assert_eq!(front.transport, RtspTransport::Udp);
         let creds = front.credentials.as_ref().expect("credentials from the URL");
         assert_eq!((creds.username.as_str(), creds.password.as_str()), ("admin", "s@cret"));
         let [PathConfig::Rtsp(sub)] = &config.lower_layers["front"][..] else { panic!("one rtsp layer under front") };
-        assert_eq!((sub.url.as_str(), sub.transport), ("rtsp://10.0.0.5:554/stream2", Transport::Tcp), "a layer is a path of its own");
+        assert_eq!((sub.url.as_str(), sub.transport), ("rtsp://10.0.0.5:554/stream2", RtspTransport::Tcp), "a layer is a path of its own");
         assert!(!config.lower_layers.contains_key("back"));
         let PathConfig::Rtsp(back) = &config.paths["back"] else { panic!("back is rtsp") };
-        assert_eq!(back.transport, Transport::Tcp);
+        assert_eq!(back.transport, RtspTransport::Tcp);
         assert_eq!(back.credentials.as_ref().map(|c| c.password.as_str()), Some("pw"));
         let PathConfig::TestPattern(pattern) = &config.paths["pattern"] else { panic!("pattern") };
         assert_eq!((pattern.width, pattern.fps), (640, 15));

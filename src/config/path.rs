@@ -16,7 +16,7 @@ pub struct RtspSource {
     /// The camera URL without credentials; those are in `credentials`.
     pub url: Url,
     pub credentials: Option<Credentials>,
-    pub transport: Transport,
+    pub transport: RtspTransport,
 }
 
 #[derive(Clone, PartialEq)]
@@ -34,7 +34,7 @@ impl std::fmt::Debug for Credentials {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Transport {
+pub enum RtspTransport {
     /// RTP interleaved on the RTSP TCP connection: passes NAT and firewalls, never reorders.
     #[default]
     Tcp,
@@ -73,7 +73,7 @@ pub(super) struct FilePath {
     pub source: String,
     pub username: Option<String>,
     pub password: Option<String>,
-    pub transport: Option<Transport>,
+    pub transport: Option<RtspTransport>,
     pub test_pattern: Option<FileTestPattern>,
     /// Lower-quality sources of the same scene (a camera's sub stream), best first; each is
     /// written like a path.

@@ -104,7 +104,7 @@ pub struct SessionInfo {
     path: String,
     state: String,
     #[serde(flatten)]
-    stats: crate::egress::webrtc::session::SessionStats,
+    stats: crate::egress::webrtc::session::viewer_session::SessionStats,
 }
 
 pub async fn sessions(State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {

@@ -6,11 +6,11 @@
 use super::access::{self, Refusal};
 use super::{cors, AppState};
 use crate::auth::{Action, Caller, Credential, Identity, Protocol};
-use crate::egress::webrtc::session::{new_session_id, SessionError};
+use crate::egress::webrtc::session::viewer_session::{new_session_id, SessionError};
 use crate::egress::webrtc::ViewerSession;
 use crate::limits::{PendingSocket, SessionRefused};
 use crate::stream::PathState;
-use crate::egress::webrtc::endpoint::connection_state::ConnectionState;
+use crate::egress::webrtc::transport::connection_state::ConnectionState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
@@ -80,7 +80,7 @@ struct Watching {
     pump: JoinHandle<()>,
 }
 
-struct Connection {
+struct SignalingClient {
     app: AppState,
     ip: IpAddr,
     identity: Identity,
@@ -137,7 +137,7 @@ async fn run(socket: WebSocket, app: AppState, ip: IpAddr, header_credential: Cr
         Ok(identity) => {
             let ice_servers = app.network.ice_servers_for(&format!("viewer-{:08x}", rand::random::<u32>()));
             let _ = outbox.send(ServerMessage::Welcome { ice_servers }).await;
-            let mut connection = Connection { app, ip, identity, outbox, watching: None };
+            let mut connection = SignalingClient { app, ip, identity, outbox, watching: None };
             let close = connection.serve(&mut incoming).await;
             connection.stop_watching().await;
             close
@@ -214,7 +214,7 @@ async fn authenticate(
     }
 }
 
-impl Connection {
+impl SignalingClient {
     /// Handles the client's messages until it closes, goes idle, floods, or the server
     /// stops; returns the frame to close with.
     async fn serve(&mut self, incoming: &mut SplitStream<WebSocket>) -> CloseFrame {
@@ -358,7 +358,7 @@ impl Connection {
             SessionError::BadSdp(_) => ErrorCode::BadSdp,
             SessionError::ServerFull(_) => ErrorCode::ServerFull,
             SessionError::UnknownLayer { .. } => ErrorCode::UnknownLayer,
-            SessionError::Connection(_) => ErrorCode::Internal,
+            SessionError::Setup(_) => ErrorCode::Internal,
         };
         self.error(code, error.to_string()).await;
     }

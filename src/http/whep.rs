@@ -5,9 +5,10 @@
 use super::access::{self, plain};
 use super::{cors, AppState};
 use crate::auth::{Action, Protocol};
-use crate::egress::webrtc::session::{new_session_id, SessionError};
+use crate::egress::webrtc::session::viewer_session::{new_session_id, SessionError};
 use crate::limits::SessionRefused;
-use crate::egress::webrtc::{ice_servers, ViewerSession};
+use crate::egress::webrtc::transport::ice_servers;
+use crate::egress::webrtc::ViewerSession;
 use axum::body::Body;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -152,7 +153,7 @@ fn session_problem(app: &AppState, request: &HeaderMap, error: SessionError) -> 
     let status = match error {
         SessionError::PathNotLive { .. } | SessionError::ServerFull(_) => StatusCode::SERVICE_UNAVAILABLE,
         SessionError::BadSdp(_) | SessionError::UnknownLayer { .. } => StatusCode::BAD_REQUEST,
-        SessionError::Connection(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        SessionError::Setup(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let not_live = matches!(error, SessionError::PathNotLive { .. });
     let mut response = problem(app, request, status, error.to_string());

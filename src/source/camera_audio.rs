@@ -10,7 +10,7 @@
 
 use super::camera_clock::CameraClock;
 use super::retina_session::{on_rtcp, retina_transport, session_options};
-use crate::config::{RtspSource, Transport};
+use crate::config::{RtspSource, RtspTransport};
 use crate::media::aac_to_opus::{AacToOpus, TranscodeError};
 use crate::media::opus::OPUS_CLOCK_RATE;
 use crate::media::pcm_to_opus::OpusPacket;
@@ -32,7 +32,7 @@ const OPUS_SILENCE_TIMEOUT: Duration = Duration::from_secs(5);
 const OPUS_RETRY: Duration = Duration::from_secs(2);
 
 /// The camera's audio track Lookout takes.
-pub struct AudioTrack {
+pub struct CameraAudioTrack {
     /// Its place in the camera's SDP.
     pub index: usize,
     kind: TrackKind,
@@ -44,7 +44,7 @@ enum TrackKind {
     Opus,
 }
 
-impl AudioTrack {
+impl CameraAudioTrack {
     /// The first audio track of the camera's that viewers can be given.
     pub fn choose(streams: &[retina::client::Stream]) -> Option<Self> {
         streams.iter().enumerate().find_map(|(index, stream)| {
@@ -93,7 +93,7 @@ fn aac_track(stream: &retina::client::Stream) -> anyhow::Result<(AacToOpus, AacC
 
 /// The audio of one camera session.
 pub struct CameraAudio {
-    track: Option<AudioTrack>,
+    track: Option<CameraAudioTrack>,
     /// Opus over its own session, ended with this one.
     opus_session: Option<tokio::task::JoinHandle<()>>,
     /// Damaged AAC frames: the first is logged, the others counted.
@@ -103,11 +103,11 @@ pub struct CameraAudio {
 
 impl CameraAudio {
     /// Starts taking the camera's audio, if it has some that viewers can be given.
-    pub fn start(stream: &Arc<Stream>, source: &RtspSource, transport: Transport, track: Option<AudioTrack>) -> Self {
-        let opus_session = matches!(track, Some(AudioTrack { kind: TrackKind::Opus, .. }))
+    pub fn start(stream: &Arc<Stream>, source: &RtspSource, transport: RtspTransport, track: Option<CameraAudioTrack>) -> Self {
+        let opus_session = matches!(track, Some(CameraAudioTrack { kind: TrackKind::Opus, .. }))
             .then(|| tokio::spawn(run_opus_session(stream.clone(), source.clone(), transport)));
         let aac_config = match &track {
-            Some(AudioTrack { kind: TrackKind::Aac { config, .. }, .. }) => Some(config.clone()),
+            Some(CameraAudioTrack { kind: TrackKind::Aac { config, .. }, .. }) => Some(config.clone()),
             _ => None,
         };
         stream.set_aac_config(aac_config);
@@ -171,7 +171,7 @@ fn audio_frame(codec: AudioCodec, timestamp: u64, data: Bytes, captured_at: Syst
 
 /// Keeps the camera's Opus coming over a session of its own until aborted; failures are
 /// logged when they change.
-async fn run_opus_session(stream: Arc<Stream>, source: RtspSource, transport: Transport) {
+async fn run_opus_session(stream: Arc<Stream>, source: RtspSource, transport: RtspTransport) {
     let mut last_error = None;
     loop {
         let error = match play_opus(&stream, &source, transport).await {
@@ -186,7 +186,7 @@ async fn run_opus_session(stream: Arc<Stream>, source: RtspSource, transport: Tr
     }
 }
 
-async fn play_opus(stream: &Stream, source: &RtspSource, transport: Transport) -> anyhow::Result<()> {
+async fn play_opus(stream: &Stream, source: &RtspSource, transport: RtspTransport) -> anyhow::Result<()> {
     let options = session_options(source);
     let connect = async {
         let mut session = Session::describe(source.url.clone(), options).await?;

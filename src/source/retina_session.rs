@@ -3,7 +3,7 @@
 //! clock read from the sender reports that arrive on it.
 
 use super::camera_clock::CameraClock;
-use crate::config::{RtspSource, Transport};
+use crate::config::{RtspSource, RtspTransport};
 use crate::stream::Stream;
 use retina::client::{Credentials, SessionOptions, TcpTransportOptions, UdpTransportOptions};
 use std::time::SystemTime;
@@ -16,10 +16,10 @@ pub fn session_options(source: &RtspSource) -> SessionOptions {
 }
 
 /// retina's transport for the one configured (or fallen back to).
-pub fn retina_transport(transport: Transport) -> retina::client::Transport {
+pub fn retina_transport(transport: RtspTransport) -> retina::client::Transport {
     match transport {
-        Transport::Tcp => retina::client::Transport::Tcp(TcpTransportOptions::default()),
-        Transport::Udp => retina::client::Transport::Udp(UdpTransportOptions::default()),
+        RtspTransport::Tcp => retina::client::Transport::Tcp(TcpTransportOptions::default()),
+        RtspTransport::Udp => retina::client::Transport::Udp(UdpTransportOptions::default()),
     }
 }
 

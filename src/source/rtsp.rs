@@ -1,7 +1,7 @@
 //! RTSP cameras through retina: one session at a time per path, retried forever.
 
 use super::backoff::Backoff;
-use crate::config::{RtspSource, Transport};
+use crate::config::{RtspSource, RtspTransport};
 use crate::media::h264::{self, NAL_PPS, NAL_SPS};
 use crate::media::{Frame, VideoParameters, VIDEO_CLOCK_RATE};
 use crate::stream::{PathState, Stream};
@@ -11,7 +11,7 @@ use futures::StreamExt;
 use retina::client::{PlayOptions, Session, SetupOptions};
 use retina::codec::{CodecItem, FrameFormat, ParametersRef};
 use std::sync::Arc;
-use super::camera_audio::{AudioTrack, CameraAudio};
+use super::camera_audio::{CameraAudioTrack, CameraAudio};
 use super::camera_clock::CameraClock;
 use super::retina_session::{on_rtcp, retina_transport, session_options};
 use super::rtsp_relay::{self, KeyframeRequester};
@@ -55,7 +55,7 @@ pub async fn run(stream: Arc<Stream>, source: RtspSource) {
             Err(error) => {
                 tracing::debug!(path = stream.name(), "camera session error: {error:#}");
                 if matches!(error.downcast_ref(), Some(SessionEnd::NoUdpMedia)) {
-                    transport = Transport::Tcp;
+                    transport = RtspTransport::Tcp;
                     backoff.reset();
                 }
                 describe_error(&error)
@@ -76,13 +76,13 @@ pub async fn run(stream: Arc<Stream>, source: RtspSource) {
 }
 
 /// One camera session: connect, then publish frames until it fails.
-async fn play(stream: &Arc<Stream>, source: &RtspSource, transport: Transport) -> anyhow::Result<()> {
+async fn play(stream: &Arc<Stream>, source: &RtspSource, transport: RtspTransport) -> anyhow::Result<()> {
     let (mut session, tracks) = tokio::time::timeout(CONNECT_TIMEOUT, connect(source, transport))
         .await
         .map_err(|_| anyhow!("timed out after {} s waiting for the camera to answer", CONNECT_TIMEOUT.as_secs()))??;
     let video_index = tracks.video;
-    let audio_index = tracks.audio.as_ref().and_then(AudioTrack::main_session_index);
-    let audio_codec = tracks.audio.as_ref().map(AudioTrack::codec);
+    let audio_index = tracks.audio.as_ref().and_then(CameraAudioTrack::main_session_index);
+    let audio_codec = tracks.audio.as_ref().map(CameraAudioTrack::codec);
     tracing::info!(path = stream.name(), url = %source.url, ?transport, audio = ?audio_codec, "camera playing");
     stream.begin_source_session();
     stream.set_audio_codec(audio_codec);
@@ -94,13 +94,13 @@ async fn play(stream: &Arc<Stream>, source: &RtspSource, transport: Transport) -
     let mut last_keyframe_request: Option<Instant> = None;
     let mut waiting_for_keyframe = false;
     let mut got_video = false;
-    let first_frame_timeout = if transport == Transport::Udp { UDP_SILENCE_TIMEOUT } else { FRAME_TIMEOUT };
+    let first_frame_timeout = if transport == RtspTransport::Udp { UDP_SILENCE_TIMEOUT } else { FRAME_TIMEOUT };
     let mut frame_deadline = tokio::time::Instant::now() + first_frame_timeout;
     loop {
         let item = tokio::select! {
             item = tokio::time::timeout_at(frame_deadline, session.next()) => match item {
                 Ok(item) => item,
-                Err(_) if transport == Transport::Udp && !got_video => return Err(SessionEnd::NoUdpMedia.into()),
+                Err(_) if transport == RtspTransport::Udp && !got_video => return Err(SessionEnd::NoUdpMedia.into()),
                 Err(_) => bail!("timed out: no video for {} s", FRAME_TIMEOUT.as_secs()),
             },
             _ = stream.source_keyframe_wanted(), if tracks.keyframes.is_some() => {
@@ -181,17 +181,17 @@ async fn play(stream: &Arc<Stream>, source: &RtspSource, transport: Transport) -
 /// given it.
 struct Tracks {
     video: usize,
-    audio: Option<AudioTrack>,
+    audio: Option<CameraAudioTrack>,
     /// Over TCP, through the relay that can ask the camera for keyframes.
     keyframes: Option<KeyframeRequester>,
 }
 
-async fn connect(source: &RtspSource, transport: Transport) -> anyhow::Result<(retina::client::Demuxed, Tracks)> {
+async fn connect(source: &RtspSource, transport: RtspTransport) -> anyhow::Result<(retina::client::Demuxed, Tracks)> {
     let options = session_options(source);
     // Over TCP, retina talks to the camera through a relay on loopback that can also send the
     // camera RTCP (keyframe requests), which retina cannot.
     let (url, keyframes) = match transport {
-        Transport::Tcp if source.url.scheme() == "rtsp" => {
+        RtspTransport::Tcp if source.url.scheme() == "rtsp" => {
             let camera = camera_address(&source.url).await?;
             let (relay, requester) = tokio::time::timeout(TCP_CONNECT_TIMEOUT, rtsp_relay::start(camera))
                 .await
@@ -209,7 +209,7 @@ async fn connect(source: &RtspSource, transport: Transport) -> anyhow::Result<(r
         .streams()
         .iter()
         .position(|s| s.media() == "video" && s.encoding_name().eq_ignore_ascii_case("h264"));
-    let audio = AudioTrack::choose(session.streams());
+    let audio = CameraAudioTrack::choose(session.streams());
     for (i, s) in session.streams().iter().enumerate() {
         if Some(i) != video_index && Some(i) != audio.as_ref().map(|track| track.index) {
             tracing::info!(url = %source.url, "ignoring {} track {} (not supported yet)", s.media(), s.encoding_name());
@@ -224,7 +224,7 @@ async fn connect(source: &RtspSource, transport: Transport) -> anyhow::Result<(r
     let format = FrameFormat::MP4;
     let format = FrameFormat { parameter_set_insertion: retina::codec::ParameterSetInsertion::EachKeyFrame, ..format };
     session.setup(video_index, SetupOptions::default().transport(transport.clone()).frame_format(format)).await?;
-    if let Some(audio_index) = audio.as_ref().and_then(AudioTrack::main_session_index) {
+    if let Some(audio_index) = audio.as_ref().and_then(CameraAudioTrack::main_session_index) {
         session.setup(audio_index, SetupOptions::default().transport(transport)).await?;
     }
     let playing = session.play(PlayOptions::default()).await?;

@@ -1,38 +1,22 @@
-//! WebRTC egress: one viewer session per connection of Lookout's endpoint, fed from the
-//! stream's shared packets.
+//! WebRTC egress, in layers that import only downward (each folder is one):
+//!
+//! - `rtp`: a frame made into RTP packets, the per-viewer header, what was sent;
+//! - `rtcp`: what the viewer reports (keyframe requests, NACKs, receiver reports, transport-wide
+//!   feedback) and what Lookout reports to it (sender reports);
+//! - `transport`: a viewer's ICE, DTLS-SRTP and connection on the media ports;
+//! - `negotiation`: the offer/answer exchange that sets a connection up;
+//! - `feed`: what a viewer is sent of a stream, when (forwarding, layer choice, pacing);
+//! - `session`: a viewer's session as signalling sees it, and the set of them.
 
-mod announce;
-mod audio_forwarder;
-pub mod endpoint;
-mod forwarder;
-mod forwarder_stats;
-mod gather_servers;
-pub mod ice_servers;
-mod keyframe_requests;
-mod layer_choice;
-mod layer_ladder;
-mod link_quality;
-mod media_sink;
-mod mux;
-pub mod network;
-mod ports;
-mod retransmitter;
-mod rtcp_observer;
-mod rtp_header;
-mod sender_reports;
-mod send_delay;
-mod sent_frames;
-pub mod packetizer;
-mod pacer;
-mod peer;
+pub mod feed;
+pub mod negotiation;
+pub mod rtcp;
+pub mod rtp;
 pub mod session;
-pub mod sessions;
-mod track_start;
-mod video_feed;
-mod viewer_activity;
+pub mod transport;
 
-pub use mux::binding_request_ufrag;
-pub use network::Network;
-pub use session::{SessionError, ViewerSession};
-pub use send_delay::{SendDelayFigures, SendDelayPercentiles, SendDelays};
-pub use sessions::Sessions;
+pub use feed::send_delay::{SendDelayFigures, SendDelayPercentiles, SendDelays};
+pub use session::sessions::Sessions;
+pub use session::viewer_session::{SessionError, ViewerSession};
+pub use transport::mux::binding_request_ufrag;
+pub use transport::network::Network;

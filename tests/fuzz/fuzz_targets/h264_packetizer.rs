@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use lookout::egress::webrtc::packetizer::{packetize, MAX_PAYLOAD_SIZE};
+use lookout::egress::webrtc::rtp::packetizer::{packetize, MAX_PAYLOAD_SIZE};
 use lookout::media::frame::{Frame, VideoParameters};
 use lookout::media::h264::{nal_type, split_length_prefixed, NAL_AUD, NAL_FILLER, NAL_FU_A, NAL_IDR, NAL_PPS, NAL_SPS};
 use std::sync::Arc;

@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lookout::egress::webrtc::endpoint::sdp::{parse_remote, write_answer, LocalAudio, LocalParameters, LocalVideo, RemoteKind};
+use lookout::egress::webrtc::negotiation::sdp::{parse_remote, write_answer, LocalAudio, LocalParameters, LocalVideo, RemoteKind};
 use lookout::media::AudioCodec;
 
 fuzz_target!(|data: &[u8]| {

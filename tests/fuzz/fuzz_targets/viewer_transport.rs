@@ -10,9 +10,9 @@ use rtc::stun::fingerprint::FINGERPRINT;
 use rtc::stun::integrity::MessageIntegrity;
 use rtc::stun::message::{Message, Setter, TransactionId, BINDING_REQUEST};
 use rtc::stun::textattrs::TextAttribute;
-use lookout::egress::webrtc::endpoint::dtls_srtp::{DtlsRole, Identity};
-use lookout::egress::webrtc::endpoint::ice_path::IcePath;
-use lookout::egress::webrtc::endpoint::transport::{RemoteTransport, Transport};
+use lookout::egress::webrtc::transport::dtls_srtp::{DtlsRole, Identity};
+use lookout::egress::webrtc::transport::ice::path::IcePath;
+use lookout::egress::webrtc::transport::viewer_transport::{RemoteTransport, ViewerTransport};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -53,7 +53,7 @@ fuzz_target!(|data: &[u8]| {
     let role = if mode & 1 == 0 { DtlsRole::Server } else { DtlsRole::Client };
     let remote = RemoteTransport { ufrag: "viewer".into(), password: String::new(), candidates: Vec::new(), fingerprint: identity().fingerprint.clone(), dtls_role: role };
     let local = "127.0.0.1:8189".parse().expect("address");
-    let mut transport = Transport::new(identity(), "lookout", PASSWORD, &remote, local).expect("transport");
+    let mut transport = ViewerTransport::new(identity(), "lookout", PASSWORD, &remote, local).expect("transport");
     let from = IcePath::direct("127.0.0.1:50000".parse().expect("address"));
     let start = Instant::now();
     if mode & 2 != 0 {

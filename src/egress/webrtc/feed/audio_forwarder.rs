@@ -1,0 +1,57 @@
+//! Feeds one viewer's audio track from its path's audio, as the source gives it (G.711 is
+//! passed through): its own SSRC, sequence numbers and timestamps, and the capture-clock
+//! pairing its sender reports carry, the same clock as the video's, so the browser keeps
+//! the two in sync.
+
+use crate::egress::webrtc::rtcp::sender_reports::AudioClock;
+use crate::egress::webrtc::transport::connection_state::ConnectionState;
+use crate::egress::webrtc::feed::track_start;
+use crate::stream::Stream;
+use rtc::rtp::{header::Header, packet::Packet};
+use std::sync::Arc;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
+use crate::egress::webrtc::feed::media_sink::MediaSink;
+
+pub struct AudioForwarder {
+    pub sink: MediaSink,
+    pub ssrc: u32,
+    pub stream: Arc<Stream>,
+    pub state: watch::Receiver<ConnectionState>,
+    pub clock: Arc<AudioClock>,
+}
+
+impl AudioForwarder {
+    pub async fn run(mut self) {
+        if !track_start::connected(&mut self.state).await {
+            return;
+        }
+        let Some(payload_type) = self.sink.payload_type(self.stream.name()) else { return };
+        let mut audio = self.stream.subscribe_audio();
+        let mut sequence_number: u16 = rand::random();
+        let timestamp_offset: u32 = rand::random();
+        loop {
+            let frame = tokio::select! {
+                received = audio.recv() => match received {
+                    Ok(frame) => frame,
+                    // Behind: skip ahead; a gap in audio is a click, not a broken picture.
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return,
+                },
+                changed = self.state.changed() => {
+                    if changed.is_err() || self.state.borrow().is_terminal() {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            sequence_number = sequence_number.wrapping_add(1);
+            let timestamp = (frame.timestamp as u32).wrapping_add(timestamp_offset);
+            let header = Header { version: 2, payload_type, sequence_number, timestamp, ssrc: self.ssrc, ..Default::default() };
+            self.clock.set(timestamp, frame.captured_at);
+            if self.sink.write_rtp(Packet { header, payload: frame.data.clone() }).is_err() {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! Where a forwarder's RTP goes: one of the viewer's tracks on its connection, which encrypts
+//! and sends what the forwarder made.
+
+use crate::egress::webrtc::negotiation::peer::Peer;
+use crate::media::AudioCodec;
+use rtc::rtp::packet::Packet;
+use std::sync::Arc;
+
+pub struct MediaSink {
+    pub peer: Arc<Peer>,
+    /// `None` for the video; the audio in that codec otherwise.
+    pub audio: Option<AudioCodec>,
+}
+
+#[derive(Debug)]
+pub struct SinkClosed;
+
+impl MediaSink {
+    /// The payload type negotiated for this track; `None` (and a log line) when the viewer
+    /// took none (a WHEP player's offer without audio).
+    pub fn payload_type(&self, path: &str) -> Option<u8> {
+        let payload_type = match self.audio {
+            None => self.peer.video_payload_type(),
+            Some(codec) => self.peer.audio_payload_type(codec),
+        };
+        if payload_type.is_none() {
+            let kind = if self.audio.is_some() { "audio" } else { "video" };
+            tracing::debug!(path, "no {kind} codec negotiated; not sending {kind}");
+        }
+        payload_type
+    }
+
+    pub fn write_rtp(&self, packet: Packet) -> Result<(), SinkClosed> {
+        self.peer.connection.send_rtp(packet).map_err(|_| SinkClosed)
+    }
+}

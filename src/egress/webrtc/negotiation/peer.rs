@@ -1,0 +1,116 @@
+//! A viewer's peer on Lookout's own endpoint: the offer/answer exchange (either side may offer)
+//! and the connection it sets up.
+
+use crate::egress::webrtc::transport::connection::Connection;
+use crate::egress::webrtc::transport::dtls_srtp::DtlsRole;
+use crate::egress::webrtc::negotiation::sdp::{self, DtlsSetup, LocalParameters, RemoteDescription, RemoteKind, SdpError};
+use crate::egress::webrtc::transport::viewer_transport::{RemoteTransport, TransportError};
+use crate::media::AudioCodec;
+use rtc::interceptor::StreamInfo;
+use std::sync::Arc;
+use parking_lot::Mutex;
+
+pub struct Peer {
+    pub connection: Arc<Connection>,
+    local: LocalParameters,
+    /// The viewer's description, once it arrived.
+    remote: Mutex<Option<RemoteDescription>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NegotiationError {
+    #[error(transparent)]
+    Sdp(#[from] SdpError),
+    #[error("the viewer's description was already applied")]
+    AlreadyNegotiated,
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+impl Peer {
+    pub fn new(connection: Arc<Connection>, local: LocalParameters) -> Self {
+        Self { connection, local, remote: Mutex::new(None) }
+    }
+
+    /// The SSRCs of the tracks Lookout sends: the video's, and the audio's when the path has sound.
+    pub fn ssrcs(&self) -> (u32, Option<u32>) {
+        (self.local.video.ssrc, self.local.audio.as_ref().map(|audio| audio.ssrc))
+    }
+
+    /// Lookout's offer (the /ws flow).
+    pub fn create_offer(&self) -> String {
+        sdp::write_offer(&self.local)
+    }
+
+    /// The viewer's answer to `create_offer`.
+    pub fn accept_answer(&self, answer: &str) -> Result<(), NegotiationError> {
+        self.apply(sdp::parse_remote(answer, RemoteKind::Answer)?)
+    }
+
+    /// Answers the viewer's offer (the WHEP flow).
+    pub fn answer_offer(&self, offer: &str) -> Result<String, NegotiationError> {
+        let offer = sdp::parse_remote(offer, RemoteKind::Offer)?;
+        let answer = sdp::write_answer(&offer, &self.local)?;
+        self.apply(offer)?;
+        Ok(answer)
+    }
+
+    /// The payload type the viewer takes the video in, once negotiated.
+    pub fn video_payload_type(&self) -> Option<u8> {
+        self.remote.lock().as_ref().map(|remote| remote.video.h264.payload_type)
+    }
+
+    /// The payload type the viewer takes audio in `codec` in, if it does.
+    pub fn audio_payload_type(&self, codec: AudioCodec) -> Option<u8> {
+        self.remote.lock().as_ref().and_then(|remote| remote.audio(codec)).map(|audio| audio.payload_type)
+    }
+
+    fn apply(&self, remote: RemoteDescription) -> Result<(), NegotiationError> {
+        let mut stored = self.remote.lock();
+        if stored.is_some() {
+            return Err(NegotiationError::AlreadyNegotiated);
+        }
+        // The viewer's setup says which side it takes; Lookout takes the other.
+        let dtls_role = match remote.setup {
+            DtlsSetup::Passive => DtlsRole::Client,
+            DtlsSetup::Active | DtlsSetup::ActPass => DtlsRole::Server,
+        };
+        let transport = RemoteTransport {
+            ufrag: remote.ufrag.clone(),
+            password: remote.password.clone(),
+            candidates: remote.candidates.clone(),
+            fingerprint: remote.fingerprint.clone(),
+            dtls_role,
+        };
+        // Lookout offered (the viewer answers): with full ICE it is the controlling agent.
+        self.connection.set_remote(&transport, remote.kind == RemoteKind::Answer)?;
+        let h264 = &remote.video.h264;
+        // One sequence space for the whole transport: stamped on audio too if it takes them.
+        if let (true, Some(id)) = (h264.feedback.transport_cc, remote.video.extensions.transport_cc) {
+            self.connection.enable_twcc(id);
+        }
+        // The retransmitter answers NACKs on this stream, over RTX when the viewer took it.
+        self.connection.bind_local_stream(&StreamInfo {
+            ssrc: self.local.video.ssrc,
+            ssrc_rtx: h264.rtx_payload_type.map(|_| self.local.video.rtx_ssrc),
+            payload_type: h264.payload_type,
+            payload_type_rtx: h264.rtx_payload_type,
+            mime_type: "video/H264".to_owned(),
+            clock_rate: crate::media::VIDEO_CLOCK_RATE,
+            ..Default::default()
+        });
+        let audio = self.local.audio.as_ref().and_then(|local| Some((local, remote.audio(local.codec)?)));
+        if let Some((local, audio)) = audio {
+            // Sender reports map the audio to the same capture clock as the video.
+            self.connection.bind_local_stream(&StreamInfo {
+                ssrc: local.ssrc,
+                payload_type: audio.payload_type,
+                mime_type: local.codec.mime_type().to_owned(),
+                clock_rate: local.codec.clock_rate(),
+                ..Default::default()
+            });
+        }
+        *stored = Some(remote);
+        Ok(())
+    }
+}

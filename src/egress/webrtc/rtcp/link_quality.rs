@@ -1,0 +1,217 @@
+//! How much one viewer's link carries, from what the viewer reports: Google Congestion
+//! Control (rtc's `Gcc`) over its transport-wide feedback (TWCC, what Chromium and Firefox
+//! send when transport-cc is negotiated), or else the viewer's own estimate in REMB; and the
+//! loss and jitter of its RTCP receiver reports. The forwarder reads it to choose a layer.
+
+use crate::egress::webrtc::rtcp::observer::{is_video, RtcpObserver};
+use rtc::interceptor::{BandwidthEstimator, EstimatorStats, Gcc, PacketReport, StreamInfo, TaggedPacket};
+use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
+use rtc::rtcp::receiver_report::ReceiverReport;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Where a congestion controller starts: optimistic, so a viewer starts on the best layer and
+/// steps down within a second or two if its link cannot carry it.
+const INITIAL_ESTIMATE_BPS: f64 = 10_000_000.0;
+const MIN_ESTIMATE_BPS: f64 = 50_000.0;
+const MAX_ESTIMATE_BPS: f64 = 100_000_000.0;
+
+/// An `f64` that threads share; `NaN` stands for "not known yet".
+struct SharedValue(AtomicU64);
+
+impl Default for SharedValue {
+    fn default() -> Self {
+        Self(AtomicU64::new(f64::NAN.to_bits()))
+    }
+}
+
+impl SharedValue {
+    fn set(&self, value: f64) {
+        self.0.store(value.to_bits(), Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Option<f64> {
+        Some(f64::from_bits(self.0.load(Ordering::Relaxed))).filter(|value| !value.is_nan())
+    }
+
+    fn take(&self) -> Option<f64> {
+        Some(f64::from_bits(self.0.swap(f64::NAN.to_bits(), Ordering::Relaxed))).filter(|value| !value.is_nan())
+    }
+}
+
+/// Where the estimate came from; 0 (the default) is "no estimate yet".
+const FROM_TWCC: u8 = 1;
+const FROM_REMB: u8 = 2;
+
+/// Written by what reads one viewer's RTCP, read by its forwarder.
+#[derive(Default)]
+pub struct LinkQuality {
+    estimate_bps: SharedValue,
+    estimate_from: AtomicU8,
+    /// Asked for by the forwarder: the congestion controller starts again from this rate.
+    restart_bps: SharedValue,
+    loss_fraction: SharedValue,
+    jitter_ms: SharedValue,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct LinkQualitySnapshot {
+    pub estimated_bitrate_bps: Option<f64>,
+    /// "twcc" or "remb".
+    pub estimate_from: Option<&'static str>,
+    /// From the viewer's latest receiver report.
+    pub loss_fraction: Option<f64>,
+    pub jitter_ms: Option<f64>,
+}
+
+impl LinkQuality {
+    pub fn snapshot(&self) -> LinkQualitySnapshot {
+        LinkQualitySnapshot {
+            estimated_bitrate_bps: self.estimate_bps.get().map(f64::round),
+            estimate_from: match self.estimate_from.load(Ordering::Relaxed) {
+                FROM_TWCC => Some("twcc"),
+                FROM_REMB => Some("remb"),
+                _ => None,
+            },
+            loss_fraction: self.loss_fraction.get(),
+            jitter_ms: self.jitter_ms.get(),
+        }
+    }
+
+    /// Starts the congestion controller again from `bits_per_second`. A controller that backed
+    /// off climbs back slowly (about 60 kbit/s per second near its last ceiling), far too slowly
+    /// to find out whether a link carries a higher layer again; trying the layer and starting
+    /// the estimate from its bitrate finds out within a second or two.
+    pub fn restart_estimate_from(&self, bits_per_second: f64) {
+        self.restart_bps.set(bits_per_second);
+    }
+
+    fn publish_estimate(&self, bits_per_second: f64, from: u8) {
+        self.estimate_bps.set(bits_per_second);
+        self.estimate_from.store(from, Ordering::Relaxed);
+    }
+}
+
+/// `Gcc`, publishing each new target to the viewer's `LinkQuality`.
+pub struct PublishedGcc {
+    gcc: Gcc,
+    link: Arc<LinkQuality>,
+}
+
+impl PublishedGcc {
+    pub fn new(link: Arc<LinkQuality>) -> Self {
+        Self { gcc: Gcc::new(INITIAL_ESTIMATE_BPS, MIN_ESTIMATE_BPS, MAX_ESTIMATE_BPS), link }
+    }
+}
+
+impl BandwidthEstimator for PublishedGcc {
+    fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
+        if let Some(restart) = self.link.restart_bps.take() {
+            self.gcc = Gcc::new(restart, MIN_ESTIMATE_BPS, MAX_ESTIMATE_BPS);
+        }
+        self.gcc.on_reports(now, reports);
+        if !reports.is_empty() {
+            self.link.publish_estimate(self.gcc.target_bitrate(), FROM_TWCC);
+        }
+    }
+
+    fn target_bitrate(&self) -> f64 {
+        self.gcc.target_bitrate()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.gcc.handle_timeout(now);
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.gcc.poll_timeout()
+    }
+
+    fn stats(&self) -> EstimatorStats {
+        self.gcc.stats()
+    }
+}
+
+/// Notes the viewer's receiver reports and REMB as an `RtcpTap` shows them.
+pub struct ReceiverReportWatcher {
+    link: Arc<LinkQuality>,
+    video_ssrc: Option<u32>,
+}
+
+impl ReceiverReportWatcher {
+    pub fn new(link: Arc<LinkQuality>) -> Self {
+        Self { link, video_ssrc: None }
+    }
+}
+
+impl RtcpObserver for ReceiverReportWatcher {
+    fn observe(&mut self, packet: &dyn rtc::rtcp::packet::Packet, _now: Instant, _replies: &mut VecDeque<TaggedPacket>) {
+        if let Some(report) = packet.as_any().downcast_ref::<ReceiverReport>() {
+            for reception in report.reports.iter().filter(|r| Some(r.ssrc) == self.video_ssrc) {
+                self.link.loss_fraction.set(f64::from(reception.fraction_lost) / 256.0);
+                self.link.jitter_ms.set(f64::from(reception.jitter) * 1000.0 / f64::from(crate::media::VIDEO_CLOCK_RATE));
+            }
+        } else if let Some(remb) = packet.as_any().downcast_ref::<ReceiverEstimatedMaximumBitrate>() {
+            // With TWCC feedback, Lookout's own estimate is the better one.
+            if self.link.estimate_from.load(Ordering::Relaxed) != FROM_TWCC {
+                self.link.publish_estimate(f64::from(remb.bitrate), FROM_REMB);
+            }
+        }
+    }
+
+    fn bind_local_stream(&mut self, info: &StreamInfo) {
+        // The layer is chosen by the video's reports; an audio stream binds too.
+        if is_video(info) {
+            self.video_ssrc = Some(info.ssrc);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtc::rtcp::reception_report::ReceptionReport;
+
+    fn read(watcher: &mut ReceiverReportWatcher, rtcp: Vec<Box<dyn rtc::rtcp::packet::Packet>>) {
+        for packet in &rtcp {
+            watcher.observe(packet.as_ref(), Instant::now(), &mut VecDeque::new());
+        }
+    }
+
+    #[test]
+    fn receiver_reports_and_remb_reach_the_snapshot() {
+        let link = Arc::new(LinkQuality::default());
+        let mut watcher = ReceiverReportWatcher::new(link.clone());
+        watcher.bind_local_stream(&StreamInfo { ssrc: 7, mime_type: "video/H264".into(), ..Default::default() });
+        watcher.bind_local_stream(&StreamInfo { ssrc: 99, mime_type: "audio/PCMU".into(), ..Default::default() });
+        assert_eq!(link.snapshot(), LinkQualitySnapshot::default(), "nothing known yet");
+        let reception = |ssrc, fraction_lost| ReceptionReport { ssrc, fraction_lost, jitter: 900, ..Default::default() };
+        let report = ReceiverReport { ssrc: 1, reports: vec![reception(99, 200), reception(7, 64)], ..Default::default() };
+        // (99 is the audio's.)
+        let remb = ReceiverEstimatedMaximumBitrate { sender_ssrc: 1, bitrate: 1_500_000.0, ssrcs: vec![7] };
+        read(&mut watcher, vec![Box::new(report), Box::new(remb)]);
+        let snapshot = link.snapshot();
+        assert_eq!(snapshot.loss_fraction, Some(0.25), "the report on Lookout's video, not another SSRC's");
+        assert_eq!(snapshot.jitter_ms, Some(10.0));
+        assert_eq!((snapshot.estimated_bitrate_bps, snapshot.estimate_from), (Some(1_500_000.0), Some("remb")));
+
+        link.publish_estimate(800_000.0, FROM_TWCC);
+        read(&mut watcher, vec![Box::new(ReceiverEstimatedMaximumBitrate { sender_ssrc: 1, bitrate: 9e6, ssrcs: vec![7] })]);
+        assert_eq!(link.snapshot().estimated_bitrate_bps, Some(800_000.0), "REMB does not override the TWCC estimate");
+    }
+
+    #[test]
+    fn a_restart_takes_effect_at_the_next_feedback() {
+        let link = Arc::new(LinkQuality::default());
+        let mut estimator = PublishedGcc::new(link.clone());
+        assert_eq!(estimator.target_bitrate(), INITIAL_ESTIMATE_BPS);
+        link.restart_estimate_from(2_000_000.0);
+        assert_eq!(estimator.target_bitrate(), INITIAL_ESTIMATE_BPS, "not before feedback");
+        estimator.on_reports(Instant::now(), &[]);
+        assert_eq!(estimator.target_bitrate(), 2_000_000.0);
+        assert_eq!(link.snapshot().estimated_bitrate_bps, None, "empty feedback publishes nothing");
+    }
+}

@@ -1,0 +1,6 @@
+//! A viewer's session as signalling sees it (its peer, its forwarders, its figures) and the
+//! set of sessions the server holds.
+
+pub mod sessions;
+pub(crate) mod viewer_peer;
+pub mod viewer_session;

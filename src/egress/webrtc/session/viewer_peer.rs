@@ -1,0 +1,151 @@
+//! Builds the connection of one viewer on Lookout's own endpoint: its place on a media port,
+//! the candidates it offers (gathered through Lookout's ICE servers when it has its own), what
+//! its RTCP feeds, and its descriptions' parameters.
+
+use crate::egress::webrtc::transport::connection::{ConnectionFeedback, LocalAddresses, LocalCredentials, Connection};
+use crate::egress::webrtc::transport::connection_state::ConnectionState;
+use crate::egress::webrtc::transport::ice::full::{candidate_lines, LocalCandidate};
+use crate::egress::webrtc::transport::ice::gatherer::{Gathered, Gatherer};
+use crate::egress::webrtc::negotiation::peer::Peer;
+use crate::egress::webrtc::negotiation::sdp::{LocalAudio, LocalParameters, LocalVideo};
+use crate::egress::webrtc::transport::ice::gather_servers;
+use crate::egress::webrtc::rtcp::keyframe_requests::{KeyframeRequestWatcher, KeyframeRequests};
+use crate::egress::webrtc::rtcp::link_quality::{LinkQuality, PublishedGcc, ReceiverReportWatcher};
+use crate::egress::webrtc::transport::network::{Network, PortsExhausted, SocketHold};
+use crate::egress::webrtc::rtcp::retransmitter::{NackStats, Retransmitter};
+use crate::egress::webrtc::rtcp::observer::RtcpObserver;
+use crate::egress::webrtc::rtcp::sender_reports::{AudioClock, SenderReporter};
+use crate::egress::webrtc::rtp::sent_frames::SentFrames;
+use crate::egress::webrtc::rtcp::viewer_activity::{ActivityWatcher, ViewerActivity};
+use crate::media::AudioCodec;
+use lookout_signaling::IceServer;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+pub struct ViewerPeer {
+    pub connection: Arc<Peer>,
+    pub state: watch::Receiver<ConnectionState>,
+    pub keyframe_requests: Arc<KeyframeRequests>,
+    /// Filled by the forwarder, read to answer NACKs.
+    pub sent_frames: Arc<SentFrames>,
+    pub nack_stats: Arc<NackStats>,
+    pub link: Arc<LinkQuality>,
+    /// Filled by the audio forwarder, read by the sender reports.
+    pub audio_clock: Arc<AudioClock>,
+    /// When the viewer last sent RTCP: whether it is still there.
+    pub activity: Arc<ViewerActivity>,
+    /// Its port of the range, or its place on the shared port.
+    pub hold: SocketHold,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("server full: every UDP port of {0} is in use")]
+    PortsExhausted(crate::config::PortRange),
+    #[error("the media port: {0}")]
+    MediaPort(std::io::Error),
+    #[error("gathering through the ICE servers: {0}")]
+    Gathering(#[from] crate::egress::webrtc::transport::ice::gatherer::GatherError),
+}
+
+/// ICE credentials for a new viewer: the media port routes its first checks by the username
+/// fragment. ICE asks for 24 bits of randomness in the
+/// ufrag and 128 in the password (RFC 8445 §5.3); these carry about 95 and 190.
+fn ice_credentials() -> (String, String) {
+    use rand::distr::{Alphanumeric, SampleString};
+    let mut rng = rand::rng();
+    (Alphanumeric.sample_string(&mut rng, 16), Alphanumeric.sample_string(&mut rng, 32))
+}
+
+/// What the viewer's RTCP feeds, and what the forwarders fill for it.
+struct Feedback {
+    keyframe_requests: Arc<KeyframeRequests>,
+    sent_frames: Arc<SentFrames>,
+    nack_stats: Arc<NackStats>,
+    link: Arc<LinkQuality>,
+    audio_clock: Arc<AudioClock>,
+    activity: Arc<ViewerActivity>,
+}
+
+impl Feedback {
+    fn new() -> Self {
+        Self {
+            keyframe_requests: Arc::new(KeyframeRequests::default()),
+            sent_frames: Arc::new(SentFrames::default()),
+            nack_stats: Arc::new(NackStats::default()),
+            link: Arc::new(LinkQuality::default()),
+            audio_clock: Arc::new(AudioClock::default()),
+            activity: ViewerActivity::new(Instant::now()),
+        }
+    }
+}
+
+/// The RTCP watchers that only look: keyframe requests, receiver reports, viewer activity.
+fn watchers(keyframe_requests: &Arc<KeyframeRequests>, link: &Arc<LinkQuality>, activity: &Arc<ViewerActivity>) -> impl RtcpObserver {
+    (KeyframeRequestWatcher::new(keyframe_requests.clone()), (ReceiverReportWatcher::new(link.clone()), ActivityWatcher(activity.clone())))
+}
+
+/// How long a new viewer waits for Lookout's own ICE servers to answer before its description
+/// is written with what they gave by then.
+const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A viewer's peer, on its place on the shared port or its port of the range. With
+/// `own_ice_servers`, Lookout first gathers candidates through them (full ICE). `audio`: the
+/// path's audio codec, the only one offered; `names`: the session's id and its path's name.
+pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>, audio: Option<AudioCodec>, (session_id, path): (&str, &str)) -> Result<ViewerPeer, BuildError> {
+    let (ufrag, password) = ice_credentials();
+    let hold = network.bind(&ufrag).map_err(|PortsExhausted(range)| BuildError::PortsExhausted(range))?;
+    let identity = network.identity.clone();
+    let registration = hold.registration();
+    let socket = registration.socket().map_err(BuildError::MediaPort)?;
+    let host = network.host_candidates(registration.port());
+    let gatherer = match own_ice_servers.is_empty() {
+        true => None,
+        false => {
+            let servers = gather_servers::resolve(&own_ice_servers, socket.label()).await;
+            servers.iter().for_each(|server| registration.route_from(server.address));
+            let from = host.first().copied().unwrap_or(socket.label());
+            Some(Gatherer::start(servers, from, identity.crypto.clone(), Instant::now())?)
+        }
+    };
+    let Feedback { keyframe_requests, sent_frames, nack_stats, link, audio_clock, activity } = Feedback::new();
+    let feedback = ConnectionFeedback {
+        observers: Box::new((Retransmitter::new(sent_frames.clone(), nack_stats.clone()), watchers(&keyframe_requests, &link, &activity))),
+        reporter: SenderReporter::new(sent_frames.clone(), audio_clock.clone()),
+        estimator: PublishedGcc::new(link.clone()),
+    };
+    let credentials = LocalCredentials { ufrag: ufrag.clone(), password: password.clone() };
+    let gathers = gatherer.is_some();
+    let addresses = LocalAddresses { host: host.clone(), gatherer };
+    let connection = Connection::new(identity.clone(), credentials, addresses, socket, feedback);
+    let gathered = match gathers {
+        true => connection.gathered(GATHER_TIMEOUT).await,
+        false => Vec::new(),
+    };
+    let base = host.first().copied().unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], registration.port())));
+    let gathered_candidates: Vec<LocalCandidate> = gathered
+        .into_iter()
+        .map(|gathered| match gathered {
+            Gathered::Reflexive { address, .. } => LocalCandidate::Reflexive { address, base },
+            Gathered::Relayed { address, .. } => LocalCandidate::Relayed { address, base },
+        })
+        .collect();
+    let local = LocalParameters {
+        ufrag,
+        password,
+        fingerprint: identity.fingerprint.clone(),
+        candidates: host,
+        passive_tcp: network.config.ice_tcp,
+        gathered: candidate_lines(&gathered_candidates),
+        cname: format!("lookout-{session_id}"),
+        stream_id: format!("lookout-{path}"),
+        video: LocalVideo { ssrc: rand::random(), rtx_ssrc: rand::random(), track_id: format!("video-{session_id}") },
+        audio: audio.map(|codec| LocalAudio { codec, ssrc: rand::random(), track_id: format!("audio-{session_id}") }),
+    };
+    let state = connection.state();
+    // Every candidate is in the descriptions: Lookout never trickles.
+    let connection = Arc::new(Peer::new(connection, local));
+    Ok(ViewerPeer { connection, state, keyframe_requests, sent_frames, nack_stats, link, audio_clock, activity, hold })
+}
