@@ -91,11 +91,19 @@ fn aac_track(stream: &retina::client::Stream) -> anyhow::Result<(AacToOpus, AacC
     Ok((transcoder, config))
 }
 
+/// A camera's Opus, taken over a session of its own (retina depacketizes no Opus), ended with
+/// the main one. It is opened once the main session delivers video: a camera asked to set up
+/// a second session while its first is still starting may stall the first (GStreamer's RTSP
+/// server then builds a second pipeline, and the first one's video stopped for seconds).
+enum OpusSession {
+    Waiting { stream: Arc<Stream>, source: RtspSource, transport: RtspTransport },
+    Running(tokio::task::JoinHandle<()>),
+}
+
 /// The audio of one camera session.
 pub struct CameraAudio {
     track: Option<CameraAudioTrack>,
-    /// Opus over its own session, ended with this one.
-    opus_session: Option<tokio::task::JoinHandle<()>>,
+    opus_session: Option<OpusSession>,
     /// Damaged AAC frames: the first is logged, the others counted.
     damaged_frames: u64,
     packets: Vec<OpusPacket>,
@@ -105,13 +113,20 @@ impl CameraAudio {
     /// Starts taking the camera's audio, if it has some that viewers can be given.
     pub fn start(stream: &Arc<Stream>, source: &RtspSource, transport: RtspTransport, track: Option<CameraAudioTrack>) -> Self {
         let opus_session = matches!(track, Some(CameraAudioTrack { kind: TrackKind::Opus, .. }))
-            .then(|| tokio::spawn(run_opus_session(stream.clone(), source.clone(), transport)));
+            .then(|| OpusSession::Waiting { stream: stream.clone(), source: source.clone(), transport });
         let aac_config = match &track {
             Some(CameraAudioTrack { kind: TrackKind::Aac { config, .. }, .. }) => Some(config.clone()),
             _ => None,
         };
         stream.set_aac_config(aac_config);
         Self { track, opus_session, damaged_frames: 0, packets: Vec::new() }
+    }
+
+    /// The main session delivered video: the camera is ready for the Opus session.
+    pub fn on_video(&mut self) {
+        if let Some(OpusSession::Waiting { stream, source, transport }) = self.opus_session.take() {
+            self.opus_session = Some(OpusSession::Running(tokio::spawn(run_opus_session(stream, source, transport))));
+        }
     }
 
     /// Hands on one audio frame of the main session: as it is, or as Opus.
@@ -156,7 +171,7 @@ impl CameraAudio {
 
 impl Drop for CameraAudio {
     fn drop(&mut self) {
-        if let Some(task) = &self.opus_session {
+        if let Some(OpusSession::Running(task)) = &self.opus_session {
             task.abort();
         }
         if self.damaged_frames > 1 {

@@ -133,7 +133,10 @@ async fn play(stream: &Arc<Stream>, source: &RtspSource, transport: RtspTranspor
             Some(Ok(_)) => continue,
         };
         frame_deadline = tokio::time::Instant::now() + FRAME_TIMEOUT;
-        got_video = true;
+        if !got_video {
+            got_video = true;
+            audio.on_video();
+        }
         let keyframe = frame.is_random_access_point();
         if let Some(relay) = &tracks.keyframes {
             let (resyncs, bytes_lost) = relay.damage();
