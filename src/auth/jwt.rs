@@ -7,7 +7,7 @@
 //! jsonwebtoken does not even parse).
 
 use super::jwks::{Jwks, KeyLookupError, VerificationKey};
-use super::permission::{Permission, PermissionSpec, Permissions};
+use super::permission::{Permission, PermissionError, PermissionSpec, Permissions};
 use jsonwebtoken::{decode, decode_header, Validation};
 use serde_json::Value;
 
@@ -40,7 +40,7 @@ pub struct VerifiedToken {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TokenRefused {
     #[error("the token is not a JWT: {0}")]
-    Malformed(String),
+    Malformed(jsonwebtoken::errors::Error),
     #[error(transparent)]
     NoKey(#[from] KeyLookupError),
     #[error("the token is signed with {0:?}, which its key does not allow")]
@@ -58,14 +58,28 @@ pub enum TokenRefused {
     #[error("the token lacks the {0} claim")]
     MissingClaim(String),
     #[error("the token's {claim} claim is not a list of permissions: {reason}")]
-    BadPermissions { claim: String, reason: String },
+    BadPermissions { claim: String, reason: BadPermissionList },
     #[error("the token was refused: {0}")]
-    Other(String),
+    Other(jsonwebtoken::errors::Error),
 }
+
+/// Why a token's permissions claim cannot be used.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BadPermissionList {
+    #[error("{0}")]
+    NotAList(std::sync::Arc<serde_json::Error>),
+    #[error("{0} permissions are more than the {MAX_PERMISSIONS} allowed")]
+    TooMany(usize),
+    #[error(transparent)]
+    Permission(#[from] PermissionError),
+}
+
+/// More permissions than this in one token are refused rather than checked one by one.
+const MAX_PERMISSIONS: usize = 1024;
 
 impl JwtVerifier {
     pub async fn verify(&self, token: &str) -> Result<VerifiedToken, TokenRefused> {
-        let header = decode_header(token).map_err(|e| TokenRefused::Malformed(e.to_string()))?;
+        let header = decode_header(token).map_err(TokenRefused::Malformed)?;
         let key = match &self.keys {
             KeySource::Fixed(key) => key.clone(),
             KeySource::Jwks(jwks) => jwks.key(header.kid.as_deref()).await?,
@@ -97,12 +111,12 @@ impl JwtVerifier {
 
 fn permissions_of(claims: &Value, claim: &str) -> Result<Permissions, TokenRefused> {
     let value = claims.get(claim).ok_or_else(|| TokenRefused::MissingClaim(claim.to_owned()))?;
-    let bad = |reason: String| TokenRefused::BadPermissions { claim: claim.to_owned(), reason };
-    let specs: Vec<PermissionSpec> = serde_json::from_value(value.clone()).map_err(|e| bad(e.to_string()))?;
-    if specs.len() > 1024 {
-        return Err(bad(format!("{} permissions are more than the 1024 allowed", specs.len())));
+    let bad = |reason: BadPermissionList| TokenRefused::BadPermissions { claim: claim.to_owned(), reason };
+    let specs: Vec<PermissionSpec> = serde_json::from_value(value.clone()).map_err(|e| bad(BadPermissionList::NotAList(e.into())))?;
+    if specs.len() > MAX_PERMISSIONS {
+        return Err(bad(BadPermissionList::TooMany(specs.len())));
     }
-    let permissions = specs.into_iter().map(Permission::try_from).collect::<Result<Vec<_>, _>>().map_err(|e| bad(e.to_string()))?;
+    let permissions = specs.into_iter().map(Permission::try_from).collect::<Result<Vec<_>, _>>().map_err(|e| bad(e.into()))?;
     Ok(Permissions::new(permissions))
 }
 
@@ -115,8 +129,8 @@ fn refusal(error: jsonwebtoken::errors::Error) -> TokenRefused {
         ErrorKind::InvalidAudience => TokenRefused::WrongAudience,
         ErrorKind::InvalidIssuer => TokenRefused::WrongIssuer,
         ErrorKind::MissingRequiredClaim(claim) => TokenRefused::MissingClaim(claim.clone()),
-        ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Json(_) | ErrorKind::Utf8(_) => TokenRefused::Malformed(error.to_string()),
-        _ => TokenRefused::Other(error.to_string()),
+        ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Json(_) | ErrorKind::Utf8(_) => TokenRefused::Malformed(error),
+        _ => TokenRefused::Other(error),
     }
 }
 

@@ -355,7 +355,7 @@ impl SignalingClient {
     async fn session_error(&self, error: SessionError) {
         let code = match &error {
             SessionError::PathNotLive { .. } => ErrorCode::PathNotLive,
-            SessionError::BadSdp(_) => ErrorCode::BadSdp,
+            SessionError::BadSdp(_) | SessionError::BadCandidate(_) => ErrorCode::BadSdp,
             SessionError::ServerFull(_) => ErrorCode::ServerFull,
             SessionError::UnknownLayer { .. } => ErrorCode::UnknownLayer,
             SessionError::Setup(_) => ErrorCode::Internal,

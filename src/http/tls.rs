@@ -13,11 +13,13 @@ use std::sync::Arc;
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("cannot read the certificate chain {file}: {reason}")]
-    Certificate { file: String, reason: String },
+    Certificate { file: String, reason: rustls_pki_types::pem::Error },
+    #[error("the certificate chain {file} holds no PEM certificate")]
+    NoCertificate { file: String },
     #[error("cannot read the private key {file}: {reason}")]
-    Key { file: String, reason: String },
+    Key { file: String, reason: rustls_pki_types::pem::Error },
     #[error("the certificate and key of {cert} and {key} cannot be used together: {reason}")]
-    Mismatch { cert: String, key: String, reason: String },
+    Mismatch { cert: String, key: String, reason: rustls::Error },
 }
 
 pub struct TlsCertificate {
@@ -47,19 +49,16 @@ impl TlsCertificate {
 
 fn server_config(cert: &Path, key: &Path) -> Result<ServerConfig, TlsError> {
     crate::auth::install_crypto_provider();
-    let cert_error = |reason: String| TlsError::Certificate { file: cert.display().to_string(), reason };
-    let chain = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| cert_error(e.to_string()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| cert_error(e.to_string()))?;
+    let cert_error = |reason| TlsError::Certificate { file: cert.display().to_string(), reason };
+    let chain = CertificateDer::pem_file_iter(cert).map_err(cert_error)?.collect::<Result<Vec<_>, _>>().map_err(cert_error)?;
     if chain.is_empty() {
-        return Err(cert_error("the file holds no PEM certificate".into()));
+        return Err(TlsError::NoCertificate { file: cert.display().to_string() });
     }
-    let private_key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Key { file: key.display().to_string(), reason: e.to_string() })?;
+    let private_key = PrivateKeyDer::from_pem_file(key).map_err(|reason| TlsError::Key { file: key.display().to_string(), reason })?;
     let mut config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .and_then(|builder| builder.with_no_client_auth().with_single_cert(chain, private_key))
-        .map_err(|e| TlsError::Mismatch { cert: cert.display().to_string(), key: key.display().to_string(), reason: e.to_string() })?;
+        .map_err(|e| TlsError::Mismatch { cert: cert.display().to_string(), key: key.display().to_string(), reason: e })?;
     // HTTP/1.1 only: WebSockets upgrade over it in every browser.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)

@@ -22,11 +22,24 @@ const FRAME_SAMPLES: usize = 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum TranscodeError {
     #[error("the camera's AAC cannot be decoded: {0}")]
-    Unsupported(String),
+    Unsupported(DecodeError),
     #[error("a damaged AAC frame ({bytes} bytes) was played as silence: {reason}")]
-    DamagedFrame { bytes: usize, reason: String },
+    DamagedFrame { bytes: usize, reason: DecodeError },
     #[error(transparent)]
     Encode(#[from] EncodeError),
+}
+
+/// What the AAC decoder made of a configuration or a frame.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("{0}")]
+    Refused(symphonia::core::errors::Error),
+    #[error("the decoder panicked")]
+    Panicked,
+    #[error("the configuration gives no sample rate")]
+    NoSampleRate,
+    #[error("the configuration gives no channels")]
+    NoChannels,
 }
 
 pub struct AacToOpus {
@@ -45,10 +58,10 @@ impl AacToOpus {
     pub fn new(audio_specific_config: &[u8]) -> Result<Self, TranscodeError> {
         let decoder = new_decoder(audio_specific_config)?;
         let parameters = decoder.codec_params();
-        let sample_rate = parameters.sample_rate.ok_or_else(|| TranscodeError::Unsupported("no sample rate".into()))?;
+        let sample_rate = parameters.sample_rate.ok_or(TranscodeError::Unsupported(DecodeError::NoSampleRate))?;
         let channels = parameters.channels.as_ref().map_or(0, |c| c.count());
         if channels == 0 {
-            return Err(TranscodeError::Unsupported("no channels".into()));
+            return Err(TranscodeError::Unsupported(DecodeError::NoChannels));
         }
         let encoder = PcmToOpus::new(sample_rate)?;
         Ok(Self { decoder, audio_specific_config: audio_specific_config.to_vec(), channels, encoder, planes: Vec::new(), mono: Vec::new() })
@@ -72,13 +85,13 @@ impl AacToOpus {
     }
 
     /// Decodes one frame into `mono`; a damaged one gives silence of a frame's length.
-    fn decode(&mut self, access_unit: &[u8]) -> Result<(), String> {
+    fn decode(&mut self, access_unit: &[u8]) -> Result<(), DecodeError> {
         self.mono.clear();
         let packet = PacketRef::new(0, Timestamp::ZERO, Frames::from(FRAME_SAMPLES as u64), access_unit);
         // Symphonia is not hardened against every malformed frame; a panic in it must not end
         // the camera's session.
         let decoded = catch_unwind(AssertUnwindSafe(|| {
-            let buffer = self.decoder.decode_ref(&packet).map_err(|error| error.to_string())?;
+            let buffer = self.decoder.decode_ref(&packet).map_err(DecodeError::Refused)?;
             buffer.copy_to_vecs_planar::<f32>(&mut self.planes);
             Ok(())
         }));
@@ -87,7 +100,7 @@ impl AacToOpus {
             if let Ok(decoder) = new_decoder(&self.audio_specific_config) {
                 self.decoder = decoder;
             }
-            Err("the AAC decoder panicked".to_owned())
+            Err(DecodeError::Panicked)
         });
         if outcome.is_err() {
             self.mono.resize(FRAME_SAMPLES, 0.0);
@@ -111,8 +124,8 @@ fn new_decoder(audio_specific_config: &[u8]) -> Result<AacDecoder, TranscodeErro
     let made = catch_unwind(AssertUnwindSafe(|| AacDecoder::try_new(&parameters, &AudioDecoderOptions::default())));
     match made {
         Ok(Ok(decoder)) => Ok(decoder),
-        Ok(Err(error)) => Err(TranscodeError::Unsupported(error.to_string())),
-        Err(_) => Err(TranscodeError::Unsupported("the AudioSpecificConfig made the decoder panic".into())),
+        Ok(Err(error)) => Err(TranscodeError::Unsupported(DecodeError::Refused(error))),
+        Err(_) => Err(TranscodeError::Unsupported(DecodeError::Panicked)),
     }
 }
 

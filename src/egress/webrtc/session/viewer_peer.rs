@@ -1,4 +1,4 @@
-//! Builds the connection of one viewer on Lookout's own endpoint: its place on a media port,
+//! Builds the peer of one viewer on Lookout's endpoint: its place on a media port,
 //! the candidates it offers (gathered through Lookout's ICE servers when it has its own), what
 //! its RTCP feeds, and its descriptions' parameters.
 
@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 pub struct ViewerPeer {
-    pub connection: Arc<Peer>,
+    pub peer: Arc<Peer>,
     pub state: watch::Receiver<ConnectionState>,
     pub keyframe_requests: Arc<KeyframeRequests>,
     /// Filled by the forwarder, read to answer NACKs.
@@ -146,6 +146,6 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>, audio: Op
     };
     let state = connection.state();
     // Every candidate is in the descriptions: Lookout never trickles.
-    let connection = Arc::new(Peer::new(connection, local));
-    Ok(ViewerPeer { connection, state, keyframe_requests, sent_frames, nack_stats, link, audio_clock, activity, hold })
+    let peer = Arc::new(Peer::new(connection, local));
+    Ok(ViewerPeer { peer, state, keyframe_requests, sent_frames, nack_stats, link, audio_clock, activity, hold })
 }

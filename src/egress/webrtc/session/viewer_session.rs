@@ -14,7 +14,7 @@ use crate::egress::webrtc::feed::audio_forwarder::AudioForwarder;
 use crate::egress::webrtc::transport::network::{Network, SocketHold};
 use crate::egress::webrtc::feed::send_delay::SendDelays;
 use crate::egress::webrtc::transport::connection_state::ConnectionState;
-use crate::egress::webrtc::negotiation::peer::Peer;
+use crate::egress::webrtc::negotiation::peer::{NegotiationError, Peer};
 use crate::egress::webrtc::session::viewer_peer::{self, BuildError};
 use crate::media::AudioCodec;
 use crate::egress::webrtc::rtcp::viewer_activity::ViewerActivity;
@@ -29,9 +29,11 @@ pub enum SessionError {
     #[error("path {path:?} is not live: {state}")]
     PathNotLive { path: String, state: String },
     #[error("bad SDP: {0}")]
-    BadSdp(String),
-    #[error("{0}")]
-    ServerFull(String),
+    BadSdp(#[from] NegotiationError),
+    #[error("bad ICE candidate: {0}")]
+    BadCandidate(rtc::shared::error::Error),
+    #[error("server full: every UDP port of {0} is in use")]
+    ServerFull(crate::config::PortRange),
     #[error("no layer {layer:?}; this path has {}", layers.join(", "))]
     UnknownLayer { layer: String, layers: Vec<String> },
     #[error("cannot set up the viewer's connection: {0}")]
@@ -41,7 +43,7 @@ pub enum SessionError {
 pub struct ViewerSession {
     pub id: String,
     pub path: String,
-    connection: Arc<Peer>,
+    peer: Arc<Peer>,
     state: watch::Receiver<ConnectionState>,
     announcer: Arc<Announcer>,
     forwarder: tokio::task::JoinHandle<()>,
@@ -73,7 +75,7 @@ impl ViewerSession {
         let audio = stream.audio_codec();
         let peer = match viewer_peer::build(network, network.own_ice_servers(&id), audio, (&id, stream.name())).await {
             Ok(peer) => peer,
-            Err(error @ BuildError::PortsExhausted(_)) => return Err(SessionError::ServerFull(error.to_string())),
+            Err(BuildError::PortsExhausted(range)) => return Err(SessionError::ServerFull(range)),
             Err(error) => return Err(SessionError::Setup(error)),
         };
         let (video, ssrc, audio_forwarder) = attach_media(&peer, stream, audio);
@@ -99,7 +101,7 @@ impl ViewerSession {
         Ok(Self {
             id,
             path: stream.name().to_owned(),
-            connection: peer.connection,
+            peer: peer.peer,
             state: peer.state,
             announcer: network.announcer.clone(),
             forwarder,
@@ -120,12 +122,12 @@ impl ViewerSession {
 
     /// Lookout's offer (the /ws flow), with every candidate.
     pub fn create_offer(&self) -> String {
-        self.announcer.sdp(&self.connection.create_offer())
+        self.announcer.sdp(&self.peer.create_offer())
     }
 
     /// The viewer's answer to Lookout's offer.
     pub fn accept_answer(&self, sdp: &str) -> Result<(), SessionError> {
-        self.connection.accept_answer(sdp).map_err(|e| SessionError::BadSdp(e.to_string()))?;
+        self.peer.accept_answer(sdp)?;
         self.sockets.remote_description_applied();
         Ok(())
     }
@@ -133,7 +135,7 @@ impl ViewerSession {
     /// Answers the viewer's offer (the WHEP flow) with every candidate, as WHEP clients may not
     /// trickle.
     pub fn answer_offer(&self, sdp: &str) -> Result<String, SessionError> {
-        let answer = self.connection.answer_offer(sdp).map_err(|e| SessionError::BadSdp(e.to_string()))?;
+        let answer = self.peer.answer_offer(sdp)?;
         self.sockets.remote_description_applied();
         Ok(self.announcer.sdp(&answer))
     }
@@ -146,8 +148,8 @@ impl ViewerSession {
             return Ok(()); // end of candidates
         }
         let attribute = candidate.candidate.strip_prefix("candidate:").unwrap_or(&candidate.candidate);
-        rtc::ice::candidate::unmarshal_candidate(attribute).map_err(|e| SessionError::BadSdp(format!("bad ICE candidate: {e}")))?;
-        self.connection.connection.add_remote_candidate(attribute);
+        rtc::ice::candidate::unmarshal_candidate(attribute).map_err(SessionError::BadCandidate)?;
+        self.peer.connection.add_remote_candidate(attribute);
         Ok(())
     }
 
@@ -197,7 +199,7 @@ impl ViewerSession {
         }
         self.stop_forwarders();
         self.slot.lock().take();
-        self.connection.connection.close();
+        self.peer.connection.close();
         tracing::info!(session = %self.id, path = %self.path, "viewer session closed");
     }
 }
@@ -223,13 +225,13 @@ type AttachedMedia = (MediaSink, u32, Option<tokio::task::JoinHandle<()>>);
 /// The tracks' sinks. In a WHEP player's offer without audio the audio is left out of the
 /// answer and its forwarder finds no codec negotiated.
 fn attach_media(peer: &viewer_peer::ViewerPeer, stream: &Arc<Stream>, audio: Option<AudioCodec>) -> AttachedMedia {
-    let (ssrc, audio_ssrc) = peer.connection.ssrcs();
+    let (ssrc, audio_ssrc) = peer.peer.ssrcs();
     let audio = audio.zip(audio_ssrc).map(|(codec, audio_ssrc)| {
-        let sink = MediaSink { peer: peer.connection.clone(), audio: Some(codec) };
+        let sink = MediaSink { peer: peer.peer.clone(), audio: Some(codec) };
         let forwarder = AudioForwarder { sink, ssrc: audio_ssrc, stream: stream.clone(), state: peer.state.clone(), clock: peer.audio_clock.clone() };
         tokio::spawn(forwarder.run())
     });
-    (MediaSink { peer: peer.connection.clone(), audio: None }, ssrc, audio)
+    (MediaSink { peer: peer.peer.clone(), audio: None }, ssrc, audio)
 }
 
 /// A new viewer session's id: random, so that knowing one tells nothing of another.

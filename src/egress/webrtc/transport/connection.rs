@@ -33,6 +33,19 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// few seconds, RFC 7675) nor RTCP for this long is gone.
 const CONSENT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Why a viewer's connection failed.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("no description from the viewer within {} s", CONNECT_TIMEOUT.as_secs())]
+    NoDescription,
+    #[error("no connectivity check arrived within {} s", CONNECT_TIMEOUT.as_secs())]
+    NoCheck,
+    #[error("nothing from the viewer (checks, RTCP) for {} s", CONSENT_TIMEOUT.as_secs())]
+    Silent,
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
 pub struct LocalCredentials {
     pub ufrag: String,
     pub password: String,
@@ -277,7 +290,7 @@ impl Connection {
     }
 
     /// Handles due timers; says why the connection failed, if it did.
-    fn on_timeout(&self, now: Instant) -> Option<String> {
+    fn on_timeout(&self, now: Instant) -> Option<Failure> {
         let mut inner = self.inner.lock();
         if inner.estimator.poll_timeout().is_some_and(|due| due <= now) {
             inner.estimator.handle_timeout(now);
@@ -290,7 +303,7 @@ impl Connection {
             }
         }
         let Some(mut transport) = inner.transport.take() else {
-            return (now >= self.created + CONNECT_TIMEOUT).then(|| "no description from the viewer".to_owned());
+            return (now >= self.created + CONNECT_TIMEOUT).then_some(Failure::NoDescription);
         };
         let result = transport.on_timeout(now);
         self.flush(&mut inner, &mut transport, now);
@@ -306,11 +319,11 @@ impl Connection {
         let last_heard = transport.last_heard();
         inner.transport = Some(transport);
         if let Err(error) = result {
-            return Some(error.to_string());
+            return Some(error.into());
         }
         match last_heard {
-            Some(last) if now >= last + CONSENT_TIMEOUT => Some(format!("nothing from the viewer (checks, RTCP) for {} s", CONSENT_TIMEOUT.as_secs())),
-            None if now >= self.created + CONNECT_TIMEOUT => Some("no connectivity check arrived".to_owned()),
+            Some(last) if now >= last + CONSENT_TIMEOUT => Some(Failure::Silent),
+            None if now >= self.created + CONNECT_TIMEOUT => Some(Failure::NoCheck),
             _ => None,
         }
     }

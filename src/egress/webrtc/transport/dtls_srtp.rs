@@ -19,12 +19,21 @@ use std::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DtlsError {
+    /// Making Lookout's certificate or a connection's DTLS configuration.
+    #[error("DTLS, {doing}: {error}")]
+    Setup { doing: &'static str, error: rtc::shared::error::Error },
+    #[error("DTLS, {doing}: {error}")]
+    Crypto { doing: &'static str, error: rtc::crypto::CryptoError },
+    #[error("the generated DTLS certificate chain is empty")]
+    EmptyCertificate,
     #[error("DTLS: {0}")]
-    Handshake(String),
+    Handshake(rtc::shared::error::Error),
+    #[error("the DTLS handshake completed without a connection")]
+    NoConnection,
     #[error("DTLS negotiated no SRTP profile Lookout supports")]
     NoSrtpProfile,
-    #[error("setting up SRTP: {0}")]
-    Srtp(String),
+    #[error("setting up SRTP, {doing}: {error}")]
+    Srtp { doing: &'static str, error: rtc::shared::error::Error },
 }
 
 /// Lookout's DTLS identity: one certificate for the process, whose fingerprint every
@@ -38,10 +47,10 @@ pub struct Identity {
 
 impl Identity {
     pub fn generate() -> Result<Self, DtlsError> {
-        let crypto = rtc::crypto::default_provider().map_err(|e| DtlsError::Handshake(format!("no crypto provider: {e}")))?;
+        let crypto = rtc::crypto::default_provider().map_err(|error| DtlsError::Crypto { doing: "finding a crypto provider", error })?;
         let certificate = Certificate::generate_self_signed(vec!["lookout".to_owned()], crypto.crypto())
-            .map_err(|e| DtlsError::Handshake(format!("generating the certificate: {e}")))?;
-        let der = certificate.certificate.first().ok_or_else(|| DtlsError::Handshake("generated an empty certificate chain".into()))?;
+            .map_err(|error| DtlsError::Setup { doing: "generating the certificate", error })?;
+        let der = certificate.certificate.first().ok_or(DtlsError::EmptyCertificate)?;
         let fingerprint = sha256_fingerprint(der.as_ref(), crypto.as_ref())?;
         Ok(Self { certificate, fingerprint, crypto })
     }
@@ -53,7 +62,7 @@ impl Identity {
 }
 
 fn sha256_fingerprint(der: &[u8], crypto: &dyn RTCCryptoProvider) -> Result<String, DtlsError> {
-    let digest = crypto.crypto().hash(HashAlgorithm::Sha256, der).map_err(|e| DtlsError::Handshake(format!("hashing a certificate: {e}")))?;
+    let digest = crypto.crypto().hash(HashAlgorithm::Sha256, der).map_err(|error| DtlsError::Crypto { doing: "hashing a certificate", error })?;
     Ok(digest.iter().map(|byte| format!("{byte:02X}")).collect::<Vec<_>>().join(":"))
 }
 
@@ -102,14 +111,14 @@ impl Dtls {
     /// As client, sends the ClientHello to `remote` (once); as server, nothing: the viewer starts.
     pub fn start(&mut self, remote: SocketAddr, now: Instant) -> Result<(), DtlsError> {
         match self.client_config.take() {
-            Some(config) => self.endpoint.connect(now, remote, config, None).map_err(|e| DtlsError::Handshake(e.to_string())),
+            Some(config) => self.endpoint.connect(now, remote, config, None).map_err(DtlsError::Handshake),
             None => Ok(()),
         }
     }
 
     /// Takes in a DTLS datagram from the viewer's nominated address.
     pub fn on_datagram(&mut self, datagram: &[u8], from: SocketAddr, now: Instant) -> Result<DtlsProgress, DtlsError> {
-        let events = self.endpoint.read(now, from, None, BytesMut::from(datagram)).map_err(|e| DtlsError::Handshake(e.to_string()))?;
+        let events = self.endpoint.read(now, from, None, BytesMut::from(datagram)).map_err(DtlsError::Handshake)?;
         let mut progress = DtlsProgress::Handshaking;
         for event in events {
             match event {
@@ -133,7 +142,7 @@ impl Dtls {
     }
 
     pub fn on_timeout(&mut self, remote: SocketAddr, now: Instant) -> Result<(), DtlsError> {
-        self.endpoint.handle_timeout(remote, now).map_err(|e| DtlsError::Handshake(e.to_string()))
+        self.endpoint.handle_timeout(remote, now).map_err(DtlsError::Handshake)
     }
 
     /// Queues a close_notify for the viewer.
@@ -142,7 +151,7 @@ impl Dtls {
     }
 
     fn srtp_contexts(&self, remote: SocketAddr) -> Result<SrtpContexts, DtlsError> {
-        let state = self.endpoint.get_connection_state(remote).ok_or_else(|| DtlsError::Handshake("handshake complete without a connection".into()))?;
+        let state = self.endpoint.get_connection_state(remote).ok_or(DtlsError::NoConnection)?;
         let profile = match state.srtp_protection_profile() {
             SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm => ProtectionProfile::AeadAes128Gcm,
             SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80 => ProtectionProfile::Aes128CmHmacSha1_80,
@@ -151,11 +160,13 @@ impl Dtls {
         let mut config = rtc::srtp::config::Config { profile, ..Default::default() };
         let material = state
             .export_keying_material(rtc::srtp::config::LABEL_EXTRACTOR_DTLS_SRTP, &[], config.keying_material_len())
-            .map_err(|e| DtlsError::Srtp(format!("exporting keys: {e}")))?;
-        config.set_session_keys_from_keying_material(material.as_ref(), state.is_client()).map_err(|e| DtlsError::Srtp(e.to_string()))?;
+            .map_err(|error| DtlsError::Srtp { doing: "exporting keys", error })?;
+        config
+            .set_session_keys_from_keying_material(material.as_ref(), state.is_client())
+            .map_err(|error| DtlsError::Srtp { doing: "deriving the session keys", error })?;
         let crypto = self.crypto.crypto();
         let outbound = Context::new(&config.keys.local_master_key, &config.keys.local_master_salt, profile, None, None, crypto)
-            .map_err(|e| DtlsError::Srtp(e.to_string()))?;
+            .map_err(|error| DtlsError::Srtp { doing: "making the outbound context", error })?;
         // Replay protection on what the viewer sends (RTCP): a window of 64, as RFC 3711 suggests.
         let inbound = Context::new(
             &config.keys.remote_master_key,
@@ -165,7 +176,7 @@ impl Dtls {
             Some(rtc::srtp::option::srtcp_replay_protection(64)),
             crypto,
         )
-        .map_err(|e| DtlsError::Srtp(e.to_string()))?;
+        .map_err(|error| DtlsError::Srtp { doing: "making the inbound context", error })?;
         Ok(SrtpContexts { outbound, inbound })
     }
 }
@@ -191,5 +202,5 @@ fn handshake_config(identity: &Identity, remote_fingerprint: &str, role: DtlsRol
         .with_verify_peer_certificate(Some(verify))
         .with_extended_master_secret(ExtendedMasterSecretType::Require)
         .build(role == DtlsRole::Client, None)
-        .map_err(|e| DtlsError::Handshake(format!("configuring DTLS: {e}")))
+        .map_err(|error| DtlsError::Setup { doing: "configuring the handshake", error })
 }

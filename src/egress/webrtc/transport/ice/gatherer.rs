@@ -49,11 +49,20 @@ struct ServerClient {
     held: Vec<(SocketAddr, Vec<BytesMut>)>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, PartialEq)]
 enum Outcome {
     Waiting,
     Gathered(Gathered),
-    Failed(String),
+    Failed(GatherFailure),
+}
+
+/// Why a server gave no candidate.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum GatherFailure {
+    #[error("{0}")]
+    Refused(rtc::shared::error::Error),
+    #[error("no answer")]
+    NoAnswer,
 }
 
 pub struct Gatherer {
@@ -110,8 +119,8 @@ impl Gatherer {
     }
 
     /// What each server did not give, for the log: `(url, why)`.
-    pub fn failures(&self) -> Vec<(String, String)> {
-        self.clients.iter().filter_map(|client| if let Outcome::Failed(why) = &client.outcome { Some((client.server.url.clone(), why.clone())) } else { None }).collect()
+    pub fn failures(&self) -> impl Iterator<Item = (&str, &GatherFailure)> {
+        self.clients.iter().filter_map(|client| if let Outcome::Failed(why) = &client.outcome { Some((client.server.url.as_str(), why)) } else { None })
     }
 
     /// Whether `from` is one of the servers: its datagrams are for `on_server_datagram`.
@@ -198,8 +207,8 @@ impl ServerClient {
             match event {
                 Event::BindingResponse(_, address) => self.outcome = Outcome::Gathered(Gathered::Reflexive { address, url }),
                 Event::AllocateResponse(_, address) => self.outcome = Outcome::Gathered(Gathered::Relayed { address, url }),
-                Event::BindingError(_, error) | Event::AllocateError(_, error) => self.outcome = Outcome::Failed(error.to_string()),
-                Event::TransactionTimeout(_) if self.outcome == Outcome::Waiting => self.outcome = Outcome::Failed("no answer".to_owned()),
+                Event::BindingError(_, error) | Event::AllocateError(_, error) => self.outcome = Outcome::Failed(GatherFailure::Refused(error)),
+                Event::TransactionTimeout(_) if self.outcome == Outcome::Waiting => self.outcome = Outcome::Failed(GatherFailure::NoAnswer),
                 Event::CreatePermissionResponse(_, peer) => self.release_held(peer, now),
                 Event::CreatePermissionError(_, error) => tracing::debug!(server = %url, %error, "the TURN server refused a permission"),
                 Event::DataIndicationOrChannelData(_, peer, data) => {

@@ -9,7 +9,7 @@ use rtc::crypto::RTCCrypto;
 use rtc::stun::attributes::{ATTR_ICE_CONTROLLING, ATTR_USERNAME, ATTR_USE_CANDIDATE};
 use rtc::stun::fingerprint::FINGERPRINT;
 use rtc::stun::integrity::MessageIntegrity;
-use rtc::stun::message::{Getter, Message, Setter, BINDING_REQUEST, BINDING_SUCCESS};
+use rtc::stun::message::{Getter, Message, MessageType, Setter, BINDING_REQUEST, BINDING_SUCCESS};
 use rtc::stun::textattrs::Username;
 use rtc::stun::xoraddr::XorMappedAddress;
 use std::net::SocketAddr;
@@ -17,16 +17,22 @@ use std::time::Instant;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum CheckError {
-    #[error("not a STUN Binding request: {0}")]
-    NotABindingRequest(String),
+    #[error("not a STUN message: {0}")]
+    NotStun(rtc::shared::error::Error),
+    #[error("a STUN {0} where a Binding request belongs")]
+    NotABindingRequest(MessageType),
+    #[error("connectivity check without a USERNAME: {0}")]
+    NoUsername(rtc::shared::error::Error),
     #[error("connectivity check for another session or viewer (USERNAME {0:?})")]
     WrongUsername(String),
     #[error("connectivity check failed authentication: {0}")]
-    Unauthenticated(String),
+    Unauthenticated(rtc::shared::error::Error),
+    #[error("connectivity check with a wrong FINGERPRINT: {0}")]
+    BadFingerprint(rtc::shared::error::Error),
     #[error("connectivity check from a peer that is not controlling: an ICE-lite agent needs a full one")]
     NotControlling,
     #[error("cannot build the STUN response: {0}")]
-    Response(String),
+    Response(rtc::shared::error::Error),
 }
 
 pub struct IceLite {
@@ -64,17 +70,17 @@ impl IceLite {
     /// Answers one connectivity check that arrived from `from`.
     pub fn on_check(&mut self, datagram: &[u8], from: SocketAddr, now: Instant, crypto: &dyn RTCCrypto) -> Result<CheckAnswer, CheckError> {
         let mut request = Message::new();
-        request.unmarshal_binary(datagram).map_err(|e| CheckError::NotABindingRequest(e.to_string()))?;
+        request.unmarshal_binary(datagram).map_err(CheckError::NotStun)?;
         if request.typ != BINDING_REQUEST {
-            return Err(CheckError::NotABindingRequest(format!("message type {}", request.typ)));
+            return Err(CheckError::NotABindingRequest(request.typ));
         }
         let mut username = Username::new(ATTR_USERNAME, String::new());
-        username.get_from(&request).map_err(|e| CheckError::WrongUsername(e.to_string()))?;
+        username.get_from(&request).map_err(CheckError::NoUsername)?;
         if username.text != self.expected_username {
             return Err(CheckError::WrongUsername(username.text));
         }
-        MessageIntegrity::check(&mut request, self.password.as_bytes(), crypto).map_err(|e| CheckError::Unauthenticated(e.to_string()))?;
-        FINGERPRINT.check(&request).map_err(|e| CheckError::Unauthenticated(format!("fingerprint: {e}")))?;
+        MessageIntegrity::check(&mut request, self.password.as_bytes(), crypto).map_err(CheckError::Unauthenticated)?;
+        FINGERPRINT.check(&request).map_err(CheckError::BadFingerprint)?;
         if !request.contains(ATTR_ICE_CONTROLLING) {
             return Err(CheckError::NotControlling);
         }
@@ -91,7 +97,7 @@ impl IceLite {
             Box::new(MessageIntegrity::new_short_term_integrity_with_provider(self.password.clone(), crypto)),
             Box::new(FINGERPRINT),
         ];
-        response.build(&setters).map_err(|e| CheckError::Response(e.to_string()))?;
+        response.build(&setters).map_err(CheckError::Response)?;
         Ok(CheckAnswer { response: response.raw, nominated })
     }
 }
