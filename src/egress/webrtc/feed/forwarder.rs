@@ -110,7 +110,7 @@ impl Forwarder {
                 }
                 _ = tokio::time::sleep_until(wake_at.into()) => {
                     let link = self.link.snapshot();
-                    let reading = LinkReading { estimate_bps: link.estimated_bitrate_bps, loss_fraction: link.loss_fraction };
+                    let reading = LinkReading { estimate_bps: link.estimated_bitrate_bps, loss_fraction: link.loss_fraction, burst_bps: link.burst_bps };
                     feed.handle_timeout(reading, &layers, Instant::now());
                 }
             }

@@ -31,12 +31,14 @@ pub const MAX_PACING_DELAY: Duration = Duration::from_millis(150);
 #[derive(Debug)]
 pub struct ViewerPacer {
     bits_per_second: f64,
+    /// What the viewer's link showed it takes in a burst: pacing never goes slower.
+    link_bits_per_second: f64,
     paced_until: Option<Instant>,
 }
 
 impl Default for ViewerPacer {
     fn default() -> Self {
-        Self { bits_per_second: MIN_PACING_BITRATE, paced_until: None }
+        Self { bits_per_second: MIN_PACING_BITRATE, link_bits_per_second: 0.0, paced_until: None }
     }
 }
 
@@ -50,8 +52,14 @@ impl ViewerPacer {
         self.bits_per_second = bits_per_second.max(MIN_PACING_BITRATE);
     }
 
+    /// Paces no slower than `bits_per_second`, the rate the viewer's link took its last burst
+    /// at (`rtcp::burst_delivery`), when that is known.
+    pub fn allow_link_rate(&mut self, bits_per_second: Option<f64>) {
+        self.link_bits_per_second = bits_per_second.unwrap_or(0.0);
+    }
+
     pub fn rate(&self) -> f64 {
-        self.bits_per_second
+        self.bits_per_second.max(self.link_bits_per_second)
     }
 
     /// When a packet with `payload_bytes` of RTP payload, handed in at `now`, may leave: at
@@ -60,7 +68,7 @@ impl ViewerPacer {
         let bits = (payload_bytes + WIRE_OVERHEAD_BYTES) as f64 * 8.0;
         let start = self.paced_until.map_or(now, |until| until.max(now));
         let release = start.checked_sub(BURST).map_or(now, |early| early.max(now)).min(deadline.max(now));
-        self.paced_until = Some(start + Duration::from_secs_f64(bits / self.bits_per_second));
+        self.paced_until = Some(start + Duration::from_secs_f64(bits / self.rate()));
         release
     }
 }
@@ -126,5 +134,20 @@ mod tests {
         assert_eq!(pacer.rate(), 5_000_000.0);
         pacer.follow_stream_bitrate(0.0);
         assert_eq!(pacer.rate(), MIN_PACING_BITRATE, "before the stream's bitrate is known");
+    }
+
+    #[test]
+    fn a_link_that_took_bursts_fast_is_paced_at_its_rate_and_never_below_the_stream() {
+        let mut pacer = ViewerPacer::default();
+        pacer.follow_stream_bitrate(2_000_000.0);
+        pacer.allow_link_rate(Some(100_000_000.0));
+        let now = Instant::now();
+        let far = now + Duration::from_secs(10);
+        // 60 packets of 10 000 bits, a keyframe: 6 ms at 100 Mbit/s, all within the burst.
+        assert!(releases(&mut pacer, 60, now, far).iter().all(|wait| *wait == Duration::ZERO));
+        pacer.allow_link_rate(Some(1_000_000.0));
+        assert_eq!(pacer.rate(), 5_000_000.0, "a narrow link's figure never paces below 2.5 times the stream");
+        pacer.allow_link_rate(None);
+        assert_eq!(pacer.rate(), 5_000_000.0);
     }
 }

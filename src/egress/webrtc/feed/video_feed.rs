@@ -84,6 +84,8 @@ impl Layers for Vec<Arc<Stream>> {
 pub struct LinkReading {
     pub estimate_bps: Option<f64>,
     pub loss_fraction: Option<f64>,
+    /// The rate the link took its last burst at.
+    pub burst_bps: Option<f64>,
 }
 
 /// Something the driver must do with what only it holds: the stream's readers, the link's
@@ -250,6 +252,7 @@ impl VideoFeed {
 
     /// Chooses the layer when it is time to.
     pub fn handle_timeout(&mut self, link: LinkReading, layers: &dyn Layers, now: Instant) {
+        self.pacer.allow_link_rate(link.burst_bps);
         if now < self.next_choice {
             return;
         }
@@ -472,7 +475,7 @@ mod tests {
         let layers = TableLayers::new(&[LIVE_BITRATE, 300_000.0]);
         let mut now = start;
         let mut feed = feed(&layers, Vec::new(), now);
-        let lossy = LinkReading { estimate_bps: Some(3_000_000.0), loss_fraction: Some(0.3) };
+        let lossy = LinkReading { estimate_bps: Some(3_000_000.0), loss_fraction: Some(0.3), burst_bps: None };
         // Live frames of the best layer keep coming while the link reports heavy loss.
         let mut sent = Vec::new();
         for i in 0..10u64 {

@@ -1,8 +1,10 @@
 //! How much one viewer's link carries, from what the viewer reports: Google Congestion
 //! Control (rtc's `Gcc`) over its transport-wide feedback (TWCC, what Chromium and Firefox
 //! send when transport-cc is negotiated), or else the viewer's own estimate in REMB; and the
-//! loss and jitter of its RTCP receiver reports. The forwarder reads it to choose a layer.
+//! loss and jitter of its RTCP receiver reports; and how fast it takes a burst. The forwarder
+//! reads it to choose a layer and to pace.
 
+use crate::egress::webrtc::rtcp::burst_delivery::BurstDelivery;
 use crate::egress::webrtc::rtcp::observer::{is_video, RtcpObserver};
 use rtc::interceptor::{BandwidthEstimator, EstimatorStats, Gcc, PacketReport, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
@@ -55,6 +57,8 @@ pub struct LinkQuality {
     restart_bps: SharedValue,
     loss_fraction: SharedValue,
     jitter_ms: SharedValue,
+    /// The rate the viewer's next burst (a keyframe) may leave at.
+    burst_bps: SharedValue,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -65,6 +69,8 @@ pub struct LinkQualitySnapshot {
     /// From the viewer's latest receiver report.
     pub loss_fraction: Option<f64>,
     pub jitter_ms: Option<f64>,
+    /// From how the viewer's last keyframe arrived (`BurstDelivery`).
+    pub burst_bps: Option<f64>,
 }
 
 impl LinkQuality {
@@ -78,6 +84,7 @@ impl LinkQuality {
             },
             loss_fraction: self.loss_fraction.get(),
             jitter_ms: self.jitter_ms.get(),
+            burst_bps: self.burst_bps.get().map(f64::round),
         }
     }
 
@@ -95,15 +102,16 @@ impl LinkQuality {
     }
 }
 
-/// `Gcc`, publishing each new target to the viewer's `LinkQuality`.
+/// `Gcc` and `BurstDelivery` over the same feedback, publishing to the viewer's `LinkQuality`.
 pub struct PublishedGcc {
     gcc: Gcc,
+    bursts: BurstDelivery,
     link: Arc<LinkQuality>,
 }
 
 impl PublishedGcc {
     pub fn new(link: Arc<LinkQuality>) -> Self {
-        Self { gcc: Gcc::new(INITIAL_ESTIMATE_BPS, MIN_ESTIMATE_BPS, MAX_ESTIMATE_BPS), link }
+        Self { gcc: Gcc::new(INITIAL_ESTIMATE_BPS, MIN_ESTIMATE_BPS, MAX_ESTIMATE_BPS), bursts: BurstDelivery::default(), link }
     }
 }
 
@@ -113,6 +121,9 @@ impl BandwidthEstimator for PublishedGcc {
             self.gcc = Gcc::new(restart, MIN_ESTIMATE_BPS, MAX_ESTIMATE_BPS);
         }
         self.gcc.on_reports(now, reports);
+        if let Some(burst_bps) = self.bursts.on_reports(reports) {
+            self.link.burst_bps.set(burst_bps);
+        }
         if !reports.is_empty() {
             self.link.publish_estimate(self.gcc.target_bitrate(), FROM_TWCC);
         }

@@ -2,6 +2,7 @@
 //! retransmissions, receiver reports, transport-wide feedback, that it is still there) and the
 //! sender reports Lookout sends it.
 
+pub(crate) mod burst_delivery;
 pub(crate) mod keyframe_requests;
 pub(crate) mod link_quality;
 pub(crate) mod observer;

@@ -1,0 +1,209 @@
+//! How fast a viewer's link takes a burst, measured on the bursts Lookout sends anyway: each
+//! keyframe leaves as a run of packets at the pacer's rate, and the viewer's transport-wide
+//! feedback says when each arrived. A run that arrived as fast as it left shows the link
+//! carries that rate, and the next one may leave twice as fast; a run that arrived spread out
+//! shows what the link carries, and the next one leaves at that. So a viewer on a good link
+//! soon takes a keyframe at once, as an unpaced SFU would send it, without the jitter buffer
+//! delay a spread keyframe costs; one behind a narrow link keeps being paced.
+//!
+//! A congestion controller's estimate cannot say this: it follows what Lookout sends (a few
+//! Mbit/s) and never learns that the link would carry ten times more.
+
+use rtc::interceptor::PacketReport;
+use std::time::{Duration, Instant};
+
+/// Packets that left within this of each other are one run: a paced keyframe leaves a packet
+/// every 2 ms or less, frames at 30 fps are 33 ms apart.
+const RUN_GAP: Duration = Duration::from_millis(4);
+/// A shorter run (an ordinary frame) says too little about the link.
+const MIN_RUN_PACKETS: usize = 20;
+/// A run arrived intact when its arrivals spread at most this much more than its departures,
+/// plus `SPREAD_SLACK` for the receiver's clock resolution and scheduling.
+const SPREAD_TOLERANCE: f64 = 1.1;
+const SPREAD_SLACK: Duration = Duration::from_millis(2);
+/// After an intact run, the next may leave this much faster.
+const GROWTH: f64 = 2.0;
+/// At this rate a keyframe of a few hundred kilobytes leaves within a frame's time.
+pub const MAX_BURST_BPS: f64 = 200_000_000.0;
+
+/// One run of packets as the feedback reported it.
+struct Run {
+    first_departure: Instant,
+    last_departure: Instant,
+    /// On the viewer's clock: the first and last arrival among those that arrived.
+    arrivals: Option<(Duration, Duration)>,
+    packets: usize,
+    lost: usize,
+    /// Bits sent and bits arrived after the run's first packet (a rate is bits over the time
+    /// between the first packet and the last).
+    bits_after_first: f64,
+    arrived_bits_after_first: f64,
+}
+
+impl Run {
+    fn start(report: &PacketReport) -> Self {
+        let arrivals = report.arrival.filter(|_| report.arrived).map(|at| (at, at));
+        let lost = usize::from(!report.arrived);
+        Self { first_departure: report.departure, last_departure: report.departure, arrivals, packets: 1, lost, bits_after_first: 0.0, arrived_bits_after_first: 0.0 }
+    }
+
+    fn add(&mut self, report: &PacketReport) {
+        let bits = report.size as f64 * 8.0;
+        self.last_departure = report.departure;
+        self.packets += 1;
+        self.bits_after_first += bits;
+        match report.arrival.filter(|_| report.arrived) {
+            Some(at) => {
+                self.arrived_bits_after_first += bits;
+                self.arrivals = Some(self.arrivals.map_or((at, at), |(first, last)| (first.min(at), last.max(at))));
+            }
+            None => self.lost += 1,
+        }
+    }
+
+    /// The rate the next burst may leave at, if this run says anything.
+    fn verdict(&self) -> Option<f64> {
+        if self.packets < MIN_RUN_PACKETS {
+            return None;
+        }
+        let sent_over = (self.last_departure - self.first_departure).max(Duration::from_millis(1));
+        let sent_bps = self.bits_after_first / sent_over.as_secs_f64();
+        if self.lost > 0 {
+            return Some(sent_bps / GROWTH);
+        }
+        let (first, last) = self.arrivals?;
+        let arrived_over = last.saturating_sub(first);
+        if arrived_over.as_secs_f64() <= sent_over.as_secs_f64() * SPREAD_TOLERANCE + SPREAD_SLACK.as_secs_f64() {
+            return Some((sent_bps * GROWTH).min(MAX_BURST_BPS));
+        }
+        Some(self.arrived_bits_after_first / arrived_over.as_secs_f64())
+    }
+}
+
+#[derive(Default)]
+pub struct BurstDelivery {
+    run: Option<Run>,
+    /// The newest packet taken in: a report covering it again is not counted twice.
+    newest_id: Option<u64>,
+}
+
+impl BurstDelivery {
+    /// Takes one feedback's packet reports, in send order. Returns the rate the next burst may
+    /// leave at when a run ended and said something about the link.
+    pub fn on_reports(&mut self, reports: &[PacketReport]) -> Option<f64> {
+        let mut verdict = None;
+        for report in reports {
+            if self.newest_id.is_some_and(|newest| report.id <= newest) {
+                continue;
+            }
+            self.newest_id = Some(report.id);
+            match &mut self.run {
+                Some(run) if report.departure.saturating_duration_since(run.last_departure) <= RUN_GAP => run.add(report),
+                _ => {
+                    verdict = self.run.replace(Run::start(report)).and_then(|ended| ended.verdict()).or(verdict);
+                }
+            }
+        }
+        verdict
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtc::rtcp::transport_feedbacks::cc_feedback_report::Ecn;
+
+    const PACKET_BYTES: usize = 1250;
+
+    /// `count` packets of 10 000 bits leaving every `sent_every` from `start`, arriving every
+    /// `arrive_every` (or lost where `lost` says), ids from `first_id`.
+    fn run(first_id: u64, count: usize, start: Instant, sent_every: Duration, arrive_every: Duration, lost: impl Fn(usize) -> bool) -> Vec<PacketReport> {
+        (0..count)
+            .map(|i| PacketReport {
+                ssrc: 1,
+                id: first_id + i as u64,
+                rtp_sequence_number: i as u16,
+                is_twcc: true,
+                twcc_sequence_number: (first_id + i as u64) as u16,
+                size: PACKET_BYTES,
+                arrived: !lost(i),
+                departure: start + sent_every * i as u32,
+                arrival: Some(Duration::from_secs(100) + arrive_every * i as u32),
+                ecn: Ecn::NotEct,
+            })
+            .collect()
+    }
+
+    /// A keyframe's run, then the first packet of the next frame 33 ms later, which ends it.
+    fn keyframe_then_next(delivery: &mut BurstDelivery, sent_every: Duration, arrive_every: Duration, lost: impl Fn(usize) -> bool) -> Option<f64> {
+        // Each keyframe a second after the one before.
+        let start = Instant::now() + Duration::from_secs(delivery.newest_id.map_or(0, |newest| newest + 1));
+        let first_id = delivery.newest_id.map_or(0, |newest| newest + 1);
+        let mut reports = run(first_id, 50, start, sent_every, arrive_every, lost);
+        reports.extend(run(first_id + 50, 1, start + sent_every * 50 + Duration::from_millis(33), sent_every, arrive_every, |_| false));
+        delivery.on_reports(&reports)
+    }
+
+    fn mbps(bps: f64) -> f64 {
+        (bps / 1e5).round() / 10.0
+    }
+
+    #[test]
+    fn a_run_that_arrived_as_fast_as_it_left_lets_the_next_leave_twice_as_fast() {
+        let mut delivery = BurstDelivery::default();
+        // 10 000 bits every 1.6 ms: 6.25 Mbit/s out, and in.
+        let every = Duration::from_micros(1600);
+        let rate = keyframe_then_next(&mut delivery, every, every, |_| false).expect("a verdict");
+        assert_eq!(mbps(rate), 12.5);
+    }
+
+    #[test]
+    fn a_run_that_arrived_spread_gives_the_rate_the_link_delivered() {
+        let mut delivery = BurstDelivery::default();
+        // Sent at 6.25 Mbit/s, delivered at 5 (a packet every 2 ms).
+        let rate = keyframe_then_next(&mut delivery, Duration::from_micros(1600), Duration::from_millis(2), |_| false).expect("a verdict");
+        assert_eq!(mbps(rate), 5.0);
+    }
+
+    #[test]
+    fn a_run_that_lost_packets_halves_the_rate() {
+        let mut delivery = BurstDelivery::default();
+        let every = Duration::from_micros(1600);
+        let rate = keyframe_then_next(&mut delivery, every, every, |i| i > 40).expect("a verdict");
+        assert_eq!(mbps(rate), 3.1);
+    }
+
+    #[test]
+    fn ordinary_frames_say_nothing() {
+        let mut delivery = BurstDelivery::default();
+        let start = Instant::now();
+        for frame in 0..30u64 {
+            let frame_start = start + Duration::from_millis(33 * frame);
+            let reports = run(frame * 7, 7, frame_start, Duration::from_micros(100), Duration::from_micros(100), |_| false);
+            assert_eq!(delivery.on_reports(&reports), None, "frame {frame}");
+        }
+    }
+
+    #[test]
+    fn a_run_over_two_reports_is_judged_once_and_repeats_are_ignored() {
+        let mut delivery = BurstDelivery::default();
+        let every = Duration::from_micros(1600);
+        let start = Instant::now();
+        let reports = run(0, 50, start, every, every, |_| false);
+        assert_eq!(delivery.on_reports(&reports[..30]), None, "the run goes on");
+        assert_eq!(delivery.on_reports(&reports[20..]), None, "it may go on still");
+        let next = run(50, 1, start + Duration::from_millis(150), every, every, |_| false);
+        assert_eq!(delivery.on_reports(&next).map(mbps), Some(12.5), "judged on its 50 packets, none twice");
+    }
+
+    #[test]
+    fn the_rate_grows_to_its_ceiling_on_a_link_that_takes_everything() {
+        let mut delivery = BurstDelivery::default();
+        let mut rate = 6_250_000.0;
+        for _ in 0..10 {
+            let every = Duration::from_secs_f64(10_000.0 / rate);
+            rate = keyframe_then_next(&mut delivery, every, every, |_| false).expect("a verdict");
+        }
+        assert_eq!(rate, MAX_BURST_BPS);
+    }
+}
