@@ -2,7 +2,8 @@
 //! the candidates it offers (gathered through Lookout's ICE servers when it has its own), what
 //! its RTCP feeds, and its descriptions' parameters.
 
-use crate::egress::webrtc::transport::connection::{ConnectionFeedback, LocalAddresses, LocalCredentials, Connection};
+use crate::egress::webrtc::transport::connection::{Connection, LocalAddresses, LocalCredentials};
+use crate::egress::webrtc::transport::connection_core::ConnectionFeedback;
 use crate::egress::webrtc::transport::connection_state::ConnectionState;
 use crate::egress::webrtc::transport::ice::full::{candidate_lines, LocalCandidate};
 use crate::egress::webrtc::transport::ice::gatherer::{Gathered, Gatherer};

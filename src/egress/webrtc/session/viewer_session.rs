@@ -199,8 +199,12 @@ impl ViewerSession {
         }
         self.stop_forwarders();
         self.slot.lock().take();
+        // How far the connection got, and what it was sent: a session that ends before its
+        // first frame says where it stopped.
+        let reached = *self.state.borrow();
+        let frames_sent = self.stats().frames_sent;
         self.peer.connection.close();
-        tracing::info!(session = %self.id, path = %self.path, "viewer session closed");
+        tracing::info!(session = %self.id, path = %self.path, connection = ?reached, frames_sent, "viewer session closed");
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub(crate) mod announce;
 pub mod connection;
+pub mod connection_core;
 pub mod connection_state;
 pub mod dtls_srtp;
 pub mod ice;
@@ -12,4 +13,6 @@ pub(crate) mod ice_servers;
 pub(crate) mod mux;
 pub mod network;
 pub(crate) mod ports;
+#[cfg(test)]
+mod simulated_viewer;
 pub mod viewer_transport;
