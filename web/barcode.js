@@ -52,9 +52,11 @@ export class BarcodeReader {
     const timeLow = readRow(pixels, width, 0, blockW, blockH);
     const frame = readRow(pixels, width, 1, blockW, blockH);
     if (timeLow === null || frame === null) return null;
-    // Rebuild the full time from the low 32 bits, taking the nearest past instant.
+    // Rebuild the full time from the low 32 bits, taking the nearest instant. It may lie a few
+    // ms ahead: on one machine a picture can be shown within less than the skew between the
+    // server's clock and the browser's (its time origin plus a monotonic clock).
     const nowLow = nowMs % 2 ** 32;
-    const age = (nowLow - timeLow + 2 ** 32) % 2 ** 32;
+    const age = (nowLow - timeLow) | 0;
     return { captureMs: nowMs - age, frame };
   }
 }

@@ -120,6 +120,7 @@ try {
   if (args.layers && !failures.length) {
     result.layerSteps = [];
     for (const layer of args.layers.split(',')) {
+      const atRequest = await figures();
       await page.selectOption('#layer-choice', layer === 'auto' ? '' : layer);
       // 'auto' hands the choice back to the server, which says so in the layer's mode.
       const switched = (f) => (layer === 'auto' ? f.layer?.mode === 'auto' : f.layer?.name === layer);
@@ -132,7 +133,13 @@ try {
       }
       await page.waitForTimeout(2000);
       const after = await figures();
-      result.layerSteps.push({ layer, mode: after.layer.mode, width: after.width, height: after.height, framesRendered: after.framesRendered - before.framesRendered });
+      result.layerSteps.push({
+        layer, mode: after.layer.mode, width: after.width, height: after.height,
+        framesRendered: after.framesRendered - before.framesRendered,
+        // From the request to switch until 2 s after it took effect.
+        framesDropped: after.framesDropped - atRequest.framesDropped,
+        freezes: after.freezeCount - atRequest.freezeCount,
+      });
       if (after.framesRendered - before.framesRendered < 10) failures.push(`only ${after.framesRendered - before.framesRendered} frames in 2 s on ${layer}`);
     }
     f = await figures();
