@@ -17,6 +17,7 @@ a first picture mid-GOP.
 import argparse
 import bench_auth
 import bench_flood
+import bench_janus
 import http.client
 import json
 import re
@@ -243,7 +244,12 @@ def main():
     parser.add_argument("--flood", type=int, default=0, metavar="OFFERS",
                         help="instead of the rest: a hostile client's floods against the default limits, OFFERS WHEP "
                              "offers and a twentieth as many silent WebSockets (see bench_flood.py)")
+    parser.add_argument("--vs", choices=("janus",),
+                        help="instead of the rest: Chromium on the same GStreamer camera through Lookout and through "
+                             "Janus, --browser-runs each, alternating (see bench_janus.py)")
     args = parser.parse_args()
+    if args.vs == "janus":
+        return measure_vs_janus(Path(args.out), args.browser_runs)
     if args.flood:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -451,6 +457,20 @@ def measure_hls(server, args, idle_cpu):
           f"{summary['cpu_ms_per_viewer_second']} CPU-ms/viewer-s ({many} viewers, {summary['parts_per_viewer_s']} parts/s each)"
           + (f"; errors: {summary['errors']}" if summary["errors"] else ""))
     return summary
+
+
+def measure_vs_janus(out, runs):
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": os.uname().nodename,
+              "vs_janus": bench_janus.measure_vs_janus(Lookout, chromium, free_port, browser_summary, CAMERA, runs)}
+    for name in ("lookout", "janus"):
+        summary = report["vs_janus"][name]
+        print(f"Chromium through {name}, GStreamer camera: first frame {summary['first_frame_ms']} ms, glass-to-glass "
+              f"p50 {summary['latency_p50_ms']} ms, p95 {summary['latency_p95_ms']} ms, frames dropped "
+              f"{summary['frames_dropped']} (median of {runs} runs){'; failures: ' + str(summary['failures']) if summary['failures'] else ''}")
+    path = out / f"bench-vs-janus-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(report, indent=2))
+    print(f"written to {path}")
 
 
 def browser_summary(runs):
