@@ -255,9 +255,7 @@ def main():
         out.mkdir(parents=True, exist_ok=True)
         report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                   "flood": bench_flood.measure_flood(out, Lookout, cpu_ms, rss_kib, LOAD, args.flood, args.flood // 20)}
-        path = out / f"bench-flood-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
-        path.write_text(json.dumps(report, indent=2))
-        print(f"written to {path}")
+        write_report(out, "flood", report)
         return
     if args.faults:
         return measure_faults(Path(args.out), args.faults, args.fault_mode)
@@ -266,9 +264,7 @@ def main():
         out.mkdir(parents=True, exist_ok=True)
         report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "requests": args.auth,
                   "auth": bench_auth.measure_auth(out, Lookout, cpu_ms, LOAD, LOOKOUT, args.auth, joins=20)}
-        path = out / f"bench-auth-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
-        path.write_text(json.dumps(report, indent=2))
-        print(f"written to {path}")
+        write_report(out, "auth", report)
         return
     counts = [int(n) for n in args.viewers.split(",")]
     report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": os.uname().nodename,
@@ -347,9 +343,7 @@ def main():
                     if summary.get("lip_sync_ms") is not None else "")
         print(f"Chromium, {name}: first frame {summary['first_frame_ms']} ms, glass-to-glass p50 "
               f"{summary['latency_p50_ms']} ms, p95 {summary['latency_p95_ms']} ms{lip_sync} (median of {args.browser_runs} runs)")
-    path = out / f"bench-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(report, indent=2))
-    print(f"written to {path}")
+    write_report(out, None, report)
 
 
 def measure_faults(out, seconds, mode):
@@ -419,9 +413,7 @@ def measure_faults(out, seconds, mode):
     print(f"glass-to-glass p50/p95: before {before.get('latencyP50Ms')}/{before.get('latencyP95Ms')} ms; "
           f"last 10 s of the faulty run {during.get('latencyP50Ms')}/{during.get('latencyP95Ms')} ms; "
           f"a fresh join after it {fresh.get('latencyP50Ms')}/{fresh.get('latencyP95Ms')} ms")
-    path = out / f"bench-faults-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(report, indent=2))
-    print(f"written to {path}")
+    write_report(out, "faults", report)
 
 
 def measure_long_gop(out, runs):
@@ -468,7 +460,13 @@ def measure_vs_janus(out, runs):
         print(f"Chromium through {name}, GStreamer camera: first frame {summary['first_frame_ms']} ms, glass-to-glass "
               f"p50 {summary['latency_p50_ms']} ms, p95 {summary['latency_p95_ms']} ms, frames dropped "
               f"{summary['frames_dropped']} (median of {runs} runs){'; failures: ' + str(summary['failures']) if summary['failures'] else ''}")
-    path = out / f"bench-vs-janus-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
+    write_report(out, "vs-janus", report)
+
+
+def write_report(out, kind, report):
+    """Writes `report` to OUT/bench[-KIND]-DATE.json and says where."""
+    name = f"bench-{kind}-" if kind else "bench-"
+    path = out / f"{name}{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(report, indent=2))
     print(f"written to {path}")
 
