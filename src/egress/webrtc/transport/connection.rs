@@ -146,6 +146,11 @@ impl Connection {
 
     pub fn close(&self) {
         let mut core = self.core.lock();
+        let refusals = core.refusals();
+        let came_up = !matches!(*self.state.borrow(), ConnectionState::New | ConnectionState::Connecting);
+        if let (false, Some((path, error))) = (came_up, &refusals.first) {
+            tracing::info!(ufrag = %self.local.ufrag, "viewer connection closed before it came up; {} of its datagrams refused, the first from {path}: {error}", refusals.count);
+        }
         core.close(Instant::now());
         self.flush(&mut core);
         drop(core);

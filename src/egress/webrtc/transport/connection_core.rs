@@ -73,14 +73,27 @@ pub struct ConnectionCore {
     /// Datagrams for the media port's socket, to the viewer or to an ICE server.
     outbox: VecDeque<(SocketAddr, BytesMut)>,
     events: VecDeque<ConnectionEvent>,
+    refusals: Refusals,
+}
+
+/// The viewer's datagrams the transport refused: how many, and the first, for the log of a
+/// connection that ends without coming up.
+#[derive(Default)]
+pub struct Refusals {
+    pub count: u64,
+    pub first: Option<(IcePath, TransportError)>,
 }
 
 impl ConnectionCore {
     pub fn new(feedback: ConnectionFeedback, gatherer: Option<Gatherer>, now: Instant) -> Self {
         let ConnectionFeedback { observers, reporter, estimator } = feedback;
-        let mut core = Self { transport: None, observers, reporter, twcc: None, estimator, gatherer, created: now, outbox: VecDeque::new(), events: VecDeque::new() };
+        let mut core = Self { transport: None, observers, reporter, twcc: None, estimator, gatherer, created: now, outbox: VecDeque::new(), events: VecDeque::new(), refusals: Refusals::default() };
         core.collect_gatherer();
         core
+    }
+
+    pub fn refusals(&self) -> &Refusals {
+        &self.refusals
     }
 
     pub fn gatherer(&self) -> Option<&Gatherer> {
@@ -254,7 +267,11 @@ impl ConnectionCore {
             Ok(Some(TransportEvent::Connected)) => self.events.push_back(ConnectionEvent::Connected),
             Ok(Some(TransportEvent::Closed)) => self.events.push_back(ConnectionEvent::Closed),
             Ok(Some(TransportEvent::Rtcp(rtcp))) => self.on_rtcp(&mut transport, rtcp, now),
-            Err(error) => tracing::debug!(%path, %error, "datagram refused"),
+            Err(error) => {
+                tracing::debug!(%path, %error, "datagram refused");
+                self.refusals.count += 1;
+                self.refusals.first.get_or_insert((path, error));
+            }
         }
         self.transport = Some(transport);
     }
@@ -571,6 +588,19 @@ mod tests {
         assert!(matches!(simulation.failure, Some(Failure::Silent)), "{:?}", simulation.failure);
         let failed_after = simulation.now - silent_from;
         assert!(failed_after <= CONSENT_TIMEOUT + Duration::from_millis(50), "failed {failed_after:?} after the viewer's last word");
+    }
+
+    #[test]
+    fn refused_datagrams_are_counted_and_the_first_is_kept_for_the_log() {
+        let mut simulation = Simulation::new(Duration::from_millis(20), 0);
+        let now = simulation.now;
+        simulation.viewer.side.connect_dtls(now);
+        let hello = simulation.viewer.side.dtls.poll_transmit().expect("a ClientHello");
+        simulation.core.handle_datagram(&hello.message, viewer_addr(), server_addr(), now);
+        simulation.core.handle_datagram(b"\x16garbage", viewer_addr(), server_addr(), now);
+        let refusals = simulation.core.refusals();
+        assert_eq!(refusals.count, 2);
+        assert!(matches!(refusals.first, Some((_, TransportError::UncheckedAddress(_)))), "DTLS before any check");
     }
 
     #[test]
