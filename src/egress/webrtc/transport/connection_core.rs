@@ -134,7 +134,7 @@ impl ConnectionCore {
         let Ok(plain) = packet.marshal() else { return };
         let Some(transport) = self.transport.as_mut() else { return };
         match transport.protect_rtp(&plain) {
-            Ok(Some((path, datagram))) => self.send(path, &datagram, now),
+            Ok(Some((path, datagram))) => self.send(path, datagram, now),
             Ok(None) => {}
             Err(error) => tracing::debug!(%error, "RTP not sent"),
         }
@@ -220,7 +220,7 @@ impl ConnectionCore {
             return;
         }
         match rtc::rtcp::packet::marshal(&reports).map(|plain| transport.protect_rtcp(&plain)) {
-            Ok(Ok(Some((path, protected)))) => self.send(path, &protected, now),
+            Ok(Ok(Some((path, protected)))) => self.send(path, protected, now),
             Ok(Ok(None)) => {}
             Ok(Err(error)) => tracing::debug!(%error, "sender reports not sent"),
             Err(error) => tracing::debug!(%error, "sender reports not sent"),
@@ -228,20 +228,20 @@ impl ConnectionCore {
     }
 
     /// Sends one datagram to the viewer on `path`: from the socket, or through a relay.
-    fn send(&mut self, path: IcePath, datagram: &[u8], now: Instant) {
+    fn send(&mut self, path: IcePath, datagram: BytesMut, now: Instant) {
         match (path.via_relay, self.gatherer.as_mut()) {
             (Some(relay), Some(gatherer)) => {
-                gatherer.send_via(relay, path.remote, datagram, now);
+                gatherer.send_via(relay, path.remote, &datagram, now);
                 self.collect_gatherer();
             }
-            _ => self.outbox.push_back((path.remote, BytesMut::from(datagram))),
+            _ => self.outbox.push_back((path.remote, datagram)),
         }
     }
 
     /// What the transport has to send.
     fn collect_transport(&mut self, transport: &mut ViewerTransport, now: Instant) {
         while let Some((path, datagram)) = transport.poll_transmit() {
-            self.send(path, &datagram, now);
+            self.send(path, datagram, now);
         }
     }
 
@@ -299,7 +299,7 @@ impl ConnectionCore {
             let Packet::Rtp(rtp) = reply.message.packet else { continue };
             let Ok(plain) = rtp.marshal() else { continue };
             if let Ok(Some((to, protected))) = transport.protect_rtp(&plain) {
-                self.send(to, &protected, now);
+                self.send(to, protected, now);
             }
         }
     }
