@@ -128,7 +128,7 @@ async fn g711_audio_from_a_camera_is_passed_on() {
         let server = start_server([("cam", source(&camera, transport, None))]).await;
         assert_frames_flow(&server, "cam", audio).await;
         let stream = server.registry.get("cam").expect("path").clone();
-        assert_eq!(stream.audio_codec(), Some(codec), "{audio}");
+        assert_eq!(stream.source_audio(), Some(lookout::media::SourceAudio::Rtp(codec)), "{audio}");
         let mut frames = stream.subscribe_audio();
         let (mut samples, mut expected_timestamp) = (0, None);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
@@ -150,16 +150,29 @@ fn samples_of(frame: &lookout::media::AudioFrame) -> u64 {
     frame.data.len() as u64
 }
 
-/// A camera's AAC reaches the path as Opus (16 kHz over TCP; 44.1 kHz over UDP, which Lookout
-/// resamples to 48 kHz): 20 ms packets, each 960 ticks of the 48 kHz clock after the one before,
-/// captured 20 ms apart, that decode to the camera's 440 Hz tone. Prints how long after capture
-/// the packets are published (the camera's AAC encoder and framing included).
+/// A camera's AAC reaches the hub as it came, and a reader of Opus gets Opus made from it (16 kHz
+/// over TCP; 44.1 kHz over UDP, which Lookout resamples to 48 kHz): 20 ms packets, each 960
+/// ticks of the 48 kHz clock after the one before, captured 20 ms apart, that decode to the
+/// camera's 440 Hz tone. Prints how long after capture the packets are published (the camera's
+/// AAC encoder and framing included).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aac_from_a_camera_arrives_as_continuous_20ms_opus() {
     for (rate, transport) in [("16000", RtspTransport::Tcp), ("44100", RtspTransport::Udp)] {
         let camera = camera(&["--audio", "aac", "--audio-rate", rate]);
         let server = start_server([("cam", source(&camera, transport, None))]).await;
         assert_opus_flows(&server, &format!("AAC at {rate} Hz")).await;
+        let stream = server.registry.get("cam").expect("path");
+        assert!(matches!(stream.source_audio(), Some(lookout::media::SourceAudio::Aac(ref config)) if config.sample_rate.to_string() == rate));
+        // The making stops at the camera's next frame after the last reader left.
+        let mut making = stream.making_opus();
+        for _ in 0..50 {
+            if !making {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            making = stream.making_opus();
+        }
+        assert!(!making, "no Opus is made once nobody reads it");
     }
 }
 
@@ -170,16 +183,17 @@ async fn opus_from_a_camera_is_passed_on() {
     let camera = camera(&["--audio", "opus"]);
     let server = start_server([("cam", source(&camera, RtspTransport::Tcp, None))]).await;
     assert_opus_flows(&server, "Opus").await;
+    let stream = server.registry.get("cam").expect("path");
+    assert_eq!(stream.source_audio(), Some(lookout::media::SourceAudio::Rtp(lookout::media::AudioCodec::Opus)));
 }
 
-/// Reads three seconds of the path's audio: continuous 20 ms Opus packets of the camera's tone.
+/// Reads three seconds of the path's audio as Opus: continuous 20 ms packets of the camera's tone.
 async fn assert_opus_flows(server: &lookout::Server, how: &str) {
     use lookout::media::AudioCodec;
     use lookout_testkit::audio;
     assert_frames_flow(server, "cam", how).await;
     let stream = server.registry.get("cam").expect("path").clone();
-    assert_eq!(stream.audio_codec(), Some(AudioCodec::Opus), "{how}");
-    let mut frames = stream.subscribe_audio();
+    let mut frames = stream.subscribe_live_audio(AudioCodec::Opus);
     let mut received = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
     while tokio::time::Instant::now() < deadline {

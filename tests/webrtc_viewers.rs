@@ -39,7 +39,8 @@ async fn ws_and_whep_viewers_receive_decodable_h264_and_audio() {
 }
 
 /// A camera's AAC (44.1 kHz, as many send it) reaches viewers over /ws and WHEP as Opus, and
-/// a camera's Opus as it came: no packet missing, 20 ms apart, the camera's 440 Hz tone.
+/// a camera's Opus as it came: no packet missing, 20 ms apart, the camera's 440 Hz tone. The
+/// hub makes Opus from AAC while they listen, and stops when they have gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ws_and_whep_viewers_hear_a_cameras_aac_and_opus_as_opus() {
     use lookout::config::{PathConfig, RtspSource, RtspTransport};
@@ -65,6 +66,14 @@ async fn ws_and_whep_viewers_hear_a_cameras_aac_and_opus_as_opus() {
             assert!(share > 0.8 && level > 0.05, "{how}: {:.0}% of the sound at 440 Hz, level {level:.3}", share * 100.0);
             eprintln!("{how}: {} Opus packets, {:.0}% at the camera's 440 Hz, RMS {level:.3}", received.audio_packets, share * 100.0);
         }
+        let response = lookout_testkit::http::request_with(server.addr, "GET", "/api/paths", &[], None, b"").await.expect("GET /api/paths");
+        let paths: serde_json::Value = serde_json::from_str(&response.body).expect("JSON");
+        let (codec, rate, made) = if camera_audio[1] == "aac" { ("aac", 44_100, true) } else { ("opus", 48_000, false) };
+        assert_eq!(paths[0]["audio"], serde_json::json!({"codec": codec, "sample_rate": rate, "making_opus": made}), "{}", camera_audio[1]);
+        ws.close().await.expect("close the /ws viewer");
+        whep.close().await.expect("close the WHEP viewer");
+        let stream = server.registry.get("cam").expect("path").clone();
+        wait_for("no Opus made once nobody listens", Duration::from_secs(5), || (!stream.making_opus()).then_some(())).await;
     }
 }
 

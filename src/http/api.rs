@@ -6,6 +6,7 @@ use super::access::{self, plain};
 use super::AppState;
 use crate::auth::{Action, Identity, Protocol, MAX_SIGNED_URL_LIFETIME};
 use crate::egress::webrtc::SendDelayFigures;
+use crate::media::{AudioCodec, SourceAudio};
 use crate::stream::{layer_name, PathState, Stream, StreamStatsSnapshot};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -23,9 +24,32 @@ pub struct PathInfo {
     state: PathState,
     viewers: usize,
     stats: StreamFigures,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audio: Option<AudioInfo>,
     /// The lower-quality layers of the path's scene, best first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     lower_layers: Vec<LayerInfo>,
+}
+
+/// The path's audio as its source gives it, and whether Opus is being made from it now (for
+/// WebRTC viewers of AAC, LL-HLS players of G.711).
+#[derive(Serialize)]
+struct AudioInfo {
+    codec: &'static str,
+    sample_rate: u32,
+    making_opus: bool,
+}
+
+impl AudioInfo {
+    fn of(stream: &Stream) -> Option<Self> {
+        let (codec, sample_rate) = match stream.source_audio()? {
+            SourceAudio::Rtp(AudioCodec::Pcmu) => ("pcmu", 8_000),
+            SourceAudio::Rtp(AudioCodec::Pcma) => ("pcma", 8_000),
+            SourceAudio::Rtp(AudioCodec::Opus) => ("opus", 48_000),
+            SourceAudio::Aac(config) => ("aac", config.sample_rate),
+        };
+        Some(Self { codec, sample_rate, making_opus: stream.making_opus() })
+    }
 }
 
 #[derive(Serialize)]
@@ -81,6 +105,7 @@ pub async fn paths(State(app): State<AppState>, connect_info: ConnectInfo<Socket
                 state: stream.state(),
                 viewers: app.limits.viewers.of(stream.name()),
                 stats: figures(&app, stream, now),
+                audio: AudioInfo::of(stream),
                 lower_layers: stream
                     .lower_layers()
                     .iter()

@@ -4,7 +4,7 @@
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 /// The sampling frequencies an AudioSpecificConfig indexes (ISO/IEC 14496-3 §1.6.3.4).
 const SAMPLE_RATES: [u32; 13] = [96_000, 88_200, 64_000, 48_000, 44_100, 32_000, 24_000, 22_050, 16_000, 12_000, 11_025, 8_000, 7_350];
@@ -81,6 +81,8 @@ pub struct AacFrame {
     pub config: Arc<AacConfig>,
     /// When its first sample was captured, on the same clock as the video's `captured_at`.
     pub captured_at: SystemTime,
+    /// When it reached Lookout.
+    pub arrived_at: Instant,
 }
 
 #[cfg(test)]

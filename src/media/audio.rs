@@ -1,10 +1,12 @@
 //! Audio frames as sources produce them and egress reads them.
 
+use super::AacConfig;
 use bytes::Bytes;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-/// The audio codecs Lookout sends viewers: a camera's G.711 or Opus as it comes, and Opus
-/// made from a camera's AAC.
+/// The audio codecs Lookout sends over RTP: a camera's G.711 or Opus as it comes, and Opus
+/// made from a camera's AAC or G.711.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AudioCodec {
     /// G.711 µ-law, 8 kHz mono (RTP payload type 0).
@@ -53,4 +55,25 @@ pub struct AudioFrame {
     /// When its first sample was captured, on the same clock as the video's `captured_at`.
     pub captured_at: SystemTime,
     pub arrived_at: Instant,
+}
+
+/// The audio a source's session has, as it comes: the hub carries it so, and makes Opus from
+/// it only for the readers that need Opus (see `Stream::subscribe_opus`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceAudio {
+    /// G.711 or Opus, one RTP payload per `AudioFrame` of the hub's audio feed.
+    Rtp(AudioCodec),
+    /// AAC access units in the hub's AAC feed.
+    Aac(Arc<AacConfig>),
+}
+
+impl std::fmt::Display for SourceAudio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SourceAudio::Rtp(AudioCodec::Pcmu) => f.write_str("G.711 µ-law"),
+            SourceAudio::Rtp(AudioCodec::Pcma) => f.write_str("G.711 A-law"),
+            SourceAudio::Rtp(AudioCodec::Opus) => f.write_str("Opus"),
+            SourceAudio::Aac(config) => write!(f, "AAC at {} Hz", config.sample_rate),
+        }
+    }
 }

@@ -12,9 +12,10 @@ pub mod ntp;
 pub mod opus;
 pub mod pcm_to_opus;
 mod resampler;
+pub mod to_opus;
 
 pub use aac::{AacConfig, AacFrame};
-pub use audio::{AudioCodec, AudioFrame};
+pub use audio::{AudioCodec, AudioFrame, SourceAudio};
 pub use frame::{Frame, VideoParameters};
 
 /// RTP clock rate of video, in Hz (RFC 6184 §8.2.1).

@@ -1,7 +1,7 @@
-//! A camera's audio, from retina to the path's `AudioFrame`s: which track Lookout takes, and
-//! how its frames reach viewers. G.711 goes as it comes; AAC, which WebRTC cannot carry, is
-//! transcoded to Opus for WebRTC and also published as it came for HLS, which carries AAC;
-//! Opus goes as it comes too, but over an RTSP session of its own.
+//! A camera's audio, from retina to the hub: which track Lookout takes, and how its frames
+//! reach the hub, always as they came (the hub makes Opus from G.711 or AAC for the readers
+//! that need it). G.711 and AAC come in the camera's main session; Opus over an RTSP session
+//! of its own.
 //!
 //! Why a session of its own: retina 0.4 has no Opus depacketizer, and a session with a track
 //! it cannot depacketize cannot be demuxed at all. A session that sets up only the Opus track
@@ -11,10 +11,9 @@
 use super::camera_clock::CameraClock;
 use super::retina_session::{on_rtcp, retina_transport, session_options};
 use crate::config::{RtspSource, RtspTransport};
-use crate::media::aac_to_opus::{AacToOpus, TranscodeError};
+use crate::media::aac_to_opus::AacToOpus;
 use crate::media::opus::OPUS_CLOCK_RATE;
-use crate::media::pcm_to_opus::OpusPacket;
-use crate::media::{AacConfig, AacFrame, AudioCodec, AudioFrame};
+use crate::media::{AacConfig, AacFrame, AudioCodec, AudioFrame, SourceAudio};
 use crate::stream::Stream;
 use anyhow::{anyhow, Context};
 use bytes::Bytes;
@@ -40,7 +39,7 @@ pub struct CameraAudioTrack {
 
 enum TrackKind {
     G711(AudioCodec),
-    Aac { transcoder: Box<AacToOpus>, config: Arc<AacConfig> },
+    Aac(Arc<AacConfig>),
     Opus,
 }
 
@@ -53,7 +52,7 @@ impl CameraAudioTrack {
                 ("audio", "pcma") => TrackKind::G711(AudioCodec::Pcma),
                 ("audio", "opus") => TrackKind::Opus,
                 ("audio", "mpeg4-generic") => match aac_track(stream) {
-                    Ok((transcoder, config)) => TrackKind::Aac { transcoder: Box::new(transcoder), config: Arc::new(config) },
+                    Ok(config) => TrackKind::Aac(Arc::new(config)),
                     Err(error) => {
                         tracing::info!("ignoring the camera's AAC track: {error:#}");
                         return None;
@@ -65,11 +64,12 @@ impl CameraAudioTrack {
         })
     }
 
-    /// The codec viewers get.
-    pub fn codec(&self) -> AudioCodec {
-        match self.kind {
-            TrackKind::G711(codec) => codec,
-            TrackKind::Aac { .. } | TrackKind::Opus => AudioCodec::Opus,
+    /// The audio the hub gets.
+    pub fn source_audio(&self) -> SourceAudio {
+        match &self.kind {
+            TrackKind::G711(codec) => SourceAudio::Rtp(*codec),
+            TrackKind::Opus => SourceAudio::Rtp(AudioCodec::Opus),
+            TrackKind::Aac(config) => SourceAudio::Aac(config.clone()),
         }
     }
 
@@ -79,16 +79,17 @@ impl CameraAudioTrack {
     }
 }
 
-/// The transcoder and the config of an AAC track, from the AudioSpecificConfig in its SDP.
-fn aac_track(stream: &retina::client::Stream) -> anyhow::Result<(AacToOpus, AacConfig)> {
+/// The config of an AAC track, from the AudioSpecificConfig in its SDP; only one that Opus
+/// can be made from, as WebRTC viewers are offered Opus for it.
+fn aac_track(stream: &retina::client::Stream) -> anyhow::Result<AacConfig> {
     let Some(ParametersRef::Audio(parameters)) = stream.parameters() else {
         return Err(anyhow!("retina took no AAC parameters from the SDP"));
     };
     let config = AacConfig::parse(parameters.extra_data()).context("the AudioSpecificConfig in the SDP")?;
     let transcoder = AacToOpus::new(parameters.extra_data())?;
     let (sample_rate, encoder_rate) = transcoder.rates();
-    tracing::info!("the camera's AAC at {sample_rate} Hz is transcoded to Opus at {encoder_rate} Hz for WebRTC, and passed on as it came for HLS");
-    Ok((transcoder, config))
+    tracing::info!("the camera's AAC at {sample_rate} Hz goes to HLS as it came, and to WebRTC as Opus at {encoder_rate} Hz, made while a viewer listens");
+    Ok(config)
 }
 
 /// A camera's Opus, taken over a session of its own (retina depacketizes no Opus), ended with
@@ -104,9 +105,6 @@ enum OpusSession {
 pub struct CameraAudio {
     track: Option<CameraAudioTrack>,
     opus_session: Option<OpusSession>,
-    /// Damaged AAC frames: the first is logged, the others counted.
-    damaged_frames: u64,
-    packets: Vec<OpusPacket>,
 }
 
 impl CameraAudio {
@@ -114,12 +112,7 @@ impl CameraAudio {
     pub fn start(stream: &Arc<Stream>, source: &RtspSource, transport: RtspTransport, track: Option<CameraAudioTrack>) -> Self {
         let opus_session = matches!(track, Some(CameraAudioTrack { kind: TrackKind::Opus, .. }))
             .then(|| OpusSession::Waiting { stream: stream.clone(), source: source.clone(), transport });
-        let aac_config = match &track {
-            Some(CameraAudioTrack { kind: TrackKind::Aac { config, .. }, .. }) => Some(config.clone()),
-            _ => None,
-        };
-        stream.set_aac_config(aac_config);
-        Self { track, opus_session, damaged_frames: 0, packets: Vec::new() }
+        Self { track, opus_session }
     }
 
     /// The main session delivered video: the camera is ready for the Opus session.
@@ -129,43 +122,28 @@ impl CameraAudio {
         }
     }
 
-    /// Hands on one audio frame of the main session: as it is, or as Opus.
-    pub fn on_frame(&mut self, stream: &Stream, frame: &retina::codec::AudioFrame, clock: &mut CameraClock) {
-        let Some(track) = &mut self.track else { return };
+    /// Hands on one audio frame of the main session.
+    pub fn on_frame(&self, stream: &Stream, frame: &retina::codec::AudioFrame, clock: &mut CameraClock) {
+        let Some(track) = &self.track else { return };
         if Some(frame.stream_id()) != track.main_session_index() {
             return;
         }
         let timestamp = frame.timestamp();
         let clock_rate = timestamp.clock_rate().get();
         let captured_at = clock.capture_time_or_arrival(timestamp.timestamp(), clock_rate, SystemTime::now());
-        let (transcoder, config) = match &mut track.kind {
+        let config = match &track.kind {
             TrackKind::G711(codec) => {
                 let timestamp = timestamp.elapsed().max(0) as u64;
                 stream.publish_audio(audio_frame(*codec, timestamp, Bytes::copy_from_slice(frame.data()), captured_at));
                 return;
             }
-            TrackKind::Aac { transcoder, config } => (transcoder, config),
+            TrackKind::Aac(config) => config,
             TrackKind::Opus => return,
         };
         // The RTP clock may be a multiple of the sample rate (RFC 3640 §3.2.1).
-        let sample_rate = transcoder.rates().0;
-        let samples = i64::try_from(i128::from(timestamp.elapsed()) * i128::from(sample_rate) / i128::from(clock_rate)).unwrap_or(i64::MAX);
-        let data = Bytes::copy_from_slice(frame.data());
-        stream.publish_aac(AacFrame { timestamp: samples.max(0) as u64, data: data.clone(), config: config.clone(), captured_at });
-        let outcome = transcoder.push(&data, samples, captured_at, &mut self.packets);
-        for packet in self.packets.drain(..) {
-            stream.publish_audio(audio_frame(AudioCodec::Opus, packet.timestamp, packet.data, packet.captured_at));
-        }
-        match outcome {
-            Ok(()) => {}
-            Err(error @ TranscodeError::DamagedFrame { .. }) => {
-                self.damaged_frames += 1;
-                if self.damaged_frames == 1 {
-                    tracing::warn!(path = stream.name(), "camera audio: {error}; further damaged frames are not logged");
-                }
-            }
-            Err(error) => tracing::warn!(path = stream.name(), "camera audio: {error}"),
-        }
+        let samples = i128::from(timestamp.elapsed()) * i128::from(config.sample_rate) / i128::from(clock_rate);
+        let timestamp = u64::try_from(samples.max(0)).unwrap_or(u64::MAX);
+        stream.publish_aac(AacFrame { timestamp, data: Bytes::copy_from_slice(frame.data()), config: config.clone(), captured_at, arrived_at: Instant::now() });
     }
 }
 
@@ -173,9 +151,6 @@ impl Drop for CameraAudio {
     fn drop(&mut self) {
         if let Some(OpusSession::Running(task)) = &self.opus_session {
             task.abort();
-        }
-        if self.damaged_frames > 1 {
-            tracing::info!("camera audio: {} damaged AAC frames in this session were played as silence", self.damaged_frames);
         }
     }
 }

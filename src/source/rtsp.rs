@@ -82,10 +82,11 @@ async fn play(stream: &Arc<Stream>, source: &RtspSource, transport: RtspTranspor
         .map_err(|_| anyhow!("timed out after {} s waiting for the camera to answer", CONNECT_TIMEOUT.as_secs()))??;
     let video_index = tracks.video;
     let audio_index = tracks.audio.as_ref().and_then(CameraAudioTrack::main_session_index);
-    let audio_codec = tracks.audio.as_ref().map(CameraAudioTrack::codec);
-    tracing::info!(path = stream.name(), url = %source.url, ?transport, audio = ?audio_codec, "camera playing");
+    let source_audio = tracks.audio.as_ref().map(CameraAudioTrack::source_audio);
+    let audio_description = source_audio.as_ref().map_or_else(|| "none".to_owned(), ToString::to_string);
+    tracing::info!(path = stream.name(), url = %source.url, ?transport, audio = %audio_description, "camera playing");
     stream.begin_source_session();
-    stream.set_audio_codec(audio_codec);
+    stream.set_source_audio(source_audio);
     let mut audio = CameraAudio::start(stream, source, transport, tracks.audio);
     let mut parameters: Option<Arc<VideoParameters>> = None;
     let mut clock = CameraClock::default();

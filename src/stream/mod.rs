@@ -2,6 +2,8 @@
 
 mod catch_up;
 mod gop;
+mod live_audio;
+mod opus_on_demand;
 mod reader;
 mod recent_feed;
 pub mod registry;
@@ -9,20 +11,22 @@ pub mod state;
 mod stats;
 mod timeline;
 
+pub use live_audio::LiveAudio;
 pub use reader::Reader;
 pub use registry::Registry;
 pub use state::PathState;
 pub use stats::StreamStatsSnapshot;
 
-use crate::media::{AacConfig, AacFrame, AudioCodec, AudioFrame, Frame, VIDEO_CLOCK_RATE};
+use crate::media::{AacFrame, AudioCodec, AudioFrame, Frame, SourceAudio, VIDEO_CLOCK_RATE};
 use catch_up::{CatchUp, Verdict};
 use gop::GopCache;
+use opus_on_demand::{OpusOnDemand, SourceFeeds, SourceFrame};
 use recent_feed::RecentFeed;
 use stats::StreamStats;
 use timeline::Timeline;
 use std::sync::Arc;
 use parking_lot::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
 
 /// How many frames a reader may fall behind before it loses frames (about 8 s at 30 fps).
@@ -39,6 +43,9 @@ const RECENT_AUDIO_FRAMES: usize = 512;
 const RECENT_AAC_FRAMES: usize = 512;
 /// AAC access units a reader may fall behind by.
 const AAC_QUEUE_FRAMES: usize = 256;
+/// Audio captured this long before the cached keyframe is made into Opus too when a reader
+/// starts the making: an encoder's first packet is its start, not yet the sound.
+const OPUS_PREROLL: Duration = Duration::from_millis(100);
 
 pub struct Stream {
     name: String,
@@ -48,14 +55,15 @@ pub struct Stream {
     hub: Mutex<Hub>,
     /// Streams of the same scene at lower quality (a camera's sub stream), best first.
     lower_layers: Vec<Arc<Stream>>,
-    /// The audio viewers get (G.711 or Opus), its timestamps continuous across source
-    /// sessions as the video's are.
+    /// The source's audio as it came when it is G.711 or Opus, its timestamps continuous
+    /// across source sessions as the video's are.
     audio: Mutex<RecentFeed<AudioFrame>>,
-    /// The codec of the source's audio, once it is known to have some.
-    audio_codec: Mutex<Option<AudioCodec>>,
-    /// The camera's AAC as it came, for HLS, and its config.
+    /// The camera's AAC as it came.
     aac: Mutex<RecentFeed<AacFrame>>,
-    aac_config: Mutex<Option<Arc<AacConfig>>>,
+    /// What audio the source's session has, once it is known to have some.
+    source_audio: Mutex<Option<SourceAudio>>,
+    /// Opus made from G.711 or AAC while some reader needs it.
+    opus: OpusOnDemand,
     /// Viewers asked for a keyframe: the source asks the camera, where it can.
     source_keyframe_wanted: tokio::sync::Notify,
 }
@@ -100,9 +108,9 @@ impl Stream {
             }),
             lower_layers,
             audio: Mutex::new(RecentFeed::new(RECENT_AUDIO_FRAMES, AUDIO_QUEUE_FRAMES, AudioCodec::Pcmu.clock_rate())),
-            audio_codec: Mutex::new(None),
             aac: Mutex::new(RecentFeed::new(RECENT_AAC_FRAMES, AAC_QUEUE_FRAMES, 48_000)),
-            aac_config: Mutex::new(None),
+            source_audio: Mutex::new(None),
+            opus: OpusOnDemand::new(),
             source_keyframe_wanted: tokio::sync::Notify::new(),
         })
     }
@@ -207,21 +215,21 @@ impl Stream {
         self.source_keyframe_wanted.notified().await;
     }
 
-    /// A source says whether its session has audio, and in which codec.
-    pub fn set_audio_codec(&self, codec: Option<AudioCodec>) {
-        *self.audio_codec.lock() = codec;
+    /// A source says whether its session has audio, and which.
+    pub fn set_source_audio(&self, audio: Option<SourceAudio>) {
+        *self.source_audio.lock() = audio;
     }
 
-    pub fn audio_codec(&self) -> Option<AudioCodec> {
-        *self.audio_codec.lock()
+    pub fn source_audio(&self) -> Option<SourceAudio> {
+        self.source_audio.lock().clone()
     }
 
-    /// Hands an audio frame to every audio reader without waiting for any of them.
+    /// Hands a G.711 or Opus frame to every audio reader without waiting for any of them.
     pub fn publish_audio(&self, frame: AudioFrame) {
         self.audio.lock().publish(frame, Instant::now());
     }
 
-    /// The live audio frames.
+    /// The live G.711 or Opus frames, as the source gives them.
     pub fn subscribe_audio(&self) -> broadcast::Receiver<Arc<AudioFrame>> {
         self.audio.lock().subscribe_live()
     }
@@ -229,15 +237,6 @@ impl Stream {
     /// The last few seconds of audio frames, then a receiver of the live ones.
     pub fn subscribe_recent_audio(&self) -> (Vec<Arc<AudioFrame>>, broadcast::Receiver<Arc<AudioFrame>>) {
         self.audio.lock().subscribe()
-    }
-
-    /// A source says whether its session has AAC that HLS can carry as it came, and its config.
-    pub fn set_aac_config(&self, config: Option<Arc<AacConfig>>) {
-        *self.aac_config.lock() = config;
-    }
-
-    pub fn aac_config(&self) -> Option<Arc<AacConfig>> {
-        self.aac_config.lock().clone()
     }
 
     /// Hands an AAC access unit to every AAC reader without waiting for any of them.
@@ -248,6 +247,47 @@ impl Stream {
     /// The last few seconds of AAC access units, then a receiver of the live ones.
     pub fn subscribe_aac(&self) -> (Vec<Arc<AacFrame>>, broadcast::Receiver<Arc<AacFrame>>) {
         self.aac.lock().subscribe()
+    }
+
+    /// The path's audio as Opus: the source's own, or Opus made from its G.711 or AAC for as
+    /// long as anyone reads it (once for all readers). The recent frames reach back to the
+    /// cached keyframe: a reader that starts the making gets them through its receiver, as
+    /// they are made (`subscribe_live_audio` skips them).
+    pub fn subscribe_opus(&self) -> (Vec<Arc<AudioFrame>>, broadcast::Receiver<Arc<AudioFrame>>) {
+        if self.source_audio() == Some(SourceAudio::Rtp(AudioCodec::Opus)) {
+            return self.subscribe_recent_audio();
+        }
+        self.opus.subscribe(&self.name, || self.opus_source())
+    }
+
+    /// The live audio in `codec`: G.711 as the source gives it, Opus as `subscribe_opus`.
+    pub fn subscribe_live_audio(&self, codec: AudioCodec) -> LiveAudio {
+        LiveAudio::new(match codec {
+            AudioCodec::Opus => self.subscribe_opus().1,
+            AudioCodec::Pcmu | AudioCodec::Pcma => self.subscribe_audio(),
+        })
+    }
+
+    /// Whether Opus is being made from the source's audio now.
+    pub fn making_opus(&self) -> bool {
+        self.opus.is_running()
+    }
+
+    /// What Opus is made from: the audio kept since shortly before the cached keyframe, then
+    /// the live audio.
+    fn opus_source(&self) -> SourceFeeds {
+        let since = self.cached_keyframe().and_then(|keyframe| keyframe.captured_at.checked_sub(OPUS_PREROLL));
+        let kept_since = |captured_at| since.is_some_and(|since| captured_at >= since);
+        let (kept_audio, audio) = self.subscribe_recent_audio();
+        let (kept_aac, aac) = self.subscribe_aac();
+        let mut kept: Vec<SourceFrame> = kept_audio
+            .into_iter()
+            .filter(|frame| kept_since(frame.captured_at))
+            .map(SourceFrame::Rtp)
+            .chain(kept_aac.into_iter().filter(|frame| kept_since(frame.captured_at)).map(SourceFrame::Aac))
+            .collect();
+        kept.sort_by_key(SourceFrame::captured_at);
+        SourceFeeds { kept, audio, aac }
     }
 
     /// A new reader: it first gets the cached GOP (starting at a keyframe), then live frames.
@@ -329,6 +369,60 @@ mod tests {
         let mut reader = stream.subscribe();
         let last = reader.try_next().expect("cached keyframe");
         assert!(last.timestamp > 1_000_000, "timestamps continue across sessions: {}", last.timestamp);
+    }
+
+    fn g711(timestamp: u64) -> AudioFrame {
+        let data = Bytes::from(vec![crate::media::g711::linear_to_ulaw(1_000); 160]);
+        AudioFrame { timestamp, codec: AudioCodec::Pcmu, data, captured_at: std::time::SystemTime::now(), arrived_at: Instant::now() }
+    }
+
+    /// Publishes G.711 frames in real time until `receiver` has a frame or 2 s have passed.
+    async fn publish_until_received(stream: &Stream, next_timestamp: &mut u64, receiver: &mut broadcast::Receiver<Arc<AudioFrame>>) -> Option<Arc<AudioFrame>> {
+        for _ in 0..100 {
+            stream.publish_audio(g711(*next_timestamp));
+            *next_timestamp += 160;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if let Ok(frame) = receiver.try_recv() {
+                return Some(frame);
+            }
+        }
+        None
+    }
+
+    #[tokio::test]
+    async fn opus_is_made_once_for_all_its_readers_and_stops_after_the_last() {
+        let stream = Stream::new("t", "test");
+        stream.set_source_audio(Some(SourceAudio::Rtp(AudioCodec::Pcmu)));
+        assert!(!stream.making_opus(), "nothing is made before a reader asks");
+        let mut timestamp = 0;
+        let (_, mut first) = stream.subscribe_opus();
+        let (_, mut second) = stream.subscribe_opus();
+        let frame = publish_until_received(&stream, &mut timestamp, &mut first).await.expect("Opus for the first reader");
+        assert_eq!((frame.codec, frame.data.len() < 160), (AudioCodec::Opus, true), "Opus, smaller than the G.711 it came from");
+        assert!(second.try_recv().is_ok_and(|other| Arc::ptr_eq(&other, &frame)), "the second reader gets the same frame: made once");
+        drop((first, second));
+        stream.publish_audio(g711(timestamp));
+        timestamp += 160;
+        for _ in 0..50 {
+            if !stream.making_opus() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!stream.making_opus(), "stopped after the last reader left");
+        let (kept, mut again) = stream.subscribe_opus();
+        assert!(kept.is_empty(), "what was made before does not continue what comes now");
+        assert!(publish_until_received(&stream, &mut timestamp, &mut again).await.is_some(), "a new reader starts it again");
+    }
+
+    #[test]
+    fn a_sources_opus_is_read_as_it_came() {
+        let stream = Stream::new("t", "test");
+        stream.set_source_audio(Some(SourceAudio::Rtp(AudioCodec::Opus)));
+        let (_, mut opus) = stream.subscribe_opus();
+        stream.publish_audio(AudioFrame { codec: AudioCodec::Opus, data: Bytes::from_static(&[0xf8]), ..g711(0) });
+        assert_eq!(opus.try_recv().map(|frame| frame.codec).ok(), Some(AudioCodec::Opus));
+        assert!(!stream.making_opus());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! An audio feed of the hub that keeps its recent frames: a muxer that starts at the cached
 //! keyframe (HLS) reads the frames from there, then the live ones. Used for a path's audio as
-//! viewers get it (G.711 or Opus) and for a camera's AAC as it came.
+//! the source gives it (G.711 or Opus; a camera's AAC) and for the Opus made from it.
 
 use super::timeline::Timeline;
 use crate::media::{AacFrame, AudioFrame};
@@ -75,6 +75,16 @@ impl<F: TimedFrame> RecentFeed<F> {
         (self.recent.iter().cloned().collect(), self.live.subscribe())
     }
 
+    /// How many readers there are now.
+    pub fn reader_count(&self) -> usize {
+        self.live.receiver_count()
+    }
+
+    /// Drops the recent frames: what comes next does not continue them.
+    pub fn forget_recent(&mut self) {
+        self.recent.clear();
+    }
+
     /// The live frames only.
     pub fn subscribe_live(&self) -> broadcast::Receiver<Arc<F>> {
         self.live.subscribe()
@@ -91,7 +101,7 @@ mod tests {
     #[test]
     fn a_reader_gets_recent_frames_then_live_ones() {
         let config = Arc::new(AacConfig::parse(&[0x14, 0x08]).expect("config"));
-        let frame = |timestamp| AacFrame { timestamp, data: Bytes::from_static(&[1]), config: config.clone(), captured_at: SystemTime::now() };
+        let frame = |timestamp| AacFrame { timestamp, data: Bytes::from_static(&[1]), config: config.clone(), captured_at: SystemTime::now(), arrived_at: Instant::now() };
         let mut feed = RecentFeed::new(16, 8, 16_000);
         let now = Instant::now();
         for i in 0..18 {

@@ -1,105 +1,55 @@
-//! The hub's two audio feeds as an HLS muxer reads them: a camera's AAC as it came, and the
-//! audio viewers get (G.711 or Opus). Both are read until the initialization segment says
-//! which one the track carries; then only that one.
+//! The hub's audio feed an HLS muxer reads: a camera's AAC as it came, or Opus (a camera's own,
+//! or made by the hub from G.711).
 
 use crate::media::{AacFrame, AudioFrame};
-use crate::stream::Stream;
 use std::sync::Arc;
-use std::time::SystemTime;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::broadcast::Receiver;
 
-/// A frame of either feed.
+/// A frame of the feed.
 pub enum Incoming {
     Aac(Arc<AacFrame>),
-    Hub(Arc<AudioFrame>),
+    Opus(Arc<AudioFrame>),
 }
 
-impl Incoming {
-    pub fn captured_at(&self) -> SystemTime {
-        match self {
-            Incoming::Aac(frame) => frame.captured_at,
-            Incoming::Hub(frame) => frame.captured_at,
-        }
-    }
+pub enum AudioFeed {
+    Aac(Receiver<Arc<AacFrame>>),
+    Opus(Receiver<Arc<AudioFrame>>),
+    /// Nothing chosen yet, or closed: nothing comes.
+    Closed,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Feed {
-    Aac,
-    Hub,
-}
-
-#[derive(Default)]
-pub struct AudioFeeds {
-    aac: Option<Receiver<Arc<AacFrame>>>,
-    hub: Option<Receiver<Arc<AudioFrame>>>,
-}
-
-impl AudioFeeds {
-    /// Both feeds: the frames they keep (the last few seconds, reaching back to the cached
-    /// keyframe), then the live ones.
-    pub fn subscribe(stream: &Stream) -> (Vec<Incoming>, Self) {
-        let (recent_aac, aac) = stream.subscribe_aac();
-        let (recent_hub, hub) = stream.subscribe_recent_audio();
-        let recent = recent_aac.into_iter().map(Incoming::Aac).chain(recent_hub.into_iter().map(Incoming::Hub)).collect();
-        (recent, Self { aac: Some(aac), hub: Some(hub) })
-    }
-
-    /// Reads only `feed` from now on (`None`: neither).
-    pub fn keep(&mut self, feed: Option<Feed>) {
-        if feed != Some(Feed::Aac) {
-            self.aac = None;
-        }
-        if feed != Some(Feed::Hub) {
-            self.hub = None;
-        }
-    }
-
-    /// The next frame of either feed; pending for ever once neither is read. Frames a slow
-    /// muxer lost are skipped.
+impl AudioFeed {
+    /// The next frame; pending for ever once the feed closed. Frames a slow muxer lost are
+    /// skipped.
     pub async fn recv(&mut self) -> Incoming {
         loop {
-            let received = tokio::select! {
-                frame = recv(&mut self.aac) => frame.map(Incoming::Aac),
-                frame = recv(&mut self.hub) => frame.map(Incoming::Hub),
+            let received = match self {
+                AudioFeed::Aac(receiver) => receiver.recv().await.map(Incoming::Aac),
+                AudioFeed::Opus(receiver) => receiver.recv().await.map(Incoming::Opus),
+                AudioFeed::Closed => std::future::pending().await,
             };
-            if let Some(incoming) = received {
-                return incoming;
+            match received {
+                Ok(incoming) => return incoming,
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => *self = AudioFeed::Closed,
             }
         }
     }
 
     /// A frame that has arrived, without waiting.
     pub fn try_recv(&mut self) -> Option<Incoming> {
-        try_recv(&mut self.aac).map(Incoming::Aac).or_else(|| try_recv(&mut self.hub).map(Incoming::Hub))
-    }
-}
-
-/// The next frame of `feed`; `None` when it lagged (what it lost is skipped) or closed (then it
-/// is read no more).
-async fn recv<T: Clone>(feed: &mut Option<Receiver<T>>) -> Option<T> {
-    let Some(receiver) = feed else { return std::future::pending().await };
-    match receiver.recv().await {
-        Ok(frame) => Some(frame),
-        Err(RecvError::Lagged(_)) => None,
-        Err(RecvError::Closed) => {
-            *feed = None;
-            None
-        }
-    }
-}
-
-fn try_recv<T: Clone>(feed: &mut Option<Receiver<T>>) -> Option<T> {
-    let receiver = feed.as_mut()?;
-    loop {
-        match receiver.try_recv() {
-            Ok(frame) => return Some(frame),
-            Err(TryRecvError::Lagged(_)) => {}
-            Err(TryRecvError::Empty) => return None,
-            Err(TryRecvError::Closed) => {
-                *feed = None;
-                return None;
+        loop {
+            let received = match self {
+                AudioFeed::Aac(receiver) => receiver.try_recv().map(Incoming::Aac),
+                AudioFeed::Opus(receiver) => receiver.try_recv().map(Incoming::Opus),
+                AudioFeed::Closed => return None,
+            };
+            match received {
+                Ok(incoming) => return Some(incoming),
+                Err(TryRecvError::Lagged(_)) => {}
+                Err(TryRecvError::Empty) => return None,
+                Err(TryRecvError::Closed) => *self = AudioFeed::Closed,
             }
         }
     }

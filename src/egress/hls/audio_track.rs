@@ -1,26 +1,19 @@
 //! Which audio an HLS muxer's track carries, and how the hub's frames become its units: a
-//! camera's AAC as it came; Opus as the hub has it (a camera's own, passed on); G.711 made
-//! into Opus here, once per muxer and only while it runs. The choice is made when the
-//! initialization segment is written; until then what arrives is kept, so that the track can
-//! start near the first keyframe muxed (the cached one, seconds old).
+//! camera's AAC as it came; Opus, a camera's own or made by the hub from G.711. The choice is
+//! made when the initialization segment is written; the track then reads the hub's feed from
+//! the frames it kept, reaching back to the first keyframe muxed (the cached one, seconds old).
 
-use super::audio_feeds::{AudioFeeds, Feed, Incoming};
+use super::audio_feeds::{AudioFeed, Incoming};
 use super::audio_format::AudioFormat;
 use super::audio_run::{AudioPart, AudioRun, AudioUnit};
 use super::opus_sample_entry::OpusFormat;
-use crate::media::g711_to_opus::G711ToOpus;
-use crate::media::opus::{packet_duration, OPUS_CLOCK_RATE, OPUS_PACKET};
-use crate::media::pcm_to_opus::{OpusPacket, ENCODER_DELAY_TICKS};
-use crate::media::{AacConfig, AudioCodec};
+use crate::media::opus::packet_duration;
+use crate::media::pcm_to_opus::ENCODER_DELAY_TICKS;
+use crate::media::{AacConfig, AudioCodec, SourceAudio};
 use crate::stream::Stream;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-/// Frames kept before the initialization segment: both feeds' recent frames and a little more.
-const MAX_EARLY: usize = 2_048;
-/// G.711 frames captured this long before the video's zero still go through the encoder, so
-/// that the packets from zero on carry sound rather than the encoder's start.
-const ENCODER_PREROLL: Duration = Duration::from_millis(100);
 /// A camera's own Opus: its encoder's delay is not known; libopus's usual look-ahead (6.5 ms,
 /// what Ogg Opus files from it state) is the likeliest.
 const CAMERA_OPUS_PRE_SKIP: u16 = 312;
@@ -28,70 +21,59 @@ const CAMERA_OPUS_PRE_SKIP: u16 = 312;
 pub struct AudioTrack {
     /// The path's name, for the log.
     path: String,
-    feeds: AudioFeeds,
-    /// What arrived before the choice, oldest first within each feed.
-    early: Vec<Incoming>,
+    /// The chosen audio's feed, once chosen.
+    feed: AudioFeed,
     chosen: Option<Chosen>,
-    decided: bool,
 }
 
 /// The chosen audio and its track.
 struct Chosen {
-    source: Source,
+    /// The AAC config of the initialization segment; `None` for Opus.
+    aac: Option<Arc<AacConfig>>,
     run: AudioRun,
     /// Frames that did not fit the initialization segment (the camera came back with other
     /// audio) or could not be made into units: the first is logged, the others counted.
     left_out: u64,
 }
 
-enum Source {
-    Aac(Arc<AacConfig>),
-    Opus,
-    /// Boxed: the Opus encoder's state is large beside the other sources.
-    G711 { transcoder: Box<G711ToOpus>, packets: Vec<OpusPacket> },
-}
-
 impl AudioTrack {
-    pub fn subscribe(stream: &Stream) -> Self {
-        let (early, feeds) = AudioFeeds::subscribe(stream);
-        Self { path: stream.name().to_owned(), feeds, early, chosen: None, decided: false }
+    pub fn new(path: &str) -> Self {
+        Self { path: path.to_owned(), feed: AudioFeed::Closed, chosen: None }
     }
 
-    /// Waits for the next audio frame and takes it.
+    /// Waits for the next audio frame and takes it; pending for ever before the choice.
     pub async fn receive(&mut self) {
-        let incoming = self.feeds.recv().await;
+        let incoming = self.feed.recv().await;
         self.push(incoming);
     }
 
     /// Takes the frames that have arrived, without waiting.
     pub fn drain(&mut self) {
-        while let Some(incoming) = self.feeds.try_recv() {
+        while let Some(incoming) = self.feed.try_recv() {
             self.push(incoming);
         }
     }
 
     fn push(&mut self, incoming: Incoming) {
-        match &mut self.chosen {
-            Some(chosen) => chosen.push(incoming, &self.path),
-            None if !self.decided && self.early.len() < MAX_EARLY => self.early.push(incoming),
-            None => {}
+        if let Some(chosen) = &mut self.chosen {
+            chosen.push(incoming, &self.path);
         }
     }
 
-    /// Chooses the path's audio as the hub has it now, for a track whose zero is the keyframe
-    /// captured at `origin`: its format for the initialization segment, or `None` without
-    /// audio (or with audio that cannot be carried).
-    pub fn start(&mut self, stream: &Stream, origin: SystemTime) -> Option<AudioFormat> {
-        self.decided = true;
-        let early = std::mem::take(&mut self.early);
-        let chosen = choose(stream);
-        self.feeds.keep(chosen.as_ref().map(|(source, _)| source.feed()));
-        let (source, format) = chosen?;
-        let mut chosen = Chosen { source, run: AudioRun::new(format.timescale(), format.delay()), left_out: 0 };
-        for incoming in early.into_iter().filter(|f| f.captured_at() + ENCODER_PREROLL >= origin) {
-            chosen.push(incoming, &self.path);
+    /// Chooses the path's audio as the hub has it now: its format for the initialization
+    /// segment, or `None` without audio. Of the frames the hub kept, those from before the
+    /// video's zero are dropped as the parts are cut.
+    pub fn start(&mut self, stream: &Stream) -> Option<AudioFormat> {
+        let (format, kept, feed) = subscribe(stream)?;
+        let aac = match &format {
+            AudioFormat::Aac(config) => Some(config.clone()),
+            AudioFormat::Opus(_) => None,
+        };
+        self.chosen = Some(Chosen { aac, run: AudioRun::new(format.timescale(), format.delay()), left_out: 0 });
+        self.feed = feed;
+        for incoming in kept {
+            self.push(incoming);
         }
-        self.chosen = Some(chosen);
         Some(format)
     }
 
@@ -109,68 +91,48 @@ impl AudioTrack {
     }
 }
 
-/// AAC where the camera sends it (as it came, never transcoded), else the audio viewers get:
-/// Opus as it is, G.711 transcoded to Opus.
-fn choose(stream: &Stream) -> Option<(Source, AudioFormat)> {
-    if let Some(config) = stream.aac_config() {
-        return Some((Source::Aac(config.clone()), AudioFormat::Aac(config)));
-    }
-    match stream.audio_codec()? {
-        AudioCodec::Opus => {
-            // RTP says opus/48000/2 whatever the camera encodes; a decoder told two channels
-            // plays mono packets on both.
-            let format = OpusFormat { channels: 2, pre_skip: CAMERA_OPUS_PRE_SKIP };
-            Some((Source::Opus, AudioFormat::Opus(format)))
+/// The track's format, the frames the hub kept, and its feed: AAC as it came; Opus as the
+/// camera sent it; G.711 as Opus made by the hub.
+fn subscribe(stream: &Stream) -> Option<(AudioFormat, Vec<Incoming>, AudioFeed)> {
+    match stream.source_audio()? {
+        SourceAudio::Aac(config) => {
+            let (kept, feed) = stream.subscribe_aac();
+            Some((AudioFormat::Aac(config), kept.into_iter().map(Incoming::Aac).collect(), AudioFeed::Aac(feed)))
         }
-        codec @ (AudioCodec::Pcmu | AudioCodec::Pcma) => match G711ToOpus::new(codec) {
-            Ok(transcoder) => {
-                let format = OpusFormat { channels: 1, pre_skip: ENCODER_DELAY_TICKS };
-                tracing::info!(path = stream.name(), "HLS: the path's {codec:?} is transcoded to Opus for this muxer");
-                Some((Source::G711 { transcoder: Box::new(transcoder), packets: Vec::new() }, AudioFormat::Opus(format)))
-            }
-            Err(error) => {
-                tracing::warn!(path = stream.name(), "HLS: the path's {codec:?} is left out: {error}");
-                None
-            }
-        },
-    }
-}
-
-impl Source {
-    fn feed(&self) -> Feed {
-        match self {
-            Source::Aac(_) => Feed::Aac,
-            Source::Opus | Source::G711 { .. } => Feed::Hub,
+        SourceAudio::Rtp(codec) => {
+            let format = match codec {
+                // RTP says opus/48000/2 whatever the camera encodes; a decoder told two
+                // channels plays mono packets on both.
+                AudioCodec::Opus => OpusFormat { channels: 2, pre_skip: CAMERA_OPUS_PRE_SKIP },
+                AudioCodec::Pcmu | AudioCodec::Pcma => {
+                    tracing::info!(path = stream.name(), "HLS: the path's {codec:?} goes as the Opus the hub makes from it");
+                    OpusFormat { channels: 1, pre_skip: ENCODER_DELAY_TICKS }
+                }
+            };
+            let (kept, feed) = stream.subscribe_opus();
+            Some((AudioFormat::Opus(format), kept.into_iter().map(Incoming::Opus).collect(), AudioFeed::Opus(feed)))
         }
     }
 }
 
 impl Chosen {
-    /// Makes `incoming` the track's units, or leaves it out.
+    /// Makes `incoming` the track's unit, or leaves it out.
     fn push(&mut self, incoming: Incoming, path: &str) {
-        let outcome = match (&mut self.source, incoming) {
-            (Source::Aac(config), Incoming::Aac(frame)) if frame.config == *config => {
+        let outcome = match (&self.aac, incoming) {
+            (Some(config), Incoming::Aac(frame)) if frame.config == *config => {
                 let duration = config.frame_length;
                 self.run.push(AudioUnit { timestamp: frame.timestamp, data: frame.data.clone(), captured_at: frame.captured_at, duration });
                 Ok(())
             }
-            (Source::Opus, Incoming::Hub(frame)) if frame.codec == AudioCodec::Opus => match packet_duration(&frame.data) {
+            (None, Incoming::Opus(frame)) if frame.codec == AudioCodec::Opus => match packet_duration(&frame.data) {
                 Some(duration) => {
                     self.run.push(AudioUnit { timestamp: frame.timestamp, data: frame.data.clone(), captured_at: frame.captured_at, duration });
                     Ok(())
                 }
                 None => Err(format!("an Opus packet of {} bytes whose TOC makes no sense", frame.data.len())),
             },
-            (Source::G711 { transcoder, packets }, Incoming::Hub(frame)) if frame.codec == transcoder.codec() => {
-                let encoded = transcoder.push(&frame.data, frame.timestamp, frame.captured_at, packets);
-                let duration = (OPUS_PACKET.as_secs_f64() * f64::from(OPUS_CLOCK_RATE)) as u32;
-                for packet in packets.drain(..) {
-                    self.run.push(AudioUnit { timestamp: packet.timestamp, data: packet.data, captured_at: packet.captured_at, duration });
-                }
-                encoded.map_err(|error| format!("transcoding {:?} to Opus: {error}", transcoder.codec()))
-            }
             (_, Incoming::Aac(frame)) => Err(format!("AAC {:?} after the initialization segment said otherwise", frame.config)),
-            (_, Incoming::Hub(frame)) => Err(format!("{:?} after the initialization segment said otherwise", frame.codec)),
+            (_, Incoming::Opus(frame)) => Err(format!("{:?} after the initialization segment said otherwise", frame.codec)),
         };
         if let Err(reason) = outcome {
             self.left_out += 1;
@@ -193,28 +155,39 @@ impl Drop for AudioTrack {
 mod tests {
     use super::*;
     use crate::media::g711::linear_to_ulaw;
-    use crate::media::{AacFrame, AudioFrame};
+    use crate::media::opus::OPUS_PACKET;
+    use crate::media::{AacFrame, AudioFrame, Frame, VideoParameters};
     use bytes::Bytes;
-    use std::time::Instant;
+    use std::time::{Duration, Instant};
 
     fn audio_frame(codec: AudioCodec, timestamp: u64, data: Vec<u8>, captured_at: SystemTime) -> AudioFrame {
         AudioFrame { timestamp, codec, data: Bytes::from(data), captured_at, arrived_at: Instant::now() }
     }
 
-    #[test]
-    fn g711_becomes_opus_from_the_keyframe_on_with_the_frames_kept_before_it() {
+    fn keyframe(captured_at: SystemTime) -> Frame {
+        let parameters = Arc::new(VideoParameters { width: 2, height: 2, sps: Bytes::new(), pps: Bytes::new() });
+        Frame { captured_at, ..Frame::new(0, true, Bytes::from_static(&[0, 0, 0, 1, 0x65]), parameters) }
+    }
+
+    #[tokio::test]
+    async fn g711_goes_as_opus_made_by_the_hub_from_the_cached_keyframe_on() {
         let stream = Stream::new("t", "test");
-        stream.set_audio_codec(Some(AudioCodec::Pcmu));
+        stream.set_source_audio(Some(SourceAudio::Rtp(AudioCodec::Pcmu)));
         let origin = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        stream.publish(keyframe(origin));
         // Two seconds of 20 ms frames, the keyframe captured one second in.
         let start = origin - Duration::from_secs(1);
         for i in 0..100u32 {
             stream.publish_audio(audio_frame(AudioCodec::Pcmu, u64::from(i) * 160, vec![linear_to_ulaw(1_000); 160], start + OPUS_PACKET * i));
         }
-        let mut track = AudioTrack::subscribe(&stream);
-        let format = track.start(&stream, origin).expect("audio");
+        let mut track = AudioTrack::new("t");
+        let format = track.start(&stream).expect("audio");
         assert_eq!(format.codec_string(), "opus");
         assert_eq!((format.timescale(), format.delay()), (48_000, u32::from(ENCODER_DELAY_TICKS)));
+        // The hub makes Opus from 100 ms before the keyframe on: about 55 packets.
+        for _ in 0..50 {
+            tokio::time::timeout(Duration::from_secs(5), track.receive()).await.expect("Opus made by the hub");
+        }
         let part = track.take_until(origin, 0.5).expect("audio from the keyframe on");
         let run = part.track_run();
         // The first packet captured at or after the keyframe starts there, less the encoder's delay.
@@ -223,39 +196,40 @@ mod tests {
     }
 
     #[test]
-    fn aac_wins_over_the_opus_made_from_it_and_other_configs_are_left_out() {
+    fn aac_goes_as_it_came_and_other_configs_are_left_out() {
         let stream = Stream::new("t", "test");
         let config = Arc::new(AacConfig::parse(&[0x14, 0x08]).expect("AAC-LC 16 kHz mono"));
-        stream.set_aac_config(Some(config.clone()));
-        stream.set_audio_codec(Some(AudioCodec::Opus));
+        stream.set_source_audio(Some(SourceAudio::Aac(config.clone())));
         let origin = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let mut track = AudioTrack::subscribe(&stream);
-        assert_eq!(track.start(&stream, origin), Some(AudioFormat::Aac(config.clone())));
+        let mut track = AudioTrack::new("t");
+        assert_eq!(track.start(&stream), Some(AudioFormat::Aac(config.clone())));
         let other = Arc::new(AacConfig::parse(&[0x11, 0x90]).expect("48 kHz"));
         for (i, config) in [config.clone(), other, config].into_iter().enumerate() {
-            let frame = AacFrame { timestamp: 1024 * i as u64, data: Bytes::from_static(&[1]), config, captured_at: origin + Duration::from_millis(64 * i as u64) };
+            let captured_at = origin + Duration::from_millis(64 * i as u64);
+            let frame = AacFrame { timestamp: 1024 * i as u64, data: Bytes::from_static(&[1]), config, captured_at, arrived_at: Instant::now() };
             track.push(Incoming::Aac(Arc::new(frame)));
         }
-        track.push(Incoming::Hub(Arc::new(audio_frame(AudioCodec::Opus, 0, vec![0xf8], origin))));
+        track.push(Incoming::Opus(Arc::new(audio_frame(AudioCodec::Opus, 0, vec![0xf8], origin))));
         let part = track.take_until(origin, 1.0).expect("audio");
         assert_eq!(part.track_run().samples.len(), 2, "the units of the initialization segment's config");
         assert_eq!(track.chosen.as_ref().map(|c| c.left_out), Some(2));
+        assert!(!stream.making_opus(), "no Opus is made for a track that carries AAC");
     }
 
     #[test]
     fn a_cameras_opus_goes_as_it_came_each_packet_as_long_as_its_toc_says() {
         let stream = Stream::new("t", "test");
-        stream.set_audio_codec(Some(AudioCodec::Opus));
+        stream.set_source_audio(Some(SourceAudio::Rtp(AudioCodec::Opus)));
         let origin = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-        let mut track = AudioTrack::subscribe(&stream);
-        let Some(AudioFormat::Opus(format)) = track.start(&stream, origin) else { panic!("Opus") };
+        let mut track = AudioTrack::new("t");
+        let Some(AudioFormat::Opus(format)) = track.start(&stream) else { panic!("Opus") };
         assert_eq!((format.channels, format.pre_skip), (2, CAMERA_OPUS_PRE_SKIP));
         // 10 ms CELT packets, then one whose TOC is cut short.
         for i in 0..3u32 {
             let captured_at = origin + Duration::from_millis(10) + Duration::from_millis(10) * i;
-            track.push(Incoming::Hub(Arc::new(audio_frame(AudioCodec::Opus, u64::from(i) * 480, vec![(18 << 3), 0xaa], captured_at))));
+            track.push(Incoming::Opus(Arc::new(audio_frame(AudioCodec::Opus, u64::from(i) * 480, vec![(18 << 3), 0xaa], captured_at))));
         }
-        track.push(Incoming::Hub(Arc::new(audio_frame(AudioCodec::Opus, 1_440, vec![(18 << 3) | 3], origin + Duration::from_millis(40)))));
+        track.push(Incoming::Opus(Arc::new(audio_frame(AudioCodec::Opus, 1_440, vec![(18 << 3) | 3], origin + Duration::from_millis(40)))));
         let part = track.take_until(origin, 1.0).expect("audio");
         let run = part.track_run();
         assert_eq!(run.decode_time, 480 - u64::from(CAMERA_OPUS_PRE_SKIP), "10 ms in, less the pre-skip");
@@ -265,8 +239,8 @@ mod tests {
     #[test]
     fn a_path_without_audio_has_no_track() {
         let stream = Stream::new("t", "test");
-        let mut track = AudioTrack::subscribe(&stream);
-        assert!(track.start(&stream, SystemTime::now()).is_none());
+        let mut track = AudioTrack::new("t");
+        assert!(track.start(&stream).is_none());
         assert!(track.take_until(SystemTime::now(), 1.0).is_none());
     }
 }

@@ -178,7 +178,7 @@ impl Muxer {
 
     /// Reads the stream until `stop` says so.
     pub async fn run(self: Arc<Self>, stream: Arc<Stream>, stop: impl Fn(&Muxer) -> bool) {
-        let mut cutter = Cutter::new(AudioTrack::subscribe(&stream));
+        let mut cutter = Cutter::new(AudioTrack::new(stream.name()));
         let mut reader = stream.subscribe();
         let mut lost = reader.frames_lost();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -240,7 +240,7 @@ impl Muxer {
         cutter.audio.drop_before(cutter.video_secs(keyframe.timestamp));
         let mut output = self.output();
         if output.init.is_none() {
-            let audio = cutter.audio.start(stream, keyframe.captured_at);
+            let audio = cutter.audio.start(stream);
             output.init = Some(fmp4::init_segment(&keyframe.parameters, audio.as_ref()));
             output.codec = keyframe.parameters.codec_string();
             if let Some(audio) = audio {

@@ -3,7 +3,7 @@
 //! time, so a player can tell how far apart it shows the two (lip sync).
 
 use crate::media::g711::linear_to_ulaw;
-use crate::media::{AudioCodec, AudioFrame};
+use crate::media::{AudioCodec, AudioFrame, SourceAudio};
 use crate::stream::Stream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -34,7 +34,7 @@ pub fn tone_frame(first_sample_micros: u64) -> Vec<u8> {
 
 /// Publishes the tone on `stream` in real time until `stop`.
 pub fn run(stream: &Stream, stop: &AtomicBool) {
-    stream.set_audio_codec(Some(AudioCodec::Pcmu));
+    stream.set_source_audio(Some(SourceAudio::Rtp(AudioCodec::Pcmu)));
     let frame_period = Duration::from_micros(SAMPLES_PER_FRAME * 1_000_000 / SAMPLE_RATE);
     let start = Instant::now();
     let start_wall = SystemTime::now();

@@ -1,11 +1,12 @@
-//! Feeds one viewer's audio track from its path's audio, as the source gives it (G.711 is
-//! passed through): its own SSRC, sequence numbers and timestamps, and the capture-clock
-//! pairing its sender reports carry, the same clock as the video's, so the browser keeps
-//! the two in sync.
+//! Feeds one viewer's audio track from its path's audio: G.711 and Opus as the source gives
+//! them, Opus made by the hub from AAC (WebRTC carries no AAC); its own SSRC, sequence numbers
+//! and timestamps, and the capture-clock pairing its sender reports carry, the same clock as
+//! the video's, so the browser keeps the two in sync.
 
 use crate::egress::webrtc::rtcp::sender_reports::AudioClock;
 use crate::egress::webrtc::transport::connection_state::ConnectionState;
 use crate::egress::webrtc::feed::track_start;
+use crate::media::{AudioCodec, SourceAudio};
 use crate::stream::Stream;
 use rtc::rtp::{header::Header, packet::Packet};
 use std::sync::Arc;
@@ -27,7 +28,9 @@ impl AudioForwarder {
             return;
         }
         let Some(payload_type) = self.sink.payload_type(self.stream.name()) else { return };
-        let mut audio = self.stream.subscribe_audio();
+        let Some(codec) = self.sink.audio else { return };
+        let mut audio = self.stream.subscribe_live_audio(codec);
+        let mut other_codec_frames = 0u64;
         let mut sequence_number: u16 = rand::random();
         let timestamp_offset: u32 = rand::random();
         loop {
@@ -45,6 +48,14 @@ impl AudioForwarder {
                     continue;
                 }
             };
+            if frame.codec != codec {
+                // The camera came back with other audio than this viewer negotiated.
+                other_codec_frames += 1;
+                if other_codec_frames == 1 {
+                    tracing::debug!(path = self.stream.name(), "audio: the path's audio is {:?} now, this viewer's track {codec:?}; not sending it", frame.codec);
+                }
+                continue;
+            }
             sequence_number = sequence_number.wrapping_add(1);
             let timestamp = (frame.timestamp as u32).wrapping_add(timestamp_offset);
             let header = Header { version: 2, payload_type, sequence_number, timestamp, ssrc: self.ssrc, ..Default::default() };
@@ -53,5 +64,14 @@ impl AudioForwarder {
                 return;
             }
         }
+    }
+}
+
+/// The codec a viewer is offered for the path's audio: G.711 and Opus as they come; Opus for
+/// AAC, made by the hub while someone listens.
+pub fn codec_for(audio: &SourceAudio) -> AudioCodec {
+    match audio {
+        SourceAudio::Rtp(codec) => *codec,
+        SourceAudio::Aac(_) => AudioCodec::Opus,
     }
 }

@@ -10,7 +10,7 @@ use crate::egress::webrtc::rtcp::retransmitter::NackStats;
 use crate::egress::webrtc::rtp::sent_frames::SentFrames;
 pub use crate::egress::webrtc::feed::forwarder_stats::ForwarderStatsSnapshot as SessionStats;
 use crate::egress::webrtc::transport::announce::Announcer;
-use crate::egress::webrtc::feed::audio_forwarder::AudioForwarder;
+use crate::egress::webrtc::feed::audio_forwarder::{self, AudioForwarder};
 use crate::egress::webrtc::transport::network::{Network, SocketHold};
 use crate::egress::webrtc::feed::send_delay::SendDelays;
 use crate::egress::webrtc::transport::connection_state::ConnectionState;
@@ -72,7 +72,7 @@ impl ViewerSession {
         if !state.is_live() {
             return Err(SessionError::PathNotLive { path: stream.name().to_owned(), state: state.to_string() });
         }
-        let audio = stream.audio_codec();
+        let audio = stream.source_audio().as_ref().map(audio_forwarder::codec_for);
         let peer = match viewer_peer::build(network, network.own_ice_servers(&id), audio, (&id, stream.name())).await {
             Ok(peer) => peer,
             Err(BuildError::PortsExhausted(range)) => return Err(SessionError::ServerFull(range)),

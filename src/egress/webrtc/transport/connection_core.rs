@@ -348,7 +348,7 @@ mod tests {
 
         fn send(&mut self, datagram: BytesMut, now: Instant) {
             self.sent += 1;
-            if self.lose_every > 0 && self.sent % self.lose_every == 0 {
+            if self.lose_every > 0 && self.sent.is_multiple_of(self.lose_every) {
                 return;
             }
             self.in_flight.push_back((now + self.delay, datagram));
