@@ -4,9 +4,8 @@
 //! the frames it kept, reaching back to the first keyframe muxed (the cached one, seconds old).
 
 use super::audio_feeds::{AudioFeed, Incoming};
-use super::audio_format::AudioFormat;
+use super::audio_format::{AudioFormat, OpusFormat};
 use super::audio_run::{AudioPart, AudioRun, AudioUnit};
-use super::opus_sample_entry::OpusFormat;
 use crate::media::opus::packet_duration;
 use crate::media::pcm_to_opus::ENCODER_DELAY_TICKS;
 use crate::media::{AacConfig, AudioCodec, SourceAudio};

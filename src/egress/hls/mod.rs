@@ -5,11 +5,8 @@ mod audio_feeds;
 mod audio_format;
 mod audio_run;
 mod audio_track;
-mod boxes;
 mod fmp4;
-mod mp4a;
 mod muxer;
-mod opus_sample_entry;
 pub mod playlist;
 
 pub use muxer::{Muxer, Output};

@@ -123,11 +123,13 @@ struct Cutter {
     base_captured_at: Option<SystemTime>,
     fragments: u32,
     audio: AudioTrack,
+    /// Keyframes at which the initialization segment could not be written.
+    init_failures: u64,
 }
 
 impl Cutter {
     fn new(audio: AudioTrack) -> Self {
-        Self { segment_start: None, part: Vec::new(), base_timestamp: None, base_captured_at: None, fragments: 0, audio }
+        Self { segment_start: None, part: Vec::new(), base_timestamp: None, base_captured_at: None, fragments: 0, audio, init_failures: 0 }
     }
 
     /// Seconds from the tracks' zero to `timestamp` on the video clock.
@@ -210,8 +212,8 @@ impl Muxer {
 
     fn accept(&self, cutter: &mut Cutter, frame: Arc<Frame>, stream: &Stream) {
         let Some(segment_start) = cutter.segment_start else {
-            if frame.keyframe {
-                self.begin_segment(cutter, &frame, stream);
+            if frame.keyframe && self.ensure_init(cutter, &frame, stream) {
+                self.begin_segment(cutter, &frame);
                 cutter.part.push(frame);
             }
             return;
@@ -219,42 +221,60 @@ impl Muxer {
         let to_90k = |d: Duration| d.as_secs_f64() * f64::from(VIDEO_CLOCK_RATE);
         let segment_span = frame.timestamp.saturating_sub(segment_start) as f64;
         if frame.keyframe && segment_span >= to_90k(self.target_duration) {
-            self.close_part(cutter, frame.timestamp);
+            self.close_part(cutter, frame.timestamp, stream.name());
             self.finish_segment();
-            self.begin_segment(cutter, &frame, stream);
+            self.begin_segment(cutter, &frame);
         } else if let (Some(first), Some(last)) = (cutter.part.first(), cutter.part.last()) {
             // Close the part now if one more frame would take it past the part target.
             let interval = frame.timestamp.saturating_sub(last.timestamp);
             let with_next = (frame.timestamp + interval).saturating_sub(first.timestamp) as f64;
             if with_next > to_90k(self.part_target) {
-                self.close_part(cutter, frame.timestamp);
+                self.close_part(cutter, frame.timestamp, stream.name());
             }
         }
         cutter.part.push(frame);
     }
 
-    fn begin_segment(&self, cutter: &mut Cutter, keyframe: &Frame, stream: &Stream) {
+    /// Writes the initialization segment at the first keyframe muxed; false when it cannot be
+    /// written (a camera's SPS that makes no sense): then no segment begins, and the next
+    /// keyframe tries again.
+    fn ensure_init(&self, cutter: &mut Cutter, keyframe: &Frame, stream: &Stream) -> bool {
+        let mut output = self.output();
+        if output.init.is_some() {
+            return true;
+        }
+        let audio = cutter.audio.start(stream);
+        match fmp4::init_segment(&keyframe.parameters, audio.as_ref()) {
+            Ok(init) => output.init = Some(init),
+            Err(error) => {
+                cutter.init_failures += 1;
+                if cutter.init_failures == 1 {
+                    tracing::warn!(path = stream.name(), "HLS: no initialization segment: {error}; trying again at each keyframe");
+                }
+                return false;
+            }
+        }
+        output.codec = keyframe.parameters.codec_string();
+        if let Some(audio) = audio {
+            output.codec = format!("{},{}", output.codec, audio.codec_string());
+        }
+        output.width = keyframe.parameters.width;
+        output.height = keyframe.parameters.height;
+        true
+    }
+
+    fn begin_segment(&self, cutter: &mut Cutter, keyframe: &Frame) {
         cutter.segment_start = Some(keyframe.timestamp);
         cutter.base_timestamp.get_or_insert(keyframe.timestamp);
         cutter.base_captured_at.get_or_insert(keyframe.captured_at);
         cutter.audio.drop_before(cutter.video_secs(keyframe.timestamp));
         let mut output = self.output();
-        if output.init.is_none() {
-            let audio = cutter.audio.start(stream);
-            output.init = Some(fmp4::init_segment(&keyframe.parameters, audio.as_ref()));
-            output.codec = keyframe.parameters.codec_string();
-            if let Some(audio) = audio {
-                output.codec = format!("{},{}", output.codec, audio.codec_string());
-            }
-            output.width = keyframe.parameters.width;
-            output.height = keyframe.parameters.height;
-        }
         let sequence = output.next_sequence();
         output.building = Some(Building { sequence, parts: Vec::new() });
     }
 
     /// Makes the pending frames a part ending at `end` (the next frame's timestamp).
-    fn close_part(&self, cutter: &mut Cutter, end: u64) {
+    fn close_part(&self, cutter: &mut Cutter, end: u64, path: &str) {
         let frames = std::mem::take(&mut cutter.part);
         let Some(first) = frames.first() else { return };
         let samples: Vec<Sample<'_>> = frames
@@ -271,11 +291,17 @@ impl Muxer {
         let audio = cutter.base_captured_at.and_then(|origin| cutter.audio.take_until(origin, end_secs));
         let mut runs = vec![TrackRun { track_id: VIDEO_TRACK, decode_time, samples }];
         runs.extend(audio.as_ref().map(|audio| audio.track_run()));
-        let part = Part {
-            duration_secs: (end - first.timestamp) as f64 / f64::from(VIDEO_CLOCK_RATE),
-            independent: first.keyframe,
-            data: fmp4::fragment(cutter.fragments, &runs),
+        let data = match fmp4::fragment(cutter.fragments, &runs) {
+            Ok(data) => data,
+            Err(error) => {
+                // Players cannot skip a part: the segment goes, and the next begins at a keyframe.
+                tracing::warn!(path, "HLS: a part could not be written: {error}; its segment is left out");
+                cutter.segment_start = None;
+                self.output().building = None;
+                return;
+            }
         };
+        let part = Part { duration_secs: (end - first.timestamp) as f64 / f64::from(VIDEO_CLOCK_RATE), independent: first.keyframe, data };
         if let Some(building) = self.output().building.as_mut() {
             building.parts.push(part);
         }
