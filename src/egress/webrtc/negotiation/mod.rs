@@ -3,3 +3,4 @@
 
 pub mod peer;
 pub mod sdp;
+mod sdp_writer;

@@ -7,14 +7,18 @@
 //! Whatever else an offer has (other codecs, a data channel, a second video) is answered with
 //! port 0, in the offer's order, as RFC 3264 and RFC 8843 ask.
 //!
-//! Descriptions come from the network, so they are read by hand, line by line: sizes are
-//! bounded, every number is range-checked, nothing indexes blindly, and each error says what
-//! the sender of the description can change. The tests read Lookout's output back with
-//! `rtc::sdp` (the rtc-sdp crate) as an independent check.
+//! Lookout's own descriptions are written by `sdp_writer.rs` on rtc-sdp's types. A viewer's
+//! is read here, line by line, rather than with rtc-sdp's reader, whose errors name neither
+//! the line nor the field: "parse int: invalid digit found in string" for a bad port on an
+//! m= line or a bad session id alike, "SdpInvalidSyntax: a=" for an attribute before `t=`.
+//! Here sizes are bounded, every number is range-checked, nothing indexes blindly, lines
+//! Lookout has no use for are skipped, and each error names the line and what the sender of
+//! the description can change.
 
+use super::sdp_writer::Writer;
 use crate::media::AudioCodec;
 use std::fmt::{self, Write as _};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::str::FromStr;
 
 /// Browsers' descriptions are 3 to 10 KiB; anything far larger is not a viewer's.
@@ -33,7 +37,7 @@ const ABS_SEND_TIME_URI: &str = "http://www.webrtc.org/experiments/rtp-hdrext/ab
 const SDES_MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
 
 /// The RTP profile of every m-section Lookout serves: RTP over DTLS-SRTP with feedback.
-const MEDIA_PROTOCOL: &str = "UDP/TLS/RTP/SAVPF";
+pub(super) const MEDIA_PROTOCOL: &str = "UDP/TLS/RTP/SAVPF";
 
 /// What Lookout offers in the /ws flow: the payload types, H.264 level and Opus parameters.
 const OFFERED_H264_PAYLOAD_TYPE: u8 = 102;
@@ -41,7 +45,7 @@ const OFFERED_RTX_PAYLOAD_TYPE: u8 = 103;
 /// Constrained Baseline level 3.1 with level asymmetry allowed: every browser accepts it, and
 /// Chromium and Firefox decode the Main and High streams of cameras sent under it.
 const OFFERED_H264_PROFILE_LEVEL_ID: [u8; 3] = [0x42, 0xe0, 0x1f];
-const OPUS_FMTP: &str = "minptime=10;useinbandfec=1";
+pub(super) const OPUS_FMTP: &str = "minptime=10;useinbandfec=1";
 /// Any ids from 1 to 14 do; Lookout writes one-byte header extensions (RFC 8285 §4.2).
 const OFFERED_VIDEO_EXTENSIONS: HeaderExtensionIds =
     HeaderExtensionIds { sdes_mid: Some(1), transport_cc: Some(2), playout_delay: Some(3), abs_send_time: None };
@@ -149,7 +153,7 @@ impl RtcpFeedback {
     }
 
     /// The `a=rtcp-fb` values to write, in the order browsers write them.
-    fn values(self) -> impl Iterator<Item = &'static str> {
+    pub(super) fn values(self) -> impl Iterator<Item = &'static str> {
         [(self.goog_remb, "goog-remb"), (self.transport_cc, "transport-cc"), (self.ccm_fir, "ccm fir"), (self.nack, "nack"), (self.nack_pli, "nack pli")]
             .into_iter()
             .filter_map(|(wanted, value)| wanted.then_some(value))
@@ -182,7 +186,7 @@ impl HeaderExtensionIds {
 
     /// The ones Lookout stamps on its packets, as `(id, uri)`. abs-send-time is read from
     /// offers but not sent: transport-cc gives the bandwidth estimate.
-    fn sent(self) -> impl Iterator<Item = (u8, &'static str)> {
+    pub(super) fn sent(self) -> impl Iterator<Item = (u8, &'static str)> {
         [(self.sdes_mid, SDES_MID_URI), (self.transport_cc, TRANSPORT_CC_URI), (self.playout_delay, PLAYOUT_DELAY_URI)]
             .into_iter()
             .filter_map(|(id, uri)| Some((id?, uri)))
@@ -342,7 +346,7 @@ pub struct H264Format {
 }
 
 impl H264Format {
-    fn fmtp(&self) -> String {
+    pub(super) fn fmtp(&self) -> String {
         let mut fmtp = String::new();
         if self.level_asymmetry_allowed {
             fmtp.push_str("level-asymmetry-allowed=1;");
@@ -562,9 +566,8 @@ pub fn write_answer(offer: &RemoteDescription, local: &LocalParameters) -> Resul
     let audio = local.audio.as_ref().and_then(|local_audio| Some((local_audio, offer.audio(local_audio.codec)?)));
     let is_audio = |mid: &str| audio.as_ref().is_some_and(|(_, selected)| selected.mid == mid);
     let accepted: Vec<&str> = offer.sections.iter().map(|section| section.mid.as_str()).filter(|mid| *mid == offer.video.mid || is_audio(mid)).collect();
-    let mut writer = Writer::new(local, DtlsSetup::Passive);
     // An answer may only bundle what the offer bundled, minus what it rejects (RFC 8843 §7.3).
-    writer.session(if offer.bundle.is_empty() { &[] } else { &accepted });
+    let mut writer = Writer::new(local, DtlsSetup::Passive, if offer.bundle.is_empty() { &[] } else { &accepted });
     for section in &offer.sections {
         if section.mid == offer.video.mid {
             writer.video(&offer.video);
@@ -575,7 +578,7 @@ pub fn write_answer(offer: &RemoteDescription, local: &LocalParameters) -> Resul
             _ => writer.rejected(section),
         }
     }
-    Ok(writer.text)
+    Ok(writer.finish())
 }
 
 /// Lookout's offer (the WebSocket flow): video as mid 0 and, if the path has audio, audio as
@@ -601,14 +604,13 @@ pub fn write_offer(local: &LocalParameters) -> String {
         };
         (local_audio, selected)
     });
-    let mut writer = Writer::new(local, DtlsSetup::ActPass);
     let bundle: &[&str] = if audio.is_some() { &[OFFERED_VIDEO_MID, OFFERED_AUDIO_MID] } else { &[OFFERED_VIDEO_MID] };
-    writer.session(bundle);
+    let mut writer = Writer::new(local, DtlsSetup::ActPass, bundle);
     writer.video(&video);
     if let Some((local_audio, selected)) = &audio {
         writer.audio(local_audio, selected);
     }
-    writer.text
+    writer.finish()
 }
 
 // ---- Reading ----
@@ -994,176 +996,6 @@ fn quote(text: &str) -> String {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_owned(),
     }
-}
-
-// ---- Writing ----
-
-struct Writer<'a> {
-    text: String,
-    local: &'a LocalParameters,
-    setup: DtlsSetup,
-    /// Candidates go in the first m-section Lookout serves only: the bundle's transport is the
-    /// first m-section's, so any others would just repeat them.
-    candidates_written: bool,
-}
-
-impl<'a> Writer<'a> {
-    fn new(local: &'a LocalParameters, setup: DtlsSetup) -> Self {
-        Self { text: String::with_capacity(2048), local, setup, candidates_written: false }
-    }
-
-    fn line(&mut self, line: fmt::Arguments<'_>) {
-        // Writing to a String cannot fail.
-        let _ = self.text.write_fmt(line);
-        self.text.push_str("\r\n");
-    }
-
-    fn session(&mut self, bundle: &[&str]) {
-        self.line(format_args!("v=0"));
-        self.line(format_args!("o=- {} 1 IN IP4 127.0.0.1", rand::random::<u32>()));
-        self.line(format_args!("s=-"));
-        self.line(format_args!("t=0 0"));
-        if !bundle.is_empty() {
-            self.line(format_args!("a=group:BUNDLE {}", bundle.join(" ")));
-        }
-        if self.local.gathered.is_empty() {
-            self.line(format_args!("a=ice-lite"));
-        }
-    }
-
-    /// The m= line and the transport's lines that every m-section Lookout serves repeats.
-    fn media_start(&mut self, media: &str, formats: &str, mid: &str) {
-        let local = self.local;
-        let default_address = local.candidates.first().copied().unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 9)));
-        self.line(format_args!("m={media} {} {MEDIA_PROTOCOL} {formats}", default_address.port()));
-        self.connection(default_address);
-        self.line(format_args!("a=mid:{mid}"));
-        self.line(format_args!("a=ice-ufrag:{}", local.ufrag));
-        self.line(format_args!("a=ice-pwd:{}", local.password));
-        self.line(format_args!("a=fingerprint:sha-256 {}", local.fingerprint));
-        let setup = self.setup;
-        self.line(format_args!("a=setup:{setup}"));
-        if !self.candidates_written {
-            self.candidates_written = true;
-            // Candidates share a foundation when they share an address and a transport
-            // (RFC 8445 §5.1.1.3).
-            let mut foundations: Vec<(IpAddr, &str)> = Vec::new();
-            let tcp = local.candidates.iter().filter(|_| local.passive_tcp).map(|address| ("tcp", address));
-            for (index, (transport, candidate)) in local.candidates.iter().map(|address| ("udp", address)).chain(tcp).enumerate() {
-                let key = (candidate.ip(), transport);
-                let foundation = match foundations.iter().position(|known| *known == key) {
-                    Some(position) => position + 1,
-                    None => {
-                        foundations.push(key);
-                        foundations.len()
-                    }
-                };
-                let (ip, port) = (candidate.ip(), candidate.port());
-                match transport {
-                    "udp" => self.line(format_args!("a=candidate:{foundation} 1 udp {} {ip} {port} typ host", host_candidate_priority(UDP_HOST_TYPE_PREFERENCE, index))),
-                    _ => self.line(format_args!("a=candidate:{foundation} 1 tcp {} {ip} {port} typ host tcptype passive", host_candidate_priority(TCP_HOST_TYPE_PREFERENCE, index))),
-                }
-            }
-            for gathered in &local.gathered {
-                self.line(format_args!("a={gathered}"));
-            }
-            // Lookout knows all its candidates up front: it never trickles.
-            self.line(format_args!("a=end-of-candidates"));
-        }
-    }
-
-    fn connection(&mut self, address: SocketAddr) {
-        let family = if address.is_ipv4() { "IP4" } else { "IP6" };
-        self.line(format_args!("c=IN {family} {}", address.ip()));
-    }
-
-    fn sending(&mut self, extensions: HeaderExtensionIds, track_id: &str) {
-        for (id, uri) in extensions.sent() {
-            self.line(format_args!("a=extmap:{id} {uri}"));
-        }
-        self.line(format_args!("a=sendonly"));
-        self.line(format_args!("a=msid:{} {track_id}", self.local.stream_id));
-        self.line(format_args!("a=rtcp-mux"));
-    }
-
-    fn ssrc(&mut self, ssrc: u32, track_id: &str) {
-        self.line(format_args!("a=ssrc:{ssrc} cname:{}", self.local.cname));
-        self.line(format_args!("a=ssrc:{ssrc} msid:{} {track_id}", self.local.stream_id));
-    }
-
-    fn video(&mut self, video: &SelectedVideo) {
-        let local = &self.local.video;
-        let h264 = &video.h264;
-        let formats = match h264.rtx_payload_type {
-            Some(rtx) => format!("{} {rtx}", h264.payload_type),
-            None => h264.payload_type.to_string(),
-        };
-        self.media_start("video", &formats, &video.mid);
-        self.sending(video.extensions, &local.track_id);
-        self.line(format_args!("a=rtpmap:{} H264/{}", h264.payload_type, crate::media::VIDEO_CLOCK_RATE));
-        for feedback in h264.feedback.values() {
-            self.line(format_args!("a=rtcp-fb:{} {feedback}", h264.payload_type));
-        }
-        self.line(format_args!("a=fmtp:{} {}", h264.payload_type, h264.fmtp()));
-        if let Some(rtx) = h264.rtx_payload_type {
-            self.line(format_args!("a=rtpmap:{rtx} rtx/{}", crate::media::VIDEO_CLOCK_RATE));
-            self.line(format_args!("a=fmtp:{rtx} apt={}", h264.payload_type));
-            self.line(format_args!("a=ssrc-group:FID {} {}", local.ssrc, local.rtx_ssrc));
-        }
-        self.ssrc(local.ssrc, &local.track_id);
-        if h264.rtx_payload_type.is_some() {
-            self.ssrc(local.rtx_ssrc, &local.track_id);
-        }
-    }
-
-    fn audio(&mut self, local: &LocalAudio, audio: &SelectedAudio) {
-        let payload_type = audio.payload_type;
-        self.media_start("audio", &payload_type.to_string(), &audio.mid);
-        // Playout delay is a video extension.
-        let extensions = HeaderExtensionIds { playout_delay: None, ..audio.extensions };
-        self.sending(extensions, &local.track_id);
-        let mapping = match local.codec {
-            AudioCodec::Pcmu => "PCMU/8000",
-            AudioCodec::Pcma => "PCMA/8000",
-            AudioCodec::Opus => "opus/48000/2",
-        };
-        self.line(format_args!("a=rtpmap:{payload_type} {mapping}"));
-        if audio.transport_cc {
-            self.line(format_args!("a=rtcp-fb:{payload_type} transport-cc"));
-        }
-        if local.codec == AudioCodec::Opus {
-            self.line(format_args!("a=fmtp:{payload_type} {OPUS_FMTP}"));
-        }
-        self.ssrc(local.ssrc, &local.track_id);
-    }
-
-    /// Port 0 keeps the m-section's place (RFC 3264 §6); its first format keeps the line valid,
-    /// with that format's rtpmap when it has one: webrtc-rs refuses an answer whose dynamic
-    /// payload type it cannot map.
-    fn rejected(&mut self, section: &RemoteSection) {
-        let format = section.formats.first().map(String::as_str).unwrap_or_default();
-        self.line(format_args!("m={} 0 {} {format}", section.media, section.protocol));
-        self.connection(SocketAddr::from(([0, 0, 0, 0], 0)));
-        self.line(format_args!("a=mid:{}", section.mid));
-        let mapped = section.rtp_formats.iter().find(|mapped| mapped.payload_type.to_string() == format && !mapped.encoding.is_empty());
-        if let Some(mapped) = mapped {
-            let channels = mapped.channels.map(|channels| format!("/{channels}")).unwrap_or_default();
-            self.line(format_args!("a=rtpmap:{format} {}/{}{channels}", mapped.encoding, mapped.clock_rate));
-        }
-    }
-}
-
-/// RFC 8445 §5.1.2.1's type preference of a host candidate on UDP.
-const UDP_HOST_TYPE_PREFERENCE: u32 = 126;
-/// ICE-TCP host candidates rank below UDP, host and reflexive alike: a viewer uses TCP only
-/// where UDP does not get through.
-const TCP_HOST_TYPE_PREFERENCE: u32 = 80;
-
-/// RFC 8445 §5.1.2.1: the type preference, then a local preference that falls in the order
-/// the candidates are given, then component 1.
-fn host_candidate_priority(type_preference: u32, index: usize) -> u32 {
-    let local_preference = 65_535u32.saturating_sub(u32::try_from(index).unwrap_or(u32::MAX));
-    (type_preference << 24) | (local_preference << 8) | 255
 }
 
 #[cfg(test)]
