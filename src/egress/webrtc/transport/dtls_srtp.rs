@@ -3,6 +3,11 @@
 //! ICE-lite offerer), when it is the client and starts the handshake once the viewer has
 //! nominated its address. Once the handshake completes, the SRTP master keys are exported from
 //! it and every RTP packet is encrypted by Lookout itself, one context per viewer.
+//!
+//! rtc's DTLS endpoint keys a handshake by the peer's address. A viewer's records may come
+//! from any address that passed a connectivity check (a browser sends over the pair it has
+//! selected, and may select another midway), so the endpoint is given one fixed address,
+//! `ASSOCIATION`, for all of them: one viewer, one handshake.
 
 use bytes::BytesMut;
 use rtc::crypto::{HashAlgorithm, RTCCryptoProvider};
@@ -35,6 +40,9 @@ pub enum DtlsError {
     #[error("setting up SRTP, {doing}: {error}")]
     Srtp { doing: &'static str, error: rtc::shared::error::Error },
 }
+
+/// The address the viewer's single DTLS association is known by inside the endpoint: only a key.
+const ASSOCIATION: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 9);
 
 /// Lookout's DTLS identity: one certificate for the process, whose fingerprint every
 /// description carries.
@@ -108,21 +116,21 @@ impl Dtls {
         Ok(Self { endpoint: Endpoint::new(local_addr, TransportProtocol::UDP, server_config), crypto: identity.crypto.clone(), client_config })
     }
 
-    /// As client, sends the ClientHello to `remote` (once); as server, nothing: the viewer starts.
-    pub fn start(&mut self, remote: SocketAddr, now: Instant) -> Result<(), DtlsError> {
+    /// As client, sends the ClientHello (once); as server, nothing: the viewer starts.
+    pub fn start(&mut self, now: Instant) -> Result<(), DtlsError> {
         match self.client_config.take() {
-            Some(config) => self.endpoint.connect(now, remote, config, None).map_err(DtlsError::Handshake),
+            Some(config) => self.endpoint.connect(now, ASSOCIATION, config, None).map_err(DtlsError::Handshake),
             None => Ok(()),
         }
     }
 
-    /// Takes in a DTLS datagram from the viewer's nominated address.
-    pub fn on_datagram(&mut self, datagram: &[u8], from: SocketAddr, now: Instant) -> Result<DtlsProgress, DtlsError> {
-        let events = self.endpoint.read(now, from, None, BytesMut::from(datagram)).map_err(DtlsError::Handshake)?;
+    /// Takes in a DTLS datagram from the viewer (from any address it was checked on).
+    pub fn on_datagram(&mut self, datagram: &[u8], now: Instant) -> Result<DtlsProgress, DtlsError> {
+        let events = self.endpoint.read(now, ASSOCIATION, None, BytesMut::from(datagram)).map_err(DtlsError::Handshake)?;
         let mut progress = DtlsProgress::Handshaking;
         for event in events {
             match event {
-                EndpointEvent::HandshakeComplete => progress = DtlsProgress::Connected(Box::new(self.srtp_contexts(from)?)),
+                EndpointEvent::HandshakeComplete => progress = DtlsProgress::Connected(Box::new(self.srtp_contexts()?)),
                 EndpointEvent::PeerClosed => return Ok(DtlsProgress::Closed),
                 // Lookout carries no data channel: application data is ignored.
                 _ => {}
@@ -137,21 +145,21 @@ impl Dtls {
     }
 
     /// When the handshake next needs `on_timeout` (a flight to retransmit).
-    pub fn poll_timeout(&self, remote: SocketAddr) -> Option<Instant> {
-        self.endpoint.poll_timeout(&remote)
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.endpoint.poll_timeout(&ASSOCIATION)
     }
 
-    pub fn on_timeout(&mut self, remote: SocketAddr, now: Instant) -> Result<(), DtlsError> {
-        self.endpoint.handle_timeout(remote, now).map_err(DtlsError::Handshake)
+    pub fn on_timeout(&mut self, now: Instant) -> Result<(), DtlsError> {
+        self.endpoint.handle_timeout(ASSOCIATION, now).map_err(DtlsError::Handshake)
     }
 
     /// Queues a close_notify for the viewer.
-    pub fn close(&mut self, remote: SocketAddr, now: Instant) {
-        self.endpoint.stop(now, remote);
+    pub fn close(&mut self, now: Instant) {
+        self.endpoint.stop(now, ASSOCIATION);
     }
 
-    fn srtp_contexts(&self, remote: SocketAddr) -> Result<SrtpContexts, DtlsError> {
-        let state = self.endpoint.get_connection_state(remote).ok_or(DtlsError::NoConnection)?;
+    fn srtp_contexts(&self) -> Result<SrtpContexts, DtlsError> {
+        let state = self.endpoint.get_connection_state(ASSOCIATION).ok_or(DtlsError::NoConnection)?;
         let profile = match state.srtp_protection_profile() {
             SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm => ProtectionProfile::AeadAes128Gcm,
             SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80 => ProtectionProfile::Aes128CmHmacSha1_80,

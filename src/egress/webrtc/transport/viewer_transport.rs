@@ -66,8 +66,9 @@ pub struct ViewerTransport {
     ice: Ice,
     dtls: Dtls,
     srtp: Option<SrtpContexts>,
-    /// Where the DTLS handshake completed: media goes there until the viewer nominates a pair
-    /// (a browser starts DTLS as soon as a check succeeds, often before it nominates).
+    /// Where the viewer's DTLS last came from (or, as client, where Lookout began it): flights
+    /// are retransmitted there, and media goes there until the viewer nominates a pair (a
+    /// browser starts DTLS as soon as a check succeeds, often before it nominates).
     dtls_remote: Option<IcePath>,
     last_rtcp: Option<Instant>,
     crypto: Arc<dyn RTCCryptoProvider>,
@@ -143,7 +144,8 @@ impl ViewerTransport {
                         self.remember_checked(path);
                         if answer.nominated {
                             // As DTLS client, Lookout starts the handshake towards the nominated address.
-                            self.dtls.start(path.remote, now)?;
+                            self.dtls_remote = Some(path);
+                            self.dtls.start(now)?;
                             self.collect_dtls(path);
                         }
                     }
@@ -161,13 +163,13 @@ impl ViewerTransport {
                 if !self.checked.contains(&path) {
                     return Err(TransportError::UncheckedAddress(path));
                 }
-                let progress = self.dtls.on_datagram(datagram, path.remote, now);
+                self.dtls_remote = Some(path);
+                let progress = self.dtls.on_datagram(datagram, now);
                 self.collect_dtls(path);
                 match progress? {
                     DtlsProgress::Handshaking => Ok(None),
                     DtlsProgress::Connected(contexts) => {
                         self.srtp = Some(*contexts);
-                        self.dtls_remote = Some(path);
                         Ok(Some(TransportEvent::Connected))
                     }
                     DtlsProgress::Closed => Ok(Some(TransportEvent::Closed)),
@@ -203,7 +205,8 @@ impl ViewerTransport {
         self.outbox.extend(checks);
         if let Some(path) = selected {
             self.remember_checked(path);
-            self.dtls.start(path.remote, now)?;
+            self.dtls_remote = Some(path);
+            self.dtls.start(now)?;
             self.collect_dtls(path);
         }
         Ok(())
@@ -229,7 +232,7 @@ impl ViewerTransport {
 
     /// When `on_timeout` is next due (a DTLS flight to retransmit, full ICE's next check).
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        let dtls = self.checked.iter().filter_map(|path| self.dtls.poll_timeout(path.remote)).min();
+        let dtls = self.dtls.poll_timeout();
         let ice = match &mut self.ice {
             Ice::Lite(_) => None,
             Ice::Full(full) => full.poll_timeout(),
@@ -244,11 +247,9 @@ impl ViewerTransport {
                 self.collect_full_ice(now)?;
             }
         }
-        for path in self.checked.clone() {
-            if self.dtls.poll_timeout(path.remote).is_some_and(|due| due <= now) {
-                self.dtls.on_timeout(path.remote, now)?;
-                self.collect_dtls(path);
-            }
+        if let Some(path) = self.dtls_remote.filter(|_| self.dtls.poll_timeout().is_some_and(|due| due <= now)) {
+            self.dtls.on_timeout(now)?;
+            self.collect_dtls(path);
         }
         Ok(())
     }
@@ -256,7 +257,7 @@ impl ViewerTransport {
     /// Says goodbye to the viewer (a DTLS close_notify).
     pub fn close(&mut self, now: Instant) {
         if let Some(path) = self.destination() {
-            self.dtls.close(path.remote, now);
+            self.dtls.close(now);
             self.collect_dtls(path);
         }
     }
@@ -385,6 +386,40 @@ mod tests {
             let _ = transport.on_datagram(&request[..cut.min(request.len())], IcePath::direct(viewer_addr()), server_addr(), now);
         }
         assert_eq!(transport.destination(), None, "nothing was nominated");
+    }
+
+    /// A browser sends DTLS over whichever pair it has selected at the moment, and may select
+    /// another (a better one whose check came back later) in the middle of the handshake: the
+    /// handshake goes on whatever checked address its records come from.
+    #[test]
+    fn a_handshake_that_moves_to_another_checked_address_midway_completes() {
+        let server = Identity::generate().expect("identity");
+        let mut viewer = Viewer::new(DtlsRole::Server);
+        let mut transport = transport_for(&viewer, &server);
+        let now = Instant::now();
+        let crypto = viewer.identity.crypto.clone();
+        let (first, second) = (IcePath::direct(viewer_addr()), IcePath::direct("10.0.0.7:50001".parse().expect("address")));
+        for path in [first, second] {
+            let request = check(&format!("{SERVER_UFRAG}:{VIEWER_UFRAG}"), SERVER_PASSWORD, true, crypto.crypto());
+            transport.on_datagram(&request, path, server_addr(), now).expect("check");
+        }
+        while transport.poll_transmit().is_some() {}
+        viewer.connect_dtls(now);
+        let mut connected = false;
+        let mut from = first;
+        for _ in 0..20 {
+            while let Some(record) = viewer.dtls.poll_transmit() {
+                if let Some(TransportEvent::Connected) = transport.on_datagram(&record.message, from, server_addr(), now).expect("DTLS") {
+                    connected = true;
+                }
+                // Everything after the ClientHello comes over the other pair.
+                from = second;
+            }
+            while let Some((_, record)) = transport.poll_transmit() {
+                viewer.dtls.read(now, server_addr(), None, record).expect("viewer DTLS");
+            }
+        }
+        assert!(connected && transport.is_connected(), "the handshake completed across the two addresses");
     }
 
     #[test]
