@@ -244,12 +244,17 @@ def main():
     parser.add_argument("--flood", type=int, default=0, metavar="OFFERS",
                         help="instead of the rest: a hostile client's floods against the default limits, OFFERS WHEP "
                              "offers and a twentieth as many silent WebSockets (see bench_flood.py)")
+    parser.add_argument("--playout-delay", type=int, metavar="MS",
+                        help="instead of the rest: Chromium on a GStreamer camera through two Lookouts, one telling it "
+                             "max_playout_delay_ms = MS and one not, --browser-runs each, alternating")
     parser.add_argument("--vs", choices=("janus",),
                         help="instead of the rest: Chromium on the same GStreamer camera through Lookout and through "
                              "Janus, --browser-runs each, alternating (see bench_janus.py)")
     args = parser.parse_args()
     if args.vs == "janus":
         return measure_vs_janus(Path(args.out), args.browser_runs)
+    if args.playout_delay is not None:
+        return measure_playout_delay(Path(args.out), args.playout_delay, args.browser_runs)
     if args.flood:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -449,6 +454,45 @@ def measure_hls(server, args, idle_cpu):
           f"{summary['cpu_ms_per_viewer_second']} CPU-ms/viewer-s ({many} viewers, {summary['parts_per_viewer_s']} parts/s each)"
           + (f"; errors: {summary['errors']}" if summary["errors"] else ""))
     return summary
+
+
+def measure_playout_delay(out, max_ms, runs):
+    """The same camera (x264 zero-latency, a keyframe every second) through two Lookouts that
+    differ only in `max_playout_delay_ms`, Chromium on each in turn: what the extension does to
+    first frame, glass-to-glass latency, dropped frames and freezes."""
+    out.mkdir(parents=True, exist_ok=True)
+    camera_port = free_port()
+    camera = subprocess.Popen(["/usr/bin/python3", str(CAMERA), "--port", str(camera_port), "--barcode"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    servers = {}
+    try:
+        camera.stdout.readline()
+        for name, setting in (("without", ""), ("with", f"max_playout_delay_ms = {max_ms}\n")):
+            config = out / f"bench-playout-{name}.toml"
+            config.write_text(f'[paths.cam]\nsource = "rtsp://127.0.0.1:{camera_port}/test"\n'
+                              f'[webrtc]\nlisten_ips = ["127.0.0.1"]\nudp_port = 0\n{setting}')
+            servers[name] = Lookout("--config", str(config))
+            servers[name].wait_live("cam")
+        results = {name: [] for name in servers}
+        for _ in range(runs):
+            for name, server in servers.items():
+                results[name].append(chromium(f"http://{server.addr}/?path=cam"))
+    finally:
+        for server in servers.values():
+            server.stop()
+        camera.terminate()
+        camera.wait(10)
+    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "max_playout_delay_ms": max_ms, "runs": results}
+    for name, runs_of in results.items():
+        summary = browser_summary(runs_of)
+        summary["freezes"] = [r.get("freezeCount") for r in runs_of]
+        summary["fps"] = median_of(runs_of, "fpsRendered")
+        report[name] = summary
+        print(f"Chromium, GStreamer camera, {name} max_playout_delay_ms = {max_ms}: first frame {summary['first_frame_ms']} ms, "
+              f"glass-to-glass p50 {summary['latency_p50_ms']} ms, p95 {summary['latency_p95_ms']} ms, {summary['fps']} fps, "
+              f"frames dropped {summary['frames_dropped']}, freezes {summary['freezes']} (median of {runs} runs)"
+              + (f"; failures: {summary['failures']}" if summary["failures"] else ""))
+    write_report(out, "playout-delay", report)
 
 
 def measure_vs_janus(out, runs):

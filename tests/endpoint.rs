@@ -46,9 +46,15 @@ fn free_udp_port() -> u16 {
 }
 
 async fn start_lookout(paths: impl IntoIterator<Item = (&'static str, PathConfig)>) -> Lookout {
+    start_lookout_with(paths, |_| {}).await
+}
+
+/// Lookout on loopback and a shared port of its own, its WebRTC settings changed by `configure`.
+async fn start_lookout_with(paths: impl IntoIterator<Item = (&'static str, PathConfig)>, configure: impl FnOnce(&mut WebRtcConfig)) -> Lookout {
     init_logging();
     let media_port = free_udp_port();
-    let webrtc = WebRtcConfig { listen_ips: vec![LOOPBACK], media_ports: MediaPorts::Shared(media_port), ..Default::default() };
+    let mut webrtc = WebRtcConfig { listen_ips: vec![LOOPBACK], media_ports: MediaPorts::Shared(media_port), ..Default::default() };
+    configure(&mut webrtc);
     let paths = paths.into_iter().map(|(name, path)| (name.to_owned(), path)).collect();
     let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, webrtc, ..Config::builtin_default() };
     let server = Server::start(config).await.expect("server starts");
@@ -245,6 +251,24 @@ async fn a_webrtc_rs_viewer_over_whep_plays_with_lookout_as_the_dtls_server() {
     viewer.close().await.expect("WHEP DELETE");
     assert!(own.server.sessions.get(&session).is_none(), "the session is gone after DELETE");
     wait_for("the viewer to be gone", Duration::from_secs(10), || (own.server.viewers.of("demo") == 0).then_some(())).await;
+}
+
+/// With `max_playout_delay_ms` set, a viewer that takes the playout-delay extension finds the
+/// limits on every video packet (250 ms: 25 steps of 10 ms, the least 0); one that does not
+/// take it gets none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_playout_delay_limits_ride_on_the_video_of_viewers_that_take_them() {
+    let own = start_lookout_with([("demo", small_pattern())], |webrtc| webrtc.max_playout_delay = Some(Duration::from_millis(250))).await;
+    wait_live(&own.server, "demo", Duration::from_secs(10)).await;
+    let options = lookout_testkit::viewer::ViewerOptions { playout_delay: true, ..lookout_testkit::viewer::ViewerOptions::keeping(100) };
+    let taking = Viewer::watch_whep_with(own.server.addr, "demo", options).await.expect("watch over WHEP");
+    let not_taking = Viewer::watch_whep(own.server.addr, "demo", 100).await.expect("watch over WHEP");
+    let carries_limits = |packet: &rtc::rtp::packet::Packet| packet.header.extensions.iter().any(|extension| extension.payload[..] == [0x00, 0x00, 0x19]);
+    for (viewer, expected, how) in [(&taking, true, "a viewer that takes the extension"), (&not_taking, false, "a viewer that does not")] {
+        let received = viewer.wait_for_packets(100, Duration::from_secs(15)).await.expect("packets arrive");
+        let with_limits = received.kept.iter().filter(|packet| carries_limits(packet)).count();
+        assert_eq!(with_limits, if expected { received.kept.len() } else { 0 }, "{how}: {with_limits} of {} video packets carry the limits", received.kept.len());
+    }
 }
 
 /// A WHEP player offers audio beside video, as players do, to a path without sound: the answer

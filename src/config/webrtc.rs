@@ -20,6 +20,9 @@ pub struct WebRtcConfig {
     /// Also accept ICE over TCP (RFC 6544, passive), for viewers whose networks block UDP.
     pub ice_tcp: bool,
     pub ice_servers: Vec<IceServerConfig>,
+    /// Sent to viewers that take the playout-delay extension as the most their jitter buffer
+    /// may hold a frame (the least being zero); `None`: not sent, browsers choose.
+    pub max_playout_delay: Option<Duration>,
 }
 
 impl Default for WebRtcConfig {
@@ -31,6 +34,7 @@ impl Default for WebRtcConfig {
             hide_private_addresses: false,
             ice_tcp: false,
             ice_servers: Vec::new(),
+            max_playout_delay: None,
         }
     }
 }
@@ -113,6 +117,7 @@ pub(super) struct FileWebRtc {
     ice_tcp: bool,
     #[serde(default)]
     ice_servers: Vec<FileIceServer>,
+    max_playout_delay_ms: Option<u64>,
     /// Gone: Lookout's own endpoint serves every viewer. Read only to say so.
     own_endpoint: Option<toml::Value>,
 }
@@ -126,6 +131,9 @@ struct FileIceServer {
     secret: Option<String>,
     ttl_secs: Option<u64>,
 }
+
+/// The playout-delay extension's largest value: 4095 steps of 10 ms.
+const MAX_PLAYOUT_DELAY_MS: u64 = 40_950;
 
 const DEFAULT_TTL: Duration = Duration::from_secs(24 * 3600);
 
@@ -154,6 +162,12 @@ pub(super) fn webrtc_config(file: FileWebRtc) -> Result<WebRtcConfig, ConfigErro
     if file.hide_private_addresses && public_ips.is_empty() {
         return Err(invalid("webrtc.hide_private_addresses", "needs webrtc.public_ips: otherwise viewers would get no address at all"));
     }
+    let max_playout_delay = match file.max_playout_delay_ms {
+        Some(ms) if ms > MAX_PLAYOUT_DELAY_MS => {
+            return Err(invalid("webrtc.max_playout_delay_ms", format!("{ms} is more than the extension carries ({MAX_PLAYOUT_DELAY_MS} ms)")))
+        }
+        ms => ms.map(Duration::from_millis),
+    };
     let ice_servers = file
         .ice_servers
         .into_iter()
@@ -167,6 +181,7 @@ pub(super) fn webrtc_config(file: FileWebRtc) -> Result<WebRtcConfig, ConfigErro
         hide_private_addresses: file.hide_private_addresses,
         ice_tcp: file.ice_tcp,
         ice_servers,
+        max_playout_delay,
     })
 }
 
@@ -285,6 +300,7 @@ mod tests {
             public_ips = ["203.0.113.7", "2001:db8::7"]
             hide_private_addresses = true
             ice_tcp = true
+            max_playout_delay_ms = 0
             [[ice_servers]]
             urls = ["stun:stun.example.org:3478"]
             [[ice_servers]]
@@ -303,6 +319,8 @@ mod tests {
         assert_eq!(PortRange { first: 40000, last: 40999 }.port_count(), 1000);
         assert_eq!(config.public_ips.len(), 2);
         assert!(config.ice_tcp);
+        assert_eq!(config.max_playout_delay, Some(Duration::ZERO));
+        assert_eq!(parse("").expect("valid").max_playout_delay, None, "not sent unless asked for");
         assert_eq!(config.ice_servers.len(), 3);
         assert_eq!(config.ice_servers[2].credentials, Some(TurnCredentials::SharedSecret { secret: "s3cret".into(), ttl: Duration::from_secs(3600) }));
     }
@@ -313,6 +331,7 @@ mod tests {
             (r#"listen_ips = ["eth0"]"#, "webrtc.listen_ips"),
             (r#"listen_ips = []"#, "webrtc.listen_ips"),
             (r#"udp_ports = "40000-30000""#, "webrtc.udp_ports"),
+            ("max_playout_delay_ms = 40960", "webrtc.max_playout_delay_ms"),
             (r#"udp_ports = "0-10""#, "webrtc.udp_ports"),
             (r#"udp_ports = "lots""#, "webrtc.udp_ports"),
             ("udp_port = 8189\nudp_ports = \"40000-40999\"", "webrtc.udp_ports"),

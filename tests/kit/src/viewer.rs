@@ -10,7 +10,7 @@ use lookout_signaling::{ClientMessage, IceCandidate, ServerMessage};
 use rtc::interceptor::{Registry, Slot};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::packet::Packet;
-use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpHeaderExtensionCapability, RtpCodecKind};
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -152,11 +152,13 @@ pub struct ViewerOptions {
     pub loss: Option<LossPattern>,
     /// A bearer token: in the `auth` message over /ws, in `Authorization` over WHEP.
     pub token: Option<String>,
+    /// Takes the playout-delay header extension on its video, as Chromium does.
+    pub playout_delay: bool,
 }
 
 impl ViewerOptions {
     pub fn keeping(keep_packets: usize) -> Self {
-        Self { keep_packets, loss: None, token: None }
+        Self { keep_packets, loss: None, token: None, playout_delay: false }
     }
 
     pub fn with_token(mut self, token: &str) -> Self {
@@ -287,12 +289,18 @@ struct Parts {
     loss: Arc<Mutex<LossReport>>,
 }
 
+const PLAYOUT_DELAY_URI: &str = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay";
+
 /// Below the NACK generator, so that what it drops is asked for again.
 const PACKET_DROPPER_SLOT: usize = 6_500;
 
 async fn peer(bind: IpAddr, started: Instant, options: ViewerOptions) -> anyhow::Result<Parts> {
     let mut media_engine = MediaEngine::default();
     media_engine.register_default_codecs()?;
+    if options.playout_delay {
+        let extension = RTCRtpHeaderExtensionCapability { uri: PLAYOUT_DELAY_URI.to_owned() };
+        media_engine.register_header_extension(extension, RtpCodecKind::Video, None)?;
+    }
     let loss = Arc::new(Mutex::new(LossReport::default()));
     let mut registry = register_default_interceptors(Registry::new(), &mut media_engine)?;
     if let Some(pattern) = options.loss {

@@ -1,6 +1,7 @@
 //! A viewer's peer on Lookout's own endpoint: the offer/answer exchange (either side may offer)
 //! and the connection it sets up.
 
+use crate::egress::webrtc::rtp::playout_delay::{PlayoutDelay, PlayoutDelayStamp};
 use crate::egress::webrtc::transport::connection::Connection;
 use crate::egress::webrtc::transport::dtls_srtp::DtlsRole;
 use crate::egress::webrtc::negotiation::sdp::{self, DtlsSetup, LocalParameters, RemoteDescription, RemoteKind, SdpError};
@@ -13,6 +14,8 @@ use parking_lot::Mutex;
 pub struct Peer {
     pub connection: Arc<Connection>,
     local: LocalParameters,
+    /// The limits put on the video for the viewer's jitter buffer, where it takes them.
+    playout_delay: Option<PlayoutDelay>,
     /// The viewer's description, once it arrived.
     remote: Mutex<Option<RemoteDescription>>,
 }
@@ -28,8 +31,8 @@ pub enum NegotiationError {
 }
 
 impl Peer {
-    pub fn new(connection: Arc<Connection>, local: LocalParameters) -> Self {
-        Self { connection, local, remote: Mutex::new(None) }
+    pub fn new(connection: Arc<Connection>, local: LocalParameters, playout_delay: Option<PlayoutDelay>) -> Self {
+        Self { connection, local, playout_delay, remote: Mutex::new(None) }
     }
 
     /// The SSRCs of the tracks Lookout sends: the video's, and the audio's when the path has sound.
@@ -88,6 +91,9 @@ impl Peer {
         // One sequence space for the whole transport: stamped on audio too if it takes them.
         if let (true, Some(id)) = (h264.feedback.transport_cc, remote.video.extensions.transport_cc) {
             self.connection.enable_twcc(id);
+        }
+        if let (Some(delay), Some(id)) = (self.playout_delay, remote.video.extensions.playout_delay) {
+            self.connection.enable_playout_delay(PlayoutDelayStamp::new(delay, id, self.local.video.ssrc));
         }
         // The retransmitter answers NACKs on this stream, over RTX when the viewer took it.
         self.connection.bind_local_stream(&StreamInfo {

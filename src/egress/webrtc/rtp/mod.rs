@@ -3,4 +3,5 @@
 
 pub(crate) mod header;
 pub mod packetizer;
+pub mod playout_delay;
 pub(crate) mod sent_frames;

@@ -16,6 +16,7 @@ use crate::egress::webrtc::transport::network::{Network, PortsExhausted, SocketH
 use crate::egress::webrtc::rtcp::retransmitter::{NackStats, Retransmitter};
 use crate::egress::webrtc::rtcp::observer::RtcpObserver;
 use crate::egress::webrtc::rtcp::sender_reports::{AudioClock, SenderReporter};
+use crate::egress::webrtc::rtp::playout_delay::PlayoutDelay;
 use crate::egress::webrtc::rtp::sent_frames::SentFrames;
 use crate::egress::webrtc::rtcp::viewer_activity::{ActivityWatcher, ViewerActivity};
 use crate::media::AudioCodec;
@@ -147,6 +148,7 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>, audio: Op
     };
     let state = connection.state();
     // Every candidate is in the descriptions: Lookout never trickles.
-    let peer = Arc::new(Peer::new(connection, local));
+    let playout_delay = network.config.max_playout_delay.map(|max| PlayoutDelay { min: Duration::ZERO, max });
+    let peer = Arc::new(Peer::new(connection, local, playout_delay));
     Ok(ViewerPeer { peer, state, keyframe_requests, sent_frames, nack_stats, link, audio_clock, activity, hold })
 }

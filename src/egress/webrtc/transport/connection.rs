@@ -5,6 +5,7 @@
 //! in its own task and queues it on the shared socket's batched sends, one lock and no hop per
 //! packet.
 
+use crate::egress::webrtc::rtp::playout_delay::PlayoutDelayStamp;
 use crate::egress::webrtc::transport::connection_core::{ConnectionCore, ConnectionEvent, ConnectionFeedback};
 use crate::egress::webrtc::transport::connection_state::ConnectionState;
 use crate::egress::webrtc::transport::dtls_srtp::Identity;
@@ -120,6 +121,11 @@ impl Connection {
     /// Stamps transport-wide sequence numbers with header extension `extension_id` from now on.
     pub fn enable_twcc(&self, extension_id: u8) {
         self.core.lock().enable_twcc(extension_id);
+    }
+
+    /// Puts the playout-delay limits on the video's packets from now on.
+    pub fn enable_playout_delay(&self, stamp: PlayoutDelayStamp) {
+        self.core.lock().enable_playout_delay(stamp);
     }
 
     /// Tells a stream this connection sends to the observers (its SSRCs, for NACKs) and to

@@ -10,6 +10,7 @@ use crate::egress::webrtc::rtcp::link_quality::PublishedGcc;
 use crate::egress::webrtc::rtcp::observer::RtcpObserver;
 use crate::egress::webrtc::rtcp::sender_reports::SenderReporter;
 use crate::egress::webrtc::rtcp::twcc::TwccSender;
+use crate::egress::webrtc::rtp::playout_delay::PlayoutDelayStamp;
 use crate::egress::webrtc::transport::ice::gatherer::{Gatherer, Relayed};
 use crate::egress::webrtc::transport::ice::path::IcePath;
 use crate::egress::webrtc::transport::viewer_transport::{TransportError, TransportEvent, ViewerTransport};
@@ -67,6 +68,7 @@ pub struct ConnectionCore {
     reporter: SenderReporter,
     /// When the viewer agreed to transport-wide feedback: what was sent, for its reports.
     twcc: Option<TwccSender>,
+    playout_delay: Option<PlayoutDelayStamp>,
     estimator: PublishedGcc,
     gatherer: Option<Gatherer>,
     created: Instant,
@@ -87,7 +89,7 @@ pub struct Refusals {
 impl ConnectionCore {
     pub fn new(feedback: ConnectionFeedback, gatherer: Option<Gatherer>, now: Instant) -> Self {
         let ConnectionFeedback { observers, reporter, estimator } = feedback;
-        let mut core = Self { transport: None, observers, reporter, twcc: None, estimator, gatherer, created: now, outbox: VecDeque::new(), events: VecDeque::new(), refusals: Refusals::default() };
+        let mut core = Self { transport: None, observers, reporter, twcc: None, playout_delay: None, estimator, gatherer, created: now, outbox: VecDeque::new(), events: VecDeque::new(), refusals: Refusals::default() };
         core.collect_gatherer();
         core
     }
@@ -117,6 +119,11 @@ impl ConnectionCore {
         self.twcc = Some(TwccSender::new(extension_id));
     }
 
+    /// Puts the playout-delay limits on the video's packets from now on.
+    pub fn enable_playout_delay(&mut self, stamp: PlayoutDelayStamp) {
+        self.playout_delay = Some(stamp);
+    }
+
     /// A stream this connection sends, for the observers (its SSRCs, for NACKs) and the sender
     /// reports.
     pub fn bind_local_stream(&mut self, info: &StreamInfo) {
@@ -127,6 +134,9 @@ impl ConnectionCore {
     /// Encrypts one RTP packet for the viewer, leaving at `now`. Dropped before the
     /// connection is up.
     pub fn send_rtp(&mut self, mut packet: rtc::rtp::Packet, now: Instant) {
+        if let Some(playout_delay) = self.playout_delay.as_ref() {
+            playout_delay.stamp(&mut packet);
+        }
         if let Some(twcc) = self.twcc.as_mut() {
             twcc.stamp(&mut packet, now);
         }
