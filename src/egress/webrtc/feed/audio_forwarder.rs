@@ -60,7 +60,7 @@ impl AudioForwarder {
             let timestamp = (frame.timestamp as u32).wrapping_add(timestamp_offset);
             let header = Header { version: 2, payload_type, sequence_number, timestamp, ssrc: self.ssrc, ..Default::default() };
             self.clock.set(timestamp, frame.captured_at);
-            if self.sink.write_rtp(Packet { header, payload: frame.data.clone() }).is_err() {
+            if self.sink.write_rtp([Packet { header, payload: frame.data.clone() }]).is_err() {
                 return;
             }
         }

@@ -59,6 +59,8 @@ impl Forwarder {
         let mut pending: Option<Reader> = None;
         // Frames skipped by the readers of layers left behind.
         let mut skipped_before = 0;
+        // The packets the pacer releases at one moment, kept to spare an allocation a round.
+        let mut released = Vec::new();
         loop {
             while let Some(action) = feed.poll_action() {
                 match action {
@@ -74,10 +76,10 @@ impl Forwarder {
                     }
                 }
             }
-            while let Some(outgoing) = feed.poll_packet(Instant::now()) {
-                if self.send(outgoing).is_err() {
-                    return;
-                }
+            let now = Instant::now();
+            released.extend(std::iter::from_fn(|| feed.poll_packet(now)));
+            if self.send(&mut released).is_err() {
+                return;
             }
             let wake_at = feed.poll_timeout();
             tokio::select! {
@@ -118,21 +120,25 @@ impl Forwarder {
         }
     }
 
-    /// Writes one released packet; fails once the viewer's connection is closed.
-    fn send(&self, outgoing: Outgoing) -> Result<(), SinkClosed> {
-        let size = outgoing.packet.payload.len() as u64;
-        self.sink.write_rtp(outgoing.packet)?;
-        if let Some(live) = outgoing.live {
-            // The pacer's wait counts from when the frame reached it: the packets before it in
-            // the frame waited on purpose too.
-            let now = Instant::now();
-            self.send_delays[live.layer].record(now.saturating_duration_since(live.arrived_at), outgoing.release.saturating_duration_since(live.handed_in), now);
+    /// Writes the packets released now, together (one lock of the connection, one wake of the
+    /// socket's sender), and empties `released`; fails once the viewer's connection is closed.
+    fn send(&self, released: &mut Vec<Outgoing>) -> Result<(), SinkClosed> {
+        if released.is_empty() {
+            return Ok(());
         }
-        self.stats.packets_sent.fetch_add(1, Ordering::Relaxed);
-        self.stats.bytes_sent.fetch_add(size, Ordering::Relaxed);
-        if outgoing.ends_frame {
-            self.stats.frames_sent.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        for outgoing in released.iter() {
+            if let Some(live) = outgoing.live {
+                // The pacer's wait counts from when the frame reached it: the packets before it
+                // in the frame waited on purpose too.
+                self.send_delays[live.layer].record(now.saturating_duration_since(live.arrived_at), outgoing.release.saturating_duration_since(live.handed_in), now);
+            }
+            self.stats.packets_sent.fetch_add(1, Ordering::Relaxed);
+            self.stats.bytes_sent.fetch_add(outgoing.packet.payload.len() as u64, Ordering::Relaxed);
+            if outgoing.ends_frame {
+                self.stats.frames_sent.fetch_add(1, Ordering::Relaxed);
+            }
         }
-        Ok(())
+        self.sink.write_rtp(released.drain(..).map(|outgoing| outgoing.packet))
     }
 }

@@ -30,7 +30,8 @@ impl MediaSink {
         payload_type
     }
 
-    pub fn write_rtp(&self, packet: Packet) -> Result<(), SinkClosed> {
-        self.peer.connection.send_rtp(packet).map_err(|_| SinkClosed)
+    /// Hands packets to the viewer's connection, all at once.
+    pub fn write_rtp(&self, packets: impl IntoIterator<Item = Packet>) -> Result<(), SinkClosed> {
+        self.peer.connection.send_rtp(packets).map_err(|_| SinkClosed)
     }
 }

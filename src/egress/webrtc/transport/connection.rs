@@ -138,14 +138,18 @@ impl Connection {
         self.state.subscribe()
     }
 
-    /// Encrypts one RTP packet and queues it for the viewer. Dropped (Ok) before the
+    /// Encrypts RTP packets (a frame's, as the pacer releases them) and queues them for the
+    /// viewer, under one lock and with one wake of the sender. Dropped (Ok) before the
     /// connection is up.
-    pub fn send_rtp(&self, packet: rtc::rtp::Packet) -> Result<(), Closed> {
+    pub fn send_rtp(&self, packets: impl IntoIterator<Item = rtc::rtp::Packet>) -> Result<(), Closed> {
         if self.state.borrow().is_terminal() {
             return Err(Closed);
         }
         let mut core = self.core.lock();
-        core.send_rtp(packet, Instant::now());
+        let now = Instant::now();
+        for packet in packets {
+            core.send_rtp(packet, now);
+        }
         self.flush(&mut core);
         Ok(())
     }
@@ -166,9 +170,7 @@ impl Connection {
 
     /// Sends what the core has to send and tells what changed.
     fn flush(&self, core: &mut ConnectionCore) {
-        while let Some((to, datagram)) = core.poll_transmit() {
-            self.socket.send(to, &datagram);
-        }
+        self.socket.send_all(std::iter::from_fn(|| core.poll_transmit()));
         while let Some(event) = core.poll_event() {
             match event {
                 ConnectionEvent::Connected => {

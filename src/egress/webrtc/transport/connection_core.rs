@@ -143,7 +143,7 @@ impl ConnectionCore {
         self.reporter.on_rtp(packet.header.ssrc, packet.payload.len(), now);
         let Ok(plain) = packet.marshal() else { return };
         let Some(transport) = self.transport.as_mut() else { return };
-        match transport.protect_rtp(&plain) {
+        match transport.protect_rtp(&plain, &packet.header) {
             Ok(Some((path, datagram))) => self.send(path, datagram, now),
             Ok(None) => {}
             Err(error) => tracing::debug!(%error, "RTP not sent"),
@@ -308,7 +308,7 @@ impl ConnectionCore {
         for reply in replies {
             let Packet::Rtp(rtp) = reply.message.packet else { continue };
             let Ok(plain) = rtp.marshal() else { continue };
-            if let Ok(Some((to, protected))) = transport.protect_rtp(&plain) {
+            if let Ok(Some((to, protected))) = transport.protect_rtp(&plain, &rtp.header) {
                 self.send(to, protected, now);
             }
         }

@@ -212,9 +212,10 @@ impl ViewerTransport {
         Ok(())
     }
 
-    pub fn protect_rtp(&mut self, packet: &[u8]) -> Result<Option<(IcePath, BytesMut)>, TransportError> {
+    /// Encrypts a marshalled RTP packet whose header is `header` (not read back from `packet`).
+    pub fn protect_rtp(&mut self, packet: &[u8], header: &rtc::rtp::header::Header) -> Result<Option<(IcePath, BytesMut)>, TransportError> {
         let (Some(to), Some(srtp)) = (self.destination(), self.srtp.as_mut()) else { return Ok(None) };
-        let protected = srtp.outbound.encrypt_rtp(packet).map_err(TransportError::Srtp)?;
+        let protected = srtp.outbound.encrypt_rtp_with_header(packet, header).map_err(TransportError::Srtp)?;
         Ok(Some((to, protected)))
     }
 
@@ -346,7 +347,7 @@ mod tests {
             payload: bytes::Bytes::from_static(b"a slice of a picture"),
         };
         let plain = rtp.marshal().expect("marshal");
-        let (to, protected) = transport.protect_rtp(&plain).expect("encrypt").expect("connected");
+        let (to, protected) = transport.protect_rtp(&plain, &rtp.header).expect("encrypt").expect("connected");
         assert_eq!(to, IcePath::direct(viewer_addr()));
         assert_ne!(&protected[12..], &plain[12..], "the payload is encrypted");
         assert_eq!(&viewer_in.decrypt_rtp(&protected).expect("the viewer decrypts it")[..], &plain[..]);

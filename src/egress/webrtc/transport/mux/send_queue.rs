@@ -56,20 +56,33 @@ impl Queued {
 impl SendQueue {
     /// Queues one datagram; drops it when the sender is hopelessly behind.
     pub fn push(&self, destination: SocketAddr, source_ip: Option<IpAddr>, contents: &[u8]) {
+        self.push_all(std::iter::once((destination, source_ip, contents)));
+    }
+
+    /// Queues datagrams (a frame's packets for one viewer) under one lock, and wakes the
+    /// sender once; drops those that find the sender hopelessly behind.
+    pub fn push_all<C: AsRef<[u8]>>(&self, datagrams: impl IntoIterator<Item = (SocketAddr, Option<IpAddr>, C)>) {
+        let (mut queued, mut dropped) = (false, false);
         {
             let mut batch = self.pending.lock();
-            if batch.bytes.len() + contents.len() > MAX_QUEUED_BYTES {
-                drop(batch);
-                if !self.overloaded.swap(true, Ordering::Relaxed) {
-                    tracing::warn!("the shared media socket cannot send as fast as sessions write: dropping datagrams");
+            for (destination, source_ip, contents) in datagrams {
+                let contents = contents.as_ref();
+                if batch.bytes.len() + contents.len() > MAX_QUEUED_BYTES {
+                    dropped = true;
+                    continue;
                 }
-                return;
+                let start = batch.bytes.len();
+                batch.bytes.extend_from_slice(contents);
+                batch.datagrams.push(Queued { destination, source_ip, bytes: start..start + contents.len() });
+                queued = true;
             }
-            let start = batch.bytes.len();
-            batch.bytes.extend_from_slice(contents);
-            batch.datagrams.push(Queued { destination, source_ip, bytes: start..start + contents.len() });
         }
-        self.wake.notify_one();
+        if dropped && !self.overloaded.swap(true, Ordering::Relaxed) {
+            tracing::warn!("the shared media socket cannot send as fast as sessions write: dropping datagrams");
+        }
+        if queued {
+            self.wake.notify_one();
+        }
     }
 
     /// Waits until datagrams are queued and takes them all into `batch` (emptied first).

@@ -2,6 +2,7 @@
 //! sends that leave through the shared socket (or, for a viewer on ICE-TCP, its connection).
 
 use super::datagram::Datagram;
+use bytes::BytesMut;
 use super::shared_socket::SharedSocket;
 use super::tcp_peers::TcpPeers;
 use std::net::{IpAddr, SocketAddr};
@@ -42,13 +43,11 @@ impl SessionSocket {
         std::future::poll_fn(|cx| self.inbox.lock().poll_recv(cx)).await
     }
 
-    /// Queues one datagram on the connection of a viewer on ICE-TCP, else on the shared
-    /// socket's batched sends.
-    pub fn send(&self, to: SocketAddr, contents: &[u8]) {
-        if self.tcp_peers.as_ref().is_some_and(|peers| peers.send(to, contents)) {
-            return;
-        }
-        self.shared.sends.push(to, self.source_ip, contents);
+    /// Queues datagrams on the connection of a viewer on ICE-TCP, else on the shared socket's
+    /// batched sends, all at once.
+    pub fn send_all(&self, datagrams: impl IntoIterator<Item = (SocketAddr, BytesMut)>) {
+        let over_udp = datagrams.into_iter().filter(|(to, contents)| !self.tcp_peers.as_ref().is_some_and(|peers| peers.send(*to, contents)));
+        self.shared.sends.push_all(over_udp.map(|(to, contents)| (to, self.source_ip, contents)));
     }
 
     /// The address the viewer reaches this session at (for DTLS's bookkeeping).
