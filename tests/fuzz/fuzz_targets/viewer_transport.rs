@@ -72,5 +72,6 @@ fuzz_target!(|data: &[u8]| {
         let _ = transport.on_timeout(start + Duration::from_millis(step * 50));
     }
     assert!(!transport.is_connected(), "no handshake can complete without the viewer's key");
-    assert!(matches!(transport.protect_rtp(&[0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1]), Ok(None)), "no media before a handshake");
+    let header = rtc::rtp::header::Header { version: 2, payload_type: 96, sequence_number: 1, timestamp: 1, ssrc: 1, ..Default::default() };
+    assert!(matches!(transport.protect_rtp(&[0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1], &header), Ok(None)), "no media before a handshake");
 });

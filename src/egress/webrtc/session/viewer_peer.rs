@@ -6,7 +6,7 @@ use crate::egress::webrtc::transport::connection::{Connection, LocalAddresses, L
 use crate::egress::webrtc::transport::connection_core::ConnectionFeedback;
 use crate::egress::webrtc::transport::connection_state::ConnectionState;
 use crate::egress::webrtc::transport::ice::full::{candidate_lines, LocalCandidate};
-use crate::egress::webrtc::transport::ice::gatherer::{Gathered, Gatherer};
+use crate::egress::webrtc::transport::ice::gatherer::Gatherer;
 use crate::egress::webrtc::negotiation::peer::Peer;
 use crate::egress::webrtc::negotiation::sdp::{LocalAudio, LocalParameters, LocalVideo};
 use crate::egress::webrtc::transport::ice::gather_servers;
@@ -127,13 +127,7 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>, audio: Op
         false => Vec::new(),
     };
     let base = host.first().copied().unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], registration.port())));
-    let gathered_candidates: Vec<LocalCandidate> = gathered
-        .into_iter()
-        .map(|gathered| match gathered {
-            Gathered::Reflexive { address, .. } => LocalCandidate::Reflexive { address, base },
-            Gathered::Relayed { address, .. } => LocalCandidate::Relayed { address, base },
-        })
-        .collect();
+    let gathered_candidates: Vec<LocalCandidate> = gathered.iter().map(|gathered| gathered.candidate(base)).collect();
     let local = LocalParameters {
         ufrag,
         password,

@@ -93,10 +93,7 @@ impl Connection {
         if let Some(gatherer) = core.gatherer() {
             let base = self.host.first().copied().unwrap_or(self.socket.label());
             let mut candidates: Vec<LocalCandidate> = self.host.iter().map(|address| LocalCandidate::Host(*address)).collect();
-            candidates.extend(gatherer.gathered().into_iter().map(|gathered| match gathered {
-                Gathered::Reflexive { address, .. } => LocalCandidate::Reflexive { address, base },
-                Gathered::Relayed { address, .. } => LocalCandidate::Relayed { address, base },
-            }));
+            candidates.extend(gatherer.gathered().iter().map(|gathered| gathered.candidate(base)));
             let credentials = (self.local.ufrag.as_str(), self.local.password.as_str());
             let full = FullIce::new(credentials, (&remote.ufrag, &remote.password), &candidates, controlling, self.identity.crypto.clone(), Instant::now())?;
             transport = transport.with_full_ice(full);

@@ -5,6 +5,7 @@
 //! relayed candidate), for a server whose network lets nothing in. rtc's TURN client (the
 //! rtc-turn crate) speaks the protocol; this keeps one per server and routes through them.
 
+use super::full::LocalCandidate;
 use bytes::BytesMut;
 use rtc::crypto::RTCCryptoProvider;
 use rtc::sansio::Protocol;
@@ -32,6 +33,16 @@ pub struct GatherServer {
 pub enum Gathered {
     Reflexive { address: SocketAddr, url: String },
     Relayed { address: SocketAddr, url: String },
+}
+
+impl Gathered {
+    /// The candidate it makes for full ICE, whose base is the media port's host address.
+    pub fn candidate(&self, base: SocketAddr) -> LocalCandidate {
+        match *self {
+            Gathered::Reflexive { address, .. } => LocalCandidate::Reflexive { address, base },
+            Gathered::Relayed { address, .. } => LocalCandidate::Relayed { address, base },
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
