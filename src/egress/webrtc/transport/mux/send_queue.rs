@@ -103,17 +103,24 @@ impl Batch {
         gso_runs(&self.datagrams, max_segments)
     }
 
-    /// One send's datagrams, their bytes put one after another into `contents`.
-    pub fn gather(&self, send: Range<usize>, contents: &mut Vec<u8>) -> GsoSend {
+    /// One send's datagrams, their bytes one after another: where they already lie so in the
+    /// batch (a frame's packets for one viewer, queued together), the batch's own bytes;
+    /// otherwise gathered into `scratch`.
+    pub fn gather<'a>(&'a self, send: Range<usize>, scratch: &'a mut Vec<u8>) -> (GsoSend, &'a [u8]) {
         let group = &self.datagrams[send];
-        contents.clear();
-        group.iter().for_each(|d| contents.extend_from_slice(&self.bytes[d.bytes.clone()]));
-        GsoSend {
+        let send = GsoSend {
             destination: group[0].destination,
             source_ip: group[0].source_ip,
             segment_size: (group.len() > 1).then(|| group[0].len()),
             datagrams: group.len(),
+        };
+        let adjacent = group.windows(2).all(|pair| pair[0].bytes.end == pair[1].bytes.start);
+        if adjacent {
+            return (send, &self.bytes[group[0].bytes.start..group[group.len() - 1].bytes.end]);
         }
+        scratch.clear();
+        group.iter().for_each(|d| scratch.extend_from_slice(&self.bytes[d.bytes.clone()]));
+        (send, scratch)
     }
 }
 
@@ -163,6 +170,26 @@ mod tests {
         assert!(runs.iter().all(|r| r.len() * 1200 <= MAX_GSO_BYTES), "{runs:?}");
         assert_eq!(runs.iter().map(|r| r.len()).sum::<usize>(), 100);
         assert_eq!(gso_runs(&many[..3], 1), vec![0..1, 1..2, 2..3], "without GSO every datagram alone");
+    }
+
+    #[test]
+    fn a_run_is_read_in_place_when_its_datagrams_lie_together_and_gathered_otherwise() {
+        let queue = SendQueue::default();
+        let (viewer, other) = (SocketAddr::from(([127, 0, 0, 1], 9)), SocketAddr::from(([127, 0, 0, 1], 10)));
+        queue.push_all([(viewer, None, &b"aaaa"[..]), (viewer, None, b"bbbb")]);
+        queue.push(other, None, b"xxxx");
+        queue.push(viewer, None, b"cc");
+        let mut batch = std::mem::take(&mut *queue.pending.lock());
+        batch.datagrams.sort_by_key(|d| (d.destination, d.source_ip));
+        let runs = batch.gso_sends(64);
+        assert_eq!(runs, vec![0..3, 3..4], "the viewer's three datagrams, then the other's");
+        let mut scratch = Vec::new();
+        let (send, contents) = batch.gather(runs[0].clone(), &mut scratch);
+        assert_eq!((contents, send.segment_size, send.datagrams), (&b"aaaabbbbcc"[..], Some(4), 3), "gathered past the other's datagram");
+        let together = Batch { bytes: batch.bytes.clone(), datagrams: batch.datagrams[..2].to_vec() };
+        let (_, contents) = together.gather(0..2, &mut scratch);
+        assert!(std::ptr::eq(contents.as_ptr(), together.bytes.as_ptr()), "read where they lie");
+        assert_eq!(contents, b"aaaabbbb");
     }
 
     #[test]

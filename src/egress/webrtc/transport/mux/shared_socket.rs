@@ -52,12 +52,12 @@ impl SharedSocket {
     /// Sends what sessions queue, in GSO runs, for as long as Lookout runs.
     pub async fn send_queued(&self) {
         let mut batch = Batch::default();
-        let mut contents = Vec::new();
+        let mut scratch = Vec::new();
         loop {
             self.sends.take(&mut batch).await;
             for run in batch.gso_sends(self.max_gso_segments()) {
-                let send = batch.gather(run, &mut contents);
-                let transmit = Transmit { destination: send.destination, ecn: None, contents: &contents, segment_size: send.segment_size, src_ip: send.source_ip };
+                let (send, contents) = batch.gather(run, &mut scratch);
+                let transmit = Transmit { destination: send.destination, ecn: None, contents, segment_size: send.segment_size, src_ip: send.source_ip };
                 if let Err(error) = futures::future::poll_fn(|cx| self.poll_send(cx, &transmit)).await {
                     // One viewer's trouble (an ICMP error, a firewall); others go on.
                     tracing::debug!(%error, destination = %send.destination, datagrams = send.datagrams, "send on the shared media socket failed");
