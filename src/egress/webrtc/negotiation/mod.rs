@@ -3,4 +3,3 @@
 
 pub mod peer;
 pub mod sdp;
-mod sdp_writer;
