@@ -54,11 +54,6 @@ impl Queued {
 }
 
 impl SendQueue {
-    /// Queues one datagram; drops it when the sender is hopelessly behind.
-    pub fn push(&self, destination: SocketAddr, source_ip: Option<IpAddr>, contents: &[u8]) {
-        self.push_all(std::iter::once((destination, source_ip, contents)));
-    }
-
     /// Queues datagrams (a frame's packets for one viewer) under one lock, and wakes the
     /// sender once; drops those that find the sender hopelessly behind.
     pub fn push_all<C: AsRef<[u8]>>(&self, datagrams: impl IntoIterator<Item = (SocketAddr, Option<IpAddr>, C)>) {
@@ -177,8 +172,8 @@ mod tests {
         let queue = SendQueue::default();
         let (viewer, other) = (SocketAddr::from(([127, 0, 0, 1], 9)), SocketAddr::from(([127, 0, 0, 1], 10)));
         queue.push_all([(viewer, None, &b"aaaa"[..]), (viewer, None, b"bbbb")]);
-        queue.push(other, None, b"xxxx");
-        queue.push(viewer, None, b"cc");
+        queue.push_all([(other, None, &b"xxxx"[..])]);
+        queue.push_all([(viewer, None, &b"cc"[..])]);
         let mut batch = std::mem::take(&mut *queue.pending.lock());
         batch.datagrams.sort_by_key(|d| (d.destination, d.source_ip));
         let runs = batch.gso_sends(64);
@@ -196,8 +191,8 @@ mod tests {
     fn queued_datagrams_keep_their_bytes_and_order() {
         let queue = SendQueue::default();
         let to = SocketAddr::from(([127, 0, 0, 1], 9));
-        queue.push(to, None, b"first");
-        queue.push(to, None, b"second");
+        queue.push_all([(to, None, &b"first"[..])]);
+        queue.push_all([(to, None, &b"second"[..])]);
         let batch = queue.pending.lock();
         let texts: Vec<&[u8]> = batch.datagrams.iter().map(|d| &batch.bytes[d.bytes.clone()]).collect();
         assert_eq!(texts, vec![&b"first"[..], &b"second"[..]]);
