@@ -135,8 +135,8 @@ impl Connection {
         self.state.subscribe()
     }
 
-    /// Encrypts RTP packets (a frame's, as the pacer releases them) and queues them for the
-    /// viewer, under one lock and with one wake of the sender. Dropped (Ok) before the
+    /// Encrypts RTP packets (a frame's, as the pacer releases them) straight into the shared
+    /// socket's next batch, under one lock and with one wake of the sender. Dropped (Ok) before the
     /// connection is up.
     pub fn send_rtp(&self, packets: impl IntoIterator<Item = rtc::rtp::Packet>) -> Result<(), Closed> {
         if self.state.borrow().is_terminal() {
@@ -144,9 +144,7 @@ impl Connection {
         }
         let mut core = self.core.lock();
         let now = Instant::now();
-        for packet in packets {
-            core.send_rtp(packet, now);
-        }
+        self.socket.write_each(packets, |packet, buffer| core.write_rtp(packet, now, buffer));
         self.flush(&mut core);
         Ok(())
     }

@@ -17,7 +17,6 @@ use crate::egress::webrtc::transport::viewer_transport::{TransportError, Transpo
 use bytes::BytesMut;
 use rtc::interceptor::{BandwidthEstimator, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
-use rtc::shared::marshal::Marshal;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -131,9 +130,11 @@ impl ConnectionCore {
         self.reporter.bind(info);
     }
 
-    /// Encrypts one RTP packet for the viewer, leaving at `now`. Dropped before the
-    /// connection is up.
-    pub fn send_rtp(&mut self, mut packet: rtc::rtp::Packet, now: Instant) {
+    /// Encrypts one RTP packet for the viewer, leaving at `now`, at the end of `out` (the send
+    /// queue's buffer), and says where it goes from the socket. `None` (and `out` as it was)
+    /// before the connection is up, and for a viewer reached through a relay: the packet then
+    /// went to the relay's outbox.
+    pub fn write_rtp(&mut self, mut packet: rtc::rtp::Packet, now: Instant, out: &mut Vec<u8>) -> Option<SocketAddr> {
         if let Some(playout_delay) = self.playout_delay.as_ref() {
             playout_delay.stamp(&mut packet);
         }
@@ -141,13 +142,21 @@ impl ConnectionCore {
             twcc.stamp(&mut packet, now);
         }
         self.reporter.on_rtp(packet.header.ssrc, packet.payload.len(), now);
-        let Ok(plain) = packet.marshal() else { return };
-        let Some(transport) = self.transport.as_mut() else { return };
-        match transport.protect_rtp(&plain, &packet.header) {
-            Ok(Some((path, datagram))) => self.send(path, datagram, now),
-            Ok(None) => {}
-            Err(error) => tracing::debug!(%error, "RTP not sent"),
+        let start = out.len();
+        let path = match self.transport.as_mut()?.write_rtp(&packet, out) {
+            Ok(path) => path?,
+            Err(error) => {
+                tracing::debug!(%error, "RTP not sent");
+                return None;
+            }
+        };
+        if path.via_relay.is_none() {
+            return Some(path.remote);
         }
+        let datagram = BytesMut::from(&out[start..]);
+        out.truncate(start);
+        self.send(path, datagram, now);
+        None
     }
 
     pub fn close(&mut self, now: Instant) {
@@ -307,9 +316,11 @@ impl ConnectionCore {
         }
         for reply in replies {
             let Packet::Rtp(rtp) = reply.message.packet else { continue };
-            let Ok(plain) = rtp.marshal() else { continue };
-            if let Ok(Some((to, protected))) = transport.protect_rtp(&plain, &rtp.header) {
-                self.send(to, protected, now);
+            let mut protected = Vec::new();
+            match transport.write_rtp(&rtp, &mut protected) {
+                Ok(Some(path)) => self.send(path, BytesMut::from(&protected[..]), now),
+                Ok(None) => {}
+                Err(error) => tracing::debug!(%error, "retransmission not sent"),
             }
         }
     }
@@ -318,6 +329,7 @@ impl ConnectionCore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rtc::shared::marshal::Marshal;
     use crate::egress::webrtc::rtcp::link_quality::LinkQuality;
     use crate::egress::webrtc::rtcp::retransmitter::{NackStats, Retransmitter};
     use crate::egress::webrtc::rtcp::sender_reports::AudioClock;
@@ -524,7 +536,11 @@ mod tests {
                     let packets: Vec<_> = self.header.packets(&frame, timestamp, &self.sent_frames).collect();
                     for packet in packets {
                         self.sent.push(packet.header.sequence_number);
-                        self.core.send_rtp(packet, now);
+                        let mut datagram = Vec::new();
+                        if let Some(to) = self.core.write_rtp(packet, now, &mut datagram) {
+                            assert_eq!(to, viewer_addr());
+                            self.down.send(BytesMut::from(&datagram[..]), now);
+                        }
                     }
                 }
                 self.viewer.transmit(&self.sent, now, &mut self.up);

@@ -18,6 +18,7 @@ use rtc::dtls::extension::extension_use_srtp::SrtpProtectionProfile;
 use rtc::shared::TransportProtocol;
 use rtc::srtp::context::Context;
 use rtc::srtp::protection_profile::ProtectionProfile;
+use crate::egress::webrtc::transport::srtp_sender::{SrtpSendError, SrtpSender};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -39,6 +40,8 @@ pub enum DtlsError {
     NoSrtpProfile,
     #[error("setting up SRTP, {doing}: {error}")]
     Srtp { doing: &'static str, error: rtc::shared::error::Error },
+    #[error("setting up SRTP, making the sealer of what Lookout sends: {0}")]
+    OutboundSrtp(SrtpSendError),
 }
 
 /// The address the viewer's single DTLS association is known by inside the endpoint: only a key.
@@ -77,7 +80,7 @@ fn sha256_fingerprint(der: &[u8], crypto: &dyn RTCCryptoProvider) -> Result<Stri
 /// SRTP keys of one viewer: `outbound` encrypts what Lookout sends, `inbound` decrypts the
 /// viewer's RTCP.
 pub struct SrtpContexts {
-    pub outbound: Context,
+    pub outbound: SrtpSender,
     pub inbound: Context,
 }
 
@@ -173,8 +176,11 @@ impl Dtls {
             .set_session_keys_from_keying_material(material.as_ref(), state.is_client())
             .map_err(|error| DtlsError::Srtp { doing: "deriving the session keys", error })?;
         let crypto = self.crypto.crypto();
-        let outbound = Context::new(&config.keys.local_master_key, &config.keys.local_master_salt, profile, None, None, crypto)
+        let keys = &config.keys;
+        let context = Context::new(&keys.local_master_key, &keys.local_master_salt, profile, None, None, crypto)
             .map_err(|error| DtlsError::Srtp { doing: "making the outbound context", error })?;
+        let gcm_keys = matches!(profile, ProtectionProfile::AeadAes128Gcm).then_some((&keys.local_master_key[..], &keys.local_master_salt[..]));
+        let outbound = SrtpSender::new(context, gcm_keys, crypto).map_err(DtlsError::OutboundSrtp)?;
         // Replay protection on what the viewer sends (RTCP): a window of 64, as RFC 3711 suggests.
         let inbound = Context::new(
             &config.keys.remote_master_key,

@@ -12,6 +12,7 @@ pub mod ice;
 pub(crate) mod ice_servers;
 pub(crate) mod mux;
 pub mod network;
+pub mod srtp_sender;
 pub(crate) mod ports;
 #[cfg(test)]
 mod simulated_viewer;

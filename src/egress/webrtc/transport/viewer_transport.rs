@@ -4,6 +4,7 @@
 //! RTCP. Datagrams are told apart by their first byte (RFC 7983): STUN 0-3, DTLS 20-63,
 //! SRTP/SRTCP 128-191.
 
+use crate::egress::webrtc::transport::srtp_sender::SrtpSendError;
 use crate::egress::webrtc::transport::dtls_srtp::{Dtls, DtlsError, DtlsProgress, DtlsRole, Identity, SrtpContexts};
 use crate::egress::webrtc::transport::ice::full::FullIce;
 use crate::egress::webrtc::transport::ice::lite::{CheckError, IceLite};
@@ -30,7 +31,7 @@ pub enum TransportError {
     #[error("undecryptable RTCP: {0}")]
     Srtcp(rtc::shared::error::Error),
     #[error("cannot encrypt: {0}")]
-    Srtp(rtc::shared::error::Error),
+    Srtp(#[from] SrtpSendError),
 }
 
 /// What a datagram changed, for the session.
@@ -212,17 +213,18 @@ impl ViewerTransport {
         Ok(())
     }
 
-    /// Encrypts a marshalled RTP packet whose header is `header` (not read back from `packet`).
-    pub fn protect_rtp(&mut self, packet: &[u8], header: &rtc::rtp::header::Header) -> Result<Option<(IcePath, BytesMut)>, TransportError> {
+    /// Appends `packet`, encrypted, to `out` (the send queue's buffer: written once, where it
+    /// leaves from), and says where it goes; nothing before the handshake is done.
+    pub fn write_rtp(&mut self, packet: &rtc::rtp::Packet, out: &mut Vec<u8>) -> Result<Option<IcePath>, TransportError> {
         let (Some(to), Some(srtp)) = (self.destination(), self.srtp.as_mut()) else { return Ok(None) };
-        let protected = srtp.outbound.encrypt_rtp_with_header(packet, header).map_err(TransportError::Srtp)?;
-        Ok(Some((to, protected)))
+        srtp.outbound.write_rtp(packet, out)?;
+        Ok(Some(to))
     }
 
-    /// Encrypts a marshalled compound RTCP packet (sender reports) likewise.
+    /// Encrypts a marshalled compound RTCP packet (sender reports).
     pub fn protect_rtcp(&mut self, packet: &[u8]) -> Result<Option<(IcePath, BytesMut)>, TransportError> {
         let (Some(to), Some(srtp)) = (self.destination(), self.srtp.as_mut()) else { return Ok(None) };
-        let protected = srtp.outbound.encrypt_rtcp(packet).map_err(TransportError::Srtp)?;
+        let protected = srtp.outbound.protect_rtcp(packet)?;
         Ok(Some((to, protected)))
     }
 
@@ -347,7 +349,8 @@ mod tests {
             payload: bytes::Bytes::from_static(b"a slice of a picture"),
         };
         let plain = rtp.marshal().expect("marshal");
-        let (to, protected) = transport.protect_rtp(&plain, &rtp.header).expect("encrypt").expect("connected");
+        let mut protected = Vec::new();
+        let to = transport.write_rtp(&rtp, &mut protected).expect("encrypt").expect("connected");
         assert_eq!(to, IcePath::direct(viewer_addr()));
         assert_ne!(&protected[12..], &plain[12..], "the payload is encrypted");
         assert_eq!(&viewer_in.decrypt_rtp(&protected).expect("the viewer decrypts it")[..], &plain[..]);

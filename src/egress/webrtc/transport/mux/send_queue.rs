@@ -7,7 +7,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::Notify;
 
 /// What may wait for the sender before new datagrams are dropped: far more than a socket's send
@@ -80,6 +80,13 @@ impl SendQueue {
         }
     }
 
+    /// Lets datagrams be written straight into the next batch, under its lock (a connection's
+    /// RTP is encrypted where the sender reads it: no copy); the sender is woken once, when
+    /// the writer is dropped.
+    pub fn writer(&self) -> BatchWriter<'_> {
+        BatchWriter { queue: self, batch: self.pending.lock(), queued: false, dropped: false }
+    }
+
     /// Waits until datagrams are queued and takes them all into `batch` (emptied first).
     pub async fn take(&self, batch: &mut Batch) {
         batch.bytes.clear();
@@ -89,6 +96,63 @@ impl SendQueue {
         self.overloaded.store(false, Ordering::Relaxed);
         // Stable: each destination's datagrams stay in the order they were written.
         batch.datagrams.sort_by_key(|d| (d.destination, d.source_ip));
+    }
+}
+
+pub struct BatchWriter<'a> {
+    queue: &'a SendQueue,
+    batch: MutexGuard<'a, Batch>,
+    queued: bool,
+    dropped: bool,
+}
+
+impl BatchWriter<'_> {
+    /// Appends one datagram: `write` puts its bytes at the end of the buffer it is given and
+    /// says where it goes, or `None` to send nothing (it may leave bytes behind: they are
+    /// taken off). A datagram that finds the sender hopelessly behind is dropped. Says
+    /// whether one was queued.
+    pub fn write(&mut self, source_ip: Option<IpAddr>, write: impl FnOnce(&mut Vec<u8>) -> Option<SocketAddr>) -> bool {
+        let start = self.batch.bytes.len();
+        let destination = write(&mut self.batch.bytes);
+        match destination {
+            Some(_) if self.batch.bytes.len() > MAX_QUEUED_BYTES => {
+                self.dropped = true;
+                self.batch.bytes.truncate(start);
+                false
+            }
+            Some(destination) => {
+                let end = self.batch.bytes.len();
+                self.batch.datagrams.push(Queued { destination, source_ip, bytes: start..end });
+                self.queued = true;
+                true
+            }
+            None => {
+                self.batch.bytes.truncate(start);
+                false
+            }
+        }
+    }
+
+    /// Offers the datagram queued last to `divert` (a viewer on ICE-TCP is reached over its
+    /// connection), and takes it back out of the batch if `divert` took it.
+    pub fn divert_last(&mut self, divert: impl FnOnce(SocketAddr, &[u8]) -> bool) {
+        let Some(last) = self.batch.datagrams.last() else { return };
+        if divert(last.destination, &self.batch.bytes[last.bytes.clone()]) {
+            let start = last.bytes.start;
+            self.batch.datagrams.pop();
+            self.batch.bytes.truncate(start);
+        }
+    }
+}
+
+impl Drop for BatchWriter<'_> {
+    fn drop(&mut self) {
+        if self.dropped && !self.queue.overloaded.swap(true, Ordering::Relaxed) {
+            tracing::warn!("the shared media socket cannot send as fast as sessions write: dropping datagrams");
+        }
+        if self.queued {
+            self.queue.wake.notify_one();
+        }
     }
 }
 

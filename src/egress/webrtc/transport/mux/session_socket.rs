@@ -50,6 +50,19 @@ impl SessionSocket {
         self.shared.sends.push_all(over_udp.map(|(to, contents)| (to, self.source_ip, contents)));
     }
 
+    /// Writes one datagram per item straight into the shared socket's next batch: `write`
+    /// appends it to the buffer it is given and says where it goes (`None`: nowhere). One for
+    /// a viewer on ICE-TCP leaves over its connection instead.
+    pub fn write_each<T>(&self, items: impl IntoIterator<Item = T>, mut write: impl FnMut(T, &mut Vec<u8>) -> Option<SocketAddr>) {
+        let mut writer = self.shared.sends.writer();
+        for item in items {
+            let queued = writer.write(self.source_ip, |buffer| write(item, buffer));
+            if let (true, Some(peers)) = (queued, self.tcp_peers.as_ref()) {
+                writer.divert_last(|to, contents| peers.send(to, contents));
+            }
+        }
+    }
+
     /// The address the viewer reaches this session at (for DTLS's bookkeeping).
     pub fn label(&self) -> SocketAddr {
         self.label
