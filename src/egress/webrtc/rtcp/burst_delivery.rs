@@ -2,7 +2,8 @@
 //! keyframe leaves as a run of packets at the pacer's rate, and the viewer's transport-wide
 //! feedback says when each arrived. A run that arrived as fast as it left shows the link
 //! carries that rate, and the next one may leave twice as fast; a run that arrived spread out
-//! shows what the link carries, and the next one leaves at that. So a viewer on a good link
+//! shows what the link carries, and the next one leaves at that, and no faster for a while (a
+//! run sent at just what the link carries arrives intact too). So a viewer on a good link
 //! soon takes a keyframe at once, as an unpaced SFU would send it, without the jitter buffer
 //! delay a spread keyframe costs; one behind a narrow link keeps being paced.
 //!
@@ -25,6 +26,21 @@ const SPREAD_SLACK: Duration = Duration::from_millis(2);
 const GROWTH: f64 = 2.0;
 /// At this rate a keyframe of a few hundred kilobytes leaves within a frame's time.
 pub const MAX_BURST_BPS: f64 = 200_000_000.0;
+/// Once a run showed where the link's limit lies (it arrived spread out, or lost packets),
+/// bursts do not grow past that limit for this long: doubling from just under it overflowed a
+/// narrow link's queue every other keyframe. After it, growth may try again: links improve.
+const LIMIT_MEMORY: Duration = Duration::from_secs(30);
+
+/// What one run showed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Verdict {
+    /// Arrived as fast as it left, at this rate.
+    Intact { sent_bps: f64 },
+    /// Arrived spread out: the link delivered this rate.
+    Spread { arrived_bps: f64 },
+    /// Lost packets, sent at this rate.
+    Lossy { sent_bps: f64 },
+}
 
 /// One run of packets as the feedback reported it.
 struct Run {
@@ -61,22 +77,22 @@ impl Run {
         }
     }
 
-    /// The rate the next burst may leave at, if this run says anything.
-    fn verdict(&self) -> Option<f64> {
+    /// What this run says about the link, if anything.
+    fn verdict(&self) -> Option<Verdict> {
         if self.packets < MIN_RUN_PACKETS {
             return None;
         }
         let sent_over = (self.last_departure - self.first_departure).max(Duration::from_millis(1));
         let sent_bps = self.bits_after_first / sent_over.as_secs_f64();
         if self.lost > 0 {
-            return Some(sent_bps / GROWTH);
+            return Some(Verdict::Lossy { sent_bps });
         }
         let (first, last) = self.arrivals?;
         let arrived_over = last.saturating_sub(first);
         if arrived_over.as_secs_f64() <= sent_over.as_secs_f64() * SPREAD_TOLERANCE + SPREAD_SLACK.as_secs_f64() {
-            return Some((sent_bps * GROWTH).min(MAX_BURST_BPS));
+            return Some(Verdict::Intact { sent_bps });
         }
-        Some(self.arrived_bits_after_first / arrived_over.as_secs_f64())
+        Some(Verdict::Spread { arrived_bps: self.arrived_bits_after_first / arrived_over.as_secs_f64() })
     }
 }
 
@@ -85,6 +101,8 @@ pub struct BurstDelivery {
     run: Option<Run>,
     /// The newest packet taken in: a report covering it again is not counted twice.
     newest_id: Option<u64>,
+    /// The highest rate the link was last seen to take, and when (see `LIMIT_MEMORY`).
+    limit: Option<(f64, Instant)>,
 }
 
 impl BurstDelivery {
@@ -100,11 +118,36 @@ impl BurstDelivery {
             match &mut self.run {
                 Some(run) if report.departure.saturating_duration_since(run.last_departure) <= RUN_GAP => run.add(report),
                 _ => {
-                    verdict = self.run.replace(Run::start(report)).and_then(|ended| ended.verdict()).or(verdict);
+                    let ended = self.run.replace(Run::start(report));
+                    if let Some((judged, at)) = ended.and_then(|run| Some((run.verdict()?, run.last_departure))) {
+                        verdict = Some(self.next_rate(judged, at));
+                    }
                 }
             }
         }
         verdict
+    }
+
+    /// The rate the next burst may leave at after a run sent until `at`: twice an intact
+    /// run's, up to the limit the link showed lately; what a spread run arrived at; half a
+    /// lossy run's.
+    fn next_rate(&mut self, verdict: Verdict, at: Instant) -> f64 {
+        let known_limit = self.limit.filter(|(_, since)| at.saturating_duration_since(*since) < LIMIT_MEMORY).map(|(bps, _)| bps);
+        match verdict {
+            Verdict::Intact { sent_bps } => {
+                let grown = (sent_bps * GROWTH).min(MAX_BURST_BPS);
+                known_limit.map_or(grown, |limit| grown.min(limit.max(sent_bps)))
+            }
+            Verdict::Spread { arrived_bps } => {
+                self.limit = Some((arrived_bps, at));
+                arrived_bps
+            }
+            Verdict::Lossy { sent_bps } => {
+                let next = sent_bps / GROWTH;
+                self.limit = Some((next, at));
+                next
+            }
+        }
     }
 }
 
@@ -194,6 +237,54 @@ mod tests {
         assert_eq!(delivery.on_reports(&reports[20..]), None, "it may go on still");
         let next = run(50, 1, start + Duration::from_millis(150), every, every, |_| false);
         assert_eq!(delivery.on_reports(&next).map(mbps), Some(12.5), "judged on its 50 packets, none twice");
+    }
+
+    /// Packets of a keyframe, and of the next frame's first packet, which ends its run.
+    const KEYFRAME_PACKETS: u64 = 70;
+
+    /// A keyframe sent at `rate_bps` from `start` into a link of `link_bps` whose queue holds
+    /// 30 packets (as the namespace test's), as the feedback reports it.
+    fn through_link(first_id: u64, start: Instant, rate_bps: f64, link_bps: f64) -> Vec<PacketReport> {
+        const QUEUE: usize = 30;
+        let (sent_every, served_every) = (Duration::from_secs_f64(10_000.0 / rate_bps), Duration::from_secs_f64(10_000.0 / link_bps));
+        let count = KEYFRAME_PACKETS as usize;
+        let mut reports = run(first_id, count + 1, start, sent_every, Duration::ZERO, |_| false);
+        reports[count].departure = reports[count - 1].departure + Duration::from_millis(33);
+        // When the link finishes each packet it took, in order.
+        let mut done: Vec<Duration> = Vec::new();
+        for report in reports.iter_mut() {
+            let sent = report.departure - start;
+            let queued = done.iter().filter(|finished| **finished > sent).count();
+            if queued >= QUEUE {
+                report.arrived = false;
+                continue;
+            }
+            let finished = done.last().map_or(sent, |last| (*last).max(sent)) + served_every;
+            done.push(finished);
+            report.arrival = Some(Duration::from_secs(100) + finished);
+        }
+        reports
+    }
+
+    #[test]
+    fn a_narrow_link_found_once_is_not_overflowed_every_other_keyframe() {
+        let mut delivery = BurstDelivery::default();
+        let start = Instant::now();
+        let link = 5_000_000.0;
+        let mut rate = 20_000_000.0;
+        let mut lossy = Vec::new();
+        for keyframe in 0..20u64 {
+            let reports = through_link(keyframe * (KEYFRAME_PACKETS + 1), start + Duration::from_secs(keyframe), rate, link);
+            lossy.extend(reports.iter().any(|r| !r.arrived).then_some(keyframe));
+            rate = delivery.on_reports(&reports).expect("a verdict");
+        }
+        // Doubling from what the link takes would overflow it every other keyframe.
+        assert_eq!(lossy, vec![0, 1], "only while the link's limit was being found");
+        assert!(rate <= link * 1.1, "settled at what the link takes: {}", mbps(rate));
+        // Long after, growth tries again, and finds a link that got faster.
+        let later = start + Duration::from_secs(20) + LIMIT_MEMORY;
+        let reports = through_link(20 * (KEYFRAME_PACKETS + 1), later, rate, 50_000_000.0);
+        assert!(delivery.on_reports(&reports).expect("a verdict") > rate * 1.9);
     }
 
     #[test]
