@@ -38,8 +38,9 @@ enum Verdict {
     Intact { sent_bps: f64 },
     /// Arrived spread out: the link delivered this rate.
     Spread { arrived_bps: f64 },
-    /// Lost packets, sent at this rate.
-    Lossy { sent_bps: f64 },
+    /// Lost packets, sent at this rate; what did arrive came at `arrived_bps`, if anything
+    /// arrived to say.
+    Lossy { sent_bps: f64, arrived_bps: Option<f64> },
 }
 
 /// One run of packets as the feedback reported it.
@@ -84,15 +85,17 @@ impl Run {
         }
         let sent_over = (self.last_departure - self.first_departure).max(Duration::from_millis(1));
         let sent_bps = self.bits_after_first / sent_over.as_secs_f64();
+        let arrived = self.arrivals.map(|(first, last)| last.saturating_sub(first)).filter(|over| !over.is_zero());
+        let arrived_bps = arrived.map(|over| self.arrived_bits_after_first / over.as_secs_f64());
         if self.lost > 0 {
-            return Some(Verdict::Lossy { sent_bps });
+            return Some(Verdict::Lossy { sent_bps, arrived_bps });
         }
-        let (first, last) = self.arrivals?;
-        let arrived_over = last.saturating_sub(first);
-        if arrived_over.as_secs_f64() <= sent_over.as_secs_f64() * SPREAD_TOLERANCE + SPREAD_SLACK.as_secs_f64() {
-            return Some(Verdict::Intact { sent_bps });
+        match (arrived, arrived_bps) {
+            (Some(over), Some(arrived_bps)) if over.as_secs_f64() > sent_over.as_secs_f64() * SPREAD_TOLERANCE + SPREAD_SLACK.as_secs_f64() => {
+                Some(Verdict::Spread { arrived_bps })
+            }
+            _ => Some(Verdict::Intact { sent_bps }),
         }
-        Some(Verdict::Spread { arrived_bps: self.arrived_bits_after_first / arrived_over.as_secs_f64() })
     }
 }
 
@@ -142,8 +145,10 @@ impl BurstDelivery {
                 self.limit = Some((arrived_bps, at));
                 arrived_bps
             }
-            Verdict::Lossy { sent_bps } => {
-                let next = sent_bps / GROWTH;
+            // A burst that left at memory speed (its frame's deadline passed) and lost most
+            // of itself says the link takes no more than what got through.
+            Verdict::Lossy { sent_bps, arrived_bps } => {
+                let next = (sent_bps / GROWTH).min(arrived_bps.unwrap_or(f64::INFINITY));
                 self.limit = Some((next, at));
                 next
             }
@@ -217,6 +222,15 @@ mod tests {
     }
 
     #[test]
+    fn a_burst_at_memory_speed_that_lost_most_of_itself_leaves_next_at_what_got_through() {
+        let mut delivery = BurstDelivery::default();
+        let reports = through_link(0, Instant::now(), 300_000_000.0, 5_000_000.0);
+        assert!(reports.iter().filter(|r| !r.arrived).count() > 30, "the queue overflowed");
+        let rate = delivery.on_reports(&reports).expect("a verdict");
+        assert!(rate <= 5_500_000.0, "{} Mbit/s, not half of 300", mbps(rate));
+    }
+
+    #[test]
     fn ordinary_frames_say_nothing() {
         let mut delivery = BurstDelivery::default();
         let start = Instant::now();
@@ -279,7 +293,7 @@ mod tests {
             rate = delivery.on_reports(&reports).expect("a verdict");
         }
         // Doubling from what the link takes would overflow it every other keyframe.
-        assert_eq!(lossy, vec![0, 1], "only while the link's limit was being found");
+        assert_eq!(lossy, vec![0], "only the keyframe that found the link's limit");
         assert!(rate <= link * 1.1, "settled at what the link takes: {}", mbps(rate));
         // Long after, growth tries again, and finds a link that got faster.
         let later = start + Duration::from_secs(20) + LIMIT_MEMORY;
