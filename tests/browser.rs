@@ -227,13 +227,18 @@ async fn page_plays_through_layer_switches() {
     assert_eq!(result["layerSteps"][3]["mode"], "auto", "{result}");
     // A switch at the new layer's keyframe gives the decoder nothing it cannot decode; one
     // elsewhere would hold the picture until the next keyframe, a second later. So each step,
-    // 2 s from its switch, renders at least 45 of its 60 frames (a picture held 0.5 s would
-    // cost 15). Frames dropped and freezes are reported, not asserted: alone this test sees
-    // none, but a Chromium starved of CPU by a second one beside it (the suite runs two tests
-    // at once on two cores) drops a frame or two, or holds one for 250 ms, at a keyframe.
+    // 2 s from its switch, renders at least three quarters of the frames that arrived in it (a
+    // picture held 0.5 s would cost a quarter), and at least 20: the test pattern's encoders
+    // make fewer than 30 a second when both cores are busy (38 in 2 s once), which is the
+    // machine, not the switch. Frames dropped and freezes are reported, not asserted: alone
+    // this test sees none, but a Chromium starved of CPU by a second one beside it (the suite
+    // runs two tests at once on two cores) drops a frame or two, or holds one for 250 ms, at a
+    // keyframe.
     let steps = result["layerSteps"].as_array().expect("layer steps");
-    let rendered: Vec<u64> = steps.iter().map(|step| step["framesRendered"].as_u64().unwrap_or(0)).collect();
-    assert!(rendered.iter().all(|&frames| frames >= 45), "frames rendered in each step: {rendered:?}: {result}");
+    let counts = |key: &str| -> Vec<u64> { steps.iter().map(|step| step[key].as_u64().unwrap_or(0)).collect() };
+    let (rendered, received) = (counts("framesRendered"), counts("framesReceived"));
+    let clean = rendered.iter().zip(&received).all(|(&rendered, &received)| rendered >= 20 && rendered * 4 >= received * 3);
+    assert!(clean, "frames rendered {rendered:?} of frames received {received:?} in each step: {result}");
     let dropped: Vec<u64> = steps.iter().map(|step| step["framesDropped"].as_u64().unwrap_or(u64::MAX)).collect();
     let freezes: Vec<u64> = steps.iter().map(|step| step["freezes"].as_u64().unwrap_or(u64::MAX)).collect();
     eprintln!("at each switch: frames dropped {dropped:?}, freezes {freezes:?}; frames dropped in all: {}", result["framesDropped"]);

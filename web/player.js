@@ -50,6 +50,8 @@ export class Player extends EventTarget {
     this.barcode = new BarcodeReader();
     this.figures = this.freshFigures();
     this.previousStats = null;
+    // The video element's count of presented frames at the last frame callback.
+    this.lastPresentedFrames = null;
     // The session's clock message and the latencies it gave.
     this.clock = null;
     this.clockLatencyMs = [];
@@ -61,7 +63,7 @@ export class Player extends EventTarget {
 
   freshFigures() {
     return {
-      path: this.path, state: 'idle', watchRequestedAt: null, firstFrameMs: null, framesRendered: 0,
+      path: this.path, state: 'idle', watchRequestedAt: null, firstFrameMs: null, framesRendered: 0, framesReceived: 0,
       lastFrameAt: null, width: 0, height: 0, fps: null, bitrateBps: null, packetsLost: 0, packetsReceived: 0,
       lossPercent: null, framesDropped: 0, freezeCount: 0, freezeSeconds: 0, latencyMs: [], errors: [], route: null,
       nackCount: 0, reportedLatencyMs: null,
@@ -373,6 +375,7 @@ export class Player extends EventTarget {
       this.pc = null;
     }
     this.previousStats = null;
+    this.lastPresentedFrames = null;
     this.clock = null;
     this.clockLatencyMs = [];
     this.lipSync = new LipSync();
@@ -382,7 +385,12 @@ export class Player extends EventTarget {
   watchFrames() {
     const onFrame = (now, metadata) => {
       const f = this.figures;
-      f.framesRendered += 1;
+      // Frames presented since the last callback: a main thread busy elsewhere gets one
+      // callback for several frames, and counting callbacks would undercount what was shown.
+      const presented = metadata.presentedFrames;
+      const since = this.lastPresentedFrames === null || presented === undefined ? 1 : presented - this.lastPresentedFrames;
+      f.framesRendered += since > 0 ? since : 1;
+      this.lastPresentedFrames = presented ?? null;
       f.lastFrameAt = now;
       f.width = metadata.width;
       f.height = metadata.height;
@@ -487,6 +495,7 @@ export class Player extends EventTarget {
       f.fps = s.framesPerSecond ?? null;
       f.packetsLost = s.packetsLost;
       f.packetsReceived = s.packetsReceived;
+      f.framesReceived = s.framesReceived ?? 0;
       f.framesDropped = s.framesDropped ?? 0;
       f.freezeCount = s.freezeCount ?? 0;
       f.freezeSeconds = s.totalFreezesDuration ?? 0;

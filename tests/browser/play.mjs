@@ -136,6 +136,8 @@ try {
       result.layerSteps.push({
         layer, mode: after.layer.mode, width: after.width, height: after.height,
         framesRendered: after.framesRendered - before.framesRendered,
+        // What arrived over the same 2 s: a source slowed down by a busy machine sends fewer.
+        framesReceived: after.framesReceived - before.framesReceived,
         // From the request to switch until 2 s after it took effect.
         framesDropped: after.framesDropped - atRequest.framesDropped,
         freezes: after.freezeCount - atRequest.freezeCount,
