@@ -90,6 +90,8 @@ impl Run {
         if self.lost > 0 {
             return Some(Verdict::Lossy { sent_bps, arrived_bps });
         }
+        // Nothing arrived with a time to judge by.
+        self.arrivals?;
         match (arrived, arrived_bps) {
             (Some(over), Some(arrived_bps)) if over.as_secs_f64() > sent_over.as_secs_f64() * SPREAD_TOLERANCE + SPREAD_SLACK.as_secs_f64() => {
                 Some(Verdict::Spread { arrived_bps })
