@@ -57,26 +57,12 @@ impl SendQueue {
     /// Queues datagrams (a frame's packets for one viewer) under one lock, and wakes the
     /// sender once; drops those that find the sender hopelessly behind.
     pub fn push_all<C: AsRef<[u8]>>(&self, datagrams: impl IntoIterator<Item = (SocketAddr, Option<IpAddr>, C)>) {
-        let (mut queued, mut dropped) = (false, false);
-        {
-            let mut batch = self.pending.lock();
-            for (destination, source_ip, contents) in datagrams {
-                let contents = contents.as_ref();
-                if batch.bytes.len() + contents.len() > MAX_QUEUED_BYTES {
-                    dropped = true;
-                    continue;
-                }
-                let start = batch.bytes.len();
-                batch.bytes.extend_from_slice(contents);
-                batch.datagrams.push(Queued { destination, source_ip, bytes: start..start + contents.len() });
-                queued = true;
-            }
-        }
-        if dropped && !self.overloaded.swap(true, Ordering::Relaxed) {
-            tracing::warn!("the shared media socket cannot send as fast as sessions write: dropping datagrams");
-        }
-        if queued {
-            self.wake.notify_one();
+        let mut writer = self.writer();
+        for (destination, source_ip, contents) in datagrams {
+            writer.write(source_ip, |buffer| {
+                buffer.extend_from_slice(contents.as_ref());
+                Some(destination)
+            });
         }
     }
 
