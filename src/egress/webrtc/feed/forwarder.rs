@@ -70,7 +70,7 @@ impl Forwarder {
                         pending = Some(switch_reader);
                     }
                     FeedAction::SkipToNextKeyframe => reader.skip_to_next_keyframe(),
-                    FeedAction::RestartEstimateFrom(bits_per_second) => self.link.restart_estimate_from(bits_per_second),
+                    FeedAction::RestartEstimateFrom(bits_per_second) => self.link.restart_estimate_from(bits_per_second, Instant::now()),
                     FeedAction::Status(status) => {
                         self.layer_status.send_replace(status);
                     }

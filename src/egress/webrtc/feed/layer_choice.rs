@@ -7,8 +7,16 @@
 //! better layer's bitrate with headroom, or, because a congestion controller that backed off
 //! climbs back far too slowly to tell, by trying the better layer after a probe interval that
 //! doubles each time a try fails (a step down within `PROBE_GRACE`), so a link that cannot
-//! carry it costs a short congested moment every minute at most, not a flap. The forwarder
-//! switches only at the new layer's next keyframe.
+//! carry it costs a short congested moment every minute at most, not a flap. A failed try
+//! goes back to the layer it left, not lower. The forwarder switches only at the new layer's
+//! next keyframe.
+//!
+//! The congestion that makes a viewer step down goes on until the switch and the link's queue
+//! drains: meanwhile the loss-based half of the controller cuts its estimate by a third every
+//! fifth of a second, and on a link that keeps a few per cent of random loss it never climbs
+//! back. So a step down also starts the estimate again, from what the link carried before it
+//! was congested, never below the new layer's bitrate: the new layer is judged by its own
+//! packets, not by the tail of the old one.
 
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -16,8 +24,13 @@ use std::time::{Duration, Instant};
 /// How long the estimate must stay below the layer's bitrate: GCC's own filtering already
 /// makes a drop a real signal; this rides out one noisy report.
 const DOWN_AFTER: Duration = Duration::from_millis(500);
-/// Loss the viewer reports that means congestion whatever the estimate says.
+/// Loss the viewer reports that means congestion whatever the estimate says, once it holds for
+/// `LOSS_HOLD`: a receiver reports about once a second, and a layer of 40 packets a second on a
+/// link with 5% random loss reports more than 10% in one report of ten.
 const HIGH_LOSS: f64 = 0.10;
+const LOSS_HOLD: Duration = Duration::from_millis(2500);
+/// Loss that steps down at once.
+const SEVERE_LOSS: f64 = 0.20;
 /// Receivers report loss about once a second, over the second before: a report this soon after
 /// a switch may still describe the layer left, and would step down a second time for nothing.
 const LOSS_SETTLE: Duration = Duration::from_secs(2);
@@ -44,8 +57,9 @@ pub struct LayerInputs<'a> {
 pub struct LayerStep {
     pub layer: usize,
     pub reason: String,
-    /// A try of a better layer: the estimate should start again from its bitrate.
-    pub probe_at_bps: Option<f64>,
+    /// The estimate starts again from this at the switch: a try of a better layer from that
+    /// layer's bitrate, a step down from what the link carried before it was congested.
+    pub restart_estimate_bps: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -71,15 +85,21 @@ pub struct LayerChooser {
     pending: Option<usize>,
     pinned: Option<usize>,
     below_since: Option<Instant>,
+    /// Since when the reported loss has been above `HIGH_LOSS`.
+    lossy_since: Option<Instant>,
     probe_interval: Duration,
     next_probe: Option<Instant>,
     last_step_up: Option<Instant>,
+    /// The layer the last step up left, where a failed try goes back to.
+    stepped_up_from: Option<usize>,
+    /// The estimate when the last step up was decided: what the layer it left had.
+    estimate_before_step_up: Option<f64>,
     last_switch: Option<Instant>,
 }
 
 impl LayerChooser {
     pub fn new(current: usize) -> Self {
-        Self { current, pending: None, pinned: None, below_since: None, probe_interval: FIRST_PROBE_AFTER, next_probe: None, last_step_up: None, last_switch: None }
+        Self { current, pending: None, pinned: None, below_since: None, lossy_since: None, probe_interval: FIRST_PROBE_AFTER, next_probe: None, last_step_up: None, stepped_up_from: None, estimate_before_step_up: None, last_switch: None }
     }
 
     pub fn current(&self) -> usize {
@@ -109,9 +129,11 @@ impl LayerChooser {
         self.pending = None;
         if layer < self.current {
             self.last_step_up = Some(now);
+            self.stepped_up_from = Some(self.current);
         }
         self.current = layer;
         self.below_since = None;
+        self.lossy_since = None;
         self.last_switch = Some(now);
     }
 
@@ -144,7 +166,11 @@ impl LayerChooser {
     fn step_down(&mut self, inputs: &LayerInputs) -> Option<LayerStep> {
         let bitrate = inputs.bitrates[self.current]?;
         let settled = self.last_switch.is_none_or(|at| inputs.now.duration_since(at) >= LOSS_SETTLE);
-        let lossy = inputs.loss_fraction.filter(|&loss| loss > HIGH_LOSS && settled);
+        let high = inputs.loss_fraction.filter(|&loss| loss > HIGH_LOSS && settled);
+        if high.is_none() {
+            self.lossy_since = None;
+        }
+        let lossy = high.filter(|&loss| loss >= SEVERE_LOSS || inputs.now.duration_since(*self.lossy_since.get_or_insert(inputs.now)) >= LOSS_HOLD);
         let short = inputs.estimate_bps.filter(|&estimate| estimate < bitrate);
         if short.is_none() {
             self.below_since = None;
@@ -155,14 +181,22 @@ impl LayerChooser {
             (None, Some(estimate)) if held => format!("estimated {} < {} of {}", mbit(estimate), mbit(bitrate), inputs.names[self.current]),
             _ => return None,
         };
-        // The best lower layer the estimate carries, else the lowest live one.
-        let lower: Vec<usize> = (self.current + 1..inputs.bitrates.len()).filter(|&layer| inputs.bitrates[layer].is_some()).collect();
-        let fits = |layer: &&usize| inputs.estimate_bps.zip(inputs.bitrates[**layer]).is_some_and(|(estimate, rate)| rate <= estimate);
-        let target = lower.iter().find(fits).or(lower.last()).copied()?;
         let failed_try = self.last_step_up.is_some_and(|at| inputs.now.duration_since(at) < PROBE_GRACE);
+        let live_lower = |layer: &usize| *layer > self.current && inputs.bitrates.get(*layer).copied().flatten().is_some();
+        let target = if failed_try { self.stepped_up_from.filter(live_lower) } else { None };
+        // Else the best lower layer the estimate carries, else the lowest live one.
+        let lower: Vec<usize> = (self.current + 1..inputs.bitrates.len()).filter(live_lower).collect();
+        let fits = |layer: &&usize| inputs.estimate_bps.zip(inputs.bitrates[**layer]).is_some_and(|(estimate, rate)| rate <= estimate);
+        let target = target.or_else(|| lower.iter().find(fits).or(lower.last()).copied())?;
+        let target_bitrate = inputs.bitrates[target]?;
+        // Before a failed try, the layer it left had its own estimate; the try's congestion
+        // says nothing about that layer. Below the layer left, so that the restart does not
+        // step straight back up.
+        let carried = if failed_try { self.estimate_before_step_up } else { inputs.estimate_bps };
+        let restart = carried.map_or(target_bitrate, |carried| carried.min(bitrate).max(target_bitrate));
         self.probe_interval = if failed_try { (self.probe_interval * 2).min(MAX_PROBE_INTERVAL) } else { FIRST_PROBE_AFTER };
         self.next_probe = Some(inputs.now + self.probe_interval);
-        Some(step(target, reason, None))
+        Some(step(target, reason, Some(restart)))
     }
 
     fn step_up(&mut self, inputs: &LayerInputs, best_live: usize) -> Option<LayerStep> {
@@ -171,21 +205,25 @@ impl LayerChooser {
         }
         let better = (best_live..self.current).rev().find(|&layer| inputs.bitrates[layer].is_some())?;
         let better_bitrate = inputs.bitrates[better]?;
-        if let Some(estimate) = inputs.estimate_bps.filter(|&estimate| estimate >= better_bitrate * UP_HEADROOM) {
+        let up = if let Some(estimate) = inputs.estimate_bps.filter(|&estimate| estimate >= better_bitrate * UP_HEADROOM) {
             let reason = format!("estimated {} carries {} ({})", mbit(estimate), inputs.names[better], mbit(better_bitrate));
-            return Some(step(better, reason, None));
-        }
-        let due = *self.next_probe.get_or_insert(inputs.now + self.probe_interval);
-        (inputs.now >= due).then(|| {
+            step(better, reason, None)
+        } else {
+            let due = *self.next_probe.get_or_insert(inputs.now + self.probe_interval);
+            if inputs.now < due {
+                return None;
+            }
             self.next_probe = Some(inputs.now + self.probe_interval);
             let reason = format!("trying {} again (every {} s while it fails)", inputs.names[better], self.probe_interval.as_secs());
             step(better, reason, Some(better_bitrate * UP_HEADROOM))
-        })
+        };
+        self.estimate_before_step_up = inputs.estimate_bps;
+        Some(up)
     }
 }
 
-fn step(layer: usize, reason: String, probe_at_bps: Option<f64>) -> LayerStep {
-    LayerStep { layer, reason, probe_at_bps }
+fn step(layer: usize, reason: String, restart_estimate_bps: Option<f64>) -> LayerStep {
+    LayerStep { layer, reason, restart_estimate_bps }
 }
 
 fn mbit(bits_per_second: f64) -> String {
@@ -245,6 +283,19 @@ mod tests {
     }
 
     #[test]
+    fn moderate_loss_steps_down_once_it_holds() {
+        let start = Instant::now();
+        let mut chooser = LayerChooser::new(0);
+        let layers = [MAIN, SUB];
+        assert_eq!(chooser.decide(&inputs(&layers, Some(9e6), Some(0.12), start)), None, "one report");
+        assert_eq!(chooser.decide(&inputs(&layers, Some(9e6), Some(0.04), at(start, 1000))), None);
+        assert_eq!(chooser.decide(&inputs(&layers, Some(9e6), Some(0.12), at(start, 2000))), None, "the clock starts again");
+        assert_eq!(chooser.decide(&inputs(&layers, Some(9e6), Some(0.15), at(start, 4000))), None);
+        let down = chooser.decide(&inputs(&layers, Some(9e6), Some(0.13), at(start, 4500))).expect("a step down");
+        assert_eq!((down.layer, down.reason.as_str()), (1, "13% loss"));
+    }
+
+    #[test]
     fn loss_reported_just_after_a_switch_does_not_step_down_again() {
         let start = Instant::now();
         let rungs = [MAIN, SUB, Some(50_000.0)];
@@ -274,7 +325,7 @@ mod tests {
         let mut chooser = LayerChooser::new(1);
         assert_eq!(chooser.decide(&inputs(&[MAIN, SUB], Some(3e6), None, start)), None, "not enough headroom");
         let up = chooser.decide(&inputs(&[MAIN, SUB], Some(3.3e6), None, at(start, 100))).expect("up");
-        assert_eq!((up.layer, up.probe_at_bps), (0, None));
+        assert_eq!((up.layer, up.restart_estimate_bps), (0, None));
     }
 
     #[test]
@@ -297,7 +348,7 @@ mod tests {
                 }
             };
             assert_eq!(probe.layer, 0);
-            assert_eq!(probe.probe_at_bps, Some(2_500_000.0 * UP_HEADROOM));
+            assert_eq!(probe.restart_estimate_bps, Some(2_500_000.0 * UP_HEADROOM));
             intervals.push((now - went_down).as_secs());
             chooser.switched_to(0, now);
             // The link still cannot carry it: down again a second later.
@@ -330,6 +381,49 @@ mod tests {
             }
         };
         assert_eq!((probe_at - down_at).as_secs(), FIRST_PROBE_AFTER.as_secs());
+    }
+
+    /// On a 1 Mbit/s link a try of main congests it, and the controller's estimate collapses
+    /// far below what the link carries: the viewer goes back to sub, not to the keyframes, and
+    /// the estimate starts again from what sub had.
+    #[test]
+    fn a_failed_try_goes_back_to_the_layer_it_left_with_its_estimate() {
+        let start = Instant::now();
+        let rungs = [MAIN, SUB, Some(50_000.0)];
+        let mut chooser = LayerChooser::new(1);
+        let mut now = start;
+        let probe = loop {
+            now += Duration::from_millis(250);
+            if let Some(step) = chooser.decide(&inputs(&rungs, Some(900_000.0), Some(0.03), now)) {
+                break step;
+            }
+        };
+        assert_eq!((probe.layer, probe.restart_estimate_bps), (0, Some(2_500_000.0 * UP_HEADROOM)));
+        chooser.switched_to(0, now);
+        now += Duration::from_secs(2);
+        let back = chooser.decide(&inputs(&rungs, Some(80_000.0), Some(0.6), now)).expect("the try failed");
+        assert_eq!((back.layer, back.reason.as_str(), back.restart_estimate_bps), (1, "60% loss", Some(900_000.0)));
+
+        // A try that the estimate alone decided restarts below main, not straight back up.
+        let mut chooser = LayerChooser::new(1);
+        let up = chooser.decide(&inputs(&rungs, Some(4e6), Some(0.0), start)).expect("up");
+        chooser.switched_to(up.layer, start);
+        let back = chooser.decide(&inputs(&rungs, Some(9e6), Some(0.5), at(start, 3000))).expect("the try failed");
+        assert_eq!((back.layer, back.restart_estimate_bps), (1, Some(2_500_000.0)));
+    }
+
+    #[test]
+    fn a_step_down_restarts_the_estimate_from_what_the_link_carried() {
+        let rungs = [MAIN, SUB, Some(50_000.0)];
+        let mut chooser = LayerChooser::new(0);
+        let down = chooser.decide(&inputs(&rungs, Some(800_000.0), Some(0.4), Instant::now())).expect("down");
+        assert_eq!((down.layer, down.restart_estimate_bps), (1, Some(800_000.0)));
+        let mut chooser = LayerChooser::new(0);
+        let down = chooser.decide(&inputs(&rungs, Some(9e6), Some(0.4), Instant::now())).expect("down");
+        assert_eq!((down.layer, down.restart_estimate_bps), (1, Some(2_500_000.0)), "no higher than the layer left");
+        let mut chooser = LayerChooser::new(0);
+        let down = chooser.decide(&inputs(&rungs, Some(20_000.0), Some(0.4), Instant::now())).expect("down");
+        assert_eq!((down.layer, down.restart_estimate_bps), (2, Some(50_000.0)), "no lower than the layer taken");
     }
 
     #[test]

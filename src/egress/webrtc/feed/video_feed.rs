@@ -98,7 +98,8 @@ pub enum FeedAction {
     /// A keyframe was resent from the cache: the frames after it would reference pictures the
     /// viewer may not have, so its reader skips to the next live keyframe.
     SkipToNextKeyframe,
-    /// A better layer is being tried: its link's estimate starts again from this bitrate.
+    /// The viewer moved to another layer: its link's estimate starts again from this bitrate
+    /// (`LayerStep::restart_estimate_bps`).
     RestartEstimateFrom(f64),
     /// The layer the viewer gets, or why, changed.
     Status(LayerStatus),
@@ -207,7 +208,7 @@ impl VideoFeed {
         };
         self.header.continue_with(keyframe);
         self.chooser.switched_to(step.layer, now);
-        if let Some(bits_per_second) = step.probe_at_bps {
+        if let Some(bits_per_second) = step.restart_estimate_bps {
             self.actions.push_back(FeedAction::RestartEstimateFrom(bits_per_second));
         }
         let layer = rung(step.layer, self.layer_count).layer;
@@ -490,6 +491,8 @@ mod tests {
         // The lower layer's keyframe, on a clock of its own.
         let keyframe = frame(5_000_000, true, 4_000, now);
         feed.on_switch_keyframe(Some(&keyframe), &layers, now);
+        let restart = LIVE_BITRATE.min(3_000_000.0);
+        assert_eq!(feed.poll_action(), Some(FeedAction::RestartEstimateFrom(restart)), "judged again by the new layer's packets");
         assert!(matches!(feed.poll_action(), Some(FeedAction::Status(status)) if status.layer != LayerStatus::initial(2).layer));
         sent.extend(run_for(&mut feed, &layers, lossy, &mut now, Duration::from_millis(50)));
         assert_consecutive(&sent);

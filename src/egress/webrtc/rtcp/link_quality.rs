@@ -9,6 +9,7 @@ use crate::egress::webrtc::rtcp::observer::{is_video, RtcpObserver};
 use rtc::interceptor::{BandwidthEstimator, EstimatorStats, Gcc, PacketReport, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
 use rtc::rtcp::receiver_report::ReceiverReport;
+use parking_lot::Mutex;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
@@ -38,23 +39,26 @@ impl SharedValue {
     fn get(&self) -> Option<f64> {
         Some(f64::from_bits(self.0.load(Ordering::Relaxed))).filter(|value| !value.is_nan())
     }
-
-    fn take(&self) -> Option<f64> {
-        Some(f64::from_bits(self.0.swap(f64::NAN.to_bits(), Ordering::Relaxed))).filter(|value| !value.is_nan())
-    }
 }
 
 /// Where the estimate came from; 0 (the default) is "no estimate yet".
 const FROM_TWCC: u8 = 1;
 const FROM_REMB: u8 = 2;
 
+#[derive(Clone, Copy)]
+struct Restart {
+    bits_per_second: f64,
+    /// Feedback on packets that left before this describes what was sent before.
+    at: Instant,
+}
+
 /// Written by what reads one viewer's RTCP, read by its forwarder.
 #[derive(Default)]
 pub struct LinkQuality {
     estimate_bps: SharedValue,
     estimate_from: AtomicU8,
-    /// Asked for by the forwarder: the congestion controller starts again from this rate.
-    restart_bps: SharedValue,
+    /// Asked for by the forwarder: the congestion controller starts again from a rate.
+    restart: Mutex<Option<Restart>>,
     loss_fraction: SharedValue,
     jitter_ms: SharedValue,
     /// The rate the viewer's next burst (a keyframe) may leave at.
@@ -88,12 +92,15 @@ impl LinkQuality {
         }
     }
 
-    /// Starts the congestion controller again from `bits_per_second`. A controller that backed
-    /// off climbs back slowly (about 60 kbit/s per second near its last ceiling), far too slowly
-    /// to find out whether a link carries a higher layer again; trying the layer and starting
-    /// the estimate from its bitrate finds out within a second or two.
-    pub fn restart_estimate_from(&self, bits_per_second: f64) {
-        self.restart_bps.set(bits_per_second);
+    /// Starts the congestion controller again from `bits_per_second`, judged only by packets
+    /// that leave from `now` on. A controller that backed off climbs back slowly (about
+    /// 60 kbit/s per second near its last ceiling, not at all on a link with a few per cent of
+    /// random loss), far too slowly to find out whether a link carries a higher layer again;
+    /// trying the layer and starting the estimate from its bitrate finds out within a second or
+    /// two. And after a step down, the old layer's lost tail would cut the estimate again and
+    /// again.
+    pub fn restart_estimate_from(&self, bits_per_second: f64, now: Instant) {
+        *self.restart.lock() = Some(Restart { bits_per_second, at: now });
     }
 
     fn publish_estimate(&self, bits_per_second: f64, from: u8) {
@@ -105,22 +112,36 @@ impl LinkQuality {
 /// `Gcc` and `BurstDelivery` over the same feedback, publishing to the viewer's `LinkQuality`.
 pub struct PublishedGcc {
     gcc: Gcc,
+    /// Until feedback on packets that left before the last restart has passed: that feedback
+    /// is not given to the new controller.
+    restarted_at: Option<Instant>,
     bursts: BurstDelivery,
     link: Arc<LinkQuality>,
 }
 
 impl PublishedGcc {
     pub fn new(link: Arc<LinkQuality>) -> Self {
-        Self { gcc: Gcc::new(INITIAL_ESTIMATE_BPS, MIN_ESTIMATE_BPS, MAX_ESTIMATE_BPS), bursts: BurstDelivery::default(), link }
+        Self { gcc: Gcc::new(INITIAL_ESTIMATE_BPS, MIN_ESTIMATE_BPS, MAX_ESTIMATE_BPS), restarted_at: None, bursts: BurstDelivery::default(), link }
     }
 }
 
 impl BandwidthEstimator for PublishedGcc {
     fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
-        if let Some(restart) = self.link.restart_bps.take() {
-            self.gcc = Gcc::new(restart, MIN_ESTIMATE_BPS, MAX_ESTIMATE_BPS);
+        if let Some(restart) = self.link.restart.lock().take() {
+            self.gcc = Gcc::new(restart.bits_per_second, MIN_ESTIMATE_BPS, MAX_ESTIMATE_BPS);
+            self.restarted_at = Some(restart.at);
         }
-        self.gcc.on_reports(now, reports);
+        let since_restart = match self.restarted_at {
+            Some(at) => {
+                let first_new = reports.iter().position(|report| report.departure >= at).unwrap_or(reports.len());
+                if first_new == 0 {
+                    self.restarted_at = None;
+                }
+                &reports[first_new..]
+            }
+            None => reports,
+        };
+        self.gcc.on_reports(now, since_restart);
         if let Some(burst_bps) = self.bursts.on_reports(reports) {
             self.link.burst_bps.set(burst_bps);
         }
@@ -185,6 +206,8 @@ impl RtcpObserver for ReceiverReportWatcher {
 mod tests {
     use super::*;
     use rtc::rtcp::reception_report::ReceptionReport;
+    use rtc::rtcp::transport_feedbacks::cc_feedback_report::Ecn;
+    use std::time::Duration;
 
     fn read(watcher: &mut ReceiverReportWatcher, rtcp: Vec<Box<dyn rtc::rtcp::packet::Packet>>) {
         for packet in &rtcp {
@@ -219,10 +242,42 @@ mod tests {
         let link = Arc::new(LinkQuality::default());
         let mut estimator = PublishedGcc::new(link.clone());
         assert_eq!(estimator.target_bitrate(), INITIAL_ESTIMATE_BPS);
-        link.restart_estimate_from(2_000_000.0);
+        link.restart_estimate_from(2_000_000.0, Instant::now());
         assert_eq!(estimator.target_bitrate(), INITIAL_ESTIMATE_BPS, "not before feedback");
         estimator.on_reports(Instant::now(), &[]);
         assert_eq!(estimator.target_bitrate(), 2_000_000.0);
         assert_eq!(link.snapshot().estimated_bitrate_bps, None, "empty feedback publishes nothing");
+    }
+
+    /// The packets of a layer left behind, lost in the congested link's queue, and the new
+    /// layer's, which arrive, reported in the same feedback.
+    #[test]
+    fn after_a_restart_the_loss_of_packets_sent_before_it_is_not_counted() {
+        let start = Instant::now();
+        let restart_at = start + Duration::from_millis(200);
+        let report = |id: u64, arrived: bool| PacketReport {
+            ssrc: 1,
+            id,
+            rtp_sequence_number: id as u16,
+            is_twcc: true,
+            twcc_sequence_number: id as u16,
+            size: 1200,
+            arrived,
+            departure: start + Duration::from_millis(10 * id),
+            arrival: arrived.then(|| Duration::from_secs(100) + Duration::from_millis(10 * id + 30)),
+            ecn: Ecn::NotEct,
+        };
+        // 20 packets before the restart, every one lost; 20 after it, every one arrived.
+        let reports: Vec<PacketReport> = (0..40).map(|id| report(id, id >= 20)).collect();
+        let link = Arc::new(LinkQuality::default());
+        let mut estimator = PublishedGcc::new(link.clone());
+        link.restart_estimate_from(800_000.0, restart_at);
+        estimator.on_reports(start + Duration::from_millis(450), &reports);
+        assert!(estimator.target_bitrate() >= 800_000.0, "cut by the old layer's loss: {}", estimator.target_bitrate());
+
+        // Without the restart the same feedback is half loss, and the estimate falls.
+        let mut unrestarted = PublishedGcc::new(Arc::new(LinkQuality::default()));
+        unrestarted.on_reports(start + Duration::from_millis(450), &reports);
+        assert!(unrestarted.target_bitrate() < INITIAL_ESTIMATE_BPS, "{}", unrestarted.target_bitrate());
     }
 }

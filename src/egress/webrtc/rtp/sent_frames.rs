@@ -6,6 +6,7 @@
 //! saying which of its sequence numbers and which RTP timestamp carried that frame; the packet a
 //! NACK asks for is rebuilt from it, identical to the one first sent. So the history costs a
 //! viewer about 40 bytes per frame, whatever the bitrate, and no payload is ever copied for it.
+//! It goes back to the newest keyframe sent, at most `HISTORY`.
 
 use crate::egress::webrtc::rtp::packetizer::payloads_of;
 use crate::media::Frame;
@@ -83,6 +84,12 @@ impl SentFrames {
             inner.clock_reference = Some((rtp_timestamp, frame.captured_at));
         }
         let frames = &mut inner.frames;
+        // A keyframe starts the viewer's decoder again: a packet from before it is no use, and
+        // resending it takes the link from the keyframe (after a step down for congestion, the
+        // left layer's resends filled the link the new layer needed).
+        if frame.keyframe {
+            frames.clear();
+        }
         while frames.front().is_some_and(|oldest| now.duration_since(oldest.sent_at) > HISTORY) || frames.len() >= MAX_FRAMES {
             frames.pop_front();
         }
@@ -117,9 +124,13 @@ mod tests {
 
     /// A frame of `fragments` FU-A packets.
     fn frame(fragments: usize) -> Arc<Frame> {
+        frame_of(fragments, false)
+    }
+
+    fn frame_of(fragments: usize, keyframe: bool) -> Arc<Frame> {
         let nal: Vec<u8> = std::iter::once(0x41).chain((0..fragments * 1100).map(|i| i as u8)).collect();
         let parameters = Arc::new(VideoParameters { width: 2, height: 2, sps: Bytes::from_static(&[0x67]), pps: Bytes::from_static(&[0x68]) });
-        let frame = Arc::new(Frame::new(0, false, join_length_prefixed([&nal[..]]), parameters));
+        let frame = Arc::new(Frame::new(0, keyframe, join_length_prefixed([&nal[..]]), parameters));
         assert_eq!(payloads_of(&frame).len(), fragments);
         frame
     }
@@ -172,6 +183,18 @@ mod tests {
         sent.record(3, 3, frame(1), true, start + HISTORY + Duration::from_millis(1));
         assert!(sent.packet(ID, 1).is_none(), "older than HISTORY is gone");
         assert!(sent.packet(ID, 2).is_some());
+    }
+
+    #[test]
+    fn a_keyframe_ends_what_can_be_resent_before_it() {
+        let sent = SentFrames::default();
+        let now = Instant::now();
+        sent.record(1, 1, frame(2), true, now);
+        assert!(sent.packet(ID, 2).is_some());
+        sent.record(3, 2, frame_of(2, true), true, now);
+        assert!(sent.packet(ID, 2).is_none(), "from before the keyframe");
+        sent.record(5, 3, frame(1), true, now);
+        assert!(sent.packet(ID, 3).is_some() && sent.packet(ID, 5).is_some(), "the keyframe and what follows it");
     }
 
     #[test]
