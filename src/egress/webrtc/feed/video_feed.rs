@@ -207,6 +207,7 @@ impl VideoFeed {
             return;
         };
         self.header.continue_with(keyframe);
+        self.sent.forget_sent();
         self.chooser.switched_to(step.layer, now);
         if let Some(bits_per_second) = step.restart_estimate_bps {
             self.actions.push_back(FeedAction::RestartEstimateFrom(bits_per_second));
@@ -233,6 +234,7 @@ impl VideoFeed {
         layers.request_source_keyframe(layer);
         let Some(keyframe) = layers.cached_keyframe(layer) else { return };
         self.actions.push_back(FeedAction::SkipToNextKeyframe);
+        self.sent.forget_sent();
         self.stats.keyframes_resent.fetch_add(1, Ordering::Relaxed);
         let resend = Delivery::Catchup { timestamp: keyframe.timestamp, deadline: now + MAX_PACING_DELAY };
         self.enqueue(&keyframe, resend, now);
@@ -488,9 +490,14 @@ mod tests {
         assert!(layers.source_requests.borrow().contains(&1), "whose camera is asked for one");
         assert_eq!(feed.status().layer, LayerStatus::initial(2).layer, "still on the best layer until then");
 
+        let id = RtpStreamId { ssrc: 7, payload_type: 102 };
+        let last_of_main = sent.last().map(|o| o.packet.header.sequence_number).expect("main was sent");
+        assert!(feed.sent.packet(id, last_of_main).is_some(), "resent on a NACK while on main");
+
         // The lower layer's keyframe, on a clock of its own.
         let keyframe = frame(5_000_000, true, 4_000, now);
         feed.on_switch_keyframe(Some(&keyframe), &layers, now);
+        assert!(feed.sent.packet(id, last_of_main).is_none(), "but no longer once the decoder starts again on sub");
         let restart = LIVE_BITRATE.min(3_000_000.0);
         assert_eq!(feed.poll_action(), Some(FeedAction::RestartEstimateFrom(restart)), "judged again by the new layer's packets");
         assert!(matches!(feed.poll_action(), Some(FeedAction::Status(status)) if status.layer != LayerStatus::initial(2).layer));

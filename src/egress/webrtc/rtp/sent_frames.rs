@@ -6,7 +6,7 @@
 //! saying which of its sequence numbers and which RTP timestamp carried that frame; the packet a
 //! NACK asks for is rebuilt from it, identical to the one first sent. So the history costs a
 //! viewer about 40 bytes per frame, whatever the bitrate, and no payload is ever copied for it.
-//! It goes back to the newest keyframe sent, at most `HISTORY`.
+//! It goes back at most `HISTORY`, and not past a new start of the viewer's decoder.
 
 use crate::egress::webrtc::rtp::packetizer::payloads_of;
 use crate::media::Frame;
@@ -84,16 +84,18 @@ impl SentFrames {
             inner.clock_reference = Some((rtp_timestamp, frame.captured_at));
         }
         let frames = &mut inner.frames;
-        // A keyframe starts the viewer's decoder again: a packet from before it is no use, and
-        // resending it takes the link from the keyframe (after a step down for congestion, the
-        // left layer's resends filled the link the new layer needed).
-        if frame.keyframe {
-            frames.clear();
-        }
         while frames.front().is_some_and(|oldest| now.duration_since(oldest.sent_at) > HISTORY) || frames.len() >= MAX_FRAMES {
             frames.pop_front();
         }
         frames.push_back(SentFrame { first_sequence, rtp_timestamp, frame, sent_at: now });
+    }
+
+    /// The viewer's decoder starts again at the next frame (another layer's keyframe, a resent
+    /// one): nothing sent before it is worth resending, and resending it would take the link from
+    /// what follows (after a step down for congestion, the resends of the layer left filled the
+    /// link the new one needed).
+    pub fn forget_sent(&self) {
+        self.inner.lock().frames.clear();
     }
 
     /// An RTP timestamp of this viewer's stream and the wall-clock capture time it stands for.
@@ -124,13 +126,9 @@ mod tests {
 
     /// A frame of `fragments` FU-A packets.
     fn frame(fragments: usize) -> Arc<Frame> {
-        frame_of(fragments, false)
-    }
-
-    fn frame_of(fragments: usize, keyframe: bool) -> Arc<Frame> {
         let nal: Vec<u8> = std::iter::once(0x41).chain((0..fragments * 1100).map(|i| i as u8)).collect();
         let parameters = Arc::new(VideoParameters { width: 2, height: 2, sps: Bytes::from_static(&[0x67]), pps: Bytes::from_static(&[0x68]) });
-        let frame = Arc::new(Frame::new(0, keyframe, join_length_prefixed([&nal[..]]), parameters));
+        let frame = Arc::new(Frame::new(0, false, join_length_prefixed([&nal[..]]), parameters));
         assert_eq!(payloads_of(&frame).len(), fragments);
         frame
     }
@@ -186,15 +184,15 @@ mod tests {
     }
 
     #[test]
-    fn a_keyframe_ends_what_can_be_resent_before_it() {
+    fn what_was_sent_before_a_new_start_is_not_resent() {
         let sent = SentFrames::default();
         let now = Instant::now();
         sent.record(1, 1, frame(2), true, now);
-        assert!(sent.packet(ID, 2).is_some());
-        sent.record(3, 2, frame_of(2, true), true, now);
-        assert!(sent.packet(ID, 2).is_none(), "from before the keyframe");
-        sent.record(5, 3, frame(1), true, now);
-        assert!(sent.packet(ID, 3).is_some() && sent.packet(ID, 5).is_some(), "the keyframe and what follows it");
+        sent.forget_sent();
+        sent.record(3, 2, frame(2), true, now);
+        assert!(sent.packet(ID, 2).is_none(), "from before");
+        assert!(sent.packet(ID, 3).is_some() && sent.packet(ID, 4).is_some(), "from the new start on");
+        assert!(sent.clock_reference().is_some(), "sender reports still have their clock");
     }
 
     #[test]
