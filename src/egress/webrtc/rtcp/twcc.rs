@@ -5,37 +5,49 @@
 //!
 //! What was sent is kept in a ring indexed by the sequence number, not a map: this runs for
 //! every packet of every viewer, and a viewer's feedback comes within a few hundred packets.
+//! An entry is 24 bytes, so that the ring costs a viewer 24 KiB.
 
 use rtc::interceptor::{convert_twcc, PacketReport};
 use rtc::shared::marshal::MarshalSize;
 use rtc::rtcp::transport_feedbacks::cc_feedback_report::Ecn;
 use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-/// Packets remembered for feedback: about 10 s at 2.5 Mbit/s, far longer than a report takes.
-const REMEMBERED: usize = 2048;
+/// Packets remembered for feedback: about 4 s at 2.5 Mbit/s and 1 s at 10 Mbit/s, where a
+/// viewer reports every 50 to 100 ms.
+const REMEMBERED: usize = 1024;
+
+/// The id of a slot nothing was sent in.
+const NOTHING_SENT: u64 = u64::MAX;
 
 #[derive(Clone, Copy)]
 struct Sent {
     /// The transport-wide sequence number, extended to 64 bits: also the report's id, which
     /// keeps reports in send order across wraps.
     id: u64,
+    /// When it left, from the sender's epoch.
+    departure_micros: u64,
     ssrc: u32,
     rtp_sequence_number: u16,
-    size: usize,
-    departure: Instant,
+    size: u16,
+}
+
+impl Sent {
+    const NONE: Sent = Sent { id: NOTHING_SENT, departure_micros: 0, ssrc: 0, rtp_sequence_number: 0, size: 0 };
 }
 
 pub struct TwccSender {
     /// The header extension id the viewer agreed to.
     extension_id: u8,
     next_id: u64,
-    sent: Vec<Option<Sent>>,
+    /// When the first packet was stamped; departures are kept from it.
+    epoch: Option<Instant>,
+    sent: Box<[Sent]>,
 }
 
 impl TwccSender {
     pub fn new(extension_id: u8) -> Self {
-        Self { extension_id, next_id: 0, sent: vec![None; REMEMBERED] }
+        Self { extension_id, next_id: 0, epoch: None, sent: vec![Sent::NONE; REMEMBERED].into_boxed_slice() }
     }
 
     /// Stamps the next transport-wide sequence number on `packet`, which leaves at `now`.
@@ -46,9 +58,10 @@ impl TwccSender {
         if packet.header.set_extension(self.extension_id, bytes::Bytes::copy_from_slice(&sequence_number.to_be_bytes())).is_err() {
             return; // an id outside the one-byte range: the description parser does not let one through
         }
-        let size = packet.header.marshal_size() + packet.payload.len();
-        self.sent[id as usize % REMEMBERED] =
-            Some(Sent { id, ssrc: packet.header.ssrc, rtp_sequence_number: packet.header.sequence_number, size, departure: now });
+        let size = u16::try_from(packet.header.marshal_size() + packet.payload.len()).unwrap_or(u16::MAX);
+        let epoch = *self.epoch.get_or_insert(now);
+        let departure_micros = u64::try_from(now.saturating_duration_since(epoch).as_micros()).unwrap_or(u64::MAX);
+        self.sent[id as usize % REMEMBERED] = Sent { id, departure_micros, ssrc: packet.header.ssrc, rtp_sequence_number: packet.header.sequence_number, size };
     }
 
     /// The packets a feedback report covers that are still remembered, in send order.
@@ -61,16 +74,17 @@ impl TwccSender {
                 let newest = newest?;
                 let behind = (newest as u16).wrapping_sub(acknowledgement.sequence_number);
                 let id = newest.checked_sub(u64::from(behind))?;
-                let sent = self.sent[id as usize % REMEMBERED].filter(|sent| sent.id == id)?;
+                let sent = Some(self.sent[id as usize % REMEMBERED]).filter(|sent| sent.id == id)?;
+                let epoch = self.epoch?;
                 Some(PacketReport {
                     ssrc: sent.ssrc,
                     id,
                     rtp_sequence_number: sent.rtp_sequence_number,
                     is_twcc: true,
                     twcc_sequence_number: acknowledgement.sequence_number,
-                    size: sent.size,
+                    size: usize::from(sent.size),
                     arrived: acknowledgement.arrived,
-                    departure: sent.departure,
+                    departure: epoch + Duration::from_micros(sent.departure_micros),
                     arrival: acknowledgement.arrival,
                     ecn: Ecn::NotEct,
                 })
@@ -85,7 +99,6 @@ impl TwccSender {
 mod tests {
     use super::*;
     use rtc::rtcp::transport_feedbacks::transport_layer_cc::{PacketStatusChunk, RecvDelta, RunLengthChunk, StatusChunkTypeTcc, SymbolTypeTcc};
-    use std::time::Duration;
 
     fn packet(sequence_number: u16) -> rtc::rtp::Packet {
         rtc::rtp::Packet {
@@ -124,6 +137,7 @@ mod tests {
         assert_eq!(ids, vec![2, 3, 4, 5, 6]);
         assert!(reports.iter().all(|r| r.arrived && r.ssrc == 9 && r.size > 1000));
         assert_eq!(reports[0].departure, start + Duration::from_millis(2));
+        assert_eq!(std::mem::size_of::<Sent>(), 24);
         assert_eq!(reports[0].rtp_sequence_number, 502);
     }
 
@@ -137,7 +151,7 @@ mod tests {
         // 69_998 and 69_999 were stamped 4462 and 4463 (16 bits), after a wrap.
         let reports = twcc.on_feedback(&feedback(4462, 2));
         assert_eq!(reports.iter().map(|r| r.id).collect::<Vec<_>>(), vec![69_998, 69_999]);
-        assert!(twcc.on_feedback(&feedback(4463 - 3000, 1)).is_empty(), "sent longer ago than the ring remembers");
+        assert!(twcc.on_feedback(&feedback(4463 - 1500, 1)).is_empty(), "sent longer ago than the ring remembers");
         assert!(TwccSender::new(1).on_feedback(&feedback(0, 3)).is_empty(), "nothing sent yet");
     }
 }
