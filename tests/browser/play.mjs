@@ -73,6 +73,17 @@ try {
     const f = window.lookout.player.figures;
     return { ...f, latencyMs: [...f.latencyMs], errors: [...f.errors] };
   });
+  // Sampled while playing, so that a dropped frame can be matched with the server's log.
+  result.framesDroppedAt = [];
+  let droppedSoFar = 0;
+  const noteDrops = async () => {
+    const f = await figures();
+    if (f.framesDropped !== droppedSoFar) {
+      result.framesDroppedAt.push({ at: new Date().toISOString(), framesDropped: f.framesDropped, framesRendered: f.framesRendered });
+    }
+    droppedSoFar = f.framesDropped;
+    return f;
+  };
   const deadline = Date.now() + Number(args['first-frame-timeout']) * 1000;
   let f = await figures();
   while (f.framesRendered === 0 && Date.now() < deadline) {
@@ -87,15 +98,11 @@ try {
     if (args['lip-sync']) await page.evaluate(listenForBeeps);
     // The page starts muted, and Chromium reports no audio level for a muted element.
     if (args.unmute || args['lip-sync']) await page.click('#unmute');
-    // Sampled while playing, so that a dropped frame can be matched with the server's log.
-    result.framesDroppedAt = [];
-    let droppedSoFar = f.framesDropped;
+    droppedSoFar = f.framesDropped;
     const playUntil = Date.now() + seconds * 1000;
     while (Date.now() < playUntil) {
       await page.waitForTimeout(Math.min(250, Math.max(0, playUntil - Date.now())));
-      const dropped = await page.evaluate(() => window.lookout.player.figures.framesDropped);
-      if (dropped !== droppedSoFar) result.framesDroppedAt.push({ at: new Date().toISOString(), framesDropped: dropped });
-      droppedSoFar = dropped;
+      await noteDrops();
     }
     f = await figures();
     const rendered = f.framesRendered - before;
@@ -106,11 +113,18 @@ try {
   }
   if (args.resume && !failures.length) {
     console.log(JSON.stringify({ phase: 'playing', framesDropped: f.framesDropped }));
-    await nextStdinLine();
+    // Sampled meanwhile too: the frames dropped as the source went away are told apart
+    // from those dropped as it came back.
+    let told = false;
+    const continued = nextStdinLine().then(() => { told = true; });
+    while (!told) {
+      await Promise.race([continued, page.waitForTimeout(250)]);
+      await noteDrops();
+    }
     const resumedFrom = (await figures()).framesRendered;
     const resumeDeadline = Date.now() + Number(args['first-frame-timeout']) * 1000;
     const startedWaiting = Date.now();
-    while ((await figures()).framesRendered < resumedFrom + 30 && Date.now() < resumeDeadline) {
+    while ((await noteDrops()).framesRendered < resumedFrom + 30 && Date.now() < resumeDeadline) {
       await page.waitForTimeout(100);
     }
     f = await figures();
