@@ -35,6 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LOOKOUT = ROOT / "target/release/lookout"
 LOAD = ROOT / "target/release/lookout-load"
+# Light viewers (WHEP, ICE, DTLS-SRTP and counting; tests/kit/src/swarm.rs): hundreds on one thread.
+SWARM = ROOT / "target/release/lookout-swarm"
 CAMERA = ROOT / "tests/camera/rtsp_camera.py"
 PROXY = ROOT / "tests/camera/fault_proxy.py"
 PLAY = ROOT / "tests/browser/play.mjs"
@@ -109,13 +111,24 @@ class Lookout:
             self.process.wait()
 
 
-def measure_viewers(server, viewers, seconds, idle_cpu_ms_per_s, idle_rss_kib):
+def measure_idle(server):
+    """The server's CPU-ms per second and RSS KiB with `demo` live and nobody watching."""
+    server.wait_live("demo")
+    time.sleep(2)
+    pid = server.process.pid
+    cpu0, t0 = cpu_ms(pid), time.time()
+    time.sleep(5)
+    return (cpu_ms(pid) - cpu0) / (time.time() - t0), rss_kib(pid)
+
+
+def measure_viewers(server, viewers, seconds, idle_cpu_ms_per_s, idle_rss_kib, load_generator=LOAD, warmup=0):
+    """Loss and throughput are counted over `seconds` after `warmup`; CPU over both."""
     pid = server.process.pid
     cpu_before, started = cpu_ms(pid), time.time()
-    load = subprocess.Popen([str(LOAD), "--server", server.addr, "--path", "demo", "--viewers", str(viewers),
-                             "--seconds", str(seconds)], stdout=subprocess.PIPE, text=True)
+    load = subprocess.Popen([str(load_generator), "--server", server.addr, "--path", "demo", "--viewers", str(viewers),
+                             "--seconds", str(seconds), "--warmup", str(warmup)], stdout=subprocess.PIPE, text=True)
     # RSS when every viewer has joined (joins are spread over the first second) and is playing.
-    time.sleep(1.5 + seconds / 2)
+    time.sleep(1.5 + warmup + seconds / 2)
     rss = rss_kib(pid)
     # The send delay of the last complete 5 s window, read while the viewers still watch.
     time.sleep(max(0.0, seconds / 2 - 1))
@@ -128,7 +141,7 @@ def measure_viewers(server, viewers, seconds, idle_cpu_ms_per_s, idle_rss_kib):
     for name, figures in (("send_delay", delay), ("send_delay_beyond_pacing", beyond_pacing)):
         for q in ("p50", "p99"):
             result[f"{name}_{q}_ms"] = figures[f"{q}_us"] / 1000 if figures else None
-    viewer_seconds = viewers * seconds
+    viewer_seconds = viewers * (seconds + warmup)
     result["cpu_ms_per_viewer_second"] = max(0.0, cpu_used - idle_cpu_ms_per_s * elapsed) / viewer_seconds
     result["rss_kib_per_viewer"] = max(0, rss - idle_rss_kib) / viewers
     result["server_rss_mib"] = rss / 1024
@@ -247,10 +260,15 @@ def main():
     parser.add_argument("--playout-delay", type=int, metavar="MS",
                         help="instead of the rest: Chromium on a GStreamer camera through two Lookouts, one telling it "
                              "max_playout_delay_ms = MS and one not, --browser-runs each, alternating")
+    parser.add_argument("--scale", metavar="N,N,...",
+                        help="instead of the rest: light viewers (lookout-swarm) at these counts on the shared port: "
+                             "CPU and memory per viewer and loss, --repeats each")
     parser.add_argument("--vs", choices=("janus",),
                         help="instead of the rest: Chromium on the same GStreamer camera through Lookout and through "
                              "Janus, --browser-runs each, alternating (see bench_janus.py)")
     args = parser.parse_args()
+    if args.scale:
+        return measure_scale(Path(args.out), [int(n) for n in args.scale.split(",")], args.seconds, args.repeats)
     if args.vs == "janus":
         return measure_vs_janus(Path(args.out), args.browser_runs)
     if args.playout_delay is not None:
@@ -282,13 +300,7 @@ def main():
         report["viewers"][mode] = {}
         server = Lookout("--config", str(config_file(out, mode)))
         try:
-            server.wait_live("demo")
-            time.sleep(2)
-            pid = server.process.pid
-            cpu0, t0 = cpu_ms(pid), time.time()
-            time.sleep(5)
-            idle_cpu = (cpu_ms(pid) - cpu0) / (time.time() - t0)
-            idle_rss = rss_kib(pid)
+            idle_cpu, idle_rss = measure_idle(server)
             report.setdefault("idle", {})[mode] = {"cpu_ms_per_s": round(idle_cpu, 1), "rss_mib": round(idle_rss / 1024, 1)}
             print(f"media ports: {mode}; idle server (the test pattern's threads left out): {idle_cpu:.0f} CPU-ms/s, RSS {idle_rss / 1024:.1f} MiB")
             print(f"{'viewers':>8} {'first frame p50/p95 ms':>24} {'CPU-ms/viewer-s':>16} {'RSS KiB/viewer':>15} {'loss %':>7} {'Mbit/s/viewer':>14} {'added p50/p99 ms':>17} {'beyond pacing':>15}")
@@ -349,6 +361,35 @@ def main():
         print(f"Chromium, {name}: first frame {summary['first_frame_ms']} ms, glass-to-glass p50 "
               f"{summary['latency_p50_ms']} ms, p95 {summary['latency_p95_ms']} ms{lip_sync} (median of {args.browser_runs} runs)")
     write_report(out, None, report)
+
+
+def measure_scale(out, counts, seconds, repeats):
+    """Hundreds of viewers: lookout-swarm's light viewers, so that the load generator does not
+    take the cores the server needs (a webrtc-rs peer per viewer costs more than Lookout does)."""
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": os.uname().nodename,
+              "cores": os.cpu_count(), "seconds": seconds, "repeats": repeats, "load_generator": "lookout-swarm", "viewers": {}}
+    server = Lookout("--config", str(config_file(out, "shared")))
+    try:
+        idle_cpu, idle_rss = measure_idle(server)
+        report["idle"] = {"cpu_ms_per_s": round(idle_cpu, 1), "rss_mib": round(idle_rss / 1024, 1)}
+        print(f"light viewers on the shared port; idle server: {idle_cpu:.0f} CPU-ms/s, RSS {idle_rss / 1024:.1f} MiB")
+        print(f"{'viewers':>8} {'CPU-ms/viewer-s':>16} {'RSS KiB/viewer':>15} {'loss %':>7} {'Mbit/s/viewer':>14} {'without video':>14}")
+        for n in counts:
+            # Loss after a warm-up: 500 joins in a second, each with its replayed GOP, overflow
+            # the receive buffers of one load generator, which a viewer of its own would not.
+            runs = [measure_viewers(server, n, seconds, idle_cpu, idle_rss, SWARM, warmup=2) for _ in range(repeats)]
+            summary = {key: median_of(runs, key) for key in ("cpu_ms_per_viewer_second", "rss_kib_per_viewer", "loss_percent",
+                                                             "mbit_per_viewer", "server_rss_mib", "first_frame_ms_p50")}
+            summary["without_video"] = sum(r["without_video"] for r in runs)
+            summary["failed_to_join"] = sum(r["failed_to_join"] for r in runs)
+            summary["runs"] = runs
+            report["viewers"][n] = summary
+            print(f"{n:>8} {summary['cpu_ms_per_viewer_second']:>16} {summary['rss_kib_per_viewer']:>15} "
+                  f"{summary['loss_percent']:>7} {summary['mbit_per_viewer']:>14} {summary['without_video']:>14}")
+    finally:
+        server.stop()
+    write_report(out, "scale", report)
 
 
 def measure_faults(out, seconds, mode):

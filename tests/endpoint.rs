@@ -22,6 +22,7 @@ use lookout_testkit::browser;
 use lookout_testkit::h264;
 use lookout_testkit::http;
 use lookout_testkit::signaling::SignalingClient;
+use lookout_testkit::swarm::{LightViewer, SwarmIdentity};
 use lookout_testkit::viewer::{longest_pause, Viewer};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -513,6 +514,40 @@ async fn bad_offers_get_a_clear_4xx_while_another_viewer_keeps_playing() {
     assert!(pause < Duration::from_secs(1), "no pause in the watcher's frames while the bad offers came: {pause:?}");
     assert_eq!(watcher.connection_state(), RTCPeerConnectionState::Connected);
     wait_for("only the watcher's session left", Duration::from_secs(5), || (own.server.sessions.list().len() == 1).then_some(())).await;
+}
+
+/// Two hundred light viewers (WHEP, ICE, DTLS-SRTP, nothing more: the swarm of the benchmark)
+/// join within two seconds from one address, on the shared port: every one connects, gets video
+/// and loses no packet, and each has a session of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_light_viewers_each_get_every_packet() {
+    const VIEWERS: usize = 200;
+    init_logging();
+    let webrtc = WebRtcConfig { listen_ips: vec![LOOPBACK], media_ports: MediaPorts::Shared(free_udp_port()), ..Default::default() };
+    let limits = lookout::limits::LimitSettings { sessions_per_ip_burst: VIEWERS as u32, ..Default::default() };
+    let paths = [("demo".to_owned(), small_pattern())].into_iter().collect();
+    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, webrtc, limits, ..Config::builtin_default() };
+    let server = Server::start(config).await.expect("server starts");
+    wait_live(&server, "demo", Duration::from_secs(10)).await;
+    let identity = SwarmIdentity::generate().expect("an identity");
+    let mut viewers = Vec::new();
+    for i in 0..VIEWERS {
+        let viewer = LightViewer::join(&identity, server.addr, "demo", LOOPBACK).await.unwrap_or_else(|e| panic!("viewer {i} joins: {e:#}"));
+        viewers.push(viewer);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Two keyframes of the 1 s GOP each, after the last join.
+    let end = std::time::Instant::now() + Duration::from_secs(3);
+    let runs = futures::future::join_all(viewers.iter_mut().map(|viewer| viewer.run_until(end))).await;
+    for (i, run) in runs.into_iter().enumerate() {
+        run.unwrap_or_else(|e| panic!("viewer {i}: {e:#}"));
+    }
+    assert_eq!(server.sessions.list().len(), VIEWERS, "a session each");
+    for (i, viewer) in viewers.iter().enumerate() {
+        let counts = viewer.counts();
+        assert!(counts.connected && counts.video_frames >= 30, "viewer {i} connected and played 2 s of 15 fps at least: {counts:?}");
+        assert_eq!(counts.lost, 0, "viewer {i} lost nothing on loopback: {counts:?}");
+    }
 }
 
 /// Twenty webrtc-rs viewers join at once (within a second) and each gets its own SSRC, every

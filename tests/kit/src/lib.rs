@@ -7,15 +7,20 @@
 //! * [`loss`]: chosen packet loss at a viewer, to check that Lookout resends.
 //! * [`h264`]: depacketizes what a viewer received and decodes it with openh264.
 //! * [`audio`]: decodes the Opus a viewer received and finds a tone in it.
+//! * [`load`]: the command line the load generators share.
+//! * [`swarm`]: light viewers (WHEP, ICE, DTLS-SRTP and counting, nothing more) for loads of
+//!   hundreds.
 
 pub mod audio;
 pub mod browser;
 pub mod camera;
 pub mod h264;
 pub mod http;
+pub mod load;
 pub mod loss;
 pub mod netns;
 pub mod signaling;
+pub mod swarm;
 pub mod turn;
 pub mod viewer;
 

@@ -4,6 +4,7 @@
 //! the video's, so the browser keeps the two in sync.
 
 use crate::egress::webrtc::rtcp::sender_reports::AudioClock;
+use crate::egress::webrtc::rtp::header::initial_sequence_number;
 use crate::egress::webrtc::transport::connection_state::ConnectionState;
 use crate::egress::webrtc::feed::track_start;
 use crate::media::{AudioCodec, SourceAudio};
@@ -31,7 +32,7 @@ impl AudioForwarder {
         let Some(codec) = self.sink.audio else { return };
         let mut audio = self.stream.subscribe_live_audio(codec);
         let mut other_codec_frames = 0u64;
-        let mut sequence_number: u16 = rand::random();
+        let mut sequence_number = initial_sequence_number();
         let timestamp_offset: u32 = rand::random();
         loop {
             let frame = tokio::select! {

@@ -4,6 +4,7 @@
 //! Resent over RTX (RFC 4588) when the viewer negotiated it, so that its loss and jitter
 //! statistics stay honest; as the original packet otherwise.
 
+use crate::egress::webrtc::rtp::header::initial_sequence_number;
 use crate::egress::webrtc::rtp::sent_frames::{RtpStreamId, SentFrames, HISTORY};
 use crate::egress::webrtc::rtcp::observer::{is_video, RtcpObserver};
 use rtc::interceptor::{Attribute, AttributedPacket, Packet, StreamInfo, TaggedPacket};
@@ -130,7 +131,7 @@ impl RtcpObserver for Retransmitter {
         if !is_video(info) {
             return;
         }
-        let rtx = info.ssrc_rtx.zip(info.payload_type_rtx).map(|(ssrc, payload_type)| (ssrc, payload_type, rand::random()));
+        let rtx = info.ssrc_rtx.zip(info.payload_type_rtx).map(|(ssrc, payload_type)| (ssrc, payload_type, initial_sequence_number()));
         self.stream = Some(BoundStream { id: RtpStreamId { ssrc: info.ssrc, payload_type: info.payload_type }, rtx });
     }
 

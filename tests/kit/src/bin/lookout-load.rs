@@ -13,40 +13,10 @@
 //! Media sockets bind loopback unless --bind says otherwise (0.0.0.0: every non-loopback
 //! interface, as inside a network namespace).
 
-use anyhow::{bail, Context};
+use lookout_testkit::load::{percentile, LoadArgs};
 use lookout_testkit::viewer::{Received, Viewer, ViewerOptions};
-use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use webrtc::peer_connection::RTCPeerConnectionState;
-
-struct Args {
-    server: SocketAddr,
-    path: String,
-    viewers: usize,
-    seconds: u64,
-    warmup: u64,
-    bind: IpAddr,
-    token: Option<String>,
-}
-
-fn parse_args() -> anyhow::Result<Args> {
-    let mut args = Args { server: "127.0.0.1:8080".parse()?, path: "demo".into(), viewers: 1, seconds: 10, warmup: 0, bind: IpAddr::from([127, 0, 0, 1]), token: None };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--server" => args.server = value.parse().context("--server")?,
-            "--path" => args.path = value,
-            "--viewers" => args.viewers = value.parse().context("--viewers")?,
-            "--seconds" => args.seconds = value.parse().context("--seconds")?,
-            "--warmup" => args.warmup = value.parse().context("--warmup")?,
-            "--bind" => args.bind = value.parse().context("--bind")?,
-            "--token" => args.token = Some(value),
-            other => bail!("unknown option {other}; see the comment at the top of lookout-load.rs"),
-        }
-    }
-    Ok(args)
-}
 
 /// A pause between two frames longer than this is a freeze (about what browsers count: a
 /// few frame intervals at camera frame rates).
@@ -57,13 +27,9 @@ fn freezes_after(timeline: &[(Duration, u32)], after: Duration) -> Vec<Duration>
     timeline.windows(2).filter(|pair| pair[0].0 >= after).map(|pair| pair[1].0.saturating_sub(pair[0].0)).filter(|gap| *gap > FREEZE).collect()
 }
 
-fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
-    (!sorted.is_empty()).then(|| sorted[((sorted.len() - 1) as f64 * q).round() as usize])
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = parse_args()?;
+    let args = LoadArgs::parse("lookout-load.rs")?;
     // Joins are spread over a second so the measure is of steady state, not of a thundering herd.
     let stagger = Duration::from_millis(1000 / args.viewers.max(1) as u64);
     let mut joins = Vec::new();
