@@ -41,6 +41,10 @@ const MIN_RESYNC_INTERVAL: Duration = Duration::from_millis(300);
 
 /// How often a viewer is checked against its link.
 const LAYER_CHOICE_INTERVAL: Duration = Duration::from_millis(250);
+/// The packets the queue keeps room for once it has drained: a live keyframe's. The replayed
+/// GOP of a join fills it with hundreds, and a queue keeps its largest size: at 200 viewers
+/// that was 60 KiB each, held for nothing.
+const QUEUE_ROOM_KEPT: usize = 128;
 
 /// The path's layers as the feed sees them, best first: the stream hub in the product.
 pub trait Layers {
@@ -278,7 +282,11 @@ impl VideoFeed {
         if self.queue.front()?.release > now {
             return None;
         }
-        self.queue.pop_front()
+        let packet = self.queue.pop_front();
+        if self.queue.is_empty() && self.queue.capacity() > QUEUE_ROOM_KEPT {
+            self.queue.shrink_to(QUEUE_ROOM_KEPT);
+        }
+        packet
     }
 
     /// The layer the viewer gets, and why.
@@ -418,6 +426,8 @@ mod tests {
         let timestamps: Vec<u32> = sent.iter().filter(|o| o.ends_frame).map(|o| o.packet.header.timestamp).collect();
         assert!(timestamps.windows(2).all(|pair| pair[1].wrapping_sub(pair[0]) == REPLAY_FRAME_SPACING_90K as u32), "squeezed: {timestamps:?}");
         assert!(sent.iter().all(|o| o.live.is_none()), "catch-up frames do not count as live send delays");
+        assert!(sent.len() > QUEUE_ROOM_KEPT, "the replay needed more room than a drained queue keeps");
+        assert!(feed.queue.capacity() <= QUEUE_ROOM_KEPT, "and gave it back once sent: {}", feed.queue.capacity());
     }
 
     #[test]
