@@ -12,9 +12,9 @@
 //! next keyframe.
 //!
 //! The congestion that makes a viewer step down goes on until the switch and the link's queue
-//! drains: meanwhile the loss-based half of the controller cuts its estimate by a third every
-//! fifth of a second, and on a link that keeps a few per cent of random loss it never climbs
-//! back. So a step down also starts the estimate again, from what the link carried before it
+//! drains: meanwhile the loss-based half of the controller cuts its estimate every fifth of a
+//! second, by up to a half, and on a link that keeps a few per cent of random loss it never
+//! climbs back. So a step down also starts the estimate again, from what the link carried before it
 //! was congested, never below the new layer's bitrate: the new layer is judged by its own
 //! packets, not by the tail of the old one.
 
@@ -190,8 +190,8 @@ impl LayerChooser {
         let target = target.or_else(|| lower.iter().find(fits).or(lower.last()).copied())?;
         let target_bitrate = inputs.bitrates[target]?;
         // Before a failed try, the layer it left had its own estimate; the try's congestion
-        // says nothing about that layer. Below the layer left, so that the restart does not
-        // step straight back up.
+        // says nothing about that layer. No higher than the bitrate of the layer being left, so
+        // that the restart does not step straight back up.
         let carried = if failed_try { self.estimate_before_step_up } else { inputs.estimate_bps };
         let restart = carried.map_or(target_bitrate, |carried| carried.min(bitrate).max(target_bitrate));
         self.probe_interval = if failed_try { (self.probe_interval * 2).min(MAX_PROBE_INTERVAL) } else { FIRST_PROBE_AFTER };
