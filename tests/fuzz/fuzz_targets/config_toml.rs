@@ -16,7 +16,10 @@ fuzz_target!(|data: &[u8]| {
         Err(_) => return,
     };
     for (name, path) in &config.paths {
-        assert!(!name.is_empty() && name.len() <= 64 && !name.contains(['/', '?', '#', ' ', ':']), "path name {name:?}");
+        // URL-safe, up to 128 characters, in parts separated by '/' (garage/door), none empty or
+        // starting with '.' (so no `..`).
+        let part_ok = |part: &str| !part.is_empty() && !part.starts_with('.') && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        assert!(name.len() <= 128 && name.split('/').all(part_ok), "path name {name:?}");
         let _ = lookout::source::describe(path);
         if let PathConfig::Rtsp(rtsp) = path {
             assert!(matches!(rtsp.url.scheme(), "rtsp" | "rtsps"), "{}", rtsp.url);
