@@ -97,7 +97,7 @@ pub struct SwarmCounts {
     /// Sequence numbers skipped, over every stream.
     pub lost: u64,
     pub video_frames: u64,
-    /// When the first video frame ended, after the offer was sent.
+    /// When the first video frame ended, from when the viewer began to join.
     pub first_frame: Option<Duration>,
     /// The longest gap between the ends of two video frames.
     pub longest_gap: Duration,
@@ -370,4 +370,21 @@ fn connectivity_check(username: &str, password: &str, crypto: &dyn rtc::crypto::
         Box::new(FINGERPRINT),
     ])?;
     Ok(message.raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_numbers_count_what_was_skipped_across_a_wrap_and_not_what_came_late() {
+        let mut stream = StreamSequence::default();
+        let skipped: Vec<u64> = [65533u16, 65534, 1, 2, 0, 2, 5].iter().map(|&n| stream.on_packet(n)).collect();
+        // 65535 and 0 skipped at 1 (0 then came late), 3 and 4 at 5; the second 2 a duplicate.
+        assert_eq!(skipped, vec![0, 0, 2, 0, 0, 0, 2]);
+        let report = stream.report(7).expect("a report");
+        // 65533 to 5 is 9 expected; 7 arrived, one of them twice.
+        assert_eq!((report.total_lost, report.last_sequence_number), (2, 65536 + 5));
+        assert_eq!(u32::from(report.fraction_lost), (2 << 8) / 9);
+    }
 }
