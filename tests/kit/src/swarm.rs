@@ -303,10 +303,10 @@ impl LightViewer {
             let mut config = rtc::srtp::config::Config { profile: rtc::srtp::protection_profile::ProtectionProfile::AeadAes128Gcm, ..Default::default() };
             let material = state.export_keying_material(rtc::srtp::config::LABEL_EXTRACTOR_DTLS_SRTP, &[], config.keying_material_len())?;
             config.set_session_keys_from_keying_material(material.as_ref(), true)?;
-            let crypto = rtc::crypto::default_provider()?;
+            let crypto = self.crypto.crypto();
             let keys = &config.keys;
-            let local = Context::new(&keys.local_master_key, &keys.local_master_salt, config.profile, None, None, crypto.crypto())?;
-            let remote = Context::new(&keys.remote_master_key, &keys.remote_master_salt, config.profile, None, None, crypto.crypto())?;
+            let local = Context::new(&keys.local_master_key, &keys.local_master_salt, config.profile, None, None, crypto)?;
+            let remote = Context::new(&keys.remote_master_key, &keys.remote_master_salt, config.profile, None, None, crypto)?;
             self.srtp = Some((local, remote));
             self.counts.connected = true;
         }
