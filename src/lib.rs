@@ -8,15 +8,16 @@ pub mod egress;
 pub mod http;
 pub mod limits;
 pub mod media;
+pub mod paths;
 pub mod source;
 pub mod stream;
 
 use config::Config;
 use egress::webrtc::{Network, Sessions};
-use std::sync::Arc;
-use source::SourceHandle;
+use paths::{PathManager, PathStore};
 use std::net::SocketAddr;
-use stream::{layer_name, Registry, Stream};
+use std::sync::Arc;
+use stream::Registry;
 
 /// A running gateway: its sources, its viewers and its HTTP server. Dropping it stops it.
 pub struct Server {
@@ -25,7 +26,8 @@ pub struct Server {
     pub sessions: Sessions,
     /// Viewers counted in all and per path, as the limits see them.
     pub viewers: limits::ViewerCounts,
-    _sources: Vec<SourceHandle>,
+    /// The paths, which the API and `reload` change while the server runs.
+    pub paths: Arc<PathManager>,
     http: tokio::task::JoinHandle<()>,
     /// The certificate when serving HTTPS, which SIGHUP reads again (see `tls_certificate`).
     tls: Option<Arc<http::TlsCertificate>>,
@@ -48,35 +50,23 @@ impl Server {
         warn_if_open(&config, addr);
         let network = Arc::new(Network::start(config.webrtc.clone())?);
         tracing::info!("{}", network.summary());
-        let mut sources = Vec::new();
-        let mut streams = Vec::new();
-        for (name, path) in &config.paths {
-            let lower_layers: Vec<Arc<Stream>> = config
-                .lower_layers
-                .get(name)
-                .into_iter()
-                .flatten()
-                .zip(1..)
-                .map(|(layer, index)| {
-                    // ':' is not allowed in path names, so a layer's name never meets a path's.
-                    let stream = Stream::new(format!("{name}:{}", layer_name(index)), source::describe(layer));
-                    tracing::info!(path = %name, layer = layer_name(index), source = stream.source_description(), "layer configured");
-                    sources.push(source::spawn(layer, stream.clone()));
-                    stream
-                })
-                .collect();
-            let stream = Stream::with_lower_layers(name.clone(), source::describe(path), lower_layers);
-            tracing::info!(path = %name, source = stream.source_description(), "path configured");
-            sources.push(source::spawn(path, stream.clone()));
-            streams.push(stream);
-        }
-        let registry = Registry::new(streams);
+        let registry = Registry::default();
+        let store = PathStore::new(&config.state_dir);
         let sessions = Sessions::default();
+        let paths = Arc::new(PathManager::start(config.paths.clone(), store, registry.clone(), sessions.clone()).map_err(|e| anyhow::anyhow!("state_dir: {e}"))?);
         let (shutdown, shutdown_signal) = tokio::sync::watch::channel(false);
         let limits = Arc::new(limits::Limits::new(config.limits.clone()));
         let viewers = limits.viewers.clone();
+        let facts = http::ServerFacts {
+            started: std::time::Instant::now(),
+            started_at: std::time::SystemTime::now(),
+            http: format!("{}://{addr}", if tls.is_some() { "https" } else { "http" }),
+            media: network.describe_ports(),
+        };
         let app = http::AppState {
             registry: registry.clone(),
+            paths: paths.clone(),
+            facts: Arc::new(facts),
             sessions: sessions.clone(),
             network,
             send_delays: Default::default(),
@@ -90,7 +80,7 @@ impl Server {
         let router = http::router(app);
         let listener = http::Listener { tcp: listener, tls: tls.clone(), header_read: config.limits.header_read };
         let http = tokio::spawn(listener.serve(router));
-        Ok(Self { addr, registry, sessions, viewers, _sources: sources, http, tls, shutdown })
+        Ok(Self { addr, registry, sessions, viewers, paths, http, tls, shutdown })
     }
 
     /// The certificate served when TLS is on, to read again (as SIGHUP does): new connections
@@ -133,6 +123,7 @@ impl Drop for Server {
     /// Stops accepting, ends every signalling socket and viewer session, stops the sources.
     fn drop(&mut self) {
         self.http.abort();
+        self.paths.stop_all();
         self.shutdown.send_replace(true);
         let sessions = self.sessions.list();
         for session in &sessions {

@@ -2,7 +2,10 @@
 
 use clap::Parser;
 use lookout::config::{Config, ConfigError};
+use lookout::http::TlsCertificate;
+use lookout::paths::PathManager;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::process::ExitCode;
 
 /// Exit code for a configuration the user must fix (as for a usage error).
@@ -82,13 +85,29 @@ fn load(args: &Args) -> Result<Config, ConfigError> {
     Ok(config)
 }
 
-/// Reads the TLS certificate again on every SIGHUP (certificate renewal without a restart).
-async fn reload_on_sighup(mut hangups: tokio::signal::unix::Signal, tls: Option<std::sync::Arc<lookout::http::TlsCertificate>>) {
+/// On every SIGHUP: reads the TLS certificate again (renewal without a restart), and the
+/// configuration file, whose path changes apply at once; other settings wait for a restart.
+async fn reload_on_sighup(mut hangups: tokio::signal::unix::Signal, args: &Args, started_with: Config, paths: Arc<PathManager>, tls: Option<Arc<TlsCertificate>>) {
     while hangups.recv().await.is_some() {
         match tls.as_ref().map(|tls| tls.reload()) {
             Some(Ok(())) => tracing::info!("SIGHUP: the TLS certificate was read again"),
             Some(Err(error)) => tracing::error!("SIGHUP: {error}; the certificate in use stays"),
-            None => tracing::info!("SIGHUP: no TLS certificate to read again"),
+            None => {}
+        }
+        let config = match load(args) {
+            Ok(config) => config,
+            Err(error) => {
+                tracing::error!("SIGHUP: the configuration was not applied, as it is invalid: {error}");
+                continue;
+            }
+        };
+        if (Config { paths: started_with.paths.clone(), ..config.clone() }) != started_with {
+            tracing::warn!("SIGHUP: settings other than the paths and the TLS certificate changed; they apply at the next start");
+        }
+        match paths.apply_file(config.paths).await {
+            Ok(changes) if changes.is_empty() => tracing::info!("SIGHUP: the configuration file's paths did not change"),
+            Ok(changes) => tracing::info!("SIGHUP: {}", changes.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")),
+            Err(error) => tracing::error!("SIGHUP: the paths were not changed: {error}"),
         }
     }
 }
@@ -129,7 +148,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let server = match lookout::Server::start(config).await {
+        let server = match lookout::Server::start(config.clone()).await {
             Ok(server) => server,
             Err(error) => {
                 eprintln!("lookout: {error:#}");
@@ -137,12 +156,12 @@ fn main() -> ExitCode {
             }
         };
         let url = server.page_url();
-        let first_path = server.registry.iter().next().map(|s| s.name().to_owned());
+        let first_path = server.registry.list().first().map(|s| s.name().to_owned());
         match first_path {
             Some(path) => println!("Lookout is running: open {url}?path={path}"),
             None => println!("Lookout is running: open {url} (no paths configured)"),
         }
-        let reload = reload_on_sighup(hangups, server.tls_certificate());
+        let reload = reload_on_sighup(hangups, &args, config, server.paths.clone(), server.tls_certificate());
         tokio::select! {
             _ = reload => ExitCode::FAILURE,
             _ = server.wait() => ExitCode::FAILURE,

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 async fn start(webrtc: WebRtcConfig) -> Server {
     common::init_logging();
-    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths: [("demo".to_owned(), small_pattern())].into(), webrtc, ..Config::builtin_default() };
+    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths: [("demo".to_owned(), small_pattern().into())].into(), webrtc, ..Config::builtin_default() };
     Server::start(config).await.expect("server starts")
 }
 

@@ -9,10 +9,9 @@ mod limits;
 mod path;
 mod webrtc;
 
-pub use path::{Credentials, PathConfig, RtspSource, TestPatternSettings, RtspTransport};
+pub use path::{join_field, validate_path_name, Credentials, PathConfig, PathDefinition, PathSpec, RtspSource, RtspTransport, TestPatternSettings, TestPatternSpec};
 pub use webrtc::{IceServerConfig, MediaPorts, PortRange, TurnCredentials, WebRtcConfig};
 
-use path::{path_config, path_with_layers, validate_path_name, FilePath};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -20,16 +19,15 @@ use std::path::Path;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEMO_PATH: &str = "demo";
+/// Where paths made through the API are kept, relative to the working directory.
+pub const DEFAULT_STATE_DIR: &str = "lookout-data";
 
 /// The validated configuration the rest of Lookout runs on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub listen: SocketAddr,
     /// Paths in name order; names are unique by construction.
-    pub paths: BTreeMap<String, PathConfig>,
-    /// Lower-quality sources of a path's scene (a camera's sub stream), best first, by path
-    /// name. Each viewer gets the layer its link carries.
-    pub lower_layers: BTreeMap<String, Vec<PathConfig>>,
+    pub paths: BTreeMap<String, PathDefinition>,
     pub webrtc: WebRtcConfig,
     /// Access control; `None` (no `[auth]`) is the open default: anyone may watch, and only
     /// loopback may use the API and metrics.
@@ -37,6 +35,9 @@ pub struct Config {
     pub limits: crate::limits::LimitSettings,
     /// HTTPS and WSS on `listen`, with these PEM files.
     pub tls: Option<TlsFiles>,
+    /// Where Lookout keeps what it must remember across restarts: the paths made through the
+    /// API.
+    pub state_dir: std::path::PathBuf,
 }
 
 /// The `[tls]` section: a certificate chain and its private key, PEM.
@@ -75,28 +76,29 @@ pub(crate) fn invalid(field: impl Into<String>, problem: impl Into<String>) -> C
 struct FileConfig {
     listen: Option<String>,
     #[serde(default)]
-    paths: BTreeMap<String, FilePath>,
+    paths: BTreeMap<String, PathSpec>,
     #[serde(default)]
     webrtc: webrtc::FileWebRtc,
     auth: Option<auth::FileAuth>,
     #[serde(default)]
     limits: limits::FileLimits,
     tls: Option<FileTls>,
+    state_dir: Option<std::path::PathBuf>,
 }
 
 impl Config {
     /// The configuration used when no file is given: the test pattern at `demo`.
     pub fn builtin_default() -> Self {
-        let mut paths = BTreeMap::new();
-        paths.insert(DEMO_PATH.to_owned(), PathConfig::TestPattern(TestPatternSettings::default()));
+        let demo = PathSpec { source: path::TEST_PATTERN_SOURCE.to_owned(), ..Default::default() };
+        let demo = PathDefinition::from_spec(DEMO_PATH, demo).expect("the test pattern's defaults are valid");
         Self {
             listen: parse_listen("listen", DEFAULT_LISTEN).expect("default address is valid"),
-            paths,
-            lower_layers: BTreeMap::new(),
+            paths: BTreeMap::from([(DEMO_PATH.to_owned(), demo)]),
             webrtc: WebRtcConfig::default(),
             auth: None,
             limits: Default::default(),
             tls: None,
+            state_dir: DEFAULT_STATE_DIR.into(),
         }
     }
 
@@ -124,20 +126,24 @@ impl Config {
             .map_err(|e| ConfigError::Syntax { path: "config".into(), reason: e.to_string() })?;
         let listen = parse_listen("listen", file.listen.as_deref().unwrap_or(DEFAULT_LISTEN))?;
         let mut paths = BTreeMap::new();
-        let mut lower_layers = BTreeMap::new();
         for (name, path) in file.paths {
             let field = format!("paths.{name}");
             validate_path_name(&field, &name)?;
-            let (main, lower) = path_with_layers(&field, path)?;
-            if !lower.is_empty() {
-                lower_layers.insert(name.clone(), lower);
-            }
-            paths.insert(name, main);
+            paths.insert(name, PathDefinition::from_spec(&field, path)?);
         }
         let auth = file.auth.map(|a| auth::auth_settings(a, base)).transpose()?;
         // Relative to the file's folder; read (and checked) when the server starts.
         let tls = file.tls.map(|t| TlsFiles { cert: base.join(t.cert), key: base.join(t.key) });
-        Ok(Self { listen, paths, lower_layers, webrtc: webrtc::webrtc_config(file.webrtc)?, auth, limits: limits::limit_settings(file.limits)?, tls })
+        let state_dir = file.state_dir.map_or_else(|| DEFAULT_STATE_DIR.into(), |dir| base.join(dir));
+        Ok(Self {
+            listen,
+            paths,
+            webrtc: webrtc::webrtc_config(file.webrtc)?,
+            auth,
+            limits: limits::limit_settings(file.limits)?,
+            tls,
+            state_dir,
+        })
     }
 
     /// Applies `--listen ADDR`.
@@ -153,16 +159,8 @@ impl Config {
             .split_once('=')
             .ok_or_else(|| invalid(&field, "expected NAME=URL, for example front=rtsp://192.168.1.10/stream1"))?;
         validate_path_name(&field, name)?;
-        let path = FilePath {
-            source: source.to_owned(),
-            username: None,
-            password: None,
-            transport: None,
-            test_pattern: None,
-            layers: Vec::new(),
-        };
-        self.paths.insert(name.to_owned(), path_config(&field, path)?);
-        self.lower_layers.remove(name);
+        let path = PathSpec { source: source.to_owned(), ..Default::default() };
+        self.paths.insert(name.to_owned(), PathDefinition::from_spec(&field, path)?);
         Ok(())
     }
 }
@@ -189,7 +187,7 @@ mod tests {
     fn builtin_default_serves_demo_on_loopback() {
         let config = Config::builtin_default();
         assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
-        assert!(matches!(config.paths.get(DEMO_PATH), Some(PathConfig::TestPattern(_))));
+        assert!(matches!(config.paths.get(DEMO_PATH).map(|path| &path.source), Some(PathConfig::TestPattern(_))));
     }
 
     #[test]
@@ -213,20 +211,35 @@ mod tests {
         )
         .expect("valid config");
         assert_eq!(config.listen.port(), 9000);
-        let PathConfig::Rtsp(front) = &config.paths["front"] else { panic!("front is rtsp") };
+        let PathConfig::Rtsp(front) = &config.paths["front"].source else { panic!("front is rtsp") };
         assert_eq!(front.url.as_str(), "rtsp://10.0.0.5:554/stream1");
         assert_eq!(front.transport, RtspTransport::Udp);
         let creds = front.credentials.as_ref().expect("credentials from the URL");
         assert_eq!((creds.username.as_str(), creds.password.as_str()), ("admin", "s@cret"));
-        let [PathConfig::Rtsp(sub)] = &config.lower_layers["front"][..] else { panic!("one rtsp layer under front") };
+        let [PathConfig::Rtsp(sub)] = &config.paths["front"].lower_layers[..] else { panic!("one rtsp layer under front") };
         assert_eq!((sub.url.as_str(), sub.transport), ("rtsp://10.0.0.5:554/stream2", RtspTransport::Tcp), "a layer is a path of its own");
-        assert!(!config.lower_layers.contains_key("back"));
-        let PathConfig::Rtsp(back) = &config.paths["back"] else { panic!("back is rtsp") };
+        assert!(config.paths["back"].lower_layers.is_empty());
+        let PathConfig::Rtsp(back) = &config.paths["back"].source else { panic!("back is rtsp") };
         assert_eq!(back.transport, RtspTransport::Tcp);
         assert_eq!(back.credentials.as_ref().map(|c| c.password.as_str()), Some("pw"));
-        let PathConfig::TestPattern(pattern) = &config.paths["pattern"] else { panic!("pattern") };
+        let PathConfig::TestPattern(pattern) = &config.paths["pattern"].source else { panic!("pattern") };
         assert_eq!((pattern.width, pattern.fps), (640, 15));
         assert_eq!(pattern.keyframe_interval, Duration::from_secs(4));
+    }
+
+    #[test]
+    fn a_source_written_back_reads_the_same() {
+        let config = Config::from_toml(
+            "[paths.a]\nsource = \"rtsp://u:p%40ss@10.0.0.5/s1\"\ntransport = \"udp\"\n[[paths.a.layers]]\nsource = \"rtsp://10.0.0.5/s2\"\n\
+             [paths.b]\nsource = \"testpattern\"\ntest_pattern = { fps = 12, keyframe_interval_secs = 0.5, audio = false }",
+        )
+        .expect("valid");
+        for path in config.paths.values() {
+            for source in path.sources() {
+                assert_eq!(&PathDefinition::from_spec("", source.to_spec()).expect("valid").source, source);
+            }
+            assert_eq!(&PathDefinition::with_layers(path.source.clone(), path.lower_layers.clone()).lower_layers, &path.lower_layers);
+        }
     }
 
     #[test]

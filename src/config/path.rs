@@ -1,7 +1,7 @@
 //! The paths: each names one source, an RTSP camera or the built-in test pattern.
 
 use super::{invalid, ConfigError};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use url::Url;
 
@@ -9,6 +9,39 @@ use url::Url;
 pub enum PathConfig {
     Rtsp(RtspSource),
     TestPattern(TestPatternSettings),
+}
+
+impl From<PathConfig> for PathDefinition {
+    fn from(source: PathConfig) -> Self {
+        Self::with_layers(source, Vec::new())
+    }
+}
+
+impl PathConfig {
+    /// The source as the file would write it.
+    pub fn to_spec(&self) -> PathSpec {
+        match self {
+            Self::Rtsp(rtsp) => PathSpec {
+                source: rtsp.url.to_string(),
+                username: rtsp.credentials.as_ref().map(|c| c.username.clone()),
+                password: rtsp.credentials.as_ref().map(|c| c.password.clone()),
+                transport: Some(rtsp.transport),
+                ..Default::default()
+            },
+            Self::TestPattern(settings) => PathSpec {
+                source: TEST_PATTERN_SOURCE.to_owned(),
+                test_pattern: Some(TestPatternSpec {
+                    width: Some(settings.width),
+                    height: Some(settings.height),
+                    fps: Some(settings.fps),
+                    keyframe_interval_secs: Some(settings.keyframe_interval.as_secs_f64()),
+                    bitrate_kbps: Some(settings.bitrate_kbps),
+                    audio: Some(settings.audio),
+                }),
+                ..Default::default()
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -32,7 +65,7 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RtspTransport {
     /// RTP interleaved on the RTSP TCP connection: passes NAT and firewalls, never reorders.
@@ -66,38 +99,106 @@ impl Default for TestPatternSettings {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// A path: as it was written, and validated into its source and lower layers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathDefinition {
+    pub spec: PathSpec,
+    pub source: PathConfig,
+    /// Lower-quality sources of the path's scene (a camera's sub stream), best first. Each
+    /// viewer gets the layer its link carries.
+    pub lower_layers: Vec<PathConfig>,
+}
+
+impl PathDefinition {
+    /// Validates `spec`; errors name fields under `field` (empty: as in the spec itself, which
+    /// is how the API names them).
+    pub fn from_spec(field: &str, spec: PathSpec) -> Result<Self, ConfigError> {
+        let (source, lower_layers) = path_with_layers(field, spec.clone())?;
+        Ok(Self { spec, source, lower_layers })
+    }
+
+    /// A path of `source` and `lower_layers` (best first), written as the file would.
+    pub fn with_layers(source: PathConfig, lower_layers: Vec<PathConfig>) -> Self {
+        let spec = PathSpec { layers: lower_layers.iter().map(PathConfig::to_spec).collect(), ..source.to_spec() };
+        Self { spec, source, lower_layers }
+    }
+
+    /// The path's own source, then its lower layers', best first.
+    pub fn sources(&self) -> impl Iterator<Item = &PathConfig> {
+        std::iter::once(&self.source).chain(&self.lower_layers)
+    }
+}
+
+/// A path as people write it: a `[paths.NAME]` table of the file, or the JSON body of the API.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(super) struct FilePath {
+pub struct PathSpec {
     /// `rtsp://…`, `rtsps://…`, or `testpattern`.
     pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transport: Option<RtspTransport>,
-    pub test_pattern: Option<FileTestPattern>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_pattern: Option<TestPatternSpec>,
     /// Lower-quality sources of the same scene (a camera's sub stream), best first; each is
     /// written like a path.
-    #[serde(default)]
-    pub layers: Vec<FilePath>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(no_recursion)]
+    pub layers: Vec<PathSpec>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+impl PathSpec {
+    /// The spec without its secrets, to show: no password, no credentials in the URL.
+    pub fn redacted(&self) -> Self {
+        let source = match Url::parse(&self.source) {
+            Ok(mut url) if !url.username().is_empty() => {
+                let _ = url.set_username("");
+                let _ = url.set_password(None);
+                url.to_string()
+            }
+            _ => self.source.clone(),
+        };
+        Self { source, password: None, layers: self.layers.iter().map(Self::redacted).collect(), ..self.clone() }
+    }
+}
+
+/// The test pattern's settings; every one has a default.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(super) struct FileTestPattern {
-    width: Option<u32>,
-    height: Option<u32>,
-    fps: Option<u32>,
-    keyframe_interval_secs: Option<f64>,
-    bitrate_kbps: Option<u32>,
-    audio: Option<bool>,
+pub struct TestPatternSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fps: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyframe_interval_secs: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitrate_kbps: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<bool>,
 }
 
-const TEST_PATTERN_SOURCE: &str = "testpattern";
+/// `field.name`, or `name` alone for the top of a JSON body (whose fields the API names
+/// without a prefix).
+pub fn join_field(field: &str, name: &str) -> String {
+    if field.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{field}.{name}")
+    }
+}
+
+pub(super) const TEST_PATTERN_SOURCE: &str = "testpattern";
 
 /// Path names appear in URLs (`/whep/NAME`, `/hls/NAME/…`, `/?path=NAME`): keep them URL-safe.
 /// A name may have parts separated by '/' (`garage/door`), so that permissions can name a
 /// group of paths (`garage/*`); no part is empty or starts with '.', so there is no `..`.
-pub(super) fn validate_path_name(field: &str, name: &str) -> Result<(), ConfigError> {
+pub fn validate_path_name(field: &str, name: &str) -> Result<(), ConfigError> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
     let part_ok = |part: &str| !part.is_empty() && !part.starts_with('.') && part.chars().all(allowed);
     if name.len() > 128 || !name.split('/').all(part_ok) {
@@ -113,34 +214,34 @@ pub(super) fn validate_path_name(field: &str, name: &str) -> Result<(), ConfigEr
 }
 
 /// The path's own source and its lower layers, best first.
-pub(super) fn path_with_layers(field: &str, mut path: FilePath) -> Result<(PathConfig, Vec<PathConfig>), ConfigError> {
+fn path_with_layers(field: &str, mut path: PathSpec) -> Result<(PathConfig, Vec<PathConfig>), ConfigError> {
     let layers = std::mem::take(&mut path.layers);
     let mut lower = Vec::with_capacity(layers.len());
     for (index, layer) in layers.into_iter().enumerate() {
-        let field = format!("{field}.layers[{index}]");
+        let field = join_field(field, &format!("layers[{index}]"));
         if !layer.layers.is_empty() {
-            return Err(invalid(format!("{field}.layers"), "a layer cannot have layers of its own; list them all in the path"));
+            return Err(invalid(join_field(&field, "layers"), "a layer cannot have layers of its own; list them all in the path"));
         }
         lower.push(path_config(&field, layer)?);
     }
     Ok((path_config(field, path)?, lower))
 }
 
-pub(super) fn path_config(field: &str, path: FilePath) -> Result<PathConfig, ConfigError> {
+fn path_config(field: &str, path: PathSpec) -> Result<PathConfig, ConfigError> {
     if path.source == TEST_PATTERN_SOURCE {
         if path.username.is_some() || path.password.is_some() || path.transport.is_some() {
             return Err(invalid(field, "username, password and transport apply to rtsp sources only"));
         }
-        return test_pattern(&format!("{field}.test_pattern"), path.test_pattern.unwrap_or_default())
+        return test_pattern(&join_field(field, "test_pattern"), path.test_pattern.unwrap_or_default())
             .map(PathConfig::TestPattern);
     }
     if path.test_pattern.is_some() {
-        return Err(invalid(format!("{field}.test_pattern"), "applies only when source = \"testpattern\""));
+        return Err(invalid(join_field(field, "test_pattern"), "applies only when source = \"testpattern\""));
     }
-    rtsp_source(&format!("{field}.source"), path).map(PathConfig::Rtsp)
+    rtsp_source(&join_field(field, "source"), path).map(PathConfig::Rtsp)
 }
 
-fn rtsp_source(field: &str, path: FilePath) -> Result<RtspSource, ConfigError> {
+fn rtsp_source(field: &str, path: PathSpec) -> Result<RtspSource, ConfigError> {
     let mut url = Url::parse(&path.source).map_err(|e| {
         invalid(field, format!("{:?} is not a URL ({e}); expected rtsp://host[:port]/path or \"testpattern\"", path.source))
     })?;
@@ -175,7 +276,7 @@ fn percent_decode(text: &str) -> String {
         .unwrap_or_default()
 }
 
-fn test_pattern(field: &str, file: FileTestPattern) -> Result<TestPatternSettings, ConfigError> {
+fn test_pattern(field: &str, file: TestPatternSpec) -> Result<TestPatternSettings, ConfigError> {
     let default = TestPatternSettings::default();
     let even_in = |name: &str, value: u32| {
         if !(16..=3840).contains(&value) || !value.is_multiple_of(2) {

@@ -16,13 +16,18 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PathInfo {
     name: String,
+    /// What feeds the path, for people: a camera URL without credentials, or the test pattern.
     source: String,
     #[serde(flatten)]
     state: PathState,
+    /// Viewers now, by every way in.
     viewers: usize,
+    /// The hub's figures (frames, keyframes, bitrate, resyncs, reconnects) and how long the
+    /// viewers' packets waited in Lookout.
+    #[schema(value_type = Object)]
     stats: StreamFigures,
     #[serde(skip_serializing_if = "Option::is_none")]
     audio: Option<AudioInfo>,
@@ -33,7 +38,7 @@ pub struct PathInfo {
 
 /// The path's audio as its source gives it, and whether Opus is being made from it now (for
 /// WebRTC viewers of AAC, LL-HLS players of G.711).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct AudioInfo {
     codec: &'static str,
     sample_rate: u32,
@@ -52,12 +57,13 @@ impl AudioInfo {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct LayerInfo {
     name: String,
     source: String,
     #[serde(flatten)]
     state: PathState,
+    #[schema(value_type = Object)]
     stats: StreamFigures,
 }
 
@@ -74,13 +80,33 @@ fn figures(app: &AppState, stream: &Stream, now: Instant) -> StreamFigures {
     StreamFigures { hub: stream.stats(), send_delay: app.send_delays.figures(stream.name(), now) }
 }
 
-/// The names of the paths `identity` may watch, in name order.
-pub async fn readable_paths(app: &AppState, identity: &Identity) -> Vec<String> {
-    let names: Vec<&str> = app.registry.iter().map(|s| s.name()).collect();
-    let allowed = futures::future::join_all(names.iter().map(|name| identity.allows(Action::Read, Some(name)))).await;
-    names.into_iter().zip(allowed).filter(|(_, allowed)| *allowed).map(|(name, _)| name.to_owned()).collect()
+/// What a path is doing now: its source's state, its viewers, its figures and its layers'.
+pub fn path_info(app: &AppState, stream: &Stream, now: Instant) -> PathInfo {
+    PathInfo {
+        name: stream.name().to_owned(),
+        source: stream.source_description(),
+        state: stream.state(),
+        viewers: app.limits.viewers.of(stream.name()),
+        stats: figures(app, stream, now),
+        audio: AudioInfo::of(stream),
+        lower_layers: stream
+            .lower_layers()
+            .iter()
+            .zip(1..)
+            .map(|(layer, index)| LayerInfo { name: layer_name(index), source: layer.source_description(), state: layer.state(), stats: figures(app, layer, now) })
+            .collect(),
+    }
 }
 
+/// The names of the paths `identity` may watch, in name order.
+pub async fn readable_paths(app: &AppState, identity: &Identity) -> Vec<String> {
+    let names: Vec<String> = app.registry.list().iter().map(|s| s.name().to_owned()).collect();
+    let allowed = futures::future::join_all(names.iter().map(|name| identity.allows(Action::Read, Some(name)))).await;
+    names.into_iter().zip(allowed).filter(|(_, allowed)| *allowed).map(|(name, _)| name).collect()
+}
+
+#[utoipa::path(get, path = "/api/paths", tag = "deprecated", responses((status = 200, body = Vec<PathInfo>)))]
+#[deprecated(note = "kept for a deprecation period: read /api/v1/paths")]
 pub async fn paths(State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
     let identity = match access::identify(&app, access::client_ip(&connect_info), &headers, Protocol::Http).await {
         Ok(identity) => identity,
@@ -95,43 +121,31 @@ pub async fn paths(State(app): State<AppState>, connect_info: ConnectInfo<Socket
         }
     }
     let now = Instant::now();
-    Json(
-        readable
-            .iter()
-            .filter_map(|name| app.registry.get(name))
-            .map(|stream| PathInfo {
-                name: stream.name().to_owned(),
-                source: stream.source_description().to_owned(),
-                state: stream.state(),
-                viewers: app.limits.viewers.of(stream.name()),
-                stats: figures(&app, stream, now),
-                audio: AudioInfo::of(stream),
-                lower_layers: stream
-                    .lower_layers()
-                    .iter()
-                    .zip(1..)
-                    .map(|(layer, index)| LayerInfo {
-                        name: layer_name(index),
-                        source: layer.source_description().to_owned(),
-                        state: layer.state(),
-                        stats: figures(&app, layer, now),
-                    })
-                    .collect(),
-            })
-            .collect::<Vec<_>>(),
-    )
+    Json(readable.iter().filter_map(|name| app.registry.get(name)).map(|stream| path_info(&app, &stream, now)).collect::<Vec<_>>())
     .into_response()
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SessionInfo {
     id: String,
     path: String,
+    /// The connection's state: `new`, `connecting`, `connected`, `failed` or `closed`.
     state: String,
+    /// What the viewer was sent and what its link reports (frames, packets, bytes, NACKs,
+    /// PLIs, RTT, loss, estimated bitrate, layer).
     #[serde(flatten)]
+    #[schema(value_type = Object)]
     stats: crate::egress::webrtc::session::viewer_session::SessionStats,
 }
 
+impl SessionInfo {
+    pub fn of(session: &crate::egress::webrtc::ViewerSession) -> Self {
+        Self { id: session.id.clone(), path: session.path.clone(), state: session.state().borrow().to_string(), stats: session.stats() }
+    }
+}
+
+#[utoipa::path(get, path = "/api/sessions", tag = "deprecated", responses((status = 200, body = Vec<SessionInfo>)))]
+#[deprecated(note = "kept for a deprecation period: read /api/v1/sessions")]
 pub async fn sessions(State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
     if let Err(response) = access::authorize(&app, access::client_ip(&connect_info), &headers, Protocol::Http, Action::Api, None).await {
         return response;
@@ -140,7 +154,7 @@ pub async fn sessions(State(app): State<AppState>, connect_info: ConnectInfo<Soc
         app.sessions
             .list()
             .iter()
-            .map(|s| SessionInfo { id: s.id.clone(), path: s.path.clone(), state: s.state().borrow().to_string(), stats: s.stats() })
+            .map(|session| SessionInfo::of(session))
             .collect::<Vec<_>>(),
     )
     .into_response()
@@ -160,6 +174,7 @@ struct SignedUrl {
 
 /// `POST /api/hls-url/NAME?ttl_secs=N`: a signed, expiring LL-HLS URL of a path the caller may
 /// watch, for players that cannot send an `Authorization` header.
+#[utoipa::path(post, path = "/api/hls-url/{*path}", tag = "hls", params(("path" = String, Path), ("ttl_secs" = Option<u64>, Query, description = "How long the URL works; default an hour, at most a week")), responses((status = 200, description = "A signed, expiring LL-HLS URL", body = Object), (status = 404)))]
 pub async fn signed_hls_url(
     State(app): State<AppState>,
     Path(path): Path<String>,

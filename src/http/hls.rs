@@ -52,6 +52,7 @@ pub struct Reload {
 }
 
 /// `/hls/NAME/FILE`, where NAME may itself hold '/'.
+#[utoipa::path(get, path = "/hls/{*rest}", tag = "hls", params(("rest" = String, Path, description = "NAME/index.m3u8, and the init section, segments and parts it names")), responses((status = 200, description = "LL-HLS playlists and fMP4 media"), (status = 404), (status = 503)))]
 pub async fn request(
     State(app): State<AppState>,
     Path(rest): Path<String>,
@@ -71,6 +72,7 @@ pub async fn request(
 
 /// The preflight of a player on another origin that sends `Authorization` (hls.js with a
 /// token).
+#[utoipa::path(options, path = "/hls/{*rest}", tag = "hls", params(("rest" = String, Path)), responses((status = 204, description = "CORS preflight")))]
 pub async fn preflight(State(app): State<AppState>, headers: HeaderMap) -> Response {
     cors::allow(&app, &headers, StatusCode::NO_CONTENT.into_response(), false)
 }
@@ -96,7 +98,7 @@ fn playlist_body(text: String, reload: &Reload) -> Response {
 }
 
 async fn serve(app: &AppState, path: &str, file: &str, reload: &Reload) -> Response {
-    let Some(stream) = app.registry.get(path).cloned() else {
+    let Some(stream) = app.registry.get(path) else {
         return problem(StatusCode::NOT_FOUND, format!("no path {path:?}"));
     };
     let muxer = app.hls.muxer(&stream);

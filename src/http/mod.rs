@@ -3,8 +3,10 @@
 
 mod access;
 mod api;
+mod api_v1;
 mod assets;
 mod cors;
+mod health;
 mod hls;
 mod listener;
 mod signaling;
@@ -14,10 +16,14 @@ mod whep;
 use crate::auth::AccessControl;
 use crate::egress::webrtc::{Network, SendDelays, Sessions};
 use crate::limits::Limits;
+use crate::paths::PathManager;
 use crate::stream::Registry;
-use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use api_v1::ServerFacts;
 
 pub use listener::Listener;
 pub use tls::{TlsCertificate, TlsError};
@@ -26,6 +32,9 @@ pub use whep::ResourceKeys as WhepResourceKeys;
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Registry,
+    /// Adds, changes and removes paths (the API, SIGHUP).
+    pub paths: Arc<PathManager>,
+    pub facts: Arc<ServerFacts>,
     pub sessions: Sessions,
     pub network: Arc<Network>,
     /// How long each stream's packets waited in Lookout, as its viewers' forwarders record.
@@ -41,17 +50,25 @@ pub struct AppState {
 }
 
 /// The router; `Listener` serves it, with each client's address as `ConnectInfo`, which access
-/// control needs.
+/// control needs. Every route is registered with its OpenAPI description, so the document
+/// served at `/api/v1/openapi.json` lists them all.
+#[allow(deprecated)] // `/api/paths` and `/api/sessions` are served for a deprecation period
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(assets::index))
-        .route("/assets/{file}", get(assets::file))
-        .route("/api/paths", get(api::paths))
-        .route("/api/sessions", get(api::sessions))
-        .route("/api/hls-url/{*path}", post(api::signed_hls_url))
-        .route("/ws", get(signaling::upgrade))
-        .route("/hls/{*rest}", get(hls::request).options(hls::preflight))
-        .route("/whep/{*path}", post(whep::create).options(whep::options))
-        .route("/whep-sessions/{resource}", axum::routing::delete(whep::delete).patch(whep::patch).options(whep::options))
+    let (router, api) = OpenApiRouter::new()
+        .routes(routes!(assets::index))
+        .routes(routes!(assets::file))
+        .routes(routes!(health::alive))
+        .routes(routes!(health::ready))
+        .routes(routes!(api::paths))
+        .routes(routes!(api::sessions))
+        .routes(routes!(api::signed_hls_url))
+        .merge(api_v1::routes())
+        .routes(routes!(api_v1::openapi::document))
+        .routes(routes!(signaling::upgrade))
+        .routes(routes!(hls::request, hls::preflight))
+        .routes(routes!(whep::create, whep::options))
+        .routes(routes!(whep::delete, whep::patch))
         .with_state(state)
+        .split_for_parts();
+    router.layer(axum::Extension(api_v1::openapi::Document::new(api)))
 }

@@ -40,6 +40,7 @@ const OVER_RATE_TOLERATED: u32 = 20;
 
 /// Upgrades to a WebSocket. A credential may come in an `Authorization` header (clients that
 /// can set one) or in the first message (browsers, which cannot).
+#[utoipa::path(get, path = "/ws", tag = "webrtc", responses((status = 101, description = "WebSocket signalling, as docs/PROTOCOL.md describes")))]
 pub async fn upgrade(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     State(app): State<AppState>,
@@ -329,7 +330,7 @@ impl SignalingClient {
         if !self.identity.for_session(&session_id).allows(Action::Read, Some(&path)).await {
             return self.error(ErrorCode::NotAllowed, format!("not allowed: {} may not watch {path:?}", self.identity.who)).await;
         }
-        let Some(stream) = self.app.registry.get(&path).cloned() else {
+        let Some(stream) = self.app.registry.get(&path) else {
             let known = super::api::readable_paths(&self.app, &self.identity).await;
             return self.error(ErrorCode::UnknownPath, format!("no path {path:?}; known paths: {}", known.join(", "))).await;
         };
@@ -391,6 +392,16 @@ async fn pump_events(session: Arc<ViewerSession>, mut source: watch::Receiver<Pa
     let mut state_sent: Option<String> = None;
     loop {
         let messages = tokio::select! {
+            // The source's state first: a removed path ends the session right after, and the
+            // client should learn why before it learns that.
+            biased;
+            changed = source.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let current = source.borrow_and_update().clone();
+                vec![ServerMessage::Source { session: session.id.clone(), state: current.name().to_owned(), error: current.error().map(str::to_owned) }]
+            }
             changed = layer.changed() => {
                 if changed.is_err() {
                     break;
@@ -407,13 +418,6 @@ async fn pump_events(session: Arc<ViewerSession>, mut source: watch::Receiver<Pa
                     ServerMessage::Clock { session: session.id.clone(), rtp_timestamp, capture_time_ms }
                 });
                 clock.into_iter().chain([link]).collect()
-            }
-            changed = source.changed() => {
-                if changed.is_err() {
-                    break;
-                }
-                let current = source.borrow_and_update().clone();
-                vec![ServerMessage::Source { session: session.id.clone(), state: current.name().to_owned(), error: current.error().map(str::to_owned) }]
             }
             changed = state.changed() => {
                 if changed.is_err() {

@@ -50,10 +50,12 @@ fn problem(app: &AppState, request: &HeaderMap, status: StatusCode, message: imp
     cors::allow(app, request, plain(status, message), true)
 }
 
+#[utoipa::path(options, path = "/whep/{*path}", tag = "webrtc", params(("path" = String, Path)), responses((status = 204, description = "CORS preflight; Accept-Post: application/sdp")))]
 pub async fn options(State(app): State<AppState>, request: HeaderMap) -> Response {
     cors::allow(&app, &request, (StatusCode::NO_CONTENT, [("accept-post", SDP)]).into_response(), true)
 }
 
+#[utoipa::path(post, path = "/whep/{*path}", tag = "webrtc", params(("path" = String, Path, description = "The path to watch")), request_body(content = String, content_type = "application/sdp"), responses((status = 201, description = "The SDP answer; Location names the session", content_type = "application/sdp", body = String), (status = 400), (status = 404), (status = 503)))]
 pub async fn create(State(app): State<AppState>, Path(path): Path<String>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap, body: Body) -> Response {
     let ip = access::client_ip(&connect_info);
     let identity = match access::identify(&app, ip, &headers, Protocol::Whep).await {
@@ -101,7 +103,7 @@ pub async fn create(State(app): State<AppState>, Path(path): Path<String>, conne
     let Ok(offer) = String::from_utf8(body.to_vec()) else {
         return problem(&app, &headers, StatusCode::BAD_REQUEST, "the SDP offer is not UTF-8 text");
     };
-    let Some(stream) = app.registry.get(&path).cloned() else {
+    let Some(stream) = app.registry.get(&path) else {
         return problem(&app, &headers, StatusCode::NOT_FOUND, format!("no path {path:?}"));
     };
     let session = match ViewerSession::start(&stream, &app.network, &app.send_delays, session_id, slot).await {
@@ -131,6 +133,7 @@ pub async fn create(State(app): State<AppState>, Path(path): Path<String>, conne
 
 /// `DELETE /whep-sessions/RESOURCE`: ends the session whose resource URL this is. Knowing the
 /// URL is the permission (RFC 9725 leaves the resource's authorization to the server).
+#[utoipa::path(delete, path = "/whep-sessions/{resource}", tag = "webrtc", params(("resource" = String, Path)), responses((status = 200, description = "Session ended"), (status = 404)))]
 pub async fn delete(State(app): State<AppState>, Path(resource): Path<String>, headers: HeaderMap) -> Response {
     let session = app.whep_resources.session_of(&resource).and_then(|id| app.sessions.remove(id));
     match session {
@@ -145,6 +148,7 @@ pub async fn delete(State(app): State<AppState>, Path(resource): Path<String>, h
 /// Lookout gathers all its candidates before answering and needs none trickled from the
 /// player (its own are found from the player's connectivity checks), so, as RFC 9725 allows,
 /// trickle and ICE restart through PATCH are not supported.
+#[utoipa::path(patch, path = "/whep-sessions/{resource}", tag = "webrtc", params(("resource" = String, Path)), responses((status = 405, description = "Trickle ICE is not taken: the offer carries every candidate")))]
 pub async fn patch(State(app): State<AppState>, headers: HeaderMap) -> Response {
     problem(&app, &headers, StatusCode::METHOD_NOT_ALLOWED, "trickle ICE over PATCH is not supported; send all candidates in the offer")
 }

@@ -50,7 +50,8 @@ const OPUS_PREROLL: Duration = Duration::from_millis(100);
 pub struct Stream {
     name: String,
     /// What feeds this path, for people: a camera URL without credentials, or "test pattern".
-    source_description: String,
+    /// Changes when the path is given another source at run time.
+    source_description: Mutex<String>,
     state: watch::Sender<PathState>,
     hub: Mutex<Hub>,
     /// Streams of the same scene at lower quality (a camera's sub stream), best first.
@@ -97,7 +98,7 @@ impl Stream {
         let (live, _) = broadcast::channel(READER_QUEUE_FRAMES);
         Arc::new(Self {
             name: name.into(),
-            source_description: source_description.into(),
+            source_description: Mutex::new(source_description.into()),
             state: watch::channel(PathState::Connecting).0,
             hub: Mutex::new(Hub {
                 live,
@@ -119,8 +120,12 @@ impl Stream {
         &self.name
     }
 
-    pub fn source_description(&self) -> &str {
-        &self.source_description
+    pub fn source_description(&self) -> String {
+        self.source_description.lock().clone()
+    }
+
+    pub fn set_source_description(&self, description: String) {
+        *self.source_description.lock() = description;
     }
 
     /// This stream and its lower layers, best first (index 0 is this stream).
@@ -140,12 +145,28 @@ impl Stream {
         self.state.subscribe()
     }
 
+    /// Sets the state the page and the API show; a removed stream stays removed (its source
+    /// may publish once more while it stops).
     pub fn set_state(&self, state: PathState) {
         self.state.send_if_modified(|current| {
-            let changed = *current != state;
+            let changed = *current != state && !matches!(current, PathState::Removed { .. });
             *current = state;
             changed
         });
+    }
+
+    /// Ends every reader of this stream and its layers (viewers, muxers): they get what was
+    /// published before, then the end; the state says why. Its source must be stopped first.
+    pub fn remove(&self, reason: &str) {
+        for layer in std::iter::once(self).chain(self.lower_layers.iter().map(|layer| &**layer)) {
+            layer.set_state(PathState::Removed { reason: reason.to_owned() });
+            let mut hub = layer.hub.lock();
+            hub.live = broadcast::channel(READER_QUEUE_FRAMES).0;
+            hub.gop.clear();
+            drop(hub);
+            layer.audio.lock().close();
+            layer.aac.lock().close();
+        }
     }
 
     /// A source calls this when it starts a new session with the camera: the next frames

@@ -41,6 +41,8 @@ pub(super) struct RecentFeed<F> {
     /// How many frames `recent` keeps.
     keep: usize,
     live: broadcast::Sender<Arc<F>>,
+    /// How many frames a reader may fall behind.
+    queue: usize,
     timeline: Timeline,
 }
 
@@ -48,7 +50,7 @@ impl<F: TimedFrame> RecentFeed<F> {
     /// Keeps the last `keep` frames; a reader may fall `queue` frames behind before it loses
     /// some.
     pub fn new(keep: usize, queue: usize, clock_rate: u32) -> Self {
-        Self { recent: VecDeque::with_capacity(keep), keep, live: broadcast::channel(queue).0, timeline: Timeline::new(clock_rate) }
+        Self { recent: VecDeque::with_capacity(keep), keep, live: broadcast::channel(queue).0, queue, timeline: Timeline::new(clock_rate) }
     }
 
     pub fn begin_session(&mut self) {
@@ -83,6 +85,11 @@ impl<F: TimedFrame> RecentFeed<F> {
     /// Drops the recent frames: what comes next does not continue them.
     pub fn forget_recent(&mut self) {
         self.recent.clear();
+    }
+
+    /// Ends every reader: each gets what was sent before, then the end.
+    pub fn close(&mut self) {
+        self.live = broadcast::channel(self.queue).0;
     }
 
     /// The live frames only.

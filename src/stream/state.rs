@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum PathState {
     /// Opening the camera session (DESCRIBE/SETUP/PLAY) or starting the test pattern.
@@ -16,6 +16,9 @@ pub enum PathState {
         retry_in_ms: u64,
         attempt: u32,
     },
+    /// The path was taken away (deleted through the API, or gone from the file); its viewers
+    /// were ended with this reason.
+    Removed { reason: String },
 }
 
 impl PathState {
@@ -23,19 +26,21 @@ impl PathState {
         matches!(self, Self::Live)
     }
 
-    /// The state's name, as in the API: `connecting`, `live` or `retrying`.
+    /// The state's name, as in the API: `connecting`, `live`, `retrying` or `removed`.
     pub fn name(&self) -> &'static str {
         match self {
             Self::Connecting => "connecting",
             Self::Live => "live",
             Self::Retrying { .. } => "retrying",
+            Self::Removed { .. } => "removed",
         }
     }
 
-    /// Why the last attempt failed, while retrying.
+    /// Why the last attempt failed, while retrying; why the path went, once removed.
     pub fn error(&self) -> Option<&str> {
         match self {
             Self::Retrying { error, .. } => Some(error),
+            Self::Removed { reason } => Some(reason),
             _ => None,
         }
     }
@@ -48,6 +53,7 @@ impl std::fmt::Display for PathState {
             Self::Retrying { error, retry_in_ms, attempt } => {
                 write!(f, "retrying in {:.1} s (attempt {attempt}): {error}", *retry_in_ms as f64 / 1000.0)
             }
+            Self::Removed { reason } => write!(f, "removed: {reason}"),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests: a Lookout server in-process, polling with bounds.
 #![allow(dead_code)] // each test binary uses its own subset
 
-use lookout::config::{Config, MediaPorts, PathConfig, TestPatternSettings, WebRtcConfig};
+use lookout::config::{Config, MediaPorts, PathConfig, PathDefinition, TestPatternSettings, WebRtcConfig};
 use lookout::Server;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -36,7 +36,7 @@ pub async fn start_server_with_auth(
     limits: lookout::limits::LimitSettings,
 ) -> Server {
     init_logging();
-    let paths = paths.into_iter().map(|(n, p)| (n.to_owned(), p)).collect();
+    let paths = paths.into_iter().map(|(n, p)| (n.to_owned(), p.into())).collect();
     let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, webrtc: shared_port_of_its_own(), auth, limits, ..Config::builtin_default() };
     Server::start(config).await.expect("server starts")
 }
@@ -47,9 +47,9 @@ async fn start(
     webrtc: WebRtcConfig,
 ) -> Server {
     init_logging();
-    let paths: BTreeMap<String, PathConfig> = paths.into_iter().map(|(n, p)| (n.to_owned(), p)).collect();
-    let lower_layers = lower_layers.into_iter().map(|(n, l)| (n.to_owned(), l)).collect();
-    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, lower_layers, webrtc, ..Config::builtin_default() };
+    let mut lower_layers: BTreeMap<&str, Vec<PathConfig>> = lower_layers.into_iter().collect();
+    let paths = paths.into_iter().map(|(n, p)| (n.to_owned(), PathDefinition::with_layers(p, lower_layers.remove(n).unwrap_or_default()))).collect();
+    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, webrtc, ..Config::builtin_default() };
     Server::start(config).await.expect("server starts")
 }
 

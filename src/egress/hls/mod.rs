@@ -11,7 +11,7 @@ pub mod playlist;
 
 pub use muxer::{Muxer, Output};
 
-use crate::stream::Stream;
+use crate::stream::{PathState, Stream};
 use std::collections::HashMap;
 use std::sync::Arc;
 use parking_lot::Mutex;
@@ -48,16 +48,21 @@ impl Hls {
         }
         let muxer = Muxer::new(TARGET_SEGMENT_DURATION, PART_TARGET);
         muxers.insert(stream.name().to_owned(), muxer.clone());
-        let (registry, name) = (self.muxers.clone(), stream.name().to_owned());
+        let (registry, name, running, stream) = (self.muxers.clone(), stream.name().to_owned(), muxer.clone(), stream.clone());
         tracing::info!(path = %name, "HLS muxer started");
-        tokio::spawn(muxer.clone().run(stream.clone(), move |muxer| {
-            let idle = muxer.idle_for() > IDLE_TIMEOUT;
-            if idle {
-                registry.lock().remove(&name);
-                tracing::info!(path = %name, "HLS muxer stopped: no request for {} s", IDLE_TIMEOUT.as_secs());
+        tokio::spawn(async move {
+            running.clone().run(stream.clone(), |muxer| muxer.idle_for() > IDLE_TIMEOUT).await;
+            // Idle, or its path went away: the next request starts a fresh muxer.
+            let mut muxers = registry.lock();
+            if muxers.get(&name).is_some_and(|current| Arc::ptr_eq(current, &running)) {
+                muxers.remove(&name);
             }
-            idle
-        }));
+            drop(muxers);
+            match stream.state() {
+                PathState::Removed { .. } => tracing::info!(path = %name, "HLS muxer stopped: the path was removed"),
+                _ => tracing::info!(path = %name, "HLS muxer stopped: no request for {} s", IDLE_TIMEOUT.as_secs()),
+            }
+        });
         muxer
     }
 }

@@ -20,14 +20,16 @@ fuzz_target!(|data: &[u8]| {
         // starting with '.' (so no `..`).
         let part_ok = |part: &str| !part.is_empty() && !part.starts_with('.') && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
         assert!(name.len() <= 128 && name.split('/').all(part_ok), "path name {name:?}");
-        let _ = lookout::source::describe(path);
-        if let PathConfig::Rtsp(rtsp) = path {
-            assert!(matches!(rtsp.url.scheme(), "rtsp" | "rtsps"), "{}", rtsp.url);
-            assert!(rtsp.url.username().is_empty() && rtsp.url.password().is_none(), "credentials left in {}", rtsp.url);
+        for source in std::iter::once(&path.source).chain(&path.lower_layers) {
+            let _ = lookout::source::describe(source);
+            if let PathConfig::Rtsp(rtsp) = source {
+                assert!(matches!(rtsp.url.scheme(), "rtsp" | "rtsps"), "{}", rtsp.url);
+                assert!(rtsp.url.username().is_empty() && rtsp.url.password().is_none(), "credentials left in {}", rtsp.url);
+            }
         }
-    }
-    for name in config.lower_layers.keys() {
-        assert!(config.paths.contains_key(name), "layers of no path {name:?}");
+        // What the API shows of a path never has its password.
+        let shown = path.spec.redacted();
+        assert!(shown.password.is_none() && shown.layers.iter().all(|layer| layer.password.is_none()));
     }
     if let MediaPorts::Range(range) = config.webrtc.media_ports {
         assert!(range.first >= 1 && range.port_count() >= 1 && range.contains(range.first) && range.contains(range.last));

@@ -61,4 +61,26 @@ impl Sessions {
     pub fn list(&self) -> Vec<Arc<ViewerSession>> {
         self.map.lock().values().cloned().collect()
     }
+
+    /// Ends one session; `false` when there is none of that id.
+    pub fn end(&self, id: &str) -> bool {
+        let session = self.remove(id);
+        if let Some(session) = &session {
+            session.close();
+        }
+        session.is_some()
+    }
+
+    /// Ends every session of `path` (which went away), and says how many there were.
+    pub fn end_path(&self, path: &str) -> usize {
+        let ended: Vec<Arc<ViewerSession>> = {
+            let mut map = self.map.lock();
+            let ids: Vec<String> = map.values().filter(|session| session.path == path).map(|session| session.id.clone()).collect();
+            ids.iter().filter_map(|id| map.remove(id)).collect()
+        };
+        for session in &ended {
+            session.close();
+        }
+        ended.len()
+    }
 }

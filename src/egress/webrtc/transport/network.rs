@@ -129,14 +129,22 @@ impl Network {
     }
 
     /// The effective settings, for the startup log.
+    /// Where viewers' media comes and goes, in words.
+    pub fn describe_ports(&self) -> String {
+        match &self.ports {
+            Ports::Shared(shared) => format!("one port shared by every viewer: {}", shared.describe()),
+            Ports::Range(pool) => {
+                let ips: Vec<String> = self.config.listen_ips.iter().map(|ip| ip.to_string()).collect();
+                format!("a port per viewer from {} ({} viewers at most), on {}", pool.range(), pool.range().port_count(), if ips.is_empty() { "none".to_owned() } else { ips.join(", ") })
+            }
+        }
+    }
+
     pub fn summary(&self) -> String {
         let list = |items: Vec<String>| if items.is_empty() { "none".to_owned() } else { items.join(", ") };
         let c = &self.config;
         let ice = c.ice_servers.iter().map(|s| format!("{} ({})", s.urls.join(" "), s.credentials.as_ref().map_or("no credentials".to_owned(), |c| format!("{c:?}"))));
-        let ports = match &self.ports {
-            Ports::Shared(shared) => format!("one port shared by every viewer: {}", shared.describe()),
-            Ports::Range(pool) => format!("a port per viewer from {} ({} viewers at most), on {}", pool.range(), pool.range().port_count(), list(c.listen_ips.iter().map(|ip| ip.to_string()).collect())),
-        };
+        let ports = self.describe_ports();
         let ice_tcp = match (&self.ports, c.ice_tcp) {
             (_, false) => "off",
             (Ports::Shared(_), true) => "passive, on the shared port",

@@ -1,0 +1,45 @@
+//! Reading the API's JSON bodies, so that an error names the field at fault the way the body
+//! writes it.
+
+use super::error::ApiError;
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// Bodies are small: a batch of a few hundred cameras fits many times over.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Reads `bytes` as JSON.
+pub fn json_value(bytes: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(bytes).map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, "bad_json", format!("the body is not JSON: {error}")))
+}
+
+/// Reads `value` as a `T`; an error names the field at fault (`config.layers[0].source`).
+pub fn typed<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        // "." is the body itself (no field to name).
+        let field = error.path().to_string().trim_start_matches('.').to_owned();
+        let inner = error.into_inner().to_string();
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", inner).with_field(field)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::PathSpec;
+    use serde_json::json;
+
+    fn field_of(value: Value) -> Option<String> {
+        let error = typed::<PathSpec>(value).expect_err("invalid");
+        serde_json::to_value(&error).expect("serializes")["field"].as_str().map(str::to_owned)
+    }
+
+    #[test]
+    fn errors_name_the_field_as_the_body_writes_it() {
+        assert_eq!(field_of(json!({"source": "testpattern", "transprot": "tcp"})).as_deref(), Some("transprot"));
+        assert_eq!(field_of(json!({"source": 5})).as_deref(), Some("source"));
+        assert_eq!(field_of(json!({"source": "rtsp://x/y", "layers": [{"source": "rtsp://x/z", "colour": 1}]})).as_deref(), Some("layers[0].colour"));
+        assert_eq!(field_of(json!({"source": "testpattern", "test_pattern": {"fps": "fast"}})).as_deref(), Some("test_pattern.fps"));
+    }
+}

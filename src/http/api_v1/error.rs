@@ -1,0 +1,84 @@
+//! The API's errors: JSON `{code, message, field}`, the field named when one is at fault, as
+//! the configuration's errors name theirs.
+
+use crate::config::ConfigError;
+use crate::paths::PathError;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ApiError {
+    #[serde(skip)]
+    status: StatusCode,
+    /// What went wrong, for programs: `bad_json`, `invalid_field`, `path_exists`,
+    /// `unknown_path`, `path_from_file`, `unknown_session`, `not_kept`, `unauthorized`,
+    /// `forbidden`, `rate_limited`.
+    code: &'static str,
+    /// What went wrong, for people.
+    message: String,
+    /// The field at fault, as written in the body (`source`, `layers[0].source`,
+    /// `paths[2].name`), when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), field: None }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        let field = field.into();
+        self.field = (!field.is_empty()).then_some(field);
+        self
+    }
+
+    pub fn unknown_path(name: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "unknown_path", format!("no path {name:?}"))
+    }
+}
+
+impl From<PathError> for ApiError {
+    fn from(error: PathError) -> Self {
+        let message = error.to_string();
+        match error {
+            PathError::Invalid(ConfigError::Invalid { field, problem }) => Self::new(StatusCode::BAD_REQUEST, "invalid_field", problem).with_field(field),
+            PathError::Invalid(_) => Self::new(StatusCode::BAD_REQUEST, "bad_json", message),
+            PathError::Exists(_) => Self::new(StatusCode::CONFLICT, "path_exists", message).with_field("name"),
+            PathError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "unknown_path", message),
+            PathError::FromFile(_) => Self::new(StatusCode::CONFLICT, "path_from_file", message),
+            PathError::Store(ref store) => {
+                tracing::error!("a change through the API was refused: {store}");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "not_kept", message)
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, [(header::CACHE_CONTROL, "no-store")], Json(self)).into_response()
+    }
+}
+
+/// Access control's refusal (401, 403, 429, or 400 for a malformed credential) in the API's
+/// form, its headers (`WWW-Authenticate`, `Retry-After`) kept.
+pub async fn refusal(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let message = match axum::body::to_bytes(body, 64 * 1024).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_owned(),
+        Err(_) => "refused".to_owned(),
+    };
+    let code = match parts.status {
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        _ => "bad_credential",
+    };
+    parts.headers.remove(header::CONTENT_TYPE);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let body = ApiError::new(parts.status, code, message);
+    (parts, body).into_response()
+}

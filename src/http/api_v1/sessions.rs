@@ -1,0 +1,61 @@
+//! `/api/v1/sessions`: the viewers' WebRTC sessions (the `api` permission): list them, read
+//! one, end one.
+
+use super::error::{refusal, ApiError};
+use crate::auth::{Action, Protocol};
+use crate::http::access;
+use crate::http::api::SessionInfo;
+use crate::http::AppState;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use std::net::SocketAddr;
+
+async fn allow(app: &AppState, connect_info: &ConnectInfo<SocketAddr>, headers: &HeaderMap) -> Result<(), Response> {
+    match access::authorize(app, access::client_ip(connect_info), headers, Protocol::Http, Action::Api, None).await {
+        Ok(_) => Ok(()),
+        Err(response) => Err(refusal(response).await),
+    }
+}
+
+fn unknown_session(id: &str) -> Response {
+    ApiError::new(StatusCode::NOT_FOUND, "unknown_session", format!("no session {id:?}")).into_response()
+}
+
+/// Every viewer session now.
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions", responses((status = 200, body = Vec<SessionInfo>)))]
+pub async fn list(State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
+    if let Err(response) = allow(&app, &connect_info, &headers).await {
+        return response;
+    }
+    Json(app.sessions.list().iter().map(|session| SessionInfo::of(session)).collect::<Vec<_>>()).into_response()
+}
+
+/// One viewer session.
+#[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path)),
+    responses((status = 200, body = SessionInfo), (status = 404, body = ApiError)))]
+pub async fn get(Path(id): Path<String>, State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
+    if let Err(response) = allow(&app, &connect_info, &headers).await {
+        return response;
+    }
+    match app.sessions.get(&id) {
+        Some(session) => Json(SessionInfo::of(&session)).into_response(),
+        None => unknown_session(&id),
+    }
+}
+
+/// Ends a viewer session; the viewer's page learns that it was closed.
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path)),
+    responses((status = 204, description = "Ended"), (status = 404, body = ApiError)))]
+pub async fn end(Path(id): Path<String>, State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
+    if let Err(response) = allow(&app, &connect_info, &headers).await {
+        return response;
+    }
+    if app.sessions.end(&id) {
+        tracing::info!(session = %id, "session ended through the API");
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        unknown_session(&id)
+    }
+}
