@@ -9,7 +9,7 @@ mod limits;
 mod path;
 mod webrtc;
 
-pub use path::{join_field, validate_path_name, Credentials, PathConfig, PathDefinition, PathSpec, RtspSource, RtspTransport, TestPatternSettings, TestPatternSpec};
+pub use path::{validate_path_name, Credentials, PathConfig, PathDefinition, PathSpec, RtspSource, RtspTransport, TestPatternSettings, TestPatternSpec};
 pub use webrtc::{IceServerConfig, MediaPorts, PortRange, TurnCredentials, WebRtcConfig};
 
 use serde::Deserialize;

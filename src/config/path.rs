@@ -185,7 +185,7 @@ pub struct TestPatternSpec {
 
 /// `field.name`, or `name` alone for the top of a JSON body (whose fields the API names
 /// without a prefix).
-pub fn join_field(field: &str, name: &str) -> String {
+fn join_field(field: &str, name: &str) -> String {
     if field.is_empty() {
         name.to_owned()
     } else {

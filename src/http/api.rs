@@ -105,7 +105,7 @@ pub async fn readable_paths(app: &AppState, identity: &Identity) -> Vec<String> 
     names.into_iter().zip(allowed).filter(|(_, allowed)| *allowed).map(|(name, _)| name).collect()
 }
 
-#[utoipa::path(get, path = "/api/paths", tag = "deprecated", responses((status = 200, body = Vec<PathInfo>)))]
+#[utoipa::path(get, path = "/api/paths", operation_id = "legacy_paths", tag = "deprecated", responses((status = 200, description = "OK", body = Vec<PathInfo>)))]
 #[deprecated(note = "kept for a deprecation period: read /api/v1/paths")]
 pub async fn paths(State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
     let identity = match access::identify(&app, access::client_ip(&connect_info), &headers, Protocol::Http).await {
@@ -144,7 +144,7 @@ impl SessionInfo {
     }
 }
 
-#[utoipa::path(get, path = "/api/sessions", tag = "deprecated", responses((status = 200, body = Vec<SessionInfo>)))]
+#[utoipa::path(get, path = "/api/sessions", operation_id = "legacy_sessions", tag = "deprecated", responses((status = 200, description = "OK", body = Vec<SessionInfo>)))]
 #[deprecated(note = "kept for a deprecation period: read /api/v1/sessions")]
 pub async fn sessions(State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
     if let Err(response) = access::authorize(&app, access::client_ip(&connect_info), &headers, Protocol::Http, Action::Api, None).await {
@@ -174,7 +174,7 @@ struct SignedUrl {
 
 /// `POST /api/hls-url/NAME?ttl_secs=N`: a signed, expiring LL-HLS URL of a path the caller may
 /// watch, for players that cannot send an `Authorization` header.
-#[utoipa::path(post, path = "/api/hls-url/{*path}", tag = "hls", params(("path" = String, Path), ("ttl_secs" = Option<u64>, Query, description = "How long the URL works; default an hour, at most a week")), responses((status = 200, description = "A signed, expiring LL-HLS URL", body = Object), (status = 404)))]
+#[utoipa::path(post, path = "/api/hls-url/{*path}", operation_id = "legacy_signed_hls_url", tag = "hls", params(("path" = String, Path), ("ttl_secs" = Option<u64>, Query, description = "How long the URL works; default an hour, at most a week")), responses((status = 200, description = "A signed, expiring LL-HLS URL", body = Object), (status = 404, description = "No such thing")))]
 pub async fn signed_hls_url(
     State(app): State<AppState>,
     Path(path): Path<String>,

@@ -23,12 +23,12 @@ const HLSJS: Option<&str> = Some(include_str!(env!("LOOKOUT_HLSJS")));
 #[cfg(not(has_hlsjs))]
 const HLSJS: Option<&str> = None;
 
-#[utoipa::path(get, path = "/", tag = "page", responses((status = 200, description = "The page that plays a path (`/?path=NAME`)", content_type = "text/html", body = String)))]
+#[utoipa::path(get, path = "/", operation_id = "page_index", tag = "page", responses((status = 200, description = "The page that plays a path (`/?path=NAME`)", content_type = "text/html", body = String)))]
 pub async fn index() -> Html<&'static str> {
     Html(INDEX)
 }
 
-#[utoipa::path(get, path = "/assets/{file}", tag = "page", params(("file" = String, Path)), responses((status = 200, description = "One of the page's scripts or styles"), (status = 404)))]
+#[utoipa::path(get, path = "/assets/{file}", operation_id = "page_file", tag = "page", params(("file" = String, Path)), responses((status = 200, description = "One of the page's scripts or styles"), (status = 404, description = "No such thing")))]
 pub async fn file(Path(name): Path<String>) -> Response {
     if name == "hls.mjs" {
         return match HLSJS {

@@ -8,13 +8,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 /// The process answers.
-#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "Alive", body = String)))]
+#[utoipa::path(get, path = "/healthz", operation_id = "health_alive", tag = "health", responses((status = 200, description = "Alive", body = String)))]
 pub async fn alive() -> Response {
     (StatusCode::OK, "ok\n").into_response()
 }
 
 /// The server takes viewers.
-#[utoipa::path(get, path = "/readyz", tag = "health",
+#[utoipa::path(get, path = "/readyz", operation_id = "health_ready", tag = "health",
     responses((status = 200, description = "Ready", body = String), (status = 503, description = "Stopping", body = String)))]
 pub async fn ready(State(app): State<AppState>) -> Response {
     if *app.shutdown.borrow() {

@@ -52,7 +52,7 @@ pub struct Reload {
 }
 
 /// `/hls/NAME/FILE`, where NAME may itself hold '/'.
-#[utoipa::path(get, path = "/hls/{*rest}", tag = "hls", params(("rest" = String, Path, description = "NAME/index.m3u8, and the init section, segments and parts it names")), responses((status = 200, description = "LL-HLS playlists and fMP4 media"), (status = 404), (status = 503)))]
+#[utoipa::path(get, path = "/hls/{*rest}", operation_id = "hls_request", tag = "hls", params(("rest" = String, Path, description = "NAME/index.m3u8, and the init section, segments and parts it names")), responses((status = 200, description = "LL-HLS playlists and fMP4 media"), (status = 404, description = "No such thing"), (status = 503, description = "Not available now")))]
 pub async fn request(
     State(app): State<AppState>,
     Path(rest): Path<String>,
@@ -72,7 +72,7 @@ pub async fn request(
 
 /// The preflight of a player on another origin that sends `Authorization` (hls.js with a
 /// token).
-#[utoipa::path(options, path = "/hls/{*rest}", tag = "hls", params(("rest" = String, Path)), responses((status = 204, description = "CORS preflight")))]
+#[utoipa::path(options, path = "/hls/{*rest}", operation_id = "hls_preflight", tag = "hls", params(("rest" = String, Path)), responses((status = 204, description = "CORS preflight")))]
 pub async fn preflight(State(app): State<AppState>, headers: HeaderMap) -> Response {
     cors::allow(&app, &headers, StatusCode::NO_CONTENT.into_response(), false)
 }

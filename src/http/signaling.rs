@@ -40,7 +40,7 @@ const OVER_RATE_TOLERATED: u32 = 20;
 
 /// Upgrades to a WebSocket. A credential may come in an `Authorization` header (clients that
 /// can set one) or in the first message (browsers, which cannot).
-#[utoipa::path(get, path = "/ws", tag = "webrtc", responses((status = 101, description = "WebSocket signalling, as docs/PROTOCOL.md describes")))]
+#[utoipa::path(get, path = "/ws", operation_id = "ws_upgrade", tag = "webrtc", responses((status = 101, description = "WebSocket signalling, as docs/PROTOCOL.md describes")))]
 pub async fn upgrade(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     State(app): State<AppState>,

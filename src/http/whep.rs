@@ -50,12 +50,12 @@ fn problem(app: &AppState, request: &HeaderMap, status: StatusCode, message: imp
     cors::allow(app, request, plain(status, message), true)
 }
 
-#[utoipa::path(options, path = "/whep/{*path}", tag = "webrtc", params(("path" = String, Path)), responses((status = 204, description = "CORS preflight; Accept-Post: application/sdp")))]
+#[utoipa::path(options, path = "/whep/{*path}", operation_id = "whep_options", tag = "webrtc", params(("path" = String, Path)), responses((status = 204, description = "CORS preflight; Accept-Post: application/sdp")))]
 pub async fn options(State(app): State<AppState>, request: HeaderMap) -> Response {
     cors::allow(&app, &request, (StatusCode::NO_CONTENT, [("accept-post", SDP)]).into_response(), true)
 }
 
-#[utoipa::path(post, path = "/whep/{*path}", tag = "webrtc", params(("path" = String, Path, description = "The path to watch")), request_body(content = String, content_type = "application/sdp"), responses((status = 201, description = "The SDP answer; Location names the session", content_type = "application/sdp", body = String), (status = 400), (status = 404), (status = 503)))]
+#[utoipa::path(post, path = "/whep/{*path}", operation_id = "whep_create", tag = "webrtc", params(("path" = String, Path, description = "The path to watch")), request_body(content = String, content_type = "application/sdp"), responses((status = 201, description = "The SDP answer; Location names the session", content_type = "application/sdp", body = String), (status = 400, description = "Bad request: the error names the field at fault"), (status = 404, description = "No such thing"), (status = 503, description = "Not available now")))]
 pub async fn create(State(app): State<AppState>, Path(path): Path<String>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap, body: Body) -> Response {
     let ip = access::client_ip(&connect_info);
     let identity = match access::identify(&app, ip, &headers, Protocol::Whep).await {
@@ -133,7 +133,7 @@ pub async fn create(State(app): State<AppState>, Path(path): Path<String>, conne
 
 /// `DELETE /whep-sessions/RESOURCE`: ends the session whose resource URL this is. Knowing the
 /// URL is the permission (RFC 9725 leaves the resource's authorization to the server).
-#[utoipa::path(delete, path = "/whep-sessions/{resource}", tag = "webrtc", params(("resource" = String, Path)), responses((status = 200, description = "Session ended"), (status = 404)))]
+#[utoipa::path(delete, path = "/whep-sessions/{resource}", operation_id = "whep_delete", tag = "webrtc", params(("resource" = String, Path)), responses((status = 200, description = "Session ended"), (status = 404, description = "No such thing")))]
 pub async fn delete(State(app): State<AppState>, Path(resource): Path<String>, headers: HeaderMap) -> Response {
     let session = app.whep_resources.session_of(&resource).and_then(|id| app.sessions.remove(id));
     match session {
@@ -148,7 +148,7 @@ pub async fn delete(State(app): State<AppState>, Path(resource): Path<String>, h
 /// Lookout gathers all its candidates before answering and needs none trickled from the
 /// player (its own are found from the player's connectivity checks), so, as RFC 9725 allows,
 /// trickle and ICE restart through PATCH are not supported.
-#[utoipa::path(patch, path = "/whep-sessions/{resource}", tag = "webrtc", params(("resource" = String, Path)), responses((status = 405, description = "Trickle ICE is not taken: the offer carries every candidate")))]
+#[utoipa::path(patch, path = "/whep-sessions/{resource}", operation_id = "whep_patch", tag = "webrtc", params(("resource" = String, Path)), responses((status = 405, description = "Trickle ICE is not taken: the offer carries every candidate")))]
 pub async fn patch(State(app): State<AppState>, headers: HeaderMap) -> Response {
     problem(&app, &headers, StatusCode::METHOD_NOT_ALLOWED, "trickle ICE over PATCH is not supported; send all candidates in the offer")
 }

@@ -14,7 +14,7 @@ pub use changes::{file_changes, FileChange};
 pub use merge_patch::apply_merge_patch;
 pub use store::{PathStore, StoreError};
 
-use crate::config::{join_field, validate_path_name, ConfigError, PathDefinition, PathSpec};
+use crate::config::{validate_path_name, ConfigError, PathDefinition, PathSpec};
 use crate::egress::webrtc::Sessions;
 use crate::source::{self, SourceHandle};
 use crate::stream::{layer_name, Registry, Stream};
@@ -36,8 +36,8 @@ pub enum Origin {
 pub enum PathError {
     #[error(transparent)]
     Invalid(#[from] ConfigError),
-    #[error("path {0:?} exists already")]
-    Exists(String),
+    #[error("path {name:?} exists already")]
+    Exists { name: String, field: String },
     #[error("no path {0:?}")]
     NotFound(String),
     #[error("path {0:?} comes from the configuration file: change it there and send SIGHUP")]
@@ -168,18 +168,18 @@ impl PathManager {
     }
 
     /// Adds paths through the API, all or none: every name and spec is checked, the store
-    /// keeps them, and then their sources start. Errors name the field as `field_of(index)`
-    /// prefixes it.
-    pub async fn add(&self, paths: Vec<(String, PathSpec)>, field_of: impl Fn(usize) -> String) -> Result<(), PathError> {
+    /// keeps them, and then their sources start. An error names the field as the caller
+    /// writes it: `fields(index)` gives the name's field and the prefix of the spec's.
+    pub async fn add(&self, paths: Vec<(String, PathSpec)>, fields: impl Fn(usize) -> (String, String)) -> Result<(), PathError> {
         let mut state = self.state.lock().await;
         let mut definitions = Vec::with_capacity(paths.len());
         for (index, (name, spec)) in paths.iter().enumerate() {
-            let field = field_of(index);
-            validate_path_name(&join_field(&field, "name"), name)?;
+            let (name_field, spec_field) = fields(index);
+            validate_path_name(&name_field, name)?;
             if state.running.contains_key(name) || state.stored.contains_key(name) || paths[..index].iter().any(|(earlier, _)| earlier == name) {
-                return Err(PathError::Exists(name.clone()));
+                return Err(PathError::Exists { name: name.clone(), field: name_field });
             }
-            definitions.push(PathDefinition::from_spec(&field, spec.clone())?);
+            definitions.push(PathDefinition::from_spec(&spec_field, spec.clone())?);
         }
         let mut stored = state.stored.clone();
         stored.extend(paths.iter().cloned());
@@ -346,12 +346,12 @@ mod tests {
     async fn api_paths_are_kept_and_file_paths_are_left_to_the_file() {
         let dir = scratch_dir("kept");
         let paths = manager(&dir, &[("front", "a")]);
-        paths.add(vec![("back".into(), spec("b")), ("side".into(), spec("c"))], |_| String::new()).await.expect("added");
+        paths.add(vec![("back".into(), spec("b")), ("side".into(), spec("c"))], |_| ("name".into(), String::new())).await.expect("added");
         assert!(paths.registry.get("back").is_some(), "served at once");
-        assert!(matches!(paths.add(vec![("front".into(), spec("x"))], |_| String::new()).await, Err(PathError::Exists(_))));
+        assert!(matches!(paths.add(vec![("front".into(), spec("x"))], |_| ("name".into(), String::new())).await, Err(PathError::Exists { .. })));
         assert!(matches!(paths.delete("front").await, Err(PathError::FromFile(_))));
         assert!(matches!(paths.replace("front", spec("x")).await, Err(PathError::FromFile(_))));
-        let invalid = paths.add(vec![("ok".into(), spec("d")), ("bad name".into(), spec("e"))], |index| format!("paths[{index}]")).await;
+        let invalid = paths.add(vec![("ok".into(), spec("d")), ("bad name".into(), spec("e"))], |index| (format!("paths[{index}].name"), format!("paths[{index}]"))).await;
         assert!(matches!(invalid, Err(PathError::Invalid(ConfigError::Invalid { ref field, .. })) if field == "paths[1].name"), "{invalid:?}");
         assert!(paths.get("ok").await.is_none(), "a batch is added whole or not at all");
         paths.delete("side").await.expect("deleted");
@@ -368,7 +368,7 @@ mod tests {
     async fn a_change_keeps_the_hub_and_a_removal_ends_its_readers() {
         let dir = scratch_dir("change");
         let paths = manager(&dir, &[]);
-        paths.add(vec![("cam".into(), spec("a"))], |_| String::new()).await.expect("added");
+        paths.add(vec![("cam".into(), spec("a"))], |_| ("name".into(), String::new())).await.expect("added");
         let before = paths.registry.get("cam").expect("served");
         let mut reader = before.subscribe();
         paths.replace("cam", PathSpec { transport: Some(crate::config::RtspTransport::Udp), ..spec("b") }).await.expect("replaced");
@@ -386,7 +386,7 @@ mod tests {
     async fn the_file_wins_over_a_kept_path_of_the_same_name() {
         let dir = scratch_dir("wins");
         let paths = manager(&dir, &[]);
-        paths.add(vec![("cam".into(), spec("api"))], |_| String::new()).await.expect("added");
+        paths.add(vec![("cam".into(), spec("api"))], |_| ("name".into(), String::new())).await.expect("added");
         drop(paths);
         let restarted = manager(&dir, &[("cam", "file")]);
         assert_eq!(names(&restarted).await, vec![("cam".to_owned(), Origin::File)]);

@@ -18,10 +18,21 @@ pub fn json_value(bytes: &[u8]) -> Result<Value, ApiError> {
 pub fn typed<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(value).map_err(|error| {
         // "." is the body itself (no field to name).
-        let field = error.path().to_string().trim_start_matches('.').to_owned();
+        let at = error.path().to_string().trim_start_matches('.').to_owned();
         let inner = error.into_inner().to_string();
+        // A missing field is reported at the object that lacks it; name the field itself.
+        let field = match missing_field_name(&inner) {
+            Some(missing) if at.is_empty() => missing.to_owned(),
+            Some(missing) => format!("{at}.{missing}"),
+            None => at,
+        };
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", inner).with_field(field)
     })
+}
+
+/// serde's words for a missing field: "missing field `source`".
+fn missing_field_name(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
 }
 
 #[cfg(test)]
@@ -41,5 +52,7 @@ mod tests {
         assert_eq!(field_of(json!({"source": 5})).as_deref(), Some("source"));
         assert_eq!(field_of(json!({"source": "rtsp://x/y", "layers": [{"source": "rtsp://x/z", "colour": 1}]})).as_deref(), Some("layers[0].colour"));
         assert_eq!(field_of(json!({"source": "testpattern", "test_pattern": {"fps": "fast"}})).as_deref(), Some("test_pattern.fps"));
+        assert_eq!(field_of(json!({"transport": "udp"})).as_deref(), Some("source"), "a missing field is named");
+        assert_eq!(field_of(json!({"source": "rtsp://x/y", "layers": [{}]})).as_deref(), Some("layers[0].source"));
     }
 }

@@ -12,9 +12,9 @@ use serde::Serialize;
 pub struct ApiError {
     #[serde(skip)]
     status: StatusCode,
-    /// What went wrong, for programs: `bad_json`, `invalid_field`, `path_exists`,
-    /// `unknown_path`, `path_from_file`, `unknown_session`, `not_kept`, `unauthorized`,
-    /// `forbidden`, `rate_limited`.
+    /// What went wrong, for programs: `bad_json`, `body_too_large`, `invalid_field`,
+    /// `path_exists`, `unknown_path`, `path_from_file`, `unknown_session`, `not_kept`,
+    /// `unauthorized`, `forbidden`, `rate_limited`, `bad_credential`.
     code: &'static str,
     /// What went wrong, for people.
     message: String,
@@ -46,7 +46,7 @@ impl From<PathError> for ApiError {
         match error {
             PathError::Invalid(ConfigError::Invalid { field, problem }) => Self::new(StatusCode::BAD_REQUEST, "invalid_field", problem).with_field(field),
             PathError::Invalid(_) => Self::new(StatusCode::BAD_REQUEST, "bad_json", message),
-            PathError::Exists(_) => Self::new(StatusCode::CONFLICT, "path_exists", message).with_field("name"),
+            PathError::Exists { field, .. } => Self::new(StatusCode::CONFLICT, "path_exists", message).with_field(field),
             PathError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "unknown_path", message),
             PathError::FromFile(_) => Self::new(StatusCode::CONFLICT, "path_from_file", message),
             PathError::Store(ref store) => {

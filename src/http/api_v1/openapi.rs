@@ -26,7 +26,7 @@ impl Document {
 }
 
 /// This document.
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "server", responses((status = 200, description = "OpenAPI 3.1", content_type = "application/json", body = Object)))]
+#[utoipa::path(get, path = "/api/v1/openapi.json", operation_id = "openapi_document", tag = "server", responses((status = 200, description = "OpenAPI 3.1", content_type = "application/json", body = Object)))]
 pub async fn document(Extension(document): Extension<Document>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], document.0.as_str().to_owned()).into_response()
 }

@@ -65,13 +65,13 @@ fn resource(app: &AppState, entry: PathEntry) -> PathResource {
 
 fn body_too_big(body: &Bytes) -> Result<(), ApiError> {
     if body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "bad_json", format!("the body is over {} bytes", MAX_BODY_BYTES)));
+        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the body is over {MAX_BODY_BYTES} bytes")));
     }
     Ok(())
 }
 
 /// Every path the caller may watch.
-#[utoipa::path(get, path = "/api/v1/paths", tag = "paths",
+#[utoipa::path(get, path = "/api/v1/paths", operation_id = "path_list", tag = "paths",
     responses((status = 200, description = "The paths the caller may watch, in name order", body = Vec<PathResource>)))]
 pub async fn list(State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
     let identity = match access::identify(&app, access::client_ip(&connect_info), &headers, Protocol::Http).await {
@@ -89,9 +89,9 @@ pub async fn list(State(app): State<AppState>, connect_info: ConnectInfo<SocketA
 }
 
 /// One path.
-#[utoipa::path(get, path = "/api/v1/paths/{name}", tag = "paths",
+#[utoipa::path(get, path = "/api/v1/paths/{name}", operation_id = "path_get", tag = "paths",
     params(("name" = String, Path, description = "The path's name; '/' in it written %2F")),
-    responses((status = 200, body = PathResource), (status = 404, body = ApiError)))]
+    responses((status = 200, description = "OK", body = PathResource), (status = 404, description = "No such thing", body = ApiError)))]
 pub async fn get(Path(name): Path<String>, State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
     if let Err(response) = allow(&app, &connect_info, &headers, Action::Read, Some(&name)).await {
         return response;
@@ -103,14 +103,14 @@ pub async fn get(Path(name): Path<String>, State(app): State<AppState>, connect_
 }
 
 /// Adds a path; its source starts at once, and it is kept across restarts.
-#[utoipa::path(post, path = "/api/v1/paths", tag = "paths", request_body = NewPath,
-    responses((status = 201, description = "Added and kept", body = PathResource), (status = 400, body = ApiError), (status = 409, body = ApiError)))]
+#[utoipa::path(post, path = "/api/v1/paths", operation_id = "path_add", tag = "paths", request_body = NewPath,
+    responses((status = 201, description = "Added and kept", body = PathResource), (status = 400, description = "Bad request: the error names the field at fault", body = ApiError), (status = 409, description = "Conflict: the error says with what", body = ApiError)))]
 pub async fn add(State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap, body: Bytes) -> Response {
     let added = async {
         body_too_big(&body)?;
         let NewPath { name, config } = typed(json_value(&body)?)?;
         allow(&app, &connect_info, &headers, Action::Api, Some(&name)).await.map_err(Refused)?;
-        app.paths.add(vec![(name.clone(), config)], |_| "config".to_owned()).await?;
+        app.paths.add(vec![(name.clone(), config)], |_| ("name".to_owned(), "config".to_owned())).await?;
         Ok::<_, AddError>(name)
     };
     match added.await {
@@ -121,8 +121,8 @@ pub async fn add(State(app): State<AppState>, connect_info: ConnectInfo<SocketAd
 
 /// Adds many paths at once: all of them, or none when one is wrong (the error names it as
 /// `paths[INDEX].config.FIELD`).
-#[utoipa::path(post, path = "/api/v1/batch/paths", tag = "paths", request_body = NewPaths,
-    responses((status = 201, description = "All added and kept", body = AddedPaths), (status = 400, body = ApiError), (status = 409, body = ApiError)))]
+#[utoipa::path(post, path = "/api/v1/batch/paths", operation_id = "path_add_batch", tag = "paths", request_body = NewPaths,
+    responses((status = 201, description = "All added and kept", body = AddedPaths), (status = 400, description = "Bad request: the error names the field at fault", body = ApiError), (status = 409, description = "Conflict: the error says with what", body = ApiError)))]
 pub async fn add_batch(State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap, body: Bytes) -> Response {
     let added = async {
         body_too_big(&body)?;
@@ -132,7 +132,7 @@ pub async fn add_batch(State(app): State<AppState>, connect_info: ConnectInfo<So
             allow(&app, &connect_info, &headers, Action::Api, Some(name)).await.map_err(Refused)?;
         }
         let names: Vec<String> = paths.iter().map(|(name, _)| name.clone()).collect();
-        app.paths.add(paths, |index| format!("paths[{index}].config")).await?;
+        app.paths.add(paths, |index| (format!("paths[{index}].name"), format!("paths[{index}].config"))).await?;
         Ok::<_, AddError>(names)
     };
     match added.await {
@@ -146,9 +146,9 @@ pub async fn add_batch(State(app): State<AppState>, connect_info: ConnectInfo<So
 
 /// Replaces a path made through the API (or adds it): only its sources that changed restart,
 /// and its viewers stay connected when it keeps as many layers.
-#[utoipa::path(put, path = "/api/v1/paths/{name}", tag = "paths", request_body = PathSpec,
+#[utoipa::path(put, path = "/api/v1/paths/{name}", operation_id = "path_replace", tag = "paths", request_body = PathSpec,
     params(("name" = String, Path, description = "The path's name; '/' in it written %2F")),
-    responses((status = 200, body = PathResource), (status = 201, description = "Added", body = PathResource), (status = 400, body = ApiError), (status = 409, description = "The path comes from the configuration file", body = ApiError)))]
+    responses((status = 200, description = "OK", body = PathResource), (status = 201, description = "Added", body = PathResource), (status = 400, description = "Bad request: the error names the field at fault", body = ApiError), (status = 409, description = "The path comes from the configuration file", body = ApiError)))]
 pub async fn replace(Path(name): Path<String>, State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(response) = allow(&app, &connect_info, &headers, Action::Api, Some(&name)).await {
         return response;
@@ -159,7 +159,7 @@ pub async fn replace(Path(name): Path<String>, State(app): State<AppState>, conn
     };
     match app.paths.replace(&name, spec.clone()).await {
         Ok(()) => current(&app, &name).await,
-        Err(PathError::NotFound(_)) => match app.paths.add(vec![(name.clone(), spec)], |_| String::new()).await {
+        Err(PathError::NotFound(_)) => match app.paths.add(vec![(name.clone(), spec)], |_| ("name".to_owned(), String::new())).await {
             Ok(()) => created(&app, &name).await,
             Err(error) => ApiError::from(error).into_response(),
         },
@@ -169,9 +169,9 @@ pub async fn replace(Path(name): Path<String>, State(app): State<AppState>, conn
 
 /// Changes some fields of a path made through the API (a JSON Merge Patch, RFC 7386:
 /// `null` removes a field).
-#[utoipa::path(patch, path = "/api/v1/paths/{name}", tag = "paths", request_body(content = Object, content_type = "application/merge-patch+json"),
+#[utoipa::path(patch, path = "/api/v1/paths/{name}", operation_id = "path_patch", tag = "paths", request_body(content = Object, content_type = "application/merge-patch+json"),
     params(("name" = String, Path, description = "The path's name; '/' in it written %2F")),
-    responses((status = 200, body = PathResource), (status = 400, body = ApiError), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+    responses((status = 200, description = "OK", body = PathResource), (status = 400, description = "Bad request: the error names the field at fault", body = ApiError), (status = 404, description = "No such thing", body = ApiError), (status = 409, description = "Conflict: the error says with what", body = ApiError)))]
 pub async fn patch(Path(name): Path<String>, State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(response) = allow(&app, &connect_info, &headers, Action::Api, Some(&name)).await {
         return response;
@@ -193,9 +193,9 @@ pub async fn patch(Path(name): Path<String>, State(app): State<AppState>, connec
 }
 
 /// Deletes a path made through the API: its source stops and its viewers are ended, told why.
-#[utoipa::path(delete, path = "/api/v1/paths/{name}", tag = "paths",
+#[utoipa::path(delete, path = "/api/v1/paths/{name}", operation_id = "path_delete", tag = "paths",
     params(("name" = String, Path, description = "The path's name; '/' in it written %2F")),
-    responses((status = 204, description = "Deleted"), (status = 404, body = ApiError), (status = 409, body = ApiError)))]
+    responses((status = 204, description = "Deleted"), (status = 404, description = "No such thing", body = ApiError), (status = 409, description = "Conflict: the error says with what", body = ApiError)))]
 pub async fn delete(Path(name): Path<String>, State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
     if let Err(response) = allow(&app, &connect_info, &headers, Action::Api, Some(&name)).await {
         return response;

@@ -49,7 +49,7 @@ struct Listeners {
 }
 
 /// The server's version, build, uptime and listeners.
-#[utoipa::path(get, path = "/api/v1/server", tag = "server", responses((status = 200, body = ServerInfo)))]
+#[utoipa::path(get, path = "/api/v1/server", operation_id = "server_info", tag = "server", responses((status = 200, description = "OK", body = ServerInfo)))]
 pub async fn info(State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
     if let Err(response) = access::authorize(&app, access::client_ip(&connect_info), &headers, Protocol::Http, Action::Api, None).await {
         return refusal(response).await;

@@ -24,7 +24,7 @@ fn unknown_session(id: &str) -> Response {
 }
 
 /// Every viewer session now.
-#[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions", responses((status = 200, body = Vec<SessionInfo>)))]
+#[utoipa::path(get, path = "/api/v1/sessions", operation_id = "session_list", tag = "sessions", responses((status = 200, description = "OK", body = Vec<SessionInfo>)))]
 pub async fn list(State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
     if let Err(response) = allow(&app, &connect_info, &headers).await {
         return response;
@@ -33,8 +33,8 @@ pub async fn list(State(app): State<AppState>, connect_info: ConnectInfo<SocketA
 }
 
 /// One viewer session.
-#[utoipa::path(get, path = "/api/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path)),
-    responses((status = 200, body = SessionInfo), (status = 404, body = ApiError)))]
+#[utoipa::path(get, path = "/api/v1/sessions/{id}", operation_id = "session_get", tag = "sessions", params(("id" = String, Path)),
+    responses((status = 200, description = "OK", body = SessionInfo), (status = 404, description = "No such thing", body = ApiError)))]
 pub async fn get(Path(id): Path<String>, State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
     if let Err(response) = allow(&app, &connect_info, &headers).await {
         return response;
@@ -46,8 +46,8 @@ pub async fn get(Path(id): Path<String>, State(app): State<AppState>, connect_in
 }
 
 /// Ends a viewer session; the viewer's page learns that it was closed.
-#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "sessions", params(("id" = String, Path)),
-    responses((status = 204, description = "Ended"), (status = 404, body = ApiError)))]
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", operation_id = "session_end", tag = "sessions", params(("id" = String, Path)),
+    responses((status = 204, description = "Ended"), (status = 404, description = "No such thing", body = ApiError)))]
 pub async fn end(Path(id): Path<String>, State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
     if let Err(response) = allow(&app, &connect_info, &headers).await {
         return response;
