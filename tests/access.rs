@@ -77,6 +77,19 @@ async fn jwt_permissions_decide_the_api_whep_and_ws() {
     assert_eq!(get_with(server.addr, "/api/sessions", Some(&bearer(&garage))).await.status, 403, "sessions need the api permission");
     assert_eq!(get_with(server.addr, "/api/sessions", Some(&bearer(&admin))).await.status, 200);
 
+    // /api/v1 the same way, its refusals in its JSON form; changing a path needs `api`.
+    let anonymous = get_with(server.addr, "/api/v1/paths", None).await;
+    assert_eq!((anonymous.status, serde_json::from_str::<Value>(&anonymous.body).ok().map(|e| e["code"].clone())), (401, Some(json!("unauthorized"))), "{}", anonymous.body);
+    assert!(anonymous.header("www-authenticate").is_some_and(|c| c.starts_with("Bearer")));
+    assert_eq!(names(&get_with(server.addr, "/api/v1/paths", Some(&bearer(&garage))).await), ["garage/door"]);
+    let add = |authorization: String, name: &'static str| async move {
+        let body = json!({"name": name, "config": {"source": "rtsp://127.0.0.1:9/x"}}).to_string();
+        http::request_with(server.addr, "POST", "/api/v1/paths", &[("Authorization", &authorization)], Some("application/json"), body.as_bytes()).await.expect("request")
+    };
+    let refused = add(bearer(&garage), "garage/side").await;
+    assert_eq!((refused.status, serde_json::from_str::<Value>(&refused.body).ok().map(|e| e["code"].clone())), (403, Some(json!("forbidden"))), "{}", refused.body);
+    assert_eq!(add(bearer(&admin), "garage/side").await.status, 201);
+
     // WHEP: 401 without a token, 403 for a path the token does not cover, plays with it.
     let refused = Viewer::watch_whep(server.addr, "garage/door", 0).await.err().expect("refused without a token").to_string();
     assert!(refused.contains("401"), "{refused}");

@@ -37,7 +37,7 @@ pub async fn start_server_with_auth(
 ) -> Server {
     init_logging();
     let paths = paths.into_iter().map(|(n, p)| (n.to_owned(), p.into())).collect();
-    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, webrtc: shared_port_of_its_own(), auth, limits, ..Config::builtin_default() };
+    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, webrtc: shared_port_of_its_own(), auth, limits, state_dir: scratch_state_dir(), ..Config::builtin_default() };
     Server::start(config).await.expect("server starts")
 }
 
@@ -49,8 +49,16 @@ async fn start(
     init_logging();
     let mut lower_layers: BTreeMap<&str, Vec<PathConfig>> = lower_layers.into_iter().collect();
     let paths = paths.into_iter().map(|(n, p)| (n.to_owned(), PathDefinition::with_layers(p, lower_layers.remove(n).unwrap_or_default()))).collect();
-    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, webrtc, ..Config::builtin_default() };
+    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, webrtc, state_dir: scratch_state_dir(), ..Config::builtin_default() };
     Server::start(config).await.expect("server starts")
+}
+
+/// A `state_dir` of one server's own (made only if a path is added through the API), so that
+/// what one test adds never reaches another.
+pub fn scratch_state_dir() -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("lookout-test-state-{}-{n}", std::process::id()))
 }
 
 /// The default network settings, but on a shared media port the system chooses, so that
