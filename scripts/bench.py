@@ -229,7 +229,7 @@ def config_file(out, media_ports):
     no bound on new sessions from one address."""
     path = out / f"bench-{media_ports}.toml"
     # The load generator joins every viewer from one address within a second.
-    path.write_text(f'[paths.demo]\nsource = "testpattern"\n[limits]\nsessions_per_ip_burst = 100000\n'
+    path.write_text(f'[paths.demo]\nsource = "testpattern"\non_demand = false\n[limits]\nsessions_per_ip_burst = 100000\n'
                     f'[webrtc]\nlisten_ips = ["127.0.0.1"]\n{MEDIA_PORTS[media_ports]}\n')
     return path
 
@@ -466,7 +466,7 @@ def measure_long_gop(out, runs):
     """Chromium joining a source with a keyframe every 4 s that ignores keyframe requests (the
     test pattern, as most cheap cameras): each join lands somewhere else in the GOP."""
     path = out / "bench-gop4.toml"
-    path.write_text('[paths.demo]\nsource = "testpattern"\n'
+    path.write_text('[paths.demo]\nsource = "testpattern"\non_demand = false\n'
                     'test_pattern = { width = 1280, height = 720, fps = 30, keyframe_interval_secs = 4.0, bitrate_kbps = 2500 }\n'
                     '[webrtc]\nlisten_ips = ["127.0.0.1"]\nudp_port = 0\n')
     server = Lookout("--config", str(path))

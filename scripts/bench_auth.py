@@ -112,7 +112,7 @@ def measure_auth(out, lookout_class, cpu_ms, load_binary, lookout_binary, reques
     baseline = None
     for name, section, good, bad, token in methods(lookout_binary):
         config = out / f"bench-auth-{name}.toml"
-        config.write_text('[webrtc]\nudp_port = 0\n[paths.demo]\nsource = "testpattern"\n'
+        config.write_text('[webrtc]\nudp_port = 0\n[paths.demo]\nsource = "testpattern"\non_demand = false\n'
                           'test_pattern = { width = 640, height = 360, bitrate_kbps = 1000 }\n'
                           # A flood of bad credentials is the point here: room for all of it.
                           + ("[limits]\nfailed_auth_per_ip_burst = 20\n" if section else "") + section)

@@ -108,7 +108,7 @@ def closed_by_server(sockets):
 
 def measure_flood(out, lookout_class, cpu_ms, rss_kib, load_binary, offers, sockets):
     config = out / "bench-flood.toml"
-    config.write_text('[webrtc]\nudp_port = 0\n[paths.demo]\nsource = "testpattern"\n'
+    config.write_text('[webrtc]\nudp_port = 0\n[paths.demo]\nsource = "testpattern"\non_demand = false\n'
                       'test_pattern = { width = 640, height = 360, bitrate_kbps = 1000 }\n')
     server = lookout_class("--config", str(config))
     report = {}

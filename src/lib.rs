@@ -17,6 +17,7 @@ use egress::webrtc::{Network, Sessions};
 use paths::{PathManager, PathStore};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use stream::Registry;
 
 /// A running gateway: its sources, its viewers and its HTTP server. Dropping it stops it.
@@ -79,7 +80,7 @@ impl Server {
         };
         let router = http::router(app);
         let listener = http::Listener { tcp: listener, tls: tls.clone(), header_read: config.limits.header_read };
-        let http = tokio::spawn(listener.serve(router));
+        let http = tokio::spawn(listener.serve(router, shutdown.subscribe(), STOP_GRACE));
         Ok(Self { addr, registry, sessions, viewers, paths, http, tls, shutdown })
     }
 
@@ -101,11 +102,41 @@ impl Server {
     }
 
     /// Runs until the HTTP server stops.
-    pub async fn wait(self) {
-        let mut this = self;
-        let _ = (&mut this.http).await;
+    pub async fn wait(&mut self) {
+        let _ = (&mut self.http).await;
+    }
+
+    /// Stops gracefully (SIGTERM): takes no new connection or viewer, closes every signalling
+    /// socket with 1001 "server stopping" (a page then reconnects, to another server if there is
+    /// one), ends every viewer session, lets requests in progress finish, and returns within
+    /// `STOP_GRACE` and a little.
+    pub async fn stop(mut self) {
+        tracing::info!(sessions = self.sessions.list().len(), "stopping: telling viewers, finishing requests");
+        self.end_viewers();
+        let _ = tokio::time::timeout(STOP_GRACE + Duration::from_millis(500), &mut self.http).await;
+        self.paths.stop_all();
+    }
+
+    /// Marks the server stopping (WebSockets close, `/readyz` says 503), and ends every viewer
+    /// session.
+    fn end_viewers(&self) {
+        self.shutdown.send_replace(true);
+        let sessions = self.sessions.list();
+        for session in &sessions {
+            self.sessions.remove(&session.id);
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                for session in sessions {
+                    session.close();
+                }
+            });
+        }
     }
 }
+
+/// How long a stopping server lets requests in progress finish.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// One clear warning when anyone who reaches the port can watch: listening beyond loopback
 /// with no `[auth]`.
@@ -124,17 +155,6 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.http.abort();
         self.paths.stop_all();
-        self.shutdown.send_replace(true);
-        let sessions = self.sessions.list();
-        for session in &sessions {
-            self.sessions.remove(&session.id);
-        }
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                for session in sessions {
-                    session.close();
-                }
-            });
-        }
+        self.end_viewers();
     }
 }

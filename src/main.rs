@@ -141,14 +141,15 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async {
         // Listened for before starting, so that a SIGHUP meanwhile does not end the process.
-        let hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-            Ok(hangups) => hangups,
-            Err(error) => {
-                eprintln!("lookout: cannot listen for SIGHUP: {error}");
+        use tokio::signal::unix::{signal, SignalKind};
+        let (hangups, mut terminations) = match (signal(SignalKind::hangup()), signal(SignalKind::terminate())) {
+            (Ok(hangups), Ok(terminations)) => (hangups, terminations),
+            (Err(error), _) | (_, Err(error)) => {
+                eprintln!("lookout: cannot listen for signals: {error}");
                 return ExitCode::FAILURE;
             }
         };
-        let server = match lookout::Server::start(config.clone()).await {
+        let mut server = match lookout::Server::start(config.clone()).await {
             Ok(server) => server,
             Err(error) => {
                 eprintln!("lookout: {error:#}");
@@ -162,13 +163,14 @@ fn main() -> ExitCode {
             None => println!("Lookout is running: open {url} (no paths configured)"),
         }
         let reload = reload_on_sighup(hangups, &args, config, server.paths.clone(), server.tls_certificate());
-        tokio::select! {
-            _ = reload => ExitCode::FAILURE,
-            _ = server.wait() => ExitCode::FAILURE,
-            _ = tokio::signal::ctrl_c() => {
-                tracing::info!("stopping");
-                ExitCode::SUCCESS
-            }
-        }
+        let why = tokio::select! {
+            _ = reload => return ExitCode::FAILURE,
+            _ = server.wait() => return ExitCode::FAILURE,
+            _ = tokio::signal::ctrl_c() => "interrupted",
+            _ = terminations.recv() => "SIGTERM",
+        };
+        tracing::info!("{why}: stopping within {} s", lookout::STOP_GRACE.as_secs());
+        server.stop().await;
+        ExitCode::SUCCESS
     })
 }

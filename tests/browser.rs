@@ -6,7 +6,7 @@
 mod common;
 
 use common::{start_server, start_server_with_layers, wait_live};
-use lookout::config::{Config, PathConfig, RtspSource, TestPatternSettings, RtspTransport};
+use lookout::config::{Config, PathConfig, PathDefinition, RtspSource, TestPatternSettings, RtspTransport};
 use lookout::Server;
 use lookout_testkit::browser::{self, PausedPage};
 use lookout_testkit::camera::Camera;
@@ -180,7 +180,7 @@ async fn page_reconnects_by_itself_when_the_server_restarts() {
 
     drop(server);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let config = Config { listen: addr, paths: [("demo".to_owned(), small.into())].into(), webrtc: common::shared_port_of_its_own(), ..Config::builtin_default() };
+    let config = Config { listen: addr, paths: [("demo".to_owned(), PathDefinition::from(small).always_on())].into(), webrtc: common::shared_port_of_its_own(), ..Config::builtin_default() };
     let restarted = Server::start(config).await.expect("server restarts on the same address");
     wait_live(&restarted, "demo", Duration::from_secs(10)).await;
     page.assert_resumes("the server restart").await;

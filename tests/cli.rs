@@ -1,5 +1,5 @@
 //! The `lookout` binary: a bad configuration stops it with exit code 2 and the field named;
-//! a good one starts it and prints the URL of the page.
+//! a good one starts it and prints the URL of the page; SIGTERM stops it gracefully.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -143,4 +143,33 @@ async fn camera_credentials_never_leave_the_server() {
             assert!(!text.contains(password), "a camera password is in {what}: {text}");
         }
     }
+}
+
+/// SIGTERM: a watching page's signalling socket is closed with 1001 "server stopping" (it
+/// reconnects, to another server if there is one), and the process exits cleanly within the
+/// grace time, its port closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_tells_viewers_and_exits_in_time() {
+    use lookout_signaling::{ClientMessage, ServerMessage};
+    let mut child = Command::new(LOOKOUT).args(["--listen", "127.0.0.1:0", "--udp-port", "0"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("start lookout");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("the page's URL");
+    let addr: std::net::SocketAddr = line.split("http://").nth(1).and_then(|rest| rest.split('/').next()).and_then(|addr| addr.parse().ok()).unwrap_or_else(|| panic!("{line:?}"));
+    let mut client = lookout_testkit::signaling::SignalingClient::connect(addr).await.expect("signalling");
+    client.send(&ClientMessage::Watch { path: "demo".into() }).await.expect("watch");
+    client.receive_until(Duration::from_secs(15), |message| matches!(message, ServerMessage::Offer { .. })).await.expect("an offer");
+
+    let stopping = std::time::Instant::now();
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    assert_eq!(client.close_code(Duration::from_secs(5)).await.expect("a close frame"), 1001, "going away");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(stopping.elapsed() < lookout::STOP_GRACE + Duration::from_secs(3), "still running {:?} after SIGTERM", stopping.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "a clean exit: {status}");
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "the port is closed");
+    eprintln!("stopped {:?} after SIGTERM", stopping.elapsed());
 }

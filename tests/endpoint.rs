@@ -15,7 +15,7 @@
 mod common;
 
 use common::{assert_decodable_from_the_first_keyframe, assert_lost_packets_come_back_over_rtx, init_logging, small_pattern, wait_for, wait_live};
-use lookout::config::{Config, MediaPorts, PathConfig, TestPatternSettings, WebRtcConfig};
+use lookout::config::{Config, MediaPorts, PathConfig, PathDefinition, TestPatternSettings, WebRtcConfig};
 use lookout::Server;
 use lookout_signaling::{ClientMessage, ErrorCode, ServerMessage};
 use lookout_testkit::browser;
@@ -56,7 +56,7 @@ async fn start_lookout_with(paths: impl IntoIterator<Item = (&'static str, PathC
     let media_port = free_udp_port();
     let mut webrtc = WebRtcConfig { listen_ips: vec![LOOPBACK], media_ports: MediaPorts::Shared(media_port), ..Default::default() };
     configure(&mut webrtc);
-    let paths = paths.into_iter().map(|(name, path)| (name.to_owned(), path.into())).collect();
+    let paths = paths.into_iter().map(|(name, path)| (name.to_owned(), PathDefinition::from(path).always_on())).collect();
     let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, webrtc, ..Config::builtin_default() };
     let server = Server::start(config).await.expect("server starts");
     Lookout { server, media_port }
@@ -525,7 +525,7 @@ async fn two_hundred_light_viewers_each_get_every_packet() {
     init_logging();
     let webrtc = WebRtcConfig { listen_ips: vec![LOOPBACK], media_ports: MediaPorts::Shared(free_udp_port()), ..Default::default() };
     let limits = lookout::limits::LimitSettings { sessions_per_ip_burst: VIEWERS as u32, ..Default::default() };
-    let paths = [("demo".to_owned(), small_pattern().into())].into_iter().collect();
+    let paths = [("demo".to_owned(), PathDefinition::from(small_pattern()).always_on())].into_iter().collect();
     let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, webrtc, limits, ..Config::builtin_default() };
     let server = Server::start(config).await.expect("server starts");
     wait_live(&server, "demo", Duration::from_secs(10)).await;

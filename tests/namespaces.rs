@@ -38,7 +38,7 @@ fn config(http_ip: &str, webrtc_section: &str) -> String {
 }
 
 fn config_with_pattern(http_ip: &str, test_pattern: &str, webrtc_section: &str) -> String {
-    format!("listen = \"{http_ip}:8080\"\n{ANYONE_USES_THE_API}[paths.demo]\nsource = \"testpattern\"\ntest_pattern = {test_pattern}\n[webrtc]\n{webrtc_section}\n")
+    format!("listen = \"{http_ip}:8080\"\n{ANYONE_USES_THE_API}[paths.demo]\nsource = \"testpattern\"\non_demand = false\ntest_pattern = {test_pattern}\n[webrtc]\n{webrtc_section}\n")
 }
 
 /// Lookout (the binary) in a namespace with this configuration, stopped by its PID.
@@ -317,7 +317,7 @@ fn wait_for_session(namespace: &Namespace, id: &str, timeout: Duration, what: &s
 fn a_slow_viewer_steps_down_to_the_sub_layer_alone_and_back_up() {
     let (server, viewer) = server_and_viewer("ly", 212);
     let config = format!("listen = \"10.212.0.1:8080\"\n{ANYONE_USES_THE_API}\
-        [paths.demo]\nsource = \"testpattern\"\n\
+        [paths.demo]\nsource = \"testpattern\"\non_demand = false\n\
         test_pattern = {{ width = 1280, height = 720, fps = 30, keyframe_interval_secs = 1, bitrate_kbps = 2500 }}\n\
         [[paths.demo.layers]]\nsource = \"testpattern\"\n\
         test_pattern = {{ width = 320, height = 180, fps = 30, keyframe_interval_secs = 1, bitrate_kbps = 300 }}\n\

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{small_pattern, wait_live};
-use lookout::config::{Config, MediaPorts, PortRange, WebRtcConfig};
+use lookout::config::{Config, MediaPorts, PathDefinition, PortRange, WebRtcConfig};
 use lookout::Server;
 use lookout_signaling::{ClientMessage, ErrorCode, ServerMessage};
 use lookout_testkit::signaling::SignalingClient;
@@ -16,7 +16,7 @@ use std::time::Duration;
 
 async fn start(webrtc: WebRtcConfig) -> Server {
     common::init_logging();
-    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths: [("demo".to_owned(), small_pattern().into())].into(), webrtc, ..Config::builtin_default() };
+    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths: [("demo".to_owned(), PathDefinition::from(small_pattern()).always_on())].into(), webrtc, ..Config::builtin_default() };
     Server::start(config).await.expect("server starts")
 }
 

@@ -315,8 +315,18 @@ export class Player extends EventTarget {
 
   // The camera behind the path was lost or is back. The server keeps this session and its
   // track; the frames resume on it by themselves, so the page waits instead of renegotiating.
+  // A camera on demand is said to be starting; a removed path ends the session.
   onSourceState(message) {
     const f = this.figures;
+    if (message.state === 'starting') {
+      // A camera opened on demand for this viewer: the offer comes with its first frame.
+      this.status('Starting camera…', 'connecting');
+      return;
+    }
+    if (message.state === 'removed') {
+      this.status(`${this.path} was removed: ${message.error || 'no reason given'}`, 'error');
+      return;
+    }
     const wasLive = f.source === 'live';
     f.source = message.state;
     if (message.error) this.sourceError = message.error;

@@ -9,7 +9,7 @@ mod limits;
 mod path;
 mod webrtc;
 
-pub use path::{validate_path_name, Credentials, PathConfig, PathDefinition, PathSpec, RtspSource, RtspTransport, TestPatternSettings, TestPatternSpec};
+pub use path::{validate_path_name, Credentials, OnDemand, PathConfig, PathDefinition, PathSpec, RtspSource, RtspTransport, TestPatternSettings, TestPatternSpec};
 pub use webrtc::{IceServerConfig, MediaPorts, PortRange, TurnCredentials, WebRtcConfig};
 
 use serde::Deserialize;
@@ -243,6 +243,20 @@ mod tests {
     }
 
     #[test]
+    fn the_test_pattern_opens_on_demand_and_cameras_stay_open_unless_asked() {
+        let config = Config::from_toml(
+            "[paths.pattern]\nsource = \"testpattern\"\n[paths.camera]\nsource = \"rtsp://x/y\"\n\
+             [paths.lazy]\nsource = \"rtsp://x/z\"\non_demand = true\nclose_after_secs = 2.5\n[paths.busy]\nsource = \"testpattern\"\non_demand = false",
+        )
+        .expect("valid");
+        assert_eq!(config.paths["pattern"].on_demand, Some(OnDemand::default()));
+        assert_eq!(config.paths["camera"].on_demand, None);
+        assert_eq!(config.paths["lazy"].on_demand, Some(OnDemand { close_after: Duration::from_millis(2500), start_timeout: Duration::from_secs(10) }));
+        assert_eq!(config.paths["busy"].on_demand, None);
+        assert_eq!(Config::builtin_default().paths[DEMO_PATH].on_demand, Some(OnDemand::default()), "demo costs nothing until watched");
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let cases = [
             (r#"listen = "localhost""#, "listen"),
@@ -259,6 +273,9 @@ mod tests {
             ("[paths.a]\nsource = \"rtsp://x/y\"\npassword = \"p\"", "paths.a.source"),
             ("[paths.a]\nsource = \"rtsp://x/y\"\n[[paths.a.layers]]\nsource = \"ftp://x/z\"", "paths.a.layers[0].source"),
             ("[paths.a]\nsource = \"rtsp://x/y\"\n[[paths.a.layers]]\nsource = \"rtsp://x/z\"\nlayers = [{ source = \"testpattern\" }]", "paths.a.layers[0].layers"),
+            ("[paths.a]\nsource = \"rtsp://x/y\"\nclose_after_secs = 5", "paths.a.close_after_secs"),
+            ("[paths.a]\nsource = \"testpattern\"\nstart_timeout_secs = 0", "paths.a.start_timeout_secs"),
+            ("[paths.a]\nsource = \"rtsp://x/y\"\n[[paths.a.layers]]\nsource = \"rtsp://x/z\"\non_demand = true", "paths.a.layers[0].on_demand"),
             // A setting that is gone says so rather than being ignored.
             ("[webrtc]\nown_endpoint = false", "webrtc.own_endpoint"),
         ];

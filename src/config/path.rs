@@ -107,6 +107,23 @@ pub struct PathDefinition {
     /// Lower-quality sources of the path's scene (a camera's sub stream), best first. Each
     /// viewer gets the layer its link carries.
     pub lower_layers: Vec<PathConfig>,
+    /// When the sources run only while someone reads the path; `None`: always.
+    pub on_demand: Option<OnDemand>,
+}
+
+/// A path whose camera is opened when the first reader comes and closed after the last leaves.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OnDemand {
+    /// How long the camera stays open after the last reader left.
+    pub close_after: Duration,
+    /// How long a reader that comes while the camera opens waits for its first frame.
+    pub start_timeout: Duration,
+}
+
+impl Default for OnDemand {
+    fn default() -> Self {
+        Self { close_after: Duration::from_secs(10), start_timeout: Duration::from_secs(10) }
+    }
 }
 
 impl PathDefinition {
@@ -114,13 +131,20 @@ impl PathDefinition {
     /// is how the API names them).
     pub fn from_spec(field: &str, spec: PathSpec) -> Result<Self, ConfigError> {
         let (source, lower_layers) = path_with_layers(field, spec.clone())?;
-        Ok(Self { spec, source, lower_layers })
+        let on_demand = on_demand(field, &spec, &source)?;
+        Ok(Self { spec, source, lower_layers, on_demand })
     }
 
     /// A path of `source` and `lower_layers` (best first), written as the file would.
     pub fn with_layers(source: PathConfig, lower_layers: Vec<PathConfig>) -> Self {
         let spec = PathSpec { layers: lower_layers.iter().map(PathConfig::to_spec).collect(), ..source.to_spec() };
-        Self { spec, source, lower_layers }
+        let on_demand = matches!(source, PathConfig::TestPattern(_)).then(OnDemand::default);
+        Self { spec, source, lower_layers, on_demand }
+    }
+
+    /// The same path, its sources running all the time.
+    pub fn always_on(self) -> Self {
+        Self { spec: PathSpec { on_demand: Some(false), ..self.spec }, on_demand: None, ..self }
     }
 
     /// The path's own source, then its lower layers', best first.
@@ -148,6 +172,17 @@ pub struct PathSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schema(no_recursion)]
     pub layers: Vec<PathSpec>,
+    /// Open the camera only while someone reads the path (a viewer, an LL-HLS player, a
+    /// snapshot); default true for the test pattern, false for cameras.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_demand: Option<bool>,
+    /// Seconds the camera stays open after the last reader left (on demand; default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_after_secs: Option<f64>,
+    /// Seconds a reader that comes while the camera opens waits for its first frame (on demand;
+    /// default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_timeout_secs: Option<f64>,
 }
 
 impl PathSpec {
@@ -195,6 +230,26 @@ fn join_field(field: &str, name: &str) -> String {
 
 pub(super) const TEST_PATTERN_SOURCE: &str = "testpattern";
 
+/// Whether the path opens its camera on demand, and how: by default the test pattern does (it
+/// costs a core's fraction for nobody otherwise), cameras do not (a viewer then waits for the
+/// camera's session and its next keyframe).
+fn on_demand(field: &str, spec: &PathSpec, source: &PathConfig) -> Result<Option<OnDemand>, ConfigError> {
+    let default = OnDemand::default();
+    let seconds = |name: &str, value: Option<f64>, default: Duration, range: std::ops::RangeInclusive<f64>| match value {
+        None => Ok(default),
+        Some(secs) if range.contains(&secs) => Ok(Duration::from_secs_f64(secs)),
+        Some(secs) => Err(invalid(join_field(field, name), format!("{secs} must be from {} to {} seconds", range.start(), range.end()))),
+    };
+    let close_after = seconds("close_after_secs", spec.close_after_secs, default.close_after, 0.0..=86_400.0)?;
+    let start_timeout = seconds("start_timeout_secs", spec.start_timeout_secs, default.start_timeout, 1.0..=120.0)?;
+    let on = spec.on_demand.unwrap_or(matches!(source, PathConfig::TestPattern(_)));
+    if !on && (spec.close_after_secs.is_some() || spec.start_timeout_secs.is_some()) {
+        let name = if spec.close_after_secs.is_some() { "close_after_secs" } else { "start_timeout_secs" };
+        return Err(invalid(join_field(field, name), "applies only with on_demand = true"));
+    }
+    Ok(on.then_some(OnDemand { close_after, start_timeout }))
+}
+
 /// Path names appear in URLs (`/whep/NAME`, `/hls/NAME/…`, `/?path=NAME`): keep them URL-safe.
 /// A name may have parts separated by '/' (`garage/door`), so that permissions can name a
 /// group of paths (`garage/*`); no part is empty or starts with '.', so there is no `..`.
@@ -221,6 +276,10 @@ fn path_with_layers(field: &str, mut path: PathSpec) -> Result<(PathConfig, Vec<
         let field = join_field(field, &format!("layers[{index}]"));
         if !layer.layers.is_empty() {
             return Err(invalid(join_field(&field, "layers"), "a layer cannot have layers of its own; list them all in the path"));
+        }
+        let demand_settings = [("on_demand", layer.on_demand.is_some()), ("close_after_secs", layer.close_after_secs.is_some()), ("start_timeout_secs", layer.start_timeout_secs.is_some())];
+        if let Some((name, _)) = demand_settings.iter().find(|(_, set)| *set) {
+            return Err(invalid(join_field(&field, name), "applies to the path: its layers open and close with it"));
         }
         lower.push(path_config(&field, layer)?);
     }

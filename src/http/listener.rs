@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tower::ServiceExt;
 
 /// The first byte of a TLS handshake record.
@@ -26,10 +27,18 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Serves `router` on every connection until the task is dropped.
-    pub async fn serve(self, router: Router) {
+    /// Serves `router` on every connection until `stopping` becomes true; then accepts no
+    /// more, lets each connection finish the request it is in (WebSockets close themselves),
+    /// and returns once all have ended or `grace` has passed.
+    pub async fn serve(self, router: Router, mut stopping: watch::Receiver<bool>, grace: Duration) {
+        let mut connections = tokio::task::JoinSet::new();
         loop {
-            let (stream, peer) = match self.tcp.accept().await {
+            let accepted = tokio::select! {
+                accepted = self.tcp.accept() => accepted,
+                _ = stopping.wait_for(|stopping| *stopping) => break,
+            };
+            while connections.try_join_next().is_some() {}
+            let (stream, peer) = match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of file descriptors, mostly: wait a little rather than spin.
@@ -41,18 +50,24 @@ impl Listener {
             let _ = stream.set_nodelay(true);
             let router = router.clone();
             let tls = self.tls.clone();
-            let header_read = self.header_read;
-            tokio::spawn(async move {
+            let (header_read, stopping) = (self.header_read, stopping.clone());
+            connections.spawn(async move {
                 match tls {
-                    None => serve_connection(stream, peer, router, header_read).await,
-                    Some(tls) => serve_tls_connection(stream, peer, router, &tls, header_read).await,
+                    None => serve_connection(stream, peer, router, header_read, stopping).await,
+                    Some(tls) => serve_tls_connection(stream, peer, router, &tls, header_read, stopping).await,
                 }
             });
+        }
+        drop(self.tcp);
+        let open = connections.len();
+        let drained = tokio::time::timeout(grace, async { while connections.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tracing::info!("{} of {open} connections still open after {} s: closed", connections.len(), grace.as_secs_f64());
         }
     }
 }
 
-async fn serve_tls_connection(stream: TcpStream, peer: SocketAddr, router: Router, tls: &TlsCertificate, header_read: Duration) {
+async fn serve_tls_connection(stream: TcpStream, peer: SocketAddr, router: Router, tls: &TlsCertificate, header_read: Duration, stopping: watch::Receiver<bool>) {
     let mut first = [0u8; 1];
     match tokio::time::timeout(header_read, stream.peek(&mut first)).await {
         Ok(Ok(1)) if first[0] == TLS_HANDSHAKE => {}
@@ -61,7 +76,7 @@ async fn serve_tls_connection(stream: TcpStream, peer: SocketAddr, router: Route
     }
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
     match tokio::time::timeout(header_read, acceptor.accept(stream)).await {
-        Ok(Ok(stream)) => serve_connection(stream, peer, router, header_read).await,
+        Ok(Ok(stream)) => serve_connection(stream, peer, router, header_read, stopping).await,
         Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
         Err(_) => tracing::debug!(%peer, "TLS handshake not done within {} s", header_read.as_secs()),
     }
@@ -78,7 +93,7 @@ async fn refuse_plain_http(mut stream: TcpStream) {
     let _ = stream.shutdown().await;
 }
 
-async fn serve_connection<S>(stream: S, peer: SocketAddr, router: Router, header_read: Duration)
+async fn serve_connection<S>(stream: S, peer: SocketAddr, router: Router, header_read: Duration, mut stopping: watch::Receiver<bool>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -94,7 +109,20 @@ where
         .header_read_timeout(header_read)
         .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
         .with_upgrades();
-    if let Err(error) = connection.await {
+    let mut connection = std::pin::pin!(connection);
+    let ended = tokio::select! {
+        ended = connection.as_mut() => Some(ended),
+        _ = stopping.wait_for(|stopping| *stopping) => None,
+    };
+    let ended = match ended {
+        Some(ended) => ended,
+        None => {
+            // The request in progress is answered; the connection is not kept alive after it.
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = ended {
         tracing::debug!(%peer, %error, "connection ended with an error");
     }
 }

@@ -334,6 +334,10 @@ impl SignalingClient {
             let known = super::api::readable_paths(&self.app, &self.identity).await;
             return self.error(ErrorCode::UnknownPath, format!("no path {path:?}; known paths: {}", known.join(", "))).await;
         };
+        if stream.is_starting() {
+            // The camera opens on demand: the client hears why the offer takes a while.
+            self.send(ServerMessage::Source { session: session_id.clone(), state: "starting".to_owned(), error: None }).await;
+        }
         let session = match ViewerSession::start(&stream, &self.app.network, &self.app.send_delays, session_id, slot).await {
             Ok(session) => Arc::new(session),
             Err(error) => return self.session_error(error).await,

@@ -7,7 +7,9 @@
 //! path the API made gives way to one of the same name that the file gains (on SIGHUP).
 
 mod changes;
+mod demand_schedule;
 mod merge_patch;
+mod on_demand;
 mod store;
 
 pub use changes::{file_changes, FileChange};
@@ -17,7 +19,7 @@ pub use store::{PathStore, StoreError};
 use crate::config::{validate_path_name, ConfigError, PathDefinition, PathSpec};
 use crate::egress::webrtc::Sessions;
 use crate::source::{self, SourceHandle};
-use crate::stream::{layer_name, Registry, Stream};
+use crate::stream::{layer_name, PathState, Registry, Stream};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -55,8 +57,8 @@ pub struct PathEntry {
     pub stream: Arc<Stream>,
 }
 
-/// A path being served: its hub and the sources feeding it (its own first, then its lower
-/// layers', in the order of `Stream::layers`).
+/// A path being served: its hub and what feeds it: its sources (its own first, then its lower
+/// layers', in the order of `Stream::layers`), or the task that opens them on demand.
 struct Running {
     origin: Origin,
     definition: PathDefinition,
@@ -75,8 +77,8 @@ impl Running {
             .map(|(layer, index)| Stream::new(format!("{name}:{}", layer_name(index)), source::describe(layer)))
             .collect();
         let stream = Stream::with_lower_layers(name, source::describe(&definition.source), layers);
-        let sources = stream.layers().iter().zip(definition.sources()).map(|(layer, config)| source::spawn(config, layer.clone())).collect();
-        tracing::info!(path = %name, source = %stream.source_description(), layers = definition.lower_layers.len(), origin = ?origin, "path started");
+        let sources = start_sources(&stream, &definition);
+        tracing::info!(path = %name, source = %stream.source_description(), layers = definition.lower_layers.len(), origin = ?origin, on_demand = definition.on_demand.is_some(), "path started");
         Self { origin, definition, stream, sources }
     }
 
@@ -93,6 +95,18 @@ impl Running {
             return;
         }
         let layers = self.stream.layers();
+        if self.definition.on_demand.is_some() || definition.on_demand.is_some() {
+            // What opens the sources on demand starts again, with the new settings; it opens
+            // them at once if the path has readers.
+            self.sources.clear();
+            for (layer, config) in layers.iter().zip(definition.sources()) {
+                layer.set_source_description(source::describe(config));
+            }
+            self.sources = start_sources(&self.stream, &definition);
+            tracing::info!(path = %name, source = %self.stream.source_description(), on_demand = definition.on_demand.is_some(), "path changed");
+            self.definition = definition;
+            return;
+        }
         let changed: Vec<usize> = (0..layers.len()).filter(|&index| self.definition.sources().nth(index) != definition.sources().nth(index)).collect();
         for &index in &changed {
             let config = definition.sources().nth(index).expect("as many layers as before");
@@ -110,6 +124,22 @@ impl Running {
         self.stream.remove(reason);
         let viewers = sessions.end_path(self.stream.name());
         tracing::info!(path = self.stream.name(), viewers, "path removed: {reason}");
+    }
+}
+
+/// Starts what feeds a path's hub: its sources, or the task that opens them on demand.
+fn start_sources(stream: &Arc<Stream>, definition: &PathDefinition) -> Vec<SourceHandle> {
+    let layers = stream.layers();
+    stream.set_start_timeout(definition.on_demand.map(|settings| settings.start_timeout));
+    match definition.on_demand {
+        None => layers.iter().zip(definition.sources()).map(|(layer, config)| source::spawn(config, layer.clone())).collect(),
+        Some(settings) => {
+            // Idle from now, not once the task runs: nothing opens the camera before a reader.
+            for layer in &layers {
+                layer.set_state(PathState::Idle);
+            }
+            vec![SourceHandle::Task(tokio::spawn(on_demand::run(layers, definition.sources().cloned().collect(), settings)))]
+        }
     }
 }
 

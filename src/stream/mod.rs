@@ -1,6 +1,7 @@
 //! The hub of one path: owns what the source produces and hands it to every reader.
 
 mod catch_up;
+mod demand;
 mod gop;
 mod live_audio;
 mod opus_on_demand;
@@ -11,6 +12,7 @@ pub mod state;
 mod stats;
 mod timeline;
 
+pub use demand::ReaderHold;
 pub use live_audio::LiveAudio;
 pub use reader::Reader;
 pub use registry::Registry;
@@ -67,6 +69,11 @@ pub struct Stream {
     opus: OpusOnDemand,
     /// Viewers asked for a keyframe: the source asks the camera, where it can.
     source_keyframe_wanted: tokio::sync::Notify,
+    /// Who reads the path now, for a source that opens the camera on demand.
+    readers: watch::Sender<usize>,
+    /// How long a reader waits for the first frame of a camera opened on demand; `None` for a
+    /// path whose source runs all the time.
+    start_timeout: Mutex<Option<Duration>>,
 }
 
 /// What a layer is called in the API and on the page: its index among a path's layers.
@@ -113,6 +120,8 @@ impl Stream {
             source_audio: Mutex::new(None),
             opus: OpusOnDemand::new(),
             source_keyframe_wanted: tokio::sync::Notify::new(),
+            readers: watch::channel(0).0,
+            start_timeout: Mutex::new(None),
         })
     }
 
@@ -153,6 +162,40 @@ impl Stream {
             *current = state;
             changed
         });
+    }
+
+    /// Counts a reader of the path until the hold is dropped: a source on demand opens the
+    /// camera for the first and closes it a while after the last.
+    pub fn hold(&self) -> ReaderHold {
+        ReaderHold::new(&self.readers)
+    }
+
+    /// The number of readers now, and each time it changes.
+    pub fn watch_readers(&self) -> watch::Receiver<usize> {
+        self.readers.subscribe()
+    }
+
+    /// Makes the path one whose camera opens on demand (readers wait up to `start_timeout` for
+    /// its first frame), or, with `None`, one whose source always runs.
+    pub fn set_start_timeout(&self, start_timeout: Option<Duration>) {
+        *self.start_timeout.lock() = start_timeout;
+    }
+
+    /// Waits until frames flow, when the camera opens on demand (for up to its start timeout);
+    /// a path whose source always runs is live now or not at all. The state it ends in.
+    pub async fn until_live(&self) -> PathState {
+        let Some(start_timeout) = *self.start_timeout.lock() else { return self.state() };
+        let mut state = self.state.subscribe();
+        let waited = tokio::time::timeout(start_timeout, state.wait_for(|state| matches!(state, PathState::Live | PathState::Removed { .. }))).await;
+        match waited {
+            Ok(Ok(state)) => state.clone(),
+            _ => self.state(),
+        }
+    }
+
+    /// Whether a reader would wait for the camera to open now.
+    pub fn is_starting(&self) -> bool {
+        self.start_timeout.lock().is_some() && !matches!(self.state(), PathState::Live | PathState::Removed { .. })
     }
 
     /// Ends every reader of this stream and its layers (viewers, muxers): they get what was
@@ -211,7 +254,9 @@ impl Stream {
         // An error only means that nobody is reading now.
         let _ = hub.live.send(frame);
         drop(hub);
-        if !matches!(*self.state.borrow(), PathState::Live) {
+        // From the states a running source is in: a frame that comes after its source was
+        // closed (idle) or its path removed does not make the path live.
+        if matches!(*self.state.borrow(), PathState::Connecting | PathState::Retrying { .. }) {
             self.set_state(PathState::Live);
         }
     }

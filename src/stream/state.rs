@@ -5,6 +5,8 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum PathState {
+    /// The camera is closed until someone reads the path (an on-demand path).
+    Idle,
     /// Opening the camera session (DESCRIBE/SETUP/PLAY) or starting the test pattern.
     Connecting,
     /// Frames are arriving.
@@ -26,9 +28,10 @@ impl PathState {
         matches!(self, Self::Live)
     }
 
-    /// The state's name, as in the API: `connecting`, `live`, `retrying` or `removed`.
+    /// The state's name, as in the API: `idle`, `connecting`, `live`, `retrying` or `removed`.
     pub fn name(&self) -> &'static str {
         match self {
+            Self::Idle => "idle",
             Self::Connecting => "connecting",
             Self::Live => "live",
             Self::Retrying { .. } => "retrying",
@@ -49,7 +52,7 @@ impl PathState {
 impl std::fmt::Display for PathState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Connecting | Self::Live => f.write_str(self.name()),
+            Self::Idle | Self::Connecting | Self::Live => f.write_str(self.name()),
             Self::Retrying { error, retry_in_ms, attempt } => {
                 write!(f, "retrying in {:.1} s (attempt {attempt}): {error}", *retry_in_ms as f64 / 1000.0)
             }

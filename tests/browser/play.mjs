@@ -61,14 +61,16 @@ let result = {};
 try {
   const page = await context.newPage();
   page.on('console', (m) => { if (m.type() === 'error') console.error(`page: ${m.text()}`); });
-  await page.goto(args.url);
-  // Every status line the page shows, in order, without repeats.
-  await page.evaluate(() => {
+  // Every status line the page shows, in order, without repeats: watched from before the
+  // page's own scripts run, so that the first ones are not missed.
+  await page.addInitScript(() => {
     window.statusesSeen = [];
-    window.lookout.player.addEventListener('status', (event) => {
-      if (window.statusesSeen.at(-1) !== event.detail.text) window.statusesSeen.push(event.detail.text);
-    });
+    new MutationObserver(() => {
+      const text = document.getElementById('status')?.textContent;
+      if (text && window.statusesSeen.at(-1) !== text) window.statusesSeen.push(text);
+    }).observe(document, { childList: true, characterData: true, subtree: true });
   });
+  await page.goto(args.url);
   const figures = () => page.evaluate(() => {
     const f = window.lookout.player.figures;
     return { ...f, latencyMs: [...f.latencyMs], errors: [...f.errors] };

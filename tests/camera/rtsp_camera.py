@@ -450,11 +450,28 @@ def on_media_configure(_factory, media, painter, ignore_keyframe_requests):
         feeder.start()
 
 
+# RTSP connections open now, told on stdout as "CLIENTS N" whenever the number changes, so that
+# a test can see when (and how often) a client such as Lookout connects.
+open_clients = 0
+
+
+def count_clients(change):
+    global open_clients
+    open_clients += change
+    print("CLIENTS %d" % open_clients, flush=True)
+
+
 def on_client_connected(_server, client, session_timeout):
     conn = client.get_connection()
     ip = conn.get_ip() if conn is not None else "?"
     log("client connected from %s" % ip)
-    client.connect("closed", lambda _c: log("client from %s closed" % ip))
+    count_clients(1)
+
+    def on_closed(_c):
+        log("client from %s closed" % ip)
+        count_clients(-1)
+
+    client.connect("closed", on_closed)
     if session_timeout:
         client.connect("new-session", lambda _c, session: session.set_timeout(session_timeout))
     for request in ("options", "get-parameter"):

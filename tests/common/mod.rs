@@ -11,7 +11,8 @@ pub fn small_pattern() -> PathConfig {
     PathConfig::TestPattern(TestPatternSettings { width: 320, height: 180, fps: 15, keyframe_interval: Duration::from_secs(1), bitrate_kbps: 300, audio: true })
 }
 
-/// Starts Lookout on an ephemeral loopback port with the given paths.
+/// Starts Lookout on an ephemeral loopback port with the given paths, their sources running
+/// all the time (tests of on-demand paths start their own).
 pub async fn start_server(paths: impl IntoIterator<Item = (&'static str, PathConfig)>) -> Server {
     start_server_with_layers(paths, []).await
 }
@@ -36,7 +37,7 @@ pub async fn start_server_with_auth(
     limits: lookout::limits::LimitSettings,
 ) -> Server {
     init_logging();
-    let paths = paths.into_iter().map(|(n, p)| (n.to_owned(), p.into())).collect();
+    let paths = paths.into_iter().map(|(n, p)| (n.to_owned(), PathDefinition::from(p).always_on())).collect();
     let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, webrtc: shared_port_of_its_own(), auth, limits, state_dir: scratch_state_dir(), ..Config::builtin_default() };
     Server::start(config).await.expect("server starts")
 }
@@ -48,7 +49,7 @@ async fn start(
 ) -> Server {
     init_logging();
     let mut lower_layers: BTreeMap<&str, Vec<PathConfig>> = lower_layers.into_iter().collect();
-    let paths = paths.into_iter().map(|(n, p)| (n.to_owned(), PathDefinition::with_layers(p, lower_layers.remove(n).unwrap_or_default()))).collect();
+    let paths = paths.into_iter().map(|(n, p)| (n.to_owned(), PathDefinition::with_layers(p, lower_layers.remove(n).unwrap_or_default()).always_on())).collect();
     let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, webrtc, state_dir: scratch_state_dir(), ..Config::builtin_default() };
     Server::start(config).await.expect("server starts")
 }

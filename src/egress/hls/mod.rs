@@ -51,6 +51,8 @@ impl Hls {
         let (registry, name, running, stream) = (self.muxers.clone(), stream.name().to_owned(), muxer.clone(), stream.clone());
         tracing::info!(path = %name, "HLS muxer started");
         tokio::spawn(async move {
+            // A reader of the path while it runs: a camera on demand opens for it.
+            let _reading = stream.hold();
             running.clone().run(stream.clone(), |muxer| muxer.idle_for() > IDLE_TIMEOUT).await;
             // Idle, or its path went away: the next request starts a fresh muxer.
             let mut muxers = registry.lock();

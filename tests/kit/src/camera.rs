@@ -6,6 +6,8 @@ use anyhow::{bail, Context};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -16,14 +18,33 @@ pub struct Camera {
     args: Vec<String>,
     /// The network namespace it runs in, when not the test's own.
     namespace: Option<String>,
+    clients: Arc<ClientCount>,
+}
+
+/// The RTSP connections a camera has open now, and has had since it started first.
+#[derive(Default)]
+struct ClientCount {
+    open: AtomicUsize,
+    ever: AtomicUsize,
+}
+
+impl ClientCount {
+    /// A line of the camera's: "CLIENTS N", the connections open now.
+    fn note(&self, line: &str) {
+        let Some(open) = line.strip_prefix("CLIENTS ").and_then(|n| n.trim().parse::<usize>().ok()) else { return };
+        if open > self.open.swap(open, Ordering::Relaxed) {
+            self.ever.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 fn script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../camera").join(name)
 }
 
-/// Starts a helper script and waits for the `READY` line it prints once listening.
-fn spawn_until_ready(mut command: Command, what: &str) -> anyhow::Result<Child> {
+/// Starts a helper script and waits for the `READY` line it prints once listening; its other
+/// lines go to `on_line`.
+fn spawn_until_ready(mut command: Command, what: &str, on_line: impl Fn(&str) + Send + 'static) -> anyhow::Result<Child> {
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -35,6 +56,8 @@ fn spawn_until_ready(mut command: Command, what: &str) -> anyhow::Result<Child> 
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if line.starts_with("READY") {
                 let _ = ready_tx.send(());
+            } else {
+                on_line(&line);
             }
         }
     });
@@ -77,7 +100,7 @@ impl FaultProxy {
             .arg(script("fault_proxy.py"))
             .args(["--listen-port", &port.to_string(), "--target-port", &target_port.to_string(), "--mode", mode])
             .args(extra);
-        Ok(Self { child: spawn_until_ready(command, "the fault proxy")?, port })
+        Ok(Self { child: spawn_until_ready(command, "the fault proxy", |_| {})?, port })
     }
 
     pub fn url(&self) -> String {
@@ -94,7 +117,7 @@ impl Drop for FaultProxy {
 impl Camera {
     /// Starts a camera on `port` with extra arguments (for example `["--auth", "digest"]`).
     pub fn start(port: u16, args: &[&str]) -> anyhow::Result<Self> {
-        let mut camera = Self { child: None, port, args: args.iter().map(|a| a.to_string()).collect(), namespace: None };
+        let mut camera = Self { child: None, port, args: args.iter().map(|a| a.to_string()).collect(), namespace: None, clients: Arc::default() };
         camera.restart()?;
         Ok(camera)
     }
@@ -102,7 +125,7 @@ impl Camera {
     /// Starts a camera inside `namespace`, listening on `address` (one of that namespace's).
     pub fn start_in(namespace: &Namespace, address: &str, port: u16, args: &[&str]) -> anyhow::Result<Self> {
         let args = ["--address", address].iter().chain(args).map(|a| a.to_string()).collect();
-        let mut camera = Self { child: None, port, args, namespace: Some(namespace.name.clone()) };
+        let mut camera = Self { child: None, port, args, namespace: Some(namespace.name.clone()), clients: Arc::default() };
         camera.restart()?;
         Ok(camera)
     }
@@ -110,6 +133,16 @@ impl Camera {
     /// The camera's URL without credentials.
     pub fn url(&self) -> String {
         format!("rtsp://127.0.0.1:{}/test", self.port)
+    }
+
+    /// The RTSP connections open to the camera now.
+    pub fn open_connections(&self) -> usize {
+        self.clients.open.load(Ordering::Relaxed)
+    }
+
+    /// The RTSP connections made to the camera since it first started.
+    pub fn connections_made(&self) -> usize {
+        self.clients.ever.load(Ordering::Relaxed)
     }
 
     /// Starts the camera again on the same port (after `stop`).
@@ -125,7 +158,10 @@ impl Camera {
             None => Command::new("/usr/bin/python3"),
         };
         command.arg(script("rtsp_camera.py")).arg("--port").arg(self.port.to_string()).args(&self.args);
-        self.child = Some(spawn_until_ready(command, "the GStreamer RTSP camera")?);
+        // A new process: none of the old one's connections are open.
+        self.clients.open.store(0, Ordering::Relaxed);
+        let clients = self.clients.clone();
+        self.child = Some(spawn_until_ready(command, "the GStreamer RTSP camera", move |line| clients.note(line))?);
         eprintln!("camera on port {} ready after {:?}", self.port, started.elapsed());
         Ok(())
     }

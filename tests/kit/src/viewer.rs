@@ -361,11 +361,19 @@ impl Viewer {
         let started = Instant::now();
         let (mut client, _) = SignalingClient::connect_with_token(server, options.token.as_deref()).await?;
         client.send(&ClientMessage::Watch { path: path.to_owned() }).await?;
-        let (session, sdp) = match client.receive(Duration::from_secs(10)).await? {
-            ServerMessage::Offer { session, sdp, .. } => (session, sdp),
-            other => bail!("expected an offer, got {other:?}"),
+        // A camera opened on demand is said to be starting before the offer comes.
+        let mut states_before_offer = Vec::new();
+        let (session, sdp) = loop {
+            match client.receive(Duration::from_secs(20)).await? {
+                ServerMessage::Offer { session, sdp, .. } => break (session, sdp),
+                ServerMessage::Source { state, .. } => states_before_offer.push(state),
+                other => bail!("expected an offer, got {other:?}"),
+            }
         };
         let parts = peer(bind, started, options).await?;
+        if let Ok(mut received) = parts.received.lock() {
+            received.source_states = states_before_offer;
+        }
         parts.connection.set_remote_description(RTCSessionDescription::offer(sdp)?).await?;
         let answer = parts.connection.create_answer(None).await?;
         let answer_sdp = answer.sdp.clone();

@@ -19,7 +19,7 @@ use crate::egress::webrtc::session::viewer_peer::{self, BuildError};
 use crate::media::AudioCodec;
 use crate::egress::webrtc::rtcp::viewer_activity::ViewerActivity;
 use crate::limits::ViewerSlot;
-use crate::stream::Stream;
+use crate::stream::{ReaderHold, Stream};
 use lookout_signaling::IceCandidate;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -56,9 +56,10 @@ pub struct ViewerSession {
     layer_status: watch::Receiver<LayerStatus>,
     sent_frames: Arc<SentFrames>,
     activity: Arc<ViewerActivity>,
-    /// Counts this viewer against the limits until the session is closed (a socket may hold
-    /// a closed session a while longer; it no longer counts).
-    slot: parking_lot::Mutex<Option<ViewerSlot>>,
+    /// Counts this viewer against the limits, and as a reader of its path (which keeps a
+    /// camera on demand open), until the session is closed (a socket may hold a closed session
+    /// a while longer; it no longer counts).
+    counted: parking_lot::Mutex<Option<(ViewerSlot, ReaderHold)>>,
     sockets: SocketHold,
     closed: std::sync::atomic::AtomicBool,
 }
@@ -68,7 +69,9 @@ impl ViewerSession {
     /// flows once ICE and DTLS connect. `id` comes from `new_session_id` (access control may
     /// have been asked about it already); `slot` from admitting the viewer.
     pub async fn start(stream: &Arc<Stream>, network: &Network, send_delays: &SendDelays, id: String, slot: ViewerSlot) -> Result<Self, SessionError> {
-        let state = stream.state();
+        // A camera on demand opens for this reader; the viewer waits for its first frame.
+        let reading = stream.hold();
+        let state = stream.until_live().await;
         if !state.is_live() {
             return Err(SessionError::PathNotLive { path: stream.name().to_owned(), state: state.to_string() });
         }
@@ -114,7 +117,7 @@ impl ViewerSession {
             layer_status,
             sent_frames: peer.sent_frames,
             activity: peer.activity,
-            slot: parking_lot::Mutex::new(Some(slot)),
+            counted: parking_lot::Mutex::new(Some((slot, reading))),
             sockets: peer.hold,
             closed: Default::default(),
         })
@@ -198,7 +201,7 @@ impl ViewerSession {
             return;
         }
         self.stop_forwarders();
-        self.slot.lock().take();
+        self.counted.lock().take();
         // How far the connection got, and what it was sent: a session that ends before its
         // first frame says where it stopped.
         let reached = *self.state.borrow();
