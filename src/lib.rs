@@ -72,6 +72,7 @@ impl Server {
             network,
             send_delays: Default::default(),
             hls: Default::default(),
+            snapshots: Default::default(),
             access,
             limits,
             allowed_origins: Arc::new(config.auth.as_ref().map(|a| a.allowed_origins.clone()).unwrap_or_default()),

@@ -333,3 +333,37 @@ async fn sighup_applies_only_what_the_file_changed() {
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// What ffprobe reads in a file: its first stream's codec and size.
+fn probe_picture(file: &Path) -> (String, u64, u64) {
+    let output = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_name,width,height", "-of", "json"])
+        .arg(file)
+        .output()
+        .expect("ffprobe runs (scripts/install-test-deps installs ffmpeg)");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+    let stream = &report["streams"][0];
+    (stream["codec_name"].as_str().unwrap_or_default().to_owned(), stream["width"].as_u64().unwrap_or(0), stream["height"].as_u64().unwrap_or(0))
+}
+
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_are_jpegs_of_the_latest_keyframe_at_the_size_asked() {
+    let state_dir = scratch_dir("snapshot");
+    let server = start(&state_dir).await;
+    let dead = call(server.addr, "POST", "/api/v1/paths", Some(json!({ "name": "dead", "config": { "source": "rtsp://127.0.0.1:9/none" } }))).await;
+    assert_eq!(dead.status, 201);
+    std::fs::create_dir_all(&state_dir).expect("folder");
+    for (query, size) in [("", (320, 180)), ("?width=160", (160, 90))] {
+        // demo, on demand, opens for the snapshot.
+        let response = call(server.addr, "GET", &format!("/api/v1/paths/demo/snapshot.jpg{query}"), None).await;
+        assert_eq!((response.status, response.header("content-type")), (200, Some("image/jpeg")), "{}", response.body);
+        let file = state_dir.join("snapshot.jpg");
+        std::fs::write(&file, &response.body_bytes).expect("write");
+        assert_eq!(probe_picture(&file), ("mjpeg".to_owned(), size.0, size.1), "snapshot{query}");
+    }
+    assert_error(&call(server.addr, "GET", "/api/v1/paths/dead/snapshot.jpg", None).await, 503, "not_live", None);
+    assert_error(&call(server.addr, "GET", "/api/v1/paths/nowhere/snapshot.jpg", None).await, 404, "unknown_path", None);
+    assert_error(&call(server.addr, "GET", "/api/v1/paths/demo/snapshot.jpg?width=5", None).await, 400, "invalid_field", Some("width"));
+    let _ = std::fs::remove_dir_all(&state_dir);
+}

@@ -1,4 +1,5 @@
 //! Ways frames leave Lookout.
 
 pub mod hls;
+pub mod snapshot;
 pub mod webrtc;

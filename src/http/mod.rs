@@ -40,6 +40,7 @@ pub struct AppState {
     /// How long each stream's packets waited in Lookout, as its viewers' forwarders record.
     pub send_delays: SendDelays,
     pub hls: crate::egress::hls::Hls,
+    pub snapshots: Arc<crate::egress::snapshot::Snapshots>,
     pub access: Arc<AccessControl>,
     pub limits: Arc<Limits>,
     /// Origins whose pages may read WHEP and LL-HLS answers; empty: any.

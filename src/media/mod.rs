@@ -1,5 +1,6 @@
 //! Codec facts shared by sources and egress: the video `Frame`, `AudioFrame`, H.264 NAL
-//! helpers, clocks, a camera's AAC as it came, G.711, Opus, and the transcoders to Opus.
+//! helpers, clocks, a camera's AAC as it came, G.711, Opus, the transcoders to Opus, and still
+//! images of keyframes.
 
 pub mod aac;
 pub mod aac_to_opus;
@@ -12,6 +13,7 @@ pub mod ntp;
 pub mod opus;
 pub mod pcm_to_opus;
 mod resampler;
+pub mod still;
 pub mod to_opus;
 
 pub use aac::{AacConfig, AacFrame};

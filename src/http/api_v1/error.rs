@@ -14,7 +14,8 @@ pub struct ApiError {
     status: StatusCode,
     /// What went wrong, for programs: `bad_json`, `body_too_large`, `invalid_field`,
     /// `path_exists`, `unknown_path`, `path_from_file`, `unknown_session`, `not_kept`,
-    /// `unauthorized`, `forbidden`, `rate_limited`, `bad_credential`.
+    /// `not_live`, `busy`, `snapshot_failed`, `unauthorized`, `forbidden`, `rate_limited`,
+    /// `bad_credential`.
     code: &'static str,
     /// What went wrong, for people.
     message: String,

@@ -9,7 +9,9 @@ use tokio::net::TcpStream;
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
+    /// The body as text (invalid UTF-8 replaced), and as it came.
     pub body: String,
+    pub body_bytes: Vec<u8>,
 }
 
 impl Response {
@@ -37,15 +39,17 @@ pub async fn request_with(server: SocketAddr, method: &str, path: &str, headers:
     stream.write_all(body).await?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await?;
-    let text = String::from_utf8_lossy(&raw);
-    let Some((head, body)) = text.split_once("\r\n\r\n") else { bail!("no end of headers in {text:?}") };
+    let Some(head_end) = raw.windows(4).position(|window| window == b"\r\n\r\n") else { bail!("no end of headers in {:?}", String::from_utf8_lossy(&raw)) };
+    let body_bytes = raw[head_end + 4..].to_vec();
+    let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
+    let body = String::from_utf8_lossy(&body_bytes).into_owned();
     let mut lines = head.lines();
     let status_line = lines.next().unwrap_or_default();
     let status = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).with_context(|| format!("bad status line {status_line:?}"))?;
     let headers = lines
         .filter_map(|line| line.split_once(':').map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned())))
         .collect();
-    Ok(Response { status, headers, body: body.to_owned() })
+    Ok(Response { status, headers, body, body_bytes })
 }
 
 /// The session id in a WHEP resource URL, `/whep-sessions/ID.SECRET`.
