@@ -18,6 +18,7 @@ import argparse
 import bench_auth
 import bench_flood
 import bench_janus
+import bench_operate
 import http.client
 import json
 import re
@@ -266,7 +267,19 @@ def main():
     parser.add_argument("--vs", choices=("janus",),
                         help="instead of the rest: Chromium on the same GStreamer camera through Lookout and through "
                              "Janus, --browser-runs each, alternating (see bench_janus.py)")
+    parser.add_argument("--operate", type=int, default=0, metavar="RUNS",
+                        help="instead of the rest: a camera on demand's time to first frame, the CPU of idle paths "
+                             "on demand, snapshot latency; RUNS each (see bench_operate.py)")
     args = parser.parse_args()
+    if args.operate:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        whole_process_cpu_ms = lambda pid: stat_cpu_ms(f"/proc/{pid}/stat")
+        report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "runs": args.operate,
+                  "operate": bench_operate.measure_operate(Lookout, free_port, CAMERA, LOAD, whole_process_cpu_ms, args.operate)}
+        print(json.dumps(report["operate"], indent=2))
+        write_report(out, "operate", report)
+        return
     if args.scale:
         return measure_scale(Path(args.out), [int(n) for n in args.scale.split(",")], args.seconds, args.repeats)
     if args.vs == "janus":

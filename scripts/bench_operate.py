@@ -1,0 +1,123 @@
+"""`scripts/bench --operate RUNS`: what running Lookout in front of many cameras costs.
+
+* Time to first frame of a camera on demand, from the watch request (its RTSP handshake and
+  its next keyframe: the camera sends one a second), against the same camera kept open (whose
+  cached GOP a viewer gets at once); one webrtc-rs viewer (lookout-load) each time.
+* CPU of an idle Lookout: the built-in test pattern on demand (nobody watching) against always
+  on, and 100 camera paths on demand that nobody watches.
+* Snapshot latency: a JPEG of a new keyframe (decode and encode), of one already made, and of a
+  camera on demand from idle.
+"""
+
+import json
+import statistics
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+
+def path_state(addr, path):
+    try:
+        with urllib.request.urlopen(f"http://{addr}/api/v1/paths/{path}", timeout=2) as response:
+            return json.load(response)["state"]
+    except OSError:
+        return None
+
+
+def wait_state(addr, path, state, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if path_state(addr, path) == state:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{path} did not become {state}")
+
+
+def first_frame_ms(load, addr, path):
+    output = subprocess.run([str(load), "--server", addr, "--path", path, "--viewers", "1", "--seconds", "1"],
+                            capture_output=True, text=True, timeout=60).stdout
+    return json.loads(output.strip().splitlines()[-1])["first_frame_ms_p50"]
+
+
+def idle_cpu_ms_per_s(cpu_ms, server, seconds=10):
+    time.sleep(2)
+    before, started = cpu_ms(server.process.pid), time.time()
+    time.sleep(seconds)
+    return (cpu_ms(server.process.pid) - before) / (time.time() - started)
+
+
+def snapshot_ms(addr, path, width=None):
+    query = f"?width={width}" if width else ""
+    started = time.time()
+    with urllib.request.urlopen(f"http://{addr}/api/v1/paths/{path}/snapshot.jpg{query}", timeout=30) as response:
+        response.read()
+    return (time.time() - started) * 1000
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return round(statistics.median(values), 1) if values else None
+
+
+def measure_operate(lookout_class, free_port, camera_script, load, process_cpu_ms, runs):
+    """`process_cpu_ms(pid)`: the CPU time of the whole process, its test pattern included."""
+    folder = Path(tempfile.mkdtemp(prefix="lookout-bench-operate-"))
+    camera_port = free_port()
+    camera = subprocess.Popen(["/usr/bin/python3", str(camera_script), "--port", str(camera_port), "--width", "1280", "--height", "720"],
+                              stdout=subprocess.PIPE, text=True)
+    servers = []
+    try:
+        camera.stdout.readline()
+        url = f"rtsp://127.0.0.1:{camera_port}/test"
+        config = folder / "cameras.toml"
+        config.write_text(f'[webrtc]\nudp_port = 0\n[paths.lazy]\nsource = "{url}"\non_demand = true\nclose_after_secs = 0.5\n'
+                          f'[paths.open]\nsource = "{url}"\n')
+        server = lookout_class("--config", str(config))
+        servers.append(server)
+        server.wait_live("open")
+        on_demand, kept_open, snapshot_from_idle = [], [], []
+        for _ in range(runs):
+            wait_state(server.addr, "lazy", "idle")
+            on_demand.append(first_frame_ms(load, server.addr, "lazy"))
+            kept_open.append(first_frame_ms(load, server.addr, "open"))
+            wait_state(server.addr, "lazy", "idle")
+            snapshot_from_idle.append(snapshot_ms(server.addr, "lazy"))
+        new_keyframe, made_already = [], []
+        for _ in range(runs):
+            time.sleep(1.1)  # a new keyframe since the last snapshot
+            new_keyframe.append(snapshot_ms(server.addr, "open"))
+            made_already.append(snapshot_ms(server.addr, "open"))
+        server.stop()
+        servers.pop()
+
+        def idle_cpu(text):
+            path = folder / "idle.toml"
+            path.write_text("[webrtc]\nudp_port = 0\n" + text)
+            server = lookout_class("--config", str(path))
+            servers.append(server)
+            try:
+                time.sleep(3)
+                return round(idle_cpu_ms_per_s(process_cpu_ms, server), 1)
+            finally:
+                server.stop()
+                servers.pop()
+
+        many = "".join(f'[paths.cam{i}]\nsource = "{url}"\non_demand = true\n' for i in range(100))
+        return {
+            "first_frame_ms": {"on_demand_p50": median(on_demand), "kept_open_p50": median(kept_open),
+                               "on_demand_runs": on_demand, "kept_open_runs": kept_open},
+            "idle_cpu_ms_per_s": {
+                "test_pattern_on_demand": idle_cpu('[paths.demo]\nsource = "testpattern"\n'),
+                "test_pattern_always_on": idle_cpu('[paths.demo]\nsource = "testpattern"\non_demand = false\n'),
+                "100_cameras_on_demand": idle_cpu(many),
+            },
+            "snapshot_ms": {"new_keyframe_p50": median(new_keyframe), "made_already_p50": median(made_already),
+                            "camera_on_demand_from_idle_p50": median(snapshot_from_idle)},
+        }
+    finally:
+        for server in servers:
+            server.stop()
+        camera.terminate()
+        camera.wait(10)
