@@ -1,5 +1,5 @@
-//! One axum router: the page, WebSocket signalling, WHEP, LL-HLS and the REST API, each way
-//! in behind the same access control (`access`).
+//! One axum router: the page, WebSocket signalling, WHEP, LL-HLS, the REST API and the
+//! metrics, each way in behind the same access control (`access`).
 
 mod access;
 mod api;
@@ -9,6 +9,7 @@ mod cors;
 mod health;
 mod hls;
 mod listener;
+mod metrics;
 mod signaling;
 mod tls;
 mod whep;
@@ -60,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(assets::file))
         .routes(routes!(health::alive))
         .routes(routes!(health::ready))
+        .routes(routes!(metrics::scrape))
         .routes(routes!(api::paths))
         .routes(routes!(api::sessions))
         .routes(routes!(api::signed_hls_url))

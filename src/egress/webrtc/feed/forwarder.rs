@@ -41,7 +41,8 @@ pub struct Forwarder {
     pub layer_status: watch::Sender<LayerStatus>,
     /// Where each layer's send delays are recorded, in the order of `Stream::layers`.
     pub send_delays: Vec<Arc<StreamSendDelay>>,
-    /// When the session was created, to log how long the viewer waited for its first frame.
+    /// When the viewer asked to watch (before a camera on demand opened for it), to tell how
+    /// long it waited for its connection and its first frame.
     pub created: Instant,
 }
 
@@ -135,8 +136,8 @@ impl Forwarder {
             }
             self.stats.packets_sent.fetch_add(1, Ordering::Relaxed);
             self.stats.bytes_sent.fetch_add(outgoing.packet.payload.len() as u64, Ordering::Relaxed);
-            if outgoing.ends_frame {
-                self.stats.frames_sent.fetch_add(1, Ordering::Relaxed);
+            if outgoing.ends_frame && self.stats.frames_sent.fetch_add(1, Ordering::Relaxed) == 0 {
+                let _ = self.stats.first_frame_after.set(self.created.elapsed());
             }
         }
         self.sink.write_rtp(released.drain(..).map(|outgoing| outgoing.packet))

@@ -8,6 +8,8 @@ use crate::egress::webrtc::rtcp::link_quality::{LinkQuality, LinkQualitySnapshot
 use crate::egress::webrtc::rtcp::retransmitter::{NackStats, NackStatsSnapshot};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 #[derive(Default, Debug)]
 pub struct ForwarderStats {
@@ -19,6 +21,8 @@ pub struct ForwarderStats {
     pub frames_withheld: AtomicU64,
     pub keyframes_resent: AtomicU64,
     pub layer_switches: AtomicU64,
+    /// From the session's start to its first frame sent.
+    pub first_frame_after: OnceLock<Duration>,
 }
 
 #[derive(Serialize)]
@@ -31,6 +35,9 @@ pub struct ForwarderStatsSnapshot {
     pub keyframe_requests: u64,
     pub keyframes_resent: u64,
     pub layer_switches: u64,
+    /// Milliseconds from the session's start to its first frame sent; none before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_frame_ms: Option<u64>,
     #[serde(flatten)]
     pub nack: NackStatsSnapshot,
     #[serde(flatten)]
@@ -49,6 +56,7 @@ impl ForwarderStats {
             keyframe_requests: keyframe_requests.received(),
             keyframes_resent: self.keyframes_resent.load(Ordering::Relaxed),
             layer_switches: self.layer_switches.load(Ordering::Relaxed),
+            first_frame_ms: self.first_frame_after.get().map(|after| after.as_millis() as u64),
             nack: nack.snapshot(),
             link: link.snapshot(),
             layer,

@@ -4,3 +4,4 @@
 pub mod sessions;
 pub(crate) mod viewer_peer;
 pub mod viewer_session;
+pub mod viewer_totals;

@@ -2,6 +2,7 @@
 
 use crate::egress::webrtc::session::viewer_session::ViewerSession;
 use crate::egress::webrtc::rtcp::viewer_activity::VIEWER_SILENCE_TIMEOUT;
+use crate::egress::webrtc::session::viewer_totals::ViewerTotals;
 use std::collections::HashMap;
 use std::sync::Arc;
 use parking_lot::Mutex;
@@ -13,6 +14,8 @@ const ACTIVITY_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 #[derive(Default, Clone)]
 pub struct Sessions {
     map: Arc<Mutex<HashMap<String, Arc<ViewerSession>>>>,
+    /// What the sessions that ended were sent, by path.
+    ended: Arc<Mutex<HashMap<String, ViewerTotals>>>,
 }
 
 impl Sessions {
@@ -51,7 +54,20 @@ impl Sessions {
     }
 
     pub fn remove(&self, id: &str) -> Option<Arc<ViewerSession>> {
-        self.map.lock().remove(id)
+        let session = self.map.lock().remove(id);
+        if let Some(session) = &session {
+            self.ended.lock().entry(session.path.clone()).or_default().add(&session.stats());
+        }
+        session
+    }
+
+    /// What every session of each path was sent, ended ones included.
+    pub fn totals_by_path(&self) -> HashMap<String, ViewerTotals> {
+        let mut totals = self.ended.lock().clone();
+        for session in self.list() {
+            totals.entry(session.path.clone()).or_default().add(&session.stats());
+        }
+        totals
     }
 
     pub fn get(&self, id: &str) -> Option<Arc<ViewerSession>> {
@@ -73,11 +89,8 @@ impl Sessions {
 
     /// Ends every session of `path` (which went away), and says how many there were.
     pub fn end_path(&self, path: &str) -> usize {
-        let ended: Vec<Arc<ViewerSession>> = {
-            let mut map = self.map.lock();
-            let ids: Vec<String> = map.values().filter(|session| session.path == path).map(|session| session.id.clone()).collect();
-            ids.iter().filter_map(|id| map.remove(id)).collect()
-        };
+        let ids: Vec<String> = self.map.lock().values().filter(|session| session.path == path).map(|session| session.id.clone()).collect();
+        let ended: Vec<Arc<ViewerSession>> = ids.iter().filter_map(|id| self.remove(id)).collect();
         for session in &ended {
             session.close();
         }

@@ -69,6 +69,7 @@ impl ViewerSession {
     /// flows once ICE and DTLS connect. `id` comes from `new_session_id` (access control may
     /// have been asked about it already); `slot` from admitting the viewer.
     pub async fn start(stream: &Arc<Stream>, network: &Network, send_delays: &SendDelays, id: String, slot: ViewerSlot) -> Result<Self, SessionError> {
+        let requested = std::time::Instant::now();
         // A camera on demand opens for this reader; the viewer waits for its first frame.
         let reading = stream.hold();
         let state = stream.until_live().await;
@@ -97,7 +98,7 @@ impl ViewerSession {
             pinned_layer: pinned_layer_rx,
             layer_status: layer_status_tx,
             send_delays: stream.layers().iter().map(|layer| send_delays.of(layer.name())).collect(),
-            created: std::time::Instant::now(),
+            created: requested,
         };
         let forwarder = tokio::spawn(forwarder.run());
         tracing::info!(session = %id, path = stream.name(), "viewer session created");
