@@ -7,6 +7,7 @@
   on, and 100 camera paths on demand that nobody watches.
 * Snapshot latency: a JPEG of a new keyframe (decode and encode), of one already made, and of a
   camera on demand from idle.
+* The time a `/metrics` scrape takes with 100 paths.
 """
 
 import json
@@ -56,6 +57,13 @@ def snapshot_ms(addr, path, width=None):
     return (time.time() - started) * 1000
 
 
+def scrape_ms(addr):
+    started = time.time()
+    with urllib.request.urlopen(f"http://{addr}/metrics", timeout=30) as response:
+        response.read()
+    return (time.time() - started) * 1000
+
+
 def median(values):
     values = [v for v in values if v is not None]
     return round(statistics.median(values), 1) if values else None
@@ -92,27 +100,31 @@ def measure_operate(lookout_class, free_port, camera_script, load, process_cpu_m
         server.stop()
         servers.pop()
 
-        def idle_cpu(text):
+        def idle(text):
+            """The CPU of a Lookout serving the paths of `text` with nobody watching, and the
+            median time of a /metrics scrape."""
             path = folder / "idle.toml"
             path.write_text("[webrtc]\nudp_port = 0\n" + text)
             server = lookout_class("--config", str(path))
             servers.append(server)
             try:
                 time.sleep(3)
-                return round(idle_cpu_ms_per_s(process_cpu_ms, server), 1)
+                cpu = round(idle_cpu_ms_per_s(process_cpu_ms, server), 1)
+                return cpu, median([scrape_ms(server.addr) for _ in range(runs)])
             finally:
                 server.stop()
                 servers.pop()
 
         many = "".join(f'[paths.cam{i}]\nsource = "{url}"\non_demand = true\n' for i in range(100))
+        pattern_on_demand, _ = idle('[paths.demo]\nsource = "testpattern"\n')
+        pattern_always_on, _ = idle('[paths.demo]\nsource = "testpattern"\non_demand = false\n')
+        cameras_on_demand, scrape_100_paths = idle(many)
         return {
             "first_frame_ms": {"on_demand_p50": median(on_demand), "kept_open_p50": median(kept_open),
                                "on_demand_runs": on_demand, "kept_open_runs": kept_open},
-            "idle_cpu_ms_per_s": {
-                "test_pattern_on_demand": idle_cpu('[paths.demo]\nsource = "testpattern"\n'),
-                "test_pattern_always_on": idle_cpu('[paths.demo]\nsource = "testpattern"\non_demand = false\n'),
-                "100_cameras_on_demand": idle_cpu(many),
-            },
+            "idle_cpu_ms_per_s": {"test_pattern_on_demand": pattern_on_demand, "test_pattern_always_on": pattern_always_on,
+                                  "100_cameras_on_demand": cameras_on_demand},
+            "metrics_scrape_ms_100_paths_p50": scrape_100_paths,
             "snapshot_ms": {"new_keyframe_p50": median(new_keyframe), "made_already_p50": median(made_already),
                             "camera_on_demand_from_idle_p50": median(snapshot_from_idle)},
         }

@@ -41,10 +41,6 @@ struct Lookout {
     media_port: u16,
 }
 
-/// A UDP port free on loopback now (bound, read, released: fine for tests on one machine).
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind((LOOPBACK, 0)).and_then(|s| s.local_addr()).map(|a| a.port()).expect("a free loopback UDP port")
-}
 
 async fn start_lookout(paths: impl IntoIterator<Item = (&'static str, PathConfig)>) -> Lookout {
     start_lookout_with(paths, |_| {}).await
@@ -53,7 +49,7 @@ async fn start_lookout(paths: impl IntoIterator<Item = (&'static str, PathConfig
 /// Lookout on loopback and a shared port of its own, its WebRTC settings changed by `configure`.
 async fn start_lookout_with(paths: impl IntoIterator<Item = (&'static str, PathConfig)>, configure: impl FnOnce(&mut WebRtcConfig)) -> Lookout {
     init_logging();
-    let media_port = free_udp_port();
+    let media_port = lookout_testkit::free_port();
     let mut webrtc = WebRtcConfig { listen_ips: vec![LOOPBACK], media_ports: MediaPorts::Shared(media_port), ..Default::default() };
     configure(&mut webrtc);
     let paths = paths.into_iter().map(|(name, path)| (name.to_owned(), PathDefinition::from(path).always_on())).collect();
@@ -523,7 +519,7 @@ async fn bad_offers_get_a_clear_4xx_while_another_viewer_keeps_playing() {
 async fn two_hundred_light_viewers_each_get_every_packet() {
     const VIEWERS: usize = 200;
     init_logging();
-    let webrtc = WebRtcConfig { listen_ips: vec![LOOPBACK], media_ports: MediaPorts::Shared(free_udp_port()), ..Default::default() };
+    let webrtc = WebRtcConfig { listen_ips: vec![LOOPBACK], media_ports: MediaPorts::Shared(lookout_testkit::free_port()), ..Default::default() };
     let limits = lookout::limits::LimitSettings { sessions_per_ip_burst: VIEWERS as u32, ..Default::default() };
     let paths = [("demo".to_owned(), PathDefinition::from(small_pattern()).always_on())].into_iter().collect();
     let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, webrtc, limits, ..Config::builtin_default() };

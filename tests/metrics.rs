@@ -1,7 +1,7 @@
 //! `/metrics` with real parts: Debian's Prometheus, started by the test on loopback, scrapes
-//! Lookout while a webrtc-rs viewer watches, and the series are read back through Prometheus's
-//! HTTP API; `promtool check metrics` passes on the output; counters keep what ended sessions
-//! were sent.
+//! Lookout while a webrtc-rs viewer and then Chromium watch, and the series are read back
+//! through Prometheus's HTTP API, the page's own report of its playback (`qoe`) among them;
+//! `promtool check metrics` passes on the output; counters keep what ended sessions were sent.
 
 mod common;
 
@@ -89,10 +89,7 @@ async fn prometheus_scrapes_paths_and_viewers() {
     viewer.wait_for_packets(100, Duration::from_secs(10)).await.expect("video");
 
     let text = scrape(server.addr).await;
-    let mut promtool = Command::new("promtool").args(["check", "metrics"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("promtool runs");
-    promtool.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write");
-    let checked = promtool.wait_with_output().expect("promtool ends");
-    assert!(checked.status.success(), "promtool check metrics: {}{}\n{text}", String::from_utf8_lossy(&checked.stdout), String::from_utf8_lossy(&checked.stderr));
+    assert_promtool_passes(&text);
     assert_eq!(sample(&text, "lookout_path_state{path=\"demo\",layer=\"main\",state=\"live\"}"), Some(1.0), "{text}");
     assert_eq!(sample(&text, "lookout_webrtc_sessions_open{path=\"demo\"}"), Some(1.0), "{text}");
 
@@ -110,4 +107,25 @@ async fn prometheus_scrapes_paths_and_viewers() {
     assert_eq!(sample(&after, "lookout_webrtc_sessions_total{path=\"demo\"}"), Some(1.0), "{after}");
     let sent_after = sample(&after, "lookout_webrtc_packets_sent_total{path=\"demo\"}").expect("still counted");
     assert!(sent_after >= packets, "counters only grow: {sent_after} after, {packets} seen by Prometheus before");
+
+    // Chromium's page reports what it saw (every 5 s), and Prometheus has it.
+    let url = format!("{}?path=demo", server.page_url());
+    let page = tokio::task::spawn_blocking(move || lookout_testkit::browser::play(&url, &["--seconds", "11"])).await.expect("join");
+    let page = page.unwrap_or_else(|failure| panic!("the page did not play: {failure}"));
+    let reports = prometheus.wait_for("lookout_viewer_reports_total{path=\"demo\"}", |reports| reports >= 2.0).await;
+    let first_frames = prometheus.wait_for("lookout_viewer_first_frame_seconds_count{path=\"demo\"}", |count| count >= 1.0).await;
+    assert_eq!(first_frames, 1.0, "the page's first frame counts once, however many reports: {reports} reports");
+    let first_frame = prometheus.wait_for("lookout_viewer_first_frame_seconds_sum{path=\"demo\"}", |sum| sum > 0.0).await;
+    prometheus.wait_for("lookout_viewer_glass_to_glass_seconds_count{path=\"demo\"}", |count| count >= 1.0).await;
+    eprintln!("the page reported a first frame after {first_frame} s (it measured {} ms)", page["firstFrameMs"]);
+
+    assert_promtool_passes(&scrape(server.addr).await);
+}
+
+/// `promtool check metrics` finds nothing wrong with `text` (its lint included).
+fn assert_promtool_passes(text: &str) {
+    let mut promtool = Command::new("promtool").args(["check", "metrics"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("promtool runs");
+    promtool.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write");
+    let checked = promtool.wait_with_output().expect("promtool ends");
+    assert!(checked.status.success(), "promtool check metrics: {}{}\n{text}", String::from_utf8_lossy(&checked.stdout), String::from_utf8_lossy(&checked.stderr));
 }

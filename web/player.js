@@ -20,6 +20,8 @@ const PROBE_FIRST_MS = 30000;
 const PROBE_MAX_MS = 120000;
 const PROBE_TIMEOUT_MS = 8000;
 const CLOCK_LATENCY_SAMPLES = 30;
+// Seconds between the page's reports of its playback to the server (`qoe`).
+const QOE_REPORT_SECONDS = 5;
 
 export class Player extends EventTarget {
   // `iceTransportPolicy` 'relay' uses TURN only: a way to check a TURN setup.
@@ -66,7 +68,7 @@ export class Player extends EventTarget {
       path: this.path, state: 'idle', watchRequestedAt: null, firstFrameMs: null, framesRendered: 0, framesReceived: 0,
       lastFrameAt: null, width: 0, height: 0, fps: null, bitrateBps: null, packetsLost: 0, packetsReceived: 0,
       lossPercent: null, framesDropped: 0, freezeCount: 0, freezeSeconds: 0, latencyMs: [], errors: [], route: null,
-      nackCount: 0, reportedLatencyMs: null,
+      nackCount: 0, reportedLatencyMs: null, videoJitterBufferMs: null,
       // From the server: the layer this viewer gets and why, and its link's bandwidth estimate.
       layer: null, estimatedBitrateBps: null, estimateFrom: null,
       // The audio track's inbound-rtp figures, when the path has audio.
@@ -459,6 +461,22 @@ export class Player extends EventTarget {
     this.dispatchEvent(new CustomEvent('figures', { detail: f }));
   }
 
+  // Tells the server this session's playback so far, every QOE_REPORT_SECONDS samples (see
+  // `qoe` in PROTOCOL.md): it counts them in its metrics.
+  reportExperience() {
+    this.samplesSinceReport = (this.samplesSinceReport ?? 0) + 1;
+    const f = this.figures;
+    if (this.samplesSinceReport < QOE_REPORT_SECONDS || f.framesRendered === 0) return;
+    this.samplesSinceReport = 0;
+    // Clocks that disagree a little can make a latency negative: the server takes none of those.
+    const time = (ms) => (Number.isFinite(ms) && ms >= 0 && ms < 3600000 ? ms : null);
+    const glassToGlass = f.latencyMs.length ? f.latencyMs[f.latencyMs.length - 1] : f.reportedLatencyMs;
+    this.send({
+      type: 'qoe', first_frame_ms: time(f.firstFrameMs), freezes: f.freezeCount, freeze_seconds: Math.max(0, f.freezeSeconds),
+      frames_dropped: f.framesDropped, glass_to_glass_ms: time(glassToGlass), jitter_buffer_ms: time(f.videoJitterBufferMs),
+    });
+  }
+
   async sampleStats() {
     if (this.hls.active) {
       this.sampleHlsStats();
@@ -510,8 +528,12 @@ export class Player extends EventTarget {
       f.freezeCount = s.freezeCount ?? 0;
       f.freezeSeconds = s.totalFreezesDuration ?? 0;
       f.nackCount = s.nackCount ?? 0;
+      // What the video's jitter buffer held each frame, over the last second.
+      const emitted = previous ? s.jitterBufferEmittedCount - previous.jitterBufferEmittedCount : 0;
+      f.videoJitterBufferMs = emitted > 0 ? Math.round((1000 * (s.jitterBufferDelay - previous.jitterBufferDelay)) / emitted) : f.videoJitterBufferMs;
       this.previousStats = s;
       this.dispatchEvent(new CustomEvent('figures', { detail: f }));
+      this.reportExperience();
     });
   }
 }

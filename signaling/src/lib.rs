@@ -42,6 +42,42 @@ pub enum ClientMessage {
     /// End the current session; the socket stays open for another `watch`.
     /// (An empty struct rather than a unit variant, so that unknown fields are refused.)
     Stop {},
+    /// The client's own figures of the current session's playback, its totals so far; sent
+    /// every few seconds. The server adds them up by path for its metrics.
+    Qoe(QoeReport),
+}
+
+/// What a viewer saw of its playback since its session began.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QoeReport {
+    /// From the watch request to the first frame shown.
+    #[serde(default)]
+    pub first_frame_ms: Option<f64>,
+    /// Times the picture froze, and for how long in all.
+    #[serde(default)]
+    pub freezes: u64,
+    #[serde(default)]
+    pub freeze_seconds: f64,
+    /// Frames the browser dropped.
+    #[serde(default)]
+    pub frames_dropped: u64,
+    /// Capture to display, now, where the client can tell (Lookout's barcode, or capture times
+    /// from `clock` messages).
+    #[serde(default)]
+    pub glass_to_glass_ms: Option<f64>,
+    /// The delay its jitter buffer adds, now.
+    #[serde(default)]
+    pub jitter_buffer_ms: Option<f64>,
+}
+
+impl QoeReport {
+    /// Whether every figure is one a playback can have: finite, not negative, and under an
+    /// hour for the times.
+    pub fn is_plausible(&self) -> bool {
+        let time = |ms: Option<f64>| ms.is_none_or(|ms| ms.is_finite() && (0.0..3_600_000.0).contains(&ms));
+        time(self.first_frame_ms) && time(self.glass_to_glass_ms) && time(self.jitter_buffer_ms) && self.freeze_seconds.is_finite() && self.freeze_seconds >= 0.0
+    }
 }
 
 /// A message from the server to the client.
@@ -168,6 +204,17 @@ impl ServerMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_qoe_report_carries_the_playbacks_figures_and_nothing_else() {
+        let text = r#"{"type":"qoe","first_frame_ms":210.5,"freezes":1,"freeze_seconds":0.4,"frames_dropped":3,"glass_to_glass_ms":62,"jitter_buffer_ms":18}"#;
+        let ClientMessage::Qoe(report) = ClientMessage::parse(text).expect("valid") else { panic!("a qoe message") };
+        assert_eq!((report.first_frame_ms, report.freezes, report.frames_dropped), (Some(210.5), 1, 3));
+        assert!(report.is_plausible());
+        assert!(ClientMessage::parse(r#"{"type":"qoe","fps":30}"#).is_err(), "unknown fields are refused");
+        assert!(!QoeReport { glass_to_glass_ms: Some(-5.0), ..Default::default() }.is_plausible());
+        assert!(!QoeReport { freeze_seconds: f64::NAN, ..Default::default() }.is_plausible());
+    }
 
     #[test]
     fn auth_carries_a_token_or_none() {

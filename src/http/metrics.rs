@@ -7,7 +7,9 @@
 use super::access;
 use super::AppState;
 use crate::auth::{Action, Protocol};
-use crate::egress::webrtc::session::viewer_totals::{ViewerTotals, FIRST_FRAME_BUCKETS};
+use crate::egress::webrtc::session::experience::PathExperience;
+use crate::egress::webrtc::session::histogram::Histogram;
+use crate::egress::webrtc::session::viewer_totals::ViewerTotals;
 use crate::stream::{layer_name, Stream};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -167,13 +169,43 @@ impl Collector for Scrape {
             MetricType::Histogram,
         )?;
         for (path, totals) in &totals {
-            let buckets: Vec<(f64, u64)> = FIRST_FRAME_BUCKETS.iter().copied().chain([f64::INFINITY]).zip(totals.first_frames.counts).collect();
-            encode_histogram(&mut first_frame, &[("path", path.clone())], totals.first_frames.sum_secs, totals.first_frames.count, &buckets)?;
+            encode_histogram(&mut first_frame, path, &totals.first_frames)?;
         }
-        Ok(())
+        drop(first_frame);
+        encode_experience(&mut encoder, &app.sessions.experience_by_path())
     }
 }
 
-fn encode_histogram(metric: &mut MetricEncoder, labels: &[(&'static str, String)], sum: f64, count: u64, buckets: &[(f64, u64)]) -> Result<(), std::fmt::Error> {
-    metric.encode_family(&labels)?.encode_histogram::<NoLabelSet>(sum, count, buckets, None)
+fn encode_histogram(metric: &mut MetricEncoder, path: &str, histogram: &Histogram) -> Result<(), std::fmt::Error> {
+    let labels = [("path", path.to_owned())];
+    metric.encode_family(&labels.as_slice())?.encode_histogram::<NoLabelSet>(histogram.sum(), histogram.count(), &histogram.buckets(), None)
+}
+
+/// What the viewers' pages reported of their own playback (`qoe` messages), by path.
+fn encode_experience(encoder: &mut DescriptorEncoder, experience: &HashMap<String, PathExperience>) -> Result<(), std::fmt::Error> {
+    let histograms: [(&str, &str, fn(&PathExperience) -> &Histogram); 3] = [
+        ("lookout_viewer_first_frame_seconds", "Time to the first frame shown, as viewers' pages report it", |e| &e.first_frame),
+        ("lookout_viewer_glass_to_glass_seconds", "Capture to display, as viewers' pages measure it, one value per report", |e| &e.glass_to_glass),
+        ("lookout_viewer_jitter_buffer_seconds", "The browser's jitter-buffer delay, one value per report", |e| &e.jitter_buffer),
+    ];
+    for (name, help, histogram) in histograms {
+        let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
+        for (path, experience) in experience {
+            encode_histogram(&mut metric, path, histogram(experience))?;
+        }
+    }
+    let counters: [(&str, &str, fn(&PathExperience) -> f64); 4] = [
+        ("lookout_viewer_freezes", "Freezes viewers' pages saw", |e| e.freezes as f64),
+        ("lookout_viewer_freeze_seconds", "Seconds viewers' pages spent frozen", |e| e.freeze_seconds),
+        ("lookout_viewer_frames_dropped", "Frames viewers' browsers dropped", |e| e.frames_dropped as f64),
+        ("lookout_viewer_reports", "Reports received from viewers' pages", |e| e.reports as f64),
+    ];
+    for (name, help, value) in counters {
+        let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for (path, experience) in experience {
+            let labels = [("path", path.clone())];
+            metric.encode_family(&labels.as_slice())?.encode_counter::<NoLabelSet, _, f64>(&value(experience), None)?;
+        }
+    }
+    Ok(())
 }

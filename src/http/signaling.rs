@@ -310,6 +310,15 @@ impl SignalingClient {
                 }
             }
             ClientMessage::Stop {} => self.stop_watching().await,
+            ClientMessage::Qoe(report) => {
+                let Some(watching) = &self.watching else {
+                    return self.error(ErrorCode::UnexpectedMessage, "qoe without a session: send watch first").await;
+                };
+                if !report.is_plausible() {
+                    return self.error(ErrorCode::BadMessage, "qoe: a figure is negative, not a number, or over an hour").await;
+                }
+                self.app.sessions.report_experience(&watching.session, report);
+            }
             ClientMessage::Auth { .. } => self.error(ErrorCode::UnexpectedMessage, "already authenticated: auth is only the first message").await,
         }
     }

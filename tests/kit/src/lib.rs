@@ -24,7 +24,20 @@ pub mod swarm;
 pub mod turn;
 pub mod viewer;
 
-/// A free TCP port on loopback (bound, read, released: fine for tests on one machine).
+/// Where `free_port` looks: below the kernel's ephemeral ports (32768 and up on Linux), so that
+/// no socket bound to port 0 meanwhile (a server under test, a client's connection) takes the
+/// port before its user binds it. A port of the ephemeral range, free when asked, was taken so
+/// once in a full run of the suite, and the camera meant for it could not listen.
+const TEST_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A loopback port free now for both TCP and UDP, picked at random from `TEST_PORTS` so that
+/// tests running side by side rarely pick the same one.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
+    for _ in 0..1000 {
+        let port = rand::random_range(TEST_PORTS);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {TEST_PORTS:?}")
 }

@@ -1,6 +1,8 @@
 //! A viewer's session as signalling sees it (its peer, its forwarders, its figures) and the
 //! set of sessions the server holds.
 
+pub mod experience;
+pub mod histogram;
 pub mod sessions;
 pub(crate) mod viewer_peer;
 pub mod viewer_session;

@@ -2,7 +2,9 @@
 
 use crate::egress::webrtc::session::viewer_session::ViewerSession;
 use crate::egress::webrtc::rtcp::viewer_activity::VIEWER_SILENCE_TIMEOUT;
+use crate::egress::webrtc::session::experience::PathExperience;
 use crate::egress::webrtc::session::viewer_totals::ViewerTotals;
+use lookout_signaling::QoeReport;
 use std::collections::HashMap;
 use std::sync::Arc;
 use parking_lot::Mutex;
@@ -16,6 +18,8 @@ pub struct Sessions {
     map: Arc<Mutex<HashMap<String, Arc<ViewerSession>>>>,
     /// What the sessions that ended were sent, by path.
     ended: Arc<Mutex<HashMap<String, ViewerTotals>>>,
+    /// What viewers' pages reported of their playback, by path.
+    experience: Arc<Mutex<HashMap<String, PathExperience>>>,
 }
 
 impl Sessions {
@@ -59,6 +63,17 @@ impl Sessions {
             self.ended.lock().entry(session.path.clone()).or_default().add(&session.stats());
         }
         session
+    }
+
+    /// A viewer's page reported its playback so far.
+    pub fn report_experience(&self, session: &ViewerSession, report: QoeReport) {
+        let previous = session.replace_experience(report.clone());
+        self.experience.lock().entry(session.path.clone()).or_default().add(&report, previous.as_ref());
+    }
+
+    /// What viewers' pages reported, by path.
+    pub fn experience_by_path(&self) -> HashMap<String, PathExperience> {
+        self.experience.lock().clone()
     }
 
     /// What every session of each path was sent, ended ones included.

@@ -20,7 +20,7 @@ use crate::media::AudioCodec;
 use crate::egress::webrtc::rtcp::viewer_activity::ViewerActivity;
 use crate::limits::ViewerSlot;
 use crate::stream::{ReaderHold, Stream};
-use lookout_signaling::IceCandidate;
+use lookout_signaling::{IceCandidate, QoeReport};
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -62,6 +62,8 @@ pub struct ViewerSession {
     counted: parking_lot::Mutex<Option<(ViewerSlot, ReaderHold)>>,
     sockets: SocketHold,
     closed: std::sync::atomic::AtomicBool,
+    /// The viewer's page's last report of its playback.
+    experience: parking_lot::Mutex<Option<QoeReport>>,
 }
 
 impl ViewerSession {
@@ -121,6 +123,7 @@ impl ViewerSession {
             counted: parking_lot::Mutex::new(Some((slot, reading))),
             sockets: peer.hold,
             closed: Default::default(),
+            experience: Default::default(),
         })
     }
 
@@ -159,6 +162,11 @@ impl ViewerSession {
 
     pub fn stats(&self) -> SessionStats {
         self.stats.snapshot(&self.keyframe_requests, &self.nack_stats, &self.link, self.layer_status.borrow().clone())
+    }
+
+    /// Keeps the page's new report of its playback, and gives back the one before.
+    pub fn replace_experience(&self, report: QoeReport) -> Option<QoeReport> {
+        self.experience.lock().replace(report)
     }
 
     /// An RTP timestamp of this session's video and when that frame was captured, once one

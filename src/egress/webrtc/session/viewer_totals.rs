@@ -2,12 +2,11 @@
 //! included, so that the metrics' counters only grow; and how long each waited for its first
 //! frame, in the buckets of a histogram.
 
+use super::experience::FIRST_FRAME_BUCKETS;
+use super::histogram::Histogram;
 use super::viewer_session::SessionStats;
 
-/// Upper bounds of the first-frame histogram's buckets, in seconds (`+Inf` follows).
-pub const FIRST_FRAME_BUCKETS: [f64; 9] = [0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0];
-
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ViewerTotals {
     pub sessions: u64,
     pub frames_sent: u64,
@@ -17,16 +16,24 @@ pub struct ViewerTotals {
     pub packets_resent: u64,
     pub keyframe_requests: u64,
     pub layer_switches: u64,
-    pub first_frames: FirstFrames,
+    /// Sessions by how long they waited for their first frame, in seconds.
+    pub first_frames: Histogram,
 }
 
-/// Sessions by how long they waited for their first frame: one count per bucket of
-/// `FIRST_FRAME_BUCKETS`, and one past the last.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct FirstFrames {
-    pub counts: [u64; FIRST_FRAME_BUCKETS.len() + 1],
-    pub sum_secs: f64,
-    pub count: u64,
+impl Default for ViewerTotals {
+    fn default() -> Self {
+        Self {
+            sessions: 0,
+            frames_sent: 0,
+            packets_sent: 0,
+            bytes_sent: 0,
+            nacks_received: 0,
+            packets_resent: 0,
+            keyframe_requests: 0,
+            layer_switches: 0,
+            first_frames: Histogram::new(FIRST_FRAME_BUCKETS),
+        }
+    }
 }
 
 impl ViewerTotals {
@@ -41,11 +48,7 @@ impl ViewerTotals {
         self.keyframe_requests += stats.keyframe_requests;
         self.layer_switches += stats.layer_switches;
         if let Some(ms) = stats.first_frame_ms {
-            let secs = ms as f64 / 1000.0;
-            let bucket = FIRST_FRAME_BUCKETS.iter().position(|&bound| secs <= bound).unwrap_or(FIRST_FRAME_BUCKETS.len());
-            self.first_frames.counts[bucket] += 1;
-            self.first_frames.sum_secs += secs;
-            self.first_frames.count += 1;
+            self.first_frames.observe(ms as f64 / 1000.0);
         }
     }
 }
