@@ -139,7 +139,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async {
+    let code = runtime.block_on(async {
         // Listened for before starting, so that a SIGHUP meanwhile does not end the process.
         use tokio::signal::unix::{signal, SignalKind};
         let (hangups, mut terminations) = match (signal(SignalKind::hangup()), signal(SignalKind::terminate())) {
@@ -172,5 +172,9 @@ fn main() -> ExitCode {
         tracing::info!("{why}: stopping within {} s", lookout::STOP_GRACE.as_secs());
         server.stop().await;
         ExitCode::SUCCESS
-    })
+    });
+    // Work still running off the async threads (a snapshot's decoding, a store's flush) gets a
+    // moment, not a wait without end.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }

@@ -72,11 +72,18 @@ pub struct QoeReport {
 }
 
 impl QoeReport {
-    /// Whether every figure is one a playback can have: finite, not negative, and under an
-    /// hour for the times.
+    /// Whether every figure is one a playback can have: times finite, not negative and under
+    /// an hour; a day of freezes at most; no more freezes or dropped frames than a day of video
+    /// at 120 frames a second has frames.
     pub fn is_plausible(&self) -> bool {
+        const DAY_OF_FRAMES: u64 = 120 * 86_400;
         let time = |ms: Option<f64>| ms.is_none_or(|ms| ms.is_finite() && (0.0..3_600_000.0).contains(&ms));
-        time(self.first_frame_ms) && time(self.glass_to_glass_ms) && time(self.jitter_buffer_ms) && self.freeze_seconds.is_finite() && self.freeze_seconds >= 0.0
+        time(self.first_frame_ms)
+            && time(self.glass_to_glass_ms)
+            && time(self.jitter_buffer_ms)
+            && (0.0..=86_400.0).contains(&self.freeze_seconds)
+            && self.freezes <= DAY_OF_FRAMES
+            && self.frames_dropped <= DAY_OF_FRAMES
     }
 }
 
@@ -214,6 +221,7 @@ mod tests {
         assert!(ClientMessage::parse(r#"{"type":"qoe","fps":30}"#).is_err(), "unknown fields are refused");
         assert!(!QoeReport { glass_to_glass_ms: Some(-5.0), ..Default::default() }.is_plausible());
         assert!(!QoeReport { freeze_seconds: f64::NAN, ..Default::default() }.is_plausible());
+        assert!(!QoeReport { frames_dropped: u64::MAX, ..Default::default() }.is_plausible());
     }
 
     #[test]

@@ -132,7 +132,15 @@ fn start_sources(stream: &Arc<Stream>, definition: &PathDefinition) -> Vec<Sourc
     let layers = stream.layers();
     stream.set_start_timeout(definition.on_demand.map(|settings| settings.start_timeout));
     match definition.on_demand {
-        None => layers.iter().zip(definition.sources()).map(|(layer, config)| source::spawn(config, layer.clone())).collect(),
+        None => layers
+            .iter()
+            .zip(definition.sources())
+            .map(|(layer, config)| {
+                // From idle, when the path was on demand before: its first frame makes it live.
+                layer.set_state(PathState::Connecting);
+                source::spawn(config, layer.clone())
+            })
+            .collect(),
         Some(settings) => {
             // Idle from now, not once the task runs: nothing opens the camera before a reader.
             for layer in &layers {

@@ -41,12 +41,15 @@ struct StoredPaths {
 #[derive(Debug, Clone)]
 pub struct PathStore {
     file: PathBuf,
+    /// Held for a whole write: a write whose caller went away (a client that hung up) still
+    /// finishes, and the next one waits for it rather than racing it to the rename.
+    writing: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl PathStore {
     /// The store in `state_dir`; the folder is made when the first path is kept.
     pub fn new(state_dir: &Path) -> Self {
-        Self { file: state_dir.join(FILE_NAME) }
+        Self { file: state_dir.join(FILE_NAME), writing: Default::default() }
     }
 
     pub fn file(&self) -> &Path {
@@ -71,6 +74,7 @@ impl PathStore {
     /// them. Blocks on the disk; call it off the async threads.
     pub fn save(&self, paths: &BTreeMap<String, PathSpec>) -> Result<(), StoreError> {
         let write_error = |source| StoreError::Write { file: self.file.clone(), source };
+        let _writing = self.writing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(dir) = self.file.parent() {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir { dir: dir.to_owned(), source })?;
         }

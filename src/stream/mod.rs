@@ -158,9 +158,11 @@ impl Stream {
     /// may publish once more while it stops).
     pub fn set_state(&self, state: PathState) {
         self.state.send_if_modified(|current| {
-            let changed = *current != state && !matches!(current, PathState::Removed { .. });
+            if *current == state || matches!(current, PathState::Removed { .. }) {
+                return false;
+            }
             *current = state;
-            changed
+            true
         });
     }
 
@@ -358,6 +360,12 @@ impl Stream {
 
     /// A new reader: it first gets the cached GOP (starting at a keyframe), then live frames.
     pub fn subscribe(&self) -> Reader {
+        if matches!(*self.state.borrow(), PathState::Removed { .. }) {
+            // A reader that came as its path went (a viewer still connecting): it ends at once.
+            let (closed, receiver) = broadcast::channel(1);
+            drop(closed);
+            return Reader::new((Vec::new(), false), receiver);
+        }
         let hub = self.hub.lock();
         Reader::new(hub.gop.frames(), hub.live.subscribe())
     }
@@ -424,6 +432,21 @@ mod tests {
         assert!(first.keyframe, "first frame after lagging is a keyframe");
         assert_eq!(first.timestamp, 999_000);
         assert!(reader.frames_lost() > 0);
+    }
+
+    #[tokio::test]
+    async fn a_removed_stream_stays_removed_and_its_late_readers_end_at_once() {
+        let stream = Stream::new("t", "test");
+        stream.publish(frame(0, true));
+        let mut early = stream.subscribe();
+        assert!(early.next().await.is_some(), "the cached keyframe");
+        stream.remove("deleted");
+        stream.set_state(PathState::Live); // a source stopping late
+        stream.publish(frame(3000, true));
+        assert_eq!(stream.state(), PathState::Removed { reason: "deleted".into() });
+        assert!(early.next().await.is_none(), "a reader from before ends");
+        let mut late = stream.subscribe();
+        assert!(late.next().await.is_none(), "a reader that comes after ends at once");
     }
 
     #[test]

@@ -12,11 +12,6 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(streams: impl IntoIterator<Item = Arc<Stream>>) -> Self {
-        let streams = streams.into_iter().map(|s| (s.name().to_owned(), s)).collect();
-        Self { streams: Arc::new(RwLock::new(streams)) }
-    }
-
     pub fn get(&self, name: &str) -> Option<Arc<Stream>> {
         self.streams.read().get(name).cloned()
     }

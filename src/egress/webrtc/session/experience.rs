@@ -50,9 +50,9 @@ impl PathExperience {
             self.jitter_buffer.observe(ms / 1000.0);
         }
         let before = previous.cloned().unwrap_or_default();
-        self.freezes += report.freezes.saturating_sub(before.freezes);
+        self.freezes = self.freezes.saturating_add(report.freezes.saturating_sub(before.freezes));
         self.freeze_seconds += (report.freeze_seconds - before.freeze_seconds).max(0.0);
-        self.frames_dropped += report.frames_dropped.saturating_sub(before.frames_dropped);
+        self.frames_dropped = self.frames_dropped.saturating_add(report.frames_dropped.saturating_sub(before.frames_dropped));
     }
 }
 

@@ -58,7 +58,10 @@ impl Sessions {
     }
 
     pub fn remove(&self, id: &str) -> Option<Arc<ViewerSession>> {
-        let session = self.map.lock().remove(id);
+        // Counted in `ended` before it leaves the map (both locked, map first, as in
+        // `totals_by_path`), so that a scrape meanwhile sees it in one or the other.
+        let mut map = self.map.lock();
+        let session = map.remove(id);
         if let Some(session) = &session {
             self.ended.lock().entry(session.path.clone()).or_default().add(&session.stats());
         }
@@ -78,8 +81,9 @@ impl Sessions {
 
     /// What every session of each path was sent, ended ones included.
     pub fn totals_by_path(&self) -> HashMap<String, ViewerTotals> {
+        let map = self.map.lock();
         let mut totals = self.ended.lock().clone();
-        for session in self.list() {
+        for session in map.values() {
             totals.entry(session.path.clone()).or_default().add(&session.stats());
         }
         totals

@@ -128,7 +128,6 @@ impl Network {
         candidates
     }
 
-    /// The effective settings, for the startup log.
     /// Where viewers' media comes and goes, in words.
     pub fn describe_ports(&self) -> String {
         match &self.ports {
@@ -140,6 +139,7 @@ impl Network {
         }
     }
 
+    /// The effective settings, for the startup log.
     pub fn summary(&self) -> String {
         let list = |items: Vec<String>| if items.is_empty() { "none".to_owned() } else { items.join(", ") };
         let c = &self.config;
