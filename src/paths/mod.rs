@@ -234,12 +234,19 @@ impl PathManager {
     /// Gives a path the API made a new spec: the store keeps it, then the sources that changed
     /// restart (see `Running::redefine`).
     pub async fn replace(&self, name: &str, spec: PathSpec) -> Result<(), PathError> {
+        self.modify(name, |_| Ok::<_, PathError>(spec)).await
+    }
+
+    /// Replaces a path the API made with what `change` makes of its spec as written (with its
+    /// secrets: a merge patch), all under one lock, so that two changes at once both apply.
+    pub async fn modify<E: From<PathError>>(&self, name: &str, change: impl FnOnce(&PathSpec) -> Result<PathSpec, E>) -> Result<(), E> {
         let mut state = self.state.lock().await;
         check_api_path(&state, name)?;
-        let definition = PathDefinition::from_spec("", spec.clone())?;
+        let spec = change(state.stored.get(name).ok_or_else(|| PathError::NotFound(name.to_owned()))?)?;
+        let definition = PathDefinition::from_spec("", spec.clone()).map_err(PathError::from)?;
         let mut stored = state.stored.clone();
         stored.insert(name.to_owned(), spec);
-        self.save(&stored).await?;
+        self.save(&stored).await.map_err(PathError::from)?;
         state.stored = stored;
         match state.running.get_mut(name) {
             Some(path) => path.redefine(definition, &self.sessions, &self.registry),
@@ -250,13 +257,6 @@ impl PathManager {
             }
         }
         Ok(())
-    }
-
-    /// A path the API made, as it was written (with its secrets), for a merge patch.
-    pub async fn stored_spec(&self, name: &str) -> Result<PathSpec, PathError> {
-        let state = self.state.lock().await;
-        check_api_path(&state, name)?;
-        state.stored.get(name).cloned().ok_or_else(|| PathError::NotFound(name.to_owned()))
     }
 
     /// Removes a path the API made: the store forgets it, its sources stop, its viewers end.
@@ -417,6 +417,20 @@ mod tests {
         let ended = tokio::time::timeout(std::time::Duration::from_secs(2), reader.next()).await.expect("the reader is told at once");
         assert!(ended.is_none(), "the reader ends");
         assert_eq!(before.state().name(), "removed");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn two_changes_at_once_both_apply() {
+        let dir = scratch_dir("modify");
+        let paths = manager(&dir, &[]);
+        paths.add(vec![("cam".into(), spec("a"))], |_| ("name".into(), String::new())).await.expect("added");
+        let transport = paths.modify("cam", |stored| Ok::<_, PathError>(PathSpec { transport: Some(crate::config::RtspTransport::Udp), ..stored.clone() }));
+        let username = paths.modify("cam", |stored| Ok::<_, PathError>(PathSpec { username: Some("viewer".into()), ..stored.clone() }));
+        let (first, second) = tokio::join!(transport, username);
+        first.and(second).expect("both changed");
+        let kept = &PathStore::new(&dir).load().expect("loads")["cam"];
+        assert_eq!((kept.transport, kept.username.as_deref()), (Some(crate::config::RtspTransport::Udp), Some("viewer")), "neither change lost the other");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -63,23 +63,3 @@ impl IntoResponse for ApiError {
         (self.status, [(header::CACHE_CONTROL, "no-store")], Json(self)).into_response()
     }
 }
-
-/// Access control's refusal (401, 403, 429, or 400 for a malformed credential) in the API's
-/// form, its headers (`WWW-Authenticate`, `Retry-After`) kept.
-pub async fn refusal(response: Response) -> Response {
-    let (mut parts, body) = response.into_parts();
-    let message = match axum::body::to_bytes(body, 64 * 1024).await {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_owned(),
-        Err(_) => "refused".to_owned(),
-    };
-    let code = match parts.status {
-        StatusCode::UNAUTHORIZED => "unauthorized",
-        StatusCode::FORBIDDEN => "forbidden",
-        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
-        _ => "bad_credential",
-    };
-    parts.headers.remove(header::CONTENT_TYPE);
-    parts.headers.remove(header::CONTENT_LENGTH);
-    let body = ApiError::new(parts.status, code, message);
-    (parts, body).into_response()
-}

@@ -2,6 +2,7 @@
 //! once, and a snapshot of each), viewer sessions, and the server's own facts. Its OpenAPI 3.1 document is made
 //! from the handlers and types themselves (`openapi`), so it cannot drift from them.
 
+mod access;
 mod body;
 mod error;
 pub mod openapi;

@@ -3,7 +3,8 @@
 //! `garage%2Fdoor` in these URLs.
 
 use super::body::{json_value, typed, MAX_BODY_BYTES};
-use super::error::{refusal, ApiError};
+use super::access::{authorize, refusal};
+use super::error::ApiError;
 use crate::auth::{Action, Protocol};
 use crate::config::PathSpec;
 use crate::http::access;
@@ -52,13 +53,6 @@ pub struct AddedPaths {
     added: Vec<String>,
 }
 
-async fn allow(app: &AppState, connect_info: &ConnectInfo<SocketAddr>, headers: &HeaderMap, action: Action, path: Option<&str>) -> Result<(), Response> {
-    match access::authorize(app, access::client_ip(connect_info), headers, Protocol::Http, action, path).await {
-        Ok(_) => Ok(()),
-        Err(response) => Err(refusal(response).await),
-    }
-}
-
 fn resource(app: &AppState, entry: PathEntry) -> PathResource {
     PathResource { origin: entry.origin, config: entry.spec, status: path_info(app, &entry.stream, Instant::now()) }
 }
@@ -93,7 +87,7 @@ pub async fn list(State(app): State<AppState>, connect_info: ConnectInfo<SocketA
     params(("name" = String, Path, description = "The path's name; '/' in it written %2F")),
     responses((status = 200, description = "OK", body = PathResource), (status = 404, description = "No such thing", body = ApiError)))]
 pub async fn get(Path(name): Path<String>, State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
-    if let Err(response) = allow(&app, &connect_info, &headers, Action::Read, Some(&name)).await {
+    if let Err(response) = authorize(&app, &connect_info, &headers, Action::Read, Some(&name)).await {
         return response;
     }
     match app.paths.get(&name).await {
@@ -109,7 +103,7 @@ pub async fn add(State(app): State<AppState>, connect_info: ConnectInfo<SocketAd
     let added = async {
         body_too_big(&body)?;
         let NewPath { name, config } = typed(json_value(&body)?)?;
-        allow(&app, &connect_info, &headers, Action::Api, Some(&name)).await.map_err(Refused)?;
+        authorize(&app, &connect_info, &headers, Action::Api, Some(&name)).await.map_err(Refused)?;
         app.paths.add(vec![(name.clone(), config)], |_| ("name".to_owned(), "config".to_owned())).await?;
         Ok::<_, AddError>(name)
     };
@@ -129,7 +123,7 @@ pub async fn add_batch(State(app): State<AppState>, connect_info: ConnectInfo<So
         let NewPaths { paths } = typed(json_value(&body)?)?;
         let paths: Vec<(String, PathSpec)> = paths.into_iter().map(|path| (path.name, path.config)).collect();
         for (name, _) in &paths {
-            allow(&app, &connect_info, &headers, Action::Api, Some(name)).await.map_err(Refused)?;
+            authorize(&app, &connect_info, &headers, Action::Api, Some(name)).await.map_err(Refused)?;
         }
         let names: Vec<String> = paths.iter().map(|(name, _)| name.clone()).collect();
         app.paths.add(paths, |index| (format!("paths[{index}].name"), format!("paths[{index}].config"))).await?;
@@ -150,7 +144,7 @@ pub async fn add_batch(State(app): State<AppState>, connect_info: ConnectInfo<So
     params(("name" = String, Path, description = "The path's name; '/' in it written %2F")),
     responses((status = 200, description = "OK", body = PathResource), (status = 201, description = "Added", body = PathResource), (status = 400, description = "Bad request: the error names the field at fault", body = ApiError), (status = 409, description = "The path comes from the configuration file", body = ApiError)))]
 pub async fn replace(Path(name): Path<String>, State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(response) = allow(&app, &connect_info, &headers, Action::Api, Some(&name)).await {
+    if let Err(response) = authorize(&app, &connect_info, &headers, Action::Api, Some(&name)).await {
         return response;
     }
     let spec = match body_too_big(&body).and_then(|()| json_value(&body)).and_then(|value| typed::<PathSpec>(value)) {
@@ -173,18 +167,19 @@ pub async fn replace(Path(name): Path<String>, State(app): State<AppState>, conn
     params(("name" = String, Path, description = "The path's name; '/' in it written %2F")),
     responses((status = 200, description = "OK", body = PathResource), (status = 400, description = "Bad request: the error names the field at fault", body = ApiError), (status = 404, description = "No such thing", body = ApiError), (status = 409, description = "Conflict: the error says with what", body = ApiError)))]
 pub async fn patch(Path(name): Path<String>, State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(response) = allow(&app, &connect_info, &headers, Action::Api, Some(&name)).await {
+    if let Err(response) = authorize(&app, &connect_info, &headers, Action::Api, Some(&name)).await {
         return response;
     }
     let patched = async {
         body_too_big(&body)?;
         let patch = json_value(&body)?;
-        let stored = app.paths.stored_spec(&name).await?;
-        let mut value = serde_json::to_value(&stored).map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "bad_json", error.to_string()))?;
-        apply_merge_patch(&mut value, &patch);
-        let spec: PathSpec = typed(value)?;
-        app.paths.replace(&name, spec).await?;
-        Ok::<_, ApiError>(())
+        app.paths
+            .modify(&name, |stored| {
+                let mut value = serde_json::to_value(stored).map_err(|error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "bad_json", error.to_string()))?;
+                apply_merge_patch(&mut value, &patch);
+                typed::<PathSpec>(value)
+            })
+            .await
     };
     match patched.await {
         Ok(()) => current(&app, &name).await,
@@ -197,7 +192,7 @@ pub async fn patch(Path(name): Path<String>, State(app): State<AppState>, connec
     params(("name" = String, Path, description = "The path's name; '/' in it written %2F")),
     responses((status = 204, description = "Deleted"), (status = 404, description = "No such thing", body = ApiError), (status = 409, description = "Conflict: the error says with what", body = ApiError)))]
 pub async fn delete(Path(name): Path<String>, State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
-    if let Err(response) = allow(&app, &connect_info, &headers, Action::Api, Some(&name)).await {
+    if let Err(response) = authorize(&app, &connect_info, &headers, Action::Api, Some(&name)).await {
         return response;
     }
     match app.paths.delete(&name).await {

@@ -1,8 +1,7 @@
 //! `/api/v1/server`: what is running (version, build, uptime) and where it listens.
 
-use super::error::refusal;
-use crate::auth::{Action, Protocol};
-use crate::http::access;
+use super::access::authorize;
+use crate::auth::Action;
 use crate::http::AppState;
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
@@ -51,8 +50,8 @@ struct Listeners {
 /// The server's version, build, uptime and listeners.
 #[utoipa::path(get, path = "/api/v1/server", operation_id = "server_info", tag = "server", responses((status = 200, description = "OK", body = ServerInfo)))]
 pub async fn info(State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
-    if let Err(response) = access::authorize(&app, access::client_ip(&connect_info), &headers, Protocol::Http, Action::Api, None).await {
-        return refusal(response).await;
+    if let Err(response) = authorize(&app, &connect_info, &headers, Action::Api, None).await {
+        return response;
     }
     let facts = &app.facts;
     Json(ServerInfo {

@@ -1,9 +1,9 @@
 //! `/api/v1/sessions`: the viewers' WebRTC sessions (the `api` permission): list them, read
 //! one, end one.
 
-use super::error::{refusal, ApiError};
-use crate::auth::{Action, Protocol};
-use crate::http::access;
+use super::access::authorize;
+use super::error::ApiError;
+use crate::auth::Action;
 use crate::http::api::SessionInfo;
 use crate::http::AppState;
 use axum::extract::{ConnectInfo, Path, State};
@@ -12,13 +12,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use std::net::SocketAddr;
 
-async fn allow(app: &AppState, connect_info: &ConnectInfo<SocketAddr>, headers: &HeaderMap) -> Result<(), Response> {
-    match access::authorize(app, access::client_ip(connect_info), headers, Protocol::Http, Action::Api, None).await {
-        Ok(_) => Ok(()),
-        Err(response) => Err(refusal(response).await),
-    }
-}
-
 fn unknown_session(id: &str) -> Response {
     ApiError::new(StatusCode::NOT_FOUND, "unknown_session", format!("no session {id:?}")).into_response()
 }
@@ -26,7 +19,7 @@ fn unknown_session(id: &str) -> Response {
 /// Every viewer session now.
 #[utoipa::path(get, path = "/api/v1/sessions", operation_id = "session_list", tag = "sessions", responses((status = 200, description = "OK", body = Vec<SessionInfo>)))]
 pub async fn list(State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
-    if let Err(response) = allow(&app, &connect_info, &headers).await {
+    if let Err(response) = authorize(&app, &connect_info, &headers, Action::Api, None).await {
         return response;
     }
     Json(app.sessions.list().iter().map(|session| SessionInfo::of(session)).collect::<Vec<_>>()).into_response()
@@ -36,7 +29,7 @@ pub async fn list(State(app): State<AppState>, connect_info: ConnectInfo<SocketA
 #[utoipa::path(get, path = "/api/v1/sessions/{id}", operation_id = "session_get", tag = "sessions", params(("id" = String, Path)),
     responses((status = 200, description = "OK", body = SessionInfo), (status = 404, description = "No such thing", body = ApiError)))]
 pub async fn get(Path(id): Path<String>, State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
-    if let Err(response) = allow(&app, &connect_info, &headers).await {
+    if let Err(response) = authorize(&app, &connect_info, &headers, Action::Api, None).await {
         return response;
     }
     match app.sessions.get(&id) {
@@ -49,7 +42,7 @@ pub async fn get(Path(id): Path<String>, State(app): State<AppState>, connect_in
 #[utoipa::path(delete, path = "/api/v1/sessions/{id}", operation_id = "session_end", tag = "sessions", params(("id" = String, Path)),
     responses((status = 204, description = "Ended"), (status = 404, description = "No such thing", body = ApiError)))]
 pub async fn end(Path(id): Path<String>, State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
-    if let Err(response) = allow(&app, &connect_info, &headers).await {
+    if let Err(response) = authorize(&app, &connect_info, &headers, Action::Api, None).await {
         return response;
     }
     if app.sessions.end(&id) {

@@ -1,10 +1,10 @@
 //! `GET /api/v1/paths/{name}/snapshot.jpg`: a JPEG of the path's latest keyframe, for
 //! dashboards (the `read` permission, as for watching).
 
-use super::error::{refusal, ApiError};
-use crate::auth::{Action, Protocol};
+use super::access::authorize;
+use super::error::ApiError;
+use crate::auth::Action;
 use crate::egress::snapshot::SnapshotError;
-use crate::http::access;
 use crate::http::AppState;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -27,8 +27,8 @@ pub struct SnapshotQuery {
         (status = 404, description = "No such thing", body = ApiError),
         (status = 503, description = "The path has no picture now, or too many snapshots are being made", body = ApiError)))]
 pub async fn snapshot(Path(name): Path<String>, Query(query): Query<SnapshotQuery>, State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
-    if let Err(response) = access::authorize(&app, access::client_ip(&connect_info), &headers, Protocol::Http, Action::Read, Some(&name)).await {
-        return refusal(response).await;
+    if let Err(response) = authorize(&app, &connect_info, &headers, Action::Read, Some(&name)).await {
+        return response;
     }
     if query.width.is_some_and(|width| !(16..=3840).contains(&width)) {
         return ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", "width must be from 16 to 3840").with_field("width").into_response();
