@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod config;
 pub mod egress;
+pub mod histogram;
 pub mod http;
 pub mod limits;
 pub mod media;
@@ -70,7 +71,6 @@ impl Server {
             facts: Arc::new(facts),
             sessions: sessions.clone(),
             network,
-            send_delays: Default::default(),
             hls: Default::default(),
             snapshots: Default::default(),
             access,

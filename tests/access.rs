@@ -89,6 +89,9 @@ async fn jwt_permissions_decide_the_api_whep_and_ws() {
     let refused = add(bearer(&garage), "garage/side").await;
     assert_eq!((refused.status, serde_json::from_str::<Value>(&refused.body).ok().map(|e| e["code"].clone())), (403, Some(json!("forbidden"))), "{}", refused.body);
     assert_eq!(add(bearer(&admin), "garage/side").await.status, 201);
+    // A stranger is refused before its body is judged: garbage gets 401, not 400.
+    let garbage = http::request_with(server.addr, "POST", "/api/v1/batch/paths", &[], Some("application/json"), b"{not json").await.expect("request");
+    assert_eq!(garbage.status, 401, "{}", garbage.body);
 
     // WHEP: 401 without a token, 403 for a path the token does not cover, plays with it.
     let refused = Viewer::watch_whep(server.addr, "garage/door", 0).await.err().expect("refused without a token").to_string();

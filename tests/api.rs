@@ -116,7 +116,9 @@ async fn bad_bodies_get_4xx_naming_the_field_and_change_nothing() {
         ("DELETE", "/api/v1/paths/nowhere", String::new(), 404, "unknown_path", None),
         ("PATCH", "/api/v1/paths/nowhere", json!({ "transport": "udp" }).to_string(), 404, "unknown_path", None),
         ("DELETE", "/api/v1/sessions/nobody", String::new(), 404, "unknown_session", None),
+        ("PUT", "/api/v1/paths/a%20b", ok.to_string(), 400, "invalid_field", None),
         ("POST", "/api/v1/paths", "x".repeat(1024 * 1024 + 1), 413, "body_too_large", None),
+        ("PATCH", "/api/v1/paths/demo", "x".repeat(3 * 1024 * 1024), 413, "body_too_large", None),
     ];
     for (method, path, body, status, code, field) in cases {
         let response = request(server.addr, method, path, Some("application/json"), body.as_bytes()).await.expect("the server answers");
@@ -365,5 +367,6 @@ async fn snapshots_are_jpegs_of_the_latest_keyframe_at_the_size_asked() {
     assert_error(&call(server.addr, "GET", "/api/v1/paths/dead/snapshot.jpg", None).await, 503, "not_live", None);
     assert_error(&call(server.addr, "GET", "/api/v1/paths/nowhere/snapshot.jpg", None).await, 404, "unknown_path", None);
     assert_error(&call(server.addr, "GET", "/api/v1/paths/demo/snapshot.jpg?width=5", None).await, 400, "invalid_field", Some("width"));
+    assert_error(&call(server.addr, "GET", "/api/v1/paths/demo/snapshot.jpg?width=abc", None).await, 400, "invalid_field", Some("width"));
     let _ = std::fs::remove_dir_all(&state_dir);
 }

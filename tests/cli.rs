@@ -145,8 +145,8 @@ async fn camera_credentials_never_leave_the_server() {
     }
 }
 
-/// SIGTERM: a watching page's signalling socket is closed with 1001 "server stopping" (it
-/// reconnects, to another server if there is one), and the process exits cleanly within the
+/// SIGTERM: a watching page's signalling socket is told `going_away` and closed with 1001
+/// "server stopping" (it reconnects, to another server if there is one), and the process exits cleanly within the
 /// grace time, its port closed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_tells_viewers_and_exits_in_time() {
@@ -161,6 +161,7 @@ async fn sigterm_tells_viewers_and_exits_in_time() {
 
     let stopping = std::time::Instant::now();
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    client.receive_until(Duration::from_secs(5), |message| matches!(message, ServerMessage::GoingAway { .. })).await.expect("told going_away");
     assert_eq!(client.close_code(Duration::from_secs(5)).await.expect("a close frame"), 1001, "going away");
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {

@@ -1,7 +1,9 @@
 //! `/metrics` with real parts: Debian's Prometheus, started by the test on loopback, scrapes
 //! Lookout while a webrtc-rs viewer and then Chromium watch, and the series are read back
-//! through Prometheus's HTTP API, the page's own report of its playback (`qoe`) among them;
-//! `promtool check metrics` passes on the output; counters keep what ended sessions were sent.
+//! through Prometheus's HTTP API: the round trip and loss from each viewer's receiver reports,
+//! and the page's own report of its playback (`qoe`); ffmpeg playing LL-HLS counts as an HLS
+//! viewer; `promtool check metrics` passes on the output; counters keep what ended sessions
+//! were sent.
 
 mod common;
 
@@ -92,12 +94,22 @@ async fn prometheus_scrapes_paths_and_viewers() {
     assert_promtool_passes(&text);
     assert_eq!(sample(&text, "lookout_path_state{path=\"demo\",layer=\"main\",state=\"live\"}"), Some(1.0), "{text}");
     assert_eq!(sample(&text, "lookout_webrtc_sessions_open{path=\"demo\"}"), Some(1.0), "{text}");
+    assert_eq!(sample(&text, "lookout_path_viewers{path=\"demo\",transport=\"webrtc\"}"), Some(1.0), "{text}");
+    // Every live packet's wait is counted (not those of the keyframe replayed at the start).
+    let delayed = sample(&text, "lookout_webrtc_send_delay_seconds_count{path=\"demo\",layer=\"main\"}").unwrap_or(0.0);
+    let sent = sample(&text, "lookout_webrtc_packets_sent_total{path=\"demo\"}").unwrap_or(0.0);
+    assert!(delayed > 0.0 && delayed <= sent, "{delayed} waits counted, {sent} packets sent: {text}");
 
     let prometheus = Prometheus::start(server.addr);
     let packets = prometheus.wait_for("lookout_webrtc_packets_sent_total{path=\"demo\"}", |packets| packets > 0.0).await;
     prometheus.wait_for("lookout_path_frames_total{path=\"demo\",layer=\"main\"}", |frames| frames > 0.0).await;
     prometheus.wait_for("lookout_webrtc_first_frame_seconds_count{path=\"demo\"}", |count| count == 1.0).await;
-    eprintln!("Prometheus read {packets} packets sent to demo's viewer");
+    // webrtc-rs answers Lookout's sender reports in its receiver reports, every second.
+    let round_trips = prometheus.wait_for("lookout_webrtc_round_trip_seconds_count{path=\"demo\"}", |count| count >= 1.0).await;
+    let round_trip = prometheus.wait_for("lookout_webrtc_round_trip_seconds_sum{path=\"demo\"}", |sum| sum > 0.0).await / round_trips;
+    assert!(round_trip < 0.5, "a round trip on loopback: {round_trip} s");
+    prometheus.wait_for("lookout_webrtc_loss_ratio_count{path=\"demo\"}", |count| count >= 1.0).await;
+    eprintln!("Prometheus read {packets} packets sent to demo's viewer, a round trip of {:.1} ms", round_trip * 1000.0);
 
     // The session ends; what it was sent stays counted.
     viewer.close().await.expect("close");
@@ -107,6 +119,7 @@ async fn prometheus_scrapes_paths_and_viewers() {
     assert_eq!(sample(&after, "lookout_webrtc_sessions_total{path=\"demo\"}"), Some(1.0), "{after}");
     let sent_after = sample(&after, "lookout_webrtc_packets_sent_total{path=\"demo\"}").expect("still counted");
     assert!(sent_after >= packets, "counters only grow: {sent_after} after, {packets} seen by Prometheus before");
+    let round_trips_before_chromium = sample(&after, "lookout_webrtc_round_trip_seconds_count{path=\"demo\"}").expect("still counted");
 
     // Chromium's page reports what it saw (every 5 s), and Prometheus has it.
     let url = format!("{}?path=demo", server.page_url());
@@ -118,6 +131,27 @@ async fn prometheus_scrapes_paths_and_viewers() {
     let first_frame = prometheus.wait_for("lookout_viewer_first_frame_seconds_sum{path=\"demo\"}", |sum| sum > 0.0).await;
     prometheus.wait_for("lookout_viewer_glass_to_glass_seconds_count{path=\"demo\"}", |count| count >= 1.0).await;
     eprintln!("the page reported a first frame after {first_frame} s (it measured {} ms)", page["firstFrameMs"]);
+    prometheus.wait_for("lookout_webrtc_round_trip_seconds_count{path=\"demo\"}", |count| count > round_trips_before_chromium).await;
+
+    // ffmpeg reading LL-HLS at the pace of the video is an HLS viewer while it plays.
+    let hls_viewers = "lookout_path_viewers{path=\"demo\",transport=\"hls\"}";
+    assert_eq!(sample(&scrape(server.addr).await, hls_viewers), Some(0.0));
+    let playlist = format!("http://{}/hls/demo/index.m3u8", server.addr);
+    let mut ffmpeg = Command::new("ffmpeg")
+        .args(["-nostdin", "-loglevel", "error", "-re", "-i", &playlist, "-t", "20", "-f", "null", "-"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run ffmpeg (scripts/install-test-deps installs it)");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut counted = None;
+    while Instant::now() < deadline && counted != Some(1.0) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        counted = sample(&scrape(server.addr).await, hls_viewers);
+    }
+    let _ = ffmpeg.kill();
+    let _ = ffmpeg.wait();
+    assert_eq!(counted, Some(1.0), "ffmpeg playing LL-HLS counts as one HLS viewer");
 
     assert_promtool_passes(&scrape(server.addr).await);
 }

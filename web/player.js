@@ -202,7 +202,8 @@ export class Player extends EventTarget {
       if (this.ws !== ws) return;
       this.ws = null;
       this.closeSession();
-      this.retry(`Server unreachable`);
+      this.retry(this.serverStopping ? 'Server stopping' : 'Server unreachable');
+      this.serverStopping = false;
     };
   }
 
@@ -243,6 +244,7 @@ export class Player extends EventTarget {
   }
 
   requestWatch() {
+    this.pathRemoved = false;
     if (!this.hls.active) {
       this.figures.watchRequestedAt = performance.now();
       this.figures.firstFrameMs = null;
@@ -271,6 +273,8 @@ export class Player extends EventTarget {
         if (this.pc) await this.pc.addIceCandidate(message.candidate).catch((e) => this.noteError(`candidate: ${e}`));
         break;
       case 'state':
+        // The session of a removed path closes: the page keeps saying why.
+        if (this.pathRemoved) break;
         if (!this.hls.active) this.status(`WebRTC ${message.state}`, message.state === 'connected' ? 'live' : 'connecting');
         if (message.state === 'failed') {
           if (this.transport === 'auto' && !this.hls.active) {
@@ -297,6 +301,10 @@ export class Player extends EventTarget {
         break;
       case 'source':
         this.onSourceState(message);
+        break;
+      case 'going_away':
+        // The socket closes next; the page reconnects after the usual wait.
+        this.serverStopping = true;
         break;
       case 'error':
         this.noteError(`${message.code}: ${message.message}`);
@@ -326,6 +334,7 @@ export class Player extends EventTarget {
       return;
     }
     if (message.state === 'removed') {
+      this.pathRemoved = true;
       this.status(`${this.path} was removed: ${message.error || 'no reason given'}`, 'error');
       return;
     }

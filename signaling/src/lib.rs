@@ -130,6 +130,10 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// The server is stopping (`reason` says why, for people): it closes the socket with 1001
+    /// right after and ends every session. A client reconnects, to another server if it knows
+    /// one.
+    GoingAway { reason: String },
     /// Something the client asked for could not be done. The socket stays open.
     Error {
         code: ErrorCode,

@@ -115,6 +115,12 @@ impl Identity {
         Self { session: Some(id.to_owned()), ..self.clone() }
     }
 
+    /// Whether this caller may do `action` on some path, as far as can be told before the path
+    /// is known (a backend may allow any).
+    pub fn may_somewhere(&self, action: Action) -> bool {
+        self.ask_backend.is_some() || self.permissions.allows_somewhere(action)
+    }
+
     /// Whether this caller may do `action` on `path` (`None`: the action as a whole).
     pub async fn allows(&self, action: Action, path: Option<&str>) -> bool {
         if self.permissions.allows(action, path) {

@@ -168,6 +168,11 @@ impl Permissions {
         })
     }
 
+    /// Whether `action` is allowed on some path, or as a whole.
+    pub fn allows_somewhere(&self, action: Action) -> bool {
+        self.0.iter().any(|p| p.action == action)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -77,7 +77,7 @@ struct StreamFigures {
 }
 
 fn figures(app: &AppState, stream: &Stream, now: Instant) -> StreamFigures {
-    StreamFigures { hub: stream.stats(), send_delay: app.send_delays.figures(stream.name(), now) }
+    StreamFigures { hub: stream.stats(), send_delay: app.sessions.send_delays().figures(stream.name(), now) }
 }
 
 /// What a path is doing now: its source's state, its viewers, its figures and its layers'.

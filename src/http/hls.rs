@@ -3,11 +3,13 @@
 //!
 //! A player may read a path with an `Authorization` header (hls.js, as the page sets it up) or
 //! with a signed URL (`?sig=…`, from `POST /api/hls-url/NAME`), whose signature the playlists
-//! then carry to every URI they list.
+//! then carry to every URI they list. The multivariant playlist also gives each player an id
+//! for its media playlist's URI, by which it is counted (`egress::hls::players`).
 
 use super::access;
 use super::{cors, AppState};
 use crate::auth::{Action, Protocol};
+use crate::egress::hls::players::{new_player_id, PlayerKey};
 use crate::egress::hls::{playlist, Muxer, Output};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -15,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long a request may wait for a fresh muxer to be ready for players (its first segment and
 /// a little more: see `Output::ready_for_players`).
@@ -49,6 +51,8 @@ pub struct Reload {
     part: Option<usize>,
     /// A signed URL's signature (see `auth::UrlSigner`).
     sig: Option<String>,
+    /// The id the multivariant playlist gave this player.
+    player: Option<String>,
 }
 
 /// `/hls/NAME/FILE`, where NAME may itself hold '/'.
@@ -63,8 +67,9 @@ pub async fn request(
     let Some((path, file)) = rest.rsplit_once('/') else {
         return cors::allow(&app, &headers, problem(StatusCode::NOT_FOUND, format!("no file in {rest:?}; try /hls/NAME/index.m3u8")), false);
     };
+    let player = PlayerKey::of(reload.player.as_deref(), access::client_ip(&connect_info), headers.get(header::USER_AGENT).map(|v| v.as_bytes()));
     let response = match authorize(&app, path, &reload, &connect_info, &headers).await {
-        Ok(()) => serve(&app, path, file, &reload).await,
+        Ok(()) => serve(&app, path, file, &reload, player).await,
         Err(response) => response,
     };
     cors::allow(&app, &headers, response, false)
@@ -89,15 +94,16 @@ async fn authorize(app: &AppState, path: &str, reload: &Reload, connect_info: &C
 }
 
 /// A playlist; fetched with a signed URL (already verified), it lists its URIs with the same
-/// signature.
-fn playlist_body(text: String, reload: &Reload) -> Response {
-    match &reload.sig {
-        Some(signature) => body(PLAYLIST, playlist::with_query(&text, &format!("sig={signature}"))),
-        None => body(PLAYLIST, text),
+/// signature, and with `player`'s id when given.
+fn playlist_body(text: String, reload: &Reload, player: Option<&str>) -> Response {
+    let query: Vec<String> = [reload.sig.as_ref().map(|signature| format!("sig={signature}")), player.map(|id| format!("player={id}"))].into_iter().flatten().collect();
+    match query.is_empty() {
+        true => body(PLAYLIST, text),
+        false => body(PLAYLIST, playlist::with_query(&text, &query.join("&"))),
     }
 }
 
-async fn serve(app: &AppState, path: &str, file: &str, reload: &Reload) -> Response {
+async fn serve(app: &AppState, path: &str, file: &str, reload: &Reload, player: PlayerKey) -> Response {
     let Some(stream) = app.registry.get(path) else {
         return problem(StatusCode::NOT_FOUND, format!("no path {path:?}"));
     };
@@ -109,10 +115,13 @@ async fn serve(app: &AppState, path: &str, file: &str, reload: &Reload) -> Respo
         return serve_part(app, &muxer, part).await;
     }
     match file {
-        "stream.m3u8" => media_playlist(app, &muxer, reload).await,
+        "stream.m3u8" => {
+            app.hls.players.seen(path, player, Instant::now());
+            media_playlist(app, &muxer, reload).await
+        }
         "index.m3u8" => {
             let o = muxer.output();
-            playlist_body(playlist::multivariant(&o.codec, o.width, o.height, o.bandwidth_bps()), reload)
+            playlist_body(playlist::multivariant(&o.codec, o.width, o.height, o.bandwidth_bps()), reload, Some(&new_player_id()))
         }
         "init.mp4" => match muxer.output().init.clone() {
             Some(init) => body(MP4, init),
@@ -172,7 +181,7 @@ async fn media_playlist(app: &AppState, muxer: &Arc<Muxer>, reload: &Reload) -> 
     let longest = segments.iter().map(|s| s.duration_secs.round() as u64).max().unwrap_or(0);
     let target = longest.max(muxer.target_duration.as_secs());
     let text = playlist::media(target, muxer.part_target.as_secs_f64(), &segments, building.as_ref().map(|(s, p)| (*s, p.as_slice())));
-    playlist_body(text, reload)
+    playlist_body(text, reload, None)
 }
 
 async fn serve_part(app: &AppState, muxer: &Arc<Muxer>, (sequence, index): (u64, usize)) -> Response {

@@ -8,7 +8,7 @@ use super::access;
 use super::AppState;
 use crate::auth::{Action, Protocol};
 use crate::egress::webrtc::session::experience::PathExperience;
-use crate::egress::webrtc::session::histogram::Histogram;
+use crate::histogram::Histogram;
 use crate::egress::webrtc::session::viewer_totals::ViewerTotals;
 use crate::stream::{layer_name, Stream};
 use axum::extract::{ConnectInfo, State};
@@ -118,19 +118,20 @@ impl Collector for Scrape {
             per_stream("path_keyframe_interval_seconds", "Average time between keyframes", MetricType::Gauge, &|s| {
                 stat(s).filter(|st| st.keyframes > 0 && st.fps > 0.0).map(|st| st.frames as f64 / st.keyframes as f64 / st.fps)
             }),
-            per_stream("path_send_delay_p50_seconds", "Median time a packet waited in Lookout, frame complete to handed to the viewer's connection, last 5 s", MetricType::Gauge, &|s| {
-                app.send_delays.figures(s.name(), now).send_delay.map(|delay| delay.p50_us as f64 / 1e6)
-            }),
-            per_stream("path_send_delay_p99_seconds", "99th percentile of the same", MetricType::Gauge, &|s| {
-                app.send_delays.figures(s.name(), now).send_delay.map(|delay| delay.p99_us as f64 / 1e6)
-            }),
         ];
         let paths: Vec<String> = app.registry.list().iter().map(|path| path.name().to_owned()).collect();
+        let hls_players = app.hls.players.playing(now);
         series.push(Series {
             name: "path_viewers",
-            help: "Viewers now, by every way in",
+            help: "Viewers now, by transport: WebRTC sessions (over /ws or WHEP), and HLS players that reloaded the playlist in the last 10 s",
             kind: MetricType::Gauge,
-            values: paths.iter().map(|path| (vec![("path", path.clone())], app.limits.viewers.of(path) as f64)).collect(),
+            values: paths
+                .iter()
+                .flat_map(|path| {
+                    let labels = |transport: &str| vec![("path", path.clone()), ("transport", transport.to_owned())];
+                    [(labels("webrtc"), app.limits.viewers.of(path) as f64), (labels("hls"), hls_players.get(path).copied().unwrap_or(0) as f64)]
+                })
+                .collect(),
         });
         let totals = app.sessions.totals_by_path();
         let open: HashMap<String, usize> = app.sessions.list().iter().fold(HashMap::new(), |mut open, session| {
@@ -162,23 +163,35 @@ impl Collector for Scrape {
         for one in series {
             one.encode(&mut encoder)?;
         }
-        let mut first_frame = encoder.encode_descriptor(
-            "lookout_webrtc_first_frame_seconds",
-            "Time from a WebRTC viewer's watch request to its first frame sent",
+        let viewer_histograms: [(&str, &str, fn(&ViewerTotals) -> &Histogram); 3] = [
+            ("lookout_webrtc_first_frame_seconds", "Time from a WebRTC viewer's watch request to its first frame sent", |t| &t.first_frames),
+            ("lookout_webrtc_round_trip_seconds", "Round trip to WebRTC viewers, from each receiver report on the video", |t| &t.link.round_trip_seconds),
+            ("lookout_webrtc_loss_ratio", "Fraction of video packets lost, from each WebRTC viewer's receiver report", |t| &t.link.loss_fraction),
+        ];
+        for (name, help, histogram) in viewer_histograms {
+            let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
+            for (path, totals) in &totals {
+                encode_histogram(&mut metric, &[("path", path.clone())], histogram(totals))?;
+            }
+        }
+        let mut send_delay = encoder.encode_descriptor(
+            "lookout_webrtc_send_delay_seconds",
+            "Time a packet waited in Lookout, from its frame complete to handed to a WebRTC viewer's connection (pacing included)",
             None,
             MetricType::Histogram,
         )?;
-        for (path, totals) in &totals {
-            encode_histogram(&mut first_frame, path, &totals.first_frames)?;
+        for (labels, stream) in &streams {
+            if let Some(histogram) = app.sessions.send_delays().since_start(stream.name()) {
+                encode_histogram(&mut send_delay, labels, &histogram)?;
+            }
         }
-        drop(first_frame);
+        drop(send_delay);
         encode_experience(&mut encoder, &app.sessions.experience_by_path())
     }
 }
 
-fn encode_histogram(metric: &mut MetricEncoder, path: &str, histogram: &Histogram) -> Result<(), std::fmt::Error> {
-    let labels = [("path", path.to_owned())];
-    metric.encode_family(&labels.as_slice())?.encode_histogram::<NoLabelSet>(histogram.sum(), histogram.count(), &histogram.buckets(), None)
+fn encode_histogram(metric: &mut MetricEncoder, labels: &[(&'static str, String)], histogram: &Histogram) -> Result<(), std::fmt::Error> {
+    metric.encode_family(&labels)?.encode_histogram::<NoLabelSet>(histogram.sum(), histogram.count(), &histogram.buckets(), None)
 }
 
 /// What the viewers' pages reported of their own playback (`qoe` messages), by path.
@@ -191,7 +204,7 @@ fn encode_experience(encoder: &mut DescriptorEncoder, experience: &HashMap<Strin
     for (name, help, histogram) in histograms {
         let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
         for (path, experience) in experience {
-            encode_histogram(&mut metric, path, histogram(experience))?;
+            encode_histogram(&mut metric, &[("path", path.clone())], histogram(experience))?;
         }
     }
     let counters: [(&str, &str, fn(&PathExperience) -> f64); 4] = [

@@ -15,7 +15,7 @@ mod tls;
 mod whep;
 
 use crate::auth::AccessControl;
-use crate::egress::webrtc::{Network, SendDelays, Sessions};
+use crate::egress::webrtc::{Network, Sessions};
 use crate::limits::Limits;
 use crate::paths::PathManager;
 use crate::stream::Registry;
@@ -39,7 +39,6 @@ pub struct AppState {
     pub sessions: Sessions,
     pub network: Arc<Network>,
     /// How long each stream's packets waited in Lookout, as its viewers' forwarders record.
-    pub send_delays: SendDelays,
     pub hls: crate::egress::hls::Hls,
     pub snapshots: Arc<crate::egress::snapshot::Snapshots>,
     pub access: Arc<AccessControl>,

@@ -94,6 +94,12 @@ fn close_frame(code: u16, reason: &str) -> CloseFrame {
     CloseFrame { code, reason: reason.into() }
 }
 
+/// Tells the client the server is stopping, and gives the frame to close with.
+async fn going_away(outbox: &mpsc::Sender<ServerMessage>) -> CloseFrame {
+    let _ = outbox.send(ServerMessage::GoingAway { reason: "the server is stopping".into() }).await;
+    close_frame(close_code::AWAY, "server stopping")
+}
+
 async fn run(socket: WebSocket, app: AppState, ip: IpAddr, header_credential: Credential, pending: PendingSocket) {
     let (mut sink, mut incoming) = socket.split();
     let (outbox, mut outgoing) = mpsc::channel::<ServerMessage>(OUTBOX_MESSAGES);
@@ -180,9 +186,10 @@ async fn authenticate(
     let mut shutdown = app.shutdown.clone();
     let text = loop {
         let frame = tokio::select! {
-            frame = tokio::time::timeout_at(deadline, incoming.next()) => frame,
-            _ = shutdown.wait_for(|stopping| *stopping) => return Err(close_frame(close_code::AWAY, "server stopping")),
+            frame = tokio::time::timeout_at(deadline, incoming.next()) => Some(frame),
+            _ = shutdown.wait_for(|stopping| *stopping) => None,
         };
+        let Some(frame) = frame else { return Err(going_away(outbox).await) };
         match frame {
             Err(_) => return Err(refuse(ErrorCode::Unauthorized, format!("no auth message within {} s", wait.as_secs_f64())).await),
             Ok(Some(Err(error))) => return Err(socket_failed(error)),
@@ -228,10 +235,10 @@ impl SignalingClient {
         loop {
             let received = tokio::select! {
                 received = incoming.next() => match received {
-                    Some(received) => received,
+                    Some(received) => Some(received),
                     None => return close_frame(close_code::NORMAL, ""),
                 },
-                _ = shutdown.wait_for(|stopping| *stopping) => return close_frame(close_code::AWAY, "server stopping"),
+                _ = shutdown.wait_for(|stopping| *stopping) => None,
                 _ = idle_checks.tick() => {
                     if last_heard.elapsed() > idle {
                         tracing::debug!(ip = %self.ip, "closing a signalling socket that answered nothing for {} s", idle.as_secs());
@@ -240,6 +247,7 @@ impl SignalingClient {
                     continue;
                 }
             };
+            let Some(received) = received else { return going_away(&self.outbox).await };
             last_heard = Instant::now();
             let counted = matches!(received, Ok(Message::Text(_) | Message::Binary(_)));
             if counted && budget.take(last_heard) {
@@ -347,7 +355,7 @@ impl SignalingClient {
             // The camera opens on demand: the client hears why the offer takes a while.
             self.send(ServerMessage::Source { session: session_id.clone(), state: "starting".to_owned(), error: None }).await;
         }
-        let session = match ViewerSession::start(&stream, &self.app.network, &self.app.send_delays, session_id, slot).await {
+        let session = match ViewerSession::start(&stream, &self.app.network, self.app.sessions.send_delays(), session_id, slot).await {
             Ok(session) => Arc::new(session),
             Err(error) => return self.session_error(error).await,
         };

@@ -106,7 +106,7 @@ pub async fn create(State(app): State<AppState>, Path(path): Path<String>, conne
     let Some(stream) = app.registry.get(&path) else {
         return problem(&app, &headers, StatusCode::NOT_FOUND, format!("no path {path:?}"));
     };
-    let session = match ViewerSession::start(&stream, &app.network, &app.send_delays, session_id, slot).await {
+    let session = match ViewerSession::start(&stream, &app.network, app.sessions.send_delays(), session_id, slot).await {
         Ok(session) => Arc::new(session),
         Err(error) => return session_problem(&app, &headers, error),
     };

@@ -122,7 +122,7 @@ impl Running {
     fn stop(self, reason: &str, sessions: &Sessions) {
         drop(self.sources);
         self.stream.remove(reason);
-        let viewers = sessions.end_path(self.stream.name());
+        let viewers = sessions.end_path(&self.stream);
         tracing::info!(path = self.stream.name(), viewers, "path removed: {reason}");
     }
 }

@@ -7,6 +7,7 @@ mod audio_run;
 mod audio_track;
 mod fmp4;
 mod muxer;
+pub mod players;
 pub mod playlist;
 
 pub use muxer::{Muxer, Output};
@@ -30,11 +31,12 @@ pub struct Hls {
     muxers: Arc<Mutex<HashMap<String, Arc<Muxer>>>>,
     /// Bounds the requests waiting for media: past it they are answered 503 at once.
     pub waiting_slots: Arc<tokio::sync::Semaphore>,
+    pub players: Arc<players::HlsPlayers>,
 }
 
 impl Default for Hls {
     fn default() -> Self {
-        Self { muxers: Arc::default(), waiting_slots: Arc::new(tokio::sync::Semaphore::new(MAX_WAITING_REQUESTS)) }
+        Self { muxers: Arc::default(), waiting_slots: Arc::new(tokio::sync::Semaphore::new(MAX_WAITING_REQUESTS)), players: Arc::default() }
     }
 }
 

@@ -2,7 +2,7 @@
 //! in the API's JSON form.
 
 use super::error::ApiError;
-use crate::auth::{Action, Protocol};
+use crate::auth::{Action, Identity, Protocol};
 use crate::http::{access, AppState};
 use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -13,6 +13,28 @@ use std::net::SocketAddr;
 pub async fn authorize(app: &AppState, connect_info: &ConnectInfo<SocketAddr>, headers: &HeaderMap, action: Action, path: Option<&str>) -> Result<(), Response> {
     match access::authorize(app, access::client_ip(connect_info), headers, Protocol::Http, action, path).await {
         Ok(_) => Ok(()),
+        Err(response) => Err(refusal(response).await),
+    }
+}
+
+/// Identifies a caller about to send a body naming its paths, and refuses one who may use
+/// the API on no path at all before that body is read: a stranger learns nothing from how a
+/// body is judged.
+pub async fn api_caller(app: &AppState, connect_info: &ConnectInfo<SocketAddr>, headers: &HeaderMap) -> Result<Identity, Response> {
+    let identity = match access::identify(app, access::client_ip(connect_info), headers, Protocol::Http).await {
+        Ok(identity) => identity,
+        Err(response) => return Err(refusal(response).await),
+    };
+    if !identity.may_somewhere(Action::Api) {
+        require(app, &identity, Action::Api, None).await?;
+    }
+    Ok(identity)
+}
+
+/// Allows `action` on `path` for a caller already identified, or answers why not as JSON.
+pub async fn require(app: &AppState, identity: &Identity, action: Action, path: Option<&str>) -> Result<(), Response> {
+    match access::require(app, identity, action, path).await {
+        Ok(()) => Ok(()),
         Err(response) => Err(refusal(response).await),
     }
 }

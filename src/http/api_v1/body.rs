@@ -2,12 +2,29 @@
 //! writes it.
 
 use super::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-/// Bodies are small: a batch of a few hundred cameras fits many times over.
+/// Bodies are small: a batch of a few hundred cameras fits many times over. The API's routes
+/// are limited to this (`DefaultBodyLimit`).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A request's body, refused in the API's form when it is too large or cannot be read.
+pub struct ApiBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(request, state).await.map(ApiBody).map_err(|rejection| match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the body is over {MAX_BODY_BYTES} bytes")),
+            status => ApiError::new(status, "bad_body", rejection.body_text()),
+        })
+    }
+}
 
 /// Reads `bytes` as JSON.
 pub fn json_value(bytes: &[u8]) -> Result<Value, ApiError> {

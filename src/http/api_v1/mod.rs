@@ -14,6 +14,7 @@ mod snapshot;
 pub use server::ServerFacts;
 
 use super::AppState;
+use axum::extract::DefaultBodyLimit;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -26,4 +27,5 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(sessions::list))
         .routes(routes!(sessions::get, sessions::end))
         .routes(routes!(server::info))
+        .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
 }

@@ -2,8 +2,8 @@
 //! patch and delete the ones made through the API. Names with '/' (`garage/door`) are written
 //! `garage%2Fdoor` in these URLs.
 
-use super::body::{json_value, typed, MAX_BODY_BYTES};
-use super::access::{authorize, refusal};
+use super::access::{api_caller, authorize, refusal, require};
+use super::body::{json_value, typed, ApiBody};
 use super::error::ApiError;
 use crate::auth::{Action, Protocol};
 use crate::config::PathSpec;
@@ -11,7 +11,6 @@ use crate::http::access;
 use crate::http::api::{path_info, readable_paths, PathInfo};
 use crate::http::AppState;
 use crate::paths::{apply_merge_patch, Origin, PathEntry, PathError};
-use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -57,13 +56,6 @@ fn resource(app: &AppState, entry: PathEntry) -> PathResource {
     PathResource { origin: entry.origin, config: entry.spec, status: path_info(app, &entry.stream, Instant::now()) }
 }
 
-fn body_too_big(body: &Bytes) -> Result<(), ApiError> {
-    if body.len() > MAX_BODY_BYTES {
-        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the body is over {MAX_BODY_BYTES} bytes")));
-    }
-    Ok(())
-}
-
 /// Every path the caller may watch.
 #[utoipa::path(get, path = "/api/v1/paths", operation_id = "path_list", tag = "paths",
     responses((status = 200, description = "The paths the caller may watch, in name order", body = Vec<PathResource>)))]
@@ -99,11 +91,11 @@ pub async fn get(Path(name): Path<String>, State(app): State<AppState>, connect_
 /// Adds a path; its source starts at once, and it is kept across restarts.
 #[utoipa::path(post, path = "/api/v1/paths", operation_id = "path_add", tag = "paths", request_body = NewPath,
     responses((status = 201, description = "Added and kept", body = PathResource), (status = 400, description = "Bad request: the error names the field at fault", body = ApiError), (status = 409, description = "Conflict: the error says with what", body = ApiError)))]
-pub async fn add(State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn add(State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap, ApiBody(body): ApiBody) -> Response {
     let added = async {
-        body_too_big(&body)?;
+        let identity = api_caller(&app, &connect_info, &headers).await.map_err(Refused)?;
         let NewPath { name, config } = typed(json_value(&body)?)?;
-        authorize(&app, &connect_info, &headers, Action::Api, Some(&name)).await.map_err(Refused)?;
+        require(&app, &identity, Action::Api, Some(&name)).await.map_err(Refused)?;
         app.paths.add(vec![(name.clone(), config)], |_| ("name".to_owned(), "config".to_owned())).await?;
         Ok::<_, AddError>(name)
     };
@@ -117,13 +109,13 @@ pub async fn add(State(app): State<AppState>, connect_info: ConnectInfo<SocketAd
 /// `paths[INDEX].config.FIELD`).
 #[utoipa::path(post, path = "/api/v1/batch/paths", operation_id = "path_add_batch", tag = "paths", request_body = NewPaths,
     responses((status = 201, description = "All added and kept", body = AddedPaths), (status = 400, description = "Bad request: the error names the field at fault", body = ApiError), (status = 409, description = "Conflict: the error says with what", body = ApiError)))]
-pub async fn add_batch(State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn add_batch(State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap, ApiBody(body): ApiBody) -> Response {
     let added = async {
-        body_too_big(&body)?;
+        let identity = api_caller(&app, &connect_info, &headers).await.map_err(Refused)?;
         let NewPaths { paths } = typed(json_value(&body)?)?;
         let paths: Vec<(String, PathSpec)> = paths.into_iter().map(|path| (path.name, path.config)).collect();
         for (name, _) in &paths {
-            authorize(&app, &connect_info, &headers, Action::Api, Some(name)).await.map_err(Refused)?;
+            require(&app, &identity, Action::Api, Some(name)).await.map_err(Refused)?;
         }
         let names: Vec<String> = paths.iter().map(|(name, _)| name.clone()).collect();
         app.paths.add(paths, |index| (format!("paths[{index}].name"), format!("paths[{index}].config"))).await?;
@@ -143,17 +135,17 @@ pub async fn add_batch(State(app): State<AppState>, connect_info: ConnectInfo<So
 #[utoipa::path(put, path = "/api/v1/paths/{name}", operation_id = "path_replace", tag = "paths", request_body = PathSpec,
     params(("name" = String, Path, description = "The path's name; '/' in it written %2F")),
     responses((status = 200, description = "OK", body = PathResource), (status = 201, description = "Added", body = PathResource), (status = 400, description = "Bad request: the error names the field at fault", body = ApiError), (status = 409, description = "The path comes from the configuration file", body = ApiError)))]
-pub async fn replace(Path(name): Path<String>, State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn replace(Path(name): Path<String>, State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap, ApiBody(body): ApiBody) -> Response {
     if let Err(response) = authorize(&app, &connect_info, &headers, Action::Api, Some(&name)).await {
         return response;
     }
-    let spec = match body_too_big(&body).and_then(|()| json_value(&body)).and_then(|value| typed::<PathSpec>(value)) {
+    let spec = match json_value(&body).and_then(typed::<PathSpec>) {
         Ok(spec) => spec,
         Err(error) => return error.into_response(),
     };
     match app.paths.replace(&name, spec.clone()).await {
         Ok(()) => current(&app, &name).await,
-        Err(PathError::NotFound(_)) => match app.paths.add(vec![(name.clone(), spec)], |_| ("name".to_owned(), String::new())).await {
+        Err(PathError::NotFound(_)) => match app.paths.add(vec![(name.clone(), spec)], |_| (String::new(), String::new())).await {
             Ok(()) => created(&app, &name).await,
             Err(error) => ApiError::from(error).into_response(),
         },
@@ -166,12 +158,11 @@ pub async fn replace(Path(name): Path<String>, State(app): State<AppState>, conn
 #[utoipa::path(patch, path = "/api/v1/paths/{name}", operation_id = "path_patch", tag = "paths", request_body(content = Object, content_type = "application/merge-patch+json"),
     params(("name" = String, Path, description = "The path's name; '/' in it written %2F")),
     responses((status = 200, description = "OK", body = PathResource), (status = 400, description = "Bad request: the error names the field at fault", body = ApiError), (status = 404, description = "No such thing", body = ApiError), (status = 409, description = "Conflict: the error says with what", body = ApiError)))]
-pub async fn patch(Path(name): Path<String>, State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn patch(Path(name): Path<String>, State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap, ApiBody(body): ApiBody) -> Response {
     if let Err(response) = authorize(&app, &connect_info, &headers, Action::Api, Some(&name)).await {
         return response;
     }
     let patched = async {
-        body_too_big(&body)?;
         let patch = json_value(&body)?;
         app.paths
             .modify(&name, |stored| {

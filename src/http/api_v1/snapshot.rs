@@ -6,6 +6,7 @@ use super::error::ApiError;
 use crate::auth::Action;
 use crate::egress::snapshot::SnapshotError;
 use crate::http::AppState;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +14,7 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SnapshotQuery {
     /// The image's width in pixels, 16 to 3840 (at most the picture's own); the height keeps
     /// the aspect. Default: the picture's own.
@@ -26,10 +28,21 @@ pub struct SnapshotQuery {
         (status = 200, description = "The picture", content_type = "image/jpeg", body = Vec<u8>),
         (status = 404, description = "No such thing", body = ApiError),
         (status = 503, description = "The path has no picture now, or too many snapshots are being made", body = ApiError)))]
-pub async fn snapshot(Path(name): Path<String>, Query(query): Query<SnapshotQuery>, State(app): State<AppState>, connect_info: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
+pub async fn snapshot(
+    Path(name): Path<String>,
+    query: Result<Query<SnapshotQuery>, QueryRejection>,
+    State(app): State<AppState>,
+    connect_info: ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
     if let Err(response) = authorize(&app, &connect_info, &headers, Action::Read, Some(&name)).await {
         return response;
     }
+    let Query(query) = match query {
+        Ok(query) => query,
+        // `width` is the only parameter.
+        Err(rejection) => return ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", rejection.body_text()).with_field("width").into_response(),
+    };
     if query.width.is_some_and(|width| !(16..=3840).contains(&width)) {
         return ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", "width must be from 16 to 3840").with_field("width").into_response();
     }

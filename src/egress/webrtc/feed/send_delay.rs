@@ -6,8 +6,10 @@
 //! histogram is lock-free: fixed buckets of atomic counters, in two windows of `WINDOW` that
 //! take turns. Figures come from the last complete window. A recorder that opens a window
 //! clears it first; a sample that races with that clearing may be lost, which a measurement of
-//! thousands of samples does not notice.
+//! thousands of samples does not notice. The same buckets also count since the start, for the
+//! metrics' histogram.
 
+use crate::histogram::Histogram;
 use parking_lot::Mutex;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -24,6 +26,10 @@ fn bucket_bounds() -> impl Iterator<Item = u64> {
 }
 
 const BUCKETS: usize = 80 + 72 + 96 + 1;
+
+/// Upper bounds of the exported histogram, in seconds: each is also a bound of the buckets
+/// above, so that every bucket falls wholly into one of these.
+const EXPORTED_BUCKETS: &[f64] = &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5];
 
 fn bucket_of(micros: u64) -> usize {
     match micros {
@@ -48,11 +54,18 @@ impl Default for Window {
 pub struct SendDelay {
     started: Instant,
     windows: [Window; 2],
+    since_start: [AtomicU64; BUCKETS],
+    since_start_micros: AtomicU64,
 }
 
 impl Default for SendDelay {
     fn default() -> Self {
-        Self { started: Instant::now(), windows: Default::default() }
+        Self {
+            started: Instant::now(),
+            windows: Default::default(),
+            since_start: std::array::from_fn(|_| AtomicU64::new(0)),
+            since_start_micros: AtomicU64::new(0),
+        }
     }
 }
 
@@ -74,7 +87,21 @@ impl SendDelay {
             }
         }
         let micros = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
-        window.buckets[bucket_of(micros)].fetch_add(1, Ordering::Relaxed);
+        let bucket = bucket_of(micros);
+        window.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        self.since_start[bucket].fetch_add(1, Ordering::Relaxed);
+        self.since_start_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// Every delay recorded since the start, in seconds, in `EXPORTED_BUCKETS`.
+    pub fn since_start(&self) -> Histogram {
+        let mut counts = vec![0; EXPORTED_BUCKETS.len() + 1];
+        for (bound, counter) in bucket_bounds().zip(&self.since_start) {
+            let seconds = bound as f64 / 1e6;
+            let exported = EXPORTED_BUCKETS.iter().position(|&upper| seconds <= upper).unwrap_or(EXPORTED_BUCKETS.len());
+            counts[exported] += counter.load(Ordering::Relaxed);
+        }
+        Histogram::from_counts(EXPORTED_BUCKETS, counts, self.since_start_micros.load(Ordering::Relaxed) as f64 / 1e6)
     }
 
     /// The figures of the last complete window, if anything was sent in it.
@@ -136,13 +163,23 @@ impl StreamSendDelay {
 pub struct SendDelays(Arc<Mutex<HashMap<String, Arc<StreamSendDelay>>>>);
 
 impl SendDelays {
-    /// The recorder of `stream`'s send delays (made on first use; streams are few and fixed).
+    /// The recorder of `stream`'s send delays (made on first use).
     pub fn of(&self, stream: &str) -> Arc<StreamSendDelay> {
         self.0.lock().entry(stream.to_owned()).or_default().clone()
     }
 
+    /// Forgets `stream`, which went away.
+    pub fn forget(&self, stream: &str) {
+        self.0.lock().remove(stream);
+    }
+
     pub fn figures(&self, stream: &str, now: Instant) -> SendDelayFigures {
         self.0.lock().get(stream).map(|delay| delay.figures(now)).unwrap_or_default()
+    }
+
+    /// Every send delay of `stream` since the start; `None` when nobody watched it yet.
+    pub fn since_start(&self, stream: &str) -> Option<Histogram> {
+        self.0.lock().get(stream).map(|delay| delay.all.since_start())
     }
 }
 
@@ -179,5 +216,23 @@ mod tests {
         delays.record(Duration::from_micros(10), start + WINDOW * 2);
         assert_eq!(delays.last_window(start + WINDOW * 3).map(|f| (f.p50_us, f.packets)), Some((25, 1)));
         assert_eq!(delays.last_window(start + WINDOW * 4), None, "nothing sent in the window before");
+    }
+
+    #[test]
+    fn the_exported_histogram_counts_everything_since_the_start() {
+        let delays = SendDelay::default();
+        let start = delays.started;
+        for (micros, at) in [(80, 0), (100, 1), (101, 1), (7_000, 1), (900_000, 2)] {
+            delays.record(Duration::from_micros(micros), start + WINDOW * at);
+        }
+        let histogram = delays.since_start();
+        let buckets = histogram.buckets();
+        assert_eq!(buckets[0], (0.0001, 2), "up to 100 µs, from the first window");
+        assert_eq!(buckets[1], (0.00025, 1));
+        assert_eq!(buckets[6], (0.01, 1), "7 ms");
+        assert_eq!(buckets[12], (f64::INFINITY, 1), "beyond 500 ms");
+        assert_eq!(histogram.count(), 5);
+        assert!((histogram.sum() - 0.907281).abs() < 1e-9, "{}", histogram.sum());
+        assert!(EXPORTED_BUCKETS.iter().all(|&upper| bucket_bounds().any(|bound| bound as f64 / 1e6 == upper)), "every exported bound is a bucket's");
     }
 }

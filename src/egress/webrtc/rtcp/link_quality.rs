@@ -1,11 +1,14 @@
 //! How much one viewer's link carries, from what the viewer reports: Google Congestion
 //! Control (rtc's `Gcc`) over its transport-wide feedback (TWCC, what Chromium and Firefox
 //! send when transport-cc is negotiated), or else the viewer's own estimate in REMB; and the
-//! loss and jitter of its RTCP receiver reports; and how fast it takes a burst. The forwarder
-//! reads it to choose a layer and to pace.
+//! loss, jitter and round trip of its RTCP receiver reports; and how fast it takes a burst. The
+//! forwarder reads it to choose a layer and to pace; the metrics read every report's round trip
+//! and loss.
 
 use crate::egress::webrtc::rtcp::burst_delivery::BurstDelivery;
 use crate::egress::webrtc::rtcp::observer::{is_video, RtcpObserver};
+use crate::histogram::Histogram;
+use crate::media::ntp;
 use rtc::interceptor::{BandwidthEstimator, EstimatorStats, Gcc, PacketReport, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
 use rtc::rtcp::receiver_report::ReceiverReport;
@@ -14,7 +17,7 @@ use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 /// Where a congestion controller starts: optimistic, so a viewer starts on the best layer and
 /// steps down within a second or two if its link cannot carry it.
@@ -61,8 +64,36 @@ pub struct LinkQuality {
     restart: Mutex<Option<Restart>>,
     loss_fraction: SharedValue,
     jitter_ms: SharedValue,
+    round_trip_ms: SharedValue,
     /// The rate the viewer's next burst (a keyframe) may leave at.
     burst_bps: SharedValue,
+    reported: Mutex<ReportedLink>,
+}
+
+/// Upper bounds of the round-trip histogram, in seconds.
+const ROUND_TRIP_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
+/// Upper bounds of the loss histogram: the fraction of packets lost since the report before.
+const LOSS_BUCKETS: &[f64] = &[0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5];
+
+/// Every receiver report's round trip and loss on the video, in histograms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportedLink {
+    pub round_trip_seconds: Histogram,
+    pub loss_fraction: Histogram,
+}
+
+impl Default for ReportedLink {
+    fn default() -> Self {
+        Self { round_trip_seconds: Histogram::new(ROUND_TRIP_BUCKETS), loss_fraction: Histogram::new(LOSS_BUCKETS) }
+    }
+}
+
+impl ReportedLink {
+    /// Adds another's observations (the metrics add up a path's viewers).
+    pub fn add(&mut self, other: &ReportedLink) {
+        self.round_trip_seconds.add(&other.round_trip_seconds);
+        self.loss_fraction.add(&other.loss_fraction);
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -73,6 +104,8 @@ pub struct LinkQualitySnapshot {
     /// From the viewer's latest receiver report.
     pub loss_fraction: Option<f64>,
     pub jitter_ms: Option<f64>,
+    /// From the viewer's latest receiver report that answered a sender report.
+    pub round_trip_ms: Option<f64>,
     /// From how the viewer's last keyframe arrived (`BurstDelivery`).
     pub burst_bps: Option<f64>,
 }
@@ -88,6 +121,7 @@ impl LinkQuality {
             },
             loss_fraction: self.loss_fraction.get(),
             jitter_ms: self.jitter_ms.get(),
+            round_trip_ms: self.round_trip_ms.get(),
             burst_bps: self.burst_bps.get().map(f64::round),
         }
     }
@@ -101,6 +135,11 @@ impl LinkQuality {
     /// again.
     pub fn restart_estimate_from(&self, bits_per_second: f64, now: Instant) {
         *self.restart.lock() = Some(Restart { bits_per_second, at: now });
+    }
+
+    /// Every report's round trip and loss so far.
+    pub fn reported(&self) -> ReportedLink {
+        self.reported.lock().clone()
     }
 
     fn publish_estimate(&self, bits_per_second: f64, from: u8) {
@@ -167,6 +206,20 @@ impl BandwidthEstimator for PublishedGcc {
     }
 }
 
+/// The round trip a receiver report shows (RFC 3550 §6.4.1): the middle 32 bits of the NTP
+/// time it arrived, less those of the sender report it answers (LSR) and how long the viewer
+/// held that one (DLSR), in 1/65536 s. `None` when the viewer had no sender report yet, or
+/// when the figure cannot be one (a report that claims to answer a report not yet sent).
+fn round_trip(arrived: SystemTime, last_sender_report: u32, delay_since: u32) -> Option<Duration> {
+    if last_sender_report == 0 {
+        return None;
+    }
+    let arrived = (ntp::from_system_time(arrived) >> 16) as u32;
+    let units = arrived.wrapping_sub(last_sender_report).wrapping_sub(delay_since);
+    // Over a minute is a report from another clock or a wrapped (negative) difference.
+    (units < 60 << 16).then(|| Duration::from_secs_f64(f64::from(units) / 65536.0))
+}
+
 /// Notes the viewer's receiver reports and REMB as an `RtcpTap` shows them.
 pub struct ReceiverReportWatcher {
     link: Arc<LinkQuality>,
@@ -183,8 +236,16 @@ impl RtcpObserver for ReceiverReportWatcher {
     fn observe(&mut self, packet: &dyn rtc::rtcp::packet::Packet, _now: Instant, _replies: &mut VecDeque<TaggedPacket>) {
         if let Some(report) = packet.as_any().downcast_ref::<ReceiverReport>() {
             for reception in report.reports.iter().filter(|r| Some(r.ssrc) == self.video_ssrc) {
-                self.link.loss_fraction.set(f64::from(reception.fraction_lost) / 256.0);
+                let loss = f64::from(reception.fraction_lost) / 256.0;
+                self.link.loss_fraction.set(loss);
                 self.link.jitter_ms.set(f64::from(reception.jitter) * 1000.0 / f64::from(crate::media::VIDEO_CLOCK_RATE));
+                let round_trip = round_trip(SystemTime::now(), reception.last_sender_report, reception.delay);
+                let mut reported = self.link.reported.lock();
+                reported.loss_fraction.observe(loss);
+                if let Some(round_trip) = round_trip {
+                    self.link.round_trip_ms.set(round_trip.as_secs_f64() * 1000.0);
+                    reported.round_trip_seconds.observe(round_trip.as_secs_f64());
+                }
             }
         } else if let Some(remb) = packet.as_any().downcast_ref::<ReceiverEstimatedMaximumBitrate>() {
             // With TWCC feedback, Lookout's own estimate is the better one.
@@ -235,6 +296,35 @@ mod tests {
         link.publish_estimate(800_000.0, FROM_TWCC);
         read(&mut watcher, vec![Box::new(ReceiverEstimatedMaximumBitrate { sender_ssrc: 1, bitrate: 9e6, ssrcs: vec![7] })]);
         assert_eq!(link.snapshot().estimated_bitrate_bps, Some(800_000.0), "REMB does not override the TWCC estimate");
+    }
+
+    #[test]
+    fn round_trip_is_the_time_since_the_sender_report_less_the_viewers_hold() {
+        let sent = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        let last_sender_report = (ntp::from_system_time(sent) >> 16) as u32;
+        let held = (65536 / 10) as u32; // 100 ms
+        let arrived = sent + Duration::from_millis(150);
+        let measured = round_trip(arrived, last_sender_report, held).expect("a round trip");
+        assert!((measured.as_secs_f64() - 0.050).abs() < 0.0001, "{measured:?}");
+        assert_eq!(round_trip(arrived, 0, 0), None, "no sender report answered yet");
+        assert_eq!(round_trip(sent, last_sender_report, held), None, "held longer than since it was sent");
+    }
+
+    #[test]
+    fn every_report_on_the_video_is_counted_for_the_metrics() {
+        let link = Arc::new(LinkQuality::default());
+        let mut watcher = ReceiverReportWatcher::new(link.clone());
+        watcher.bind_local_stream(&StreamInfo { ssrc: 7, mime_type: "video/H264".into(), ..Default::default() });
+        let sent = (ntp::from_system_time(SystemTime::now() - Duration::from_millis(40)) >> 16) as u32;
+        let reception = |ssrc, last_sender_report| ReceptionReport { ssrc, fraction_lost: 26, last_sender_report, ..Default::default() };
+        read(&mut watcher, vec![Box::new(ReceiverReport { ssrc: 1, reports: vec![reception(7, 0)], ..Default::default() })]);
+        read(&mut watcher, vec![Box::new(ReceiverReport { ssrc: 1, reports: vec![reception(7, sent), reception(8, sent)], ..Default::default() })]);
+        let reported = link.reported();
+        assert_eq!(reported.loss_fraction.count(), 2, "both reports on the video, not the other SSRC's");
+        assert_eq!(reported.round_trip_seconds.count(), 1, "only the report that answered a sender report");
+        let round_trip_ms = link.snapshot().round_trip_ms.expect("a round trip");
+        assert!((39.9..1000.0).contains(&round_trip_ms), "{round_trip_ms} ms: 40 ms at least, less the 1/65536 s the middle 32 bits of NTP round down");
+        assert_eq!(reported.loss_fraction.buckets()[5], (0.2, 2), "26/256 lost is just over 10%: in the bucket up to 20%");
     }
 
     #[test]

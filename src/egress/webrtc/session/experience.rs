@@ -3,7 +3,7 @@
 //! the metrics. A page's figures are its session's totals so far; each report adds what grew
 //! since the session's previous one, and the first frame counts once per session.
 
-use super::histogram::Histogram;
+use crate::histogram::Histogram;
 use lookout_signaling::QoeReport;
 
 /// Upper bounds of the latency histograms' buckets, in seconds.

@@ -2,7 +2,6 @@
 //! set of sessions the server holds.
 
 pub mod experience;
-pub mod histogram;
 pub mod sessions;
 pub(crate) mod viewer_peer;
 pub mod viewer_session;

@@ -1,9 +1,12 @@
-//! Every live viewer session by id, so WHEP can end one and the API can list them.
+//! Every live viewer session by id, so WHEP can end one and the API can list them; and what the
+//! sessions of each path add up to, for the metrics, until the path goes away.
 
+use crate::egress::webrtc::feed::send_delay::SendDelays;
 use crate::egress::webrtc::session::viewer_session::ViewerSession;
 use crate::egress::webrtc::rtcp::viewer_activity::VIEWER_SILENCE_TIMEOUT;
 use crate::egress::webrtc::session::experience::PathExperience;
 use crate::egress::webrtc::session::viewer_totals::ViewerTotals;
+use crate::stream::Stream;
 use lookout_signaling::QoeReport;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +23,8 @@ pub struct Sessions {
     ended: Arc<Mutex<HashMap<String, ViewerTotals>>>,
     /// What viewers' pages reported of their playback, by path.
     experience: Arc<Mutex<HashMap<String, PathExperience>>>,
+    /// How long the packets of each path's layers waited in Lookout.
+    send_delays: SendDelays,
 }
 
 impl Sessions {
@@ -63,7 +68,7 @@ impl Sessions {
         let mut map = self.map.lock();
         let session = map.remove(id);
         if let Some(session) = &session {
-            self.ended.lock().entry(session.path.clone()).or_default().add(&session.stats());
+            self.ended.lock().entry(session.path.clone()).or_default().add(session);
         }
         session
     }
@@ -84,7 +89,7 @@ impl Sessions {
         let map = self.map.lock();
         let mut totals = self.ended.lock().clone();
         for session in map.values() {
-            totals.entry(session.path.clone()).or_default().add(&session.stats());
+            totals.entry(session.path.clone()).or_default().add(session);
         }
         totals
     }
@@ -106,13 +111,24 @@ impl Sessions {
         session.is_some()
     }
 
-    /// Ends every session of `path` (which went away), and says how many there were.
-    pub fn end_path(&self, path: &str) -> usize {
-        let ids: Vec<String> = self.map.lock().values().filter(|session| session.path == path).map(|session| session.id.clone()).collect();
+    /// Ends every session of `path` (which went away), forgets what its sessions added up to,
+    /// and says how many there were.
+    pub fn end_path(&self, path: &Arc<Stream>) -> usize {
+        let name = path.name();
+        let ids: Vec<String> = self.map.lock().values().filter(|session| session.path == name).map(|session| session.id.clone()).collect();
         let ended: Vec<Arc<ViewerSession>> = ids.iter().filter_map(|id| self.remove(id)).collect();
         for session in &ended {
             session.close();
         }
+        self.ended.lock().remove(name);
+        self.experience.lock().remove(name);
+        for layer in path.layers() {
+            self.send_delays.forget(layer.name());
+        }
         ended.len()
+    }
+
+    pub fn send_delays(&self) -> &SendDelays {
+        &self.send_delays
     }
 }

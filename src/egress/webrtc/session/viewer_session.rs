@@ -5,7 +5,7 @@ use crate::egress::webrtc::feed::forwarder::Forwarder;
 use crate::egress::webrtc::feed::forwarder_stats::{ForwarderStats, LayerStatus};
 use crate::egress::webrtc::feed::media_sink::MediaSink;
 use crate::egress::webrtc::rtcp::keyframe_requests::KeyframeRequests;
-use crate::egress::webrtc::rtcp::link_quality::LinkQuality;
+use crate::egress::webrtc::rtcp::link_quality::{LinkQuality, ReportedLink};
 use crate::egress::webrtc::rtcp::retransmitter::NackStats;
 use crate::egress::webrtc::rtp::sent_frames::SentFrames;
 pub use crate::egress::webrtc::feed::forwarder_stats::ForwarderStatsSnapshot as SessionStats;
@@ -162,6 +162,11 @@ impl ViewerSession {
 
     pub fn stats(&self) -> SessionStats {
         self.stats.snapshot(&self.keyframe_requests, &self.nack_stats, &self.link, self.layer_status.borrow().clone())
+    }
+
+    /// The round trip and loss of every receiver report so far.
+    pub fn reported_link(&self) -> ReportedLink {
+        self.link.reported()
     }
 
     /// Keeps the page's new report of its playback, and gives back the one before.

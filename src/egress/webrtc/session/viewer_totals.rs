@@ -1,10 +1,11 @@
 //! What the WebRTC viewers of one path were sent, added up over every session, ended ones
-//! included, so that the metrics' counters only grow; and how long each waited for its first
-//! frame, in the buckets of a histogram.
+//! included, so that the metrics' counters only grow; how long each waited for its first
+//! frame, and the round trip and loss of every receiver report, in the buckets of histograms.
 
 use super::experience::FIRST_FRAME_BUCKETS;
-use super::histogram::Histogram;
-use super::viewer_session::SessionStats;
+use super::viewer_session::ViewerSession;
+use crate::egress::webrtc::rtcp::link_quality::ReportedLink;
+use crate::histogram::Histogram;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ViewerTotals {
@@ -18,6 +19,7 @@ pub struct ViewerTotals {
     pub layer_switches: u64,
     /// Sessions by how long they waited for their first frame, in seconds.
     pub first_frames: Histogram,
+    pub link: ReportedLink,
 }
 
 impl Default for ViewerTotals {
@@ -32,13 +34,15 @@ impl Default for ViewerTotals {
             keyframe_requests: 0,
             layer_switches: 0,
             first_frames: Histogram::new(FIRST_FRAME_BUCKETS),
+            link: ReportedLink::default(),
         }
     }
 }
 
 impl ViewerTotals {
     /// Adds one session's figures.
-    pub fn add(&mut self, stats: &SessionStats) {
+    pub fn add(&mut self, session: &ViewerSession) {
+        let stats = session.stats();
         self.sessions += 1;
         self.frames_sent += stats.frames_sent;
         self.packets_sent += stats.packets_sent;
@@ -50,5 +54,6 @@ impl ViewerTotals {
         if let Some(ms) = stats.first_frame_ms {
             self.first_frames.observe(ms as f64 / 1000.0);
         }
+        self.link.add(&session.reported_link());
     }
 }
