@@ -99,3 +99,25 @@ async fn an_llhls_player_opens_a_camera_on_demand() {
     assert_eq!(streams["streams"][0]["width"], 320, "{streams}");
     assert_eq!(camera.connections_made(), 1);
 }
+
+/// A viewer waiting for a camera that does not open can give the wait up: `stop` and a `watch`
+/// of another path are heard at once (not after the start timeout), and the camera is let go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_waiting_for_a_camera_can_give_up_and_watch_another() {
+    use lookout_signaling::{ClientMessage, ServerMessage};
+    let dead = PathSpec { source: "rtsp://127.0.0.1:9/nothing".into(), on_demand: Some(true), close_after_secs: Some(0.5), ..Default::default() };
+    let dead = PathDefinition::from_spec("", dead).expect("valid");
+    assert_eq!(dead.on_demand.map(|settings| settings.start_timeout), Some(Duration::from_secs(10)), "the default start timeout");
+    let server = start(vec![("dead", dead), ("demo", PathDefinition::from(common::small_pattern()).always_on())]).await;
+    let mut client = lookout_testkit::signaling::SignalingClient::connect(server.addr).await.expect("signalling");
+    client.send(&ClientMessage::Watch { path: "dead".into() }).await.expect("watch");
+    client.receive_until(Duration::from_secs(5), |message| matches!(message, ServerMessage::Source { state, .. } if state == "starting")).await.expect("told starting");
+
+    let gave_up = std::time::Instant::now();
+    client.send(&ClientMessage::Stop {}).await.expect("stop");
+    client.send(&ClientMessage::Watch { path: "demo".into() }).await.expect("watch another");
+    let offer = client.receive_until(Duration::from_secs(5), |message| matches!(message, ServerMessage::Offer { .. } | ServerMessage::Error { .. })).await.expect("an answer");
+    assert!(matches!(&offer, ServerMessage::Offer { path, .. } if path == "demo"), "offered the other path, not an error about the first: {offer:?}");
+    eprintln!("offered demo {:?} after giving up on dead", gave_up.elapsed());
+    wait_for("the dead camera to be let go", Duration::from_secs(5), || (state_of(&server, "dead") == "idle").then_some(())).await;
+}

@@ -9,7 +9,7 @@ use crate::auth::{Action, Caller, Credential, Identity, Protocol};
 use crate::egress::webrtc::session::viewer_session::{new_session_id, SessionError};
 use crate::egress::webrtc::ViewerSession;
 use crate::limits::{PendingSocket, SessionRefused};
-use crate::stream::PathState;
+use crate::stream::{PathState, Stream};
 use crate::egress::webrtc::transport::connection_state::ConnectionState;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -23,7 +23,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinError, JoinHandle};
 
 /// Frames above this are refused by the WebSocket layer itself (close code 1009); between
 /// `MAX_MESSAGE_BYTES` and this, the client gets an error message and the socket stays open.
@@ -81,12 +81,37 @@ struct Watching {
     pump: JoinHandle<()>,
 }
 
+/// A watch waiting for its path's camera, opened on demand for it; the client's messages are
+/// read meanwhile, so that `stop`, another `watch` or a closed socket gives the wait up.
+struct Starting {
+    path: String,
+    stream: Arc<Stream>,
+    session: JoinHandle<Result<ViewerSession, SessionError>>,
+}
+
 struct SignalingClient {
     app: AppState,
     ip: IpAddr,
     identity: Identity,
     outbox: mpsc::Sender<ServerMessage>,
     watching: Option<Watching>,
+    starting: Option<Starting>,
+}
+
+/// What the reading loop wakes for.
+enum Event {
+    Received(Result<Message, axum::Error>),
+    Stopping,
+    Started(Result<Result<ViewerSession, SessionError>, JoinError>),
+}
+
+/// The session `starting` waits for, once its camera is live (or failed to be); never while
+/// nothing starts.
+async fn started(starting: &mut Option<Starting>) -> Result<Result<ViewerSession, SessionError>, JoinError> {
+    match starting {
+        Some(waiting) => (&mut waiting.session).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Why a socket is closed by the server, as its close frame says.
@@ -144,7 +169,7 @@ async fn run(socket: WebSocket, app: AppState, ip: IpAddr, header_credential: Cr
         Ok(identity) => {
             let ice_servers = app.network.ice_servers_for(&format!("viewer-{:08x}", rand::random::<u32>()));
             let _ = outbox.send(ServerMessage::Welcome { ice_servers }).await;
-            let mut connection = SignalingClient { app, ip, identity, outbox, watching: None };
+            let mut connection = SignalingClient { app, ip, identity, outbox, watching: None, starting: None };
             let close = connection.serve(&mut incoming).await;
             connection.stop_watching().await;
             close
@@ -233,12 +258,13 @@ impl SignalingClient {
         let mut last_heard = Instant::now();
         let mut idle_checks = tokio::time::interval(idle / 3);
         loop {
-            let received = tokio::select! {
+            let event = tokio::select! {
                 received = incoming.next() => match received {
-                    Some(received) => Some(received),
+                    Some(received) => Event::Received(received),
                     None => return close_frame(close_code::NORMAL, ""),
                 },
-                _ = shutdown.wait_for(|stopping| *stopping) => None,
+                _ = shutdown.wait_for(|stopping| *stopping) => Event::Stopping,
+                outcome = started(&mut self.starting) => Event::Started(outcome),
                 _ = idle_checks.tick() => {
                     if last_heard.elapsed() > idle {
                         tracing::debug!(ip = %self.ip, "closing a signalling socket that answered nothing for {} s", idle.as_secs());
@@ -247,7 +273,14 @@ impl SignalingClient {
                     continue;
                 }
             };
-            let Some(received) = received else { return going_away(&self.outbox).await };
+            let received = match event {
+                Event::Received(received) => received,
+                Event::Stopping => return going_away(&self.outbox).await,
+                Event::Started(outcome) => {
+                    self.on_started(outcome).await;
+                    continue;
+                }
+            };
             last_heard = Instant::now();
             let counted = matches!(received, Ok(Message::Text(_) | Message::Binary(_)));
             if counted && budget.take(last_heard) {
@@ -351,11 +384,31 @@ impl SignalingClient {
             let known = super::api::readable_paths(&self.app, &self.identity).await;
             return self.error(ErrorCode::UnknownPath, format!("no path {path:?}; known paths: {}", known.join(", "))).await;
         };
-        if stream.is_starting() {
-            // The camera opens on demand: the client hears why the offer takes a while.
-            self.send(ServerMessage::Source { session: session_id.clone(), state: "starting".to_owned(), error: None }).await;
+        if !stream.is_starting() {
+            let session = ViewerSession::start(&stream, &self.app.network, self.app.sessions.send_delays(), session_id, slot).await;
+            return self.offer(session, path, &stream).await;
         }
-        let session = match ViewerSession::start(&stream, &self.app.network, self.app.sessions.send_delays(), session_id, slot).await {
+        // The camera opens on demand: the client hears why the offer takes a while.
+        self.send(ServerMessage::Source { session: session_id.clone(), state: "starting".to_owned(), error: None }).await;
+        let (app, opening) = (self.app.clone(), stream.clone());
+        let session = tokio::spawn(async move { ViewerSession::start(&opening, &app.network, app.sessions.send_delays(), session_id, slot).await });
+        self.starting = Some(Starting { path, stream, session });
+    }
+
+    async fn on_started(&mut self, outcome: Result<Result<ViewerSession, SessionError>, JoinError>) {
+        let Some(Starting { path, stream, .. }) = self.starting.take() else { return };
+        match outcome {
+            Ok(session) => self.offer(session, path, &stream).await,
+            Err(failed) => {
+                tracing::error!(%path, "starting a viewer session failed: {failed}");
+                self.error(ErrorCode::Internal, "the session could not be started").await;
+            }
+        }
+    }
+
+    /// Offers the session that started for `path`, or tells the client why none did.
+    async fn offer(&mut self, session: Result<ViewerSession, SessionError>, path: String, stream: &Stream) {
+        let session = match session {
             Ok(session) => Arc::new(session),
             Err(error) => return self.session_error(error).await,
         };
@@ -367,6 +420,10 @@ impl SignalingClient {
     }
 
     async fn stop_watching(&mut self) {
+        if let Some(starting) = self.starting.take() {
+            // Dropping the start gives its viewer slot and its hold on the camera back.
+            starting.session.abort();
+        }
         if let Some(watching) = self.watching.take() {
             watching.pump.abort();
             self.app.sessions.remove(&watching.session.id);
