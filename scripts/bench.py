@@ -276,7 +276,7 @@ def main():
         out.mkdir(parents=True, exist_ok=True)
         whole_process_cpu_ms = lambda pid: stat_cpu_ms(f"/proc/{pid}/stat")
         report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "runs": args.operate,
-                  "operate": bench_operate.measure_operate(Lookout, free_port, CAMERA, LOAD, whole_process_cpu_ms, args.operate)}
+                  "operate": bench_operate.measure_operate(Lookout, free_port, CAMERA, LOAD, SWARM, whole_process_cpu_ms, args.operate)}
         print(json.dumps(report["operate"], indent=2))
         write_report(out, "operate", report)
         return

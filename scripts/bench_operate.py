@@ -7,7 +7,8 @@
   on, and 100 camera paths on demand that nobody watches.
 * Snapshot latency: a JPEG of a new keyframe (decode and encode), of one already made, and of a
   camera on demand from idle.
-* The time a `/metrics` scrape takes with 100 paths.
+* The time a `/metrics` scrape takes with 100 paths, and with 100 paths and 500 viewers
+  (lookout-swarm's light viewers on one of them).
 """
 
 import json
@@ -69,7 +70,28 @@ def median(values):
     return round(statistics.median(values), 1) if values else None
 
 
-def measure_operate(lookout_class, free_port, camera_script, load, process_cpu_ms, runs):
+def scrapes_while_watched(server, swarm, viewers, runs):
+    """Median time of `runs` scrapes while `viewers` light viewers watch `demo`, and how many
+    sessions the scrape saw open."""
+    seconds = 10 + runs
+    load = subprocess.Popen([str(swarm), "--server", server.addr, "--path", "demo", "--viewers", str(viewers),
+                             "--seconds", str(seconds), "--warmup", "3"], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(5)  # every viewer joined and playing
+        times = []
+        for _ in range(runs):
+            times.append(scrape_ms(server.addr))
+            time.sleep(1)
+        with urllib.request.urlopen(f"http://{server.addr}/metrics", timeout=30) as response:
+            text = response.read().decode()
+        open_sessions = next((float(line.split()[-1]) for line in text.splitlines()
+                              if line.startswith('lookout_webrtc_sessions_open{path="demo"}')), 0)
+        return median(times), int(open_sessions)
+    finally:
+        load.communicate(timeout=seconds + 120)
+
+
+def measure_operate(lookout_class, free_port, camera_script, load, swarm, process_cpu_ms, runs):
     """`process_cpu_ms(pid)`: the CPU time of the whole process, its test pattern included."""
     folder = Path(tempfile.mkdtemp(prefix="lookout-bench-operate-"))
     camera_port = free_port()
@@ -119,12 +141,24 @@ def measure_operate(lookout_class, free_port, camera_script, load, process_cpu_m
         pattern_on_demand, _ = idle('[paths.demo]\nsource = "testpattern"\n')
         pattern_always_on, _ = idle('[paths.demo]\nsource = "testpattern"\non_demand = false\n')
         cameras_on_demand, scrape_100_paths = idle(many)
+
+        watched = folder / "watched.toml"
+        watched.write_text('[webrtc]\nlisten_ips = ["127.0.0.1"]\n[limits]\nsessions_per_ip_burst = 100000\n'
+                           '[paths.demo]\nsource = "testpattern"\non_demand = false\n' + many)
+        server = lookout_class("--config", str(watched))
+        servers.append(server)
+        server.wait_live("demo")
+        scrape_500_viewers, sessions_seen = scrapes_while_watched(server, swarm, 500, runs)
+        server.stop()
+        servers.pop()
         return {
             "first_frame_ms": {"on_demand_p50": median(on_demand), "kept_open_p50": median(kept_open),
                                "on_demand_runs": on_demand, "kept_open_runs": kept_open},
             "idle_cpu_ms_per_s": {"test_pattern_on_demand": pattern_on_demand, "test_pattern_always_on": pattern_always_on,
                                   "100_cameras_on_demand": cameras_on_demand},
             "metrics_scrape_ms_100_paths_p50": scrape_100_paths,
+            "metrics_scrape_ms_100_paths_500_viewers_p50": scrape_500_viewers,
+            "metrics_scrape_sessions_seen": sessions_seen,
             "snapshot_ms": {"new_keyframe_p50": median(new_keyframe), "made_already_p50": median(made_already),
                             "camera_on_demand_from_idle_p50": median(snapshot_from_idle)},
         }
