@@ -34,6 +34,7 @@ pub struct Server {
     /// The certificate when serving HTTPS, which SIGHUP reads again (see `tls_certificate`).
     tls: Option<Arc<http::TlsCertificate>>,
     shutdown: tokio::sync::watch::Sender<bool>,
+    sockets: tokio_util::task::TaskTracker,
 }
 
 impl Server {
@@ -57,6 +58,7 @@ impl Server {
         let sessions = Sessions::default();
         let paths = Arc::new(PathManager::start(config.paths.clone(), store, registry.clone(), sessions.clone()).map_err(|e| anyhow::anyhow!("state_dir: {e}"))?);
         let (shutdown, shutdown_signal) = tokio::sync::watch::channel(false);
+        let sockets = tokio_util::task::TaskTracker::new();
         let limits = Arc::new(limits::Limits::new(config.limits.clone()));
         let viewers = limits.viewers.clone();
         let facts = http::ServerFacts {
@@ -78,11 +80,12 @@ impl Server {
             allowed_origins: Arc::new(config.auth.as_ref().map(|a| a.allowed_origins.clone()).unwrap_or_default()),
             whep_resources: Default::default(),
             shutdown: shutdown_signal,
+            sockets: sockets.clone(),
         };
         let router = http::router(app);
         let listener = http::Listener { tcp: listener, tls: tls.clone(), header_read: config.limits.header_read };
         let http = tokio::spawn(listener.serve(router, shutdown.subscribe(), STOP_GRACE));
-        Ok(Self { addr, registry, sessions, viewers, paths, http, tls, shutdown })
+        Ok(Self { addr, registry, sessions, viewers, paths, http, tls, shutdown, sockets })
     }
 
     /// The certificate served when TLS is on, to read again (as SIGHUP does): new connections
@@ -114,7 +117,11 @@ impl Server {
     pub async fn stop(mut self) {
         tracing::info!(sessions = self.sessions.list().len(), "stopping: telling viewers, finishing requests");
         self.end_viewers();
-        let _ = tokio::time::timeout(STOP_GRACE + Duration::from_millis(500), &mut self.http).await;
+        // Upgraded to WebSockets, signalling connections are no longer the HTTP server's: they
+        // are waited for apart, so that each says goodbye before the process ends.
+        self.sockets.close();
+        let finished = async { tokio::join!(&mut self.http, self.sockets.wait()) };
+        let _ = tokio::time::timeout(STOP_GRACE + Duration::from_millis(500), finished).await;
         self.paths.stop_all();
     }
 

@@ -147,6 +147,19 @@ async fn a_deleted_path_tells_its_viewers_why_and_ends_their_sessions() {
     client.send(&ClientMessage::Watch { path: "temp".into() }).await.expect("send");
     client.receive_until(Duration::from_secs(15), |message| matches!(message, ServerMessage::Offer { .. })).await.expect("an offer");
     assert_eq!(server.sessions.list().len(), 1);
+    let report = || ClientMessage::Qoe(lookout_signaling::QoeReport { first_frame_ms: Some(100.0), ..Default::default() });
+    client.send(&report()).await.expect("qoe");
+    let reports = "lookout_viewer_reports_total{path=\"temp\"}";
+    let counted = async {
+        for _ in 0..50 {
+            if call(server.addr, "GET", "/metrics", None).await.body.contains(&format!("{reports} 1")) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    };
+    assert!(counted.await, "the page's report is in the metrics");
 
     assert_eq!(call(server.addr, "DELETE", "/api/v1/paths/temp", None).await.status, 204);
     let told = client.receive_until(Duration::from_secs(5), |message| matches!(message, ServerMessage::Source { .. })).await.expect("the source's state");
@@ -156,6 +169,13 @@ async fn a_deleted_path_tells_its_viewers_why_and_ends_their_sessions() {
     assert!(closed.is_ok(), "the session was closed: {closed:?}");
     wait_for("the session to be forgotten", Duration::from_secs(5), || server.sessions.list().is_empty().then_some(())).await;
     assert!(server.registry.get("temp").is_none());
+    // Its metrics went with it, and a page's late report does not bring them back.
+    client.send(&report()).await.expect("qoe after the end");
+    // Messages are handled in order: the answer to this one means the report was read.
+    client.send(&ClientMessage::Watch { path: "temp".into() }).await.expect("watch again");
+    client.receive_until(Duration::from_secs(5), |message| matches!(message, ServerMessage::Error { .. })).await.expect("no such path now");
+    let metrics = call(server.addr, "GET", "/metrics", None).await.body;
+    assert!(!metrics.contains("path=\"temp\""), "{metrics}");
     let _ = std::fs::remove_dir_all(&state_dir);
 }
 

@@ -101,17 +101,27 @@ async fn an_llhls_player_opens_a_camera_on_demand() {
 }
 
 /// A viewer waiting for a camera that does not open can give the wait up: `stop` and a `watch`
-/// of another path are heard at once (not after the start timeout), and the camera is let go.
+/// of another path are heard at once (not after the start timeout), the camera is let go, and
+/// the abandoned wait holds no viewer slot (here one per path).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_waiting_for_a_camera_can_give_up_and_watch_another() {
     use lookout_signaling::{ClientMessage, ServerMessage};
+    init_logging();
     let dead = PathSpec { source: "rtsp://127.0.0.1:9/nothing".into(), on_demand: Some(true), close_after_secs: Some(0.5), ..Default::default() };
     let dead = PathDefinition::from_spec("", dead).expect("valid");
     assert_eq!(dead.on_demand.map(|settings| settings.start_timeout), Some(Duration::from_secs(10)), "the default start timeout");
-    let server = start(vec![("dead", dead), ("demo", PathDefinition::from(common::small_pattern()).always_on())]).await;
+    let paths = [("dead".to_owned(), dead), ("demo".to_owned(), PathDefinition::from(common::small_pattern()).always_on())].into_iter().collect();
+    let limits = lookout::limits::LimitSettings { max_viewers_per_path: 1, ..Default::default() };
+    let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, limits, webrtc: shared_port_of_its_own(), state_dir: scratch_state_dir(), ..Config::builtin_default() };
+    let server = Server::start(config).await.expect("server starts");
     let mut client = lookout_testkit::signaling::SignalingClient::connect(server.addr).await.expect("signalling");
-    client.send(&ClientMessage::Watch { path: "dead".into() }).await.expect("watch");
-    client.receive_until(Duration::from_secs(5), |message| matches!(message, ServerMessage::Source { state, .. } if state == "starting")).await.expect("told starting");
+    let starting = |message: &ServerMessage| matches!(message, ServerMessage::Source { state, .. } if state == "starting") || matches!(message, ServerMessage::Error { .. });
+    for attempt in ["first", "second"] {
+        // The second watch replaces the first, whose slot it needs.
+        client.send(&ClientMessage::Watch { path: "dead".into() }).await.expect("watch");
+        let told = client.receive_until(Duration::from_secs(5), starting).await.expect("an answer");
+        assert!(matches!(told, ServerMessage::Source { .. }), "the {attempt} watch is told the camera is starting: {told:?}");
+    }
 
     let gave_up = std::time::Instant::now();
     client.send(&ClientMessage::Stop {}).await.expect("stop");

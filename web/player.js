@@ -36,6 +36,9 @@ export class Player extends EventTarget {
     this.token = token;
     // Set when the server refused this viewer: retrying would not change its answer.
     this.refusal = null;
+    // Set when the server said it is stopping, and when it said the path was removed.
+    this.serverStopping = false;
+    this.pathRemoved = false;
     this.hls = new LlHlsPlayer(video, (error) => this.noteError(`LL-HLS ${error}`), token, (reason) => this.refuse(reason));
     this.fallbackTimer = null;
     this.probing = false;
@@ -196,6 +199,7 @@ export class Player extends EventTarget {
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const ws = new WebSocket(`${scheme}//${location.host}/ws`);
     this.ws = ws;
+    this.serverStopping = false;
     this.status(`Connecting to the server for ${path}…`, 'connecting');
     ws.onmessage = (event) => this.onMessage(JSON.parse(event.data));
     ws.onclose = () => {
@@ -203,7 +207,6 @@ export class Player extends EventTarget {
       this.ws = null;
       this.closeSession();
       this.retry(this.serverStopping ? 'Server stopping' : 'Server unreachable');
-      this.serverStopping = false;
     };
   }
 
@@ -334,7 +337,11 @@ export class Player extends EventTarget {
       return;
     }
     if (message.state === 'removed') {
+      // The session ends next; nothing more will come for this path.
       this.pathRemoved = true;
+      f.source = 'removed';
+      clearTimeout(this.fallbackTimer);
+      this.closeSession();
       this.status(`${this.path} was removed: ${message.error || 'no reason given'}`, 'error');
       return;
     }

@@ -38,7 +38,6 @@ pub struct AppState {
     pub facts: Arc<ServerFacts>,
     pub sessions: Sessions,
     pub network: Arc<Network>,
-    /// How long each stream's packets waited in Lookout, as its viewers' forwarders record.
     pub hls: crate::egress::hls::Hls,
     pub snapshots: Arc<crate::egress::snapshot::Snapshots>,
     pub access: Arc<AccessControl>,
@@ -48,6 +47,8 @@ pub struct AppState {
     pub whep_resources: Arc<WhepResourceKeys>,
     /// Becomes true when the server stops: long-lived connections (WebSockets) end then.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The open signalling sockets, which a stopping server waits for.
+    pub sockets: tokio_util::task::TaskTracker,
 }
 
 /// The router; `Listener` serves it, with each client's address as `ConnectInfo`, which access

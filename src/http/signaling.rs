@@ -73,7 +73,13 @@ pub async fn upgrade(
     ws.max_message_size(TRANSPORT_LIMIT)
         .max_frame_size(TRANSPORT_LIMIT)
         .read_buffer_size(READ_BUFFER)
-        .on_upgrade(move |socket| run(socket, app, ip, credential, pending))
+        .on_upgrade(move |socket| {
+            let open = app.sockets.token();
+            async move {
+                run(socket, app, ip, credential, pending).await;
+                drop(open);
+            }
+        })
 }
 
 struct Watching {
@@ -81,8 +87,9 @@ struct Watching {
     pump: JoinHandle<()>,
 }
 
-/// A watch waiting for its path's camera, opened on demand for it; the client's messages are
-/// read meanwhile, so that `stop`, another `watch` or a closed socket gives the wait up.
+/// A watch whose session is being set up (waiting for a camera opened on demand for it, or
+/// gathering candidates through TURN); the client's messages are read meanwhile, so that
+/// `stop`, another `watch` or a closed socket gives the wait up.
 struct Starting {
     path: String,
     stream: Arc<Stream>,
@@ -119,9 +126,10 @@ fn close_frame(code: u16, reason: &str) -> CloseFrame {
     CloseFrame { code, reason: reason.into() }
 }
 
-/// Tells the client the server is stopping, and gives the frame to close with.
-async fn going_away(outbox: &mpsc::Sender<ServerMessage>) -> CloseFrame {
-    let _ = outbox.send(ServerMessage::GoingAway { reason: "the server is stopping".into() }).await;
+/// Tells the client the server is stopping (unless its outbox is full: a client that reads
+/// nothing does not hold up the stop), and gives the frame to close with.
+fn going_away(outbox: &mpsc::Sender<ServerMessage>) -> CloseFrame {
+    let _ = outbox.try_send(ServerMessage::GoingAway { reason: "the server is stopping".into() });
     close_frame(close_code::AWAY, "server stopping")
 }
 
@@ -214,7 +222,7 @@ async fn authenticate(
             frame = tokio::time::timeout_at(deadline, incoming.next()) => Some(frame),
             _ = shutdown.wait_for(|stopping| *stopping) => None,
         };
-        let Some(frame) = frame else { return Err(going_away(outbox).await) };
+        let Some(frame) = frame else { return Err(going_away(outbox)) };
         match frame {
             Err(_) => return Err(refuse(ErrorCode::Unauthorized, format!("no auth message within {} s", wait.as_secs_f64())).await),
             Ok(Some(Err(error))) => return Err(socket_failed(error)),
@@ -275,7 +283,7 @@ impl SignalingClient {
             };
             let received = match event {
                 Event::Received(received) => received,
-                Event::Stopping => return going_away(&self.outbox).await,
+                Event::Stopping => return going_away(&self.outbox),
                 Event::Started(outcome) => {
                     self.on_started(outcome).await;
                     continue;
@@ -384,12 +392,10 @@ impl SignalingClient {
             let known = super::api::readable_paths(&self.app, &self.identity).await;
             return self.error(ErrorCode::UnknownPath, format!("no path {path:?}; known paths: {}", known.join(", "))).await;
         };
-        if !stream.is_starting() {
-            let session = ViewerSession::start(&stream, &self.app.network, self.app.sessions.send_delays(), session_id, slot).await;
-            return self.offer(session, path, &stream).await;
+        if stream.is_starting() {
+            // The camera opens on demand: the client hears why the offer takes a while.
+            self.send(ServerMessage::Source { session: session_id.clone(), state: "starting".to_owned(), error: None }).await;
         }
-        // The camera opens on demand: the client hears why the offer takes a while.
-        self.send(ServerMessage::Source { session: session_id.clone(), state: "starting".to_owned(), error: None }).await;
         let (app, opening) = (self.app.clone(), stream.clone());
         let session = tokio::spawn(async move { ViewerSession::start(&opening, &app.network, app.sessions.send_delays(), session_id, slot).await });
         self.starting = Some(Starting { path, stream, session });
@@ -421,8 +427,12 @@ impl SignalingClient {
 
     async fn stop_watching(&mut self) {
         if let Some(starting) = self.starting.take() {
-            // Dropping the start gives its viewer slot and its hold on the camera back.
+            // Aborted, the start gives its viewer slot and its hold on the camera back before
+            // the next watch is admitted; one that had just finished is closed.
             starting.session.abort();
+            if let Ok(Ok(session)) = starting.session.await {
+                session.close();
+            }
         }
         if let Some(watching) = self.watching.take() {
             watching.pump.abort();

@@ -122,8 +122,15 @@ impl Running {
     fn stop(self, reason: &str, sessions: &Sessions) {
         drop(self.sources);
         self.stream.remove(reason);
-        let viewers = sessions.end_path(&self.stream);
+        let viewers = sessions.end_path(self.stream.name());
         tracing::info!(path = self.stream.name(), viewers, "path removed: {reason}");
+    }
+
+    /// Stops the path for good: as `stop`, and its metrics go with it.
+    fn delete(self, reason: &str, sessions: &Sessions) {
+        let stream = self.stream.clone();
+        self.stop(reason, sessions);
+        sessions.forget_path(&stream);
     }
 }
 
@@ -269,7 +276,7 @@ impl PathManager {
         state.stored = stored;
         if let Some(path) = state.running.remove(name) {
             self.registry.remove(name);
-            path.stop("deleted through the API", &self.sessions);
+            path.delete("deleted through the API", &self.sessions);
         }
         Ok(())
     }
@@ -312,7 +319,7 @@ impl PathManager {
                 FileChange::Remove(name) => {
                     if let Some(path) = state.running.remove(name) {
                         self.registry.remove(name);
-                        path.stop("removed from the configuration file", &self.sessions);
+                        path.delete("removed from the configuration file", &self.sessions);
                     }
                 }
             }

@@ -15,7 +15,7 @@ pub mod rtp;
 pub mod session;
 pub mod transport;
 
-pub use feed::send_delay::{SendDelayFigures, SendDelayPercentiles, SendDelays};
+pub use feed::send_delay::SendDelayFigures;
 pub use session::sessions::Sessions;
 pub use session::viewer_session::{SessionError, ViewerSession};
 pub use transport::mux::binding_request_ufrag;

@@ -17,9 +17,9 @@ pub async fn authorize(app: &AppState, connect_info: &ConnectInfo<SocketAddr>, h
     }
 }
 
-/// Identifies a caller about to send a body naming its paths, and refuses one who may use
-/// the API on no path at all before that body is read: a stranger learns nothing from how a
-/// body is judged.
+/// Identifies a caller whose body names its paths, and refuses one who may use the API on no
+/// path at all before that body is parsed: a stranger's body is not judged (only its size is,
+/// as it is read).
 pub async fn api_caller(app: &AppState, connect_info: &ConnectInfo<SocketAddr>, headers: &HeaderMap) -> Result<Identity, Response> {
     let identity = match access::identify(app, access::client_ip(connect_info), headers, Protocol::Http).await {
         Ok(identity) => identity,

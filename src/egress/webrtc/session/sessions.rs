@@ -75,6 +75,10 @@ impl Sessions {
 
     /// A viewer's page reported its playback so far.
     pub fn report_experience(&self, session: &ViewerSession, report: QoeReport) {
+        // A page may report once more after its session ended (its path removed, say).
+        if !self.map.lock().contains_key(&session.id) {
+            return;
+        }
         let previous = session.replace_experience(report.clone());
         self.experience.lock().entry(session.path.clone()).or_default().add(&report, previous.as_ref());
     }
@@ -111,21 +115,24 @@ impl Sessions {
         session.is_some()
     }
 
-    /// Ends every session of `path` (which went away), forgets what its sessions added up to,
-    /// and says how many there were.
-    pub fn end_path(&self, path: &Arc<Stream>) -> usize {
-        let name = path.name();
-        let ids: Vec<String> = self.map.lock().values().filter(|session| session.path == name).map(|session| session.id.clone()).collect();
+    /// Ends every session of `path` (which went away or starts afresh), and says how many
+    /// there were.
+    pub fn end_path(&self, path: &str) -> usize {
+        let ids: Vec<String> = self.map.lock().values().filter(|session| session.path == path).map(|session| session.id.clone()).collect();
         let ended: Vec<Arc<ViewerSession>> = ids.iter().filter_map(|id| self.remove(id)).collect();
         for session in &ended {
             session.close();
         }
-        self.ended.lock().remove(name);
-        self.experience.lock().remove(name);
+        ended.len()
+    }
+
+    /// Forgets what the sessions of `path`, deleted, added up to: its metrics go with it.
+    pub fn forget_path(&self, path: &Arc<Stream>) {
+        self.ended.lock().remove(path.name());
+        self.experience.lock().remove(path.name());
         for layer in path.layers() {
             self.send_delays.forget(layer.name());
         }
-        ended.len()
     }
 
     pub fn send_delays(&self) -> &SendDelays {
