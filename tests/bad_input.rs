@@ -68,6 +68,25 @@ async fn garbage_gets_errors_and_other_viewers_keep_playing() {
     client.send(&ClientMessage::Candidate { candidate }).await.expect("send");
     expect_error(&mut client, ErrorCode::BadSdp).await;
 
+    // An answer that turns the video down (port 0), as a browser without H.264 answers: the
+    // error says so, with its own code, so that a client can go to LL-HLS at once.
+    client.send(&ClientMessage::Watch { path: "demo".into() }).await.expect("send");
+    let offer = client.receive_until(ANSWER_TIMEOUT, |m| matches!(m, ServerMessage::Offer { .. })).await.expect("offer");
+    let ServerMessage::Offer { sdp, .. } = offer else { unreachable!("matched above") };
+    let rejecting: String = sdp
+        .lines()
+        .filter(|line| *line != "a=ice-lite")
+        .map(|line| match line {
+            "a=setup:actpass" => "a=setup:active".to_owned(),
+            video if video.starts_with("m=video ") => format!("m=video 0 {}", video.splitn(3, ' ').nth(2).unwrap_or_default()),
+            other => other.to_owned(),
+        })
+        .map(|line| line + "\r\n")
+        .collect();
+    client.send(&ClientMessage::Answer { sdp: rejecting }).await.expect("send");
+    let message = expect_error(&mut client, ErrorCode::CodecUnsupported).await;
+    assert!(message.contains("cannot decode the H.264"), "{message}");
+
     // After all that, the socket still works and the watcher never stopped.
     client.send(&ClientMessage::Stop {}).await.expect("send");
     client.send(&ClientMessage::Watch { path: "demo".into() }).await.expect("send");

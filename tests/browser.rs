@@ -132,6 +132,65 @@ async fn page_plays_ll_hls_through_hls_js() {
     );
 }
 
+/// A browser without H.264 for WebRTC (Firefox without its OpenH264 plugin) goes to LL-HLS at
+/// once, says why, and starts no WebRTC session it could not play.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_without_h264_plays_ll_hls_at_once_and_says_why() {
+    let small = PathConfig::TestPattern(TestPatternSettings { width: 640, height: 360, ..Default::default() });
+    let server = start_server([("demo", small)]).await;
+    wait_live(&server, "demo", Duration::from_secs(10)).await;
+    let url = format!("{}?path=demo", server.page_url());
+    let result = tokio::task::spawn_blocking(move || play(&url, &["--width", "640", "--height", "360", "--seconds", "3", "--without-h264"]))
+        .await
+        .expect("join");
+    assert_eq!(result["transport"], "hls", "{result}");
+    assert_eq!(result["fallbackReason"], "this browser cannot decode H.264 over WebRTC", "{result}");
+    assert_eq!(result["sessionsStarted"], 0, "no WebRTC session tried: {result}");
+    assert!(result["statusesSeen"].to_string().contains("cannot decode H.264"), "the page said why: {result}");
+    assert_eq!(server.sessions.totals_by_path().get("demo").map_or(0, |totals| totals.sessions), 0, "the server saw no WebRTC session");
+    eprintln!("without H.264: LL-HLS first frame {} ms", result["firstFrameMs"]);
+}
+
+/// `<lookout-player>` on a page of another origin (tests/browser/embed.mjs): one element plays
+/// over WebRTC and one over LL-HLS, their events fire (an unknown path's says why it stalls),
+/// the `<video>` is reachable, and a hidden element ends its WebRTC session and plays again
+/// once shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookout_player_plays_on_another_sites_page_and_rests_while_hidden() {
+    use std::io::{BufRead, BufReader, Write};
+    let small = PathConfig::TestPattern(TestPatternSettings { width: 640, height: 360, ..Default::default() });
+    let server = start_server([("demo", small)]).await;
+    wait_live(&server, "demo", Duration::from_secs(10)).await;
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/embed.mjs");
+    let mut page = std::process::Command::new("node")
+        .arg(script)
+        .args(["--server", &format!("http://{}", server.addr), "--path", "demo"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("run node");
+    let mut lines = BufReader::new(page.stdout.take().expect("stdout")).lines();
+    let (first, lines) = tokio::task::spawn_blocking(move || (lines.next(), lines)).await.expect("join");
+    let first = first.and_then(Result::ok).unwrap_or_default();
+    if !first.contains("\"hidden\"") {
+        let _ = page.kill();
+        panic!("the elements did not play: {first}");
+    }
+    // The HLS element plays on; the hidden one's WebRTC session is over.
+    common::wait_for("the hidden element's session to end", Duration::from_secs(5), || server.sessions.list().is_empty().then_some(())).await;
+    page.stdin.take().expect("stdin").write_all(b"continue\n").expect("tell the page script");
+    let (status, last) = tokio::task::spawn_blocking(move || (page.wait().expect("wait"), lines.map_while(Result::ok).last())).await.expect("join");
+    let result: serde_json::Value = last.as_deref().and_then(|line| serde_json::from_str(line).ok()).unwrap_or_default();
+    eprintln!("<lookout-player> on another origin: {result}");
+    assert!(status.success(), "{result}");
+    assert_eq!((result["before"]["webrtc"]["transport"].as_str(), result["before"]["hls"]["transport"].as_str()), (Some("webrtc"), Some("hls")), "{result}");
+    assert!(result["events"]["unknown"]["stalled"][0].as_str().is_some_and(|reason| reason.contains("nowhere")), "the unknown path's player says why: {result}");
+    assert_eq!(result["videoReachable"], true, "{result}");
+    assert_eq!(result["framesRenderedWhileHidden"], 0, "nothing shown while hidden: {result}");
+    assert_eq!((result["after"]["transport"].as_str(), result["after"]["sessionsStarted"].as_u64()), (Some("webrtc"), Some(1)), "shown again, it plays over a new session: {result}");
+}
+
 /// A camera's AAC, muxed as it came beside the video, is played by hls.js in Chromium: the
 /// page reports the stream's audio codec and the bytes of it Chromium decoded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

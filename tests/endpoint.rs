@@ -288,12 +288,13 @@ struct Aiortc {
 }
 
 impl Aiortc {
-    /// `role`: "--offer" (WHEP) or "--answer" (/ws).
-    fn start(role: &str, seconds: u32) -> Self {
+    /// `role`: "--offer" (WHEP) or "--answer" (/ws); `extra`: more of viewer.py's options.
+    fn start(role: &str, seconds: u32, extra: &[&str]) -> Self {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/aiortc/viewer.py");
         let mut child = tokio::process::Command::new("/usr/bin/python3")
             .arg(script)
             .args([role, "--seconds", &seconds.to_string()])
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -352,7 +353,7 @@ async fn aiortc_plays_over_whep_and_ws() {
     wait_live(&own.server, "demo", Duration::from_secs(10)).await;
 
     // WHEP: aiortc offers (actpass), Lookout answers passive and is the DTLS server.
-    let mut aiortc = Aiortc::start("--offer", SECONDS);
+    let mut aiortc = Aiortc::start("--offer", SECONDS, &[]);
     let offer = aiortc.read(Duration::from_secs(15)).await;
     let offer = offer["offer"].as_str().unwrap_or_else(|| panic!("an offer from aiortc: {offer}")).to_owned();
     let response = post_offer(own.server.addr, &offer).await;
@@ -370,7 +371,7 @@ async fn aiortc_plays_over_whep_and_ws() {
     // /ws: Lookout offers, aiortc answers active, and Lookout is the DTLS server again.
     let (mut client, session, sdp) = watch_over_ws(own.server.addr).await;
     assert_endpoint_description(&sdp, "actpass", &session, own.media_port);
-    let mut aiortc = Aiortc::start("--answer", SECONDS);
+    let mut aiortc = Aiortc::start("--answer", SECONDS, &[]);
     aiortc.write(serde_json::json!({ "offer": sdp })).await;
     let answer = aiortc.read(Duration::from_secs(15)).await;
     let answer = answer["answer"].as_str().unwrap_or_else(|| panic!("an answer from aiortc: {answer}")).to_owned();
@@ -382,6 +383,22 @@ async fn aiortc_plays_over_whep_and_ws() {
     assert_eq!(report["dtlsRole"], "client", "{report}");
     wait_for("aiortc's session to end", Duration::from_secs(5), || own.server.sessions.get(&session).is_none().then_some(())).await;
     drop(client);
+}
+
+/// aiortc offering VP8 alone, as a client without H.264 would, is refused in words that say
+/// it cannot decode what Lookout sends, and where to go instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offer_without_h264_is_refused_as_one_that_cannot_be_decoded() {
+    let own = start_lookout([("demo", small_pattern())]).await;
+    wait_live(&own.server, "demo", Duration::from_secs(10)).await;
+    let mut aiortc = Aiortc::start("--offer", 1, &["--video-codec", "VP8"]);
+    let offer = aiortc.read(Duration::from_secs(15)).await;
+    let offer = offer["offer"].as_str().unwrap_or_else(|| panic!("an offer from aiortc: {offer}")).to_owned();
+    assert!(offer.contains("VP8/90000") && !offer.contains("H264"), "aiortc offers VP8 alone: {offer}");
+    let response = post_offer(own.server.addr, &offer).await;
+    assert_eq!(response.status, 400, "{}", response.body);
+    assert!(response.body.contains("no H.264") && response.body.contains("cannot decode") && response.body.contains("LL-HLS"), "{}", response.body);
+    assert!(own.server.sessions.list().is_empty(), "no session for it");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

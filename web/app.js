@@ -1,7 +1,7 @@
 // The page: the list of paths with their state, the chosen path playing, and its figures.
 // `/?path=NAME` opens a path directly, so a link can be shared.
 
-import { Player } from './player.js';
+import './lookout-player.js';
 
 const $ = (id) => document.getElementById(id);
 const query = new URLSearchParams(location.search);
@@ -15,9 +15,13 @@ const transport = forced || (relayOnly ? 'webrtc' : 'auto');
 // fragment is never sent to a server, so it stays out of their logs. It goes with every request.
 const token = new URLSearchParams(location.hash.slice(1)).get('token');
 const authorization = token ? { Authorization: `Bearer ${token}` } : {};
-const player = new Player($('video'), { iceTransportPolicy: relayOnly ? 'relay' : 'all', transport, token });
+// The page plays through its <lookout-player>, as any site can.
+const element = $('player');
+element.setAttribute('transport', transport);
+if (token) element.setAttribute('token', token);
+if (relayOnly) element.setAttribute('ice', 'relay');
 // Read by the end-to-end tests and handy in the console.
-window.lookout = { player, paths: [] };
+window.lookout = { element, get player() { return element.player; }, paths: [] };
 
 function median(values) {
   if (!values.length) return null;
@@ -59,13 +63,15 @@ function showLayer(layer) {
   choice.disabled = layer.layers.length < 2;
 }
 
-$('layer-choice').onchange = (e) => player.pinLayer(e.target.value || null);
+$('layer-choice').onchange = (e) => {
+  if (e.target.value) element.setAttribute('layer', e.target.value);
+  else element.removeAttribute('layer');
+};
 
 // Browsers start video with sound only after a click: the page starts muted.
 $('unmute').onclick = () => {
-  const video = $('video');
-  video.muted = !video.muted;
-  $('unmute').textContent = video.muted ? 'Unmute' : 'Mute';
+  element.muted = !element.muted;
+  $('unmute').textContent = element.muted ? 'Unmute' : 'Mute';
 };
 
 function showFigures(f) {
@@ -90,8 +96,8 @@ function showFigures(f) {
   $('fig-lip-sync').textContent = describeLipSync(f.lipSync);
 }
 
-player.addEventListener('figures', (e) => showFigures(e.detail));
-player.addEventListener('status', (e) => {
+element.addEventListener('stats', (e) => showFigures(e.detail));
+element.addEventListener('status', (e) => {
   $('status').textContent = e.detail.text;
 });
 
@@ -105,7 +111,7 @@ function select(name) {
   url.searchParams.set('path', name);
   history.replaceState(null, '', url);
   $('path-name').textContent = name;
-  player.watch(name);
+  element.setAttribute('path', name);
   renderPaths(window.lookout.paths);
 }
 
@@ -115,7 +121,7 @@ function renderPaths(paths) {
     ...paths.map((p) => {
       const item = document.createElement('li');
       item.dataset.path = p.name;
-      item.className = p.name === player.path ? 'selected' : '';
+      item.className = p.name === element.getAttribute('path') ? 'selected' : '';
       const badge = document.createElement('span');
       badge.className = `badge ${p.state}`;
       badge.textContent = p.state;
@@ -131,7 +137,7 @@ function renderPaths(paths) {
       return item;
     }),
   );
-  const current = paths.find((p) => p.name === player.path);
+  const current = paths.find((p) => p.name === element.getAttribute('path'));
   const badge = $('path-state');
   badge.textContent = current ? describeState(current) : '';
   badge.className = `badge ${current ? current.state : ''}`;

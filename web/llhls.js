@@ -1,11 +1,14 @@
 // Plays one Lookout path over Low-Latency HLS with hls.js, for where WebRTC cannot get through.
-// hls.js is installed from npm by Lookout's build and served at /assets/hls.mjs; a build made
-// without npm has none, and start() then says so.
+// hls.js is installed from npm by Lookout's build and served beside this file, as
+// /assets/hls.mjs; a build made without npm has none, and start() then says so.
+
+import { startPlaying } from './autoplay.js';
 
 let hlsModule = null;
 
 async function loadHls() {
-  hlsModule ??= import('/assets/hls.mjs')
+  // Beside this module, wherever the page that uses it comes from.
+  hlsModule ??= import('./hls.mjs')
     .then((module) => module.default)
     .catch((error) => {
       hlsModule = null;
@@ -18,10 +21,11 @@ async function loadHls() {
 const RECOVER_MS = 1000;
 
 export class LlHlsPlayer {
-  // `token` goes with every request as `Authorization: Bearer`; `onRefused` hears when the
-  // server answers 401 or 403.
-  constructor(video, onError, token = null, onRefused = () => {}) {
+  // `server`: the Lookout's base URL; `token` goes with every request as `Authorization:
+  // Bearer`; `onRefused` hears when the server answers 401 or 403.
+  constructor(video, server, onError, token = null, onRefused = () => {}) {
     this.video = video;
+    this.server = server;
     this.onError = onError;
     this.token = token;
     this.onRefused = onRefused;
@@ -71,9 +75,9 @@ export class LlHlsPlayer {
       }
     });
     this.video.srcObject = null;
-    hls.loadSource(`/hls/${encodeURIComponent(path)}/index.m3u8`);
+    hls.loadSource(new URL(`/hls/${encodeURIComponent(path)}/index.m3u8`, this.server).href);
     hls.attachMedia(this.video);
-    this.video.play().catch(() => {});
+    startPlaying(this.video);
   }
 
   stop() {

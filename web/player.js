@@ -6,11 +6,19 @@
 // offer) it falls back to LL-HLS by itself, says why, and tries WebRTC again in the background
 // now and then, switching back once a connection is up. `transport` 'webrtc' or 'hls' forces one.
 
+import { startPlaying } from './autoplay.js';
 import { BarcodeReader } from './barcode.js';
 import { LlHlsPlayer } from './llhls.js';
 import { LipSync } from './lipsync.js';
 
 export const PROTOCOL_VERSION = 2;
+
+// Whether this browser decodes H.264 over WebRTC, the one codec Lookout sends: Firefox fetches
+// its OpenH264 plugin at run time, and one that could not fetch it has none.
+function decodesH264() {
+  const codecs = globalThis.RTCRtpReceiver?.getCapabilities?.('video')?.codecs ?? [];
+  return codecs.some((codec) => codec.mimeType.toLowerCase() === 'video/h264');
+}
 const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 5000;
 const STALL_MS = 6000;
@@ -28,18 +36,24 @@ export class Player extends EventTarget {
   // `transport`: 'auto' (WebRTC, LL-HLS where it cannot get through), 'webrtc' or 'hls'.
   // `token`: a bearer token the server's access control accepts, sent in the first WebSocket
   // message and as `Authorization` on LL-HLS requests.
-  constructor(video, { iceTransportPolicy = 'all', transport = 'auto', token = null } = {}) {
+  // `server`: the Lookout to play from (its base URL); by default the page's own.
+  constructor(video, { iceTransportPolicy = 'all', transport = 'auto', token = null, server = location.origin } = {}) {
     super();
     this.video = video;
     this.iceTransportPolicy = iceTransportPolicy;
     this.transport = transport;
     this.token = token;
+    this.server = new URL(server, location.href);
+    // The layer asked for ('main', 'sub', ...; null lets the server choose), for every session.
+    this.wantedLayer = null;
+    // Whether `playing` was told since the last watch or interruption.
+    this.playingTold = false;
     // Set when the server refused this viewer: retrying would not change its answer.
     this.refusal = null;
     // Set when the server said it is stopping, and when it said the path was removed.
     this.serverStopping = false;
     this.pathRemoved = false;
-    this.hls = new LlHlsPlayer(video, (error) => this.noteError(`LL-HLS ${error}`), token, (reason) => this.refuse(reason));
+    this.hls = new LlHlsPlayer(video, this.server, (error) => this.noteError(`LL-HLS ${error}`), token, (reason) => this.refuse(reason));
     this.fallbackTimer = null;
     this.probing = false;
     this.probeTimer = null;
@@ -61,9 +75,15 @@ export class Player extends EventTarget {
     this.clock = null;
     this.clockLatencyMs = [];
     this.lipSync = new LipSync();
-    setInterval(() => this.sampleStats(), 1000);
-    setInterval(() => this.checkStall(), 1000);
+    this.timers = [setInterval(() => this.sampleStats(), 1000), setInterval(() => this.checkStall(), 1000)];
     this.watchFrames();
+  }
+
+  // Stops playing and every timer: the player is not used again.
+  dispose() {
+    this.stop();
+    this.timers.forEach(clearInterval);
+    this.disposed = true;
   }
 
   freshFigures() {
@@ -86,15 +106,32 @@ export class Player extends EventTarget {
   watch(path) {
     this.stop();
     this.path = path;
+    this.playingTold = false;
     this.refusal = null;
     this.figures = this.freshFigures();
     this.probeDelayMs = PROBE_FIRST_MS;
     if (this.transport === 'hls') {
       this.figures.watchRequestedAt = performance.now();
       this.playHls('LL-HLS (chosen with &transport=hls)');
+    } else if (!decodesH264()) {
+      this.cannotDecodeH264('this browser cannot decode H.264 over WebRTC');
     } else {
       this.connect();
     }
+  }
+
+  // WebRTC cannot play here (the browser said so, or the server found it in its SDP): LL-HLS
+  // plays the same H.264 through the browser's media stack, with no background retries of
+  // WebRTC, which would fail the same way.
+  cannotDecodeH264(reason) {
+    this.closeWebRtc();
+    if (this.transport === 'webrtc') {
+      this.status(`WebRTC cannot play: ${reason}; LL-HLS can (&transport=hls)`, 'error');
+      return;
+    }
+    this.figures.watchRequestedAt = performance.now();
+    this.figures.fallbackReason = reason;
+    this.playHls(`LL-HLS: ${reason}`);
   }
 
   stop() {
@@ -103,6 +140,8 @@ export class Player extends EventTarget {
     clearTimeout(this.probeTimer);
     this.probing = false;
     this.hls.stop();
+    // The last picture goes too: what shows next is the next path's, or the same one's again.
+    this.video.srcObject = null;
     this.path = null;
   }
 
@@ -185,8 +224,10 @@ export class Player extends EventTarget {
     this.armFallback();
   }
 
+  // Tells what the player is doing: `kind` is '', 'connecting', 'live', 'retrying' or 'error'.
   status(text, kind = '') {
     this.figures.state = kind || this.figures.state;
+    if (kind === 'retrying' || kind === 'error') this.playingTold = false;
     this.dispatchEvent(new CustomEvent('status', { detail: { text, kind } }));
   }
 
@@ -196,8 +237,9 @@ export class Player extends EventTarget {
 
   connect() {
     const path = this.path;
-    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const ws = new WebSocket(`${scheme}//${location.host}/ws`);
+    const url = new URL('/ws', this.server);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    const ws = new WebSocket(url);
     this.ws = ws;
     this.serverStopping = false;
     this.status(`Connecting to the server for ${path}…`, 'connecting');
@@ -241,8 +283,10 @@ export class Player extends EventTarget {
     }, delay);
   }
 
-  // Pins a layer by name ('main', 'sub', ...), or with null lets the server choose again.
+  // Pins a layer by name ('main', 'sub', ...), or with null lets the server choose again; kept
+  // for the sessions that follow.
   pinLayer(layer) {
+    this.wantedLayer = layer;
     this.send({ type: 'layer', layer });
   }
 
@@ -311,6 +355,10 @@ export class Player extends EventTarget {
         break;
       case 'error':
         this.noteError(`${message.code}: ${message.message}`);
+        if (message.code === 'codec_unsupported') {
+          this.cannotDecodeH264(message.message);
+          break;
+        }
         // A refused layer leaves the session as it was.
         if (message.code === 'unknown_layer') break;
         if (message.code === 'unauthorized' || message.code === 'not_allowed') {
@@ -384,6 +432,7 @@ export class Player extends EventTarget {
       const answer = await pc.createAnswer();
       await pc.setLocalDescription(answer);
       this.send({ type: 'answer', sdp: answer.sdp });
+      if (this.wantedLayer) this.send({ type: 'layer', layer: this.wantedLayer });
       this.armFallback();
     } catch (error) {
       this.noteError(`negotiation: ${error}`);
@@ -394,7 +443,7 @@ export class Player extends EventTarget {
   showWebRtc() {
     this.figures.transport = 'webrtc';
     this.video.srcObject = this.remoteStream;
-    this.video.play().catch(() => {});
+    startPlaying(this.video);
   }
 
   closeSession() {
@@ -412,6 +461,7 @@ export class Player extends EventTarget {
   // Counts presented frames and, for the test pattern, reads the glass-to-glass latency.
   watchFrames() {
     const onFrame = (now, metadata) => {
+      if (this.disposed) return;
       const f = this.figures;
       // Frames presented since the last callback: a main thread busy elsewhere gets one
       // callback for several frames, and counting callbacks would undercount what was shown.
@@ -420,6 +470,10 @@ export class Player extends EventTarget {
       f.framesRendered += since > 0 ? since : 1;
       this.lastPresentedFrames = presented ?? null;
       f.lastFrameAt = now;
+      if (!this.playingTold) {
+        this.playingTold = true;
+        this.dispatchEvent(new CustomEvent('playing', { detail: { transport: f.transport } }));
+      }
       f.width = metadata.width;
       f.height = metadata.height;
       if (f.firstFrameMs === null && f.watchRequestedAt !== null) {

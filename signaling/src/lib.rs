@@ -174,6 +174,9 @@ pub enum ErrorCode {
     PathNotLive,
     /// The SDP could not be parsed or applied.
     BadSdp,
+    /// The client cannot decode the H.264 the server sends (its offer has none, or its answer
+    /// turns the video down): it should play the path over LL-HLS.
+    CodecUnsupported,
     /// The message was not valid JSON or not a known message.
     BadMessage,
     /// The message exceeded [`MAX_MESSAGE_BYTES`].

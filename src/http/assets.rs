@@ -1,7 +1,10 @@
-//! The page, embedded in the binary so that `cargo run` needs nothing beside it.
+//! The page, embedded in the binary so that `cargo run` needs nothing beside it, and the
+//! `<lookout-player>` element other sites load from here (so its files answer other origins, as
+//! LL-HLS does).
 
-use axum::extract::Path;
-use axum::http::{header, StatusCode};
+use super::{cors, AppState};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
 const INDEX: &str = include_str!("../../web/index.html");
@@ -9,7 +12,9 @@ const INDEX: &str = include_str!("../../web/index.html");
 /// (name, content type, content) of every file under /assets/.
 const FILES: &[(&str, &str, &str)] = &[
     ("app.js", "text/javascript", include_str!("../../web/app.js")),
+    ("lookout-player.js", "text/javascript", include_str!("../../web/lookout-player.js")),
     ("player.js", "text/javascript", include_str!("../../web/player.js")),
+    ("autoplay.js", "text/javascript", include_str!("../../web/autoplay.js")),
     ("barcode.js", "text/javascript", include_str!("../../web/barcode.js")),
     ("llhls.js", "text/javascript", include_str!("../../web/llhls.js")),
     ("lipsync.js", "text/javascript", include_str!("../../web/lipsync.js")),
@@ -29,7 +34,11 @@ pub async fn index() -> Html<&'static str> {
 }
 
 #[utoipa::path(get, path = "/assets/{file}", operation_id = "page_file", tag = "page", params(("file" = String, Path)), responses((status = 200, description = "One of the page's scripts or styles"), (status = 404, description = "No such thing")))]
-pub async fn file(Path(name): Path<String>) -> Response {
+pub async fn file(State(app): State<AppState>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+    cors::allow(&app, &headers, asset(&name), false)
+}
+
+fn asset(name: &str) -> Response {
     if name == "hls.mjs" {
         return match HLSJS {
             // Versioned by the binary that serves it.

@@ -6,6 +6,7 @@
 use super::access::{self, Refusal};
 use super::{cors, AppState};
 use crate::auth::{Action, Caller, Credential, Identity, Protocol};
+use crate::egress::webrtc::negotiation::peer::NegotiationError;
 use crate::egress::webrtc::session::viewer_session::{new_session_id, SessionError};
 use crate::egress::webrtc::ViewerSession;
 use crate::limits::{PendingSocket, SessionRefused};
@@ -444,6 +445,7 @@ impl SignalingClient {
     async fn session_error(&self, error: SessionError) {
         let code = match &error {
             SessionError::PathNotLive { .. } => ErrorCode::PathNotLive,
+            SessionError::BadSdp(NegotiationError::Sdp(sdp)) if sdp.is_codec_unsupported() => ErrorCode::CodecUnsupported,
             SessionError::BadSdp(_) | SessionError::BadCandidate(_) => ErrorCode::BadSdp,
             SessionError::ServerFull(_) => ErrorCode::ServerFull,
             SessionError::UnknownLayer { .. } => ErrorCode::UnknownLayer,

@@ -7,6 +7,9 @@ line each.
   viewer.py --offer  [--seconds S]   prints {"offer": SDP}, reads {"answer": SDP}   (WHEP)
   viewer.py --answer [--seconds S]   reads {"offer": SDP}, prints {"answer": SDP}   (/ws)
 
+With --video-codec NAME (VP8, say) its offer has that video codec alone, as a client without
+H.264 would make.
+
 Then it plays for S seconds from the first decoded picture and prints one JSON line: pictures
 decoded, their size, decoder warnings, the receiver's packet counts, audio frames decoded and
 the roles it took. It exits 0 whenever it could report, and 1 on a failure before that; every
@@ -24,7 +27,7 @@ import sys
 import time
 
 import aioice.ice
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 # Host candidates on loopback only (aioice leaves loopback out by default).
@@ -93,6 +96,7 @@ async def main():
     role.add_argument("--answer", action="store_true")
     parser.add_argument("--seconds", type=float, default=4)
     parser.add_argument("--first-frame-timeout", type=float, default=15)
+    parser.add_argument("--video-codec", help="offer this video codec alone (VP8, H264)")
     args = parser.parse_args()
 
     warnings = Warnings()
@@ -106,7 +110,10 @@ async def main():
     try:
         if args.offer:
             # As a WHEP player does: video and audio, receive only.
-            pc.addTransceiver("video", direction="recvonly")
+            video = pc.addTransceiver("video", direction="recvonly")
+            if args.video_codec:
+                wanted = f"video/{args.video_codec}".lower()
+                video.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType.lower() == wanted])
             pc.addTransceiver("audio", direction="recvonly")
             await pc.setLocalDescription(await pc.createOffer())
             line_out({"offer": pc.localDescription.sdp})

@@ -22,6 +22,9 @@
 // With --unmute, it clicks the page's Unmute button once the first frame is rendered, so that
 // the audio figures carry the sound's level (totalAudioEnergy).
 //
+// With --without-h264, the browser says it has no H.264 for WebRTC (RTCRtpReceiver's
+// capabilities leave it out, as Firefox's do without its OpenH264 plugin).
+//
 // Passes (exit 0) when the page renders frames of the expected size and keeps rendering them
 // (the count still rises over the last seconds). Prints one JSON line with what it measured:
 // time to first frame, frames rendered, fps, and glass-to-glass latency when the picture
@@ -47,6 +50,7 @@ const { values: args } = parseArgs({
     layers: { type: 'string' },
     'lip-sync': { type: 'boolean', default: false },
     unmute: { type: 'boolean', default: false },
+    'without-h264': { type: 'boolean', default: false },
   },
 });
 if (!args.url) {
@@ -70,6 +74,16 @@ try {
       if (text && window.statusesSeen.at(-1) !== text) window.statusesSeen.push(text);
     }).observe(document, { childList: true, characterData: true, subtree: true });
   });
+  if (args['without-h264']) {
+    await page.addInitScript(() => {
+      const capabilities = RTCRtpReceiver.getCapabilities.bind(RTCRtpReceiver);
+      RTCRtpReceiver.getCapabilities = (kind) => {
+        const found = capabilities(kind);
+        if (kind !== 'video' || !found) return found;
+        return { ...found, codecs: found.codecs.filter((codec) => codec.mimeType.toLowerCase() !== 'video/h264') };
+      };
+    });
+  }
   await page.goto(args.url);
   const figures = () => page.evaluate(() => {
     const f = window.lookout.player.figures;
@@ -135,8 +149,33 @@ try {
   }
   if (args.layers && !failures.length) {
     result.layerSteps = [];
+    // Every frame presented, as the video element tells it (when, and which frame by its
+    // media time), so that a step that shows fewer frames than arrived says how: one long hold
+    // (waiting for a frame it can decode) or frames skipped all along (a starved browser).
+    await page.evaluate(() => {
+      window.presented = [];
+      const video = window.lookout.element.video;
+      const onFrame = (now, metadata) => {
+        window.presented.push([now, metadata.mediaTime * 1000]);
+        video.requestVideoFrameCallback(onFrame);
+      };
+      video.requestVideoFrameCallback(onFrame);
+    });
+    const timeline = (from) => page.evaluate((from) => {
+      const frames = window.presented.filter(([at]) => at >= from);
+      let longestHoldMs = 0, holdAfterMs = null, mediaSkippedMs = 0;
+      for (let i = 1; i < frames.length; i += 1) {
+        const hold = frames[i][0] - frames[i - 1][0];
+        if (hold > longestHoldMs) [longestHoldMs, holdAfterMs] = [hold, frames[i - 1][0] - from];
+        // Media time that moved more than two frames at 30 fps: frames not shown.
+        const step = frames[i][1] - frames[i - 1][1];
+        if (step > 70) mediaSkippedMs += step - 33;
+      }
+      return { longestHoldMs: Math.round(longestHoldMs), holdAfterMs: holdAfterMs && Math.round(holdAfterMs), mediaSkippedMs: Math.round(mediaSkippedMs) };
+    }, from);
     for (const layer of args.layers.split(',')) {
       const atRequest = await figures();
+      const requestedAt = await page.evaluate(() => performance.now());
       await page.selectOption('#layer-choice', layer === 'auto' ? '' : layer);
       // 'auto' hands the choice back to the server, which says so in the layer's mode.
       const switched = (f) => (layer === 'auto' ? f.layer?.mode === 'auto' : f.layer?.name === layer);
@@ -157,6 +196,9 @@ try {
         // From the request to switch until 2 s after it took effect.
         framesDropped: after.framesDropped - atRequest.framesDropped,
         freezes: after.freezeCount - atRequest.freezeCount,
+        // From the request: the longest time one picture stayed, when it began, and media
+        // time skipped over (frames decoded but never shown).
+        ...(await timeline(requestedAt)),
       });
       if (after.framesRendered - before.framesRendered < 10) failures.push(`only ${after.framesRendered - before.framesRendered} frames in 2 s on ${layer}`);
     }

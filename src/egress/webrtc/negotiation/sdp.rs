@@ -512,10 +512,20 @@ pub enum SdpError {
     NoRtcpMux { media: String, mid: String },
     #[error("the {media} m-section uses {protocol}; Lookout sends only DTLS-SRTP (UDP/TLS/RTP/SAVPF)")]
     UnsupportedProtocol { media: String, protocol: String },
-    #[error("the {kind} has no H.264 with packetization-mode=1: Lookout sends only H.264")]
+    #[error("the {kind} has no H.264 with packetization-mode=1: Lookout sends only H.264, which this client cannot decode over WebRTC (LL-HLS plays it)")]
     NoH264 { kind: RemoteKind },
+    /// The answer to Lookout's offer, which has only H.264, turns the video down.
+    #[error("the answer rejects the video (port 0): this browser cannot decode the H.264 Lookout sends over WebRTC (Firefox without its OpenH264 plugin, for one); LL-HLS plays it")]
+    H264Rejected,
     #[error("Lookout answers only offers; this description was read as an answer")]
     NotAnOffer,
+}
+
+impl SdpError {
+    /// Whether the client cannot decode the H.264 Lookout sends: it should play LL-HLS.
+    pub fn is_codec_unsupported(&self) -> bool {
+        matches!(self, SdpError::NoH264 { .. } | SdpError::H264Rejected)
+    }
 }
 
 /// Reads a viewer's offer (for Lookout to answer) or its answer (to Lookout's offer).
@@ -859,6 +869,11 @@ fn select_video(sections: &[RemoteSection], bundle: &[String], kind: RemoteKind)
     let mut first_problem = None;
     for (index, section) in sections.iter().enumerate().filter(|(_, section)| section.media == "video") {
         let h264 = section.check_servable(bundle, kind).and_then(|()| section.h264().ok_or(SdpError::NoH264 { kind }));
+        // Lookout offers video in H.264 alone: a browser that turns it down cannot decode it.
+        let h264 = h264.map_err(|problem| match (problem, kind) {
+            (SdpError::Disabled { .. }, RemoteKind::Answer) => SdpError::H264Rejected,
+            (problem, _) => problem,
+        });
         match h264 {
             Ok(h264) => return Ok((index, SelectedVideo { mid: section.mid.clone(), h264, extensions: section.extensions })),
             Err(problem) => {
@@ -1816,6 +1831,16 @@ a=fmtp:97 apt=96
         assert_eq!(answer.candidates.len(), 1);
         // An answer is read, not answered.
         assert_eq!(write_answer(&answer, &local(None)), Err(SdpError::NotAnOffer));
+    }
+
+    #[test]
+    fn an_answer_that_rejects_the_video_says_the_browser_cannot_decode_h264() {
+        let answer = crlf(CHROMIUM_ANSWER).replace("m=video 9", "m=video 0");
+        let error = parse_remote(&answer, RemoteKind::Answer).expect_err("no video to send");
+        assert_eq!(error, SdpError::H264Rejected);
+        assert!(error.is_codec_unsupported() && error.to_string().contains("cannot decode the H.264"), "{error}");
+        let offer = parse_remote(&MINIMAL_OFFER.replace("H264/90000", "VP8/90000"), RemoteKind::Offer).expect_err("no H.264");
+        assert!(offer.is_codec_unsupported(), "{offer}");
     }
 
     #[test]
