@@ -191,6 +191,19 @@ async fn lookout_player_plays_on_another_sites_page_and_rests_while_hidden() {
     assert_eq!((result["after"]["transport"].as_str(), result["after"]["sessionsStarted"].as_u64()), (Some("webrtc"), Some(1)), "shown again, it plays over a new session: {result}");
 }
 
+/// `<lookout-player>`'s TypeScript declarations compile for an embedder's code
+/// (tests/browser/embedder.ts), with TypeScript from npm in strict mode.
+#[test]
+fn lookout_players_typescript_declarations_compile_for_an_embedder() {
+    let folder = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let output = std::process::Command::new(folder.join("node_modules/.bin/tsc"))
+        .args(["--noEmit", "--strict", "--target", "es2022", "--lib", "es2022,dom", "--module", "esnext", "--moduleResolution", "bundler", "embedder.ts"])
+        .current_dir(&folder)
+        .output()
+        .expect("run tsc (scripts/install-test-deps installs it with npm)");
+    assert!(output.status.success(), "tsc: {}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+}
+
 /// A camera's AAC, muxed as it came beside the video, is played by hls.js in Chromium: the
 /// page reports the stream's audio codec and the bytes of it Chromium decoded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

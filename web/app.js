@@ -111,7 +111,9 @@ function select(name) {
   url.searchParams.set('path', name);
   history.replaceState(null, '', url);
   $('path-name').textContent = name;
-  element.setAttribute('path', name);
+  // Choosing the path that plays plays it again from the start (after an error, say).
+  if (element.getAttribute('path') === name) element.restart();
+  else element.setAttribute('path', name);
   renderPaths(window.lookout.paths);
 }
 

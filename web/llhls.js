@@ -21,7 +21,7 @@ async function loadHls() {
 const RECOVER_MS = 1000;
 
 export class LlHlsPlayer {
-  // `server`: the Lookout's base URL; `token` goes with every request as `Authorization:
+  // `server`: the Lookout's base URL (ending in '/'); `token` goes with every request as `Authorization:
   // Bearer`; `onRefused` hears when the server answers 401 or 403.
   constructor(video, server, onError, token = null, onRefused = () => {}) {
     this.video = video;
@@ -30,13 +30,18 @@ export class LlHlsPlayer {
     this.token = token;
     this.onRefused = onRefused;
     this.hls = null;
+    // Counts stops: a start that was waiting for hls.js when one came gives up.
+    this.stops = 0;
     this.loadedBytes = 0;
     // The audio codec hls.js found in the stream (mp4a.40.2 for a camera's AAC), if any.
     this.audioCodec = null;
   }
 
+  // Plays `path`; false when a stop came while hls.js was loading.
   async start(path) {
+    const stopsBefore = this.stops;
     const Hls = await loadHls();
+    if (this.stops !== stopsBefore) return false;
     if (!Hls.isSupported()) throw new Error('this browser has no Media Source Extensions for hls.js');
     this.stop();
     const token = this.token;
@@ -75,12 +80,14 @@ export class LlHlsPlayer {
       }
     });
     this.video.srcObject = null;
-    hls.loadSource(new URL(`/hls/${encodeURIComponent(path)}/index.m3u8`, this.server).href);
+    hls.loadSource(new URL(`hls/${encodeURIComponent(path)}/index.m3u8`, this.server).href);
     hls.attachMedia(this.video);
     startPlaying(this.video);
+    return true;
   }
 
   stop() {
+    this.stops += 1;
     if (!this.hls) return;
     this.hls.destroy();
     this.hls = null;

@@ -36,14 +36,15 @@ export interface LookoutPlayerStats {
   [figure: string]: unknown;
 }
 
-export interface LookoutPlayerEventMap extends HTMLElementEventMap {
+// `error` carries the reason in words, not an ErrorEvent.
+export interface LookoutPlayerEventMap extends Omit<HTMLElementEventMap, 'error'> {
   /** Pictures are shown: at the start and after an interruption. */
   playing: CustomEvent<{ transport: 'webrtc' | 'hls' | null }>;
   /** Pictures stopped; the player is trying again. */
   stalled: CustomEvent<{ reason: string }>;
   /** It cannot play and will not retry by itself (refused, say). */
   error: CustomEvent<{ reason: string }>;
-  /** Every second. */
+  /** At most once a second while it plays. */
   stats: CustomEvent<LookoutPlayerStats>;
   /** Every change of what the player says it is doing. */
   status: CustomEvent<{ text: string; kind: '' | 'connecting' | 'live' | 'retrying' | 'error' }>;
@@ -56,6 +57,8 @@ export declare class LookoutPlayer extends HTMLElement {
   muted: boolean;
   /** What the player measured so far; null before it has a path to play. */
   stats(): LookoutPlayerStats | null;
+  /** Plays again from the start, with a new session (after an error, say). */
+  restart(): void;
   addEventListener<K extends keyof LookoutPlayerEventMap>(type: K, listener: (this: LookoutPlayer, event: LookoutPlayerEventMap[K]) => unknown, options?: boolean | AddEventListenerOptions): void;
   addEventListener(type: string, listener: EventListenerOrEventListenerObject, options?: boolean | AddEventListenerOptions): void;
   removeEventListener<K extends keyof LookoutPlayerEventMap>(type: K, listener: (this: LookoutPlayer, event: LookoutPlayerEventMap[K]) => unknown, options?: boolean | EventListenerOptions): void;

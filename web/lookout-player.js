@@ -11,16 +11,19 @@
 //
 // Events: `playing` (pictures are shown, at the start and after an interruption), `stalled`
 // (they stopped: `detail.reason` says why, and the player is trying again), `error` (it cannot
-// play and will not retry by itself: `detail.reason`), `stats` (every second: the figures
-// `stats()` returns). The <video> is `player.video`, in an open shadow root (part `video`).
+// play and will not retry by itself: `detail.reason`), `stats` (at most once a second while it
+// plays: the figures `stats()` returns). `restart()` plays again from the start. The <video> is
+// `element.video`, in an open shadow root (part `video`).
+//
+// Load it from a Lookout's /assets/: hls.js, for LL-HLS, is served beside it.
 //
 // It plays inline, muted where the browser lets only muted video start by itself, and receives
 // nothing while it is hidden or scrolled out of view.
 
 import { Player } from './player.js';
 
-// Where this module came from: the Lookout that serves it, unless `server` names another.
-const OWN_SERVER = new URL('/', import.meta.url).href;
+// The Lookout that serves this module (from its /assets/), unless `server` names another.
+const OWN_SERVER = new URL('../', import.meta.url).href;
 
 const TEMPLATE = `
 <style>
@@ -52,7 +55,8 @@ export class LookoutPlayer extends HTMLElement {
   }
 
   connectedCallback() {
-    this.applyMedia();
+    this.video.controls = this.hasAttribute('controls');
+    this.video.muted = this.hasAttribute('muted');
     this.visibility.observe(this);
     document.addEventListener('visibilitychange', this.onPageVisibility);
   }
@@ -66,11 +70,18 @@ export class LookoutPlayer extends HTMLElement {
 
   attributeChangedCallback(name, before, after) {
     if (before === after || !this.isConnected) return;
-    if (name === 'muted' || name === 'controls') return this.applyMedia();
-    if (name === 'layer') return this.player?.pinLayer(after || null);
+    if (name === 'muted') this.video.muted = after !== null;
+    else if (name === 'controls') this.video.controls = after !== null;
+    else if (name === 'layer') this.player?.pinLayer(after || null);
     // server, token, transport, ice or path: a player for the new settings.
+    else this.restart();
+  }
+
+  // Plays again from the start, with a new player (after an error, say).
+  restart() {
     this.player?.dispose();
     this.player = null;
+    this.toggleAttribute('data-playing', false);
     this.followVisibility();
   }
 
@@ -83,8 +94,10 @@ export class LookoutPlayer extends HTMLElement {
     return this.video.muted;
   }
 
+  // The sound, whatever the attribute said (the browser may have muted it to start playing).
   set muted(muted) {
     this.toggleAttribute('muted', Boolean(muted));
+    this.video.muted = Boolean(muted);
   }
 
   // Plays while the element is seen and names a path; receives nothing otherwise.
@@ -94,6 +107,7 @@ export class LookoutPlayer extends HTMLElement {
     if (!wanted) {
       if (this.player?.path) {
         this.player.stop();
+        this.toggleAttribute('data-playing', false);
         this.setStatus('Paused while out of view');
       }
       return;
@@ -111,15 +125,18 @@ export class LookoutPlayer extends HTMLElement {
       iceTransportPolicy: this.getAttribute('ice') === 'relay' ? 'relay' : 'all',
     });
     if (this.getAttribute('layer')) player.pinLayer(this.getAttribute('layer'));
-    player.addEventListener('status', (event) => this.onStatus(event.detail));
+    // A player given up (for new settings) may still finish something it began: not heard.
+    const current = () => player === this.player;
+    player.addEventListener('status', (event) => current() && this.onStatus(event.detail));
     player.addEventListener('playing', () => {
+      if (!current()) return;
       this.toggleAttribute('data-playing', true);
       this.dispatchEvent(new CustomEvent('playing', { detail: { transport: player.figures.transport } }));
     });
     // The player's figures change with every frame; listeners hear them once a second.
     let toldAt = -Infinity;
     player.addEventListener('figures', () => {
-      if (performance.now() - toldAt < 1000) return;
+      if (!current() || performance.now() - toldAt < 1000) return;
       toldAt = performance.now();
       this.dispatchEvent(new CustomEvent('stats', { detail: this.stats() }));
     });
@@ -137,12 +154,6 @@ export class LookoutPlayer extends HTMLElement {
 
   setStatus(text) {
     this.statusLine.textContent = text;
-  }
-
-  // With `muted` absent, the sound plays where the browser lets it start by itself.
-  applyMedia() {
-    this.video.controls = this.hasAttribute('controls');
-    this.video.muted = this.hasAttribute('muted');
   }
 }
 

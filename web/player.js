@@ -37,13 +37,14 @@ export class Player extends EventTarget {
   // `token`: a bearer token the server's access control accepts, sent in the first WebSocket
   // message and as `Authorization` on LL-HLS requests.
   // `server`: the Lookout to play from (its base URL); by default the page's own.
-  constructor(video, { iceTransportPolicy = 'all', transport = 'auto', token = null, server = location.origin } = {}) {
+  constructor(video, { iceTransportPolicy = 'all', transport = 'auto', token = null, server = `${location.origin}/` } = {}) {
     super();
     this.video = video;
     this.iceTransportPolicy = iceTransportPolicy;
     this.transport = transport;
     this.token = token;
-    this.server = new URL(server, location.href);
+    // Its base URL, ending in '/', so that a Lookout behind a path prefix keeps it.
+    this.server = new URL(server.endsWith('/') ? server : `${server}/`, location.href);
     // The layer asked for ('main', 'sub', ...; null lets the server choose), for every session.
     this.wantedLayer = null;
     // Whether `playing` was told since the last watch or interruption.
@@ -83,6 +84,7 @@ export class Player extends EventTarget {
   dispose() {
     this.stop();
     this.timers.forEach(clearInterval);
+    if (this.frameCallback !== undefined) this.video.cancelVideoFrameCallback(this.frameCallback);
     this.disposed = true;
   }
 
@@ -125,6 +127,9 @@ export class Player extends EventTarget {
   // WebRTC, which would fail the same way.
   cannotDecodeH264(reason) {
     this.closeWebRtc();
+    clearTimeout(this.fallbackTimer);
+    clearTimeout(this.probeTimer);
+    this.probing = false;
     if (this.transport === 'webrtc') {
       this.status(`WebRTC cannot play: ${reason}; LL-HLS can (&transport=hls)`, 'error');
       return;
@@ -186,7 +191,7 @@ export class Player extends EventTarget {
     this.previousHlsBytes = null;
     this.status(`${statusText}; starting…`, 'connecting');
     this.hls.start(this.path).then(
-      () => this.status(statusText, 'live'),
+      (started) => started && this.status(statusText, 'live'),
       (error) => {
         this.noteError(`LL-HLS: ${error.message}`);
         this.status(`${statusText}, but LL-HLS is unavailable: ${error.message}`, 'error');
@@ -237,7 +242,7 @@ export class Player extends EventTarget {
 
   connect() {
     const path = this.path;
-    const url = new URL('/ws', this.server);
+    const url = new URL('ws', this.server);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     const ws = new WebSocket(url);
     this.ws = ws;
@@ -495,9 +500,9 @@ export class Player extends EventTarget {
         f.reportedLatencyMs = Math.round(sorted[Math.floor(sorted.length / 2)]);
       }
       this.dispatchEvent(new CustomEvent('figures', { detail: f }));
-      this.video.requestVideoFrameCallback(onFrame);
+      this.frameCallback = this.video.requestVideoFrameCallback(onFrame);
     };
-    this.video.requestVideoFrameCallback(onFrame);
+    this.frameCallback = this.video.requestVideoFrameCallback(onFrame);
   }
 
   // A session that stops delivering frames (camera gone, network changed) is started again.

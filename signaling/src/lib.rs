@@ -197,6 +197,9 @@ pub enum ErrorCode {
     RateLimited,
     /// The server could not set up the session.
     Internal,
+    /// A code this version does not know (a newer server's): a failure all the same.
+    #[serde(other)]
+    Unknown,
 }
 
 impl ClientMessage {

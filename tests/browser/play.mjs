@@ -85,6 +85,8 @@ try {
     });
   }
   await page.goto(args.url);
+  // The page's <lookout-player> makes its player once it knows it is on screen.
+  await page.waitForFunction(() => window.lookout?.player, null, { timeout: 10000 }).catch(() => {});
   const figures = () => page.evaluate(() => {
     const f = window.lookout.player.figures;
     return { ...f, latencyMs: [...f.latencyMs], errors: [...f.errors] };

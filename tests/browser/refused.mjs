@@ -27,6 +27,8 @@ let result = {};
 try {
   const page = await context.newPage();
   await page.goto(args.url);
+  // The page's <lookout-player> makes its player once it knows it is on screen.
+  await page.waitForFunction(() => window.lookout?.player, null, { timeout: 10000 }).catch(() => {});
   const deadline = Date.now() + Number(args.timeout) * 1000;
   let status = '';
   while (!status.startsWith('Not allowed') && Date.now() < deadline) {
