@@ -30,3 +30,10 @@ export async function launch() {
   };
   return { context, close };
 }
+
+// A new page whose console errors go to this script's stderr (the test prints them).
+export async function openPage(context) {
+  const page = await context.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') console.error(`page: ${m.text()}`); });
+  return page;
+}

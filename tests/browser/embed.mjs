@@ -11,7 +11,7 @@
 // and prints one JSON line: each element's events, its stats(), and how long `webrtc` took to
 // play again once shown. Exits 0 when all of that happened, 1 otherwise (with `failures`).
 
-import { launch } from './chromium.mjs';
+import { launch, openPage } from './chromium.mjs';
 import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
 import { createServer } from 'node:http';
@@ -52,8 +52,7 @@ const failures = [];
 const { context, close } = await launch();
 let result = {};
 try {
-  const page = await context.newPage();
-  page.on('console', (m) => { if (m.type() === 'error') console.error(`page: ${m.text()}`); });
+  const page = await openPage(context);
   await page.goto(EMBEDDER);
   const events = () => page.evaluate(() => JSON.parse(JSON.stringify(window.events)));
   const stats = (id) => page.evaluate((id) => document.getElementById(id).stats(), id);

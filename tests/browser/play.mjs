@@ -30,7 +30,7 @@
 // time to first frame, frames rendered, fps, and glass-to-glass latency when the picture
 // carries Lookout's barcode.
 
-import { launch } from './chromium.mjs';
+import { launch, openPage } from './chromium.mjs';
 import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
 
@@ -63,8 +63,7 @@ const failures = [];
 const { context, close } = await launch();
 let result = {};
 try {
-  const page = await context.newPage();
-  page.on('console', (m) => { if (m.type() === 'error') console.error(`page: ${m.text()}`); });
+  const page = await openPage(context);
   // Every status line the page shows, in order, without repeats: watched from before the
   // page's own scripts run, so that the first ones are not missed.
   await page.addInitScript(() => {
