@@ -74,8 +74,9 @@ try {
   await new Promise((resolve) => createInterface({ input: process.stdin }).once('line', resolve));
   const renderedWhileHidden = (await stats('webrtc'))?.framesRendered;
 
-  const shownAt = await page.evaluate(() => { document.getElementById('webrtc').style.display = ''; return performance.now(); });
+  // Counted before it is shown: it may play again before this script looks.
   const playingBefore = (await events()).webrtc.playing;
+  const shownAt = await page.evaluate(() => { document.getElementById('webrtc').style.display = ''; return performance.now(); });
   await waitFor('webrtc playing again once shown', (e) => e.webrtc.playing > playingBefore, 15);
   const again = await events();
   result.resumedAfterMs = again.webrtc.lastPlayingAt ? Math.round(again.webrtc.lastPlayingAt - shownAt) : null;

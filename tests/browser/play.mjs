@@ -101,6 +101,32 @@ try {
     droppedSoFar = f.framesDropped;
     return f;
   };
+  // Every frame presented, as the video element tells it (when, and which frame by its
+  // media time), so that a layer step or a resume that shows fewer frames than arrived says
+  // how: one long hold (waiting for a frame it can decode) or frames skipped all along (a
+  // starved browser).
+  await page.evaluate(() => {
+    window.presented = [];
+    const video = window.lookout.element.video;
+    const onFrame = (now, metadata) => {
+      window.presented.push([now, metadata.mediaTime * 1000]);
+      if (window.presented.length > 5000) window.presented.shift();
+      video.requestVideoFrameCallback(onFrame);
+    };
+    video.requestVideoFrameCallback(onFrame);
+  });
+  const timeline = (from) => page.evaluate((from) => {
+    const frames = window.presented.filter(([at]) => at >= from);
+    let longestHoldMs = 0, holdAfterMs = null, mediaSkippedMs = 0;
+    for (let i = 1; i < frames.length; i += 1) {
+      const hold = frames[i][0] - frames[i - 1][0];
+      if (hold > longestHoldMs) [longestHoldMs, holdAfterMs] = [hold, frames[i - 1][0] - from];
+      // Media time that moved more than two frames at 30 fps: frames not shown.
+      const step = frames[i][1] - frames[i - 1][1];
+      if (step > 70) mediaSkippedMs += step - 33;
+    }
+    return { longestHoldMs: Math.round(longestHoldMs), holdAfterMs: holdAfterMs && Math.round(holdAfterMs), mediaSkippedMs: Math.round(mediaSkippedMs) };
+  }, from);
   const deadline = Date.now() + Number(args['first-frame-timeout']) * 1000;
   let f = await figures();
   while (f.framesRendered === 0 && Date.now() < deadline) {
@@ -139,6 +165,7 @@ try {
       await noteDrops();
     }
     const resumedFrom = (await figures()).framesRendered;
+    const resumeToldAt = await page.evaluate(() => performance.now());
     const resumeDeadline = Date.now() + Number(args['first-frame-timeout']) * 1000;
     const startedWaiting = Date.now();
     while ((await noteDrops()).framesRendered < resumedFrom + 30 && Date.now() < resumeDeadline) {
@@ -147,33 +174,11 @@ try {
     f = await figures();
     if (f.framesRendered < resumedFrom + 30) failures.push(`playback did not resume within ${args['first-frame-timeout']} s`);
     else result.resumedAfterMs = Date.now() - startedWaiting;
+    // How the picture came back: the longest hold after it did, and media time skipped.
+    result.afterResume = await timeline(resumeToldAt + Math.max(0, (result.resumedAfterMs ?? 0) - 1000));
   }
   if (args.layers && !failures.length) {
     result.layerSteps = [];
-    // Every frame presented, as the video element tells it (when, and which frame by its
-    // media time), so that a step that shows fewer frames than arrived says how: one long hold
-    // (waiting for a frame it can decode) or frames skipped all along (a starved browser).
-    await page.evaluate(() => {
-      window.presented = [];
-      const video = window.lookout.element.video;
-      const onFrame = (now, metadata) => {
-        window.presented.push([now, metadata.mediaTime * 1000]);
-        video.requestVideoFrameCallback(onFrame);
-      };
-      video.requestVideoFrameCallback(onFrame);
-    });
-    const timeline = (from) => page.evaluate((from) => {
-      const frames = window.presented.filter(([at]) => at >= from);
-      let longestHoldMs = 0, holdAfterMs = null, mediaSkippedMs = 0;
-      for (let i = 1; i < frames.length; i += 1) {
-        const hold = frames[i][0] - frames[i - 1][0];
-        if (hold > longestHoldMs) [longestHoldMs, holdAfterMs] = [hold, frames[i - 1][0] - from];
-        // Media time that moved more than two frames at 30 fps: frames not shown.
-        const step = frames[i][1] - frames[i - 1][1];
-        if (step > 70) mediaSkippedMs += step - 33;
-      }
-      return { longestHoldMs: Math.round(longestHoldMs), holdAfterMs: holdAfterMs && Math.round(holdAfterMs), mediaSkippedMs: Math.round(mediaSkippedMs) };
-    }, from);
     for (const layer of args.layers.split(',')) {
       const atRequest = await figures();
       const requestedAt = await page.evaluate(() => performance.now());
