@@ -204,6 +204,36 @@ fn lookout_players_typescript_declarations_compile_for_an_embedder() {
     assert!(output.status.success(), "tsc: {}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
 }
 
+/// Debian's Firefox ESR, a second engine, whose WebRTC has no H.264 here: the page and
+/// `<lookout-player>` (on another origin, one element left to choose, one told LL-HLS) play over
+/// LL-HLS at once and say why (tests/browser/firefox.mjs, puppeteer-core over WebDriver BiDi).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firefox_plays_the_page_and_the_element_over_ll_hls() {
+    let small = PathConfig::TestPattern(TestPatternSettings { width: 640, height: 360, ..Default::default() });
+    let server = start_server([("demo", small)]).await;
+    wait_live(&server, "demo", Duration::from_secs(10)).await;
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/firefox.mjs");
+    let addr = server.addr;
+    let result = tokio::task::spawn_blocking(move || {
+        let mut command = std::process::Command::new("node");
+        command.arg(script).args(["--server", &format!("http://{addr}"), "--path", "demo"]);
+        browser::run(command)
+    })
+    .await
+    .expect("join")
+    .unwrap_or_else(|failure| panic!("Firefox did not play: {failure}"));
+    let page = &result["page"];
+    assert_eq!((page["transport"].as_str(), page["fallbackReason"].as_str()), (Some("hls"), Some("this browser cannot decode H.264 over WebRTC")), "{result}");
+    assert_eq!((page["width"].as_u64(), page["height"].as_u64()), (Some(640), Some(360)), "{result}");
+    assert!(page["errors"].as_array().is_some_and(|errors| errors.is_empty()), "{result}");
+    for element in ["auto", "hls"] {
+        let stats = &result["elements"][element];
+        assert_eq!(stats["transport"], "hls", "{element}: {result}");
+        assert!(stats["framesRendered"].as_u64().unwrap_or(0) > 10, "{element} plays: {result}");
+    }
+    eprintln!("Firefox: the page's first picture {} ms after navigation", page["firstPictureAfterNavigationMs"]);
+}
+
 /// A camera's AAC, muxed as it came beside the video, is played by hls.js in Chromium: the
 /// page reports the stream's audio codec and the bytes of it Chromium decoded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@ use super::audio_format::AudioFormat;
 use crate::media::{VideoParameters, VIDEO_CLOCK_RATE};
 use bytes::Bytes;
 use mp4_atom::{
-    Avc1, Avcc, Codec, Dinf, Dref, Encode, Ftyp, Hdlr, Mdhd, Mdia, Mfhd, Minf, Moof, Moov, Mvex, Mvhd, Smhd, Stbl, Stsd, Tfdt, Tfhd, Tkhd, Traf, Trak, Trex, Trun, TrunEntry,
+    Avc1, Avcc, Codec, Dinf, Dref, Encode, Ftyp, Hdlr, Mdhd, Mdia, Mfhd, Minf, Moof, Moov, Mvex, Mvhd, Smhd, Stbl, Stco, Stsd, Tfdt, Tfhd, Tkhd, Traf, Trak, Trex, Trun, TrunEntry,
     TrunSamples, Url, Visual, Vmhd,
 };
 
@@ -74,7 +74,9 @@ fn trak(track_id: u32, timescale: u32, handler: Handler, entry: Codec) -> Trak {
         smhd: sound.then(Smhd::default),
         // The media is in this file.
         dinf: Dinf { dref: Dref { entries: vec![Url { location: String::new() }.into()] } },
-        stbl: Stbl { stsd: Stsd { codecs: vec![entry] }, ..Stbl::default() },
+        // The samples are in the fragments, so every table is empty; but the chunk-offset table
+        // must be there (ISO/IEC 14496-12 §8.7.5): Firefox cannot open an init segment without it.
+        stbl: Stbl { stsd: Stsd { codecs: vec![entry] }, stco: Some(Stco::default()), ..Stbl::default() },
         ..Minf::default()
     };
     let mdia = Mdia { mdhd: Mdhd { timescale, language: "und".to_owned(), ..Mdhd::default() }, hdlr, minf };
@@ -217,6 +219,9 @@ mod tests {
         let avcc = init.windows(4).position(|w| w == b"avcC").expect("avcC present") + 4;
         assert_eq!(&init[avcc..avcc + 4], &[1, 0x64, 0x00, 0x1f], "profile and level from the SPS");
         assert_eq!(find_all(&init, b"trak").len(), 1, "video only");
+        let at = find_all(&init, b"stbl")[0];
+        let stbl = &init[at..at + be32(&init, at) as usize];
+        assert_eq!(box_types(&stbl[8..]), vec!["stsd", "stts", "stsc", "stsz", "stco"], "every table a player may require, empty");
     }
 
     #[test]
