@@ -11,7 +11,7 @@
 // elements, their `playing` events and stats(). Exits 0 when both pages played, 1 otherwise.
 
 import puppeteer from 'puppeteer-core';
-import { createServer } from 'node:http';
+import { serveEmbeddingSite } from './embedding-site.mjs';
 import { parseArgs } from 'node:util';
 
 const { values: args } = parseArgs({ options: { server: { type: 'string' }, path: { type: 'string', default: 'demo' } } });
@@ -23,25 +23,7 @@ const server = args.server.replace(/\/$/, '');
 const FIREFOX = process.env.FIREFOX || '/usr/bin/firefox-esr';
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const embedding = `<!doctype html>
-<html><head><meta charset="utf-8"><title>A site that embeds Lookout</title>
-<script type="module" src="${server}/assets/lookout-player.js"></script></head>
-<body>
-<lookout-player id="auto" server="${server}" path="${args.path}" muted style="width: 320px"></lookout-player>
-<lookout-player id="hls" server="${server}" path="${args.path}" transport="hls" muted style="width: 320px"></lookout-player>
-<script>
-  window.events = {};
-  for (const element of document.querySelectorAll('lookout-player')) {
-    const seen = (window.events[element.id] = { playing: 0, errors: [] });
-    element.addEventListener('playing', () => { seen.playing += 1; seen.firstPlayingAt ??= performance.now(); });
-    element.addEventListener('error', (e) => seen.errors.push(e.detail.reason));
-  }
-</script></body></html>`;
-const site = createServer((request, response) => {
-  response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-  response.end(embedding);
-});
-await new Promise((resolve) => site.listen(0, '127.0.0.1', resolve));
+const site = await serveEmbeddingSite(server, [{ id: 'auto', path: args.path }, { id: 'hls', path: args.path, transport: 'hls' }]);
 
 const failures = [];
 const result = {};
@@ -75,7 +57,7 @@ try {
 
   const embedded = await browser.newPage();
   embedded.on('console', (m) => { if (m.type() === 'error') console.error(`embedding page: ${m.text()}`); });
-  await embedded.goto(`http://127.0.0.1:${site.address().port}/`);
+  await embedded.goto(site.url);
   const events = () => embedded.evaluate(() => JSON.parse(JSON.stringify(window.events)));
   const playingBy = Date.now() + 20000;
   let e = await events();
