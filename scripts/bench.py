@@ -17,6 +17,7 @@ a first picture mid-GOP.
 import argparse
 import bench_auth
 import bench_flood
+import bench_hls_start
 import bench_janus
 import bench_operate
 import http.client
@@ -270,7 +271,17 @@ def main():
     parser.add_argument("--operate", type=int, default=0, metavar="RUNS",
                         help="instead of the rest: a camera on demand's time to first frame, the CPU of idle paths "
                              "on demand, snapshot latency; RUNS each (see bench_operate.py)")
+    parser.add_argument("--hls-start", type=int, default=0, metavar="RUNS",
+                        help="instead of the rest: Chromium's first picture over LL-HLS from a muxer not yet started "
+                             "and from one running, with a keyframe every 1 s and 4 s; RUNS each (see bench_hls_start.py)")
     args = parser.parse_args()
+    if args.hls_start:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "runs": args.hls_start,
+                  "hls_start": bench_hls_start.measure_hls_start(Lookout, chromium, out, args.hls_start)}
+        write_report(out, "hls-start", report)
+        return
     if args.operate:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

@@ -98,9 +98,10 @@ fn probe_streams(path: &str) -> Vec<(String, f64)> {
 
 /// What `path`'s HLS carries beside its video: the multivariant playlist names the video's
 /// codec and `codec`; ffprobe finds H.264 and `probed` in the initialization segment and the
-/// first segment, the audio starting less than `frame_secs` (one audio frame) after the video;
-/// ffmpeg decodes 3 s of the playlist's audio with no error, at least `min_frames` frames.
-/// Returns the initialization segment and the first segment, as one file.
+/// first two segments (the muxer's one-frame start and the cached GOP), the audio starting less
+/// than `frame_secs` (one audio frame) after the video; ffmpeg decodes 3 s of the playlist's
+/// audio with no error, at least `min_frames` frames. Returns the initialization segment and
+/// the first two segments, as one file.
 async fn assert_audio_beside_video(server: &Server, path: &str, (codec, probed): (&str, &str), frame_secs: f64, min_frames: usize) -> Vec<u8> {
     let addr = server.addr;
     let get = |uri: String| async move { http::request(addr, "GET", &uri, None, b"").await.expect("request") };
@@ -108,12 +109,13 @@ async fn assert_audio_beside_video(server: &Server, path: &str, (codec, probed):
     assert_eq!(multivariant.status, 200, "{}", multivariant.body);
     assert!(multivariant.body.contains("CODECS=\"avc1.") && multivariant.body.contains(&format!(",{codec}\"")), "{path}: {}", multivariant.body);
 
-    // The muxer's first segment: where both tracks start, from the first keyframe muxed.
-    let playlist = parse_playlist(&get(format!("/hls/{path}/stream.m3u8?_HLS_msn=1")).await.body);
-    let first = *playlist.segments.first().expect("a finished segment");
-    assert_eq!(first, 0, "{path}: the first segment is still listed");
+    // The muxer's first segments: where both tracks start, from the first keyframe muxed.
+    let playlist = parse_playlist(&get(format!("/hls/{path}/stream.m3u8?_HLS_msn=2")).await.body);
+    assert_eq!(playlist.segments.first(), Some(&0), "{path}: the first segment is still listed");
     let mut file = fetch(addr, &format!("/hls/{path}/init.mp4")).await;
-    file.extend(fetch(addr, &format!("/hls/{path}/seg{first}.m4s")).await);
+    for segment in [0, 1] {
+        file.extend(fetch(addr, &format!("/hls/{path}/seg{segment}.m4s")).await);
+    }
     let streams = with_file(&file, probe_streams).await;
     let codecs: Vec<&str> = streams.iter().map(|(codec, _)| codec.as_str()).collect();
     assert_eq!(codecs, vec!["h264", probed], "{path}: {streams:?}");

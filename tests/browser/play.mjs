@@ -231,6 +231,8 @@ try {
     url: args.url,
     firstFrameMs: f.firstFrameMs,
     framesRendered: f.framesRendered,
+    // From the first picture on: the longest any picture stayed, and media time not shown.
+    playback: await timeline(0).catch(() => null),
     width: f.width,
     height: f.height,
     framesDropped: f.framesDropped,

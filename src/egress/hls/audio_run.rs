@@ -65,6 +65,11 @@ impl AudioRun {
         Self { timescale, delay, anchor: None, pending: VecDeque::new() }
     }
 
+    /// When the newest unit waiting to be placed was captured.
+    pub fn newest_captured_at(&self) -> Option<SystemTime> {
+        self.pending.back().map(|unit| unit.captured_at)
+    }
+
     pub fn push(&mut self, unit: AudioUnit) {
         if self.pending.len() == MAX_PENDING {
             self.pending.pop_front();

@@ -46,6 +46,17 @@ impl AudioTrack {
         self.push(incoming);
     }
 
+    /// Receives frames until it has those captured up to `at` (see `has_sound_until`), for at
+    /// most `timeout`.
+    pub async fn receive_until(&mut self, at: SystemTime, timeout: std::time::Duration) {
+        let _ = tokio::time::timeout(timeout, async {
+            while !self.has_sound_until(at) {
+                self.receive().await;
+            }
+        })
+        .await;
+    }
+
     /// Takes the frames that have arrived, without waiting.
     pub fn drain(&mut self) {
         while let Some(incoming) = self.feed.try_recv() {
@@ -74,6 +85,11 @@ impl AudioTrack {
             self.push(incoming);
         }
         Some(format)
+    }
+
+    /// Whether the track has no sound, or has received what was captured up to `at`.
+    pub fn has_sound_until(&self, at: SystemTime) -> bool {
+        self.chosen.as_ref().is_none_or(|chosen| chosen.run.newest_captured_at().is_some_and(|newest| newest >= at))
     }
 
     /// Drops the units before `secs` on the video's timeline: the video they went with is gone.

@@ -18,6 +18,8 @@ use tokio::sync::watch;
 
 /// Segments kept for players that are behind the live edge.
 const KEPT_SEGMENTS: usize = 6;
+/// How long a new muxer waits for the sound of the cached GOP before it muxes the GOP.
+const AUDIO_CATCH_UP: Duration = Duration::from_millis(300);
 
 pub struct Part {
     pub duration_secs: f64,
@@ -90,13 +92,16 @@ impl Output {
 
     /// Whether players can be given the playlist: a finished segment (hls.js refuses a
     /// playlist without one) and, while it is the only one, enough parts of the next that the
-    /// live edge less the part hold-back falls in the segment being made. hls.js starts at that
-    /// point's segment's keyframe; given the playlist the moment the first segment ended, it
-    /// started in that segment's last part, reloaded its first part again and again, stalled,
-    /// and played seconds behind. Waiting costs a fresh muxer's first player 0.6 s.
+    /// live edge less the part hold-back falls within the segment being made (a part more than
+    /// the hold-back: at its very start, float sums put it in the segment before), where hls.js starts
+    /// loading parts at its keyframe. Given the playlist when that point fell in a finished
+    /// segment of many parts, hls.js loaded the whole segment, took only its last part for
+    /// loaded, and asked for its first part again and again; when it fell in the one-frame
+    /// segment a muxer starts with (see `Muxer::begin_with_copy_of`), it loaded no part until
+    /// the next segment was finished, and held the first picture for 2 s.
     pub fn ready_for_players(&self) -> bool {
         let building_parts = self.building.as_ref().map_or(0, |b| b.parts.len());
-        self.segments.len() > 1 || (self.segments.len() == 1 && building_parts >= PART_HOLD_BACK_PARTS)
+        self.segments.len() > 1 || (self.segments.len() == 1 && building_parts > PART_HOLD_BACK_PARTS)
     }
 
     /// The sequence number the next finished segment will have.
@@ -125,11 +130,14 @@ struct Cutter {
     audio: AudioTrack,
     /// Keyframes at which the initialization segment could not be written.
     init_failures: u64,
+    /// The segment being made is the muxer's first, a copy of its first keyframe: the next
+    /// frame (that keyframe) ends it (see `Muxer::run`).
+    end_segment_at_next_frame: bool,
 }
 
 impl Cutter {
     fn new(audio: AudioTrack) -> Self {
-        Self { segment_start: None, part: Vec::new(), base_timestamp: None, base_captured_at: None, fragments: 0, audio, init_failures: 0 }
+        Self { segment_start: None, part: Vec::new(), base_timestamp: None, base_captured_at: None, fragments: 0, audio, init_failures: 0, end_segment_at_next_frame: false }
     }
 
     /// Seconds from the tracks' zero to `timestamp` on the video clock.
@@ -182,6 +190,18 @@ impl Muxer {
     pub async fn run(self: Arc<Self>, stream: Arc<Stream>, stop: impl Fn(&Muxer) -> bool) {
         let mut cutter = Cutter::new(AudioTrack::new(stream.name()));
         let mut reader = stream.subscribe();
+        let cached = self.squeezed(reader.take_backlog());
+        if let (Some(first), Some(newest)) = (cached.first(), cached.last()) {
+            // The sound of the cached GOP comes from the hub a moment later when it makes Opus
+            // for this muxer: parts cut before it came would have none, and a player waits
+            // for sound and picture together.
+            if self.ensure_init(&mut cutter, first, &stream) {
+                cutter.audio.receive_until(newest.captured_at, AUDIO_CATCH_UP).await;
+            }
+        }
+        for frame in cached {
+            self.accept(&mut cutter, frame, &stream);
+        }
         let mut lost = reader.frames_lost();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
@@ -210,9 +230,29 @@ impl Muxer {
         }
     }
 
+    /// The cached GOP a muxer starts with (from the last keyframe to the newest frame), its
+    /// timestamps squeezed to span the part hold-back at most and to end at the newest frame's.
+    /// A first player starts the part hold-back behind the live edge, so it starts at the
+    /// keyframe and plays the GOP as a short fast-forward into live frames. At their own pace
+    /// (seconds, with a keyframe every 4 s) it seeked from the keyframe to the live edge and
+    /// held the first picture while it decoded the GOP, 3 s in one run of three.
+    fn squeezed(&self, backlog: Vec<Arc<Frame>>) -> Vec<Arc<Frame>> {
+        let (Some(oldest), Some(newest)) = (backlog.first(), backlog.last()) else { return backlog };
+        let count = backlog.len() as u64;
+        let hold_back = PART_HOLD_BACK_PARTS as f64 * self.part_target.as_secs_f64() * f64::from(VIDEO_CLOCK_RATE);
+        let own_spacing = newest.timestamp.saturating_sub(oldest.timestamp) / count.saturating_sub(1).max(1);
+        let spacing = ((hold_back as u64) / count).min(own_spacing).max(1);
+        let newest_timestamp = newest.timestamp;
+        backlog.iter().enumerate().map(|(i, frame)| retimed(frame, newest_timestamp.saturating_sub((count - 1 - i as u64) * spacing))).collect()
+    }
+
     fn accept(&self, cutter: &mut Cutter, frame: Arc<Frame>, stream: &Stream) {
         let Some(segment_start) = cutter.segment_start else {
             if frame.keyframe && self.ensure_init(cutter, &frame, stream) {
+                if self.output().segments.is_empty() {
+                    self.begin_with_copy_of(cutter, &frame);
+                    return self.accept(cutter, frame, stream);
+                }
                 self.begin_segment(cutter, &frame);
                 cutter.part.push(frame);
             }
@@ -220,7 +260,8 @@ impl Muxer {
         };
         let to_90k = |d: Duration| d.as_secs_f64() * f64::from(VIDEO_CLOCK_RATE);
         let segment_span = frame.timestamp.saturating_sub(segment_start) as f64;
-        if frame.keyframe && segment_span >= to_90k(self.target_duration) {
+        let ends_segment = std::mem::take(&mut cutter.end_segment_at_next_frame) || (frame.keyframe && segment_span >= to_90k(self.target_duration));
+        if ends_segment {
             self.close_part(cutter, frame.timestamp, stream.name());
             self.finish_segment();
             self.begin_segment(cutter, &frame);
@@ -261,6 +302,21 @@ impl Muxer {
         output.width = keyframe.parameters.width;
         output.height = keyframe.parameters.height;
         true
+    }
+
+    /// A muxer's first segment: one frame, a copy of its first keyframe one frame interval
+    /// before it; the keyframe itself then begins the next segment, with the rest of the cached
+    /// GOP. So the first player gets a playlist at once (hls.js wants a finished segment), whose
+    /// every segment begins with a keyframe, and starts in the segment being made, from that
+    /// keyframe, whatever the camera's keyframe interval: the cached GOP is seconds long with
+    /// a keyframe every 4 s, and waiting for the next keyframe to finish it cost seconds.
+    fn begin_with_copy_of(&self, cutter: &mut Cutter, keyframe: &Arc<Frame>) {
+        const FRAME_INTERVAL: Duration = Duration::from_millis(33);
+        let interval = (FRAME_INTERVAL.as_secs_f64() * f64::from(VIDEO_CLOCK_RATE)) as u64;
+        let copy = retimed(keyframe, keyframe.timestamp.saturating_sub(interval));
+        self.begin_segment(cutter, &copy);
+        cutter.part.push(copy);
+        cutter.end_segment_at_next_frame = true;
     }
 
     fn begin_segment(&self, cutter: &mut Cutter, keyframe: &Frame) {
@@ -322,5 +378,63 @@ impl Muxer {
         }
         drop(output);
         self.changes.send_modify(|n| *n += 1);
+    }
+}
+
+/// `frame` at another timestamp, its capture time moved by as much.
+fn retimed(frame: &Arc<Frame>, timestamp: u64) -> Arc<Frame> {
+    if timestamp == frame.timestamp {
+        return frame.clone();
+    }
+    let moved = |from: u64, to: u64| Duration::from_secs_f64(to.saturating_sub(from) as f64 / f64::from(VIDEO_CLOCK_RATE));
+    let captured_at = match timestamp > frame.timestamp {
+        true => frame.captured_at.checked_add(moved(frame.timestamp, timestamp)),
+        false => frame.captured_at.checked_sub(moved(timestamp, frame.timestamp)),
+    };
+    Arc::new(Frame {
+        timestamp,
+        keyframe: frame.keyframe,
+        data: frame.data.clone(),
+        parameters: frame.parameters.clone(),
+        captured_at: captured_at.unwrap_or(frame.captured_at),
+        arrived_at: frame.arrived_at,
+        rtp_payloads: Default::default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(count: usize, independent_first: bool) -> Vec<Part> {
+        (0..count).map(|i| Part { duration_secs: 0.2, independent: i == 0 && independent_first, data: Bytes::new() }).collect()
+    }
+
+    fn output(finished: &[(usize, bool)], building: Option<(usize, bool)>) -> Output {
+        let segments = finished
+            .iter()
+            .enumerate()
+            .map(|(i, &(count, independent))| Segment { sequence: i as u64, duration_secs: 0.2 * count as f64, parts: parts(count, independent), data: Bytes::new() })
+            .collect();
+        let building = building.map(|(count, independent)| Building { sequence: finished.len() as u64, parts: parts(count, independent) });
+        Output { segments, building, ..Default::default() }
+    }
+
+    #[test]
+    fn players_wait_for_a_finished_segment() {
+        assert!(!output(&[], Some((9, true))).ready_for_players());
+    }
+
+    #[test]
+    fn the_first_player_waits_for_three_parts_after_the_one_frame_segment() {
+        assert!(!output(&[(1, true)], Some((3, true))).ready_for_players());
+        assert!(output(&[(1, true)], Some((4, true))).ready_for_players());
+    }
+
+    #[test]
+    fn after_a_longer_first_segment_players_wait_until_the_start_falls_in_the_next() {
+        assert!(!output(&[(10, true)], Some((3, true))).ready_for_players());
+        assert!(output(&[(10, true)], Some((4, true))).ready_for_players());
+        assert!(output(&[(10, true), (10, true)], Some((0, true))).ready_for_players());
     }
 }
