@@ -345,3 +345,45 @@ async fn page_plays_through_layer_switches() {
     let freezes: Vec<u64> = steps.iter().map(|step| step["freezes"].as_u64().unwrap_or(u64::MAX)).collect();
     eprintln!("at each switch: frames dropped {dropped:?}, freezes {freezes:?}; frames dropped in all: {}", result["framesDropped"]);
 }
+
+/// The wall at `/`: eight paths (test patterns of different sizes, one with a lower layer, and
+/// two GStreamer cameras) on one connection. Every tile renders; a tile switched to another
+/// path takes that path's picture on the same connection, with the server holding one session
+/// for the page; a tile clicked large plays its path's main layer instead of its sub one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wall_plays_every_camera_on_one_connection_and_switches_tiles_without_a_new_one() {
+    let pattern = |width, height| PathConfig::TestPattern(TestPatternSettings { width, height, fps: 15, keyframe_interval: Duration::from_secs(1), bitrate_kbps: 200, audio: false });
+    let cameras: Vec<Camera> = [("176", "144"), ("208", "120")]
+        .iter()
+        .map(|(width, height)| Camera::start(lookout_testkit::free_port(), &["--width", width, "--height", height, "--fps", "15"]).expect("camera"))
+        .collect();
+    let camera = |index: usize| PathConfig::Rtsp(RtspSource { url: cameras[index].url().parse().expect("url"), credentials: None, transport: RtspTransport::Tcp });
+    let paths = [("a", pattern(320, 180)), ("c", pattern(224, 128)), ("d", pattern(192, 108)), ("e", pattern(288, 162)), ("f", pattern(240, 136)), ("g", pattern(272, 152)), ("cam1", camera(0)), ("cam2", camera(1))];
+    let server = start_server_with_layers(paths, [("a", vec![pattern(128, 72)])]).await;
+    for path in ["a", "c", "d", "e", "f", "g", "cam1", "cam2"] {
+        wait_live(&server, path, Duration::from_secs(20)).await;
+    }
+    let page = server.page_url();
+    let result = tokio::task::spawn_blocking(move || browser::wall(&page, &["--switch-tile", "2", "--to", "e", "--enlarge-tile", "0"]))
+        .await
+        .expect("join")
+        .unwrap_or_else(|failure| panic!("the wall did not play: {failure}"));
+    eprintln!("the wall in Chromium: {result}");
+    let tiles = result["tiles"].as_array().expect("tiles");
+    let shown: Vec<&str> = tiles.iter().filter_map(|tile| tile["path"].as_str()).collect();
+    assert_eq!(shown, ["a", "c", "cam1", "cam2", "d", "e", "f", "g"], "every path on the wall, in the order of the path list: {result}");
+    assert_eq!(tiles[0]["width"], 128, "a small tile plays the lower layer of a path that has one: {result}");
+    assert_eq!((result["switch"]["widthBefore"].as_u64(), result["switch"]["widthAfter"].as_u64()), (Some(176), Some(288)), "cam1's tile shows e: {result}");
+    assert_eq!((result["enlarge"]["layerAfter"].as_str(), result["enlarge"]["widthAfter"].as_u64()), (Some("main"), Some(320)), "{result}");
+    let connection = &result["connection"];
+    assert_eq!(connection["connectionsMade"], 1, "one RTCPeerConnection for the whole wall: {result}");
+    assert_eq!(connection["after"]["transports"], 1, "{result}");
+    assert_eq!(connection["after"]["dtlsState"], "connected", "{result}");
+    assert_eq!(connection["before"]["certificate"], connection["after"]["certificate"], "the same DTLS transport throughout: {result}");
+    let sessions = result["serverSessions"].as_array().expect("the server's sessions");
+    assert_eq!(sessions.len(), 1, "one session on the server for the page: {result}");
+    assert_eq!(sessions[0]["id"], connection["session"], "{result}");
+    assert_eq!(sessions[0]["tiles"], serde_json::json!(["a", "c", "e", "cam2", "d", "e", "f", "g"]), "tile 2 shows e beside e's own tile: {result}");
+    assert!(result["errors"].as_array().is_some_and(|errors| errors.is_empty()), "{result}");
+    drop(cameras);
+}

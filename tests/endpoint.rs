@@ -460,7 +460,7 @@ async fn a_keyframe_request_gets_the_cached_keyframe() {
         })
         .await;
         assert_eq!(after.sequence_gaps, 0, "{how}");
-        let stats = own.server.sessions.get(&viewer.session).expect("session").stats();
+        let stats = own.server.sessions.get(&viewer.session).expect("session").video_stats().expect("video");
         assert!(stats.keyframe_requests >= 1 && stats.keyframes_resent >= 1, "{how}: counted: {}", serde_json::to_string(&stats).unwrap_or_default());
     }
     assert_eq!(demo.stats().keyframes, source_keyframes, "the source made no keyframe meanwhile: they came from the cache");

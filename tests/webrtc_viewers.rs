@@ -114,7 +114,7 @@ async fn a_keyframe_request_is_answered_from_the_cache() {
     .await;
     assert_eq!(demo.stats().keyframes, source_keyframes, "the source made no keyframe meanwhile: it came from the cache");
     assert_eq!(after.sequence_gaps, 0);
-    let session = server.sessions.list().pop().expect("one session").stats();
+    let session = server.sessions.list().pop().expect("one session").video_stats().expect("video");
     assert!(session.keyframe_requests >= 1 && session.keyframes_resent >= 1, "counted: {}", serde_json::to_string(&session).unwrap_or_default());
     // Every access unit from the first keyframe decodes to a picture, the resent one included.
     // (Until the next live keyframe nothing else is sent: P frames after the cached keyframe
@@ -135,14 +135,14 @@ async fn a_viewer_on_keyframes_only_gets_whole_keyframes_and_comes_back() {
     let viewer = Viewer::watch_ws(server.addr, "demo", 4000).await.expect("watch");
     wait_for("the first keyframe", Duration::from_secs(15), || viewer.received().first_keyframe_after).await;
     let session = server.sessions.list().pop().expect("one session");
-    let layers = session.layer_status().borrow().layers.clone();
+    let layers = session.layer_statuses()[0].borrow().layers.clone();
     assert_eq!(layers, vec!["main", "keyframes"], "a path of one layer has its keyframes below it");
 
     let on_rung = |name: &'static str| {
         let session = session.clone();
-        move || (session.layer_status().borrow().layer == name).then_some(())
+        move || (session.layer_statuses()[0].borrow().layer == name).then_some(())
     };
-    session.pin_layer(Some("keyframes")).expect("pin keyframes");
+    session.pin_layer(0, Some("keyframes")).expect("pin keyframes");
     wait_for("the switch to keyframes only", Duration::from_secs(5), on_rung("keyframes")).await;
     let from = viewer.received().kept.len();
     tokio::time::sleep(Duration::from_millis(3500)).await;
@@ -156,9 +156,9 @@ async fn a_viewer_on_keyframes_only_gets_whole_keyframes_and_comes_back() {
     }
     let report = h264::decode(keyframes_only).expect("decodes");
     assert_eq!(report.pictures, report.access_units, "every keyframe decodes: {report:?}");
-    assert!(session.stats().frames_withheld > 10, "frames between keyframes withheld: {}", session.stats().frames_withheld);
+    assert!(session.video_stats().expect("video").frames_withheld > 10, "frames between keyframes withheld: {}", session.video_stats().expect("video").frames_withheld);
 
-    session.pin_layer(Some("main")).expect("pin main");
+    session.pin_layer(0, Some("main")).expect("pin main");
     wait_for("the switch back to main", Duration::from_secs(5), on_rung("main")).await;
     let frames_before = viewer.received().frames;
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -1,7 +1,8 @@
-// The page: the list of paths with their state, the chosen path playing, and its figures.
-// `/?path=NAME` opens a path directly, so a link can be shared.
+// The page: the list of paths with their state, and either the wall of every camera (at `/`)
+// or the chosen path playing with its figures (`/?path=NAME`, so a link can be shared).
 
 import './lookout-player.js';
+import { Wall } from './wall.js';
 
 const $ = (id) => document.getElementById(id);
 const query = new URLSearchParams(location.search);
@@ -20,8 +21,10 @@ const element = $('player');
 element.setAttribute('transport', transport);
 if (token) element.setAttribute('token', token);
 if (relayOnly) element.setAttribute('ice', 'relay');
+// At most this many cameras on the wall: the tiles of a 4 × 4 grid.
+const WALL_TILES = 16;
 // Read by the end-to-end tests and handy in the console.
-window.lookout = { element, get player() { return element.player; }, paths: [] };
+window.lookout = { element, get player() { return element.player; }, paths: [], wall: null };
 
 function median(values) {
   if (!values.length) return null;
@@ -107,6 +110,12 @@ function describeState(p) {
 }
 
 function select(name) {
+  if (window.lookout.wall) {
+    window.lookout.wall.stop();
+    window.lookout.wall = null;
+    $('wall').hidden = true;
+  }
+  $('viewer').hidden = false;
   const url = new URL(location.href);
   url.searchParams.set('path', name);
   history.replaceState(null, '', url);
@@ -155,6 +164,7 @@ async function refreshPaths() {
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     window.lookout.paths = await response.json();
     renderPaths(window.lookout.paths);
+    if (!requested && !window.lookout.wall && $('viewer').hidden) startWall(window.lookout.paths);
     $('server-status').textContent = 'server up';
     $('server-status').className = 'badge live';
     $('paths-error').hidden = true;
@@ -167,7 +177,16 @@ async function refreshPaths() {
   }
 }
 
+// The wall: every path this viewer may read, each on its lower layer until clicked.
+function startWall(paths) {
+  const wall = new Wall($('tiles'), { token });
+  window.lookout.wall = wall;
+  $('wall').hidden = false;
+  wall.start(paths.slice(0, WALL_TILES).map((p) => p.name));
+}
+
 const requested = query.get('path');
 if (requested) select(requested);
+else $('viewer').hidden = true;
 refreshPaths();
 setInterval(refreshPaths, 2000);

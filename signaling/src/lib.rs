@@ -28,6 +28,13 @@ pub enum ClientMessage {
     /// Ask to watch a path. The server answers with `offer` or `error`.
     /// Watching again on the same socket replaces the previous session.
     Watch { path: String },
+    /// Ask for a wall of cameras on one connection: one video track per tile (at most 16), each
+    /// showing its path, or nothing yet (`null`). The server answers with `offer` (a video
+    /// m-section per tile, mid "0" for the first) or `error`. Replaces the previous session.
+    Wall { tiles: Vec<Option<String>> },
+    /// Show another path on a tile of the wall (`null`: nothing), without renegotiating: the
+    /// tile's track carries the new path from its cached keyframe on. Answered with `tile`.
+    Tile { tile: usize, path: Option<String> },
     /// The client's SDP answer to the server's offer.
     Answer { sdp: String },
     /// A trickled ICE candidate of the client. `null`-like end of candidates is
@@ -38,6 +45,9 @@ pub enum ClientMessage {
     Layer {
         #[serde(default)]
         layer: Option<String>,
+        /// The tile of a wall it applies to; the first (0) when left out.
+        #[serde(default)]
+        tile: Option<usize>,
     },
     /// End the current session; the socket stays open for another `watch`.
     /// (An empty struct rather than a unit variant, so that unknown fields are refused.)
@@ -98,8 +108,18 @@ pub enum ServerMessage {
         /// ICE servers the client should use, in the browser's RTCIceServer shape.
         ice_servers: Vec<IceServer>,
     },
-    /// The server's SDP offer for a `watch`.
-    Offer { session: String, path: String, sdp: String },
+    /// The server's SDP offer for a `watch` (`path` is the path's name) or a `wall` (`path` is
+    /// `wall of N`, and `tiles` the path each tile shows, in the order of the video m-sections).
+    Offer {
+        session: String,
+        path: String,
+        sdp: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tiles: Option<Vec<Option<String>>>,
+    },
+    /// A tile of the wall shows this path now (`null`: nothing): after a `tile` message, or
+    /// when its path was removed.
+    Tile { session: String, tile: usize, path: Option<String> },
     /// A trickled ICE candidate of the server.
     Candidate { candidate: IceCandidate },
     /// The session's connection state changed (`connecting`, `connected`, `failed`, `closed`).
@@ -112,7 +132,16 @@ pub enum ServerMessage {
     /// The layer the session gets, at its start and whenever it changes: `layer` is one of
     /// `layers` (the path's, best first), `mode` is `auto` (chosen by the server from the
     /// viewer's link) or `pinned` (by a `layer` message), `reason` says why, for people.
-    Layer { session: String, layer: String, layers: Vec<String>, mode: String, reason: String },
+    Layer {
+        session: String,
+        layer: String,
+        layers: Vec<String>,
+        mode: String,
+        reason: String,
+        /// The tile of a wall it is about; left out for a `watch`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tile: Option<usize>,
+    },
     /// What the server knows of the session's link, every few seconds: its bandwidth estimate
     /// (from the client's TWCC feedback, or its REMB) that the layer is chosen by.
     Link {
@@ -187,6 +216,8 @@ pub enum ErrorCode {
     ServerFull,
     /// A `layer` message named a layer the path does not have.
     UnknownLayer,
+    /// A `tile` or `layer` message named a tile the wall does not have.
+    UnknownTile,
     /// The `auth` message's token was missing or refused, or the first message was not `auth`.
     /// The server closes the socket after it.
     Unauthorized,
@@ -262,10 +293,21 @@ mod tests {
     #[test]
     fn layer_pins_by_name_or_unpins_without_one() {
         let pin = ClientMessage::parse(r#"{"type":"layer","layer":"sub"}"#).expect("valid");
-        assert_eq!(pin, ClientMessage::Layer { layer: Some("sub".into()) });
-        assert_eq!(ClientMessage::parse(r#"{"type":"layer"}"#).expect("valid"), ClientMessage::Layer { layer: None });
-        assert_eq!(ClientMessage::parse(r#"{"type":"layer","layer":null}"#).expect("valid"), ClientMessage::Layer { layer: None });
+        assert_eq!(pin, ClientMessage::Layer { layer: Some("sub".into()), tile: None });
+        assert_eq!(ClientMessage::parse(r#"{"type":"layer"}"#).expect("valid"), ClientMessage::Layer { layer: None, tile: None });
+        assert_eq!(ClientMessage::parse(r#"{"type":"layer","layer":null,"tile":3}"#).expect("valid"), ClientMessage::Layer { layer: None, tile: Some(3) });
         assert!(ClientMessage::parse(r#"{"type":"layer","layer":3}"#).is_err());
+    }
+
+    #[test]
+    fn a_wall_names_a_path_or_none_per_tile_and_tiles_switch_by_index() {
+        let wall = ClientMessage::parse(r#"{"type":"wall","tiles":["demo",null,"garage/door"]}"#).expect("valid");
+        assert_eq!(wall, ClientMessage::Wall { tiles: vec![Some("demo".into()), None, Some("garage/door".into())] });
+        let tile = ClientMessage::parse(r#"{"type":"tile","tile":1,"path":"demo"}"#).expect("valid");
+        assert_eq!(tile, ClientMessage::Tile { tile: 1, path: Some("demo".into()) });
+        assert!(ClientMessage::parse(r#"{"type":"tile","tile":-1,"path":"demo"}"#).is_err());
+        let offer = ServerMessage::Offer { session: "s".into(), path: "demo".into(), sdp: "v=0".into(), tiles: None }.to_json();
+        assert!(!offer.contains("tiles"), "a watch's offer is as before: {offer}");
     }
 
     #[test]

@@ -128,19 +128,25 @@ pub async fn paths(State(app): State<AppState>, connect_info: ConnectInfo<Socket
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SessionInfo {
     id: String,
+    /// The path it watches, or `wall of N` for a wall of cameras.
     path: String,
     /// The connection's state: `new`, `connecting`, `connected`, `failed` or `closed`.
     state: String,
-    /// What the viewer was sent and what its link reports (frames, packets, bytes, NACKs,
-    /// PLIs, RTT, loss, estimated bitrate, layer).
+    /// What the viewer was sent of its (first) video track and what its link reports
+    /// (frames, packets, bytes, NACKs, PLIs, RTT, loss, estimated bitrate, layer).
     #[serde(flatten)]
     #[schema(value_type = Object)]
-    stats: crate::egress::webrtc::session::viewer_session::SessionStats,
+    stats: Option<crate::egress::webrtc::session::video_track::TrackStats>,
+    /// A wall's tiles: the path each shows now (null for none), in track order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tiles: Option<Vec<Option<String>>>,
 }
 
 impl SessionInfo {
     pub fn of(session: &crate::egress::webrtc::ViewerSession) -> Self {
-        Self { id: session.id.clone(), path: session.path.clone(), state: session.state().borrow().to_string(), stats: session.stats() }
+        let stats = session.video_stats();
+        let tiles = session.is_wall().then(|| session.paths());
+        Self { id: session.id.clone(), path: session.label.clone(), state: session.state().borrow().to_string(), stats, tiles }
     }
 }
 

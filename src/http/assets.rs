@@ -18,6 +18,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("barcode.js", "text/javascript", include_str!("../../web/barcode.js")),
     ("llhls.js", "text/javascript", include_str!("../../web/llhls.js")),
     ("lipsync.js", "text/javascript", include_str!("../../web/lipsync.js")),
+    ("wall.js", "text/javascript", include_str!("../../web/wall.js")),
     ("style.css", "text/css", include_str!("../../web/style.css")),
 ];
 

@@ -134,8 +134,9 @@ impl Collector for Scrape {
                 .collect(),
         });
         let totals = app.sessions.totals_by_path();
-        let open: HashMap<String, usize> = app.sessions.list().iter().fold(HashMap::new(), |mut open, session| {
-            *open.entry(session.path.clone()).or_default() += 1;
+        // A wall's tiles each count as a session of the path they show.
+        let open: HashMap<String, usize> = app.sessions.list().iter().flat_map(|session| session.paths().into_iter().flatten()).fold(HashMap::new(), |mut open, path| {
+            *open.entry(path).or_default() += 1;
             open
         });
         let per_path = |name, help, kind, value: fn(&ViewerTotals) -> u64| Series {

@@ -1,12 +1,15 @@
 //! WebSocket signalling at /ws (protocol in signaling/PROTOCOL.md).
 //!
 //! Every problem is answered with an `error` message and the socket stays open: a client with
-//! a bug learns what it was and can go on.
+//! a bug learns what it was and can go on. A wall of cameras (`wall`, `tile`) is in `wall.rs`.
+
+mod wall;
 
 use super::access::{self, Refusal};
 use super::{cors, AppState};
 use crate::auth::{Action, Caller, Credential, Identity, Protocol};
 use crate::egress::webrtc::negotiation::peer::NegotiationError;
+use crate::egress::webrtc::feed::forwarder_stats::LayerStatus;
 use crate::egress::webrtc::session::viewer_session::{new_session_id, SessionError};
 use crate::egress::webrtc::ViewerSession;
 use crate::limits::{PendingSocket, SessionRefused};
@@ -92,8 +95,10 @@ struct Watching {
 /// gathering candidates through TURN); the client's messages are read meanwhile, so that
 /// `stop`, another `watch` or a closed socket gives the wait up.
 struct Starting {
-    path: String,
-    stream: Arc<Stream>,
+    /// The path's name, or `wall of N`.
+    label: String,
+    /// The path watched, whose source's state the client hears of; none for a wall.
+    stream: Option<Arc<Stream>>,
     session: JoinHandle<Result<ViewerSession, SessionError>>,
 }
 
@@ -335,6 +340,8 @@ impl SignalingClient {
         };
         match message {
             ClientMessage::Watch { path } => self.watch(path).await,
+            ClientMessage::Wall { tiles } => self.watch_wall(tiles).await,
+            ClientMessage::Tile { tile, path } => self.show_tile(tile, path).await,
             ClientMessage::Answer { sdp } => {
                 let Some(watching) = &self.watching else {
                     return self.error(ErrorCode::UnexpectedMessage, "answer without an offer: send watch first").await;
@@ -351,11 +358,11 @@ impl SignalingClient {
                     self.session_error(error).await;
                 }
             }
-            ClientMessage::Layer { layer } => {
+            ClientMessage::Layer { layer, tile } => {
                 let Some(watching) = &self.watching else {
                     return self.error(ErrorCode::UnexpectedMessage, "layer without a session: send watch first").await;
                 };
-                if let Err(error) = watching.session.pin_layer(layer.as_deref()) {
+                if let Err(error) = watching.session.pin_layer(tile.unwrap_or(0), layer.as_deref()) {
                     self.session_error(error).await;
                 }
             }
@@ -386,12 +393,9 @@ impl SignalingClient {
             }
         };
         let session_id = new_session_id();
-        if !self.identity.for_session(&session_id).allows(Action::Read, Some(&path)).await {
-            return self.error(ErrorCode::NotAllowed, format!("not allowed: {} may not watch {path:?}", self.identity.who)).await;
-        }
-        let Some(stream) = self.app.registry.get(&path) else {
-            let known = super::api::readable_paths(&self.app, &self.identity).await;
-            return self.error(ErrorCode::UnknownPath, format!("no path {path:?}; known paths: {}", known.join(", "))).await;
+        let stream = match self.readable(&session_id, &path).await {
+            Ok(stream) => stream,
+            Err((code, message)) => return self.error(code, message).await,
         };
         if stream.is_starting() {
             // The camera opens on demand: the client hears why the offer takes a while.
@@ -399,31 +403,46 @@ impl SignalingClient {
         }
         let (app, opening) = (self.app.clone(), stream.clone());
         let session = tokio::spawn(async move { ViewerSession::start(&opening, &app.network, app.sessions.send_delays(), session_id, slot).await });
-        self.starting = Some(Starting { path, stream, session });
+        self.starting = Some(Starting { label: path, stream: Some(stream), session });
     }
 
     async fn on_started(&mut self, outcome: Result<Result<ViewerSession, SessionError>, JoinError>) {
-        let Some(Starting { path, stream, .. }) = self.starting.take() else { return };
+        let Some(Starting { label, stream, .. }) = self.starting.take() else { return };
         match outcome {
-            Ok(session) => self.offer(session, path, &stream).await,
+            Ok(session) => self.offer(session, label, stream.as_deref()).await,
             Err(failed) => {
-                tracing::error!(%path, "starting a viewer session failed: {failed}");
+                tracing::error!(path = %label, "starting a viewer session failed: {failed}");
                 self.error(ErrorCode::Internal, "the session could not be started").await;
             }
         }
     }
 
-    /// Offers the session that started for `path`, or tells the client why none did.
-    async fn offer(&mut self, session: Result<ViewerSession, SessionError>, path: String, stream: &Stream) {
+    /// Offers the session that started for `label` (a path, or a wall), or tells the client
+    /// why none did.
+    async fn offer(&mut self, session: Result<ViewerSession, SessionError>, label: String, stream: Option<&Stream>) {
         let session = match session {
             Ok(session) => Arc::new(session),
             Err(error) => return self.session_error(error).await,
         };
         let sdp = session.create_offer();
         self.app.sessions.insert(session.clone());
-        self.send(ServerMessage::Offer { session: session.id.clone(), path, sdp }).await;
-        let pump = tokio::spawn(pump_events(session.clone(), stream.watch_state(), self.outbox.clone()));
+        let tiles = session.is_wall().then(|| session.paths());
+        self.send(ServerMessage::Offer { session: session.id.clone(), path: label, sdp, tiles }).await;
+        let pump = tokio::spawn(pump_events(session.clone(), stream.map(Stream::watch_state), self.outbox.clone()));
         self.watching = Some(Watching { session, pump });
+    }
+
+    /// The path, if the client may watch it in session `session_id`. Paths the caller may not
+    /// read do not exist for it: the same answer whether or not the path does.
+    async fn readable(&self, session_id: &str, path: &str) -> Result<Arc<Stream>, (ErrorCode, String)> {
+        if !self.identity.for_session(session_id).allows(Action::Read, Some(path)).await {
+            return Err((ErrorCode::NotAllowed, format!("not allowed: {} may not watch {path:?}", self.identity.who)));
+        }
+        let Some(stream) = self.app.registry.get(path) else {
+            let known = super::api::readable_paths(&self.app, &self.identity).await;
+            return Err((ErrorCode::UnknownPath, format!("no path {path:?}; known paths: {}", known.join(", "))));
+        };
+        Ok(stream)
     }
 
     async fn stop_watching(&mut self) {
@@ -448,7 +467,8 @@ impl SignalingClient {
             SessionError::BadSdp(NegotiationError::Sdp(sdp)) if sdp.is_codec_unsupported() => ErrorCode::CodecUnsupported,
             SessionError::BadSdp(_) | SessionError::BadCandidate(_) => ErrorCode::BadSdp,
             SessionError::ServerFull(_) => ErrorCode::ServerFull,
-            SessionError::UnknownLayer { .. } => ErrorCode::UnknownLayer,
+            SessionError::UnknownLayer(_) => ErrorCode::UnknownLayer,
+            SessionError::UnknownTrack { .. } => ErrorCode::UnknownTile,
             SessionError::Setup(_) => ErrorCode::Internal,
         };
         self.error(code, error.to_string()).await;
@@ -472,36 +492,55 @@ fn socket_failed(error: axum::Error) -> CloseFrame {
 /// `ServerMessage::Clock` and `ServerMessage::Link`).
 const REPORT_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Relays the session's candidates, connection states, layer, clock and link, and its path's
-/// source state, to the client.
-async fn pump_events(session: Arc<ViewerSession>, mut source: watch::Receiver<PathState>, outbox: mpsc::Sender<ServerMessage>) {
+/// The next change of the watched path's source state; never for a wall.
+async fn source_changed(source: &mut Option<watch::Receiver<PathState>>) -> Result<PathState, watch::error::RecvError> {
+    match source {
+        Some(source) => {
+            source.changed().await?;
+            Ok(source.borrow_and_update().clone())
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// The next change of a track's layer, with the track's index.
+async fn layer_changed(layers: &mut [watch::Receiver<LayerStatus>]) -> Result<(usize, LayerStatus), watch::error::RecvError> {
+    let changes = layers.iter_mut().enumerate().map(|(index, layer)| {
+        Box::pin(async move {
+            layer.changed().await?;
+            Ok((index, layer.borrow_and_update().clone()))
+        })
+    });
+    futures::future::select_all(changes).await.0
+}
+
+/// Relays the session's candidates, connection states, layers, clock and link, and its path's
+/// source state (a wall's tiles have none), to the client.
+async fn pump_events(session: Arc<ViewerSession>, mut source: Option<watch::Receiver<PathState>>, outbox: mpsc::Sender<ServerMessage>) {
     let mut state = session.state();
     let mut reports = tokio::time::interval(REPORT_INTERVAL);
-    let mut layer = session.layer_status();
-    layer.mark_changed(); // the client learns the layers at once
+    let mut layers = session.layer_statuses();
+    // The client learns the layers at once.
+    layers.iter_mut().for_each(watch::Receiver::mark_changed);
+    let wall = session.is_wall();
     let mut state_sent: Option<String> = None;
     loop {
         let messages = tokio::select! {
             // The source's state first: a removed path ends the session right after, and the
             // client should learn why before it learns that.
             biased;
-            changed = source.changed() => {
-                if changed.is_err() {
-                    break;
-                }
-                let current = source.borrow_and_update().clone();
+            changed = source_changed(&mut source) => {
+                let Ok(current) = changed else { break };
                 vec![ServerMessage::Source { session: session.id.clone(), state: current.name().to_owned(), error: current.error().map(str::to_owned) }]
             }
-            changed = layer.changed() => {
-                if changed.is_err() {
-                    break;
-                }
-                let status = layer.borrow_and_update().clone();
+            changed = layer_changed(&mut layers) => {
+                let Ok((tile, status)) = changed else { break };
                 let mode = status.mode.as_str().to_owned();
-                vec![ServerMessage::Layer { session: session.id.clone(), layer: status.layer, layers: status.layers, mode, reason: status.reason }]
+                let tile = wall.then_some(tile);
+                vec![ServerMessage::Layer { session: session.id.clone(), layer: status.layer, layers: status.layers, mode, reason: status.reason, tile }]
             }
             _ = reports.tick() => {
-                let link = session.stats().link;
+                let link = session.link();
                 let link = ServerMessage::Link { session: session.id.clone(), estimated_bitrate_bps: link.estimated_bitrate_bps, estimate_from: link.estimate_from.map(str::to_owned) };
                 let clock = session.clock_reference().map(|(rtp_timestamp, captured_at)| {
                     let capture_time_ms = captured_at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64() * 1000.0;

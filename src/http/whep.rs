@@ -156,7 +156,7 @@ pub async fn patch(State(app): State<AppState>, headers: HeaderMap) -> Response 
 fn session_problem(app: &AppState, request: &HeaderMap, error: SessionError) -> Response {
     let status = match error {
         SessionError::PathNotLive { .. } | SessionError::ServerFull(_) => StatusCode::SERVICE_UNAVAILABLE,
-        SessionError::BadSdp(_) | SessionError::BadCandidate(_) | SessionError::UnknownLayer { .. } => StatusCode::BAD_REQUEST,
+        SessionError::BadSdp(_) | SessionError::BadCandidate(_) | SessionError::UnknownLayer(_) | SessionError::UnknownTrack { .. } => StatusCode::BAD_REQUEST,
         SessionError::Setup(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let not_live = matches!(error, SessionError::PathNotLive { .. });

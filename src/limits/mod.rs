@@ -124,12 +124,23 @@ impl Limits {
 
     /// Admits one more viewer session from `ip` on `path`: its slot, counted until dropped.
     pub fn admit_session(&self, ip: IpAddr, path: &str) -> Result<ViewerSlot, SessionRefused> {
-        let slot = self.viewers.take(path, self.settings.max_viewers, self.settings.max_viewers_per_path).map_err(|full| match full {
-            Full::Total => SessionRefused::ServerFull(self.settings.max_viewers),
-            Full::Key => SessionRefused::PathFull { path: path.to_owned(), max: self.settings.max_viewers_per_path },
-        })?;
+        let slot = self.admit_tile(path)?;
         self.new_sessions.take(ip, Instant::now()).map_err(SessionRefused::TooFast)?;
         Ok(slot)
+    }
+
+    /// Admits one more session from `ip` for a wall of cameras, whose tiles each count as a
+    /// viewer of the path they show (`admit_tile`).
+    pub fn admit_wall(&self, ip: IpAddr) -> Result<(), SessionRefused> {
+        self.new_sessions.take(ip, Instant::now()).map_err(SessionRefused::TooFast)
+    }
+
+    /// A viewer's place on `path`, counted until dropped.
+    pub fn admit_tile(&self, path: &str) -> Result<ViewerSlot, SessionRefused> {
+        self.viewers.take(path, self.settings.max_viewers, self.settings.max_viewers_per_path).map_err(|full| match full {
+            Full::Total => SessionRefused::ServerFull(self.settings.max_viewers),
+            Full::Key => SessionRefused::PathFull { path: path.to_owned(), max: self.settings.max_viewers_per_path },
+        })
     }
 
     /// A place for a new WebSocket from `ip` until it authenticates; none when too many are

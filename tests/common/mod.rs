@@ -147,7 +147,7 @@ pub async fn assert_lost_packets_come_back_over_rtx(server: &Server) {
         })
         .await;
         assert_eq!(report.recovered_over_rtx, DROPS, "{how}: each came back over RTX: {report:?}");
-        let stats = server.sessions.get(&viewer.session).expect("session").stats();
+        let stats = server.sessions.get(&viewer.session).expect("session").video_stats().expect("video");
         let stats_text = serde_json::to_string(&stats).unwrap_or_default();
         assert!(stats.nack.nacks_received >= 1 && stats.nack.packets_resent >= DROPS as u64, "{how}: the NACKs were answered: {stats_text}");
         assert_eq!(viewer.connection_state(), webrtc::peer_connection::RTCPeerConnectionState::Connected, "{how}");

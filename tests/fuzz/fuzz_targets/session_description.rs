@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
         gathered: vec!["candidate:1 1 udp 1694498815 192.0.2.1 50000 typ srflx raddr 127.0.0.1 rport 8189".to_owned()],
         cname: "fuzz".into(),
         stream_id: "lookout-fuzz".into(),
-        video: LocalVideo { ssrc: 1, rtx_ssrc: 2, track_id: "video-fuzz".into() },
+        videos: vec![LocalVideo { ssrc: 1, rtx_ssrc: 2, track_id: "video-fuzz".into() }],
         audio: Some(LocalAudio { codec: AudioCodec::Opus, ssrc: 3, track_id: "audio-fuzz".into() }),
     };
     if let Ok(answer) = write_answer(&offer, &local) {

@@ -17,6 +17,14 @@ pub fn refused(url: &str) -> Result<serde_json::Value, String> {
     run(command)
 }
 
+/// Runs tests/browser/wall.mjs on the wall at `server` (the page's URL) with `args`.
+pub fn wall(server: &str, args: &[&str]) -> Result<serde_json::Value, String> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../browser/wall.mjs");
+    let mut command = Command::new("node");
+    command.arg(script).args(["--server", server]).args(args);
+    run(command)
+}
+
 /// `node play.mjs ARGS`, for tests that drive it step by step.
 pub fn play_command(args: &[String]) -> Command {
     let mut command = Command::new("node");

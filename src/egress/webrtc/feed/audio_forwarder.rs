@@ -13,7 +13,7 @@ use rtc::rtp::{header::Header, packet::Packet};
 use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::watch;
-use crate::egress::webrtc::feed::media_sink::MediaSink;
+use crate::egress::webrtc::feed::media_sink::{MediaSink, SinkTrack};
 
 pub struct AudioForwarder {
     pub sink: MediaSink,
@@ -28,8 +28,8 @@ impl AudioForwarder {
         if !track_start::connected(&mut self.state).await {
             return;
         }
-        let Some(payload_type) = self.sink.payload_type(self.stream.name()) else { return };
-        let Some(codec) = self.sink.audio else { return };
+        let Some(payload_type) = self.sink.payload_type() else { return };
+        let SinkTrack::Audio(codec) = self.sink.track else { return };
         let mut audio = self.stream.subscribe_live_audio(codec);
         let mut other_codec_frames = 0u64;
         let mut sequence_number = initial_sequence_number();

@@ -6,7 +6,7 @@ use crate::egress::webrtc::feed::forwarder_stats::{ForwarderStats, LayerStatus};
 use crate::egress::webrtc::rtcp::keyframe_requests::KeyframeRequests;
 use crate::egress::webrtc::rtcp::link_quality::LinkQuality;
 use crate::egress::webrtc::feed::media_sink::{MediaSink, SinkClosed};
-use crate::egress::webrtc::feed::send_delay::StreamSendDelay;
+use crate::egress::webrtc::feed::send_delay::{SendDelays, StreamSendDelay};
 use crate::egress::webrtc::rtp::sent_frames::{RtpStreamId, SentFrames};
 use crate::egress::webrtc::transport::connection_state::ConnectionState;
 use crate::egress::webrtc::feed::track_start;
@@ -26,24 +26,38 @@ async fn next_keyframe(pending: &mut Option<Reader>) -> Option<Arc<Frame>> {
     }
 }
 
+/// A path for a track to show, where to count what it is sent of it, and when the viewer asked
+/// for it (to tell how long it waited for its connection and its first frame).
+#[derive(Clone)]
+pub struct TrackTarget {
+    pub stream: Arc<Stream>,
+    pub stats: Arc<ForwarderStats>,
+    pub requested: Instant,
+}
+
 pub struct Forwarder {
     pub sink: MediaSink,
     pub ssrc: u32,
-    pub stream: Arc<Stream>,
+    /// The path the track shows, if any: a tile of a wall switches camera by changing it.
+    pub target: watch::Receiver<Option<TrackTarget>>,
     pub state: watch::Receiver<ConnectionState>,
-    pub stats: Arc<ForwarderStats>,
     pub keyframe_requests: Arc<KeyframeRequests>,
     /// What this viewer was sent, for its NACKs.
     pub sent: Arc<SentFrames>,
     pub link: Arc<LinkQuality>,
-    /// The layer the viewer pinned through signalling, by index; `None` lets Lookout choose.
-    pub pinned_layer: watch::Receiver<Option<usize>>,
+    /// The layer the viewer pinned through signalling, by name; `None` lets Lookout choose.
+    pub pinned_layer: watch::Receiver<Option<String>>,
     pub layer_status: watch::Sender<LayerStatus>,
-    /// Where each layer's send delays are recorded, in the order of `Stream::layers`.
-    pub send_delays: Vec<Arc<StreamSendDelay>>,
-    /// When the viewer asked to watch (before a camera on demand opened for it), to tell how
-    /// long it waited for its connection and its first frame.
-    pub created: Instant,
+    /// Where each layer's send delays are recorded.
+    pub send_delays: SendDelays,
+}
+
+/// Why the forwarder stopped feeding the track from a path.
+enum Shown {
+    /// The track shows another path now (or none).
+    Retargeted,
+    /// The connection or the path ended.
+    Ended,
 }
 
 impl Forwarder {
@@ -51,12 +65,52 @@ impl Forwarder {
         if !track_start::connected(&mut self.state).await {
             return;
         }
-        let Some(payload_type) = self.sink.payload_type(self.stream.name()) else { return };
-        tracing::info!(path = self.stream.name(), "viewer connected after {} ms", self.created.elapsed().as_millis());
-        let layers = self.stream.layers();
-        let mut reader = self.stream.subscribe();
+        let Some(payload_type) = self.sink.payload_type() else { return };
+        if let Some(target) = &*self.target.borrow() {
+            tracing::info!(path = target.stream.name(), "viewer connected after {} ms", target.requested.elapsed().as_millis());
+        }
         let id = RtpStreamId { ssrc: self.ssrc, payload_type };
-        let mut feed = VideoFeed::new(id, &layers, reader.take_backlog(), self.sent.clone(), self.stats.clone(), Instant::now());
+        // Made with the first path shown, and kept across the others: the viewer's sequence
+        // numbers and timestamps run on.
+        let mut feed: Option<VideoFeed> = None;
+        loop {
+            let target = self.target.borrow_and_update().clone();
+            let shown = match target {
+                Some(target) => self.show(&target, id, &mut feed).await,
+                None => match self.target.changed().await {
+                    Ok(()) => Shown::Retargeted,
+                    Err(_) => Shown::Ended,
+                },
+            };
+            if let Shown::Ended = shown {
+                return;
+            }
+        }
+    }
+
+    /// Feeds the track from `target` until the track is retargeted or the connection ends.
+    async fn show(&mut self, target: &TrackTarget, id: RtpStreamId, feed: &mut Option<VideoFeed>) -> Shown {
+        let TrackTarget { stream, stats, requested } = target;
+        // A camera on demand opens for this reader.
+        let _reading = stream.hold();
+        let layers = stream.layers();
+        let mut reader = stream.subscribe();
+        let backlog = reader.take_backlog();
+        let feed = match feed {
+            Some(feed) => {
+                feed.retarget(&layers, backlog, stats.clone(), Instant::now());
+                tracing::info!(path = stream.name(), ssrc = self.ssrc, "viewer's track now shows this path");
+                feed
+            }
+            None => feed.insert(VideoFeed::new(id, &layers, backlog, self.sent.clone(), stats.clone(), Instant::now())),
+        };
+        // The viewer learns the path's layers.
+        self.layer_status.send_replace(feed.status().clone());
+        let pinned = self.pinned_layer.borrow_and_update().clone();
+        if pinned.is_some() {
+            feed.on_pin(pinned.and_then(|name| feed.status().layers.iter().position(|known| *known == name)), Instant::now());
+        }
+        let send_delays: Vec<Arc<StreamSendDelay>> = layers.iter().map(|layer| self.send_delays.of(layer.name())).collect();
         let mut pending: Option<Reader> = None;
         // Frames skipped by the readers of layers left behind.
         let mut skipped_before = 0;
@@ -79,13 +133,13 @@ impl Forwarder {
             }
             let now = Instant::now();
             released.extend(std::iter::from_fn(|| feed.poll_packet(now)));
-            if self.send(&mut released).is_err() {
-                return;
+            if self.send(&mut released, (stats.as_ref(), *requested), &send_delays).is_err() {
+                return Shown::Ended;
             }
             let wake_at = feed.poll_timeout();
             tokio::select! {
                 frame = reader.next() => {
-                    let Some(frame) = frame else { return };
+                    let Some(frame) = frame else { return Shown::Ended };
                     feed.on_frame(&frame, &layers, Instant::now());
                 }
                 keyframe = next_keyframe(&mut pending) => {
@@ -95,20 +149,24 @@ impl Forwarder {
                         skipped_before += reader.frames_lost();
                         reader = switch_reader;
                         let status = feed.status();
-                        tracing::info!(path = self.stream.name(), layer = %status.layer, reason = %status.reason, "viewer switched layer");
+                        tracing::info!(path = stream.name(), layer = %status.layer, reason = %status.reason, "viewer switched layer");
                     }
                 }
                 changed = self.pinned_layer.changed() => {
                     if changed.is_err() {
-                        return;
+                        return Shown::Ended;
                     }
-                    let pinned = *self.pinned_layer.borrow_and_update();
-                    feed.on_pin(pinned, Instant::now());
+                    let pinned = self.pinned_layer.borrow_and_update().clone();
+                    let rung = pinned.and_then(|name| feed.status().layers.iter().position(|known| *known == name));
+                    feed.on_pin(rung, Instant::now());
+                }
+                changed = self.target.changed() => {
+                    return if changed.is_ok() { Shown::Retargeted } else { Shown::Ended };
                 }
                 _ = self.keyframe_requests.next() => feed.on_keyframe_request(&layers, Instant::now()),
                 changed = self.state.changed() => {
                     if changed.is_err() || self.state.borrow().is_terminal() {
-                        return;
+                        return Shown::Ended;
                     }
                 }
                 _ = tokio::time::sleep_until(wake_at.into()) => {
@@ -117,13 +175,13 @@ impl Forwarder {
                     feed.handle_timeout(reading, &layers, Instant::now());
                 }
             }
-            self.stats.frames_skipped.store(skipped_before + reader.frames_lost(), Ordering::Relaxed);
+            stats.frames_skipped.store(skipped_before + reader.frames_lost(), Ordering::Relaxed);
         }
     }
 
     /// Writes the packets released now, together (one lock of the connection, one wake of the
     /// socket's sender), and empties `released`; fails once the viewer's connection is closed.
-    fn send(&self, released: &mut Vec<Outgoing>) -> Result<(), SinkClosed> {
+    fn send(&self, released: &mut Vec<Outgoing>, (stats, requested): (&ForwarderStats, Instant), send_delays: &[Arc<StreamSendDelay>]) -> Result<(), SinkClosed> {
         if released.is_empty() {
             return Ok(());
         }
@@ -132,12 +190,12 @@ impl Forwarder {
             if let Some(live) = outgoing.live {
                 // The pacer's wait counts from when the frame reached it: the packets before it
                 // in the frame waited on purpose too.
-                self.send_delays[live.layer].record(now.saturating_duration_since(live.arrived_at), outgoing.release.saturating_duration_since(live.handed_in), now);
+                send_delays[live.layer].record(now.saturating_duration_since(live.arrived_at), outgoing.release.saturating_duration_since(live.handed_in), now);
             }
-            self.stats.packets_sent.fetch_add(1, Ordering::Relaxed);
-            self.stats.bytes_sent.fetch_add(outgoing.packet.payload.len() as u64, Ordering::Relaxed);
-            if outgoing.ends_frame && self.stats.frames_sent.fetch_add(1, Ordering::Relaxed) == 0 {
-                let _ = self.stats.first_frame_after.set(self.created.elapsed());
+            stats.packets_sent.fetch_add(1, Ordering::Relaxed);
+            stats.bytes_sent.fetch_add(outgoing.packet.payload.len() as u64, Ordering::Relaxed);
+            if outgoing.ends_frame && stats.frames_sent.fetch_add(1, Ordering::Relaxed) == 0 {
+                let _ = stats.first_frame_after.set(requested.elapsed());
             }
         }
         self.sink.write_rtp(released.drain(..).map(|outgoing| outgoing.packet))

@@ -25,7 +25,7 @@ pub struct ForwarderStats {
     pub first_frame_after: OnceLock<Duration>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 pub struct ForwarderStatsSnapshot {
     pub frames_sent: u64,
     pub packets_sent: u64,

@@ -8,8 +8,16 @@ use std::sync::Arc;
 
 pub struct MediaSink {
     pub peer: Arc<Peer>,
-    /// `None` for the video; the audio in that codec otherwise.
-    pub audio: Option<AudioCodec>,
+    pub track: SinkTrack,
+}
+
+/// Which of the viewer's tracks a sink writes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkTrack {
+    /// The video track of this index (one for a path, one per tile of a wall).
+    Video(usize),
+    /// The audio, in this codec.
+    Audio(AudioCodec),
 }
 
 #[derive(Debug)]
@@ -18,14 +26,14 @@ pub struct SinkClosed;
 impl MediaSink {
     /// The payload type negotiated for this track; `None` (and a log line) when the viewer
     /// took none (a WHEP player's offer without audio).
-    pub fn payload_type(&self, path: &str) -> Option<u8> {
-        let payload_type = match self.audio {
-            None => self.peer.video_payload_type(),
-            Some(codec) => self.peer.audio_payload_type(codec),
+    pub fn payload_type(&self) -> Option<u8> {
+        let payload_type = match self.track {
+            SinkTrack::Video(index) => self.peer.video_payload_type(index),
+            SinkTrack::Audio(codec) => self.peer.audio_payload_type(codec),
         };
         if payload_type.is_none() {
-            let kind = if self.audio.is_some() { "audio" } else { "video" };
-            tracing::debug!(path, "no {kind} codec negotiated; not sending {kind}");
+            let kind = if matches!(self.track, SinkTrack::Audio(_)) { "audio" } else { "video" };
+            tracing::debug!("no {kind} codec negotiated; not sending {kind}");
         }
         payload_type
     }

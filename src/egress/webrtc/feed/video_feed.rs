@@ -210,7 +210,7 @@ impl VideoFeed {
             self.chooser.switch_abandoned();
             return;
         };
-        self.header.continue_with(keyframe);
+        self.header.continue_with(keyframe, 0);
         self.sent.forget_sent();
         self.chooser.switched_to(step.layer, now);
         if let Some(bits_per_second) = step.restart_estimate_bps {
@@ -224,6 +224,28 @@ impl VideoFeed {
         self.status.reason = step.reason;
         self.actions.push_back(FeedAction::Status(self.status.clone()));
         self.enqueue(keyframe, Delivery::Live { layer }, now);
+    }
+
+    /// The track now shows another path (a tile of a wall switched camera): that path's layers
+    /// replace the old one's, and the viewer starts on it from its cached GOP (`backlog`, oldest
+    /// first) as a new viewer does, its timestamps and sequence numbers running on from the old
+    /// path's. What was queued of the old path leaves first.
+    /// What it sends of the new path is counted in `stats`.
+    pub fn retarget(&mut self, layers: &dyn Layers, backlog: Vec<Arc<Frame>>, stats: Arc<ForwarderStats>, now: Instant) {
+        self.stats = stats;
+        self.layer_count = layers.count();
+        self.names = rung_names(self.layer_count);
+        self.chooser = LayerChooser::new(0);
+        self.status = LayerStatus::initial(self.layer_count);
+        self.pending = None;
+        self.last_resync = None;
+        self.next_choice = now + LAYER_CHOICE_INTERVAL;
+        // The decoder starts again at the new path's keyframe: nothing before it is worth resending.
+        self.sent.forget_sent();
+        if let Some(newest) = backlog.last() {
+            self.header.continue_with(newest, (backlog.len() as u64 - 1) * REPLAY_FRAME_SPACING_90K);
+        }
+        self.replay(backlog, layers, now);
     }
 
     /// The viewer asked for a keyframe (PLI or FIR).
@@ -550,6 +572,40 @@ mod tests {
         let sent = run_for(&mut feed, &layers, LinkReading::default(), &mut now, Duration::from_secs(1));
         assert_eq!(sent.iter().filter(|o| o.ends_frame).count(), 2, "the switch's keyframe and the one live keyframe");
         assert_eq!(feed.stats.frames_withheld.load(Ordering::Relaxed), 28);
+    }
+
+    #[test]
+    fn a_retargeted_track_replays_the_new_paths_gop_right_after_the_old_paths_frames() {
+        let start = Instant::now();
+        let old_path = TableLayers::new(&[LIVE_BITRATE, 300_000.0]);
+        let mut now = start;
+        let mut feed = feed(&old_path, Vec::new(), now);
+        let mut sent = Vec::new();
+        for i in 0..5u64 {
+            feed.on_frame(&frame(1_000_000 + i * 3000, i == 0, 5_000, now), &old_path, now);
+            sent.extend(run_for(&mut feed, &old_path, LinkReading::default(), &mut now, Duration::from_millis(33)));
+        }
+        let _ = std::iter::from_fn(|| feed.poll_action()).count();
+        let id = RtpStreamId { ssrc: 7, payload_type: 102 };
+        let last_old = sent.last().map(|o| o.packet.header.sequence_number).expect("the old path was sent");
+
+        // Another camera, on a clock of its own, with a GOP of 10 frames cached, the newest
+        // just in.
+        let new_path = TableLayers::new(&[1_000_000.0]);
+        let gop: Vec<Arc<Frame>> = (0..10u64).map(|i| frame(7_000_000 + i * 3000, i == 0, 4_000, now - Duration::from_millis(330 - i * 33))).collect();
+        feed.retarget(&new_path, gop, Arc::new(ForwarderStats::default()), now);
+        assert!(feed.sent.packet(id, last_old).is_none(), "the old path's packets are not resent to a decoder that starts again");
+        assert_eq!(feed.status(), &LayerStatus::initial(1), "the new path's one layer");
+        let replayed = run_for(&mut feed, &new_path, LinkReading::default(), &mut now, REPLAY_WINDOW);
+        assert_eq!(replayed.iter().filter(|o| o.ends_frame).count(), 10, "the whole GOP within the replay window");
+        sent.extend(replayed);
+        feed.on_frame(&frame(7_000_000 + 10 * 3000, false, 4_000, now), &new_path, now);
+        sent.extend(run_for(&mut feed, &new_path, LinkReading::default(), &mut now, Duration::from_millis(50)));
+        assert_consecutive(&sent);
+        let timestamps: Vec<u32> = sent.iter().filter(|o| o.ends_frame).map(|o| o.packet.header.timestamp).collect();
+        assert!(timestamps.windows(2).all(|pair| (1..=6000).contains(&pair[1].wrapping_sub(pair[0]))), "timestamps keep rising, by little: {timestamps:?}");
+        let replay_steps: Vec<u32> = timestamps[5..15].windows(2).map(|pair| pair[1].wrapping_sub(pair[0])).collect();
+        assert!(replay_steps.iter().all(|&step| step == REPLAY_FRAME_SPACING_90K as u32), "the GOP squeezed as for a new viewer: {replay_steps:?}");
     }
 
     #[test]

@@ -35,9 +35,14 @@ impl Peer {
         Self { connection, local, playout_delay, remote: Mutex::new(None) }
     }
 
-    /// The SSRCs of the tracks Lookout sends: the video's, and the audio's when the path has sound.
-    pub fn ssrcs(&self) -> (u32, Option<u32>) {
-        (self.local.video.ssrc, self.local.audio.as_ref().map(|audio| audio.ssrc))
+    /// The SSRCs of the video tracks Lookout sends, in order.
+    pub fn video_ssrcs(&self) -> Vec<u32> {
+        self.local.videos.iter().map(|video| video.ssrc).collect()
+    }
+
+    /// The SSRC of the audio Lookout sends, when the path has sound.
+    pub fn audio_ssrc(&self) -> Option<u32> {
+        self.local.audio.as_ref().map(|audio| audio.ssrc)
     }
 
     /// Lookout's offer (the /ws flow).
@@ -58,9 +63,9 @@ impl Peer {
         Ok(answer)
     }
 
-    /// The payload type the viewer takes the video in, once negotiated.
-    pub fn video_payload_type(&self) -> Option<u8> {
-        self.remote.lock().as_ref().map(|remote| remote.video.h264.payload_type)
+    /// The payload type the viewer takes video track `track` in, once negotiated.
+    pub fn video_payload_type(&self, track: usize) -> Option<u8> {
+        self.remote.lock().as_ref().and_then(|remote| remote.videos().nth(track)).map(|video| video.h264.payload_type)
     }
 
     /// The payload type the viewer takes audio in `codec` in, if it does.
@@ -72,6 +77,10 @@ impl Peer {
         let mut stored = self.remote.lock();
         if stored.is_some() {
             return Err(NegotiationError::AlreadyNegotiated);
+        }
+        let answered = remote.videos().count();
+        if remote.kind == RemoteKind::Answer && answered != self.local.videos.len() {
+            return Err(NegotiationError::Sdp(SdpError::VideoTracksAnswered { offered: self.local.videos.len(), answered }));
         }
         // The viewer's setup says which side it takes; Lookout takes the other.
         let dtls_role = match remote.setup {
@@ -87,24 +96,27 @@ impl Peer {
         };
         // Lookout offered (the viewer answers): with full ICE it is the controlling agent.
         self.connection.set_remote(&transport, remote.kind == RemoteKind::Answer)?;
-        let h264 = &remote.video.h264;
+        let first = &remote.video;
         // One sequence space for the whole transport: stamped on audio too if it takes them.
-        if let (true, Some(id)) = (h264.feedback.transport_cc, remote.video.extensions.transport_cc) {
+        if let (true, Some(id)) = (first.h264.feedback.transport_cc, first.extensions.transport_cc) {
             self.connection.enable_twcc(id);
         }
-        if let (Some(delay), Some(id)) = (self.playout_delay, remote.video.extensions.playout_delay) {
-            self.connection.enable_playout_delay(PlayoutDelayStamp::new(delay, id, self.local.video.ssrc));
+        if let (Some(delay), Some(id)) = (self.playout_delay, first.extensions.playout_delay) {
+            self.connection.enable_playout_delay(PlayoutDelayStamp::new(delay, id, self.video_ssrcs()));
         }
-        // The retransmitter answers NACKs on this stream, over RTX when the viewer took it.
-        self.connection.bind_local_stream(&StreamInfo {
-            ssrc: self.local.video.ssrc,
-            ssrc_rtx: h264.rtx_payload_type.map(|_| self.local.video.rtx_ssrc),
-            payload_type: h264.payload_type,
-            payload_type_rtx: h264.rtx_payload_type,
-            mime_type: "video/H264".to_owned(),
-            clock_rate: crate::media::VIDEO_CLOCK_RATE,
-            ..Default::default()
-        });
+        // The retransmitter answers NACKs on these streams, over RTX when the viewer took it.
+        for (local, video) in self.local.videos.iter().zip(remote.videos()) {
+            let h264 = &video.h264;
+            self.connection.bind_local_stream(&StreamInfo {
+                ssrc: local.ssrc,
+                ssrc_rtx: h264.rtx_payload_type.map(|_| local.rtx_ssrc),
+                payload_type: h264.payload_type,
+                payload_type_rtx: h264.rtx_payload_type,
+                mime_type: "video/H264".to_owned(),
+                clock_rate: crate::media::VIDEO_CLOCK_RATE,
+                ..Default::default()
+            });
+        }
         let audio = self.local.audio.as_ref().and_then(|local| Some((local, remote.audio(local.codec)?)));
         if let Some((local, audio)) = audio {
             // Sender reports map the audio to the same capture clock as the video.

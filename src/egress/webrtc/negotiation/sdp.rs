@@ -52,8 +52,6 @@ const OPUS_FMTP: &str = "minptime=10;useinbandfec=1";
 const OFFERED_VIDEO_EXTENSIONS: HeaderExtensionIds =
     HeaderExtensionIds { sdes_mid: Some(1), transport_cc: Some(2), playout_delay: Some(3), abs_send_time: None };
 const OFFERED_AUDIO_EXTENSIONS: HeaderExtensionIds = HeaderExtensionIds { sdes_mid: Some(1), transport_cc: Some(2), playout_delay: None, abs_send_time: None };
-const OFFERED_VIDEO_MID: &str = "0";
-const OFFERED_AUDIO_MID: &str = "1";
 
 /// Which kind of description the viewer sent: an offer Lookout answers (WHEP), or its answer
 /// to Lookout's offer (the WebSocket flow).
@@ -395,6 +393,9 @@ pub struct RemoteDescription {
     pub sections: Vec<RemoteSection>,
     /// The first video m-section Lookout can send H.264 in.
     pub video: SelectedVideo,
+    /// In an answer to an offer of several video tracks (a wall of cameras), the video
+    /// m-sections after the first, in order; empty otherwise.
+    pub more_videos: Vec<SelectedVideo>,
     /// `candidate:…` as written, without duplicates: an ICE-lite server only answers checks,
     /// so they are for logs and diagnostics.
     pub candidates: Vec<String>,
@@ -402,6 +403,11 @@ pub struct RemoteDescription {
 }
 
 impl RemoteDescription {
+    /// The video m-sections Lookout sends in, in order (see `more_videos`).
+    pub fn videos(&self) -> impl Iterator<Item = &SelectedVideo> {
+        std::iter::once(&self.video).chain(&self.more_videos)
+    }
+
     /// Where and under which payload type Lookout sends audio in `codec`, if the viewer takes it:
     /// the first bundled audio m-section that can receive and has that codec.
     pub fn audio(&self, codec: AudioCodec) -> Option<SelectedAudio> {
@@ -439,7 +445,9 @@ pub struct LocalParameters {
     /// plays them in sync.
     pub cname: String,
     pub stream_id: String,
-    pub video: LocalVideo,
+    /// The video tracks: one for a path, one per tile for a wall of cameras. An answer (WHEP)
+    /// sends the first.
+    pub videos: Vec<LocalVideo>,
     /// The path's audio, if it has any.
     pub audio: Option<LocalAudio>,
 }
@@ -517,6 +525,8 @@ pub enum SdpError {
     /// The answer to Lookout's offer, which has only H.264, turns the video down.
     #[error("the answer rejects the video (port 0): this browser cannot decode the H.264 Lookout sends over WebRTC (Firefox without its OpenH264 plugin, for one); LL-HLS plays it")]
     H264Rejected,
+    #[error("the answer has {answered} video m-sections; Lookout offered {offered}")]
+    VideoTracksAnswered { offered: usize, answered: usize },
     #[error("Lookout answers only offers; this description was read as an answer")]
     NotAnOffer,
 }
@@ -546,7 +556,7 @@ pub fn parse_remote(sdp: &str, kind: RemoteKind) -> Result<RemoteDescription, Sd
         return Err(SdpError::RemoteIceLite { kind });
     }
     let bundle = bundle_group(&raw.session);
-    let (video_index, video) = select_video(&sections, &bundle, kind)?;
+    let (video_index, video, more_videos) = select_videos(&sections, &bundle, kind)?;
     // The bundle's transport is described by its first m-section (RFC 8843's tagged one).
     let transport_index = match bundle.first() {
         Some(tag) => sections.iter().position(|section| &section.mid == tag).ok_or_else(|| SdpError::UnknownBundleMid { mid: tag.clone() })?,
@@ -564,6 +574,7 @@ pub fn parse_remote(sdp: &str, kind: RemoteKind) -> Result<RemoteDescription, Sd
         bundle,
         sections,
         video,
+        more_videos,
         candidates,
         end_of_candidates,
     })
@@ -581,8 +592,8 @@ pub fn write_answer(offer: &RemoteDescription, local: &LocalParameters) -> Resul
     // An answer may only bundle what the offer bundled, minus what it rejects (RFC 8843 §7.3).
     let mut writer = Writer::new(local, DtlsSetup::Passive, if offer.bundle.is_empty() { &[] } else { &accepted });
     for section in &offer.sections {
-        if section.mid == offer.video.mid {
-            writer.video(&offer.video);
+        if let (true, Some(local_video)) = (section.mid == offer.video.mid, local.videos.first()) {
+            writer.video(local_video, &offer.video);
             continue;
         }
         match &audio {
@@ -593,32 +604,38 @@ pub fn write_answer(offer: &RemoteDescription, local: &LocalParameters) -> Resul
     Ok(writer.finish())
 }
 
-/// Lookout's offer (the WebSocket flow): video as mid 0 and, if the path has audio, audio as
-/// mid 1, both sendonly; Lookout is ICE-lite and leaves the viewer to be the DTLS client.
+/// Lookout's offer (the WebSocket flow): its video tracks as mids 0, 1, ... and, if the path
+/// has audio, the audio as the next mid, all sendonly; Lookout is ICE-lite and leaves the viewer
+/// to be the DTLS client.
 pub fn write_offer(local: &LocalParameters) -> String {
-    let video = SelectedVideo {
-        mid: OFFERED_VIDEO_MID.to_owned(),
-        h264: H264Format {
-            payload_type: OFFERED_H264_PAYLOAD_TYPE,
-            profile_level_id: Some(OFFERED_H264_PROFILE_LEVEL_ID),
-            level_asymmetry_allowed: true,
-            rtx_payload_type: Some(OFFERED_RTX_PAYLOAD_TYPE),
-            feedback: RtcpFeedback { nack: true, nack_pli: true, ccm_fir: true, transport_cc: true, goog_remb: true },
-        },
-        extensions: OFFERED_VIDEO_EXTENSIONS,
+    let h264 = H264Format {
+        payload_type: OFFERED_H264_PAYLOAD_TYPE,
+        profile_level_id: Some(OFFERED_H264_PROFILE_LEVEL_ID),
+        level_asymmetry_allowed: true,
+        rtx_payload_type: Some(OFFERED_RTX_PAYLOAD_TYPE),
+        feedback: RtcpFeedback { nack: true, nack_pli: true, ccm_fir: true, transport_cc: true, goog_remb: true },
     };
+    let videos: Vec<(&LocalVideo, SelectedVideo)> = local
+        .videos
+        .iter()
+        .enumerate()
+        .map(|(index, local_video)| (local_video, SelectedVideo { mid: index.to_string(), h264: h264.clone(), extensions: OFFERED_VIDEO_EXTENSIONS }))
+        .collect();
     let audio = local.audio.as_ref().map(|local_audio| {
         let selected = SelectedAudio {
-            mid: OFFERED_AUDIO_MID.to_owned(),
+            mid: videos.len().to_string(),
             payload_type: local_audio.codec.payload_type(),
             transport_cc: true,
             extensions: OFFERED_AUDIO_EXTENSIONS,
         };
         (local_audio, selected)
     });
-    let bundle: &[&str] = if audio.is_some() { &[OFFERED_VIDEO_MID, OFFERED_AUDIO_MID] } else { &[OFFERED_VIDEO_MID] };
-    let mut writer = Writer::new(local, DtlsSetup::ActPass, bundle);
-    writer.video(&video);
+    let mids = videos.iter().map(|(_, selected)| selected.mid.as_str()).chain(audio.as_ref().map(|(_, selected)| selected.mid.as_str()));
+    let bundle: Vec<&str> = mids.collect();
+    let mut writer = Writer::new(local, DtlsSetup::ActPass, &bundle);
+    for (local_video, selected) in &videos {
+        writer.video(local_video, selected);
+    }
     if let Some((local_audio, selected)) = &audio {
         writer.audio(local_audio, selected);
     }
@@ -863,10 +880,12 @@ fn bundle_group(session: &[Attribute<'_>]) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The first video m-section Lookout can send H.264 in; failing that, why the first video
-/// m-section cannot be used.
-fn select_video(sections: &[RemoteSection], bundle: &[String], kind: RemoteKind) -> Result<(usize, SelectedVideo), SdpError> {
+/// The video m-sections Lookout sends in: in an offer, the first it can send H.264 in
+/// (failing that, why the first cannot be used); in an answer to Lookout's offer, every one, as
+/// each is a track Lookout offered (failing that, why one was refused).
+fn select_videos(sections: &[RemoteSection], bundle: &[String], kind: RemoteKind) -> Result<(usize, SelectedVideo, Vec<SelectedVideo>), SdpError> {
     let mut first_problem = None;
+    let mut selected = Vec::new();
     for (index, section) in sections.iter().enumerate().filter(|(_, section)| section.media == "video") {
         let h264 = section.check_servable(bundle, kind).and_then(|()| section.h264().ok_or(SdpError::NoH264 { kind }));
         // Lookout offers video in H.264 alone: a browser that turns it down cannot decode it.
@@ -874,14 +893,22 @@ fn select_video(sections: &[RemoteSection], bundle: &[String], kind: RemoteKind)
             (SdpError::Disabled { .. }, RemoteKind::Answer) => SdpError::H264Rejected,
             (problem, _) => problem,
         });
-        match h264 {
-            Ok(h264) => return Ok((index, SelectedVideo { mid: section.mid.clone(), h264, extensions: section.extensions })),
-            Err(problem) => {
+        match (h264, kind) {
+            (Ok(h264), _) => selected.push((index, SelectedVideo { mid: section.mid.clone(), h264, extensions: section.extensions })),
+            (Err(problem), RemoteKind::Answer) => return Err(problem),
+            (Err(problem), RemoteKind::Offer) => {
                 first_problem.get_or_insert(problem);
             }
         }
+        if kind == RemoteKind::Offer && !selected.is_empty() {
+            break;
+        }
     }
-    Err(first_problem.unwrap_or(SdpError::NoVideo { kind }))
+    let mut selected = selected.into_iter();
+    match selected.next() {
+        Some((index, first)) => Ok((index, first, selected.map(|(_, video)| video).collect())),
+        None => Err(first_problem.unwrap_or(SdpError::NoVideo { kind })),
+    }
 }
 
 /// The ICE and DTLS parameters of the transport.
@@ -1065,8 +1092,7 @@ impl<'a> Writer<'a> {
         self.description.marshal()
     }
 
-    fn video(&mut self, video: &SelectedVideo) {
-        let local = &self.local.video;
+    fn video(&mut self, local: &LocalVideo, video: &SelectedVideo) {
         let h264 = &video.h264;
         let formats = std::iter::once(h264.payload_type).chain(h264.rtx_payload_type).map(|format| format.to_string()).collect();
         let mut media = self.media_start("video", formats, &video.mid);
@@ -1552,7 +1578,7 @@ a=fmtp:97 apt=96
             gathered: Vec::new(),
             cname: "lookout".to_owned(),
             stream_id: "front-door".to_owned(),
-            video: LocalVideo { ssrc: 1111, rtx_ssrc: 2222, track_id: "video".to_owned() },
+            videos: vec![LocalVideo { ssrc: 1111, rtx_ssrc: 2222, track_id: "video".to_owned() }],
             audio: audio.map(|codec| LocalAudio { codec, ssrc: 3333, track_id: "audio".to_owned() }),
         }
     }

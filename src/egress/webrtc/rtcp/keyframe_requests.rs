@@ -28,22 +28,51 @@ impl KeyframeRequests {
     }
 }
 
-/// Notes PLI and FIR as an `RtcpTap` shows them.
+/// Notes PLI and FIR for one video stream.
 pub struct KeyframeRequestWatcher {
+    ssrc: u32,
     requests: Arc<KeyframeRequests>,
 }
 
 impl KeyframeRequestWatcher {
-    pub fn new(requests: Arc<KeyframeRequests>) -> Self {
-        Self { requests }
+    /// Watches for requests of a keyframe of the video stream `ssrc`.
+    pub fn new(ssrc: u32, requests: Arc<KeyframeRequests>) -> Self {
+        Self { ssrc, requests }
+    }
+
+    fn asks_for_this_stream(&self, packet: &dyn rtc::rtcp::packet::Packet) -> bool {
+        if let Some(pli) = packet.as_any().downcast_ref::<PictureLossIndication>() {
+            return pli.media_ssrc == self.ssrc;
+        }
+        packet.as_any().downcast_ref::<FullIntraRequest>().is_some_and(|fir| fir.fir.iter().any(|entry| entry.ssrc == self.ssrc))
     }
 }
 
 impl RtcpObserver for KeyframeRequestWatcher {
     fn observe(&mut self, packet: &dyn rtc::rtcp::packet::Packet, _now: Instant, _replies: &mut VecDeque<TaggedPacket>) {
-        if packet.as_any().is::<PictureLossIndication>() || packet.as_any().is::<FullIntraRequest>() {
+        if self.asks_for_this_stream(packet) {
             self.requests.received.fetch_add(1, Ordering::Relaxed);
             self.requests.notify.notify_one();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtc::rtcp::payload_feedbacks::full_intra_request::FirEntry;
+
+    #[test]
+    fn only_requests_for_its_own_stream_count() {
+        let requests = Arc::new(KeyframeRequests::default());
+        let mut watcher = KeyframeRequestWatcher::new(7, requests.clone());
+        let mut replies = VecDeque::new();
+        let now = Instant::now();
+        watcher.observe(&PictureLossIndication { sender_ssrc: 1, media_ssrc: 8 }, now, &mut replies);
+        assert_eq!(requests.received(), 0, "another tile's picture");
+        watcher.observe(&PictureLossIndication { sender_ssrc: 1, media_ssrc: 7 }, now, &mut replies);
+        let fir = FullIntraRequest { sender_ssrc: 1, media_ssrc: 0, fir: vec![FirEntry { ssrc: 9, sequence_number: 1 }, FirEntry { ssrc: 7, sequence_number: 1 }] };
+        watcher.observe(&fir, now, &mut replies);
+        assert_eq!(requests.received(), 2);
     }
 }

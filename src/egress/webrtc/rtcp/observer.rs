@@ -32,6 +32,20 @@ impl<A: RtcpObserver, B: RtcpObserver> RtcpObserver for (A, B) {
     }
 }
 
+/// Several observers as one (a wall's video tracks each have theirs): each is shown every
+/// packet in turn.
+impl<T: RtcpObserver> RtcpObserver for Vec<T> {
+    fn observe(&mut self, packet: &dyn rtc::rtcp::packet::Packet, now: Instant, replies: &mut VecDeque<TaggedPacket>) {
+        self.iter_mut().for_each(|observer| observer.observe(packet, now, replies));
+    }
+    fn bind_local_stream(&mut self, info: &StreamInfo) {
+        self.iter_mut().for_each(|observer| observer.bind_local_stream(info));
+    }
+    fn unbind_local_stream(&mut self, info: &StreamInfo) {
+        self.iter_mut().for_each(|observer| observer.unbind_local_stream(info));
+    }
+}
+
 /// Whether a stream bound on a connection is its video (an audio stream binds too).
 pub fn is_video(info: &StreamInfo) -> bool {
     info.mime_type.to_ascii_lowercase().starts_with("video/")

@@ -61,7 +61,9 @@ struct BoundStream {
     rtx: Option<(u32, u8, u16)>,
 }
 
+/// Answers the NACKs on one video stream.
 pub struct Retransmitter {
+    ssrc: u32,
     sent: Arc<SentFrames>,
     stats: Arc<NackStats>,
     stream: Option<BoundStream>,
@@ -70,8 +72,9 @@ pub struct Retransmitter {
 }
 
 impl Retransmitter {
-    pub fn new(sent: Arc<SentFrames>, stats: Arc<NackStats>) -> Self {
-        Self { sent, stats, stream: None, resends: HashMap::new() }
+    /// For the video stream `ssrc`, once it is bound, from what it was sent (`sent`).
+    pub fn new(ssrc: u32, sent: Arc<SentFrames>, stats: Arc<NackStats>) -> Self {
+        Self { ssrc, sent, stats, stream: None, resends: HashMap::new() }
     }
 
     fn answer(&mut self, now: Instant, nack: &TransportLayerNack, replies: &mut VecDeque<TaggedPacket>) {
@@ -127,8 +130,8 @@ impl RtcpObserver for Retransmitter {
     }
 
     fn bind_local_stream(&mut self, info: &StreamInfo) {
-        // Only the video is NACKed.
-        if !is_video(info) {
+        // Only the video is NACKed, each stream by its own retransmitter.
+        if !is_video(info) || info.ssrc != self.ssrc {
             return;
         }
         let rtx = info.ssrc_rtx.zip(info.payload_type_rtx).map(|(ssrc, payload_type)| (ssrc, payload_type, initial_sequence_number()));
@@ -172,7 +175,7 @@ mod tests {
         let parameters = Arc::new(VideoParameters { width: 2, height: 2, sps: Bytes::from_static(&[0x67]), pps: Bytes::from_static(&[0x68]) });
         sent.record(10, 3000, Arc::new(Frame::new(0, false, join_length_prefixed([&nal[..]]), parameters)), true, Instant::now());
         let stats = Arc::new(NackStats::default());
-        let mut retransmitter = Retransmitter::new(sent.clone(), stats.clone());
+        let mut retransmitter = Retransmitter::new(SSRC, sent.clone(), stats.clone());
         retransmitter.bind_local_stream(&stream_info(rtx));
         (retransmitter, stats, sent)
     }

@@ -7,7 +7,6 @@
 //! can show glass-to-glass latency for any camera with a synchronised clock, and the browser
 //! plays audio and video in sync, as both are mapped to the same capture clock.
 
-use crate::egress::webrtc::rtcp::observer::is_video;
 use crate::egress::webrtc::rtp::sent_frames::SentFrames;
 use crate::media::ntp;
 use rtc::interceptor::StreamInfo;
@@ -61,21 +60,23 @@ struct ReportedStream {
 
 /// The reports of one connection's streams, and when they are due.
 pub struct SenderReporter {
-    video: Arc<dyn ClockReference>,
-    audio: Arc<dyn ClockReference>,
-    /// Two at most (video and audio): a list is quicker to search per packet than a map.
+    /// Each stream's clock, by SSRC.
+    clocks: Vec<(u32, Arc<dyn ClockReference>)>,
+    /// A handful (video and audio, a video per tile of a wall): a list is quicker to search per
+    /// packet than a map.
     streams: Vec<ReportedStream>,
     next_report: Option<Instant>,
 }
 
 impl SenderReporter {
-    /// Reports on the video stream from `video`, on an audio stream from `audio`.
-    pub fn new(video: Arc<dyn ClockReference>, audio: Arc<dyn ClockReference>) -> Self {
-        Self { video, audio, streams: Vec::new(), next_report: None }
+    /// Reports on each stream from its clock, given by SSRC; a stream without one goes
+    /// unreported.
+    pub fn new(clocks: Vec<(u32, Arc<dyn ClockReference>)>) -> Self {
+        Self { clocks, streams: Vec::new(), next_report: None }
     }
 
     pub fn bind(&mut self, info: &StreamInfo) {
-        let clock = if is_video(info) { &self.video } else { &self.audio };
+        let Some((_, clock)) = self.clocks.iter().find(|(ssrc, _)| *ssrc == info.ssrc) else { return };
         self.streams.retain(|stream| stream.ssrc != info.ssrc);
         self.streams.push(ReportedStream { ssrc: info.ssrc, clock: clock.clone(), clock_rate: info.clock_rate, packets: 0, octets: 0 });
     }
@@ -157,7 +158,7 @@ mod tests {
         frame.captured_at = captured_at;
         sent.record(1, 90_000, Arc::new(frame), true, Instant::now());
 
-        let mut reporter = SenderReporter::new(sent, Arc::new(SentFrames::default()));
+        let mut reporter = SenderReporter::new(vec![(42, sent), (7, Arc::new(SentFrames::default()))]);
         reporter.bind(&StreamInfo { ssrc: 42, clock_rate: 90_000, mime_type: "video/H264".into(), ..Default::default() });
         let start = Instant::now();
         assert_eq!(reporter.next_report(), None, "nothing to report before media");

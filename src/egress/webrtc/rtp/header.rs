@@ -35,12 +35,15 @@ impl RtpHeaderState {
         Self { id, sequence_number: initial_sequence_number(), timestamp_offset: rand::random(), layer_shift: 0, last: None }
     }
 
-    /// Places the timestamps of another layer, whose first frame is `frame`, on this viewer's
-    /// clock: that frame follows the last one sent by the time between their arrivals.
-    pub fn continue_with(&mut self, frame: &Frame) {
+    /// Places the timestamps of another layer or path, whose frame `frame` is sent next at its
+    /// own timestamp, on this viewer's clock: that frame follows the last one sent by the time
+    /// between their arrivals, and by at least `lead` ticks and one, for frames sent before it
+    /// at earlier timestamps (a replayed GOP that ends with it; 0 when there are none).
+    pub fn continue_with(&mut self, frame: &Frame, lead: u64) {
         let Some((last_timestamp, last_arrival)) = self.last else { return };
         let elapsed = frame.arrived_at.saturating_duration_since(last_arrival).as_secs_f64();
-        let wanted = last_timestamp as i64 + ((elapsed * f64::from(VIDEO_CLOCK_RATE)) as i64).max(1);
+        let least = i64::try_from(lead).unwrap_or(i64::MAX / 2) + 1;
+        let wanted = last_timestamp as i64 + ((elapsed * f64::from(VIDEO_CLOCK_RATE)) as i64).max(least);
         self.layer_shift = wanted - frame.timestamp as i64;
     }
 
@@ -102,7 +105,7 @@ mod tests {
 
         // The sub stream's clock started elsewhere; its frame came 100 ms after the last one.
         let sub = frame(42, start + Duration::from_millis(133));
-        header.continue_with(&sub);
+        header.continue_with(&sub, 0);
         let (seq_c, ts_c) = sent(&mut header, &sub, &history);
         assert_eq!((seq_c.wrapping_sub(seq_b), ts_c.wrapping_sub(ts_b)), (1, 9000));
         let (_, ts_d) = sent(&mut header, &frame(42 + 3000, start + Duration::from_millis(166)), &history);

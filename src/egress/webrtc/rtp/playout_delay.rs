@@ -28,22 +28,23 @@ impl PlayoutDelay {
     }
 }
 
-/// Puts the limits on every packet of one stream (the video; its retransmissions go on another
-/// SSRC and need none), so that a lost packet does not lose them.
+/// Puts the limits on every packet of the video streams (their retransmissions go on other
+/// SSRCs and need none), so that a lost packet does not lose them.
 pub struct PlayoutDelayStamp {
     extension_id: u8,
-    ssrc: u32,
+    /// One per video track: a handful at most, quicker to search than a set.
+    ssrcs: Vec<u32>,
     /// Made once: each packet shares it.
     value: Bytes,
 }
 
 impl PlayoutDelayStamp {
-    pub fn new(delay: PlayoutDelay, extension_id: u8, ssrc: u32) -> Self {
-        Self { extension_id, ssrc, value: Bytes::copy_from_slice(&delay.value()) }
+    pub fn new(delay: PlayoutDelay, extension_id: u8, ssrcs: Vec<u32>) -> Self {
+        Self { extension_id, ssrcs, value: Bytes::copy_from_slice(&delay.value()) }
     }
 
     pub fn stamp(&self, packet: &mut Packet) {
-        if packet.header.ssrc == self.ssrc {
+        if self.ssrcs.contains(&packet.header.ssrc) {
             // An id outside the one-byte range: the description parser does not let one through.
             let _ = packet.header.set_extension(self.extension_id, self.value.clone());
         }
@@ -65,7 +66,7 @@ mod tests {
 
     #[test]
     fn only_the_chosen_streams_packets_carry_it() {
-        let stamp = PlayoutDelayStamp::new(PlayoutDelay { min: Duration::ZERO, max: Duration::ZERO }, 3, 1111);
+        let stamp = PlayoutDelayStamp::new(PlayoutDelay { min: Duration::ZERO, max: Duration::ZERO }, 3, vec![1111]);
         let mut video = Packet::default();
         video.header.ssrc = 1111;
         let mut other = Packet::default();

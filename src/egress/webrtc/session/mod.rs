@@ -3,6 +3,7 @@
 
 pub mod experience;
 pub mod sessions;
+pub mod video_track;
 pub(crate) mod viewer_peer;
 pub mod viewer_session;
 pub mod viewer_totals;

@@ -50,7 +50,7 @@ impl Sessions {
                         let Some(session) = watched.upgrade() else { break };
                         let silent_for = session.silent_for(Instant::now());
                         if silent_for > VIEWER_SILENCE_TIMEOUT {
-                            tracing::info!(session = %id, path = %session.path, "the viewer sent nothing for {} s: ending its session", silent_for.as_secs());
+                            tracing::info!(session = %id, path = %session.label, "the viewer sent nothing for {} s: ending its session", silent_for.as_secs());
                             break;
                         }
                     }
@@ -68,7 +68,7 @@ impl Sessions {
         let mut map = self.map.lock();
         let session = map.remove(id);
         if let Some(session) = &session {
-            self.ended.lock().entry(session.path.clone()).or_default().add(session);
+            add_figures(&mut self.ended.lock(), session);
         }
         session
     }
@@ -79,8 +79,10 @@ impl Sessions {
         if !self.map.lock().contains_key(&session.id) {
             return;
         }
+        // A wall's page reports for all its tiles together: no one path's experience.
+        let Some(path) = session.single_path() else { return };
         let previous = session.replace_experience(report.clone());
-        self.experience.lock().entry(session.path.clone()).or_default().add(&report, previous.as_ref());
+        self.experience.lock().entry(path).or_default().add(&report, previous.as_ref());
     }
 
     /// What viewers' pages reported, by path.
@@ -93,7 +95,7 @@ impl Sessions {
         let map = self.map.lock();
         let mut totals = self.ended.lock().clone();
         for session in map.values() {
-            totals.entry(session.path.clone()).or_default().add(session);
+            add_figures(&mut totals, session);
         }
         totals
     }
@@ -116,10 +118,13 @@ impl Sessions {
     }
 
     /// Ends every session of `path` (which went away or starts afresh), and says how many
-    /// there were.
+    /// there were; the tiles of walls that show it go blank.
     pub fn end_path(&self, path: &str) -> usize {
-        let ids: Vec<String> = self.map.lock().values().filter(|session| session.path == path).map(|session| session.id.clone()).collect();
-        let ended: Vec<Arc<ViewerSession>> = ids.iter().filter_map(|id| self.remove(id)).collect();
+        let showing: Vec<Arc<ViewerSession>> =
+            self.map.lock().values().filter(|session| session.paths().iter().any(|shown| shown.as_deref() == Some(path))).cloned().collect();
+        let (walls, single): (Vec<_>, Vec<_>) = showing.into_iter().partition(|session| session.is_wall());
+        walls.iter().for_each(|wall| wall.blank(path));
+        let ended: Vec<Arc<ViewerSession>> = single.iter().filter_map(|session| self.remove(&session.id)).collect();
         for session in &ended {
             session.close();
         }
@@ -137,5 +142,14 @@ impl Sessions {
 
     pub fn send_delays(&self) -> &SendDelays {
         &self.send_delays
+    }
+}
+
+/// Adds what `session` sent of each path to `totals`; its connection's receiver reports go
+/// with its first track's path.
+fn add_figures(totals: &mut HashMap<String, ViewerTotals>, session: &ViewerSession) {
+    let link = session.reported_link();
+    for (index, (path, stats)) in session.figures_by_path().into_iter().enumerate() {
+        totals.entry(path).or_default().add(&stats, (index == 0).then_some(&link));
     }
 }

@@ -15,7 +15,7 @@ use crate::egress::webrtc::rtcp::link_quality::{LinkQuality, PublishedGcc, Recei
 use crate::egress::webrtc::transport::network::{Network, PortsExhausted, SocketHold};
 use crate::egress::webrtc::rtcp::retransmitter::{NackStats, Retransmitter};
 use crate::egress::webrtc::rtcp::observer::RtcpObserver;
-use crate::egress::webrtc::rtcp::sender_reports::{AudioClock, SenderReporter};
+use crate::egress::webrtc::rtcp::sender_reports::{AudioClock, ClockReference, SenderReporter};
 use crate::egress::webrtc::rtp::playout_delay::PlayoutDelay;
 use crate::egress::webrtc::rtp::sent_frames::SentFrames;
 use crate::egress::webrtc::rtcp::viewer_activity::{ActivityWatcher, ViewerActivity};
@@ -29,9 +29,8 @@ use tokio::sync::watch;
 pub struct ViewerPeer {
     pub peer: Arc<Peer>,
     pub state: watch::Receiver<ConnectionState>,
-    pub keyframe_requests: Arc<KeyframeRequests>,
-    /// Filled by the forwarder, read to answer NACKs.
-    pub sent_frames: Arc<SentFrames>,
+    /// One per video track, in the order of the description's video m-sections.
+    pub video_tracks: Vec<VideoTrackFeedback>,
     pub nack_stats: Arc<NackStats>,
     pub link: Arc<LinkQuality>,
     /// Filled by the audio forwarder, read by the sender reports.
@@ -40,6 +39,25 @@ pub struct ViewerPeer {
     pub activity: Arc<ViewerActivity>,
     /// Its port of the range, or its place on the shared port.
     pub hold: SocketHold,
+}
+
+/// What one video track's RTCP feeds, and what its forwarder fills for it.
+pub struct VideoTrackFeedback {
+    pub ssrc: u32,
+    pub keyframe_requests: Arc<KeyframeRequests>,
+    /// Filled by the forwarder, read to answer NACKs and for the sender reports.
+    pub sent_frames: Arc<SentFrames>,
+}
+
+impl VideoTrackFeedback {
+    fn new(ssrc: u32) -> Self {
+        Self { ssrc, keyframe_requests: Arc::default(), sent_frames: Arc::default() }
+    }
+
+    /// What answers this track's NACKs and notices its keyframe requests.
+    fn observers(&self, nack_stats: &Arc<NackStats>) -> impl RtcpObserver {
+        (Retransmitter::new(self.ssrc, self.sent_frames.clone(), nack_stats.clone()), KeyframeRequestWatcher::new(self.ssrc, self.keyframe_requests.clone()))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,32 +79,20 @@ fn ice_credentials() -> (String, String) {
     (Alphanumeric.sample_string(&mut rng, 16), Alphanumeric.sample_string(&mut rng, 32))
 }
 
-/// What the viewer's RTCP feeds, and what the forwarders fill for it.
-struct Feedback {
-    keyframe_requests: Arc<KeyframeRequests>,
-    sent_frames: Arc<SentFrames>,
-    nack_stats: Arc<NackStats>,
-    link: Arc<LinkQuality>,
-    audio_clock: Arc<AudioClock>,
-    activity: Arc<ViewerActivity>,
+/// The media a viewer's peer sends: video tracks (one for a path, one per tile for a wall),
+/// and the path's audio codec, the only one offered, when there is sound.
+#[derive(Debug, Clone, Copy)]
+pub struct SentMedia {
+    pub video_tracks: usize,
+    pub audio: Option<AudioCodec>,
 }
 
-impl Feedback {
-    fn new() -> Self {
-        Self {
-            keyframe_requests: Arc::new(KeyframeRequests::default()),
-            sent_frames: Arc::new(SentFrames::default()),
-            nack_stats: Arc::new(NackStats::default()),
-            link: Arc::new(LinkQuality::default()),
-            audio_clock: Arc::new(AudioClock::default()),
-            activity: ViewerActivity::new(Instant::now()),
-        }
+/// The id of video track `index` in the descriptions.
+fn video_track_id(session_id: &str, index: usize) -> String {
+    match index {
+        0 => format!("video-{session_id}"),
+        _ => format!("video-{session_id}-{index}"),
     }
-}
-
-/// The RTCP watchers that only look: keyframe requests, receiver reports, viewer activity.
-fn watchers(keyframe_requests: &Arc<KeyframeRequests>, link: &Arc<LinkQuality>, activity: &Arc<ViewerActivity>) -> impl RtcpObserver {
-    (KeyframeRequestWatcher::new(keyframe_requests.clone()), (ReceiverReportWatcher::new(link.clone()), ActivityWatcher(activity.clone())))
 }
 
 /// How long a new viewer waits for Lookout's own ICE servers to answer before its description
@@ -94,9 +100,9 @@ fn watchers(keyframe_requests: &Arc<KeyframeRequests>, link: &Arc<LinkQuality>, 
 const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A viewer's peer, on its place on the shared port or its port of the range. With
-/// `own_ice_servers`, Lookout first gathers candidates through them (full ICE). `audio`: the
-/// path's audio codec, the only one offered; `names`: the session's id and its path's name.
-pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>, audio: Option<AudioCodec>, (session_id, path): (&str, &str)) -> Result<ViewerPeer, BuildError> {
+/// `own_ice_servers`, Lookout first gathers candidates through them (full ICE). `names`: the
+/// session's id and the name its media stream goes by (its path's).
+pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>, media: SentMedia, (session_id, path): (&str, &str)) -> Result<ViewerPeer, BuildError> {
     let (ufrag, password) = ice_credentials();
     let hold = network.bind(&ufrag).map_err(|PortsExhausted(range)| BuildError::PortsExhausted(range))?;
     let identity = network.identity.clone();
@@ -112,10 +118,19 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>, audio: Op
             Some(Gatherer::start(servers, from, identity.crypto.clone(), Instant::now())?)
         }
     };
-    let Feedback { keyframe_requests, sent_frames, nack_stats, link, audio_clock, activity } = Feedback::new();
+    let videos: Vec<LocalVideo> = (0..media.video_tracks)
+        .map(|index| LocalVideo { ssrc: rand::random(), rtx_ssrc: rand::random(), track_id: video_track_id(session_id, index) })
+        .collect();
+    let audio = media.audio.map(|codec| LocalAudio { codec, ssrc: rand::random(), track_id: format!("audio-{session_id}") });
+    let video_tracks: Vec<VideoTrackFeedback> = videos.iter().map(|video| VideoTrackFeedback::new(video.ssrc)).collect();
+    let (nack_stats, link, audio_clock) = (Arc::new(NackStats::default()), Arc::new(LinkQuality::default()), Arc::new(AudioClock::default()));
+    let activity = ViewerActivity::new(Instant::now());
+    let mut clocks: Vec<(u32, Arc<dyn ClockReference>)> = video_tracks.iter().map(|track| (track.ssrc, track.sent_frames.clone() as Arc<dyn ClockReference>)).collect();
+    clocks.extend(audio.as_ref().map(|audio| (audio.ssrc, audio_clock.clone() as Arc<dyn ClockReference>)));
+    let per_track: Vec<_> = video_tracks.iter().map(|track| track.observers(&nack_stats)).collect();
     let feedback = ConnectionFeedback {
-        observers: Box::new((Retransmitter::new(sent_frames.clone(), nack_stats.clone()), watchers(&keyframe_requests, &link, &activity))),
-        reporter: SenderReporter::new(sent_frames.clone(), audio_clock.clone()),
+        observers: Box::new((per_track, (ReceiverReportWatcher::new(link.clone()), ActivityWatcher(activity.clone())))),
+        reporter: SenderReporter::new(clocks),
         estimator: PublishedGcc::new(link.clone()),
     };
     let credentials = LocalCredentials { ufrag: ufrag.clone(), password: password.clone() };
@@ -137,12 +152,12 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>, audio: Op
         gathered: candidate_lines(&gathered_candidates),
         cname: format!("lookout-{session_id}"),
         stream_id: format!("lookout-{path}"),
-        video: LocalVideo { ssrc: rand::random(), rtx_ssrc: rand::random(), track_id: format!("video-{session_id}") },
-        audio: audio.map(|codec| LocalAudio { codec, ssrc: rand::random(), track_id: format!("audio-{session_id}") }),
+        videos,
+        audio,
     };
     let state = connection.state();
     // Every candidate is in the descriptions: Lookout never trickles.
     let playout_delay = network.config.max_playout_delay.map(|max| PlayoutDelay { min: Duration::ZERO, max });
     let peer = Arc::new(Peer::new(connection, local, playout_delay));
-    Ok(ViewerPeer { peer, state, keyframe_requests, sent_frames, nack_stats, link, audio_clock, activity, hold })
+    Ok(ViewerPeer { peer, state, video_tracks, nack_stats, link, audio_clock, activity, hold })
 }

@@ -1,27 +1,25 @@
-//! One viewer of one path over one connection of Lookout's endpoint, whichever signalling set
-//! it up (/ws or WHEP).
+//! One viewer's session on Lookout's endpoint, whichever signalling set it up (/ws or WHEP):
+//! its connection, and its video tracks (one for a path, with the path's audio beside it; one
+//! per tile for a wall of cameras).
 
-use crate::egress::webrtc::feed::forwarder::Forwarder;
-use crate::egress::webrtc::feed::forwarder_stats::{ForwarderStats, LayerStatus};
-use crate::egress::webrtc::feed::media_sink::MediaSink;
-use crate::egress::webrtc::rtcp::keyframe_requests::KeyframeRequests;
-use crate::egress::webrtc::rtcp::link_quality::{LinkQuality, ReportedLink};
-use crate::egress::webrtc::rtcp::retransmitter::NackStats;
-use crate::egress::webrtc::rtp::sent_frames::SentFrames;
-pub use crate::egress::webrtc::feed::forwarder_stats::ForwarderStatsSnapshot as SessionStats;
-use crate::egress::webrtc::transport::announce::Announcer;
 use crate::egress::webrtc::feed::audio_forwarder::{self, AudioForwarder};
-use crate::egress::webrtc::transport::network::{Network, SocketHold};
+use crate::egress::webrtc::feed::forwarder_stats::LayerStatus;
+use crate::egress::webrtc::feed::media_sink::{MediaSink, SinkTrack};
 use crate::egress::webrtc::feed::send_delay::SendDelays;
-use crate::egress::webrtc::transport::connection_state::ConnectionState;
 use crate::egress::webrtc::negotiation::peer::{NegotiationError, Peer};
-use crate::egress::webrtc::session::viewer_peer::{self, BuildError};
-use crate::media::AudioCodec;
+use crate::egress::webrtc::rtcp::link_quality::{LinkQuality, LinkQualitySnapshot, ReportedLink};
+use crate::egress::webrtc::rtcp::retransmitter::NackStats;
 use crate::egress::webrtc::rtcp::viewer_activity::ViewerActivity;
+use crate::egress::webrtc::session::video_track::{TrackStats, UnknownLayer, VideoTrack};
+use crate::egress::webrtc::session::viewer_peer::{self, BuildError, SentMedia, ViewerPeer};
+use crate::egress::webrtc::transport::announce::Announcer;
+use crate::egress::webrtc::transport::connection_state::ConnectionState;
+use crate::egress::webrtc::transport::network::{Network, SocketHold};
 use crate::limits::ViewerSlot;
 use crate::stream::{ReaderHold, Stream};
 use lookout_signaling::{IceCandidate, QoeReport};
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::watch;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,32 +32,38 @@ pub enum SessionError {
     BadCandidate(rtc::shared::error::Error),
     #[error("server full: every UDP port of {0} is in use")]
     ServerFull(crate::config::PortRange),
-    #[error("no layer {layer:?}; this path has {}", layers.join(", "))]
-    UnknownLayer { layer: String, layers: Vec<String> },
+    #[error(transparent)]
+    UnknownLayer(#[from] UnknownLayer),
+    #[error("no track {track}; this session has {tracks} (0 to {})", tracks.saturating_sub(1))]
+    UnknownTrack { track: usize, tracks: usize },
     #[error("cannot set up the viewer's connection: {0}")]
     Setup(BuildError),
 }
 
+/// The most video tracks a wall of cameras may ask for: a description has at most 16
+/// m-sections, and 16 tiles fill a 4 × 4 grid.
+pub const MAX_WALL_TRACKS: usize = 16;
+
 pub struct ViewerSession {
     pub id: String,
-    pub path: String,
+    /// What the viewer asked to watch, for logs and the session list: a path's name, or
+    /// `wall of N` for a wall of cameras.
+    pub label: String,
     peer: Arc<Peer>,
     state: watch::Receiver<ConnectionState>,
     announcer: Arc<Announcer>,
-    forwarder: tokio::task::JoinHandle<()>,
+    /// One per video m-section: a path's video, or the tiles of a wall.
+    tracks: Vec<VideoTrack>,
+    wall: bool,
     audio_forwarder: Option<tokio::task::JoinHandle<()>>,
-    stats: Arc<ForwarderStats>,
-    keyframe_requests: Arc<KeyframeRequests>,
     nack_stats: Arc<NackStats>,
     link: Arc<LinkQuality>,
-    pinned_layer: watch::Sender<Option<usize>>,
-    layer_status: watch::Receiver<LayerStatus>,
-    sent_frames: Arc<SentFrames>,
     activity: Arc<ViewerActivity>,
-    /// Counts this viewer against the limits, and as a reader of its path (which keeps a
-    /// camera on demand open), until the session is closed (a socket may hold a closed session
-    /// a while longer; it no longer counts).
-    counted: parking_lot::Mutex<Option<(ViewerSlot, ReaderHold)>>,
+    /// Holds the path it was opened for as a reader (which keeps a camera on demand open)
+    /// until the session is closed (a socket may hold a closed session a while longer).
+    opening: parking_lot::Mutex<Option<ReaderHold>>,
+    /// What its tracks counted for paths they no longer show (a wall's switched tiles).
+    retired: parking_lot::Mutex<Vec<(String, TrackStats)>>,
     sockets: SocketHold,
     closed: std::sync::atomic::AtomicBool,
     /// The viewer's page's last report of its playback.
@@ -71,7 +75,7 @@ impl ViewerSession {
     /// flows once ICE and DTLS connect. `id` comes from `new_session_id` (access control may
     /// have been asked about it already); `slot` from admitting the viewer.
     pub async fn start(stream: &Arc<Stream>, network: &Network, send_delays: &SendDelays, id: String, slot: ViewerSlot) -> Result<Self, SessionError> {
-        let requested = std::time::Instant::now();
+        let requested = Instant::now();
         // A camera on demand opens for this reader; the viewer waits for its first frame.
         let reading = stream.hold();
         let state = stream.until_live().await;
@@ -79,52 +83,34 @@ impl ViewerSession {
             return Err(SessionError::PathNotLive { path: stream.name().to_owned(), state: state.to_string() });
         }
         let audio = stream.source_audio().as_ref().map(audio_forwarder::codec_for);
-        let peer = match viewer_peer::build(network, network.own_ice_servers(&id), audio, (&id, stream.name())).await {
+        let media = SentMedia { video_tracks: 1, audio };
+        let opened = Self::open(network, media, (id, stream.name().to_owned(), stream.name()), Some(reading)).await?;
+        let audio_forwarder = opened.peer.peer.audio_ssrc().zip(audio).map(|(ssrc, codec)| {
+            let sink = MediaSink { peer: opened.peer.peer.clone(), track: SinkTrack::Audio(codec) };
+            let forwarder = AudioForwarder { sink, ssrc, stream: stream.clone(), state: opened.peer.state.clone(), clock: opened.peer.audio_clock.clone() };
+            tokio::spawn(forwarder.run())
+        });
+        Ok(opened.with_tracks(vec![Some((stream.clone(), slot))], audio_forwarder, send_delays, requested, false))
+    }
+
+    /// A session for a wall of cameras: one video track per tile, each showing its path (or
+    /// nothing yet) with the viewer's slot on it, no sound. Tiles switch paths with `show`.
+    pub async fn start_wall(tiles: Vec<Option<(Arc<Stream>, ViewerSlot)>>, network: &Network, send_delays: &SendDelays, id: String) -> Result<Self, SessionError> {
+        let requested = Instant::now();
+        let media = SentMedia { video_tracks: tiles.len(), audio: None };
+        let opened = Self::open(network, media, (id, format!("wall of {}", tiles.len()), "wall"), None).await?;
+        Ok(opened.with_tracks(tiles, None, send_delays, requested, true))
+    }
+
+    /// `names`: the session's id, its label, and its media stream's name in the descriptions
+    /// (a path's name, or `wall`).
+    async fn open(network: &Network, media: SentMedia, (id, label, stream_name): (String, String, &str), opening: Option<ReaderHold>) -> Result<Opened, SessionError> {
+        let peer = match viewer_peer::build(network, network.own_ice_servers(&id), media, (&id, stream_name)).await {
             Ok(peer) => peer,
             Err(BuildError::PortsExhausted(range)) => return Err(SessionError::ServerFull(range)),
             Err(error) => return Err(SessionError::Setup(error)),
         };
-        let (video, ssrc, audio_forwarder) = attach_media(&peer, stream, audio);
-        let stats = Arc::new(ForwarderStats::default());
-        let (pinned_layer, pinned_layer_rx) = watch::channel(None);
-        let (layer_status_tx, layer_status) = watch::channel(LayerStatus::initial(stream.layers().len()));
-        let forwarder = Forwarder {
-            sink: video,
-            ssrc,
-            stream: stream.clone(),
-            state: peer.state.clone(),
-            stats: stats.clone(),
-            keyframe_requests: peer.keyframe_requests.clone(),
-            sent: peer.sent_frames.clone(),
-            link: peer.link.clone(),
-            pinned_layer: pinned_layer_rx,
-            layer_status: layer_status_tx,
-            send_delays: stream.layers().iter().map(|layer| send_delays.of(layer.name())).collect(),
-            created: requested,
-        };
-        let forwarder = tokio::spawn(forwarder.run());
-        tracing::info!(session = %id, path = stream.name(), "viewer session created");
-        Ok(Self {
-            id,
-            path: stream.name().to_owned(),
-            peer: peer.peer,
-            state: peer.state,
-            announcer: network.announcer.clone(),
-            forwarder,
-            audio_forwarder,
-            stats,
-            keyframe_requests: peer.keyframe_requests,
-            nack_stats: peer.nack_stats,
-            link: peer.link,
-            pinned_layer,
-            layer_status,
-            sent_frames: peer.sent_frames,
-            activity: peer.activity,
-            counted: parking_lot::Mutex::new(Some((slot, reading))),
-            sockets: peer.hold,
-            closed: Default::default(),
-            experience: Default::default(),
-        })
+        Ok(Opened { id, label, peer, opening, announcer: network.announcer.clone() })
     }
 
     /// Lookout's offer (the /ws flow), with every candidate.
@@ -160,8 +146,56 @@ impl ViewerSession {
         Ok(())
     }
 
-    pub fn stats(&self) -> SessionStats {
-        self.stats.snapshot(&self.keyframe_requests, &self.nack_stats, &self.link, self.layer_status.borrow().clone())
+    /// The connection's figures: its link and the NACKs it answered.
+    pub fn link(&self) -> LinkQualitySnapshot {
+        self.link.snapshot()
+    }
+
+    /// What its first video track counts for the path it shows now: a path's session's video.
+    pub fn video_stats(&self) -> Option<TrackStats> {
+        self.tracks.first()?.stats(&self.nack_stats, &self.link)
+    }
+
+    /// What each track counts for the path it shows now, in track order (`None` for a tile
+    /// that shows nothing).
+    pub fn track_stats(&self) -> Vec<Option<TrackStats>> {
+        self.tracks.iter().map(|track| track.stats(&self.nack_stats, &self.link)).collect()
+    }
+
+    /// The paths its tracks show now, in track order.
+    pub fn paths(&self) -> Vec<Option<String>> {
+        self.tracks.iter().map(VideoTrack::path).collect()
+    }
+
+    /// What it sent of each path, ended tiles' paths included: a path shown by two tiles
+    /// appears twice.
+    pub fn figures_by_path(&self) -> Vec<(String, TrackStats)> {
+        let shown = self.tracks.iter().filter_map(|track| Some((track.path()?, track.stats(&self.nack_stats, &self.link)?)));
+        let mut figures: Vec<(String, TrackStats)> = shown.collect();
+        figures.extend(self.retired.lock().iter().cloned());
+        figures
+    }
+
+    /// The one path the session watches, unless it is a wall of cameras.
+    pub fn single_path(&self) -> Option<String> {
+        match self.wall {
+            true => None,
+            false => self.tracks.first()?.path(),
+        }
+    }
+
+    /// Whether it is a wall of cameras, whose tiles go blank rather than end with their paths.
+    pub fn is_wall(&self) -> bool {
+        self.wall
+    }
+
+    /// Blanks every tile that shows `path`.
+    pub fn blank(&self, path: &str) {
+        for (index, track) in self.tracks.iter().enumerate() {
+            if track.path().as_deref() == Some(path) {
+                let _ = self.show(index, None);
+            }
+        }
     }
 
     /// The round trip and loss of every receiver report so far.
@@ -174,33 +208,39 @@ impl ViewerSession {
         self.experience.lock().replace(report)
     }
 
-    /// An RTP timestamp of this session's video and when that frame was captured, once one
-    /// was sent (what its RTCP sender reports say).
+    /// An RTP timestamp of the session's first video track and when that frame was captured,
+    /// once one was sent (what its RTCP sender reports say).
     pub fn clock_reference(&self) -> Option<(u32, std::time::SystemTime)> {
-        self.sent_frames.clock_reference()
+        self.tracks.first()?.clock_reference()
     }
 
-    /// Pins the layer named `layer` ("main", "sub", ...), or lets Lookout choose again with `None`.
-    pub fn pin_layer(&self, layer: Option<&str>) -> Result<(), SessionError> {
-        let index = match layer {
-            None => None,
-            Some(name) => {
-                let layers = self.layer_status.borrow().layers.clone();
-                let index = layers.iter().position(|known| known == name);
-                Some(index.ok_or_else(|| SessionError::UnknownLayer { layer: name.to_owned(), layers })?)
-            }
-        };
-        self.pinned_layer.send_replace(index);
+    fn track(&self, index: usize) -> Result<&VideoTrack, SessionError> {
+        self.tracks.get(index).ok_or(SessionError::UnknownTrack { track: index, tracks: self.tracks.len() })
+    }
+
+    /// Pins track `track` to the layer named `layer` ("main", "sub", ...), or lets Lookout
+    /// choose again with `None`.
+    pub fn pin_layer(&self, track: usize, layer: Option<&str>) -> Result<(), SessionError> {
+        Ok(self.track(track)?.pin_layer(layer)?)
+    }
+
+    /// Shows `path` on track `track` (a tile of a wall) from its cached GOP on, with the
+    /// viewer's slot on it, or nothing.
+    pub fn show(&self, track: usize, path: Option<(Arc<Stream>, ViewerSlot)>) -> Result<(), SessionError> {
+        let track = self.track(track)?;
+        if let Some(before) = track.show(path, &self.nack_stats, &self.link) {
+            self.retired.lock().push(before);
+        }
         Ok(())
     }
 
-    /// The layer this viewer gets and why, updated as it changes.
-    pub fn layer_status(&self) -> watch::Receiver<LayerStatus> {
-        self.layer_status.clone()
+    /// The layer each track gets and why, updated as it changes.
+    pub fn layer_statuses(&self) -> Vec<watch::Receiver<LayerStatus>> {
+        self.tracks.iter().map(VideoTrack::layer_status).collect()
     }
 
     /// How long the viewer has sent nothing (see `viewer_activity.rs`).
-    pub fn silent_for(&self, now: std::time::Instant) -> std::time::Duration {
+    pub fn silent_for(&self, now: Instant) -> std::time::Duration {
         self.activity.silent_for(now)
     }
 
@@ -215,19 +255,17 @@ impl ViewerSession {
             return;
         }
         self.stop_forwarders();
-        self.counted.lock().take();
+        self.opening.lock().take();
         // How far the connection got, and what it was sent: a session that ends before its
         // first frame says where it stopped.
         let reached = *self.state.borrow();
-        let frames_sent = self.stats().frames_sent;
+        let frames_sent: u64 = self.track_stats().iter().flatten().map(|stats| stats.frames_sent).sum();
         self.peer.connection.close();
-        tracing::info!(session = %self.id, path = %self.path, connection = ?reached, frames_sent, "viewer session closed");
+        tracing::info!(session = %self.id, path = %self.label, connection = ?reached, frames_sent, "viewer session closed");
     }
-}
 
-impl ViewerSession {
     fn stop_forwarders(&self) {
-        self.forwarder.abort();
+        self.tracks.iter().for_each(VideoTrack::stop);
         if let Some(audio) = &self.audio_forwarder {
             audio.abort();
         }
@@ -240,19 +278,41 @@ impl Drop for ViewerSession {
     }
 }
 
-/// The video's sink and SSRC, and the audio's forwarder, started, when the path has sound.
-type AttachedMedia = (MediaSink, u32, Option<tokio::task::JoinHandle<()>>);
+/// A session's connection, before its tracks start.
+struct Opened {
+    id: String,
+    label: String,
+    peer: ViewerPeer,
+    opening: Option<ReaderHold>,
+    announcer: Arc<Announcer>,
+}
 
-/// The tracks' sinks. In a WHEP player's offer without audio the audio is left out of the
-/// answer and its forwarder finds no codec negotiated.
-fn attach_media(peer: &viewer_peer::ViewerPeer, stream: &Arc<Stream>, audio: Option<AudioCodec>) -> AttachedMedia {
-    let (ssrc, audio_ssrc) = peer.peer.ssrcs();
-    let audio = audio.zip(audio_ssrc).map(|(codec, audio_ssrc)| {
-        let sink = MediaSink { peer: peer.peer.clone(), audio: Some(codec) };
-        let forwarder = AudioForwarder { sink, ssrc: audio_ssrc, stream: stream.clone(), state: peer.state.clone(), clock: peer.audio_clock.clone() };
-        tokio::spawn(forwarder.run())
-    });
-    (MediaSink { peer: peer.peer.clone(), audio: None }, ssrc, audio)
+impl Opened {
+    /// Starts a video track per tile, showing its path, and the session.
+    fn with_tracks(self, tiles: Vec<Option<(Arc<Stream>, ViewerSlot)>>, audio_forwarder: Option<tokio::task::JoinHandle<()>>, send_delays: &SendDelays, requested: Instant, wall: bool) -> ViewerSession {
+        let Opened { id, label, mut peer, opening, announcer } = self;
+        let feedback = std::mem::take(&mut peer.video_tracks);
+        let tracks = feedback.into_iter().zip(tiles).enumerate().map(|(index, (feedback, tile))| VideoTrack::start(index, feedback, &peer, tile, send_delays, requested)).collect();
+        tracing::info!(session = %id, path = %label, "viewer session created");
+        ViewerSession {
+            id,
+            label,
+            peer: peer.peer,
+            state: peer.state,
+            announcer,
+            tracks,
+            wall,
+            audio_forwarder,
+            nack_stats: peer.nack_stats,
+            link: peer.link,
+            activity: peer.activity,
+            opening: parking_lot::Mutex::new(opening),
+            retired: Default::default(),
+            sockets: peer.hold,
+            closed: Default::default(),
+            experience: Default::default(),
+        }
+    }
 }
 
 /// A new viewer session's id: random, so that knowing one tells nothing of another.

@@ -3,7 +3,7 @@
 //! frame, and the round trip and loss of every receiver report, in the buckets of histograms.
 
 use super::experience::FIRST_FRAME_BUCKETS;
-use super::viewer_session::ViewerSession;
+use super::video_track::TrackStats;
 use crate::egress::webrtc::rtcp::link_quality::ReportedLink;
 use crate::histogram::Histogram;
 
@@ -40,9 +40,9 @@ impl Default for ViewerTotals {
 }
 
 impl ViewerTotals {
-    /// Adds one session's figures.
-    pub fn add(&mut self, session: &ViewerSession) {
-        let stats = session.stats();
+    /// Adds what one track of a session sent of the path, and the connection's receiver
+    /// reports (`link`) when they go with this path.
+    pub fn add(&mut self, stats: &TrackStats, link: Option<&ReportedLink>) {
         self.sessions += 1;
         self.frames_sent += stats.frames_sent;
         self.packets_sent += stats.packets_sent;
@@ -54,6 +54,8 @@ impl ViewerTotals {
         if let Some(ms) = stats.first_frame_ms {
             self.first_frames.observe(ms as f64 / 1000.0);
         }
-        self.link.add(&session.reported_link());
+        if let Some(link) = link {
+            self.link.add(link);
+        }
     }
 }

@@ -332,7 +332,7 @@ mod tests {
     use rtc::shared::marshal::Marshal;
     use crate::egress::webrtc::rtcp::link_quality::LinkQuality;
     use crate::egress::webrtc::rtcp::retransmitter::{NackStats, Retransmitter};
-    use crate::egress::webrtc::rtcp::sender_reports::AudioClock;
+    use crate::egress::webrtc::rtcp::sender_reports::ClockReference;
     use crate::egress::webrtc::rtp::header::RtpHeaderState;
     use crate::egress::webrtc::rtp::sent_frames::{RtpStreamId, SentFrames};
     use crate::egress::webrtc::transport::dtls_srtp::{DtlsRole, Identity};
@@ -496,8 +496,8 @@ mod tests {
             let sent_frames = Arc::new(SentFrames::default());
             let nack_stats = Arc::new(NackStats::default());
             let feedback = ConnectionFeedback {
-                observers: Box::new(Retransmitter::new(sent_frames.clone(), nack_stats.clone())),
-                reporter: SenderReporter::new(sent_frames.clone(), Arc::new(AudioClock::default())),
+                observers: Box::new(Retransmitter::new(VIDEO.ssrc, sent_frames.clone(), nack_stats.clone())),
+                reporter: SenderReporter::new(vec![(VIDEO.ssrc, sent_frames.clone() as Arc<dyn ClockReference>)]),
                 estimator: PublishedGcc::new(Arc::new(LinkQuality::default())),
             };
             let mut core = ConnectionCore::new(feedback, None, now);
@@ -633,8 +633,8 @@ mod tests {
     fn a_viewer_that_never_describes_itself_or_never_checks_fails_after_the_connect_timeout() {
         let start = Instant::now();
         let feedback = || ConnectionFeedback {
-            observers: Box::new(Retransmitter::new(Arc::new(SentFrames::default()), Arc::new(NackStats::default()))),
-            reporter: SenderReporter::new(Arc::new(SentFrames::default()), Arc::new(AudioClock::default())),
+            observers: Box::new(Retransmitter::new(VIDEO.ssrc, Arc::new(SentFrames::default()), Arc::new(NackStats::default()))),
+            reporter: SenderReporter::new(Vec::new()),
             estimator: PublishedGcc::new(Arc::new(LinkQuality::default())),
         };
         let mut undescribed = ConnectionCore::new(feedback(), None, start);
