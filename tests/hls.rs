@@ -130,6 +130,17 @@ async fn assert_audio_beside_video(server: &Server, path: &str, (codec, probed):
     file
 }
 
+/// The fraction of its second at which the first segment listed was captured, from the
+/// playlist's EXT-X-PROGRAM-DATE-TIME (`…T08:00:00.123Z` gives 0.123): the capture time of the
+/// tracks' zero, as the muxer's first segment is still listed.
+async fn first_capture_phase(server: &Server, path: &str) -> f64 {
+    let playlist = http::request(server.addr, "GET", &format!("/hls/{path}/stream.m3u8"), None, b"").await.expect("playlist").body;
+    let date = playlist.lines().find_map(|line| line.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:")).unwrap_or_else(|| panic!("a program date-time: {playlist}"));
+    assert!(playlist.contains("#EXT-X-MEDIA-SEQUENCE:0\n"), "the first segment is still listed: {playlist}");
+    let fraction = date.rsplit_once('.').and_then(|(_, rest)| rest.strip_suffix('Z')).unwrap_or_else(|| panic!("milliseconds in {date}"));
+    fraction.parse::<f64>().expect("digits") / 10f64.powi(fraction.len() as i32)
+}
+
 /// Runs `read` on `data` written to a file of its own, off the runtime.
 async fn with_file<T: Send + 'static>(data: &[u8], read: fn(&str) -> T) -> T {
     static FILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -169,18 +180,15 @@ async fn a_cameras_aac_is_muxed_beside_its_video() {
 
 /// The demo's G.711 tone is transcoded to Opus for HLS: CODECS names opus, the track starts
 /// within a packet (20 ms) of the video, and its beeps sound where they were captured: in the
-/// first 100 ms of each second of capture time, which on the file's timeline lie the
-/// keyframe's fraction of a second early (the video's zero is the keyframe's capture time).
+/// first 100 ms of each second of capture time, which on the file's timeline lie the first
+/// segment's fraction of a second early (its capture time, the playlist's program date-time).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demos_g711_is_muxed_as_opus_and_beeps_in_time() {
     let server = start_server([("demo", small_pattern())]).await;
     wait_live(&server, "demo", Duration::from_secs(10)).await;
     // 3 s of 20 ms packets is 150.
     let file = assert_audio_beside_video(&server, "demo", ("opus", "opus"), 0.02, 140).await;
-    // Keyframes come every 15 frames at 15 fps, each a whole second after the one before: the
-    // first muxed shares this one's fraction of a second.
-    let keyframe = server.registry.get("demo").and_then(|stream| stream.cached_keyframe()).expect("a cached keyframe");
-    let phase = keyframe.captured_at.duration_since(std::time::UNIX_EPOCH).expect("after 1970").subsec_micros() as f64 / 1e6;
+    let phase = first_capture_phase(&server, "demo").await;
     let audio = with_file(&file, decoded_audio).await;
     assert!(audio.len() > 48_000, "{} samples decoded", audio.len());
     // Where the sound starts after a silence, in 5 ms steps; the beeps that lie wholly in the
@@ -188,7 +196,7 @@ async fn the_demos_g711_is_muxed_as_opus_and_beeps_in_time() {
     let step = 240;
     let loud: Vec<bool> = audio.chunks(step).map(|w| rms(w) > 0.05).collect();
     let onsets: Vec<f64> = (1..loud.len()).filter(|&i| loud[i] && !loud[i - 1]).map(|i| (i * step) as f64 / 48_000.0).collect();
-    let captured: Vec<f64> = (0..4).map(|k| f64::from(k) - phase).collect();
+    let captured: Vec<f64> = (0..8).map(|k| f64::from(k) - phase).collect();
     let within = |t: &f64| (0.1..audio.len() as f64 / 48_000.0 - 0.11).contains(t);
     let seconds = |times: &[f64]| times.iter().filter(|t| within(t)).map(|t| format!("{t:.3}")).collect::<Vec<_>>().join(", ");
     eprintln!("demo: beeps at {} s on the file's timeline, captured at {} s (keyframe {phase:.3} s into its second)", seconds(&onsets), seconds(&captured));

@@ -164,7 +164,7 @@ async function refreshPaths() {
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     window.lookout.paths = await response.json();
     renderPaths(window.lookout.paths);
-    if (!requested && !window.lookout.wall && $('viewer').hidden) startWall(window.lookout.paths);
+    if (!requested && !window.lookout.wall && $('viewer').hidden && window.lookout.paths.length) startWall(window.lookout.paths);
     $('server-status').textContent = 'server up';
     $('server-status').className = 'badge live';
     $('paths-error').hidden = true;

@@ -108,6 +108,13 @@ export class Wall extends EventTarget {
       case 'candidate':
         if (this.pc) await this.pc.addIceCandidate(message.candidate);
         break;
+      case 'state':
+        // The session failed or ended (its connection timed out, say): ask for the wall again.
+        if (message.session === this.session && ['failed', 'closed'].includes(message.state)) {
+          this.closeConnection();
+          setTimeout(() => this.ws && this.send({ type: 'wall', tiles: this.tiles.map(() => null) }), RETRY_MS);
+        }
+        break;
       case 'tile': {
         const tile = this.tiles[message.tile];
         if (tile) tile.shown = message.path;
@@ -174,14 +181,16 @@ export class Wall extends EventTarget {
     return tile.layers.includes('sub') ? 'sub' : null;
   }
 
-  // Makes tile `index` large (the others stay, smaller) or small again.
+  // Makes tile `index` large (the others stay, smaller) or small again; only the tiles whose
+  // layer changes are told.
   enlarge(index, large) {
     const tile = this.tiles[index];
     if (!tile) return;
     this.tiles.forEach((other) => {
+      const wanted = this.wantedLayer(other);
       other.large = other === tile && large;
       other.element.classList.toggle('large', other.large);
+      if (this.wantedLayer(other) !== wanted) this.send({ type: 'layer', tile: other.index, layer: this.wantedLayer(other) });
     });
-    this.tiles.forEach((other) => this.send({ type: 'layer', tile: other.index, layer: this.wantedLayer(other) }));
   }
 }

@@ -117,8 +117,7 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         tiles: Option<Vec<Option<String>>>,
     },
-    /// A tile of the wall shows this path now (`null`: nothing): after a `tile` message, or
-    /// when its path was removed.
+    /// A tile of the wall shows this path now (`null`: nothing), after a `tile` message.
     Tile { session: String, tile: usize, path: Option<String> },
     /// A trickled ICE candidate of the server.
     Candidate { candidate: IceCandidate },

@@ -1,7 +1,8 @@
 //! Which audio an HLS muxer's track carries, and how the hub's frames become its units: a
 //! camera's AAC as it came; Opus, a camera's own or made by the hub from G.711. The choice is
 //! made when the initialization segment is written; the track then reads the hub's feed from
-//! the frames it kept, reaching back to the first keyframe muxed (the cached one, seconds old).
+//! the frames it kept, reaching back to the first keyframe muxed (the cached one, placed the
+//! part hold-back before the newest frame: see `Muxer::squeezed`).
 
 use super::audio_feeds::{AudioFeed, Incoming};
 use super::audio_format::{AudioFormat, OpusFormat};

@@ -18,6 +18,9 @@ use tokio::sync::watch;
 
 /// Segments kept for players that are behind the live edge.
 const KEPT_SEGMENTS: usize = 6;
+/// The length of a muxer's first segment, one frame (a copy of its first keyframe), on the video
+/// clock: 33 ms.
+const FIRST_SEGMENT_TICKS: u64 = 2970;
 /// How long a new muxer waits for the sound of the cached GOP before it muxes the GOP.
 const AUDIO_CATCH_UP: Duration = Duration::from_millis(300);
 
@@ -31,6 +34,8 @@ pub struct Part {
 pub struct Segment {
     pub sequence: u64,
     pub duration_secs: f64,
+    /// When its first frame was captured.
+    pub captured_at: SystemTime,
     pub parts: Vec<Part>,
     pub data: Bytes,
 }
@@ -39,6 +44,7 @@ pub struct Segment {
 pub struct Building {
     pub sequence: u64,
     pub parts: Vec<Part>,
+    pub captured_at: SystemTime,
 }
 
 #[derive(Default)]
@@ -59,7 +65,7 @@ impl Output {
     pub fn segment_infos(&self) -> Vec<SegmentInfo> {
         self.segments
             .iter()
-            .map(|s| SegmentInfo { sequence: s.sequence, duration_secs: s.duration_secs, parts: part_infos(&s.parts) })
+            .map(|s| SegmentInfo { sequence: s.sequence, duration_secs: s.duration_secs, parts: part_infos(&s.parts), captured_at: s.captured_at })
             .collect()
     }
 
@@ -131,7 +137,7 @@ struct Cutter {
     /// Keyframes at which the initialization segment could not be written.
     init_failures: u64,
     /// The segment being made is the muxer's first, a copy of its first keyframe: the next
-    /// frame (that keyframe) ends it (see `Muxer::run`).
+    /// frame (that keyframe) ends it (see `Muxer::begin_with_copy_of`).
     end_segment_at_next_frame: bool,
 }
 
@@ -249,7 +255,9 @@ impl Muxer {
     fn accept(&self, cutter: &mut Cutter, frame: Arc<Frame>, stream: &Stream) {
         let Some(segment_start) = cutter.segment_start else {
             if frame.keyframe && self.ensure_init(cutter, &frame, stream) {
-                if self.output().segments.is_empty() {
+                // A stream whose clock starts at this keyframe (a camera that just opened) has no
+                // room before it for the copy: its first segment waits for its next keyframe.
+                if self.output().segments.is_empty() && frame.timestamp >= FIRST_SEGMENT_TICKS {
                     self.begin_with_copy_of(cutter, &frame);
                     return self.accept(cutter, frame, stream);
                 }
@@ -311,9 +319,7 @@ impl Muxer {
     /// keyframe, whatever the camera's keyframe interval: the cached GOP is seconds long with
     /// a keyframe every 4 s, and waiting for the next keyframe to finish it cost seconds.
     fn begin_with_copy_of(&self, cutter: &mut Cutter, keyframe: &Arc<Frame>) {
-        const FRAME_INTERVAL: Duration = Duration::from_millis(33);
-        let interval = (FRAME_INTERVAL.as_secs_f64() * f64::from(VIDEO_CLOCK_RATE)) as u64;
-        let copy = retimed(keyframe, keyframe.timestamp.saturating_sub(interval));
+        let copy = retimed(keyframe, keyframe.timestamp - FIRST_SEGMENT_TICKS);
         self.begin_segment(cutter, &copy);
         cutter.part.push(copy);
         cutter.end_segment_at_next_frame = true;
@@ -326,7 +332,7 @@ impl Muxer {
         cutter.audio.drop_before(cutter.video_secs(keyframe.timestamp));
         let mut output = self.output();
         let sequence = output.next_sequence();
-        output.building = Some(Building { sequence, parts: Vec::new() });
+        output.building = Some(Building { sequence, parts: Vec::new(), captured_at: keyframe.captured_at });
     }
 
     /// Makes the pending frames a part ending at `end` (the next frame's timestamp).
@@ -372,7 +378,7 @@ impl Muxer {
             data.extend_from_slice(&part.data);
         }
         let duration_secs = building.parts.iter().map(|p| p.duration_secs).sum();
-        output.segments.push_back(Segment { sequence: building.sequence, duration_secs, parts: building.parts, data: data.freeze() });
+        output.segments.push_back(Segment { sequence: building.sequence, duration_secs, captured_at: building.captured_at, parts: building.parts, data: data.freeze() });
         while output.segments.len() > KEPT_SEGMENTS {
             output.segments.pop_front();
         }
@@ -414,9 +420,9 @@ mod tests {
         let segments = finished
             .iter()
             .enumerate()
-            .map(|(i, &(count, independent))| Segment { sequence: i as u64, duration_secs: 0.2 * count as f64, parts: parts(count, independent), data: Bytes::new() })
+            .map(|(i, &(count, independent))| Segment { sequence: i as u64, duration_secs: 0.2 * count as f64, captured_at: SystemTime::UNIX_EPOCH, parts: parts(count, independent), data: Bytes::new() })
             .collect();
-        let building = building.map(|(count, independent)| Building { sequence: finished.len() as u64, parts: parts(count, independent) });
+        let building = building.map(|(count, independent)| Building { sequence: finished.len() as u64, parts: parts(count, independent), captured_at: SystemTime::UNIX_EPOCH });
         Output { segments, building, ..Default::default() }
     }
 
@@ -426,7 +432,7 @@ mod tests {
     }
 
     #[test]
-    fn the_first_player_waits_for_three_parts_after_the_one_frame_segment() {
+    fn the_first_player_waits_for_four_parts_after_the_one_frame_segment() {
         assert!(!output(&[(1, true)], Some((3, true))).ready_for_players());
         assert!(output(&[(1, true)], Some((4, true))).ready_for_players());
     }

@@ -2,6 +2,7 @@
 //! multivariant playlist any player starts from, and the media playlist of segments and parts.
 
 use std::fmt::Write;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How many finished segments list their parts: enough for a player joining near live.
 const SEGMENTS_WITH_PARTS: usize = 2;
@@ -15,6 +16,26 @@ pub struct SegmentInfo {
     pub sequence: u64,
     pub duration_secs: f64,
     pub parts: Vec<PartInfo>,
+    /// When its first frame was captured.
+    pub captured_at: SystemTime,
+}
+
+/// `t` as RFC 3339 in UTC with milliseconds, as EXT-X-PROGRAM-DATE-TIME wants it.
+fn rfc3339_millis(t: SystemTime) -> String {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let (days, second_of_day) = ((since.as_secs() / 86_400) as i64, since.as_secs() % 86_400);
+    // Days since 1970 to a civil date (the proleptic Gregorian calendar), by 400-year eras.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    let (hour, minute, second) = (second_of_day / 3600, second_of_day % 3600 / 60, second_of_day % 60);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{:03}Z", since.subsec_millis())
 }
 
 pub fn part_uri(sequence: u64, index: usize) -> String {
@@ -51,6 +72,10 @@ pub fn media(target_secs: u64, part_target_secs: f64, segments: &[SegmentInfo], 
          #EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init.mp4\"\n",
         PART_HOLD_BACK_PARTS as f64 * part_target_secs
     );
+    // The first segment's capture time: players place every frame after it on the camera's clock.
+    if let Some(first) = segments.first() {
+        let _ = writeln!(text, "#EXT-X-PROGRAM-DATE-TIME:{}", rfc3339_millis(first.captured_at));
+    }
     let with_parts = segments.len().saturating_sub(SEGMENTS_WITH_PARTS);
     for (i, segment) in segments.iter().enumerate() {
         if i >= with_parts {
@@ -79,12 +104,14 @@ mod tests {
 
     #[test]
     fn media_playlist_has_parts_hints_and_server_control() {
-        let segments: Vec<SegmentInfo> = (40..43).map(|sequence| SegmentInfo { sequence, duration_secs: 2.0, parts: parts(10) }).collect();
+        let at = UNIX_EPOCH + std::time::Duration::from_millis(1_800_000_000_123);
+        let segments: Vec<SegmentInfo> = (40..43).map(|sequence| SegmentInfo { sequence, duration_secs: 2.0, parts: parts(10), captured_at: at }).collect();
         let building = parts(3);
         let text = media(2, 0.2, &segments, Some((43, &building)));
         assert!(text.contains("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=0.600\n"), "{text}");
         assert!(text.contains("#EXT-X-PART-INF:PART-TARGET=0.200\n"));
         assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:40\n"));
+        assert!(text.contains("#EXT-X-PROGRAM-DATE-TIME:2027-01-15T08:00:00.123Z\n#EXTINF:2.00000,\nseg40.m4s\n"), "{text}");
         assert!(!text.contains("part40."), "old segments list no parts");
         assert!(text.contains("#EXT-X-PART:DURATION=0.20000,URI=\"part41.0.m4s\",INDEPENDENT=YES\n#EXT-X-PART:DURATION=0.20000,URI=\"part41.1.m4s\"\n"));
         assert!(text.contains("#EXTINF:2.00000,\nseg42.m4s\n#EXT-X-PART:DURATION=0.20000,URI=\"part43.0.m4s\",INDEPENDENT=YES\n"));
@@ -134,7 +161,7 @@ mod query_tests {
 
     #[test]
     fn every_uri_carries_the_query() {
-        let segments = [SegmentInfo { sequence: 4, duration_secs: 2.0, parts: vec![PartInfo { duration_secs: 0.2, independent: true }] }];
+        let segments = [SegmentInfo { sequence: 4, duration_secs: 2.0, parts: vec![PartInfo { duration_secs: 0.2, independent: true }], captured_at: UNIX_EPOCH }];
         let text = with_query(&media(2, 0.2, &segments, Some((5, &[]))), "sig=1.abc");
         assert!(text.contains("#EXT-X-MAP:URI=\"init.mp4?sig=1.abc\"\n"), "{text}");
         assert!(text.contains("URI=\"part4.0.m4s?sig=1.abc\",INDEPENDENT=YES\n"), "{text}");

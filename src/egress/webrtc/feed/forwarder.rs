@@ -33,6 +33,8 @@ pub struct TrackTarget {
     pub stream: Arc<Stream>,
     pub stats: Arc<ForwarderStats>,
     pub requested: Instant,
+    /// The keyframe requests the track had had before it showed this path.
+    pub keyframe_requests_before: u64,
 }
 
 pub struct Forwarder {
@@ -56,7 +58,9 @@ pub struct Forwarder {
 enum Shown {
     /// The track shows another path now (or none).
     Retargeted,
-    /// The connection or the path ended.
+    /// The path ended (removed, or starting afresh): the track waits to be given one.
+    PathEnded,
+    /// The connection ended.
     Ended,
 }
 
@@ -77,20 +81,23 @@ impl Forwarder {
             let target = self.target.borrow_and_update().clone();
             let shown = match target {
                 Some(target) => self.show(&target, id, &mut feed).await,
-                None => match self.target.changed().await {
-                    Ok(()) => Shown::Retargeted,
-                    Err(_) => Shown::Ended,
-                },
+                None => Shown::PathEnded,
             };
-            if let Shown::Ended = shown {
-                return;
+            match shown {
+                Shown::Retargeted => {}
+                Shown::Ended => return,
+                Shown::PathEnded => {
+                    if self.target.changed().await.is_err() {
+                        return;
+                    }
+                }
             }
         }
     }
 
     /// Feeds the track from `target` until the track is retargeted or the connection ends.
     async fn show(&mut self, target: &TrackTarget, id: RtpStreamId, feed: &mut Option<VideoFeed>) -> Shown {
-        let TrackTarget { stream, stats, requested } = target;
+        let TrackTarget { stream, stats, requested, .. } = target;
         // A camera on demand opens for this reader.
         let _reading = stream.hold();
         let layers = stream.layers();
@@ -139,7 +146,7 @@ impl Forwarder {
             let wake_at = feed.poll_timeout();
             tokio::select! {
                 frame = reader.next() => {
-                    let Some(frame) = frame else { return Shown::Ended };
+                    let Some(frame) = frame else { return Shown::PathEnded };
                     feed.on_frame(&frame, &layers, Instant::now());
                 }
                 keyframe = next_keyframe(&mut pending) => {
@@ -190,7 +197,9 @@ impl Forwarder {
             if let Some(live) = outgoing.live {
                 // The pacer's wait counts from when the frame reached it: the packets before it
                 // in the frame waited on purpose too.
-                send_delays[live.layer].record(now.saturating_duration_since(live.arrived_at), outgoing.release.saturating_duration_since(live.handed_in), now);
+                if let Some(delays) = send_delays.get(live.layer) {
+                    delays.record(now.saturating_duration_since(live.arrived_at), outgoing.release.saturating_duration_since(live.handed_in), now);
+                }
             }
             stats.packets_sent.fetch_add(1, Ordering::Relaxed);
             stats.bytes_sent.fetch_add(outgoing.packet.payload.len() as u64, Ordering::Relaxed);

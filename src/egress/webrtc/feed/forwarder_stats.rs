@@ -1,7 +1,6 @@
 //! What a viewer's video session counts, and the layer it gets: in its session's stats and
 //! told to the page.
 
-use crate::egress::webrtc::rtcp::keyframe_requests::KeyframeRequests;
 use crate::egress::webrtc::feed::layer_choice::LayerMode;
 use crate::egress::webrtc::feed::layer_ladder::rung_names;
 use crate::egress::webrtc::rtcp::link_quality::{LinkQuality, LinkQualitySnapshot};
@@ -46,14 +45,15 @@ pub struct ForwarderStatsSnapshot {
 }
 
 impl ForwarderStats {
-    pub fn snapshot(&self, keyframe_requests: &KeyframeRequests, nack: &NackStats, link: &LinkQuality, layer: LayerStatus) -> ForwarderStatsSnapshot {
+    /// `keyframe_requests`: those the viewer sent for what these stats count.
+    pub fn snapshot(&self, keyframe_requests: u64, nack: &NackStats, link: &LinkQuality, layer: LayerStatus) -> ForwarderStatsSnapshot {
         ForwarderStatsSnapshot {
             frames_sent: self.frames_sent.load(Ordering::Relaxed),
             packets_sent: self.packets_sent.load(Ordering::Relaxed),
             bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
             frames_skipped: self.frames_skipped.load(Ordering::Relaxed),
             frames_withheld: self.frames_withheld.load(Ordering::Relaxed),
-            keyframe_requests: keyframe_requests.received(),
+            keyframe_requests,
             keyframes_resent: self.keyframes_resent.load(Ordering::Relaxed),
             layer_switches: self.layer_switches.load(Ordering::Relaxed),
             first_frame_ms: self.first_frame_after.get().map(|after| after.as_millis() as u64),

@@ -152,6 +152,9 @@ pub struct VideoFeed {
     next_choice: Instant,
     queue: VecDeque<Outgoing>,
     actions: VecDeque<FeedAction>,
+    /// The track was retargeted to a path with no cached GOP: its first frame is placed on the
+    /// viewer's clock after the last one sent (`retarget`).
+    continue_at_next_frame: bool,
 }
 
 impl VideoFeed {
@@ -172,6 +175,7 @@ impl VideoFeed {
             next_choice: now + LAYER_CHOICE_INTERVAL,
             queue: VecDeque::new(),
             actions: VecDeque::new(),
+            continue_at_next_frame: false,
         };
         feed.replay(backlog, layers, now);
         feed
@@ -198,6 +202,9 @@ impl VideoFeed {
         }
         if frame.keyframe {
             self.pacer.follow_stream_bitrate(layers.bitrate_bps(current.layer));
+        }
+        if std::mem::take(&mut self.continue_at_next_frame) {
+            self.header.continue_with(frame, 0);
         }
         self.enqueue(frame, Delivery::Live { layer: current.layer }, now);
     }
@@ -233,6 +240,8 @@ impl VideoFeed {
     /// What it sends of the new path is counted in `stats`.
     pub fn retarget(&mut self, layers: &dyn Layers, backlog: Vec<Arc<Frame>>, stats: Arc<ForwarderStats>, now: Instant) {
         self.stats = stats;
+        // What is still queued of the old path leaves, but is not the new path's to time.
+        self.queue.iter_mut().for_each(|outgoing| outgoing.live = None);
         self.layer_count = layers.count();
         self.names = rung_names(self.layer_count);
         self.chooser = LayerChooser::new(0);
@@ -242,8 +251,10 @@ impl VideoFeed {
         self.next_choice = now + LAYER_CHOICE_INTERVAL;
         // The decoder starts again at the new path's keyframe: nothing before it is worth resending.
         self.sent.forget_sent();
-        if let Some(newest) = backlog.last() {
-            self.header.continue_with(newest, (backlog.len() as u64 - 1) * REPLAY_FRAME_SPACING_90K);
+        match backlog.last() {
+            Some(newest) => self.header.continue_with(newest, (backlog.len() as u64 - 1) * REPLAY_FRAME_SPACING_90K),
+            // A path with nothing cached yet (a camera opening): its first live frame follows.
+            None => self.continue_at_next_frame = true,
         }
         self.replay(backlog, layers, now);
     }

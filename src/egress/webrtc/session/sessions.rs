@@ -68,7 +68,7 @@ impl Sessions {
         let mut map = self.map.lock();
         let session = map.remove(id);
         if let Some(session) = &session {
-            add_figures(&mut self.ended.lock(), session);
+            session.add_figures(&mut self.ended.lock());
         }
         session
     }
@@ -95,7 +95,7 @@ impl Sessions {
         let map = self.map.lock();
         let mut totals = self.ended.lock().clone();
         for session in map.values() {
-            add_figures(&mut totals, session);
+            session.add_figures(&mut totals);
         }
         totals
     }
@@ -133,6 +133,7 @@ impl Sessions {
 
     /// Forgets what the sessions of `path`, deleted, added up to: its metrics go with it.
     pub fn forget_path(&self, path: &Arc<Stream>) {
+        self.map.lock().values().for_each(|session| session.forget_path(path.name()));
         self.ended.lock().remove(path.name());
         self.experience.lock().remove(path.name());
         for layer in path.layers() {
@@ -142,14 +143,5 @@ impl Sessions {
 
     pub fn send_delays(&self) -> &SendDelays {
         &self.send_delays
-    }
-}
-
-/// Adds what `session` sent of each path to `totals`; its connection's receiver reports go
-/// with its first track's path.
-fn add_figures(totals: &mut HashMap<String, ViewerTotals>, session: &ViewerSession) {
-    let link = session.reported_link();
-    for (index, (path, stats)) in session.figures_by_path().into_iter().enumerate() {
-        totals.entry(path).or_default().add(&stats, (index == 0).then_some(&link));
     }
 }

@@ -3,7 +3,7 @@
 //! forwarder that feeds it, and what it counts.
 
 use crate::egress::webrtc::feed::forwarder::{Forwarder, TrackTarget};
-use crate::egress::webrtc::feed::forwarder_stats::{ForwarderStats, LayerStatus};
+use crate::egress::webrtc::feed::forwarder_stats::LayerStatus;
 use crate::egress::webrtc::feed::media_sink::{MediaSink, SinkTrack};
 use crate::egress::webrtc::feed::send_delay::SendDelays;
 use crate::egress::webrtc::rtcp::keyframe_requests::KeyframeRequests;
@@ -45,7 +45,7 @@ impl VideoTrack {
     pub fn start(index: usize, feedback: VideoTrackFeedback, peer: &ViewerPeer, path: Option<(Arc<Stream>, ViewerSlot)>, send_delays: &SendDelays, requested: Instant) -> Self {
         let (path, slot) = path.unzip();
         let layer_count = path.as_ref().map_or(1, |stream| stream.layers().len());
-        let target = path.map(|stream| TrackTarget { stream, stats: Arc::default(), requested });
+        let target = path.map(|stream| TrackTarget { stream, stats: Arc::default(), requested, keyframe_requests_before: 0 });
         let (target, target_rx) = watch::channel(target);
         let (pinned_layer, pinned_layer_rx) = watch::channel(None);
         let (layer_status_tx, layer_status) = watch::channel(LayerStatus::initial(layer_count));
@@ -82,19 +82,30 @@ impl VideoTrack {
     pub fn show(&self, path: Option<(Arc<Stream>, ViewerSlot)>, nack: &NackStats, link: &LinkQuality) -> Option<(String, TrackStats)> {
         let (path, slot) = path.unzip();
         *self.slot.lock() = slot;
-        let target = path.map(|stream| TrackTarget { stream, stats: Arc::default(), requested: Instant::now() });
+        let keyframe_requests_before = self.keyframe_requests.received();
+        let target = path.map(|stream| TrackTarget { stream, stats: Arc::default(), requested: Instant::now(), keyframe_requests_before });
         let before = self.target.send_replace(target)?;
-        Some((before.stream.name().to_owned(), self.snapshot(&before.stats, nack, link)))
+        Some((before.stream.name().to_owned(), self.snapshot(&before, nack, link, keyframe_requests_before)))
+    }
+
+    /// The path it shows and what it counted for it, read together (`None` when it shows none).
+    pub fn figures(&self, nack: &NackStats, link: &LinkQuality) -> Option<(String, TrackStats)> {
+        let target = self.target.borrow();
+        let target = target.as_ref()?;
+        Some((target.stream.name().to_owned(), self.snapshot(target, nack, link, self.keyframe_requests.received())))
     }
 
     /// What the track counted for the path it shows now (`None` when it shows none). The
     /// link's and NACK figures are the connection's.
     pub fn stats(&self, nack: &NackStats, link: &LinkQuality) -> Option<TrackStats> {
-        self.target.borrow().as_ref().map(|target| self.snapshot(&target.stats, nack, link))
+        self.target.borrow().as_ref().map(|target| self.snapshot(target, nack, link, self.keyframe_requests.received()))
     }
 
-    fn snapshot(&self, stats: &ForwarderStats, nack: &NackStats, link: &LinkQuality) -> TrackStats {
-        stats.snapshot(&self.keyframe_requests, nack, link, self.layer_status.borrow().clone())
+    /// What the track counted while it showed `target`, whose keyframe requests had come to
+    /// `requests_until` by its end (or now).
+    fn snapshot(&self, target: &TrackTarget, nack: &NackStats, link: &LinkQuality, requests_until: u64) -> TrackStats {
+        let requests = requests_until.saturating_sub(target.keyframe_requests_before);
+        target.stats.snapshot(requests, nack, link, self.layer_status.borrow().clone())
     }
 
     /// Pins the layer named `layer` ("main", "sub", ...), or lets Lookout choose again with

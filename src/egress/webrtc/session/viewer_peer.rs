@@ -101,8 +101,8 @@ const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A viewer's peer, on its place on the shared port or its port of the range. With
 /// `own_ice_servers`, Lookout first gathers candidates through them (full ICE). `names`: the
-/// session's id and the name its media stream goes by (its path's).
-pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>, media: SentMedia, (session_id, path): (&str, &str)) -> Result<ViewerPeer, BuildError> {
+/// session's id and the name its media stream goes by (its path's, or `wall`).
+pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>, media: SentMedia, (session_id, stream_name): (&str, &str)) -> Result<ViewerPeer, BuildError> {
     let (ufrag, password) = ice_credentials();
     let hold = network.bind(&ufrag).map_err(|PortsExhausted(range)| BuildError::PortsExhausted(range))?;
     let identity = network.identity.clone();
@@ -151,7 +151,7 @@ pub async fn build(network: &Network, own_ice_servers: Vec<IceServer>, media: Se
         passive_tcp: network.config.ice_tcp,
         gathered: candidate_lines(&gathered_candidates),
         cname: format!("lookout-{session_id}"),
-        stream_id: format!("lookout-{path}"),
+        stream_id: format!("lookout-{stream_name}"),
         videos,
         audio,
     };

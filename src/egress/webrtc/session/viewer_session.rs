@@ -11,6 +11,7 @@ use crate::egress::webrtc::rtcp::link_quality::{LinkQuality, LinkQualitySnapshot
 use crate::egress::webrtc::rtcp::retransmitter::NackStats;
 use crate::egress::webrtc::rtcp::viewer_activity::ViewerActivity;
 use crate::egress::webrtc::session::video_track::{TrackStats, UnknownLayer, VideoTrack};
+use crate::egress::webrtc::session::viewer_totals::ViewerTotals;
 use crate::egress::webrtc::session::viewer_peer::{self, BuildError, SentMedia, ViewerPeer};
 use crate::egress::webrtc::transport::announce::Announcer;
 use crate::egress::webrtc::transport::connection_state::ConnectionState;
@@ -18,6 +19,7 @@ use crate::egress::webrtc::transport::network::{Network, SocketHold};
 use crate::limits::ViewerSlot;
 use crate::stream::{ReaderHold, Stream};
 use lookout_signaling::{IceCandidate, QoeReport};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch;
@@ -62,8 +64,9 @@ pub struct ViewerSession {
     /// Holds the path it was opened for as a reader (which keeps a camera on demand open)
     /// until the session is closed (a socket may hold a closed session a while longer).
     opening: parking_lot::Mutex<Option<ReaderHold>>,
-    /// What its tracks counted for paths they no longer show (a wall's switched tiles).
-    retired: parking_lot::Mutex<Vec<(String, TrackStats)>>,
+    /// What its tracks counted for paths they no longer show (a wall's switched tiles), by path:
+    /// one entry a path, however often tiles switch.
+    retired: parking_lot::Mutex<HashMap<String, ViewerTotals>>,
     sockets: SocketHold,
     closed: std::sync::atomic::AtomicBool,
     /// The viewer's page's last report of its playback.
@@ -167,13 +170,20 @@ impl ViewerSession {
         self.tracks.iter().map(VideoTrack::path).collect()
     }
 
-    /// What it sent of each path, ended tiles' paths included: a path shown by two tiles
-    /// appears twice.
-    pub fn figures_by_path(&self) -> Vec<(String, TrackStats)> {
-        let shown = self.tracks.iter().filter_map(|track| Some((track.path()?, track.stats(&self.nack_stats, &self.link)?)));
-        let mut figures: Vec<(String, TrackStats)> = shown.collect();
-        figures.extend(self.retired.lock().iter().cloned());
-        figures
+    /// Adds what it sent of each path to `totals`, what its tiles sent of paths they no longer
+    /// show included. The connection's own figures (receiver reports, NACKs answered) go with
+    /// the path of its first track that shows one.
+    pub fn add_figures(&self, totals: &mut HashMap<String, ViewerTotals>) {
+        // Held throughout, so that a tile switching meanwhile is counted once.
+        let retired = self.retired.lock();
+        let link = self.link.reported();
+        let shown = self.tracks.iter().filter_map(|track| track.figures(&self.nack_stats, &self.link));
+        for (index, (path, stats)) in shown.enumerate() {
+            totals.entry(path).or_default().add(&stats, (index == 0).then_some(&link));
+        }
+        for (path, retired) in retired.iter() {
+            totals.entry(path.clone()).or_default().merge(retired);
+        }
     }
 
     /// The one path the session watches, unless it is a wall of cameras.
@@ -228,10 +238,16 @@ impl ViewerSession {
     /// viewer's slot on it, or nothing.
     pub fn show(&self, track: usize, path: Option<(Arc<Stream>, ViewerSlot)>) -> Result<(), SessionError> {
         let track = self.track(track)?;
-        if let Some(before) = track.show(path, &self.nack_stats, &self.link) {
-            self.retired.lock().push(before);
+        let mut retired = self.retired.lock();
+        if let Some((path, before)) = track.show(path, &self.nack_stats, &self.link) {
+            retired.entry(path).or_default().add(&before, None);
         }
         Ok(())
+    }
+
+    /// Forgets what its tiles counted for `path`, deleted: its metrics go with it.
+    pub fn forget_path(&self, path: &str) {
+        self.retired.lock().remove(path);
     }
 
     /// The layer each track gets and why, updated as it changes.

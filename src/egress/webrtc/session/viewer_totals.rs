@@ -40,15 +40,17 @@ impl Default for ViewerTotals {
 }
 
 impl ViewerTotals {
-    /// Adds what one track of a session sent of the path, and the connection's receiver
-    /// reports (`link`) when they go with this path.
+    /// Adds what one track of a session sent of the path and, when they go with this path, the
+    /// connection's own figures (`link`: its receiver reports; and the NACKs it answered).
     pub fn add(&mut self, stats: &TrackStats, link: Option<&ReportedLink>) {
         self.sessions += 1;
         self.frames_sent += stats.frames_sent;
         self.packets_sent += stats.packets_sent;
         self.bytes_sent += stats.bytes_sent;
-        self.nacks_received += stats.nack.nacks_received;
-        self.packets_resent += stats.nack.packets_resent;
+        if link.is_some() {
+            self.nacks_received += stats.nack.nacks_received;
+            self.packets_resent += stats.nack.packets_resent;
+        }
         self.keyframe_requests += stats.keyframe_requests;
         self.layer_switches += stats.layer_switches;
         if let Some(ms) = stats.first_frame_ms {
@@ -57,5 +59,19 @@ impl ViewerTotals {
         if let Some(link) = link {
             self.link.add(link);
         }
+    }
+
+    /// Adds totals made elsewhere (a wall's tiles that showed the path before).
+    pub fn merge(&mut self, other: &ViewerTotals) {
+        self.sessions += other.sessions;
+        self.frames_sent += other.frames_sent;
+        self.packets_sent += other.packets_sent;
+        self.bytes_sent += other.bytes_sent;
+        self.nacks_received += other.nacks_received;
+        self.packets_resent += other.packets_resent;
+        self.keyframe_requests += other.keyframe_requests;
+        self.layer_switches += other.layer_switches;
+        self.first_frames.add(&other.first_frames);
+        self.link.add(&other.link);
     }
 }
