@@ -18,6 +18,7 @@ import argparse
 import bench_auth
 import bench_flood
 import bench_hls_start
+import bench_wall
 import bench_janus
 import bench_operate
 import http.client
@@ -274,7 +275,17 @@ def main():
     parser.add_argument("--hls-start", type=int, default=0, metavar="RUNS",
                         help="instead of the rest: Chromium's first picture over LL-HLS from a muxer not yet started "
                              "and from one running, with a keyframe every 1 s and 4 s; RUNS each (see bench_hls_start.py)")
+    parser.add_argument("--wall", type=int, default=0, metavar="RUNS",
+                        help="instead of the rest: 16 tiles in Chromium on one connection (the wall) against 16 connections "
+                             "(<lookout-player> elements), RUNS each, alternating (see bench_wall.py)")
     args = parser.parse_args()
+    if args.wall:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "runs": args.wall,
+                  "wall": bench_wall.measure_wall(Lookout, cpu_ms, rss_kib, stat_cpu_ms, out, args.wall)}
+        write_report(out, "wall", report)
+        return
     if args.hls_start:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
