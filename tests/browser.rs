@@ -364,7 +364,7 @@ async fn the_wall_plays_every_camera_on_one_connection_and_switches_tiles_withou
         wait_live(&server, path, Duration::from_secs(20)).await;
     }
     let page = server.page_url();
-    let result = tokio::task::spawn_blocking(move || browser::wall(&page, &["--switch-tile", "2", "--to", "e", "--enlarge-tile", "0"]))
+    let result = tokio::task::spawn_blocking(move || browser::wall(&page, &["--sub-width", "128", "--switch-tile", "2", "--to", "e", "--enlarge-tile", "0"]))
         .await
         .expect("join")
         .unwrap_or_else(|failure| panic!("the wall did not play: {failure}"));

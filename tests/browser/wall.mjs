@@ -1,8 +1,10 @@
 // Opens Lookout's page at `/`, the wall of every camera on one connection, and checks it:
 //
-//   node wall.mjs --server http://127.0.0.1:8080/ --switch-tile 3 --to e --enlarge-tile 0
+//   node wall.mjs --server http://127.0.0.1:8080/ --sub-width 128 --switch-tile 3 --to e --enlarge-tile 0
 //
-// 1. every tile renders frames, and the page made one RTCPeerConnection;
+// 1. every tile renders frames, a tile whose path has a sub layer at that layer's width
+//    (--sub-width: the server says it switched before the browser shows it), and the page made
+//    one RTCPeerConnection;
 // 2. tile --switch-tile is switched to path --to (shown on another tile too): its picture takes
 //    that path's size, on the same connection (no new RTCPeerConnection, its DTLS transport
 //    still the one it connected with);
@@ -17,13 +19,14 @@ import { parseArgs } from 'node:util';
 const { values: args } = parseArgs({
   options: {
     server: { type: 'string' },
+    'sub-width': { type: 'string' },
     'switch-tile': { type: 'string' },
     to: { type: 'string' },
     'enlarge-tile': { type: 'string' },
   },
 });
-if (!args.server || args['switch-tile'] == null || !args.to || args['enlarge-tile'] == null) {
-  console.error('usage: node wall.mjs --server URL --switch-tile N --to PATH --enlarge-tile N');
+if (!args.server || !args['sub-width'] || args['switch-tile'] == null || !args.to || args['enlarge-tile'] == null) {
+  console.error('usage: node wall.mjs --server URL --sub-width W --switch-tile N --to PATH --enlarge-tile N');
   process.exit(2);
 }
 
@@ -63,7 +66,7 @@ try {
 
   const navigated = Date.now();
   // Each tile on the layer the wall asks for: "sub" where the path has one.
-  const onItsLayer = (t) => !t.layers.includes('sub') || t.layer === 'sub';
+  const onItsLayer = (t) => !t.layers.includes('sub') || (t.layer === 'sub' && t.width === Number(args['sub-width']));
   const playing = await waitFor('every tile rendering frames', (now) => now.length > 0 && now.every((t) => t.width > 0 && t.frames >= 5 && onItsLayer(t)));
   result.tiles = playing.tiles;
   result.allTilesRenderingMs = Date.now() - navigated;
