@@ -114,6 +114,8 @@ async fn a_viewer_waiting_for_a_camera_can_give_up_and_watch_another() {
     let limits = lookout::limits::LimitSettings { max_viewers_per_path: 1, ..Default::default() };
     let config = Config { listen: "127.0.0.1:0".parse().expect("address"), paths, limits, webrtc: shared_port_of_its_own(), state_dir: scratch_state_dir(), ..Config::builtin_default() };
     let server = Server::start(config).await.expect("server starts");
+    // The path watched after giving up is live: what is tested is the abandoned wait, not its start.
+    common::wait_live(&server, "demo", Duration::from_secs(10)).await;
     let mut client = lookout_testkit::signaling::SignalingClient::connect(server.addr).await.expect("signalling");
     let starting = |message: &ServerMessage| matches!(message, ServerMessage::Source { state, .. } if state == "starting") || matches!(message, ServerMessage::Error { .. });
     for attempt in ["first", "second"] {
