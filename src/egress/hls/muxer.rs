@@ -103,7 +103,7 @@ impl Output {
     /// loading parts at its keyframe. Given the playlist when that point fell in a finished
     /// segment of many parts, hls.js loaded the whole segment, took only its last part for
     /// loaded, and asked for its first part again and again; when it fell in the one-frame
-    /// segment a muxer starts with (see `Muxer::begin_with_copy_of`), it loaded no part until
+    /// segment a muxer starts with (see `Muxer::segment_of_copy`), it loaded no part until
     /// the next segment was finished, and held the first picture for 2 s.
     pub fn ready_for_players(&self) -> bool {
         let building_parts = self.building.as_ref().map_or(0, |b| b.parts.len());
@@ -136,14 +136,11 @@ struct Cutter {
     audio: AudioTrack,
     /// Keyframes at which the initialization segment could not be written.
     init_failures: u64,
-    /// The segment being made is the muxer's first, a copy of its first keyframe: the next
-    /// frame (that keyframe) ends it (see `Muxer::begin_with_copy_of`).
-    end_segment_at_next_frame: bool,
 }
 
 impl Cutter {
     fn new(audio: AudioTrack) -> Self {
-        Self { segment_start: None, part: Vec::new(), base_timestamp: None, base_captured_at: None, fragments: 0, audio, init_failures: 0, end_segment_at_next_frame: false }
+        Self { segment_start: None, part: Vec::new(), base_timestamp: None, base_captured_at: None, fragments: 0, audio, init_failures: 0 }
     }
 
     /// Seconds from the tracks' zero to `timestamp` on the video clock.
@@ -258,8 +255,7 @@ impl Muxer {
                 // A stream whose clock starts at this keyframe (a camera that just opened) has no
                 // room before it for the copy: its first segment waits for its next keyframe.
                 if self.output().segments.is_empty() && frame.timestamp >= FIRST_SEGMENT_TICKS {
-                    self.begin_with_copy_of(cutter, &frame);
-                    return self.accept(cutter, frame, stream);
+                    self.segment_of_copy(cutter, &frame, stream.name());
                 }
                 self.begin_segment(cutter, &frame);
                 cutter.part.push(frame);
@@ -268,8 +264,7 @@ impl Muxer {
         };
         let to_90k = |d: Duration| d.as_secs_f64() * f64::from(VIDEO_CLOCK_RATE);
         let segment_span = frame.timestamp.saturating_sub(segment_start) as f64;
-        let ends_segment = std::mem::take(&mut cutter.end_segment_at_next_frame) || (frame.keyframe && segment_span >= to_90k(self.target_duration));
-        if ends_segment {
+        if frame.keyframe && segment_span >= to_90k(self.target_duration) {
             self.close_part(cutter, frame.timestamp, stream.name());
             self.finish_segment();
             self.begin_segment(cutter, &frame);
@@ -318,11 +313,12 @@ impl Muxer {
     /// every segment begins with a keyframe, and starts in the segment being made, from that
     /// keyframe, whatever the camera's keyframe interval: the cached GOP is seconds long with
     /// a keyframe every 4 s, and waiting for the next keyframe to finish it cost seconds.
-    fn begin_with_copy_of(&self, cutter: &mut Cutter, keyframe: &Arc<Frame>) {
+    fn segment_of_copy(&self, cutter: &mut Cutter, keyframe: &Arc<Frame>, path: &str) {
         let copy = retimed(keyframe, keyframe.timestamp - FIRST_SEGMENT_TICKS);
         self.begin_segment(cutter, &copy);
         cutter.part.push(copy);
-        cutter.end_segment_at_next_frame = true;
+        self.close_part(cutter, keyframe.timestamp, path);
+        self.finish_segment();
     }
 
     fn begin_segment(&self, cutter: &mut Cutter, keyframe: &Frame) {
